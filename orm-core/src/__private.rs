@@ -1,0 +1,71 @@
+//! The small, documented API that `#[entity]`-generated code calls.
+//!
+//! Generated code refers to `::orm_core::__private::*` only, so user `use`
+//! statements and renames cannot break it. Not for direct use: items here
+//! may change without notice.
+
+pub use crate::column::Column;
+pub use crate::entity::Entity;
+pub use crate::error::{Error, Result};
+pub use crate::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
+pub use crate::value::{ColumnValue, SqlType, Value};
+
+use crate::value::DecodeFailure;
+
+fn decode_error(meta: &'static EntityMeta, index: usize, failure: DecodeFailure) -> Error {
+    Error::Decode {
+        entity: meta.name,
+        column: meta.columns.get(index).map_or_else(|| index.to_string(), |c| c.name.to_string()),
+        expected: failure.expected,
+        found: failure.found,
+    }
+}
+
+/// Decodes one owned cell as column `index` of `meta`.
+pub fn decode<T: ColumnValue>(value: Value, meta: &'static EntityMeta, index: usize) -> Result<T> {
+    T::from_value(value).map_err(|f| decode_error(meta, index, f))
+}
+
+/// Decodes a borrowed cell (used for keys, which are small).
+pub fn decode_ref<T: ColumnValue>(values: &[Value], meta: &'static EntityMeta, index: usize) -> Result<T> {
+    let value = values.get(index).cloned().ok_or_else(|| short_row(meta, values.len()))?;
+    decode(value, meta, index)
+}
+
+fn short_row(meta: &'static EntityMeta, len: usize) -> Error {
+    Error::Decode {
+        entity: meta.name,
+        column: format!("(row of {len} values)"),
+        expected: "one value per column",
+        found: format!("{len} values for {} columns", meta.columns.len()),
+    }
+}
+
+/// Moves the cells of a row out one at a time, in column order.
+pub struct Cells {
+    values: std::vec::IntoIter<Value>,
+    meta: &'static EntityMeta,
+    index: usize,
+}
+
+impl Cells {
+    pub fn new(values: Vec<Value>, meta: &'static EntityMeta) -> Result<Cells> {
+        if values.len() != meta.columns.len() {
+            return Err(short_row(meta, values.len()));
+        }
+        Ok(Cells {
+            values: values.into_iter(),
+            meta,
+            index: 0,
+        })
+    }
+
+    /// Decodes the next cell.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next<T: ColumnValue>(&mut self) -> Result<T> {
+        let index = self.index;
+        self.index += 1;
+        let value = self.values.next().ok_or_else(|| short_row(self.meta, index))?;
+        decode(value, self.meta, index)
+    }
+}

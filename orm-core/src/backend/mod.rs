@@ -1,0 +1,351 @@
+//! The backend seam: the only place that knows sqlx exists.
+//!
+//! Everything above this module speaks [`Value`] and [`RowSet`]; this module
+//! turns them into driver arguments and back, runs statements on a pool or a
+//! transaction, and classifies driver errors into [`DbErrorKind`]. Each
+//! backend is one small file (`sqlite.rs`, `postgres.rs`, `mysql.rs`) with the
+//! same four pieces: `connect`, `bind`, `decode` and `classify`.
+//!
+//! Why an enum and not a trait object: async trait methods are not
+//! object-safe, and the set of drivers is closed and small. A new driver (for
+//! instance one that calls SQLite directly instead of through sqlx's worker
+//! thread) is a new variant of [`Pool`] and [`Tx`] plus one file here; the
+//! session, queries and derive-generated code do not change.
+//!
+//! What this module must not do: know about entities, sessions or the
+//! identity map.
+
+pub(crate) mod mysql;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::sync::Arc;
+
+use crate::error::{DbErrorKind, Error, Result};
+use crate::row::RowSet;
+use crate::value::Value;
+
+/// Which SQL dialect a database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Dialect {
+    /// A short lowercase name ("sqlite", "postgres", "mysql").
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+        }
+    }
+
+    /// Refuses values the backend would store unfaithfully, before they are
+    /// sent: SQLite turns NaN into NULL, MySQL has no NaN or infinity,
+    /// PostgreSQL text cannot hold a NUL byte.
+    pub fn check_value(self, value: &Value) -> std::result::Result<(), String> {
+        let nonfinite = |f: f64| {
+            if f.is_nan() {
+                Some("NaN")
+            } else if f.is_infinite() {
+                Some("infinity")
+            } else {
+                None
+            }
+        };
+        let float = match *value {
+            Value::F32(f) => Some(f64::from(f)),
+            Value::F64(f) => Some(f),
+            _ => None,
+        };
+        match (self, float.and_then(nonfinite), value) {
+            (Dialect::Sqlite, Some("NaN"), _) => {
+                Err("NaN cannot be stored: SQLite would silently turn it into NULL".into())
+            }
+            (Dialect::MySql, Some(what), _) => Err(format!("{what} cannot be stored in a MySQL float column")),
+            (Dialect::Postgres, _, Value::Text(s)) if s.contains('\0') => {
+                Err("text contains a NUL byte, which PostgreSQL text cannot hold".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the backend can do, found out when the pool opens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Capabilities {
+    /// `INSERT ... RETURNING` (PostgreSQL, SQLite >= 3.35, MariaDB >= 10.5).
+    pub insert_returning: bool,
+    /// The most bound parameters one statement may carry.
+    pub bind_limit: usize,
+}
+
+/// A connection pool of one backend.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+    MySql(sqlx::MySqlPool),
+}
+
+/// An open transaction, owning its pooled connection. Dropping it rolls back
+/// (sqlx queues the rollback on the connection before it returns to the pool).
+#[derive(Debug)]
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    MySql(sqlx::Transaction<'static, sqlx::MySql>),
+}
+
+/// Where a statement runs: a pool (autocommit) or an open transaction.
+pub(crate) enum Target<'a> {
+    Pool(&'a Pool),
+    Tx(&'a mut Tx),
+}
+
+/// What a statement that returns no rows reports back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Done {
+    pub rows_affected: u64,
+    /// MySQL's `LAST_INSERT_ID()` after an INSERT (the first id of a multi-row insert).
+    pub last_insert_id: Option<i64>,
+}
+
+/// Runs `$body` with `$e` bound to the right executor and `$m` to the backend module.
+macro_rules! on_target {
+    ($target:expr, |$e:ident, $m:ident| $body:expr) => {
+        match $target {
+            Target::Pool(Pool::Sqlite(p)) => { let $e = p; use sqlite as $m; $body }
+            Target::Pool(Pool::Postgres(p)) => { let $e = p; use postgres as $m; $body }
+            Target::Pool(Pool::MySql(p)) => { let $e = p; use mysql as $m; $body }
+            Target::Tx(Tx::Sqlite(t)) => { let $e = &mut **t; use sqlite as $m; $body }
+            Target::Tx(Tx::Postgres(t)) => { let $e = &mut **t; use postgres as $m; $body }
+            Target::Tx(Tx::MySql(t)) => { let $e = &mut **t; use mysql as $m; $body }
+        }
+    };
+}
+
+impl Target<'_> {
+    /// Runs a query and decodes every row into [`Value`]s.
+    pub(crate) async fn fetch(self, sql: &Arc<str>, params: &[Value]) -> Result<RowSet> {
+        on_target!(self, |e, m| m::fetch(e, sql, params).await)
+    }
+
+    /// Runs a statement that returns no rows.
+    pub(crate) async fn execute(self, sql: &Arc<str>, params: &[Value]) -> Result<Done> {
+        on_target!(self, |e, m| m::execute(e, sql, params).await)
+    }
+}
+
+impl Pool {
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+            Pool::MySql(_) => Dialect::MySql,
+        }
+    }
+
+    /// Begins a transaction on a connection taken from the pool.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(sqlite::classify)?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(postgres::classify)?),
+            Pool::MySql(p) => Tx::MySql(p.begin().await.map_err(mysql::classify)?),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+            Pool::MySql(p) => p.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await.map_err(sqlite::classify),
+            Tx::Postgres(t) => t.commit().await.map_err(postgres::classify),
+            Tx::MySql(t) => t.commit().await.map_err(mysql::classify),
+        }
+    }
+
+    pub(crate) async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await.map_err(sqlite::classify),
+            Tx::Postgres(t) => t.rollback().await.map_err(postgres::classify),
+            Tx::MySql(t) => t.rollback().await.map_err(mysql::classify),
+        }
+    }
+}
+
+/// Pool settings common to every backend.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most connections open at once (default 10; 1 for in-memory SQLite).
+    pub max_connections: u32,
+    /// Connections kept open while idle (default 0; 1 for in-memory SQLite,
+    /// whose data lives only as long as a connection does).
+    pub min_connections: u32,
+    /// How long `acquire` waits for a free connection before failing.
+    pub acquire_timeout: std::time::Duration,
+    /// Close connections idle for longer than this.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Close connections older than this.
+    pub max_lifetime: Option<std::time::Duration>,
+    /// Ping each connection before handing it out. Off by default: it costs a
+    /// round trip per statement, and a dead connection is reported as
+    /// [`DbErrorKind::ConnectionLost`] anyway.
+    pub test_before_acquire: bool,
+    /// Prepared statements cached per connection.
+    pub statement_cache_capacity: usize,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: std::time::Duration::from_secs(30),
+            idle_timeout: Some(std::time::Duration::from_secs(600)),
+            max_lifetime: Some(std::time::Duration::from_secs(1800)),
+            test_before_acquire: false,
+            statement_cache_capacity: 256,
+        }
+    }
+}
+
+impl PoolOptions {
+    pub(crate) fn sqlx<DB: sqlx::Database>(&self) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .idle_timeout(self.idle_timeout)
+            .max_lifetime(self.max_lifetime)
+            .test_before_acquire(self.test_before_acquire)
+    }
+}
+
+/// Opens a pool for `url` and probes its capabilities.
+pub(crate) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => sqlite::connect(url, options).await,
+        "postgres" | "postgresql" => postgres::connect(url, options).await,
+        "mysql" | "mariadb" => mysql::connect(url, options).await,
+        _ => Err(Error::Config(format!(
+            "unsupported database URL scheme {scheme:?} (expected sqlite:, postgres:// or mysql://)"
+        ))),
+    }
+}
+
+/// Hides the password of a URL for error messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Maps a driver error that is not a database error (I/O, pool, protocol).
+pub(crate) fn classify_other(err: sqlx::Error) -> Error {
+    let kind = match &err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => DbErrorKind::ConnectionLost,
+        sqlx::Error::PoolTimedOut => DbErrorKind::Timeout,
+        _ => DbErrorKind::Other,
+    };
+    Error::Database {
+        kind,
+        code: None,
+        message: err.to_string(),
+        entity: None,
+        statement: None,
+    }
+}
+
+/// Builds the ORM error for a database error with the backend's code.
+pub(crate) fn database_error(kind: DbErrorKind, code: Option<String>, message: &str) -> Error {
+    Error::Database {
+        kind,
+        code,
+        message: message.to_string(),
+        entity: None,
+        statement: None,
+    }
+}
+
+/// A bind failure: the driver refused a value (the ORM checks values first,
+/// so this is a last line of defence).
+pub(crate) fn bind_error(index: usize, err: impl std::fmt::Display) -> Error {
+    Error::Database {
+        kind: DbErrorKind::InvalidValue,
+        code: None,
+        message: format!("parameter {index} could not be bound: {err}"),
+        entity: None,
+        statement: None,
+    }
+}
+
+/// A column whose SQL type the ORM cannot decode.
+pub(crate) fn unsupported_column(name: &str, type_name: &str) -> Error {
+    Error::Decode {
+        entity: "row",
+        column: name.to_string(),
+        expected: "a supported SQL type",
+        found: format!("SQL type {type_name}"),
+    }
+}
+
+/// A cell the driver could not decode as the type its column declared.
+pub(crate) fn cell_error(name: &str, err: impl std::fmt::Display) -> Error {
+    Error::Decode {
+        entity: "row",
+        column: name.to_string(),
+        expected: "a value of the column's declared type",
+        found: err.to_string(),
+    }
+}
+
+/// Column names of a result, shared by all its rows.
+pub(crate) fn column_names<C: sqlx::Column>(columns: &[C]) -> Arc<[Box<str>]> {
+    columns.iter().map(|c| Box::from(c.name())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password_only() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn check_value_is_per_backend() {
+        assert!(Dialect::Sqlite.check_value(&Value::F64(f64::NAN)).is_err());
+        assert!(Dialect::Sqlite.check_value(&Value::F64(f64::INFINITY)).is_ok());
+        assert!(Dialect::MySql.check_value(&Value::F32(f32::NEG_INFINITY)).is_err());
+        assert!(Dialect::Postgres.check_value(&Value::F64(f64::NAN)).is_ok());
+        assert!(Dialect::Postgres.check_value(&Value::Text("a\0b".into())).is_err());
+        assert!(Dialect::MySql.check_value(&Value::Text("a\0b".into())).is_ok());
+    }
+}

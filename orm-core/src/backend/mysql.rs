@@ -1,0 +1,231 @@
+//! MySQL and MariaDB through sqlx: connect in strict SQL mode, bind, decode
+//! by the column's reported type, classify by the server's error number.
+//!
+//! Every connection runs `SET SESSION sql_mode` with `STRICT_ALL_TABLES`, so an
+//! out-of-range number or a too-long string is an error, never a silent
+//! truncation. sqlx connects with `CLIENT_FOUND_ROWS`, so `rows_affected` is
+//! the number of rows *matched*: an UPDATE that writes identical values still
+//! reports its row (the unit of work's version check depends on this).
+//! MariaDB 10.5+ supports `INSERT ... RETURNING`; MySQL does not, and generated
+//! keys come from `LAST_INSERT_ID()` instead.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use futures_util::TryStreamExt;
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlRow};
+use sqlx::{Arguments, AssertSqlSafe, Column, Decode, Executor, MySql, Row, TypeInfo, ValueRef};
+
+use super::{Capabilities, Done, Pool, PoolOptions};
+use crate::error::{DbErrorKind, Error, Result};
+use crate::row::RowSet;
+use crate::value::{SqlType, Value};
+
+const BIND_LIMIT: usize = 65_535;
+const SQL_MODE: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
+ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT'";
+
+pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
+    let connect_error = |e: sqlx::Error| Error::Connect {
+        url: super::redact(url),
+        message: e.to_string(),
+    };
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    let opts = MySqlConnectOptions::from_str(&url)
+        .map_err(connect_error)?
+        .statement_cache_capacity(options.statement_cache_capacity)
+        .timezone(Some("+00:00".to_string()));
+    let pool = options
+        .sqlx::<MySql>()
+        .after_connect(|conn, _meta| Box::pin(async move { conn.execute(SQL_MODE).await.map(drop) }))
+        .connect_with(opts)
+        .await
+        .map_err(connect_error)?;
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&pool)
+        .await
+        .map_err(connect_error)?;
+    let caps = Capabilities {
+        insert_returning: mariadb_with_returning(&version),
+        bind_limit: BIND_LIMIT,
+    };
+    Ok((Pool::MySql(pool), caps))
+}
+
+/// MariaDB gained `INSERT ... RETURNING` in 10.5; MySQL has none.
+fn mariadb_with_returning(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (10, 5)
+}
+
+fn bind(params: &[Value]) -> Result<MySqlArguments> {
+    let mut args = MySqlArguments::default();
+    for (i, v) in params.iter().enumerate() {
+        let r = match v {
+            Value::Null(_) => args.add(None::<i64>),
+            Value::Bool(b) => args.add(*b),
+            Value::I16(n) => args.add(*n),
+            Value::I32(n) => args.add(*n),
+            Value::I64(n) => args.add(*n),
+            Value::F32(f) => args.add(*f),
+            Value::F64(f) => args.add(*f),
+            Value::Text(s) => args.add(s.as_str()),
+            Value::Bytes(b) => args.add(b.as_slice()),
+            Value::Timestamp(t) => args.add(*t),
+            // DATETIME(6) has no zone; the ORM stores instants as UTC.
+            Value::TimestampTz(t) => args.add(t.naive_utc()),
+            Value::Date(d) => args.add(*d),
+            Value::Time(t) => args.add(*t),
+            Value::Uuid(u) => args.add(u.as_bytes().as_slice()),
+            // MariaDB's JSON is LONGTEXT with a validity check: send text.
+            Value::Json(j) => args.add(j.to_string()),
+        };
+        r.map_err(|e| super::bind_error(i + 1, e))?;
+    }
+    Ok(args)
+}
+
+#[derive(Clone, Copy)]
+enum Cell {
+    Signed,
+    Unsigned,
+    F32,
+    F64,
+    Text,
+    Bytes,
+    Datetime,
+    Timestamp,
+    Date,
+    Time,
+    Null,
+}
+
+fn plan(row: &MySqlRow) -> Result<Vec<Cell>> {
+    row.columns()
+        .iter()
+        .map(|c| {
+            Ok(match c.type_info().name() {
+                "BOOLEAN" | "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => Cell::Signed,
+                n if n.ends_with("UNSIGNED") => Cell::Unsigned,
+                "FLOAT" => Cell::F32,
+                "DOUBLE" => Cell::F64,
+                "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "JSON"
+                | "DECIMAL" => Cell::Text,
+                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT" => Cell::Bytes,
+                "DATETIME" => Cell::Datetime,
+                "TIMESTAMP" => Cell::Timestamp,
+                "DATE" => Cell::Date,
+                "TIME" => Cell::Time,
+                "NULL" => Cell::Null,
+                other => return Err(super::unsupported_column(c.name(), other)),
+            })
+        })
+        .collect()
+}
+
+fn decode(row: &MySqlRow, plan: &[Cell]) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(plan.len());
+    for (i, cell) in plan.iter().enumerate() {
+        let raw = row.try_get_raw(i).map_err(classify)?;
+        if raw.is_null() {
+            out.push(Value::Null(SqlType::Text));
+            continue;
+        }
+        let name = row.columns()[i].name();
+        let err = |e| super::cell_error(name, e);
+        macro_rules! get {
+            ($t:ty) => {
+                <$t as Decode<MySql>>::decode(raw).map_err(err)?
+            };
+        }
+        out.push(match cell {
+            Cell::Signed => Value::I64(get!(i64)),
+            Cell::Unsigned => {
+                let n = get!(u64);
+                match i64::try_from(n) {
+                    Ok(v) => Value::I64(v),
+                    Err(_) => Value::Text(n.to_string()),
+                }
+            }
+            Cell::F32 => Value::F32(get!(f32)),
+            Cell::F64 => Value::F64(get!(f64)),
+            Cell::Text => Value::Text(get!(String)),
+            Cell::Bytes => Value::Bytes(get!(Vec<u8>)),
+            Cell::Datetime => Value::Timestamp(get!(NaiveDateTime)),
+            Cell::Timestamp => Value::TimestampTz(get!(DateTime<Utc>)),
+            Cell::Date => Value::Date(get!(NaiveDate)),
+            Cell::Time => Value::Time(get!(NaiveTime)),
+            Cell::Null => Value::Null(SqlType::Text),
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn fetch<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<RowSet>
+where
+    E: sqlx::Executor<'e, Database = MySql>,
+{
+    let args = bind(params)?;
+    let mut stream = sqlx::query_with(AssertSqlSafe(sql.clone()), args).fetch(e);
+    let mut set = RowSet::default();
+    let mut cells = Vec::new();
+    while let Some(row) = stream.try_next().await.map_err(classify)? {
+        if set.rows.is_empty() {
+            set.columns = super::column_names(row.columns());
+            cells = plan(&row)?;
+        }
+        set.rows.push(decode(&row, &cells)?);
+    }
+    Ok(set)
+}
+
+pub(super) async fn execute<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
+where
+    E: sqlx::Executor<'e, Database = MySql>,
+{
+    let args = bind(params)?;
+    let done = sqlx::query_with(AssertSqlSafe(sql.clone()), args)
+        .execute(e)
+        .await
+        .map_err(classify)?;
+    Ok(Done {
+        rows_affected: done.rows_affected(),
+        last_insert_id: i64::try_from(done.last_insert_id()).ok(),
+    })
+}
+
+/// Classifies by the server's error number (sqlx's `code()` is the SQLSTATE,
+/// which MySQL fills too coarsely: 23000 covers unique, FK and not-null).
+pub(crate) fn classify(err: sqlx::Error) -> Error {
+    let sqlx::Error::Database(db) = &err else {
+        return super::classify_other(err);
+    };
+    let number = db.try_downcast_ref::<MySqlDatabaseError>().map(|e| e.number());
+    let kind = match number.unwrap_or(0) {
+        1062 | 1586 => DbErrorKind::UniqueViolation,
+        1451 | 1452 | 1216 | 1217 => DbErrorKind::ForeignKeyViolation,
+        1048 | 1364 => DbErrorKind::NotNullViolation,
+        3819 | 4025 => DbErrorKind::CheckViolation,
+        1213 => DbErrorKind::Deadlock,
+        1205 | 1969 | 3024 => DbErrorKind::Timeout,
+        1053 | 1927 | 2006 | 2013 | 4031 => DbErrorKind::ConnectionLost,
+        1264 | 1265 | 1292 | 1366 | 1406 | 1367 | 3140 | 4038 => DbErrorKind::InvalidValue,
+        1064 | 1054 | 1146 => DbErrorKind::Syntax,
+        _ => DbErrorKind::Other,
+    };
+    super::database_error(kind, number.map(|n| n.to_string()), db.message())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn returning_only_on_new_mariadb() {
+        assert!(super::mariadb_with_returning("10.11.19-MariaDB-0+deb12u1"));
+        assert!(!super::mariadb_with_returning("10.4.3-MariaDB"));
+        assert!(!super::mariadb_with_returning("8.0.36"));
+    }
+}

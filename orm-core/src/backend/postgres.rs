@@ -1,0 +1,215 @@
+//! PostgreSQL through sqlx: connect, bind with typed NULLs, decode by the
+//! column's declared type (planned once per result), classify by SQLSTATE.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use futures_util::TryStreamExt;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
+use sqlx::{Arguments, AssertSqlSafe, Column, Decode, Postgres, Row, TypeInfo, ValueRef};
+
+use super::{Capabilities, Done, Pool, PoolOptions};
+use crate::error::{DbErrorKind, Error, Result};
+use crate::row::RowSet;
+use crate::value::{SqlType, Value};
+
+/// The wire protocol counts parameters in an i16... as an u16: 65,535.
+const BIND_LIMIT: usize = 65_535;
+
+pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
+    let connect_error = |e: sqlx::Error| Error::Connect {
+        url: super::redact(url),
+        message: e.to_string(),
+    };
+    let opts = PgConnectOptions::from_str(url)
+        .map_err(connect_error)?
+        .statement_cache_capacity(options.statement_cache_capacity);
+    let pool = options
+        .sqlx::<Postgres>()
+        .connect_with(opts)
+        .await
+        .map_err(connect_error)?;
+    let caps = Capabilities {
+        insert_returning: true,
+        bind_limit: BIND_LIMIT,
+    };
+    Ok((Pool::Postgres(pool), caps))
+}
+
+fn bind(params: &[Value]) -> Result<PgArguments> {
+    let mut args = PgArguments::default();
+    for (i, v) in params.iter().enumerate() {
+        let r = match v {
+            // PostgreSQL infers parameter types from the statement, but a NULL
+            // sent with the wrong type is an error: send the column's type.
+            Value::Null(t) => match t {
+                SqlType::SmallInt => args.add(None::<i16>),
+                SqlType::Integer => args.add(None::<i32>),
+                SqlType::BigInt => args.add(None::<i64>),
+                SqlType::Real => args.add(None::<f32>),
+                SqlType::Double => args.add(None::<f64>),
+                SqlType::Boolean => args.add(None::<bool>),
+                SqlType::Text => args.add(None::<String>),
+                SqlType::Bytes => args.add(None::<Vec<u8>>),
+                SqlType::Timestamp => args.add(None::<NaiveDateTime>),
+                SqlType::TimestampTz => args.add(None::<DateTime<Utc>>),
+                SqlType::Date => args.add(None::<NaiveDate>),
+                SqlType::Time => args.add(None::<NaiveTime>),
+                SqlType::Uuid => args.add(None::<uuid::Uuid>),
+                SqlType::Json => args.add(None::<serde_json::Value>),
+            },
+            Value::Bool(b) => args.add(*b),
+            Value::I16(n) => args.add(*n),
+            Value::I32(n) => args.add(*n),
+            Value::I64(n) => args.add(*n),
+            Value::F32(f) => args.add(*f),
+            Value::F64(f) => args.add(*f),
+            Value::Text(s) => args.add(s.as_str()),
+            Value::Bytes(b) => args.add(b.as_slice()),
+            Value::Timestamp(t) => args.add(*t),
+            Value::TimestampTz(t) => args.add(*t),
+            Value::Date(d) => args.add(*d),
+            Value::Time(t) => args.add(*t),
+            Value::Uuid(u) => args.add(*u),
+            Value::Json(j) => args.add(sqlx::types::Json(j.as_ref())),
+        };
+        r.map_err(|e| super::bind_error(i + 1, e))?;
+    }
+    Ok(args)
+}
+
+/// How to decode one column, chosen once per result from its declared type.
+#[derive(Clone, Copy)]
+enum Cell {
+    Bool,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    Text,
+    Bytes,
+    Timestamp,
+    TimestampTz,
+    Date,
+    Time,
+    Uuid,
+    Json,
+}
+
+fn plan(row: &PgRow) -> Result<Vec<Cell>> {
+    row.columns()
+        .iter()
+        .map(|c| {
+            Ok(match c.type_info().name() {
+                "BOOL" => Cell::Bool,
+                "INT2" => Cell::I16,
+                "INT4" => Cell::I32,
+                "INT8" => Cell::I64,
+                "FLOAT4" => Cell::F32,
+                "FLOAT8" => Cell::F64,
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" => Cell::Text,
+                "BYTEA" => Cell::Bytes,
+                "TIMESTAMP" => Cell::Timestamp,
+                "TIMESTAMPTZ" => Cell::TimestampTz,
+                "DATE" => Cell::Date,
+                "TIME" => Cell::Time,
+                "UUID" => Cell::Uuid,
+                "JSON" | "JSONB" => Cell::Json,
+                other => return Err(super::unsupported_column(c.name(), other)),
+            })
+        })
+        .collect()
+}
+
+fn decode(row: &PgRow, plan: &[Cell]) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(plan.len());
+    for (i, cell) in plan.iter().enumerate() {
+        let raw = row.try_get_raw(i).map_err(classify)?;
+        if raw.is_null() {
+            out.push(Value::Null(SqlType::Text));
+            continue;
+        }
+        let err = |e| super::cell_error(row.columns()[i].name(), e);
+        macro_rules! get {
+            ($t:ty) => {
+                <$t as Decode<Postgres>>::decode(raw).map_err(err)?
+            };
+        }
+        out.push(match cell {
+            Cell::Bool => Value::Bool(get!(bool)),
+            Cell::I16 => Value::I16(get!(i16)),
+            Cell::I32 => Value::I32(get!(i32)),
+            Cell::I64 => Value::I64(get!(i64)),
+            Cell::F32 => Value::F32(get!(f32)),
+            Cell::F64 => Value::F64(get!(f64)),
+            Cell::Text => Value::Text(get!(String)),
+            Cell::Bytes => Value::Bytes(get!(Vec<u8>)),
+            Cell::Timestamp => Value::Timestamp(get!(NaiveDateTime)),
+            Cell::TimestampTz => Value::TimestampTz(get!(DateTime<Utc>)),
+            Cell::Date => Value::Date(get!(NaiveDate)),
+            Cell::Time => Value::Time(get!(NaiveTime)),
+            Cell::Uuid => Value::Uuid(get!(uuid::Uuid)),
+            Cell::Json => Value::Json(Box::new(get!(serde_json::Value))),
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn fetch<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<RowSet>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let args = bind(params)?;
+    let mut stream = sqlx::query_with(AssertSqlSafe(sql.clone()), args).fetch(e);
+    let mut set = RowSet::default();
+    let mut cells = Vec::new();
+    while let Some(row) = stream.try_next().await.map_err(classify)? {
+        if set.rows.is_empty() {
+            set.columns = super::column_names(row.columns());
+            cells = plan(&row)?;
+        }
+        set.rows.push(decode(&row, &cells)?);
+    }
+    Ok(set)
+}
+
+pub(super) async fn execute<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let args = bind(params)?;
+    let done = sqlx::query_with(AssertSqlSafe(sql.clone()), args)
+        .execute(e)
+        .await
+        .map_err(classify)?;
+    Ok(Done {
+        rows_affected: done.rows_affected(),
+        last_insert_id: None,
+    })
+}
+
+/// Classifies by SQLSTATE.
+pub(crate) fn classify(err: sqlx::Error) -> Error {
+    let sqlx::Error::Database(db) = &err else {
+        return super::classify_other(err);
+    };
+    let code = db.code().map(|c| c.into_owned());
+    let state = code.as_deref().unwrap_or("");
+    let kind = match state {
+        "23505" => DbErrorKind::UniqueViolation,
+        "23503" => DbErrorKind::ForeignKeyViolation,
+        "23502" => DbErrorKind::NotNullViolation,
+        "23514" => DbErrorKind::CheckViolation,
+        "40P01" => DbErrorKind::Deadlock,
+        "40001" => DbErrorKind::Serialization,
+        "57014" | "55P03" => DbErrorKind::Timeout,
+        "57P01" | "57P02" | "57P03" => DbErrorKind::ConnectionLost,
+        s if s.starts_with("08") => DbErrorKind::ConnectionLost,
+        s if s.starts_with("22") => DbErrorKind::InvalidValue,
+        s if s.starts_with("42") => DbErrorKind::Syntax,
+        _ => DbErrorKind::Other,
+    };
+    super::database_error(kind, code, db.message())
+}

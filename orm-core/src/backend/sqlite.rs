@@ -1,0 +1,186 @@
+//! SQLite through sqlx: connect (WAL, busy timeout, foreign keys), bind,
+//! decode by storage class, classify errors by extended result code.
+//!
+//! SQLite is dynamically typed, so rows decode by the *storage class* of each
+//! value (INTEGER, REAL, TEXT, BLOB); `crate::value` then turns text into
+//! timestamps or uuids as the field asks. Timestamps are written as
+//! `YYYY-MM-DD HH:MM:SS[.f]` text in UTC so that they sort and compare
+//! correctly in SQL.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteRow};
+use sqlx::{Arguments, AssertSqlSafe, Decode, Row, Sqlite, TypeInfo, ValueRef};
+
+use super::{Capabilities, Done, Pool, PoolOptions};
+use crate::error::{DbErrorKind, Error, Result};
+use crate::row::RowSet;
+use crate::value::Value;
+
+/// `SQLITE_MAX_VARIABLE_NUMBER` of the bundled library (3.32+).
+const BIND_LIMIT: usize = 32_766;
+const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+
+pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
+    let connect_error = |e: sqlx::Error| Error::Connect {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    let mut opts = SqliteConnectOptions::from_str(url)
+        .map_err(connect_error)?
+        .foreign_keys(true)
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .statement_cache_capacity(options.statement_cache_capacity);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let mut pool = options.clone();
+    if in_memory {
+        // Each connection to `:memory:` would be its own database, and the
+        // data vanishes with the last connection: keep exactly one, forever.
+        pool.max_connections = 1;
+        pool.min_connections = 1;
+        pool.idle_timeout = None;
+        pool.max_lifetime = None;
+    } else {
+        opts = opts.journal_mode(SqliteJournalMode::Wal).create_if_missing(true);
+    }
+    let pool = pool.sqlx::<Sqlite>().connect_with(opts).await.map_err(connect_error)?;
+    let version: String = sqlx::query_scalar("SELECT sqlite_version()")
+        .fetch_one(&pool)
+        .await
+        .map_err(connect_error)?;
+    let caps = Capabilities {
+        insert_returning: version_at_least(&version, (3, 35)),
+        bind_limit: BIND_LIMIT,
+    };
+    Ok((Pool::Sqlite(pool), caps))
+}
+
+fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+fn bind(params: &[Value]) -> Result<SqliteArguments> {
+    let mut args = SqliteArguments::default();
+    for (i, v) in params.iter().enumerate() {
+        let r = match v {
+            Value::Null(_) => args.add(None::<i64>),
+            Value::Bool(b) => args.add(*b),
+            Value::I16(n) => args.add(i64::from(*n)),
+            Value::I32(n) => args.add(i64::from(*n)),
+            Value::I64(n) => args.add(*n),
+            Value::F32(f) => args.add(f64::from(*f)),
+            Value::F64(f) => args.add(*f),
+            Value::Text(s) => args.add(s.clone()),
+            Value::Bytes(b) => args.add(b.clone()),
+            Value::Timestamp(t) => args.add(t.format(TIMESTAMP_FORMAT).to_string()),
+            Value::TimestampTz(t) => args.add(t.naive_utc().format(TIMESTAMP_FORMAT).to_string()),
+            Value::Date(d) => args.add(d.format("%Y-%m-%d").to_string()),
+            Value::Time(t) => args.add(t.format("%H:%M:%S%.f").to_string()),
+            Value::Uuid(u) => args.add(u.as_bytes().to_vec()),
+            Value::Json(j) => args.add(j.to_string()),
+        };
+        r.map_err(|e| super::bind_error(i + 1, e))?;
+    }
+    Ok(args)
+}
+
+fn decode(row: &SqliteRow) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        let raw = row.try_get_raw(i).map_err(classify)?;
+        if raw.is_null() {
+            out.push(Value::Null(crate::SqlType::Text));
+            continue;
+        }
+        let name = || row.columns()[i].name_owned();
+        let cell = |e| super::cell_error(&name(), e);
+        let ty = raw.type_info();
+        let value = match ty.name() {
+            "INTEGER" => Value::I64(<i64 as Decode<Sqlite>>::decode(raw).map_err(cell)?),
+            "REAL" => Value::F64(<f64 as Decode<Sqlite>>::decode(raw).map_err(cell)?),
+            "TEXT" => Value::Text(<String as Decode<Sqlite>>::decode(raw).map_err(cell)?),
+            "BLOB" => Value::Bytes(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(cell)?),
+            other => return Err(super::unsupported_column(&name(), other)),
+        };
+        out.push(value);
+    }
+    Ok(out)
+}
+
+trait NameOwned {
+    fn name_owned(&self) -> String;
+}
+
+impl<C: sqlx::Column> NameOwned for C {
+    fn name_owned(&self) -> String {
+        self.name().to_string()
+    }
+}
+
+pub(super) async fn fetch<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<RowSet>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let args = bind(params)?;
+    let mut stream = sqlx::query_with(AssertSqlSafe(sql.clone()), args).fetch(e);
+    let mut set = RowSet::default();
+    while let Some(row) = stream.try_next().await.map_err(classify)? {
+        if set.rows.is_empty() {
+            set.columns = super::column_names(row.columns());
+        }
+        set.rows.push(decode(&row)?);
+    }
+    Ok(set)
+}
+
+pub(super) async fn execute<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let args = bind(params)?;
+    let done = sqlx::query_with(AssertSqlSafe(sql.clone()), args)
+        .execute(e)
+        .await
+        .map_err(classify)?;
+    Ok(Done {
+        rows_affected: done.rows_affected(),
+        last_insert_id: Some(done.last_insert_rowid()),
+    })
+}
+
+/// Classifies by SQLite's extended result code.
+pub(crate) fn classify(err: sqlx::Error) -> Error {
+    let sqlx::Error::Database(db) = &err else {
+        return super::classify_other(err);
+    };
+    let code = db.code().map(|c| c.into_owned());
+    let extended: i32 = code.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let kind = match extended {
+        2067 | 1555 => DbErrorKind::UniqueViolation,
+        787 => DbErrorKind::ForeignKeyViolation,
+        1299 => DbErrorKind::NotNullViolation,
+        275 => DbErrorKind::CheckViolation,
+        _ => match extended & 0xff {
+            5 | 6 => DbErrorKind::Busy,
+            9 => DbErrorKind::Timeout,
+            18 | 20 | 25 => DbErrorKind::InvalidValue,
+            10 | 26 => DbErrorKind::ConnectionLost,
+            1 if db.message().contains("syntax error") => DbErrorKind::Syntax,
+            _ => DbErrorKind::Other,
+        },
+    };
+    super::database_error(kind, code, db.message())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_compare() {
+        assert!(super::version_at_least("3.45.1", (3, 35)));
+        assert!(!super::version_at_least("3.34.9", (3, 35)));
+    }
+}

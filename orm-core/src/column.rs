@@ -1,0 +1,317 @@
+//! Typed column handles and the filters and orderings built from them.
+//!
+//! `#[entity]` emits one constant per field (`User::NAME: Column<User, String>`).
+//! A [`Filter<E>`] can only be applied to a query of the same entity `E`,
+//! so a filter on the wrong table is a compile error, and an operand must
+//! convert to the column's type, so `User::AGE.eq("x")` does not compile.
+//! Filters hold [`Value`]s, not SQL: `crate::query` renders them for a
+//! dialect, which keeps them reusable as cache keys later.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::value::{ColumnValue, Value};
+
+/// A column of entity `E` whose field has type `T`.
+pub struct Column<E, T> {
+    name: &'static str,
+    index: usize,
+    _marker: PhantomData<fn() -> (E, T)>,
+}
+
+impl<E, T> Clone for Column<E, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E, T> Copy for Column<E, T> {}
+
+impl<E, T> fmt::Debug for Column<E, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Column({})", self.name)
+    }
+}
+
+/// A value usable where a column of type `T` is expected: `T` itself, `&T`,
+/// and `&str` for text columns.
+pub trait Operand<T> {
+    fn into_value(self) -> Value;
+}
+
+impl<T: ColumnValue> Operand<T> for T {
+    fn into_value(self) -> Value {
+        self.to_value()
+    }
+}
+
+impl<T: ColumnValue> Operand<T> for &T {
+    fn into_value(self) -> Value {
+        self.to_value()
+    }
+}
+
+impl Operand<String> for &str {
+    fn into_value(self) -> Value {
+        Value::Text(self.to_owned())
+    }
+}
+
+impl Operand<String> for &&str {
+    fn into_value(self) -> Value {
+        Value::Text((*self).to_owned())
+    }
+}
+
+/// The non-optional type of a column: `String` for both `String` and
+/// `Option<String>` fields. Comparisons take operands of this type.
+pub trait Comparable {
+    type Base: ColumnValue;
+}
+
+impl<T: ColumnValue + Scalar> Comparable for T {
+    type Base = T;
+}
+
+impl<T: ColumnValue + Scalar> Comparable for Option<T> {
+    type Base = T;
+}
+
+/// Marker for non-`Option` column types.
+pub trait Scalar {}
+
+macro_rules! scalar {
+    ($($t:ty),*) => { $(impl Scalar for $t {})* };
+}
+
+scalar!(
+    i16,
+    i32,
+    i64,
+    f32,
+    f64,
+    bool,
+    String,
+    Vec<u8>,
+    chrono::NaiveDateTime,
+    chrono::DateTime<chrono::Utc>,
+    chrono::NaiveDate,
+    chrono::NaiveTime,
+    uuid::Uuid,
+    serde_json::Value
+);
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A condition on rows of entity `E`.
+pub struct Filter<E> {
+    pub(crate) node: Node,
+    _marker: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Filter<E> {
+    fn clone(&self) -> Self {
+        Filter::from_node(self.node.clone())
+    }
+}
+
+impl<E> fmt::Debug for Filter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.node.fmt(f)
+    }
+}
+
+/// The untyped tree behind a [`Filter`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node {
+    Compare(&'static str, CmpOp, Value),
+    IsNull(&'static str, bool),
+    Like(&'static str, String, bool),
+    In(&'static str, Vec<Value>, bool),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+}
+
+impl<E> Filter<E> {
+    fn from_node(node: Node) -> Self {
+        Filter {
+            node,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Both conditions.
+    pub fn and(self, other: Filter<E>) -> Filter<E> {
+        Filter::all([self, other])
+    }
+
+    /// Either condition.
+    pub fn or(self, other: Filter<E>) -> Filter<E> {
+        Filter::any([self, other])
+    }
+
+    /// Every condition (true when there are none).
+    pub fn all(filters: impl IntoIterator<Item = Filter<E>>) -> Filter<E> {
+        Filter::from_node(Node::And(filters.into_iter().map(|f| f.node).collect()))
+    }
+
+    /// At least one condition (false when there are none).
+    pub fn any(filters: impl IntoIterator<Item = Filter<E>>) -> Filter<E> {
+        Filter::from_node(Node::Or(filters.into_iter().map(|f| f.node).collect()))
+    }
+}
+
+impl<E> std::ops::Not for Filter<E> {
+    type Output = Filter<E>;
+
+    fn not(self) -> Filter<E> {
+        Filter::from_node(Node::Not(Box::new(self.node)))
+    }
+}
+
+/// Sort direction of an [`Order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// One ORDER BY term for entity `E`.
+pub struct Order<E> {
+    pub(crate) column: &'static str,
+    pub(crate) direction: Direction,
+    _marker: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Order<E> {
+    fn clone(&self) -> Self {
+        Order {
+            column: self.column,
+            direction: self.direction,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<E> fmt::Debug for Order<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.column, self.direction)
+    }
+}
+
+impl<E, T> Column<E, T> {
+    /// Used by `#[entity]`; `index` is the column's position in the entity's metadata.
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, index: usize) -> Self {
+        Column {
+            name,
+            index,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The SQL column name.
+    pub const fn name(self) -> &'static str {
+        self.name
+    }
+
+    /// The position in the entity's metadata (and in its rows).
+    pub const fn index(self) -> usize {
+        self.index
+    }
+
+    /// `column IS NULL`.
+    pub fn is_null(self) -> Filter<E> {
+        Filter::from_node(Node::IsNull(self.name, false))
+    }
+
+    /// `column IS NOT NULL`.
+    pub fn is_not_null(self) -> Filter<E> {
+        Filter::from_node(Node::IsNull(self.name, true))
+    }
+
+    pub fn asc(self) -> Order<E> {
+        Order {
+            column: self.name,
+            direction: Direction::Asc,
+            _marker: PhantomData,
+        }
+    }
+
+    pub fn desc(self) -> Order<E> {
+        Order {
+            column: self.name,
+            direction: Direction::Desc,
+            _marker: PhantomData,
+        }
+    }
+}
+
+macro_rules! comparisons {
+    ($($(#[$doc:meta])* $name:ident => $op:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        pub fn $name(self, value: impl Operand<T::Base>) -> Filter<E> {
+            Filter::from_node(Node::Compare(self.name, CmpOp::$op, value.into_value()))
+        }
+    )*};
+}
+
+impl<E, T: Comparable> Column<E, T> {
+    comparisons! {
+        /// `column = value` (use [`Column::is_null`] for NULL).
+        eq => Eq,
+        /// `column <> value`.
+        ne => Ne,
+        /// `column < value`.
+        lt => Lt,
+        /// `column <= value`.
+        le => Le,
+        /// `column > value`.
+        gt => Gt,
+        /// `column >= value`.
+        ge => Ge,
+    }
+
+    /// `column IN (...)` over any number of values; an empty list matches no row.
+    pub fn is_in<I>(self, values: I) -> Filter<E>
+    where
+        I: IntoIterator,
+        I::Item: Operand<T::Base>,
+    {
+        Filter::from_node(Node::In(self.name, values.into_iter().map(Operand::into_value).collect(), false))
+    }
+
+    /// `column NOT IN (...)`; an empty list matches every row.
+    pub fn not_in<I>(self, values: I) -> Filter<E>
+    where
+        I: IntoIterator,
+        I::Item: Operand<T::Base>,
+    {
+        Filter::from_node(Node::In(self.name, values.into_iter().map(Operand::into_value).collect(), true))
+    }
+}
+
+impl<E, T: Comparable<Base = String>> Column<E, T> {
+    /// `column LIKE pattern` (`%` and `_` are wildcards; the pattern is bound,
+    /// never spliced). Case sensitivity follows the backend: SQLite's LIKE
+    /// ignores ASCII case, PostgreSQL's and (with the ORM's binary collation)
+    /// MySQL's do not.
+    pub fn like(self, pattern: impl Into<String>) -> Filter<E> {
+        Filter::from_node(Node::Like(self.name, pattern.into(), false))
+    }
+
+    /// `column NOT LIKE pattern`.
+    pub fn not_like(self, pattern: impl Into<String>) -> Filter<E> {
+        Filter::from_node(Node::Like(self.name, pattern.into(), true))
+    }
+}

@@ -1,0 +1,184 @@
+//! [`Database`]: a connection pool, its dialect and capabilities, schema
+//! management, and the factory for sessions.
+//!
+//! A `Database` is cheap to clone (an `Arc`); share one per process. Work on
+//! entities happens in a [`Session`]; the database itself only runs DDL and
+//! raw SQL.
+
+use std::sync::Arc;
+
+use crate::backend::{self, Capabilities, Dialect, Pool, PoolOptions, Target};
+use crate::error::{Error, Result};
+use crate::meta::{EntityMeta, dependency_order};
+use crate::query::Statement;
+use crate::row::Row;
+use crate::schema;
+use crate::session::Session;
+use crate::telemetry::{Stats, observe};
+use crate::value::Value;
+
+/// Options for [`Database::connect_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Pool sizing and timeouts.
+    pub pool: PoolOptions,
+    /// Override the detection of `INSERT ... RETURNING`. `Some(false)` makes the
+    /// ORM read generated keys with `LAST_INSERT_ID()` on MySQL (the path used
+    /// by MySQL servers, which lack RETURNING); other backends require it.
+    pub insert_returning: Option<bool>,
+}
+
+/// A pool of connections to one database.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = orm_core::Database::connect("sqlite::memory:").await?;
+/// assert_eq!(db.dialect(), orm_core::Dialect::Sqlite);
+/// let rows = db.fetch_sql("SELECT 1 + 1 AS two", vec![]).await?;
+/// assert_eq!(rows[0].get::<i64>("two")?, 2);
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    caps: Capabilities,
+    dialect: Dialect,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("dialect", &self.inner.dialect).finish()
+    }
+}
+
+impl Database {
+    /// Opens a pool for `sqlite:` (a file path or `:memory:`), `postgres://`
+    /// or `mysql://` (MariaDB too) with default options.
+    pub async fn connect(url: &str) -> Result<Database> {
+        Database::connect_with(url, ConnectOptions::default()).await
+    }
+
+    /// Opens a pool with explicit options.
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Database> {
+        let (pool, mut caps) = backend::connect(url, &options.pool).await?;
+        let dialect = pool.dialect();
+        if let Some(returning) = options.insert_returning {
+            if !returning && dialect != Dialect::MySql {
+                return Err(Error::Config(format!(
+                    "{} needs INSERT ... RETURNING to read generated keys",
+                    dialect.name()
+                )));
+            }
+            caps.insert_returning = returning;
+        }
+        Ok(Database {
+            inner: Arc::new(Inner {
+                pool,
+                caps,
+                dialect,
+                stats: Stats::default(),
+            }),
+        })
+    }
+
+    /// The SQL dialect of this database.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// Whether generated keys are read back with `INSERT ... RETURNING`.
+    pub fn uses_insert_returning(&self) -> bool {
+        self.inner.caps.insert_returning
+    }
+
+    /// The most parameters one statement may bind on this backend.
+    pub fn bind_limit(&self) -> usize {
+        self.inner.caps.bind_limit
+    }
+
+    /// Statements run through this database by every session, and by itself.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// A new session: its own identity map, pending objects and transaction.
+    pub fn session(&self) -> Session {
+        Session::new(self.clone())
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn caps(&self) -> Capabilities {
+        self.inner.caps
+    }
+
+    /// Creates the tables (and indexes and foreign keys) of `entities` that do
+    /// not exist yet, referenced tables first.
+    pub async fn create_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
+        let ordered = dependency_order(entities).map_err(Error::Config)?;
+        for meta in ordered {
+            for sql in schema::create_table(self.dialect(), meta) {
+                self.execute_sql(sql, vec![]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the tables of `entities` that exist, referencing tables first.
+    pub async fn drop_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
+        let ordered = dependency_order(entities).map_err(Error::Config)?;
+        for meta in ordered.into_iter().rev() {
+            self.execute_sql(schema::drop_table(self.dialect(), meta), vec![]).await?;
+        }
+        Ok(())
+    }
+
+    /// The DDL `create_all` would run, without running it.
+    pub fn create_all_sql(&self, entities: &[&'static EntityMeta]) -> Result<Vec<String>> {
+        let ordered = dependency_order(entities).map_err(Error::Config)?;
+        Ok(ordered
+            .into_iter()
+            .flat_map(|m| schema::create_table(self.dialect(), m))
+            .collect())
+    }
+
+    /// Runs raw SQL that returns no rows, in autocommit. Placeholders are the
+    /// backend's own (`$1` on PostgreSQL, `?` elsewhere). Returns rows affected.
+    pub async fn execute_sql(&self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<u64> {
+        let stmt = Statement::new(sql, params);
+        let done = observe(
+            &[&self.inner.stats],
+            self.dialect(),
+            &stmt.sql,
+            Target::Pool(self.pool()).execute(&stmt.sql, &stmt.params),
+        )
+        .await?;
+        Ok(done.rows_affected)
+    }
+
+    /// Runs raw SQL that returns rows, in autocommit, as plain [`Row`]s.
+    pub async fn fetch_sql(&self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<Vec<Row>> {
+        let stmt = Statement::new(sql, params);
+        let set = observe(
+            &[&self.inner.stats],
+            self.dialect(),
+            &stmt.sql,
+            Target::Pool(self.pool()).fetch(&stmt.sql, &stmt.params),
+        )
+        .await?;
+        Ok(set.into_rows())
+    }
+
+    /// Closes every connection; later use fails with a connection error.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}

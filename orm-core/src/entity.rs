@@ -1,0 +1,42 @@
+//! The [`Entity`] trait: what `#[entity]` implements for a struct.
+//!
+//! It is the contract between generated code and the rest of the ORM: the
+//! metadata, the primary key, and conversion between a struct and a row of
+//! [`Value`]s in the metadata's column order. Users never implement it by
+//! hand; they call the inherent items the derive adds (`User::schema()`,
+//! `User::NAME`).
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::error::Result;
+use crate::meta::EntityMeta;
+use crate::value::Value;
+
+/// A struct mapped to a table. Implemented by `#[entity]`.
+pub trait Entity: Sized + Send + Sync + 'static {
+    /// The primary key: the key field's type, or a tuple for a composite key.
+    type Key: Clone + Eq + Hash + Debug + Send + Sync + 'static;
+
+    /// The table's metadata.
+    fn meta() -> &'static EntityMeta;
+
+    /// This object's primary key.
+    fn key(&self) -> Self::Key;
+
+    /// A key as values, in key-column order.
+    fn key_values(key: &Self::Key) -> Vec<Value>;
+
+    /// Reads only the key from a row in metadata column order (so the identity
+    /// map can be consulted before the whole row is decoded).
+    fn key_from_row(values: &[Value]) -> Result<Self::Key>;
+
+    /// Builds the struct from a row in metadata column order.
+    fn from_row(values: Vec<Value>) -> Result<Self>;
+
+    /// Every column's value, in metadata column order.
+    fn to_row(&self) -> Vec<Value>;
+
+    /// Stores the key the database generated (entities with `#[key(auto)]`).
+    fn set_generated_key(&mut self, value: Value) -> Result<()>;
+}

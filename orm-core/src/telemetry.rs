@@ -1,0 +1,141 @@
+//! Statement telemetry: a `tracing` span per statement and the counters a
+//! test asserts against ("this took 2 queries").
+//!
+//! [`Stats`] is cheap to clone (an `Arc` of atomics). A [`crate::Database`]
+//! keeps one for everything it runs; each [`crate::Session`] keeps its own,
+//! so a test can count one session's statements while others run.
+//! `statements` counts the SQL the ORM sends for data and schema work;
+//! transaction control (BEGIN, COMMIT, ROLLBACK) is counted apart in
+//! `transactions`, so "2 queries" means two data statements.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use crate::backend::Dialect;
+
+/// Counters of statements, rows and time.
+#[derive(Debug, Clone, Default)]
+pub struct Stats(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    statements: AtomicU64,
+    rows: AtomicU64,
+    transactions: AtomicU64,
+    errors: AtomicU64,
+    nanos: AtomicU64,
+}
+
+/// A point-in-time copy of [`Stats`], subtractable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Data and schema statements sent.
+    pub statements: u64,
+    /// Rows returned by queries plus rows affected by writes.
+    pub rows: u64,
+    /// BEGIN / COMMIT / ROLLBACK sent.
+    pub transactions: u64,
+    /// Statements that failed.
+    pub errors: u64,
+    /// Time spent waiting for statements.
+    pub elapsed: Duration,
+}
+
+impl std::ops::Sub for StatsSnapshot {
+    type Output = StatsSnapshot;
+
+    fn sub(self, before: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            statements: self.statements - before.statements,
+            rows: self.rows - before.rows,
+            transactions: self.transactions - before.transactions,
+            errors: self.errors - before.errors,
+            elapsed: self.elapsed.saturating_sub(before.elapsed),
+        }
+    }
+}
+
+impl Stats {
+    /// Data and schema statements so far.
+    pub fn statements(&self) -> u64 {
+        self.0.statements.load(Ordering::Relaxed)
+    }
+
+    /// Rows so far.
+    pub fn rows(&self) -> u64 {
+        self.0.rows.load(Ordering::Relaxed)
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let c = &self.0;
+        StatsSnapshot {
+            statements: c.statements.load(Ordering::Relaxed),
+            rows: c.rows.load(Ordering::Relaxed),
+            transactions: c.transactions.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            elapsed: Duration::from_nanos(c.nanos.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn record(&self, rows: u64, elapsed: Duration, ok: bool) {
+        let c = &self.0;
+        c.statements.fetch_add(1, Ordering::Relaxed);
+        c.rows.fetch_add(rows, Ordering::Relaxed);
+        c.nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        if !ok {
+            c.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn record_transaction(&self) {
+        self.0.transactions.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Something a statement returns that says how many rows it touched.
+pub(crate) trait RowCount {
+    fn row_count(&self) -> u64;
+}
+
+impl RowCount for crate::row::RowSet {
+    fn row_count(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl RowCount for crate::backend::Done {
+    fn row_count(&self) -> u64 {
+        self.rows_affected
+    }
+}
+
+/// Runs one statement inside an `orm.statement` span and records it in every
+/// `Stats` given (the session's and the database's).
+pub(crate) async fn observe<T, F>(stats: &[&Stats], dialect: Dialect, sql: &str, fut: F) -> crate::Result<T>
+where
+    T: RowCount,
+    F: Future<Output = crate::Result<T>>,
+{
+    let span = tracing::debug_span!(
+        "orm.statement",
+        db.system = dialect.name(),
+        db.statement = sql,
+        rows = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let result = fut.instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let rows = result.as_ref().map(RowCount::row_count).unwrap_or(0);
+    span.record("rows", rows);
+    for s in stats {
+        s.record(rows, elapsed, result.is_ok());
+    }
+    if let Err(e) = &result {
+        tracing::debug!(parent: &span, error = %e, "statement failed");
+    }
+    result
+}

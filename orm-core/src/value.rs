@@ -1,0 +1,523 @@
+//! The ORM's own value model: [`Value`], [`SqlType`] and the [`ColumnValue`]
+//! trait that maps a Rust field type to both.
+//!
+//! This module owns the boundary between Rust types and SQL values. Everything
+//! above the backend seam (sessions, queries, derive-generated code) speaks
+//! `Value`; only `crate::backend` converts a `Value` into a driver argument or
+//! a driver cell into a `Value`. That is what lets a driver that calls SQLite
+//! directly replace sqlx later without touching sessions or generated code.
+//!
+//! Decoding is deliberately forgiving about the *representation* a backend
+//! returns (SQLite has no native date, uuid or boolean; MySQL reports
+//! `BOOLEAN` as `TINYINT`) and strict about *values*: an integer that does not
+//! fit the field, a malformed uuid or timestamp text is a [`DecodeFailure`],
+//! never a silent truncation or a panic.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use uuid::Uuid;
+
+/// The SQL type a column is declared with, independent of backend.
+///
+/// `crate::schema` maps each to a backend's type name; typed NULLs carry one so
+/// that PostgreSQL receives a correctly typed parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SqlType {
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    Boolean,
+    Text,
+    Bytes,
+    /// Date and time without a time zone.
+    Timestamp,
+    /// An instant, stored as UTC.
+    TimestampTz,
+    Date,
+    Time,
+    Uuid,
+    Json,
+}
+
+impl SqlType {
+    /// The Rust-facing name used in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SqlType::SmallInt => "smallint",
+            SqlType::Integer => "integer",
+            SqlType::BigInt => "bigint",
+            SqlType::Real => "real",
+            SqlType::Double => "double",
+            SqlType::Boolean => "boolean",
+            SqlType::Text => "text",
+            SqlType::Bytes => "bytes",
+            SqlType::Timestamp => "timestamp",
+            SqlType::TimestampTz => "timestamptz",
+            SqlType::Date => "date",
+            SqlType::Time => "time",
+            SqlType::Uuid => "uuid",
+            SqlType::Json => "json",
+        }
+    }
+}
+
+/// One SQL value, owned. `Null` remembers its type (PostgreSQL needs it).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    Null(SqlType),
+    Bool(bool),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Timestamp(NaiveDateTime),
+    TimestampTz(DateTime<Utc>),
+    Date(NaiveDate),
+    Time(NaiveTime),
+    Uuid(Uuid),
+    /// Boxed so that `Value` stays 32 bytes.
+    Json(Box<serde_json::Value>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null(_))
+    }
+
+    /// The variant's name, for error messages ("found i64").
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null(_) => "null",
+            Value::Bool(_) => "bool",
+            Value::I16(_) => "i16",
+            Value::I32(_) => "i32",
+            Value::I64(_) => "i64",
+            Value::F32(_) => "f32",
+            Value::F64(_) => "f64",
+            Value::Text(_) => "text",
+            Value::Bytes(_) => "bytes",
+            Value::Timestamp(_) => "timestamp",
+            Value::TimestampTz(_) => "timestamptz",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
+            Value::Uuid(_) => "uuid",
+            Value::Json(_) => "json",
+        }
+    }
+
+    /// A short rendering for error messages and key descriptions; long text
+    /// and blobs are cut so an error never carries a megabyte.
+    pub fn describe(&self) -> String {
+        const MAX: usize = 64;
+        let s = match self {
+            Value::Null(_) => "NULL".to_string(),
+            Value::Bool(v) => v.to_string(),
+            Value::I16(v) => v.to_string(),
+            Value::I32(v) => v.to_string(),
+            Value::I64(v) => v.to_string(),
+            Value::F32(v) => v.to_string(),
+            Value::F64(v) => v.to_string(),
+            Value::Text(v) => format!("{v:?}"),
+            Value::Bytes(v) => format!("<{} bytes>", v.len()),
+            Value::Timestamp(v) => v.to_string(),
+            Value::TimestampTz(v) => v.to_rfc3339(),
+            Value::Date(v) => v.to_string(),
+            Value::Time(v) => v.to_string(),
+            Value::Uuid(v) => v.to_string(),
+            Value::Json(v) => v.to_string(),
+        };
+        if s.len() > MAX {
+            let mut cut = MAX;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}…", &s[..cut])
+        } else {
+            s
+        }
+    }
+
+    /// Widens any integer variant to i64; `None` for other variants.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Value::I16(v) => Some(v.into()),
+            Value::I32(v) => Some(v.into()),
+            Value::I64(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Why a [`Value`] could not become the requested Rust type. The caller adds
+/// the entity and column to make it an [`crate::Error::Decode`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeFailure {
+    /// The Rust type that was wanted.
+    pub expected: &'static str,
+    /// What was found: the value's kind and a short rendering of it.
+    pub found: String,
+}
+
+impl DecodeFailure {
+    pub fn new(expected: &'static str, found: &Value) -> Self {
+        DecodeFailure {
+            expected,
+            found: format!("{} {}", found.kind(), found.describe()),
+        }
+    }
+}
+
+/// A Rust type that can be stored in one column.
+///
+/// Implemented for the supported scalar types and for `Option<T>` of each
+/// (`Option` = nullable). `#[entity]` requires it of every column field, so an
+/// unsupported field type is a compile error at that field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a supported column type",
+    label = "unsupported column type",
+    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, uuid::Uuid, serde_json::Value, and Option<T> of each"
+)]
+pub trait ColumnValue: Sized {
+    /// The declared SQL type of the column.
+    const SQL_TYPE: SqlType;
+    /// Whether the column accepts NULL (true only for `Option<T>`).
+    const NULLABLE: bool = false;
+    /// Whether the type is an integer that can be auto-generated by the database.
+    const AUTO_KEY: bool = false;
+
+    /// Encodes the field.
+    fn to_value(&self) -> Value;
+    /// Decodes a cell; must not panic on any input.
+    fn from_value(value: Value) -> Result<Self, DecodeFailure>;
+}
+
+impl<T: ColumnValue> ColumnValue for Option<T> {
+    const SQL_TYPE: SqlType = T::SQL_TYPE;
+    const NULLABLE: bool = true;
+
+    fn to_value(&self) -> Value {
+        match self {
+            Some(v) => v.to_value(),
+            None => Value::Null(T::SQL_TYPE),
+        }
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Null(_) => Ok(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+}
+
+macro_rules! integer_column {
+    ($t:ty, $variant:ident, $sql:ident) => {
+        impl ColumnValue for $t {
+            const SQL_TYPE: SqlType = SqlType::$sql;
+            const AUTO_KEY: bool = true;
+
+            fn to_value(&self) -> Value {
+                Value::$variant(*self)
+            }
+
+            fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+                // Backends widen (SQLite has only i64; COUNT is bigint), so
+                // accept any integer that fits and refuse the rest.
+                value
+                    .as_i64()
+                    .and_then(|v| <$t>::try_from(v).ok())
+                    .ok_or_else(|| DecodeFailure::new(stringify!($t), &value))
+            }
+        }
+    };
+}
+
+integer_column!(i16, I16, SmallInt);
+integer_column!(i32, I32, Integer);
+integer_column!(i64, I64, BigInt);
+
+impl ColumnValue for f32 {
+    const SQL_TYPE: SqlType = SqlType::Real;
+
+    fn to_value(&self) -> Value {
+        Value::F32(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::F32(v) => Ok(v),
+            // SQLite stores every REAL as f64; an f32 written there reads back
+            // exactly, so narrowing is lossless for values we wrote.
+            Value::F64(v) => Ok(v as f32),
+            v => Err(DecodeFailure::new("f32", &v)),
+        }
+    }
+}
+
+impl ColumnValue for f64 {
+    const SQL_TYPE: SqlType = SqlType::Double;
+
+    fn to_value(&self) -> Value {
+        Value::F64(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::F64(v) => Ok(v),
+            Value::F32(v) => Ok(v.into()),
+            v => Err(DecodeFailure::new("f64", &v)),
+        }
+    }
+}
+
+impl ColumnValue for bool {
+    const SQL_TYPE: SqlType = SqlType::Boolean;
+
+    fn to_value(&self) -> Value {
+        Value::Bool(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Bool(v) => Ok(v),
+            // SQLite and MySQL store booleans as integers.
+            ref v => match v.as_i64() {
+                Some(0) => Ok(false),
+                Some(1) => Ok(true),
+                _ => Err(DecodeFailure::new("bool", v)),
+            },
+        }
+    }
+}
+
+impl ColumnValue for String {
+    const SQL_TYPE: SqlType = SqlType::Text;
+
+    fn to_value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Text(v) => Ok(v),
+            v => Err(DecodeFailure::new("String", &v)),
+        }
+    }
+}
+
+impl ColumnValue for Vec<u8> {
+    const SQL_TYPE: SqlType = SqlType::Bytes;
+
+    fn to_value(&self) -> Value {
+        Value::Bytes(self.clone())
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Bytes(v) => Ok(v),
+            v => Err(DecodeFailure::new("Vec<u8>", &v)),
+        }
+    }
+}
+
+/// Parses the text forms SQLite holds for timestamps (sqlx writes RFC 3339
+/// with `T`; `CURRENT_TIMESTAMP` writes `YYYY-MM-DD HH:MM:SS`).
+fn parse_naive_datetime(s: &str) -> Option<NaiveDateTime> {
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|d| d.naive_utc()))
+}
+
+impl ColumnValue for NaiveDateTime {
+    const SQL_TYPE: SqlType = SqlType::Timestamp;
+
+    fn to_value(&self) -> Value {
+        Value::Timestamp(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Timestamp(v) => Ok(v),
+            Value::TimestampTz(v) => Ok(v.naive_utc()),
+            Value::Text(ref s) => {
+                parse_naive_datetime(s).ok_or_else(|| DecodeFailure::new("NaiveDateTime", &value))
+            }
+            v => Err(DecodeFailure::new("NaiveDateTime", &v)),
+        }
+    }
+}
+
+impl ColumnValue for DateTime<Utc> {
+    const SQL_TYPE: SqlType = SqlType::TimestampTz;
+
+    fn to_value(&self) -> Value {
+        Value::TimestampTz(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::TimestampTz(v) => Ok(v),
+            // MySQL DATETIME carries no zone; the ORM always writes UTC there.
+            Value::Timestamp(v) => Ok(v.and_utc()),
+            Value::Text(ref s) => DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .ok()
+                .or_else(|| parse_naive_datetime(s).map(|n| n.and_utc()))
+                .ok_or_else(|| DecodeFailure::new("DateTime<Utc>", &value)),
+            v => Err(DecodeFailure::new("DateTime<Utc>", &v)),
+        }
+    }
+}
+
+impl ColumnValue for NaiveDate {
+    const SQL_TYPE: SqlType = SqlType::Date;
+
+    fn to_value(&self) -> Value {
+        Value::Date(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Date(v) => Ok(v),
+            Value::Text(ref s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| DecodeFailure::new("NaiveDate", &value)),
+            v => Err(DecodeFailure::new("NaiveDate", &v)),
+        }
+    }
+}
+
+impl ColumnValue for NaiveTime {
+    const SQL_TYPE: SqlType = SqlType::Time;
+
+    fn to_value(&self) -> Value {
+        Value::Time(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Time(v) => Ok(v),
+            Value::Text(ref s) => NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+                .map_err(|_| DecodeFailure::new("NaiveTime", &value)),
+            v => Err(DecodeFailure::new("NaiveTime", &v)),
+        }
+    }
+}
+
+impl ColumnValue for Uuid {
+    const SQL_TYPE: SqlType = SqlType::Uuid;
+
+    fn to_value(&self) -> Value {
+        Value::Uuid(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Uuid(v) => Ok(v),
+            Value::Bytes(ref b) => {
+                Uuid::from_slice(b).map_err(|_| DecodeFailure::new("Uuid", &value))
+            }
+            Value::Text(ref s) => Uuid::parse_str(s).map_err(|_| DecodeFailure::new("Uuid", &value)),
+            v => Err(DecodeFailure::new("Uuid", &v)),
+        }
+    }
+}
+
+impl ColumnValue for serde_json::Value {
+    const SQL_TYPE: SqlType = SqlType::Json;
+
+    fn to_value(&self) -> Value {
+        Value::Json(Box::new(self.clone()))
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Json(v) => Ok(*v),
+            // SQLite and MariaDB keep JSON as text.
+            Value::Text(ref s) => {
+                serde_json::from_str(s).map_err(|_| DecodeFailure::new("serde_json::Value", &value))
+            }
+            v => Err(DecodeFailure::new("serde_json::Value", &v)),
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                ColumnValue::to_value(&v)
+            }
+        }
+    )*};
+}
+
+value_from!(
+    i16,
+    i32,
+    i64,
+    f32,
+    f64,
+    bool,
+    String,
+    Vec<u8>,
+    NaiveDateTime,
+    DateTime<Utc>,
+    NaiveDate,
+    NaiveTime,
+    Uuid,
+    serde_json::Value
+);
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl<T: ColumnValue> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.to_value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_refuse_out_of_range_values() {
+        assert_eq!(i16::from_value(Value::I64(300)), Ok(300));
+        let err = i16::from_value(Value::I64(70_000)).unwrap_err();
+        assert_eq!(err.expected, "i16");
+        assert!(err.found.contains("70000"), "{}", err.found);
+    }
+
+    #[test]
+    fn option_maps_null_both_ways() {
+        assert_eq!(Option::<i32>::None.to_value(), Value::Null(SqlType::Integer));
+        assert_eq!(Option::<i32>::from_value(Value::Null(SqlType::BigInt)), Ok(None));
+    }
+
+    #[test]
+    fn sqlite_text_forms_decode() {
+        let ts = NaiveDateTime::from_value(Value::Text("2024-02-29 13:14:15.123456".into())).unwrap();
+        assert_eq!(ts.to_string(), "2024-02-29 13:14:15.123456");
+        let utc = DateTime::<Utc>::from_value(Value::Text("2024-02-29T13:14:15+02:00".into())).unwrap();
+        assert_eq!(utc.to_rfc3339(), "2024-02-29T11:14:15+00:00");
+        assert!(Uuid::from_value(Value::Bytes(vec![1, 2, 3])).is_err());
+    }
+
+    #[test]
+    fn describe_cuts_long_text_on_a_char_boundary() {
+        let s = Value::Text("é".repeat(100)).describe();
+        assert!(s.ends_with('…'));
+        assert!(s.len() < 80);
+    }
+}
