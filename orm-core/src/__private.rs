@@ -15,7 +15,10 @@ use crate::value::DecodeFailure;
 fn decode_error(meta: &'static EntityMeta, index: usize, failure: DecodeFailure) -> Error {
     Error::Decode {
         entity: meta.name,
-        column: meta.columns.get(index).map_or_else(|| index.to_string(), |c| c.name.to_string()),
+        column: meta
+            .columns
+            .get(index)
+            .map_or_else(|| index.to_string(), |c| c.name.to_string()),
         expected: failure.expected,
         found: failure.found,
     }
@@ -27,8 +30,15 @@ pub fn decode<T: ColumnValue>(value: Value, meta: &'static EntityMeta, index: us
 }
 
 /// Decodes a borrowed cell (used for keys, which are small).
-pub fn decode_ref<T: ColumnValue>(values: &[Value], meta: &'static EntityMeta, index: usize) -> Result<T> {
-    let value = values.get(index).cloned().ok_or_else(|| short_row(meta, values.len()))?;
+pub fn decode_ref<T: ColumnValue>(
+    values: &[Value],
+    meta: &'static EntityMeta,
+    index: usize,
+) -> Result<T> {
+    let value = values
+        .get(index)
+        .cloned()
+        .ok_or_else(|| short_row(meta, values.len()))?;
     decode(value, meta, index)
 }
 
@@ -65,7 +75,10 @@ impl Cells {
     pub fn next<T: ColumnValue>(&mut self) -> Result<T> {
         let index = self.index;
         self.index += 1;
-        let value = self.values.next().ok_or_else(|| short_row(self.meta, index))?;
+        let value = self
+            .values
+            .next()
+            .ok_or_else(|| short_row(self.meta, index))?;
         decode(value, self.meta, index)
     }
 }

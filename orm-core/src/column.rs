@@ -288,7 +288,11 @@ impl<E, T: Comparable> Column<E, T> {
         I: IntoIterator,
         I::Item: Operand<T::Base>,
     {
-        Filter::from_node(Node::In(self.name, values.into_iter().map(Operand::into_value).collect(), false))
+        Filter::from_node(Node::In(
+            self.name,
+            values.into_iter().map(Operand::into_value).collect(),
+            false,
+        ))
     }
 
     /// `column NOT IN (...)`; an empty list matches every row.
@@ -297,7 +301,11 @@ impl<E, T: Comparable> Column<E, T> {
         I: IntoIterator,
         I::Item: Operand<T::Base>,
     {
-        Filter::from_node(Node::In(self.name, values.into_iter().map(Operand::into_value).collect(), true))
+        Filter::from_node(Node::In(
+            self.name,
+            values.into_iter().map(Operand::into_value).collect(),
+            true,
+        ))
     }
 }
 

@@ -53,7 +53,9 @@ struct Inner {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("dialect", &self.inner.dialect).finish()
+        f.debug_struct("Database")
+            .field("dialect", &self.inner.dialect)
+            .finish()
     }
 }
 
@@ -136,7 +138,8 @@ impl Database {
     pub async fn drop_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
         let ordered = dependency_order(entities).map_err(Error::Config)?;
         for meta in ordered.into_iter().rev() {
-            self.execute_sql(schema::drop_table(self.dialect(), meta), vec![]).await?;
+            self.execute_sql(schema::drop_table(self.dialect(), meta), vec![])
+                .await?;
         }
         Ok(())
     }
@@ -165,7 +168,11 @@ impl Database {
     }
 
     /// Runs raw SQL that returns rows, in autocommit, as plain [`Row`]s.
-    pub async fn fetch_sql(&self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<Vec<Row>> {
+    pub async fn fetch_sql(
+        &self,
+        sql: impl Into<Arc<str>>,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>> {
         let stmt = Statement::new(sql, params);
         let set = observe(
             &[&self.inner.stats],

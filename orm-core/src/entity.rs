@@ -14,6 +14,11 @@ use crate::meta::EntityMeta;
 use crate::value::Value;
 
 /// A struct mapped to a table. Implemented by `#[entity]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an entity",
+    label = "not an entity",
+    note = "declare it with #[entity] (use orm_core::entity)"
+)]
 pub trait Entity: Sized + Send + Sync + 'static {
     /// The primary key: the key field's type, or a tuple for a composite key.
     type Key: Clone + Eq + Hash + Debug + Send + Sync + 'static;

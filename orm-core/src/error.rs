@@ -39,7 +39,10 @@ pub enum DbErrorKind {
 impl DbErrorKind {
     /// Whether running the same unit of work again may succeed.
     pub fn is_transient(self) -> bool {
-        matches!(self, DbErrorKind::Deadlock | DbErrorKind::Serialization | DbErrorKind::Busy)
+        matches!(
+            self,
+            DbErrorKind::Deadlock | DbErrorKind::Serialization | DbErrorKind::Busy
+        )
     }
 }
 

@@ -63,7 +63,10 @@ pub enum OnDelete {
 impl EntityMeta {
     /// Columns of the primary key, with their positions.
     pub fn key_columns(&self) -> impl Iterator<Item = (usize, &'static ColumnMeta)> {
-        self.columns.iter().enumerate().filter(|(_, c)| c.primary_key)
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.primary_key)
     }
 
     /// The position of the database-generated key column, if there is one.
@@ -78,7 +81,9 @@ impl EntityMeta {
 
     /// The entities this one references (self-references included).
     pub fn references(&self) -> impl Iterator<Item = &'static EntityMeta> + '_ {
-        self.columns.iter().filter_map(|c| c.references.map(|fk| (fk.target)()))
+        self.columns
+            .iter()
+            .filter_map(|c| c.references.map(|fk| (fk.target)()))
     }
 
     /// Whether two metadata handles describe the same entity.
@@ -91,7 +96,9 @@ impl EntityMeta {
 /// that reference it (input order is kept where the graph allows).
 /// Self-references are ignored; a cycle between different entities is an error
 /// naming them.
-pub(crate) fn dependency_order(metas: &[&'static EntityMeta]) -> Result<Vec<&'static EntityMeta>, String> {
+pub(crate) fn dependency_order(
+    metas: &[&'static EntityMeta],
+) -> Result<Vec<&'static EntityMeta>, String> {
     let mut placed: Vec<&'static EntityMeta> = Vec::with_capacity(metas.len());
     let mut left: Vec<&'static EntityMeta> = metas.to_vec();
     while !left.is_empty() {

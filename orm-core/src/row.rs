@@ -107,7 +107,11 @@ impl Row {
         })?;
         T::from_value(value.clone()).map_err(|f| Error::Decode {
             entity: "row",
-            column: self.columns.get(index).map(|c| c.to_string()).unwrap_or_else(|| index.to_string()),
+            column: self
+                .columns
+                .get(index)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| index.to_string()),
             expected: f.expected,
             found: f.found,
         })

@@ -22,8 +22,8 @@
 //! backends. MySQL cannot index LONGTEXT, hence VARCHAR(255) for such columns.
 
 use sea_query::{
-    ColumnDef, Expr, ForeignKey, ForeignKeyAction, Index, IndexCreateStatement, SchemaStatementBuilder, Table,
-    TableCreateStatement,
+    ColumnDef, Expr, ForeignKey, ForeignKeyAction, Index, IndexCreateStatement,
+    SchemaStatementBuilder, Table, TableCreateStatement,
 };
 
 use crate::backend::Dialect;
@@ -143,7 +143,11 @@ pub(crate) fn create_table(dialect: Dialect, meta: &EntityMeta) -> Vec<String> {
     for c in meta.columns {
         if let Some(fk) = c.references {
             let target = (fk.target)();
-            let target_key = target.key_columns().next().map(|(_, k)| k.name).unwrap_or("id");
+            let target_key = target
+                .key_columns()
+                .next()
+                .map(|(_, k)| k.name)
+                .unwrap_or("id");
             let action = match fk.on_delete {
                 OnDelete::Restrict => ForeignKeyAction::Restrict,
                 OnDelete::Cascade => ForeignKeyAction::Cascade,

@@ -85,7 +85,8 @@ impl Stats {
         let c = &self.0;
         c.statements.fetch_add(1, Ordering::Relaxed);
         c.rows.fetch_add(rows, Ordering::Relaxed);
-        c.nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        c.nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
         if !ok {
             c.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -115,7 +116,12 @@ impl RowCount for crate::backend::Done {
 
 /// Runs one statement inside an `orm.statement` span and records it in every
 /// `Stats` given (the session's and the database's).
-pub(crate) async fn observe<T, F>(stats: &[&Stats], dialect: Dialect, sql: &str, fut: F) -> crate::Result<T>
+pub(crate) async fn observe<T, F>(
+    stats: &[&Stats],
+    dialect: Dialect,
+    sql: &str,
+    fut: F,
+) -> crate::Result<T>
 where
     T: RowCount,
     F: Future<Output = crate::Result<T>>,

@@ -423,7 +423,9 @@ impl ColumnValue for Uuid {
             Value::Bytes(ref b) => {
                 Uuid::from_slice(b).map_err(|_| DecodeFailure::new("Uuid", &value))
             }
-            Value::Text(ref s) => Uuid::parse_str(s).map_err(|_| DecodeFailure::new("Uuid", &value)),
+            Value::Text(ref s) => {
+                Uuid::parse_str(s).map_err(|_| DecodeFailure::new("Uuid", &value))
+            }
             v => Err(DecodeFailure::new("Uuid", &v)),
         }
     }
@@ -501,15 +503,23 @@ mod tests {
 
     #[test]
     fn option_maps_null_both_ways() {
-        assert_eq!(Option::<i32>::None.to_value(), Value::Null(SqlType::Integer));
-        assert_eq!(Option::<i32>::from_value(Value::Null(SqlType::BigInt)), Ok(None));
+        assert_eq!(
+            Option::<i32>::None.to_value(),
+            Value::Null(SqlType::Integer)
+        );
+        assert_eq!(
+            Option::<i32>::from_value(Value::Null(SqlType::BigInt)),
+            Ok(None)
+        );
     }
 
     #[test]
     fn sqlite_text_forms_decode() {
-        let ts = NaiveDateTime::from_value(Value::Text("2024-02-29 13:14:15.123456".into())).unwrap();
+        let ts =
+            NaiveDateTime::from_value(Value::Text("2024-02-29 13:14:15.123456".into())).unwrap();
         assert_eq!(ts.to_string(), "2024-02-29 13:14:15.123456");
-        let utc = DateTime::<Utc>::from_value(Value::Text("2024-02-29T13:14:15+02:00".into())).unwrap();
+        let utc =
+            DateTime::<Utc>::from_value(Value::Text("2024-02-29T13:14:15+02:00".into())).unwrap();
         assert_eq!(utc.to_rfc3339(), "2024-02-29T11:14:15+00:00");
         assert!(Uuid::from_value(Value::Bytes(vec![1, 2, 3])).is_err());
     }

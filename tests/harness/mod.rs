@@ -1,0 +1,294 @@
+//! The scenario harness: runs one test body against SQLite, PostgreSQL and
+//! MySQL/MariaDB, each in an isolated database.
+//!
+//! * SQLite: a fresh in-memory database per test (or a temp file, see
+//!   [`Backend::SqliteFile`]).
+//! * PostgreSQL: a fresh schema per test (`search_path` points at it),
+//!   dropped afterwards. Server URL from `ORM_TEST_POSTGRES_URL`
+//!   (default `postgres://postgres@127.0.0.1:5432/test`).
+//! * MySQL/MariaDB: a fresh database per test, dropped afterwards. Server URL
+//!   from `ORM_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
+//!
+//! A server that cannot be reached fails the test with a message naming the
+//! variable: a missing server is never a silent skip.
+//!
+//! Write scenarios with [`backend_tests!`]: each becomes a module with one
+//! test per backend (`identity_map::same_handle::postgres`).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures_util::FutureExt;
+use orm_core::{ConnectOptions, Database};
+
+/// The result type of test bodies: `?` works on any error.
+pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Which backend a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// SQLite in a temporary file (WAL mode, several connections).
+    SqliteFile,
+    Postgres,
+    MySql,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("ORM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub fn mysql_url() -> String {
+    std::env::var("ORM_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 100_000
+    )
+}
+
+/// Replaces the database name (the URL path) of a server URL.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], database);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+/// An isolated database for one test, removed by [`TestDb::cleanup`].
+pub struct TestDb {
+    pub db: Database,
+    pub backend: Backend,
+    /// The URL the test database is reachable at (for a second pool).
+    pub url: String,
+    admin: Option<(Database, String)>,
+    _dir: Option<TempDir>,
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn connect(url: &str, what: &str, var: &str, options: ConnectOptions) -> Database {
+    match Database::connect_with(url, options).await {
+        Ok(db) => db,
+        Err(e) => panic!(
+            "{what} is required for this test and could not be reached ({e}); set {var} to its URL"
+        ),
+    }
+}
+
+impl TestDb {
+    /// Creates an isolated database on `backend`.
+    pub async fn new(backend: Backend) -> TestDb {
+        TestDb::with_options(backend, ConnectOptions::default()).await
+    }
+
+    /// Like [`TestDb::new`] with explicit connect options.
+    pub async fn with_options(backend: Backend, mut options: ConnectOptions) -> TestDb {
+        if options.pool.max_connections == orm_core::PoolOptions::default().max_connections {
+            // Tests run two at a time per binary; keep the servers' connection counts low.
+            options.pool.max_connections = 4;
+        }
+        let name = unique_name();
+        match backend {
+            Backend::Sqlite => {
+                let url = "sqlite::memory:".to_string();
+                let db = connect(&url, "SQLite", "-", options).await;
+                TestDb {
+                    db,
+                    backend,
+                    url,
+                    admin: None,
+                    _dir: None,
+                }
+            }
+            Backend::SqliteFile => {
+                let dir = std::env::temp_dir().join(format!("orm-test-{name}"));
+                std::fs::create_dir_all(&dir).expect("create temp dir");
+                let url = format!("sqlite://{}", dir.join("db.sqlite").display());
+                let db = connect(&url, "SQLite", "-", options).await;
+                TestDb {
+                    db,
+                    backend,
+                    url,
+                    admin: None,
+                    _dir: Some(TempDir(dir)),
+                }
+            }
+            Backend::Postgres => {
+                let server = postgres_url();
+                let admin = connect(
+                    &server,
+                    "PostgreSQL",
+                    "ORM_TEST_POSTGRES_URL",
+                    ConnectOptions::default(),
+                )
+                .await;
+                admin
+                    .execute_sql(format!("CREATE SCHEMA \"{name}\""), vec![])
+                    .await
+                    .expect("create test schema");
+                let url = with_param(&server, &format!("options[search_path]={name}"));
+                let db = connect(&url, "PostgreSQL", "ORM_TEST_POSTGRES_URL", options).await;
+                TestDb {
+                    db,
+                    backend,
+                    url,
+                    admin: Some((admin, format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))),
+                    _dir: None,
+                }
+            }
+            Backend::MySql => {
+                let server = mysql_url();
+                let admin = connect(
+                    &server,
+                    "MySQL/MariaDB",
+                    "ORM_TEST_MYSQL_URL",
+                    ConnectOptions::default(),
+                )
+                .await;
+                admin
+                    .execute_sql(
+                        format!(
+                            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                        ),
+                        vec![],
+                    )
+                    .await
+                    .expect("create test database");
+                let url = with_database(&server, &name);
+                let db = connect(&url, "MySQL/MariaDB", "ORM_TEST_MYSQL_URL", options).await;
+                TestDb {
+                    db,
+                    backend,
+                    url,
+                    admin: Some((admin, format!("DROP DATABASE IF EXISTS `{name}`"))),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// Drops the test schema or database.
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if let Some((admin, drop)) = self.admin {
+            if let Err(e) = admin.execute_sql(drop, vec![]).await {
+                eprintln!("warning: could not drop the test database: {e}");
+            }
+            admin.close().await;
+        }
+    }
+}
+
+/// Runs `body` on a fresh database of `backend`, cleans up, and fails the
+/// test if the body panicked or returned an error.
+pub async fn run<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(Database) -> Fut,
+    Fut: Future<Output = TestResult>,
+{
+    let test_db = TestDb::new(backend).await;
+    let outcome = AssertUnwindSafe(body(test_db.db.clone()))
+        .catch_unwind()
+        .await;
+    test_db.cleanup().await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{backend:?}: {e}"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Declares scenarios that run on every backend:
+///
+/// ```ignore
+/// backend_tests! {
+///     async fn same_handle(db) {
+///         let mut s = db.session();
+///         ...
+///         Ok(())
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* async fn $name:ident($db:ident) $body:block)*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($db: ::orm_core::Database) -> $crate::TestResult $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::run($crate::Backend::Sqlite, scenario).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                $crate::run($crate::Backend::Postgres, scenario).await
+            }
+
+            #[tokio::test]
+            async fn mysql() {
+                $crate::run($crate::Backend::MySql, scenario).await
+            }
+        }
+    )*};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            with_database("mysql://root@h:3306/test", "t_1"),
+            "mysql://root@h:3306/t_1"
+        );
+        assert_eq!(
+            with_database("mysql://root@h:3306", "t_1"),
+            "mysql://root@h:3306/t_1"
+        );
+        assert_eq!(
+            with_database("mysql://h/test?ssl-mode=disabled", "x"),
+            "mysql://h/x?ssl-mode=disabled"
+        );
+    }
+}

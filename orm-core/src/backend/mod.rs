@@ -65,7 +65,9 @@ impl Dialect {
             (Dialect::Sqlite, Some("NaN"), _) => {
                 Err("NaN cannot be stored: SQLite would silently turn it into NULL".into())
             }
-            (Dialect::MySql, Some(what), _) => Err(format!("{what} cannot be stored in a MySQL float column")),
+            (Dialect::MySql, Some(what), _) => {
+                Err(format!("{what} cannot be stored in a MySQL float column"))
+            }
             (Dialect::Postgres, _, Value::Text(s)) if s.contains('\0') => {
                 Err("text contains a NUL byte, which PostgreSQL text cannot hold".into())
             }
@@ -118,12 +120,36 @@ pub(crate) struct Done {
 macro_rules! on_target {
     ($target:expr, |$e:ident, $m:ident| $body:expr) => {
         match $target {
-            Target::Pool(Pool::Sqlite(p)) => { let $e = p; use sqlite as $m; $body }
-            Target::Pool(Pool::Postgres(p)) => { let $e = p; use postgres as $m; $body }
-            Target::Pool(Pool::MySql(p)) => { let $e = p; use mysql as $m; $body }
-            Target::Tx(Tx::Sqlite(t)) => { let $e = &mut **t; use sqlite as $m; $body }
-            Target::Tx(Tx::Postgres(t)) => { let $e = &mut **t; use postgres as $m; $body }
-            Target::Tx(Tx::MySql(t)) => { let $e = &mut **t; use mysql as $m; $body }
+            Target::Pool(Pool::Sqlite(p)) => {
+                let $e = p;
+                use sqlite as $m;
+                $body
+            }
+            Target::Pool(Pool::Postgres(p)) => {
+                let $e = p;
+                use postgres as $m;
+                $body
+            }
+            Target::Pool(Pool::MySql(p)) => {
+                let $e = p;
+                use mysql as $m;
+                $body
+            }
+            Target::Tx(Tx::Sqlite(t)) => {
+                let $e = &mut **t;
+                use sqlite as $m;
+                $body
+            }
+            Target::Tx(Tx::Postgres(t)) => {
+                let $e = &mut **t;
+                use postgres as $m;
+                $body
+            }
+            Target::Tx(Tx::MySql(t)) => {
+                let $e = &mut **t;
+                use mysql as $m;
+                $body
+            }
         }
     };
 }
@@ -334,7 +360,10 @@ mod tests {
 
     #[test]
     fn redact_hides_the_password_only() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
         assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
     }
@@ -342,10 +371,26 @@ mod tests {
     #[test]
     fn check_value_is_per_backend() {
         assert!(Dialect::Sqlite.check_value(&Value::F64(f64::NAN)).is_err());
-        assert!(Dialect::Sqlite.check_value(&Value::F64(f64::INFINITY)).is_ok());
-        assert!(Dialect::MySql.check_value(&Value::F32(f32::NEG_INFINITY)).is_err());
+        assert!(
+            Dialect::Sqlite
+                .check_value(&Value::F64(f64::INFINITY))
+                .is_ok()
+        );
+        assert!(
+            Dialect::MySql
+                .check_value(&Value::F32(f32::NEG_INFINITY))
+                .is_err()
+        );
         assert!(Dialect::Postgres.check_value(&Value::F64(f64::NAN)).is_ok());
-        assert!(Dialect::Postgres.check_value(&Value::Text("a\0b".into())).is_err());
-        assert!(Dialect::MySql.check_value(&Value::Text("a\0b".into())).is_ok());
+        assert!(
+            Dialect::Postgres
+                .check_value(&Value::Text("a\0b".into()))
+                .is_err()
+        );
+        assert!(
+            Dialect::MySql
+                .check_value(&Value::Text("a\0b".into()))
+                .is_ok()
+        );
     }
 }

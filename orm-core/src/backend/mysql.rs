@@ -38,7 +38,9 @@ pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, C
         .timezone(Some("+00:00".to_string()));
     let pool = options
         .sqlx::<MySql>()
-        .after_connect(|conn, _meta| Box::pin(async move { conn.execute(SQL_MODE).await.map(drop) }))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move { conn.execute(SQL_MODE).await.map(drop) })
+        })
         .connect_with(opts)
         .await
         .map_err(connect_error)?;
@@ -58,7 +60,9 @@ fn mariadb_with_returning(version: &str) -> bool {
     if !version.contains("MariaDB") {
         return false;
     }
-    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = version
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (10, 5)
 }
 
@@ -109,13 +113,24 @@ fn plan(row: &MySqlRow) -> Result<Vec<Cell>> {
         .iter()
         .map(|c| {
             Ok(match c.type_info().name() {
-                "BOOLEAN" | "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => Cell::Signed,
+                "BOOLEAN" | "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => {
+                    Cell::Signed
+                }
                 n if n.ends_with("UNSIGNED") => Cell::Unsigned,
                 "FLOAT" => Cell::F32,
                 "DOUBLE" => Cell::F64,
-                "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "JSON"
-                | "DECIMAL" => Cell::Text,
-                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT" => Cell::Bytes,
+                "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
+                | "SET" | "JSON" | "DECIMAL" => Cell::Text,
+                // A text column with a binary collation (utf8mb4_bin, which
+                // the ORM's tables use) carries the BINARY flag too: only the
+                // collation tells text from bytes.
+                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
+                    if <String as sqlx::Type<MySql>>::compatible(c.type_info()) =>
+                {
+                    Cell::Text
+                }
+                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
+                | "BIT" => Cell::Bytes,
                 "DATETIME" => Cell::Datetime,
                 "TIMESTAMP" => Cell::Timestamp,
                 "DATE" => Cell::Date,
@@ -204,7 +219,9 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
     let sqlx::Error::Database(db) = &err else {
         return super::classify_other(err);
     };
-    let number = db.try_downcast_ref::<MySqlDatabaseError>().map(|e| e.number());
+    let number = db
+        .try_downcast_ref::<MySqlDatabaseError>()
+        .map(|e| e.number());
     let kind = match number.unwrap_or(0) {
         1062 | 1586 => DbErrorKind::UniqueViolation,
         1451 | 1452 | 1216 | 1217 => DbErrorKind::ForeignKeyViolation,

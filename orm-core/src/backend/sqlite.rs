@@ -43,9 +43,15 @@ pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, C
         pool.idle_timeout = None;
         pool.max_lifetime = None;
     } else {
-        opts = opts.journal_mode(SqliteJournalMode::Wal).create_if_missing(true);
+        opts = opts
+            .journal_mode(SqliteJournalMode::Wal)
+            .create_if_missing(true);
     }
-    let pool = pool.sqlx::<Sqlite>().connect_with(opts).await.map_err(connect_error)?;
+    let pool = pool
+        .sqlx::<Sqlite>()
+        .connect_with(opts)
+        .await
+        .map_err(connect_error)?;
     let version: String = sqlx::query_scalar("SELECT sqlite_version()")
         .fetch_one(&pool)
         .await

@@ -110,12 +110,14 @@ impl<'s, T: Entity> Query<'s, T> {
         let dialect = self.session.dialect();
         match node {
             Some(n) => n.check(&mut |column, v| {
-                dialect.check_value(v).map_err(|reason| Error::InvalidValue {
-                    entity: T::meta().name,
-                    column,
-                    backend: dialect.name(),
-                    reason,
-                })
+                dialect
+                    .check_value(v)
+                    .map_err(|reason| Error::InvalidValue {
+                        entity: T::meta().name,
+                        column,
+                        backend: dialect.name(),
+                        reason,
+                    })
             }),
             None => Ok(()),
         }

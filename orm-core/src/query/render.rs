@@ -10,8 +10,9 @@
 use std::sync::Arc;
 
 use sea_query::{
-    Asterisk, Condition, Expr, ExprTrait, Func, InsertStatement, MysqlQueryBuilder, Order as SeaOrder,
-    PostgresQueryBuilder, Query, QueryStatementWriter, SelectStatement, SqliteQueryBuilder, Values,
+    Asterisk, Condition, Expr, ExprTrait, Func, InsertStatement, MysqlQueryBuilder,
+    Order as SeaOrder, PostgresQueryBuilder, Query, QueryStatementWriter, SelectStatement,
+    SqliteQueryBuilder, Values,
 };
 
 use crate::backend::Dialect;
@@ -149,8 +150,12 @@ pub(crate) fn quote(dialect: Dialect, ident: &str) -> String {
 
 fn condition(node: &Node) -> Condition {
     match node {
-        Node::And(nodes) => nodes.iter().fold(Condition::all(), |c, n| c.add(condition(n))),
-        Node::Or(nodes) => nodes.iter().fold(Condition::any(), |c, n| c.add(condition(n))),
+        Node::And(nodes) => nodes
+            .iter()
+            .fold(Condition::all(), |c, n| c.add(condition(n))),
+        Node::Or(nodes) => nodes
+            .iter()
+            .fold(Condition::any(), |c, n| c.add(condition(n))),
         Node::Not(inner) => condition(inner).not(),
         leaf => Condition::all().add(expr(leaf)),
     }
@@ -181,7 +186,9 @@ fn expr(node: &Node) -> Expr {
             }
         }
         // An empty list is a constant predicate with no placeholder.
-        Node::In(_, values, negated) if values.is_empty() => Expr::cust(if *negated { "1 = 1" } else { "1 = 0" }),
+        Node::In(_, values, negated) if values.is_empty() => {
+            Expr::cust(if *negated { "1 = 1" } else { "1 = 0" })
+        }
         Node::In(col, values, negated) => {
             let vals = values.iter().map(to_sea);
             if *negated {
@@ -249,7 +256,9 @@ fn from_sea(v: sea_query::Value) -> Value {
         S::SmallUnsigned(v) => or_null(v, SqlType::Integer, |n| Value::I32(n.into())),
         S::Unsigned(v) => or_null(v, SqlType::BigInt, |n| Value::I64(n.into())),
         // sea-query emits these for LIMIT/OFFSET; clamp, as no table is that large.
-        S::BigUnsigned(v) => or_null(v, SqlType::BigInt, |n| Value::I64(i64::try_from(n).unwrap_or(i64::MAX))),
+        S::BigUnsigned(v) => or_null(v, SqlType::BigInt, |n| {
+            Value::I64(i64::try_from(n).unwrap_or(i64::MAX))
+        }),
         S::Float(v) => or_null(v, SqlType::Real, Value::F32),
         S::Double(v) => or_null(v, SqlType::Double, Value::F64),
         S::String(v) => or_null(v, SqlType::Text, Value::Text),
@@ -260,8 +269,12 @@ fn from_sea(v: sea_query::Value) -> Value {
         S::ChronoTime(v) => or_null(v, SqlType::Time, Value::Time),
         S::ChronoDateTime(v) => or_null(v, SqlType::Timestamp, Value::Timestamp),
         S::ChronoDateTimeUtc(v) => or_null(v, SqlType::TimestampTz, Value::TimestampTz),
-        S::ChronoDateTimeLocal(v) => or_null(v, SqlType::TimestampTz, |d| Value::TimestampTz(d.to_utc())),
-        S::ChronoDateTimeWithTimeZone(v) => or_null(v, SqlType::TimestampTz, |d| Value::TimestampTz(d.to_utc())),
+        S::ChronoDateTimeLocal(v) => {
+            or_null(v, SqlType::TimestampTz, |d| Value::TimestampTz(d.to_utc()))
+        }
+        S::ChronoDateTimeWithTimeZone(v) => {
+            or_null(v, SqlType::TimestampTz, |d| Value::TimestampTz(d.to_utc()))
+        }
         S::Uuid(v) => or_null(v, SqlType::Uuid, Value::Uuid),
         // The ORM never creates other variants (enums, arrays): render them as text.
         other => Value::Text(format!("{other:?}")),
@@ -318,7 +331,12 @@ mod tests {
         );
         assert_eq!(pg.params()[0], Value::Text("it's".into()));
         let my = select(Dialect::MySql, &spec(Some(&f)));
-        assert!(my.sql().starts_with("SELECT `id`, `select` FROM `users` WHERE `select` = ?"), "{}", my.sql());
+        assert!(
+            my.sql()
+                .starts_with("SELECT `id`, `select` FROM `users` WHERE `select` = ?"),
+            "{}",
+            my.sql()
+        );
     }
 
     #[test]
@@ -333,9 +351,15 @@ mod tests {
 
     #[test]
     fn insert_appends_returning() {
-        let rows = vec![vec![Value::I64(0), Value::Text("a".into())], vec![Value::I64(0), Value::Text("b".into())]];
+        let rows = vec![
+            vec![Value::I64(0), Value::Text("a".into())],
+            vec![Value::I64(0), Value::Text("b".into())],
+        ];
         let s = insert(Dialect::Postgres, &USERS, &[1], &rows, Some("id"));
-        assert_eq!(s.sql(), r#"INSERT INTO "users" ("select") VALUES ($1), ($2) RETURNING "id""#);
+        assert_eq!(
+            s.sql(),
+            r#"INSERT INTO "users" ("select") VALUES ($1), ($2) RETURNING "id""#
+        );
         assert_eq!(s.params().len(), 2);
     }
 }

@@ -42,6 +42,15 @@ impl<T> Handle<T> {
     }
 }
 
+impl<T: crate::Entity> Handle<T> {
+    /// The object's primary key. Prefer this to `handle.read().id` inside an
+    /// expression that awaits: a guard temporary lives to the end of the
+    /// statement, across the `.await`.
+    pub fn key(&self) -> T::Key {
+        self.inner.read().key()
+    }
+}
+
 impl<T: Clone> Handle<T> {
     /// A copy of the object's current state.
     pub fn get(&self) -> T {

@@ -21,7 +21,9 @@ pub(crate) struct IdentityMap {
 
 impl IdentityMap {
     pub(crate) fn typed<T: Entity>(&self) -> Option<&Typed<T>> {
-        self.by_type.get(&TypeId::of::<T>()).and_then(|m| m.downcast_ref())
+        self.by_type
+            .get(&TypeId::of::<T>())
+            .and_then(|m| m.downcast_ref())
     }
 
     pub(crate) fn typed_mut<T: Entity>(&mut self) -> &mut Typed<T> {

@@ -106,6 +106,11 @@ impl Session {
         }
     }
 
+    fn record_transaction(&self) {
+        self.stats.record_transaction();
+        self.db.stats().record_transaction();
+    }
+
     /// The database this session works on.
     pub fn database(&self) -> &Database {
         &self.db
@@ -143,10 +148,11 @@ impl Session {
     }
 
     fn new_of<T: Entity>(&mut self) -> &mut NewOf<T> {
-        let set = self
-            .new
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Box::new(NewOf::<T> { handles: Vec::new() }));
+        let set = self.new.entry(TypeId::of::<T>()).or_insert_with(|| {
+            Box::new(NewOf::<T> {
+                handles: Vec::new(),
+            })
+        });
         set.as_any_mut()
             .downcast_mut::<NewOf<T>>()
             .expect("pending set keyed by TypeId holds that type")
@@ -160,7 +166,9 @@ impl Session {
     /// Whether this handle is the one the identity map holds for its key.
     pub fn contains<T: Entity>(&self, handle: &Handle<T>) -> bool {
         let key = handle.read().key();
-        self.identity.get::<T>(&key).is_some_and(|h| Handle::ptr_eq(&h, handle))
+        self.identity
+            .get::<T>(&key)
+            .is_some_and(|h| Handle::ptr_eq(&h, handle))
     }
 
     /// Number of objects of type `T` in the identity map.
@@ -192,7 +200,9 @@ impl Session {
         let filter = crate::column::Node::And(
             meta.key_columns()
                 .zip(values)
-                .map(|((_, c), v)| crate::column::Node::Compare(c.name, crate::column::CmpOp::Eq, v))
+                .map(|((_, c), v)| {
+                    crate::column::Node::Compare(c.name, crate::column::CmpOp::Eq, v)
+                })
                 .collect(),
         );
         let mut found = self.query::<T>().with_node(filter).all().await?;
@@ -206,13 +216,21 @@ impl Session {
 
     /// Runs raw SQL returning rows inside the session's transaction (if open).
     /// Placeholders are the backend's own.
-    pub async fn fetch_sql(&mut self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<Vec<Row>> {
+    pub async fn fetch_sql(
+        &mut self,
+        sql: impl Into<Arc<str>>,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>> {
         let stmt = Statement::new(sql, params);
         Ok(self.fetch(&stmt).await?.into_rows())
     }
 
     /// Runs raw SQL returning no rows inside the session's transaction (if open).
-    pub async fn execute_sql(&mut self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<u64> {
+    pub async fn execute_sql(
+        &mut self,
+        sql: impl Into<Arc<str>>,
+        params: Vec<Value>,
+    ) -> Result<u64> {
         let stmt = Statement::new(sql, params);
         Ok(self.execute(&stmt).await?.rows_affected)
     }
@@ -227,7 +245,13 @@ impl Session {
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(&stats, self.db.dialect(), &stmt.sql, target.fetch(&stmt.sql, &stmt.params)).await
+        observe(
+            &stats,
+            self.db.dialect(),
+            &stmt.sql,
+            target.fetch(&stmt.sql, &stmt.params),
+        )
+        .await
     }
 
     async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
@@ -236,7 +260,13 @@ impl Session {
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(&stats, self.db.dialect(), &stmt.sql, target.execute(&stmt.sql, &stmt.params)).await
+        observe(
+            &stats,
+            self.db.dialect(),
+            &stmt.sql,
+            target.execute(&stmt.sql, &stmt.params),
+        )
+        .await
     }
 
     /// Turns a result into handles through the identity map: a row whose key
@@ -273,7 +303,11 @@ impl Session {
         let mut out = Vec::new();
         for set in sets {
             let rows = set.rows();
-            out.extend(self.insert_statements(set, &rows)?.into_iter().map(|(s, _)| s));
+            out.extend(
+                self.insert_statements(set, &rows)?
+                    .into_iter()
+                    .map(|(s, _)| s),
+            );
         }
         Ok(out)
     }
@@ -288,20 +322,28 @@ impl Session {
     }
 
     /// Validates the rows of one set and renders its INSERTs, each with its row count.
-    fn insert_statements(&self, set: &dyn NewSet, rows: &[Vec<Value>]) -> Result<Vec<(Statement, usize)>> {
+    fn insert_statements(
+        &self,
+        set: &dyn NewSet,
+        rows: &[Vec<Value>],
+    ) -> Result<Vec<(Statement, usize)>> {
         let meta = set.meta();
         let dialect = self.dialect();
         let caps = self.db.caps();
         let auto = meta.auto_key();
-        let columns: Vec<usize> = (0..meta.columns.len()).filter(|&i| Some(i) != auto).collect();
+        let columns: Vec<usize> = (0..meta.columns.len())
+            .filter(|&i| Some(i) != auto)
+            .collect();
         for row in rows {
             for &i in &columns {
-                dialect.check_value(&row[i]).map_err(|reason| Error::InvalidValue {
-                    entity: meta.name,
-                    column: meta.columns[i].name,
-                    backend: dialect.name(),
-                    reason,
-                })?;
+                dialect
+                    .check_value(&row[i])
+                    .map_err(|reason| Error::InvalidValue {
+                        entity: meta.name,
+                        column: meta.columns[i].name,
+                        backend: dialect.name(),
+                        reason,
+                    })?;
             }
         }
         let returning = match auto {
@@ -311,13 +353,22 @@ impl Session {
         // Without RETURNING an insert of no columns cannot report a key per
         // row, and MySQL cannot insert several rows of DEFAULT VALUES at once.
         let per_statement = if columns.is_empty() {
-            if returning.is_some() && dialect != crate::Dialect::MySql { MAX_INSERT_ROWS } else { 1 }
+            if returning.is_some() && dialect != crate::Dialect::MySql {
+                MAX_INSERT_ROWS
+            } else {
+                1
+            }
         } else {
             (caps.bind_limit / columns.len()).clamp(1, MAX_INSERT_ROWS)
         };
         Ok(rows
             .chunks(per_statement)
-            .map(|chunk| (render::insert(dialect, meta, &columns, chunk, returning), chunk.len()))
+            .map(|chunk| {
+                (
+                    render::insert(dialect, meta, &columns, chunk, returning),
+                    chunk.len(),
+                )
+            })
             .collect())
     }
 
@@ -332,7 +383,7 @@ impl Session {
         }
         if self.tx.is_none() {
             self.tx = Some(self.db.pool().begin().await?);
-            self.stats.record_transaction();
+            self.record_transaction();
         }
         match self.write_new().await {
             Ok(keys) => self.finish_flush(keys),
@@ -359,10 +410,16 @@ impl Session {
             let mut generated = auto.map(|_| Vec::with_capacity(count));
             for (stmt, rows) in &stmts {
                 if let (Some(out), Some(_), true) = (&mut generated, auto, caps.insert_returning) {
-                    let set = self.fetch(stmt).await.map_err(|e| e.for_entity(meta.name))?;
+                    let set = self
+                        .fetch(stmt)
+                        .await
+                        .map_err(|e| e.for_entity(meta.name))?;
                     out.extend(set.rows.into_iter().filter_map(|mut r| r.pop()));
                 } else {
-                    let done = self.execute(stmt).await.map_err(|e| e.for_entity(meta.name))?;
+                    let done = self
+                        .execute(stmt)
+                        .await
+                        .map_err(|e| e.for_entity(meta.name))?;
                     if let (Some(out), Some(first)) = (&mut generated, done.last_insert_id) {
                         let step = match step {
                             Some(s) => s,
@@ -390,7 +447,12 @@ impl Session {
     async fn auto_increment_step(&mut self) -> Result<i64> {
         let stmt = Statement::new("SELECT @@auto_increment_increment", vec![]);
         let set = self.fetch(&stmt).await?;
-        Ok(set.rows.first().and_then(|r| r.first()).and_then(Value::as_i64).unwrap_or(1))
+        Ok(set
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .unwrap_or(1))
     }
 
     fn finish_flush(&mut self, keys: Vec<(TypeId, Option<Vec<Value>>)>) -> Result<()> {
@@ -410,7 +472,7 @@ impl Session {
             // The transaction is already failed; a rollback error (e.g. the
             // connection is gone) changes nothing for the session.
             let _ = tx.rollback().await;
-            self.stats.record_transaction();
+            self.record_transaction();
         }
         for persisted in std::mem::take(&mut self.persisted).into_iter().rev() {
             let set = persisted.undo(&mut self.identity);
@@ -433,7 +495,7 @@ impl Session {
     pub async fn commit(&mut self) -> Result<()> {
         self.flush().await?;
         if let Some(tx) = self.tx.take() {
-            self.stats.record_transaction();
+            self.record_transaction();
             if let Err(e) = tx.commit().await {
                 self.abort().await;
                 return Err(e);
@@ -449,7 +511,7 @@ impl Session {
     pub async fn rollback(&mut self) -> Result<()> {
         let result = match self.tx.take() {
             Some(tx) => {
-                self.stats.record_transaction();
+                self.record_transaction();
                 tx.rollback().await
             }
             None => Ok(()),

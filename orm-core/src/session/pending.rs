@@ -32,7 +32,11 @@ pub(crate) trait NewSet: Send + Sync {
     fn check_keys(&self, identity: &IdentityMap) -> Result<()>;
     /// Assigns generated keys (if any), maps the objects, and returns what
     /// undoing that needs.
-    fn persist(self: Box<Self>, keys: Option<Vec<Value>>, identity: &mut IdentityMap) -> Result<Box<dyn Persisted>>;
+    fn persist(
+        self: Box<Self>,
+        keys: Option<Vec<Value>>,
+        identity: &mut IdentityMap,
+    ) -> Result<Box<dyn Persisted>>;
     /// Adds another set of the same type to this one.
     fn absorb(&mut self, other: Box<dyn NewSet>);
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
@@ -87,7 +91,11 @@ impl<T: Entity> NewSet for NewOf<T> {
         Ok(())
     }
 
-    fn persist(self: Box<Self>, keys: Option<Vec<Value>>, identity: &mut IdentityMap) -> Result<Box<dyn Persisted>> {
+    fn persist(
+        self: Box<Self>,
+        keys: Option<Vec<Value>>,
+        identity: &mut IdentityMap,
+    ) -> Result<Box<dyn Persisted>> {
         let old_keys = match (keys, T::meta().auto_key()) {
             (Some(keys), Some(pos)) => {
                 let mut old = Vec::with_capacity(keys.len());
@@ -140,7 +148,10 @@ impl<T: Entity> Persisted for PersistedOf<T> {
         let map = identity.typed_mut::<T>();
         for h in &self.handles {
             let key = h.read().key();
-            if map.get(&key).is_some_and(|mapped| Handle::ptr_eq(mapped, h)) {
+            if map
+                .get(&key)
+                .is_some_and(|mapped| Handle::ptr_eq(mapped, h))
+            {
                 map.remove(&key);
             }
         }
@@ -150,6 +161,8 @@ impl<T: Entity> Persisted for PersistedOf<T> {
                 let _ = h.write().set_generated_key(key);
             }
         }
-        Box::new(NewOf { handles: self.handles })
+        Box::new(NewOf {
+            handles: self.handles,
+        })
     }
 }

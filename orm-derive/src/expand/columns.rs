@@ -1,0 +1,35 @@
+//! The inherent items: one typed column constant per field
+//! (`User::NAME: Column<User, String>`) and `User::schema()`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use crate::model::Entity;
+
+pub fn expand(entity: &Entity) -> TokenStream {
+    let ident = &entity.ident;
+    let vis = &entity.vis;
+    let constants = entity.fields.iter().map(|f| {
+        let constant = f.constant();
+        let ty = &f.ty;
+        let column = &f.column;
+        let index = Literal::usize_unsuffixed(f.index);
+        let doc = format!("Column `{column}` of `{}`.", entity.table);
+        quote! {
+            #[doc = #doc]
+            #vis const #constant: ::orm_core::__private::Column<#ident, #ty> =
+                ::orm_core::__private::Column::new(#column, #index);
+        }
+    });
+    let schema_doc = format!("The metadata of table `{}`.", entity.table);
+    quote! {
+        impl #ident {
+            #(#constants)*
+
+            #[doc = #schema_doc]
+            #vis fn schema() -> &'static ::orm_core::__private::EntityMeta {
+                <Self as ::orm_core::__private::Entity>::meta()
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The `Entity` implementation and the static `EntityMeta` it returns, both
+//! inside `const _: () = { .. };` so that no helper name leaks into the
+//! user's module.
+//!
+//! Field types are named through `super::column_type`, so that an
+//! unsupported type is reported once, at the type.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+
+use super::column_type::{self, ColumnType, Range};
+use crate::attr::OnDelete;
+use crate::model::{Entity, Field};
+
+pub fn expand(entity: &Entity) -> TokenStream {
+    let ident = &entity.ident;
+    let name = &entity.name;
+    let table = &entity.table;
+    let columns = entity.fields.iter().map(|f| column_meta(entity, f));
+    let keys: Vec<&Field> = entity.key_fields().collect();
+    let key_type = tuple(keys.iter().map(|f| f.ty.to_token_stream()));
+    let key = tuple(keys.iter().map(|f| {
+        let field = &f.ident;
+        quote!(::core::clone::Clone::clone(&self.#field))
+    }));
+    let key_values = key_values(&keys);
+    let key_from_row = key_from_row(&keys);
+    let from_row = entity.fields.iter().map(|f| {
+        let field = &f.ident;
+        let next = ColumnType::new(&f.ty).turbofish(quote!(__p::Cells::next));
+        quote!(#field: #next(&mut cells)?)
+    });
+    let to_row = entity.fields.iter().map(|f| {
+        let field = &f.ident;
+        to_value(f, quote!(&self.#field))
+    });
+    let set_generated_key = set_generated_key(entity);
+    let supported = column_type::definition();
+
+    quote! {
+        const _: () = {
+            use ::orm_core::__private as __p;
+
+            #supported
+
+            static __META: __p::EntityMeta = __p::EntityMeta {
+                name: #name,
+                table: #table,
+                columns: &[#(#columns),*],
+            };
+
+            impl __p::Entity for #ident {
+                type Key = #key_type;
+
+                fn meta() -> &'static __p::EntityMeta {
+                    &__META
+                }
+
+                fn key(&self) -> Self::Key {
+                    #key
+                }
+
+                fn key_values(key: &Self::Key) -> ::std::vec::Vec<__p::Value> {
+                    #key_values
+                }
+
+                fn key_from_row(values: &[__p::Value]) -> __p::Result<Self::Key> {
+                    #key_from_row
+                }
+
+                fn from_row(values: ::std::vec::Vec<__p::Value>) -> __p::Result<Self> {
+                    let mut cells = __p::Cells::new(values, &__META)?;
+                    ::core::result::Result::Ok(#ident {
+                        #(#from_row,)*
+                    })
+                }
+
+                fn to_row(&self) -> ::std::vec::Vec<__p::Value> {
+                    ::std::vec![#(#to_row),*]
+                }
+
+                #set_generated_key
+            }
+        };
+    }
+}
+
+fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
+    let ty = &f.ty;
+    let column = &f.column;
+    let field = &f.name;
+    let sql_type = ColumnType::new(ty).item("SQL_TYPE");
+    let nullable = ColumnType::new(ty).item("NULLABLE");
+    let primary_key = f.key.is_some();
+    let auto_increment = f.is_auto();
+    let a = &f.attrs;
+    let unique = a.unique;
+    let indexed = a.index;
+    let default = option(a.default.as_ref().map(|lit| quote!(#lit)));
+    let max_len = option(a.len.as_ref().map(|len| {
+        let n = Literal::u32_unsuffixed(len.value);
+        quote!(#n)
+    }));
+    let references = option(a.references.as_ref().map(|target| {
+        // `Self` means this entity, but the static is outside the impl.
+        let target = if target.is_ident("Self") {
+            let ident = &entity.ident;
+            quote!(#ident)
+        } else {
+            quote!(#target)
+        };
+        let Range { first, last } = Range::of(&target);
+        let open = quote_spanned!(first=> <);
+        let close = quote_spanned!(last=> as __p::Entity>::meta);
+        let meta = quote!(#open #target #close);
+        let action = match a
+            .on_delete
+            .as_ref()
+            .map_or(OnDelete::Restrict, |o| o.action)
+        {
+            OnDelete::Restrict => quote!(Restrict),
+            OnDelete::Cascade => quote!(Cascade),
+            OnDelete::SetNull => quote!(SetNull),
+        };
+        quote!(__p::ForeignKey {
+            target: #meta,
+            on_delete: __p::OnDelete::#action,
+        })
+    }));
+    quote! {
+        __p::ColumnMeta {
+            name: #column,
+            field: #field,
+            sql_type: #sql_type,
+            nullable: #nullable,
+            primary_key: #primary_key,
+            auto_increment: #auto_increment,
+            unique: #unique,
+            indexed: #indexed,
+            default: #default,
+            max_len: #max_len,
+            references: #references,
+        }
+    }
+}
+
+fn key_values(keys: &[&Field]) -> TokenStream {
+    let values: Vec<TokenStream> = match keys {
+        [single] => vec![to_value(single, quote!(key))],
+        _ => keys
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let i = Literal::usize_unsuffixed(i);
+                to_value(f, quote!(&key.#i))
+            })
+            .collect(),
+    };
+    quote!(::std::vec![#(#values),*])
+}
+
+fn key_from_row(keys: &[&Field]) -> TokenStream {
+    let decode = keys.iter().map(|f| {
+        let index = Literal::usize_unsuffixed(f.index);
+        let decode = ColumnType::new(&f.ty).turbofish(quote!(__p::decode_ref));
+        quote!(#decode(values, &__META, #index))
+    });
+    match keys {
+        [_] => quote!(#(#decode)*),
+        _ => quote!(::core::result::Result::Ok((#(#decode?),*))),
+    }
+}
+
+fn set_generated_key(entity: &Entity) -> TokenStream {
+    match entity.auto_key() {
+        Some(f) => {
+            let field = &f.ident;
+            let ty = &f.ty;
+            let index = Literal::usize_unsuffixed(f.index);
+            quote! {
+                fn set_generated_key(&mut self, value: __p::Value) -> __p::Result<()> {
+                    self.#field = __p::decode::<#ty>(value, &__META, #index)?;
+                    ::core::result::Result::Ok(())
+                }
+            }
+        }
+        None => quote! {
+            fn set_generated_key(&mut self, _value: __p::Value) -> __p::Result<()> {
+                ::core::result::Result::Ok(())
+            }
+        },
+    }
+}
+
+/// `<T as ColumnValue>::to_value(expr)`.
+fn to_value(f: &Field, expr: TokenStream) -> TokenStream {
+    let to_value = ColumnType::new(&f.ty).item("to_value");
+    quote!(#to_value(#expr))
+}
+
+/// `T` for one item, `(A, B)` for several.
+fn tuple(items: impl Iterator<Item = TokenStream>) -> TokenStream {
+    let items: Vec<TokenStream> = items.collect();
+    match items.as_slice() {
+        [single] => single.clone(),
+        _ => quote!((#(#items),*)),
+    }
+}
+
+/// `Some(x)` / `None` with absolute paths.
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}

@@ -1,0 +1,254 @@
+//! Turns an `#[entity]` struct into code: the struct itself (helper
+//! attributes stripped), its `Entity` implementation with the static
+//! metadata (`entity.rs`) and its column constants (`columns.rs`).
+//!
+//! Generated code names nothing the user may have renamed or not imported:
+//! every path is absolute, through `::orm_core::__private`, `::core` or
+//! `::std`.
+
+mod column_type;
+mod columns;
+mod entity;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::Item;
+
+use crate::attr;
+use crate::check;
+use crate::errors::Errors;
+use crate::model::Entity;
+
+/// Expands `#[entity(attr)] item`, or returns every mistake found.
+pub fn entity(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::new();
+    let args = attr::entity_args(attr, &mut errors);
+    let mut item = match syn::parse2::<Item>(item) {
+        Ok(Item::Struct(item)) => item,
+        Ok(other) => return Err(errors.fail(not_a_struct(&other))),
+        Err(error) => return Err(errors.fail(error)),
+    };
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        let generics = &item.generics;
+        let where_clause = &generics.where_clause;
+        errors.spanned(
+            quote!(#generics #where_clause),
+            "#[entity] does not support generic structs yet: remove the type, lifetime and const parameters",
+        );
+    }
+    let Some(model) = Entity::new(&mut item, args, &mut errors) else {
+        return Err(errors.finish().expect_err("Entity::new reported why"));
+    };
+    check::entity(&model, &mut errors);
+    errors.finish()?;
+    let entity_impl = entity::expand(&model);
+    let columns = columns::expand(&model);
+    Ok(quote! {
+        #item
+        #entity_impl
+        #columns
+    })
+}
+
+/// What the macro emits when the input has mistakes: the errors, and the item
+/// itself without helper attributes, so that code using the struct does not
+/// fail with further, misleading errors.
+pub fn with_errors(item: TokenStream, error: &syn::Error) -> TokenStream {
+    let mut tokens = error.to_compile_error();
+    match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Struct(mut item)) => {
+            for field in &mut item.fields {
+                field.attrs.retain(|a| !attr::is_helper(a));
+            }
+            tokens.extend(quote!(#item));
+        }
+        _ => tokens.extend(item),
+    }
+    tokens
+}
+
+fn not_a_struct(item: &Item) -> syn::Error {
+    let (what, tokens) = match item {
+        Item::Enum(syn::ItemEnum {
+            enum_token, ident, ..
+        }) => ("an enum", quote!(#enum_token #ident)),
+        Item::Union(syn::ItemUnion {
+            union_token, ident, ..
+        }) => ("a union", quote!(#union_token #ident)),
+        _ => ("this item", TokenStream::new()),
+    };
+    let message =
+        format!("#[entity] can only be used on a struct with named fields, not on {what}");
+    if tokens.is_empty() {
+        syn::Error::new(proc_macro2::Span::call_site(), message)
+    } else {
+        syn::Error::new_spanned(tokens, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(attr: TokenStream, item: TokenStream) -> syn::File {
+        let tokens = entity(attr, item).unwrap_or_else(|e| panic!("unexpected error: {e}"));
+        syn::parse2(tokens).expect("the expansion is valid Rust")
+    }
+
+    fn mistakes(attr: TokenStream, item: TokenStream) -> Vec<String> {
+        match entity(attr, item) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    /// The expansion as one line of text, for `contains` checks.
+    fn text(file: &syn::File) -> String {
+        quote!(#file).to_string()
+    }
+
+    #[test]
+    fn a_full_entity_expands() {
+        let file = expand(
+            quote!(table = "people"),
+            quote! {
+                #[derive(Debug, Clone)]
+                pub struct User {
+                    #[key(auto)] pub id: i64,
+                    /// The login.
+                    #[column(unique)] pub name: String,
+                    #[column(rename = "mail", index, len = 120)] pub email: Option<String>,
+                    #[column(default = "0")] pub score: i32,
+                    #[column(references = Team, on_delete = "cascade")] pub team_id: Option<i64>,
+                    #[column(references = Self)] pub boss: Option<i64>,
+                }
+            },
+        );
+        // The struct, the `const _` block and the inherent impl.
+        assert_eq!(file.items.len(), 3);
+        let syn::Item::Struct(item) = &file.items[0] else {
+            panic!("the struct comes first")
+        };
+        assert_eq!(item.attrs.len(), 1, "derive kept");
+        let field_attrs: Vec<usize> = item.fields.iter().map(|f| f.attrs.len()).collect();
+        assert_eq!(
+            field_attrs,
+            [0, 1, 0, 0, 0, 0],
+            "helpers stripped, doc kept"
+        );
+        let text = text(&file);
+        for expected in [
+            "table : \"people\"",
+            "name : \"mail\" , field : \"email\"",
+            "max_len : :: core :: option :: Option :: Some (120)",
+            "default : :: core :: option :: Option :: Some (\"0\")",
+            "target : < Team as __p :: Entity > :: meta , on_delete : __p :: OnDelete :: Cascade",
+            "target : < User as __p :: Entity > :: meta , on_delete : __p :: OnDelete :: Restrict",
+            "type Key = i64 ;",
+            "self . id = __p :: decode :: < i64 > (value , & __META , 0) ?",
+            "pub const EMAIL : :: orm_core :: __private :: Column < User , Option < String > > = :: orm_core :: __private :: Column :: new (\"mail\" , 2)",
+            "pub fn schema ()",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_composite_key_is_a_tuple_in_field_order() {
+        let file = expand(
+            TokenStream::new(),
+            quote! {
+                struct OrderLine {
+                    #[key] order: i64,
+                    qty: i32,
+                    #[key] line: i16,
+                }
+            },
+        );
+        let text = text(&file);
+        for expected in [
+            "table : \"order_lines\"",
+            "type Key = (i64 , i16) ;",
+            "decode_ref :: < < i64 as SupportedColumnType > :: T > (values , & __META , 0) ?",
+            "decode_ref :: < < i16 as SupportedColumnType > :: T > (values , & __META , 2) ?",
+            "to_value (& key . 1)",
+            "fn set_generated_key (& mut self , _value : __p :: Value)",
+            "const QTY",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+        assert!(
+            !text.contains("pub const"),
+            "a private struct gets private constants"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_reported_together() {
+        let got = mistakes(
+            quote!(tabel = "x"),
+            quote! {
+                struct A {
+                    #[column(uniq)] a: i64,
+                    #[key(generated)] b: i64,
+                }
+            },
+        );
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(got[0].starts_with("unknown #[entity] argument `tabel`"));
+        assert!(got[1].starts_with("unknown column attribute `uniq`"));
+        assert!(got[2].starts_with("unknown key option `generated`"));
+    }
+
+    #[test]
+    fn only_plain_structs_with_named_fields() {
+        let enum_ = mistakes(
+            TokenStream::new(),
+            quote!(
+                enum E {
+                    A,
+                }
+            ),
+        );
+        assert_eq!(
+            enum_,
+            ["#[entity] can only be used on a struct with named fields, not on an enum"]
+        );
+        let tuple = mistakes(
+            TokenStream::new(),
+            quote!(
+                struct P(i64, i64);
+            ),
+        );
+        assert_eq!(
+            tuple,
+            ["#[entity] needs a struct with named fields; `P` is a tuple struct"]
+        );
+        let generic = mistakes(
+            TokenStream::new(),
+            quote!(
+                struct G<T> {
+                    #[key]
+                    id: T,
+                }
+            ),
+        );
+        assert!(generic[0].starts_with("#[entity] does not support generic structs yet"));
+    }
+
+    #[test]
+    fn with_errors_keeps_the_struct_without_helpers() {
+        let item = quote!(
+            struct A {
+                #[column(uniq)]
+                #[serde(skip)]
+                a: i64,
+            }
+        );
+        let error = entity(TokenStream::new(), item.clone()).unwrap_err();
+        let text = with_errors(item, &error).to_string();
+        assert!(text.contains("compile_error"));
+        assert!(text.contains("serde"));
+        assert!(!text.contains("# [column"), "{text}");
+    }
+}

@@ -1,0 +1,441 @@
+//! What `#[entity]` generates, checked in memory (no database): the metadata,
+//! the column constants, keys, and the row round trip.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use orm_core::{Column, ColumnMeta, Entity, EntityMeta, Error, OnDelete, SqlType, Value, entity};
+
+#[entity(table = "teams")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Team {
+    #[key(auto)]
+    pub id: i64,
+    #[column(unique, len = 80)]
+    pub name: String,
+}
+
+/// Renames, nullable fields, a default, a foreign key and a self-reference.
+#[entity]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Player {
+    #[key(auto)]
+    pub id: i32,
+    /// Doc comments on fields are kept.
+    #[column(rename = "display_name", index)]
+    pub name: String,
+    #[column(rename = "mail", len = 120)]
+    pub email: Option<String>,
+    #[column(default = "0")]
+    pub score: i32,
+    #[column(references = Team, on_delete = "cascade")]
+    pub team_id: i64,
+    #[column(references = Self, on_delete = "set_null")]
+    pub mentor_id: Option<i32>,
+}
+
+/// A composite key, in field order even when the key fields are apart.
+#[entity]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    #[key]
+    pub team_id: i64,
+    pub role: String,
+    #[key]
+    #[column(references = Player)]
+    pub player_id: i32,
+}
+
+/// Every supported type, plain and optional.
+#[entity]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    #[key]
+    pub id: uuid::Uuid,
+    pub small: i16,
+    pub int: i32,
+    pub big: i64,
+    pub real: f32,
+    pub double: f64,
+    pub flag: bool,
+    pub text: String,
+    pub bytes: Vec<u8>,
+    pub at: NaiveDateTime,
+    pub at_utc: DateTime<Utc>,
+    pub day: NaiveDate,
+    pub time: NaiveTime,
+    pub data: serde_json::Value,
+    pub maybe_small: Option<i16>,
+    pub maybe_int: Option<i32>,
+    pub maybe_big: Option<i64>,
+    pub maybe_real: Option<f32>,
+    pub maybe_double: Option<f64>,
+    pub maybe_flag: Option<bool>,
+    pub maybe_text: Option<String>,
+    pub maybe_bytes: Option<Vec<u8>>,
+    pub maybe_at: Option<chrono::NaiveDateTime>,
+    pub maybe_at_utc: Option<chrono::DateTime<chrono::Utc>>,
+    pub maybe_day: Option<chrono::NaiveDate>,
+    pub maybe_time: Option<chrono::NaiveTime>,
+    pub maybe_id: Option<uuid::Uuid>,
+    pub maybe_data: Option<serde_json::Value>,
+}
+
+/// Generated code must not depend on the user's imports or names: this module
+/// reaches the crate only through a rename and shadows what generated code
+/// might otherwise pick up from the prelude.
+mod hygiene {
+    #![allow(dead_code, unused_imports, non_camel_case_types)]
+
+    use ::orm_core as renamed;
+
+    mod orm_core {}
+    mod __private {}
+    mod core {}
+    mod std {}
+    struct Vec;
+    struct Cells;
+    struct EntityMeta;
+    type Result = ();
+    trait Clone {}
+    trait ColumnValue {}
+    enum Shadow {
+        Ok,
+        Err,
+        Some,
+        None,
+    }
+    use Shadow::*;
+
+    #[renamed::entity(table = "nested_things")]
+    #[derive(Debug, PartialEq)]
+    pub struct Thing {
+        #[key]
+        pub code: ::std::string::String,
+        #[column(references = Thing)]
+        pub parent: ::core::option::Option<::std::string::String>,
+        #[column(references = super::Team)]
+        pub team: i64,
+    }
+}
+
+use hygiene::Thing;
+
+fn names(meta: &EntityMeta, f: impl Fn(&ColumnMeta) -> &'static str) -> Vec<&'static str> {
+    meta.columns.iter().map(f).collect()
+}
+
+fn flags(meta: &EntityMeta, f: impl Fn(&ColumnMeta) -> bool) -> Vec<bool> {
+    meta.columns.iter().map(f).collect()
+}
+
+fn player() -> Player {
+    Player {
+        id: 7,
+        name: "Ann".into(),
+        email: None,
+        score: 3,
+        team_id: 2,
+        mentor_id: Some(5),
+    }
+}
+
+#[test]
+fn tables_default_to_snake_case_plurals() {
+    assert_eq!(Team::schema().table, "teams");
+    assert_eq!(Player::schema().table, "players");
+    assert_eq!(Membership::schema().table, "memberships");
+    assert_eq!(Sample::schema().table, "samples");
+    assert_eq!(Thing::schema().table, "nested_things");
+    assert_eq!(Player::schema().name, "Player");
+    assert!(std::ptr::eq(Player::schema(), <Player as Entity>::meta()));
+}
+
+#[test]
+fn columns_describe_the_fields() {
+    let meta = Player::schema();
+    assert_eq!(
+        names(meta, |c| c.name),
+        [
+            "id",
+            "display_name",
+            "mail",
+            "score",
+            "team_id",
+            "mentor_id"
+        ]
+    );
+    assert_eq!(
+        names(meta, |c| c.field),
+        ["id", "name", "email", "score", "team_id", "mentor_id"]
+    );
+    assert_eq!(
+        flags(meta, |c| c.nullable),
+        [false, false, true, false, false, true]
+    );
+    assert_eq!(
+        flags(meta, |c| c.primary_key),
+        [true, false, false, false, false, false]
+    );
+    assert_eq!(
+        flags(meta, |c| c.auto_increment),
+        [true, false, false, false, false, false]
+    );
+    assert_eq!(
+        flags(meta, |c| c.indexed),
+        [false, true, false, false, false, false]
+    );
+    assert_eq!(flags(meta, |c| c.unique), [false; 6]);
+    assert_eq!(meta.columns[2].max_len, Some(120));
+    assert_eq!(meta.columns[3].default, Some("0"));
+    assert_eq!(meta.columns[0].sql_type, SqlType::Integer);
+    assert_eq!(meta.auto_key(), Some(0));
+
+    let team = Team::schema();
+    assert!(team.columns[1].unique);
+    assert_eq!(team.columns[1].max_len, Some(80));
+    assert_eq!(team.columns[1].default, None);
+    assert_eq!(team.auto_key(), Some(0));
+}
+
+#[test]
+fn foreign_keys_point_at_their_targets() {
+    let meta = Player::schema();
+    let team = meta.column("team_id").unwrap().references.unwrap();
+    assert_eq!((team.target)().table, "teams");
+    assert_eq!(team.on_delete, OnDelete::Cascade);
+    let mentor = meta.column("mentor_id").unwrap().references.unwrap();
+    assert!(
+        (mentor.target)().same(meta),
+        "a self-reference targets its own metadata"
+    );
+    assert_eq!(mentor.on_delete, OnDelete::SetNull);
+    assert!(meta.column("mail").unwrap().references.is_none());
+
+    let member = Membership::schema()
+        .column("player_id")
+        .unwrap()
+        .references
+        .unwrap();
+    assert_eq!((member.target)().table, "players");
+    assert_eq!(
+        member.on_delete,
+        OnDelete::Restrict,
+        "restrict is the default"
+    );
+
+    let targets: Vec<_> = Thing::schema().references().map(|m| m.table).collect();
+    assert_eq!(targets, ["nested_things", "teams"]);
+}
+
+#[test]
+fn every_supported_type_maps_to_its_sql_type() {
+    use SqlType::*;
+    let expected = [
+        Uuid,
+        SmallInt,
+        Integer,
+        BigInt,
+        Real,
+        Double,
+        Boolean,
+        Text,
+        Bytes,
+        Timestamp,
+        TimestampTz,
+        Date,
+        Time,
+        Json,
+    ];
+    let meta = Sample::schema();
+    let plain: Vec<SqlType> = meta.columns[..14].iter().map(|c| c.sql_type).collect();
+    assert_eq!(plain, expected);
+    assert!(meta.columns[..14].iter().all(|c| !c.nullable));
+    let optional: Vec<SqlType> = meta.columns[14..].iter().map(|c| c.sql_type).collect();
+    let mut expected_optional = expected[1..13].to_vec();
+    expected_optional.extend([Uuid, Json]);
+    assert_eq!(optional, expected_optional);
+    assert!(meta.columns[14..].iter().all(|c| c.nullable));
+}
+
+#[test]
+fn column_constants_carry_name_index_and_type() {
+    assert_eq!(Player::ID.name(), "id");
+    assert_eq!(Player::NAME.name(), "display_name");
+    assert_eq!(Player::NAME.index(), 1);
+    assert_eq!(Player::EMAIL.name(), "mail");
+    assert_eq!(Player::MENTOR_ID.index(), 5);
+    assert_eq!(Membership::PLAYER_ID.index(), 2);
+    assert_eq!(Sample::MAYBE_DATA.index(), 27);
+    assert_eq!(Thing::CODE.name(), "code");
+    // The constants are typed by entity and field type.
+    let _: Column<Player, Option<String>> = Player::EMAIL;
+    let _: Column<Membership, i32> = Membership::PLAYER_ID;
+    let _filter = Player::NAME.eq("Ann").and(Player::SCORE.gt(2));
+    let constants = [
+        Player::ID.name(),
+        Player::NAME.name(),
+        Player::EMAIL.name(),
+        Player::SCORE.name(),
+        Player::TEAM_ID.name(),
+        Player::MENTOR_ID.name(),
+    ];
+    assert_eq!(constants[..], names(Player::schema(), |c| c.name)[..]);
+}
+
+#[test]
+fn rows_round_trip_in_column_order() {
+    let p = player();
+    let row = p.to_row();
+    assert_eq!(
+        row,
+        [
+            Value::I32(7),
+            Value::Text("Ann".into()),
+            Value::Null(SqlType::Text),
+            Value::I32(3),
+            Value::I64(2),
+            Value::I32(5),
+        ]
+    );
+    assert_eq!(Player::key_from_row(&row).unwrap(), 7);
+    assert_eq!(Player::from_row(row).unwrap(), p);
+
+    let s = Sample {
+        id: uuid::Uuid::from_u128(42),
+        small: -3,
+        int: 70_000,
+        big: 1 << 40,
+        real: 1.5,
+        double: -2.25,
+        flag: true,
+        text: "héllo".into(),
+        bytes: vec![0, 1, 255],
+        at: NaiveDate::from_ymd_opt(2024, 2, 29)
+            .unwrap()
+            .and_hms_micro_opt(13, 14, 15, 16)
+            .unwrap(),
+        at_utc: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        day: NaiveDate::from_ymd_opt(1999, 12, 31).unwrap(),
+        time: NaiveTime::from_hms_opt(23, 59, 58).unwrap(),
+        data: serde_json::json!({"a": [1, 2]}),
+        maybe_small: Some(1),
+        maybe_int: None,
+        maybe_big: Some(-1),
+        maybe_real: None,
+        maybe_double: Some(0.5),
+        maybe_flag: Some(false),
+        maybe_text: None,
+        maybe_bytes: Some(vec![]),
+        maybe_at: None,
+        maybe_at_utc: Some(DateTime::from_timestamp(0, 0).unwrap()),
+        maybe_day: None,
+        maybe_time: Some(NaiveTime::from_hms_opt(0, 0, 0).unwrap()),
+        maybe_id: None,
+        maybe_data: Some(serde_json::Value::Null),
+    };
+    let row = s.to_row();
+    assert_eq!(row.len(), Sample::schema().columns.len());
+    assert_eq!(row[27], Value::Json(Box::new(serde_json::Value::Null)));
+    assert_eq!(row[26], Value::Null(SqlType::Uuid));
+    assert_eq!(Sample::from_row(row).unwrap(), s);
+}
+
+#[test]
+fn keys() {
+    let p = player();
+    assert_eq!(p.key(), 7);
+    assert_eq!(Player::key_values(&7), [Value::I32(7)]);
+
+    let m = Membership {
+        team_id: 2,
+        role: "captain".into(),
+        player_id: 7,
+    };
+    let key: (i64, i32) = m.key();
+    assert_eq!(key, (2, 7));
+    assert_eq!(Membership::key_values(&key), [Value::I64(2), Value::I32(7)]);
+    assert_eq!(Membership::key_from_row(&m.to_row()).unwrap(), key);
+    let key_columns: Vec<_> = Membership::schema()
+        .key_columns()
+        .map(|(i, c)| (i, c.name))
+        .collect();
+    assert_eq!(key_columns, [(0, "team_id"), (2, "player_id")]);
+    assert_eq!(Membership::schema().auto_key(), None);
+
+    let t = Thing {
+        code: "x".into(),
+        parent: None,
+        team: 1,
+    };
+    assert_eq!(t.key(), "x");
+}
+
+#[test]
+fn generated_keys_are_stored_only_for_auto_keys() {
+    let mut p = player();
+    p.set_generated_key(Value::I64(42)).unwrap();
+    assert_eq!(p.id, 42, "backends widen integers; the key narrows back");
+
+    let err = p.set_generated_key(Value::I64(i64::MAX)).unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { entity: "Player", ref column, .. } if column == "id"),
+        "{err}"
+    );
+
+    let mut m = Membership {
+        team_id: 2,
+        role: "r".into(),
+        player_id: 7,
+    };
+    m.set_generated_key(Value::I64(99)).unwrap();
+    assert_eq!(
+        (m.team_id, m.player_id),
+        (2, 7),
+        "no auto key: the value is ignored"
+    );
+}
+
+#[test]
+fn a_wrong_value_names_the_entity_and_column() {
+    let mut row = player().to_row();
+    row[1] = Value::I64(1);
+    match Player::from_row(row) {
+        Err(Error::Decode {
+            entity,
+            column,
+            expected,
+            found,
+        }) => {
+            assert_eq!(
+                (entity, column.as_str(), expected),
+                ("Player", "display_name", "String")
+            );
+            assert!(found.contains("i64"), "{found}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+
+    let mut row = Membership {
+        team_id: 1,
+        role: "r".into(),
+        player_id: 2,
+    }
+    .to_row();
+    row[2] = Value::Text("2".into());
+    let err = Membership::key_from_row(&row).unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { entity: "Membership", ref column, .. } if column == "player_id"),
+        "{err}"
+    );
+
+    let err = Player::from_row(vec![Value::I32(1)]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Decode {
+                entity: "Player",
+                ..
+            }
+        ),
+        "a short row: {err}"
+    );
+}

@@ -1,0 +1,9 @@
+use orm_core::entity;
+
+#[entity]
+pub struct User {
+    #[key(auto)]
+    pub id: String,
+}
+
+fn main() {}

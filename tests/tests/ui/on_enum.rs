@@ -1,0 +1,9 @@
+use orm_core::entity;
+
+#[entity]
+pub enum Status {
+    Active,
+    Banned,
+}
+
+fn main() {}
