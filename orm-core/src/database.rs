@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::backend::{self, Capabilities, Dialect, Pool, PoolOptions, Target};
 use crate::error::{Error, Result};
+use crate::hooks::Hooks;
 use crate::meta::{EntityMeta, dependency_order};
 use crate::query::Statement;
 use crate::row::Row;
@@ -45,6 +46,7 @@ pub struct Database {
 }
 
 struct Inner {
+    hooks: Hooks,
     pool: Pool,
     caps: Capabilities,
     dialect: Dialect,
@@ -81,6 +83,7 @@ impl Database {
         }
         Ok(Database {
             inner: Arc::new(Inner {
+                hooks: Hooks::default(),
                 pool,
                 caps,
                 dialect,
@@ -107,6 +110,71 @@ impl Database {
     /// Statements run through this database by every session, and by itself.
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// Hooks that apply to every session of this database (merged with each
+    /// session's own by priority, then registration order).
+    pub fn hooks(&self) -> &Hooks {
+        &self.inner.hooks
+    }
+
+    /// Runs a unit of work in a fresh session and commits it, retrying up to
+    /// `attempts` times in all when it fails with stale data, a deadlock, a
+    /// serialization failure or a busy SQLite file. Each attempt starts from
+    /// a new session, so it reloads what it reads.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Counter {
+    ///     #[key]
+    ///     pub name: String,
+    ///     pub value: i64,
+    ///     #[version]
+    ///     pub version: i64,
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// db.create_all(&[Counter::schema()]).await?;
+    /// let mut s = db.session();
+    /// s.add(Counter { name: "hits".into(), value: 0, version: 0 });
+    /// s.commit().await?;
+    /// let value = db
+    ///     .retry(5, async |s: &mut Session| {
+    ///         let c = s.get::<Counter>("hits".to_string()).await?;
+    ///         c.write().value += 1;
+    ///         let v = c.read().value;
+    ///         Ok(v)
+    ///     })
+    ///     .await?;
+    /// assert_eq!(value, 1);
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn retry<T>(&self, attempts: u32, mut work: impl AsyncFnMut(&mut Session) -> Result<T>) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut session = self.session();
+            let result = match work(&mut session).await {
+                Ok(value) => session.commit().await.map(|()| value),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    // Acknowledge a failure, or discard the attempt's transaction.
+                    let _ = session.rollback().await;
+                    let _ = session.rollback().await;
+                    if !e.is_retryable() || attempt >= attempts {
+                        return Err(e);
+                    }
+                    tracing::debug!(attempt, error = %e, "retrying unit of work");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
     }
 
     /// A new session: its own identity map, pending objects and transaction.
@@ -188,4 +256,16 @@ impl Database {
     pub async fn close(&self) {
         self.inner.pool.close().await;
     }
+}
+
+/// Exponential backoff with jitter: about 1, 2, 4 ... ms, at most 50 ms, so
+/// that racing retries spread out.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 1u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    let jitter = nanos % (base * 1000);
+    std::time::Duration::from_micros((base * 500 + jitter).min(50_000))
 }

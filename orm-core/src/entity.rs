@@ -42,6 +42,14 @@ pub trait Entity: Sized + Send + Sync + 'static {
     /// Every column's value, in metadata column order.
     fn to_row(&self) -> Vec<Value>;
 
-    /// Stores the key the database generated (entities with `#[key(auto)]`).
-    fn set_generated_key(&mut self, value: Value) -> Result<()>;
+    /// Sets the field of column `index` (metadata order) from a value: how
+    /// generated keys, version counters and refreshed rows reach the struct.
+    fn set_column(&mut self, index: usize, value: Value) -> Result<()>;
+
+    /// A semantic change test (`#[entity(is_modified = path)]`): given the
+    /// values last loaded or flushed, says whether the object really changed.
+    /// `None` (the default) compares column values.
+    fn is_modified(&self, _loaded: &[Value]) -> Option<Result<bool>> {
+        None
+    }
 }

@@ -100,6 +100,35 @@ pub enum Error {
     #[error("{entity} with key {key} is already in the session")]
     DuplicateKey { entity: &'static str, key: String },
 
+    /// An UPDATE or DELETE matched no row: another transaction changed the
+    /// version or deleted the row since it was loaded. Nothing was lost: the
+    /// flush rolled back. Reload and retry (see `Database::retry`).
+    #[error("stale data: {operation} of {entity} {key} matched no row (expected version {}, {})",
+        expected_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+        if !row_exists { "the row was deleted".to_string() }
+        else { format!("the row has version {}", actual_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())) })]
+    StaleData {
+        entity: &'static str,
+        key: String,
+        operation: &'static str,
+        expected_version: Option<i64>,
+        actual_version: Option<i64>,
+        row_exists: bool,
+    },
+
+    /// A flush or commit failed earlier; the session refuses work until
+    /// `rollback()` acknowledges it (see the session docs).
+    #[error("the session's last flush failed ({cause}); call rollback() before using it again")]
+    SessionFailed { cause: String },
+
+    /// A hook returned an error (or `before_flush` hooks never settled).
+    #[error("{event} hook failed: {message}")]
+    Hook { event: &'static str, message: String },
+
+    /// The object is not tracked by this session.
+    #[error("{entity} object is not in this session ({state})")]
+    NotInSession { entity: &'static str, state: &'static str },
+
     /// A plain-row lookup by a column name the row does not have.
     #[error("no column named {0:?} in the row")]
     NoSuchColumn(String),
@@ -119,6 +148,16 @@ impl Error {
         match self {
             Error::Database { kind, .. } => Some(*kind),
             _ => None,
+        }
+    }
+
+    /// Whether running the unit of work again (after reloading) may succeed:
+    /// stale data, deadlocks, serialization failures, a busy SQLite file.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::StaleData { .. } => true,
+            Error::Database { kind, .. } => kind.is_transient(),
+            _ => false,
         }
     }
 

@@ -28,8 +28,12 @@
 //!
 //! # `#[entity]` reference
 //!
-//! On the struct: `#[entity]` or `#[entity(table = "name")]` (default: the
-//! snake_case plural of the struct name, `OrderLine` -> `order_lines`).
+//! On the struct, `#[entity]` with any of these arguments, in any order:
+//!
+//! | argument | meaning |
+//! |---|---|
+//! | `table = "name"` | the SQL table (default: the snake_case plural of the struct name, `OrderLine` -> `order_lines`) |
+//! | `is_modified = path` | a `fn(&Self, &Self) -> bool` (the object, then the object as last loaded or flushed) that says whether the object really changed, replacing the column-by-column comparison ([`Entity::is_modified`]) |
 //!
 //! On fields:
 //!
@@ -37,6 +41,7 @@
 //! |---|---|
 //! | `#[key]` | part of the primary key (several fields make a composite key) |
 //! | `#[key(auto)]` | a key the database generates (i16/i32/i64); its value is ignored on insert and set after |
+//! | `#[version]` | the optimistic-lock counter (one non-key `i32`/`i64` field per entity): set to 1 on insert, bumped by every flush that changes the row, checked by UPDATE and DELETE |
 //! | `#[column(rename = "sql_name")]` | the SQL column name (default: the field name) |
 //! | `#[column(unique)]` / `#[column(index)]` | a unique constraint / a plain index |
 //! | `#[column(default = "SQL")]` | the column's DEFAULT in `create_all` (the ORM's own inserts always send the field) |
@@ -52,6 +57,7 @@ mod column;
 mod database;
 mod entity;
 mod error;
+pub mod hooks;
 mod meta;
 mod query;
 mod row;
@@ -72,11 +78,12 @@ pub use meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
 pub use orm_derive::entity;
 pub use query::{Query, Statement};
 pub use row::{Row, RowSet};
-pub use session::{Handle, Session};
+pub use hooks::{EntityEvent, Hooks};
+pub use session::{Change, Handle, ObjectState, Session};
 pub use telemetry::{Stats, StatsSnapshot};
 pub use value::{ColumnValue, DecodeFailure, SqlType, Value};
 
 /// The names most programs need: `use orm_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Database, Entity, Error, Filter, Handle, Result, Session, entity};
+    pub use crate::{Database, Entity, Error, Filter, Handle, ObjectState, Result, Session, entity};
 }

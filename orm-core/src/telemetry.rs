@@ -23,6 +23,8 @@ pub struct Stats(Arc<Counters>);
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// SQL of each statement, kept only while `log_statements(true)`.
+    log: parking_lot::Mutex<Option<Vec<String>>>,
     statements: AtomicU64,
     rows: AtomicU64,
     transactions: AtomicU64,
@@ -81,8 +83,22 @@ impl Stats {
         }
     }
 
-    fn record(&self, rows: u64, elapsed: Duration, ok: bool) {
+    /// Starts (or stops) keeping the SQL text of every statement, for tests
+    /// that compare what ran with what was planned.
+    pub fn log_statements(&self, on: bool) {
+        *self.0.log.lock() = on.then(Vec::new);
+    }
+
+    /// The statements logged since the last call (empty when logging is off).
+    pub fn take_log(&self) -> Vec<String> {
+        self.0.log.lock().as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn record(&self, sql: &str, rows: u64, elapsed: Duration, ok: bool) {
         let c = &self.0;
+        if let Some(log) = c.log.lock().as_mut() {
+            log.push(sql.to_string());
+        }
         c.statements.fetch_add(1, Ordering::Relaxed);
         c.rows.fetch_add(rows, Ordering::Relaxed);
         c.nanos
@@ -138,7 +154,7 @@ where
     let rows = result.as_ref().map(RowCount::row_count).unwrap_or(0);
     span.record("rows", rows);
     for s in stats {
-        s.record(rows, elapsed, result.is_ok());
+        s.record(sql, rows, elapsed, result.is_ok());
     }
     if let Err(e) = &result {
         tracing::debug!(parent: &span, error = %e, "statement failed");

@@ -1,9 +1,10 @@
 //! Parses the macro's attributes into plain structs: the `#[entity(..)]`
-//! arguments and each field's `#[key]` / `#[key(auto)]` / `#[column(..)]`.
+//! arguments and each field's `#[key]` / `#[key(auto)]` / `#[version]` /
+//! `#[column(..)]`.
 //!
 //! This module checks syntax only: known keys, the kind of each value, no key
 //! given twice. Whether the attributes make sense together (one auto key, no
-//! duplicate column names, ...) is `crate::check`'s job. Each mistake is pushed
+//! duplicate column names, one integer `#[version]`, ...) is `crate::check`'s job. Each mistake is pushed
 //! to [`Errors`] and parsing goes on, so that one compilation shows them all.
 
 use proc_macro2::TokenStream;
@@ -18,12 +19,16 @@ use crate::errors::Errors;
 #[derive(Default)]
 pub struct EntityArgs {
     pub table: Option<LitStr>,
+    /// `is_modified = path`: a `fn(&Self, &Self) -> bool`.
+    pub is_modified: Option<Path>,
 }
 
 /// What a field's helper attributes say about it.
 #[derive(Default)]
 pub struct FieldAttrs {
     pub key: Option<KeyAttr>,
+    /// `#[version]`: the whole attribute, to point at it.
+    pub version: Option<Attribute>,
     pub column: ColumnAttrs,
 }
 
@@ -70,9 +75,12 @@ pub enum OnDelete {
 const COLUMN_KEYS: &str =
     "`rename`, `unique`, `index`, `default`, `len`, `references`, `on_delete`";
 
+const ENTITY_ARGS: &str = "`table = \"name\"` or `is_modified = path::to::function`";
+
 /// Whether `attr` is one of the field attributes this macro consumes.
 pub fn is_helper(attr: &Attribute) -> bool {
-    attr.path().is_ident("key") || attr.path().is_ident("column")
+    let path = attr.path();
+    path.is_ident("key") || path.is_ident("version") || path.is_ident("column")
 }
 
 /// Parses the tokens inside `#[entity(..)]`.
@@ -84,11 +92,16 @@ pub fn entity_args(tokens: TokenStream, errors: &mut Errors) -> EntityArgs {
                 return duplicate(&meta, "#[entity(..)]", errors);
             }
             args.table = string_value(&meta, "table = \"name\"", errors)?;
+        } else if meta.path.is_ident("is_modified") {
+            if args.is_modified.is_some() {
+                return duplicate(&meta, "#[entity(..)]", errors);
+            }
+            args.is_modified = function_value(&meta, errors)?;
         } else {
             errors.spanned(
                 &meta.path,
                 format!(
-                    "unknown #[entity] argument `{}`; expected `table = \"name\"`",
+                    "unknown #[entity] argument `{}`; expected {ENTITY_ARGS}",
                     path_name(&meta.path)
                 ),
             );
@@ -111,6 +124,8 @@ pub fn field_attrs(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> FieldAttr
     attrs.retain(|attr| {
         if attr.path().is_ident("key") {
             key_attr(attr, &mut out, errors);
+        } else if attr.path().is_ident("version") {
+            version_attr(attr, &mut out, errors);
         } else if attr.path().is_ident("column") {
             column_attr(attr, &mut out.column, &mut seen, errors);
         } else {
@@ -161,6 +176,24 @@ fn key_attr(attr: &Attribute, out: &mut FieldAttrs, errors: &mut Errors) {
         attr: attr.clone(),
         auto,
     });
+}
+
+/// `#[version]`, which takes no arguments.
+fn version_attr(attr: &Attribute, out: &mut FieldAttrs, errors: &mut Errors) {
+    const MESSAGE: &str = "#[version] takes no arguments: write just #[version]";
+    if out.version.is_some() {
+        errors.spanned(attr, "duplicate #[version] on this field");
+        return;
+    }
+    match &attr.meta {
+        Meta::Path(_) => {}
+        Meta::List(list) => errors.push(syn::Error::new(list.delimiter.span().join(), MESSAGE)),
+        Meta::NameValue(nv) => {
+            let (eq, value) = (&nv.eq_token, &nv.value);
+            errors.spanned(quote!(#eq #value), MESSAGE);
+        }
+    }
+    out.version = Some(attr.clone());
 }
 
 fn column_attr(
@@ -287,6 +320,24 @@ fn path_value(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option
     })
 }
 
+fn function_value(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<Path>> {
+    const EXAMPLE: &str = "is_modified = path::to::function";
+    Ok(match value(meta, EXAMPLE, errors)? {
+        Some(Expr::Path(expr)) if expr.qself.is_none() && expr.attrs.is_empty() => Some(expr.path),
+        Some(other) => {
+            errors.spanned(
+                other,
+                format!(
+                    "expected the path of a function `fn(&Self, &Self) -> bool` \
+                     (the object, then the object as last loaded or flushed): `{EXAMPLE}`"
+                ),
+            );
+            None
+        }
+        None => None,
+    })
+}
+
 fn on_delete_value(
     meta: &ParseNestedMeta,
     errors: &mut Errors,
@@ -394,14 +445,16 @@ mod tests {
     }
 
     #[test]
-    fn entity_args_know_only_table() {
+    fn unknown_entity_args_are_reported() {
         let mut errors = Errors::new();
         let args = entity_args(quote!(tabel = "x", table = "users"), &mut errors);
         assert_eq!(args.table.unwrap().value(), "users");
         let got = messages(errors);
         assert_eq!(
             got,
-            ["unknown #[entity] argument `tabel`; expected `table = \"name\"`"]
+            [
+                "unknown #[entity] argument `tabel`; expected `table = \"name\"` or `is_modified = path::to::function`"
+            ]
         );
 
         let mut errors = Errors::new();
@@ -409,6 +462,85 @@ mod tests {
         assert_eq!(
             messages(errors),
             ["expected a string literal: `table = \"name\"`"]
+        );
+    }
+
+    #[test]
+    fn is_modified_takes_a_path_in_any_order_with_table() {
+        for tokens in [
+            quote!(is_modified = crate::same::tags, table = "t"),
+            quote!(table = "t", is_modified = crate::same::tags),
+        ] {
+            let mut errors = Errors::new();
+            let args = entity_args(tokens, &mut errors);
+            assert!(messages(errors).is_empty());
+            assert_eq!(args.table.unwrap().value(), "t");
+            assert_eq!(path_name(&args.is_modified.unwrap()), "crate::same::tags");
+        }
+
+        let mut errors = Errors::new();
+        let args = entity_args(quote!(is_modified = "same_tags"), &mut errors);
+        assert!(args.is_modified.is_none());
+        let got = messages(errors);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("expected the path of a function `fn(&Self, &Self) -> bool`"),
+            "{got:?}"
+        );
+
+        let mut errors = Errors::new();
+        entity_args(
+            quote!(is_modified = a, is_modified = b, is_modified),
+            &mut errors,
+        );
+        assert_eq!(
+            messages(errors),
+            [
+                "duplicate `is_modified` in #[entity(..)]",
+                "duplicate `is_modified` in #[entity(..)]",
+            ]
+        );
+
+        let mut errors = Errors::new();
+        entity_args(quote!(is_modified), &mut errors);
+        assert_eq!(
+            messages(errors),
+            ["`is_modified` needs a value: `is_modified = path::to::function`"]
+        );
+    }
+
+    #[test]
+    fn version_is_a_bare_flag() {
+        let field: syn::Field = parse_quote!(#[version] #[column(default = "1")] v: i64);
+        let mut attrs = field.attrs;
+        let mut errors = Errors::new();
+        let parsed = field_attrs(&mut attrs, &mut errors);
+        assert!(messages(errors).is_empty());
+        assert!(parsed.version.is_some());
+        assert!(attrs.is_empty(), "#[version] is stripped");
+
+        let field: syn::Field = parse_quote!(#[version(x)] #[version = 2] #[version] v: i64);
+        let mut attrs = field.attrs;
+        let mut errors = Errors::new();
+        let parsed = field_attrs(&mut attrs, &mut errors);
+        assert!(parsed.version.is_some(), "still a version field");
+        assert!(attrs.is_empty());
+        assert_eq!(
+            messages(errors),
+            [
+                "#[version] takes no arguments: write just #[version]",
+                "duplicate #[version] on this field",
+                "duplicate #[version] on this field",
+            ]
+        );
+
+        let field: syn::Field = parse_quote!(#[version = 2] v: i64);
+        let mut attrs = field.attrs;
+        let mut errors = Errors::new();
+        field_attrs(&mut attrs, &mut errors);
+        assert_eq!(
+            messages(errors),
+            ["#[version] takes no arguments: write just #[version]"]
         );
     }
 

@@ -15,9 +15,13 @@ use crate::model::{Entity, Field, last_segment};
 /// Integer types a database can generate (`#[key(auto)]`).
 const AUTO_KEY_TYPES: [&str; 3] = ["i16", "i32", "i64"];
 
+/// Integer types an optimistic-lock counter can be (`#[version]`).
+const VERSION_TYPES: [&str; 2] = ["i32", "i64"];
+
 pub fn entity(entity: &Entity, errors: &mut Errors) {
     names(entity, errors);
     primary_key(entity, errors);
+    version(entity, errors);
     for field in &entity.fields {
         column(field, errors);
     }
@@ -99,6 +103,47 @@ fn primary_key(entity: &Entity, errors: &mut Errors) {
                     auto.name
                 ),
             );
+        }
+    }
+}
+
+/// At most one `#[version]` field, a non-key, non-nullable i32 or i64.
+fn version(entity: &Entity, errors: &mut Errors) {
+    let mut first: Option<&Field> = None;
+    for field in entity.fields.iter().filter(|f| f.is_version()) {
+        let attr = field.version.as_ref().expect("a version field");
+        match first {
+            Some(first) => errors.spanned(
+                attr,
+                format!(
+                    "an entity can have only one #[version] field; `{}` is already the version column",
+                    first.name
+                ),
+            ),
+            None => first = Some(field),
+        }
+        if field.key.is_some() {
+            // The key's own checks already cover its type.
+            errors.spanned(
+                attr,
+                format!(
+                    "#[version] cannot be on a key field: `{}` is part of the primary key, \
+                     and the version counter changes on every update; add a separate field",
+                    field.name
+                ),
+            );
+            continue;
+        }
+        match last_segment(&field.ty) {
+            Some((name, _)) if name == "Option" => errors.spanned(
+                &field.ty,
+                "a #[version] field cannot be an Option: use i32 or i64 (the counter is 1 after insert)",
+            ),
+            Some((name, false)) if VERSION_TYPES.contains(&name.as_str()) => {}
+            _ => errors.spanned(
+                &field.ty,
+                "#[version] needs an integer field (i32 or i64): it counts the updates of the row",
+            ),
         }
     }
 }
@@ -209,6 +254,59 @@ mod tests {
         assert!(
             got[0].starts_with("`a` is #[key(auto)], so it must be the only key"),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_version_field_passes() {
+        for ty in [
+            quote::quote!(i32),
+            quote::quote!(i64),
+            quote::quote!(::core::primitive::i64),
+        ] {
+            let got = check(parse_quote! {
+                struct A {
+                    #[key(auto)] id: i64,
+                    #[version] v: #ty,
+                }
+            });
+            assert!(got.is_empty(), "{ty}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn version_mistakes() {
+        let got = check(parse_quote! {
+            struct A {
+                #[key] id: i64,
+                #[version] a: String,
+                #[version] b: Option<i64>,
+                #[version] c: i16,
+                #[version] d: Wrapper<i64>,
+            }
+        });
+        assert_eq!(got.len(), 7, "{got:#?}");
+        assert!(got[0].starts_with("#[version] needs an integer field (i32 or i64)"));
+        assert_eq!(
+            got[1],
+            "an entity can have only one #[version] field; `a` is already the version column"
+        );
+        assert!(got[2].starts_with("a #[version] field cannot be an Option"));
+        assert!(got[3].starts_with("an entity can have only one #[version] field"));
+        assert!(got[4].starts_with("#[version] needs an integer field"));
+        assert!(got[5].starts_with("an entity can have only one #[version] field"));
+        assert!(got[6].starts_with("#[version] needs an integer field"));
+
+        let got = check(parse_quote! {
+            struct A {
+                #[key] #[version] id: i64,
+            }
+        });
+        assert_eq!(
+            got,
+            [
+                "#[version] cannot be on a key field: `id` is part of the primary key, and the version counter changes on every update; add a separate field"
+            ]
         );
     }
 

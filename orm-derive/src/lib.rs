@@ -3,8 +3,9 @@
 //! The macro runs in four passes, each in its own module, all over
 //! `proc_macro2` so that they can be unit-tested outside the compiler:
 //!
-//! 1. [`attr`] parses `#[entity(..)]`, `#[key(..)]` and `#[column(..)]` into
-//!    plain structs (and strips the helper attributes from the struct);
+//! 1. [`attr`] parses `#[entity(..)]`, `#[key(..)]`, `#[version]` and
+//!    `#[column(..)]` into plain structs (and strips the helper attributes
+//!    from the struct);
 //! 2. [`model`] builds the entity: table, fields, columns, keys;
 //! 3. [`check`] validates the model;
 //! 4. [`expand`] generates the code, which calls only `::orm_core::__private`.

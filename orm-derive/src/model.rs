@@ -9,7 +9,7 @@
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::ext::IdentExt;
-use syn::{Fields, Ident, ItemStruct, LitStr, Type, Visibility};
+use syn::{Attribute, Fields, Ident, ItemStruct, LitStr, Path, Type, Visibility};
 
 use crate::attr::{self, ColumnAttrs, EntityArgs, KeyAttr};
 use crate::errors::Errors;
@@ -24,6 +24,8 @@ pub struct Entity {
     pub table: String,
     /// `table = ".."` when given.
     pub table_lit: Option<LitStr>,
+    /// `is_modified = path` when given: a `fn(&Self, &Self) -> bool`.
+    pub is_modified: Option<Path>,
     /// In declaration order, which is also the column order.
     pub fields: Vec<Field>,
 }
@@ -39,6 +41,8 @@ pub struct Field {
     /// The SQL column name.
     pub column: String,
     pub key: Option<KeyAttr>,
+    /// `#[version]`, to point at it.
+    pub version: Option<Attribute>,
     pub attrs: ColumnAttrs,
 }
 
@@ -78,6 +82,7 @@ impl Entity {
                     index,
                     name,
                     key: parsed.key,
+                    version: parsed.version,
                     attrs: parsed.column,
                 }
             })
@@ -91,6 +96,7 @@ impl Entity {
                 .map_or_else(|| naming::table_name(&name), LitStr::value),
             name,
             table_lit: args.table,
+            is_modified: args.is_modified,
             fields,
         })
     }
@@ -109,6 +115,11 @@ impl Entity {
 impl Field {
     pub fn is_auto(&self) -> bool {
         self.key.as_ref().is_some_and(|k| k.auto)
+    }
+
+    /// Whether this is the optimistic-lock counter (`#[version]`).
+    pub fn is_version(&self) -> bool {
+        self.version.is_some()
     }
 
     /// The name of the field's column constant (`TEAM_ID`).

@@ -1,5 +1,6 @@
 //! What `#[entity]` generates, checked in memory (no database): the metadata,
-//! the column constants, keys, and the row round trip.
+//! the column constants, keys, the row round trip, `set_column`, the
+//! `#[version]` column and `#[entity(is_modified = ..)]`.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use orm_core::{Column, ColumnMeta, Entity, EntityMeta, Error, OnDelete, SqlType, Value, entity};
@@ -79,6 +80,34 @@ pub struct Sample {
     pub maybe_data: Option<serde_json::Value>,
 }
 
+/// An optimistic-lock counter and a semantic change test: `tags` is a
+/// comma-separated set, so reordering it is not a change.
+#[entity(is_modified = article_changed, table = "articles")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    #[key(auto)]
+    pub id: i64,
+    pub title: String,
+    pub tags: String,
+    #[version]
+    pub version: i32,
+}
+
+/// `Article`'s change test: the current object, then the object as last
+/// loaded or flushed.
+fn article_changed(current: &Article, loaded: &Article) -> bool {
+    fn tag_set(tags: &str) -> Vec<&str> {
+        let mut set: Vec<&str> = tags
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        set.sort_unstable();
+        set
+    }
+    current.title != loaded.title || tag_set(&current.tags) != tag_set(&loaded.tags)
+}
+
 /// Generated code must not depend on the user's imports or names: this module
 /// reaches the crate only through a rename and shadows what generated code
 /// might otherwise pick up from the prelude.
@@ -97,6 +126,8 @@ mod hygiene {
     type Result = ();
     trait Clone {}
     trait ColumnValue {}
+    struct bool;
+    struct usize;
     enum Shadow {
         Ok,
         Err,
@@ -115,9 +146,25 @@ mod hygiene {
         #[column(references = super::Team)]
         pub team: i64,
     }
+
+    /// `#[version]` and `is_modified`, with a path relative to the impl.
+    #[renamed::entity(is_modified = Self::renamed)]
+    #[derive(Debug, PartialEq)]
+    pub struct Counter {
+        #[key]
+        pub name: ::std::string::String,
+        #[version]
+        pub version: i64,
+    }
+
+    impl Counter {
+        fn renamed(&self, loaded: &Self) -> ::core::primitive::bool {
+            self.name != loaded.name
+        }
+    }
 }
 
-use hygiene::Thing;
+use hygiene::{Counter, Thing};
 
 fn names(meta: &EntityMeta, f: impl Fn(&ColumnMeta) -> &'static str) -> Vec<&'static str> {
     meta.columns.iter().map(f).collect()
@@ -370,28 +417,190 @@ fn keys() {
 }
 
 #[test]
-fn generated_keys_are_stored_only_for_auto_keys() {
+fn set_column_sets_one_field_by_index() {
     let mut p = player();
-    p.set_generated_key(Value::I64(42)).unwrap();
-    assert_eq!(p.id, 42, "backends widen integers; the key narrows back");
-
-    let err = p.set_generated_key(Value::I64(i64::MAX)).unwrap_err();
-    assert!(
-        matches!(err, Error::Decode { entity: "Player", ref column, .. } if column == "id"),
-        "{err}"
+    p.set_column(0, Value::I64(42)).unwrap();
+    assert_eq!(p.id, 42, "backends widen integers; the field narrows back");
+    p.set_column(1, Value::Text("Bob".into())).unwrap();
+    p.set_column(2, Value::Text("bob@example.com".into()))
+        .unwrap();
+    p.set_column(5, Value::Null(SqlType::Integer)).unwrap();
+    assert_eq!(
+        p,
+        Player {
+            id: 42,
+            name: "Bob".into(),
+            email: Some("bob@example.com".into()),
+            mentor_id: None,
+            ..player()
+        }
     );
 
+    // Every column of a composite-key entity, key or not.
     let mut m = Membership {
         team_id: 2,
         role: "r".into(),
         player_id: 7,
     };
-    m.set_generated_key(Value::I64(99)).unwrap();
-    assert_eq!(
-        (m.team_id, m.player_id),
-        (2, 7),
-        "no auto key: the value is ignored"
+    m.set_column(2, Value::I64(8)).unwrap();
+    m.set_column(1, Value::Text("coach".into())).unwrap();
+    assert_eq!((m.team_id, m.role.as_str(), m.player_id), (2, "coach", 8));
+
+    let mut s = Thing {
+        code: "x".into(),
+        parent: None,
+        team: 1,
+    };
+    s.set_column(1, Value::Text("y".into())).unwrap();
+    assert_eq!(s.parent.as_deref(), Some("y"));
+}
+
+#[test]
+fn set_column_rejects_a_bad_index() {
+    let mut p = player();
+    match p.set_column(6, Value::I64(1)) {
+        Err(Error::Config(message)) => assert_eq!(message, "Player: no column at index 6"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    let err = Membership {
+        team_id: 1,
+        role: "r".into(),
+        player_id: 1,
+    }
+    .set_column(usize::MAX, Value::I64(1))
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m == &format!("Membership: no column at index {}", usize::MAX)),
+        "{err}"
     );
+    assert_eq!(p, player(), "nothing changed");
+}
+
+#[test]
+fn set_column_with_a_wrong_value_names_the_entity_and_column() {
+    let mut p = player();
+    match p.set_column(1, Value::I64(1)) {
+        Err(Error::Decode {
+            entity,
+            column,
+            expected,
+            found,
+        }) => {
+            assert_eq!(
+                (entity, column.as_str(), expected),
+                ("Player", "display_name", "String")
+            );
+            assert!(found.contains("i64"), "{found}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    let err = p.set_column(0, Value::I64(i64::MAX)).unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { entity: "Player", ref column, .. } if column == "id"),
+        "an out-of-range integer: {err}"
+    );
+    let err = p.set_column(3, Value::Null(SqlType::Integer)).unwrap_err();
+    assert!(
+        matches!(err, Error::Decode { entity: "Player", ref column, .. } if column == "score"),
+        "NULL in a required column: {err}"
+    );
+    assert_eq!(p, player(), "a failed set leaves the field as it was");
+}
+
+#[test]
+fn the_version_column_is_marked_in_the_metadata() {
+    let meta = Article::schema();
+    assert_eq!(meta.table, "articles");
+    assert_eq!(flags(meta, |c| c.version), [false, false, false, true]);
+    assert_eq!(meta.version_column(), Some(3));
+    assert_eq!(meta.columns[3].name, "version");
+    assert_eq!(meta.columns[3].sql_type, SqlType::Integer);
+    assert!(!meta.columns[3].nullable && !meta.columns[3].primary_key);
+    assert_eq!(Article::VERSION.index(), 3);
+    assert_eq!(Counter::schema().version_column(), Some(1));
+    for other in [
+        Team::schema(),
+        Player::schema(),
+        Membership::schema(),
+        Sample::schema(),
+        Thing::schema(),
+    ] {
+        assert_eq!(other.version_column(), None, "{}", other.name);
+        assert!(other.columns.iter().all(|c| !c.version));
+    }
+
+    let mut a = article();
+    a.set_column(3, Value::I64(2)).unwrap();
+    assert_eq!(
+        a.version, 2,
+        "the session bumps the counter through set_column"
+    );
+}
+
+fn article() -> Article {
+    Article {
+        id: 1,
+        title: "Tags".into(),
+        tags: "rust,orm,sql".into(),
+        version: 1,
+    }
+}
+
+#[test]
+fn is_modified_uses_the_entity_test() {
+    let loaded = article().to_row();
+    let mut a = article();
+    assert!(matches!(a.is_modified(&loaded), Some(Ok(false))));
+
+    a.tags = "sql, rust,orm".into();
+    assert_ne!(a.to_row(), loaded, "the columns differ...");
+    assert!(
+        matches!(a.is_modified(&loaded), Some(Ok(false))),
+        "...but only the order of the tags changed"
+    );
+
+    a.tags = "sql,rust".into();
+    assert!(matches!(a.is_modified(&loaded), Some(Ok(true))));
+    let mut b = article();
+    b.title = "Other".into();
+    assert!(matches!(b.is_modified(&loaded), Some(Ok(true))));
+
+    let mut bad = loaded.clone();
+    bad[2] = Value::I64(3);
+    assert!(
+        matches!(
+            article().is_modified(&bad),
+            Some(Err(Error::Decode { entity: "Article", ref column, .. })) if column == "tags"
+        ),
+        "the loaded values are decoded like a row"
+    );
+
+    let c = Counter {
+        name: "a".into(),
+        version: 1,
+    };
+    let loaded = c.to_row();
+    let renamed = Counter {
+        name: "b".into(),
+        version: 1,
+    };
+    assert!(matches!(c.is_modified(&loaded), Some(Ok(false))));
+    assert!(matches!(renamed.is_modified(&loaded), Some(Ok(true))));
+}
+
+#[test]
+fn without_is_modified_the_default_compares_columns() {
+    let p = player();
+    let mut other = player();
+    other.score = 99;
+    assert!(p.is_modified(&p.to_row()).is_none());
+    assert!(p.is_modified(&other.to_row()).is_none());
+    let t = Thing {
+        code: "x".into(),
+        parent: None,
+        team: 1,
+    };
+    assert!(t.is_modified(&t.to_row()).is_none());
 }
 
 #[test]

@@ -63,9 +63,25 @@ backend_tests! {
         let again = s.query::<Person>().filter(Person::NAME.eq("cy")).one().await?;
         assert!(Handle::ptr_eq(&cy, &again));
         assert_eq!(again.read().age, 99, "the row from the database must not overwrite the pending change");
-        // The database still has the old value: nothing was written.
+        // Autoflush wrote the change inside the session's transaction before
+        // the query; another session does not see it until commit.
         let rows = s.query::<Person>().filter(Person::NAME.eq("cy")).rows().await?;
-        assert_eq!(rows[0].get::<i32>("age")?, 32);
+        assert_eq!(rows[0].get::<i32>("age")?, 99);
+        if db.dialect() != orm_core::Dialect::Sqlite {
+            // (In-memory SQLite has one connection, held by `s`'s transaction.)
+            let outside = db.session().query::<Person>().filter(Person::NAME.eq("cy")).rows().await?;
+            assert_eq!(outside[0].get::<i32>("age")?, 32);
+        }
+        s.rollback().await?;
+        // With autoflush off, a re-query neither writes nor overwrites.
+        let mut quiet = db.session();
+        quiet.set_autoflush(false);
+        let bob = quiet.query::<Person>().filter(Person::NAME.eq("bob")).one().await?;
+        bob.write().age = 77;
+        let again = quiet.query::<Person>().filter(Person::NAME.eq("bob")).one().await?;
+        assert_eq!(again.read().age, 77);
+        let rows = quiet.query::<Person>().filter(Person::NAME.eq("bob")).rows().await?;
+        assert_eq!(rows[0].get::<i32>("age")?, 31);
         Ok(())
     }
 

@@ -135,7 +135,12 @@ backend_tests! {
         assert_eq!(ok.read().id, 0, "no half-assigned key");
         assert!(!s.in_transaction());
         assert_eq!(count_users(&db).await?, 1, "the batch was rolled back");
-        // Fix the cause and flush again.
+        // The session refuses work until rollback() acknowledges the failure...
+        assert!(matches!(s.flush().await, Err(Error::SessionFailed { .. })));
+        assert!(matches!(s.query::<User>().count().await, Err(Error::SessionFailed { .. })));
+        s.rollback().await?;
+        // ...which keeps the pending work: fix the cause and flush again.
+        assert_eq!(s.pending_count(), 2);
         dup.write().email = "fixed@example.com".into();
         s.commit().await?;
         assert!(ok.read().id > 0 && dup.read().id > 0);
@@ -157,6 +162,10 @@ backend_tests! {
         assert!(!s.contains(&first));
         assert_eq!(s.pending_count(), 2);
         assert_eq!(count_users(&db).await?, 0);
+        s.rollback().await?;
+        s.expunge(&first);
+        s.commit().await?;
+        assert_eq!(count_users(&db).await?, 1, "the second object alone");
         Ok(())
     }
 

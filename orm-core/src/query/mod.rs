@@ -75,7 +75,15 @@ impl<'s, T: Entity> Query<'s, T> {
         self
     }
 
-    pub(crate) fn with_node(mut self, node: Node) -> Self {
+    /// Restricts to the row with this primary key.
+    pub(crate) fn key_filter(mut self, key: &T::Key) -> Self {
+        let node = Node::And(
+            T::meta()
+                .key_columns()
+                .zip(T::key_values(key))
+                .map(|((_, c), v)| Node::Compare(c.name, crate::column::CmpOp::Eq, v))
+                .collect(),
+        );
         self.filters.push(node);
         self
     }
@@ -140,6 +148,7 @@ impl<'s, T: Entity> Query<'s, T> {
     }
 
     async fn run(self) -> Result<(crate::row::RowSet, &'s mut Session)> {
+        self.session.check_usable()?;
         let node = self.filter_node();
         self.check_values(node.as_ref())?;
         self.session.autoflush().await?;
@@ -184,6 +193,7 @@ impl<'s, T: Entity> Query<'s, T> {
 
     /// Number of matching rows (honouring limit and offset).
     pub async fn count(self) -> Result<i64> {
+        self.session.check_usable()?;
         let node = self.filter_node();
         self.check_values(node.as_ref())?;
         self.session.autoflush().await?;

@@ -294,6 +294,7 @@ mod tests {
             nullable: false,
             primary_key: false,
             auto_increment: false,
+            version: false,
             unique: false,
             indexed: false,
             default: None,

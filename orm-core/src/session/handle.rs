@@ -1,60 +1,135 @@
-//! [`Handle<T>`]: the shared, identity-mapped reference to one object.
+//! [`Handle<T>`]: the shared, identity-mapped reference to one object, and
+//! the per-object state the unit of work keeps beside it.
 //!
 //! Within a session one primary key is one `Handle`; cloning a handle clones
 //! the reference, never the object. Reads and writes go through a
-//! `parking_lot::RwLock` (no poisoning, so a panicking user closure cannot
-//! make the object unreadable). Do not hold a guard across an `.await`.
+//! `parking_lot::RwLock` (no poisoning). Do not hold a guard across an
+//! `.await`: a temporary guard lives to the end of its statement
+//! (`s.get::<T>(h.read().id).await` holds it; use [`Handle::key`]).
 //!
-//! Design note for the unit-of-work issue: dirty tracking will hook into
-//! [`Handle::write`], snapshotting the loaded values on the first write
-//! since the last flush, so objects that are only read cost no snapshot.
+//! ## Change tracking: snapshot on first write
+//!
+//! A loaded object keeps no copy of its row. The first [`Handle::write`]
+//! after a load or a flush takes a *snapshot* of the column values (which
+//! are still the database's at that moment). A flush compares the object's
+//! values with that snapshot: only differing columns are written, and an
+//! object written back to its loaded values is not dirty. Objects that are
+//! only read never pay for a snapshot.
+//!
+//! Lock order: the value lock before the state lock, everywhere.
 
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::entity::Entity;
+use crate::value::Value;
+
+/// Where an object stands in its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectState {
+    /// Added, not yet inserted.
+    New,
+    /// Loaded or inserted; in the identity map.
+    Persistent,
+    /// Marked for deletion at the next flush (still in the identity map).
+    Deleted,
+    /// Not (or no longer) tracked by a session: expunged, deleted and
+    /// flushed, or discarded by a rollback.
+    Detached,
+}
+
+pub(crate) struct Tracking {
+    pub(crate) status: ObjectState,
+    /// The column values as last loaded or flushed, taken at the first write since.
+    pub(crate) snapshot: Option<Vec<Value>>,
+    /// The next row loaded for this key replaces the object's values.
+    pub(crate) expired: bool,
+}
+
+struct Slot<T> {
+    value: RwLock<T>,
+    tracking: Mutex<Tracking>,
+}
 
 /// A shared reference to an entity object tracked by a session.
 pub struct Handle<T> {
-    inner: Arc<RwLock<T>>,
+    inner: Arc<Slot<T>>,
 }
 
 impl<T> Handle<T> {
-    pub(crate) fn new(value: T) -> Handle<T> {
+    pub(crate) fn with_state(value: T, status: ObjectState) -> Handle<T> {
         Handle {
-            inner: Arc::new(RwLock::new(value)),
+            inner: Arc::new(Slot {
+                value: RwLock::new(value),
+                tracking: Mutex::new(Tracking {
+                    status,
+                    snapshot: None,
+                    expired: false,
+                }),
+            }),
         }
     }
 
     /// Borrows the object for reading.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        self.inner.read()
-    }
-
-    /// Borrows the object for writing.
-    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        self.inner.write()
+        self.inner.value.read()
     }
 
     /// Whether two handles refer to the same object (the identity-map test).
     pub fn ptr_eq(a: &Handle<T>, b: &Handle<T>) -> bool {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
+
+    /// Where the object stands in its session.
+    pub fn state(&self) -> ObjectState {
+        self.inner.tracking.lock().status
+    }
+
+    pub(crate) fn tracking(&self) -> parking_lot::MutexGuard<'_, Tracking> {
+        self.inner.tracking.lock()
+    }
+
+    /// Writes without taking a snapshot (the session's own bookkeeping).
+    pub(crate) fn write_untracked(&self) -> RwLockWriteGuard<'_, T> {
+        self.inner.value.write()
+    }
 }
 
-impl<T: crate::Entity> Handle<T> {
+impl<T: Entity> Handle<T> {
+    /// Borrows the object for writing. The first write since the object was
+    /// loaded or flushed snapshots its values for change tracking.
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        let guard = self.inner.value.write();
+        let mut tracking = self.inner.tracking.lock();
+        if matches!(tracking.status, ObjectState::Persistent | ObjectState::Deleted) && tracking.snapshot.is_none() {
+            tracking.snapshot = Some(guard.to_row());
+        }
+        drop(tracking);
+        guard
+    }
+
     /// The object's primary key. Prefer this to `handle.read().id` inside an
-    /// expression that awaits: a guard temporary lives to the end of the
-    /// statement, across the `.await`.
+    /// expression that awaits.
     pub fn key(&self) -> T::Key {
-        self.inner.read().key()
+        self.inner.value.read().key()
+    }
+
+    /// The values the database holds for this object as far as the session
+    /// knows: the snapshot if the object was written since its load or flush,
+    /// else its current values.
+    pub(crate) fn loaded_row(&self) -> Vec<Value> {
+        let value = self.inner.value.read();
+        let tracking = self.inner.tracking.lock();
+        tracking.snapshot.clone().unwrap_or_else(|| value.to_row())
     }
 }
 
 impl<T: Clone> Handle<T> {
     /// A copy of the object's current state.
     pub fn get(&self) -> T {
-        self.inner.read().clone()
+        self.inner.value.read().clone()
     }
 }
 
@@ -68,7 +143,7 @@ impl<T> Clone for Handle<T> {
 
 impl<T: fmt::Debug> fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.inner.try_read() {
+        match self.inner.value.try_read() {
             Some(v) => f.debug_tuple("Handle").field(&*v).finish(),
             None => f.write_str("Handle(<locked>)"),
         }

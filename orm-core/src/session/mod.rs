@@ -1,61 +1,66 @@
-//! [`Session`]: the unit of work's façade: identity map, pending objects,
-//! the session's transaction, and its statement counters.
+//! [`Session`]: the unit of work's façade. It owns the identity map, the
+//! pending changes, the session's transaction, its hooks and its counters;
+//! the work sits in named modules:
 //!
-//! The real work sits in named modules: [`identity`] (one object per key),
-//! [`handle`] (shared references), [`pending`] (new objects and their
-//! INSERTs). This file wires them to the database.
+//! * [`handle`]: shared references and per-object state (snapshot on first write);
+//! * [`tracker`]: per entity type, the identity map, new and deleted objects,
+//!   change computation, and the transaction's undo log;
+//! * [`flush_plan`]: the ordered statements of a flush (pure);
+//! * [`persist`]: running them, reading keys back, detecting stale rows.
 //!
-//! ## Object states (this issue's subset)
+//! ## Object states
 //!
-//! * **new**: passed to [`Session::add`], not yet inserted; not in the identity map.
-//! * **persistent**: loaded, or inserted by a flush; in the identity map.
-//! * **detached**: dropped from the session by a rollback (its handle still works).
-//!
-//! Dirty tracking, deletes, hooks and ordered flush across relationships are
-//! the unit-of-work issue; they build on this split.
+//! [`ObjectState::New`] (added) → flush → `Persistent` (in the identity map;
+//! *dirty* when its values differ from its snapshot) → `delete` →
+//! `Deleted` → flush → `Detached`. `expunge`, and a rollback for new objects,
+//! detach too. A detached object can come back with [`Session::merge`].
 //!
 //! ## Transactions
 //!
 //! A session opens a transaction at its first flush and keeps it until
-//! [`Session::commit`] or [`Session::rollback`]. While it is open, every read
-//! of the session runs inside it and so sees the flushed rows. Without one,
-//! reads run on the pool in autocommit and hold no connection between
-//! statements.
+//! `commit` or `rollback`; while it is open every read runs in it.
+//! [`Session::nested`] runs a closure under a SAVEPOINT: if the closure
+//! fails, the database and the session both go back to the savepoint.
 //!
-//! ## Failure
+//! ## Failure loses nothing
 //!
-//! A flush that fails rolls the transaction back and leaves the session as it
-//! was before the transaction's first flush: objects inserted by earlier
-//! flushes of that transaction become new again with their pre-insert keys,
-//! objects of the failed flush stay new, nothing is half-assigned. Fix the
-//! cause and flush again.
+//! A failed flush or commit (constraint violation, stale data, hook error,
+//! lost connection...) rolls the transaction back and puts the session back
+//! where it was before the transaction's first flush: objects inserted by it
+//! are new again with their old keys, objects updated by it are dirty again
+//! with the user's values, versions are as they were, deletes are pending
+//! again; nothing is half-assigned. The session then refuses work with
+//! [`Error::SessionFailed`] until [`Session::rollback`] acknowledges the
+//! failure; that first `rollback()` keeps the pending work, so the cause can
+//! be fixed and flushed again. A `rollback()` of a session that has not
+//! failed discards every uncommitted change.
+//!
+//! Changes a failing `before_flush` hook made before it failed stay in memory.
 
+pub(crate) mod flush_plan;
 pub(crate) mod handle;
-pub(crate) mod identity;
-pub(crate) mod pending;
+pub(crate) mod persist;
+pub(crate) mod tracker;
 
 use std::any::TypeId;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-pub use handle::Handle;
-use identity::IdentityMap;
-use pending::{NewOf, NewSet, Persisted};
+pub use handle::{Handle, ObjectState};
+pub use tracker::Change;
+use tracker::{TypeChanges, TypeTracker, Tracked};
 
 use crate::backend::{Target, Tx};
 use crate::database::Database;
 use crate::entity::Entity;
 use crate::error::{Error, Result, describe_key};
+use crate::hooks::{EntityEvent, Hooks, MAX_BEFORE_FLUSH_ROUNDS, Merged, SessionEvent, ViewEvent};
 use crate::meta::dependency_order;
-use crate::query::{Query, Statement, render};
+use crate::query::{Query, Statement};
 use crate::row::{Row, RowSet};
 use crate::telemetry::{Stats, observe};
 use crate::value::Value;
-
-/// Most rows in one multi-row INSERT, below the bind limit: larger statements
-/// stop paying for themselves and make a failing batch harder to read.
-const MAX_INSERT_ROWS: usize = 1000;
 
 /// A unit of work over one database.
 ///
@@ -67,28 +72,39 @@ const MAX_INSERT_ROWS: usize = 1000;
 ///     #[key(auto)]
 ///     pub id: i64,
 ///     pub text: String,
+///     #[version]
+///     pub version: i64,
 /// }
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let db = Database::connect("sqlite::memory:").await?;
 /// db.create_all(&[Note::schema()]).await?;
 /// let mut s = db.session();
-/// let note = s.add(Note { id: 0, text: "hello".into() });
+/// let note = s.add(Note { id: 0, text: "hello".into(), version: 0 });
 /// s.commit().await?;
-/// let id = note.read().id;
-/// let again = s.get::<Note>(id).await?;
-/// assert!(Handle::ptr_eq(&note, &again));
+/// assert_eq!(note.read().version, 1);
+///
+/// note.write().text = "hello".into();          // the same value: not dirty
+/// assert!(!s.is_dirty(&note));
+/// note.write().text = "bonjour".into();
+/// assert_eq!(s.history(&note)[0].column, "text");
+/// s.commit().await?;                            // UPDATE notes SET text = ?, version = 2 WHERE id = ? AND version = 1
+/// assert_eq!(note.read().version, 2);
 /// # Ok::<(), orm_core::Error>(())
 /// # }).unwrap();
 /// ```
 pub struct Session {
     db: Database,
-    identity: IdentityMap,
-    /// New objects by entity type, in the order types were first added.
-    new: IndexMap<TypeId, Box<dyn NewSet>>,
-    /// Objects inserted by the open transaction (undone if it rolls back).
-    persisted: Vec<Box<dyn Persisted>>,
+    /// One tracker per entity type, in the order types were first seen.
+    trackers: IndexMap<TypeId, Box<dyn TypeTracker>>,
     tx: Option<Tx>,
+    /// Undo marks of open savepoints.
+    savepoints: Vec<u64>,
+    /// Sequence number of flushes and savepoints in this session.
+    seq: u64,
+    /// Why the last flush or commit failed, until `rollback()`.
+    failed: Option<String>,
+    hooks: Hooks,
     stats: Stats,
     autoflush: bool,
 }
@@ -97,18 +113,15 @@ impl Session {
     pub(crate) fn new(db: Database) -> Session {
         Session {
             db,
-            identity: IdentityMap::default(),
-            new: IndexMap::new(),
-            persisted: Vec::new(),
+            trackers: IndexMap::new(),
             tx: None,
+            savepoints: Vec::new(),
+            seq: 0,
+            failed: None,
+            hooks: Hooks::default(),
             stats: Stats::default(),
             autoflush: true,
         }
-    }
-
-    fn record_transaction(&self) {
-        self.stats.record_transaction();
-        self.db.stats().record_transaction();
     }
 
     /// The database this session works on.
@@ -121,8 +134,12 @@ impl Session {
         &self.stats
     }
 
-    /// Whether queries flush pending objects first (on by default), so they
-    /// see what was added.
+    /// This session's hooks (merged with the database's; see [`crate::hooks`]).
+    pub fn hooks(&self) -> &Hooks {
+        &self.hooks
+    }
+
+    /// Whether queries flush pending changes first (on by default).
     pub fn set_autoflush(&mut self, on: bool) {
         self.autoflush = on;
     }
@@ -132,49 +149,212 @@ impl Session {
         self.tx.is_some()
     }
 
-    /// Queues a new object for insertion at the next flush and returns its handle.
-    /// A `#[key(auto)]` field is ignored on insert and set from the database.
+    /// Whether the last flush or commit failed and `rollback()` has not acknowledged it.
+    pub fn has_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    fn record_transaction(&self) {
+        self.stats.record_transaction();
+        self.db.stats().record_transaction();
+    }
+
+    fn ensure_usable(&self) -> Result<()> {
+        match &self.failed {
+            Some(cause) => Err(Error::SessionFailed { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn tracked<T: Entity>(&mut self) -> &mut Tracked<T> {
+        self.trackers
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(Tracked::<T>::default()))
+            .as_any_mut()
+            .downcast_mut::<Tracked<T>>()
+            .expect("tracker keyed by TypeId holds that type")
+    }
+
+    fn tracked_ref<T: Entity>(&self) -> Option<&Tracked<T>> {
+        self.trackers
+            .get(&TypeId::of::<T>())
+            .and_then(|t| t.as_any().downcast_ref::<Tracked<T>>())
+    }
+
+    // ----- objects ---------------------------------------------------------
+
+    /// Queues a new object for insertion at the next flush and returns its
+    /// handle. A `#[key(auto)]` field is ignored on insert and set from the
+    /// database; a `#[version]` field is set to 1.
     pub fn add<T: Entity>(&mut self, entity: T) -> Handle<T> {
-        let handle = Handle::new(entity);
-        self.new_of::<T>().handles.push(handle.clone());
+        let handle = Handle::with_state(entity, ObjectState::New);
+        self.tracked::<T>().new.push(handle.clone());
         handle
     }
 
     /// Queues several new objects.
     pub fn add_all<T: Entity>(&mut self, entities: impl IntoIterator<Item = T>) -> Vec<Handle<T>> {
-        let handles: Vec<_> = entities.into_iter().map(Handle::new).collect();
-        self.new_of::<T>().handles.extend(handles.iter().cloned());
+        let handles: Vec<_> = entities
+            .into_iter()
+            .map(|e| Handle::with_state(e, ObjectState::New))
+            .collect();
+        self.tracked::<T>().new.extend(handles.iter().cloned());
         handles
     }
 
-    fn new_of<T: Entity>(&mut self) -> &mut NewOf<T> {
-        let set = self.new.entry(TypeId::of::<T>()).or_insert_with(|| {
-            Box::new(NewOf::<T> {
-                handles: Vec::new(),
-            })
-        });
-        set.as_any_mut()
-            .downcast_mut::<NewOf<T>>()
-            .expect("pending set keyed by TypeId holds that type")
+    /// Marks an object for deletion at the next flush (a new object is simply
+    /// dropped from the session).
+    pub fn delete<T: Entity>(&mut self, handle: &Handle<T>) -> Result<()> {
+        let state = handle.state();
+        let owned = self.contains(handle);
+        let tracked = self.tracked::<T>();
+        match state {
+            ObjectState::New if tracked.new.iter().any(|h| Handle::ptr_eq(h, handle)) => {
+                tracked.new.retain(|h| !Handle::ptr_eq(h, handle));
+                handle.tracking().status = ObjectState::Detached;
+                Ok(())
+            }
+            ObjectState::Persistent if owned => {
+                handle.tracking().status = ObjectState::Deleted;
+                tracked.deleted.push(handle.clone());
+                Ok(())
+            }
+            ObjectState::Deleted if owned => Ok(()),
+            other => Err(Error::NotInSession {
+                entity: T::meta().name,
+                state: state_name(other),
+            }),
+        }
     }
 
-    /// Number of new objects waiting for a flush.
-    pub fn pending_count(&self) -> usize {
-        self.new.values().map(|s| s.len()).sum()
+    /// Removes an object from the session without touching the database.
+    pub fn expunge<T: Entity>(&mut self, handle: &Handle<T>) {
+        let key = handle.key();
+        let tracked = self.tracked::<T>();
+        if tracked.map.get(&key).is_some_and(|h| Handle::ptr_eq(h, handle)) {
+            tracked.map.remove(&key);
+        }
+        tracked.new.retain(|h| !Handle::ptr_eq(h, handle));
+        tracked.deleted.retain(|h| !Handle::ptr_eq(h, handle));
+        let mut t = handle.tracking();
+        t.status = ObjectState::Detached;
+        t.snapshot = None;
+    }
+
+    /// Brings an object that reflects the database's state (a detached one,
+    /// or one from a cache) into the identity map. If the session already
+    /// holds that key, pending changes win: a changed or deleted object is
+    /// returned untouched; an unchanged one takes the merged values.
+    pub fn merge<T: Entity>(&mut self, entity: T) -> Handle<T> {
+        let key = entity.key();
+        let tracked = self.tracked::<T>();
+        if let Some(existing) = tracked.map.get(&key) {
+            let clean = {
+                let t = existing.tracking();
+                t.snapshot.is_none() && t.status == ObjectState::Persistent
+            };
+            if clean {
+                *existing.write_untracked() = entity;
+                existing.tracking().expired = false;
+            }
+            return existing.clone();
+        }
+        let handle = Handle::with_state(entity, ObjectState::Persistent);
+        tracked.map.insert(key, handle.clone());
+        handle
+    }
+
+    /// Merges a handle from another session (or a detached one): its current values.
+    pub fn merge_handle<T: Entity + Clone>(&mut self, handle: &Handle<T>) -> Handle<T> {
+        self.merge(handle.get())
+    }
+
+    /// Marks an object so that the next row loaded for it replaces its values.
+    pub fn expire<T: Entity>(&mut self, handle: &Handle<T>) {
+        handle.tracking().expired = true;
+    }
+
+    /// Expires every object in the session.
+    pub fn expire_all(&mut self) {
+        for t in self.trackers.values_mut() {
+            t.expire_all();
+        }
+    }
+
+    /// Reloads an object's row now, discarding its unflushed changes.
+    pub async fn refresh<T: Entity>(&mut self, handle: &Handle<T>) -> Result<()> {
+        self.ensure_usable()?;
+        let key = T::key_from_row(&handle.loaded_row())?;
+        let stmt = self.query::<T>().key_filter(&key).statement();
+        let set = self.fetch(&stmt).await?;
+        let Some(values) = set.rows.into_iter().next() else {
+            return Err(Error::NotFound {
+                entity: T::meta().name,
+                key: describe_key(&T::key_values(&key)),
+            });
+        };
+        let fresh = T::from_row(values)?;
+        *handle.write_untracked() = fresh;
+        let mut t = handle.tracking();
+        t.snapshot = None;
+        t.expired = false;
+        Ok(())
     }
 
     /// Whether this handle is the one the identity map holds for its key.
     pub fn contains<T: Entity>(&self, handle: &Handle<T>) -> bool {
-        let key = handle.read().key();
-        self.identity
-            .get::<T>(&key)
-            .is_some_and(|h| Handle::ptr_eq(&h, handle))
+        let key = handle.key();
+        self.tracked_ref::<T>()
+            .and_then(|t| t.map.get(&key))
+            .is_some_and(|h| Handle::ptr_eq(h, handle))
+    }
+
+    /// Whether a persistent object's values differ from what was loaded or
+    /// last flushed (or its `is_modified` says so).
+    pub fn is_dirty<T: Entity>(&self, handle: &Handle<T>) -> bool {
+        handle.state() == ObjectState::Persistent && Tracked::<T>::is_dirty(handle)
+    }
+
+    /// The changed columns of an object with old and new values.
+    pub fn history<T: Entity>(&self, handle: &Handle<T>) -> Vec<Change> {
+        Tracked::<T>::history(handle)
+    }
+
+    /// New objects of type `T`, in add order.
+    pub fn new_objects<T: Entity>(&self) -> Vec<Handle<T>> {
+        self.tracked_ref::<T>().map(|t| t.new.clone()).unwrap_or_default()
+    }
+
+    /// Dirty objects of type `T`.
+    pub fn dirty_objects<T: Entity>(&self) -> Vec<Handle<T>> {
+        self.tracked_ref::<T>()
+            .map(|t| t.map.values().filter(|h| self.is_dirty(h)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Objects of type `T` marked for deletion.
+    pub fn deleted_objects<T: Entity>(&self) -> Vec<Handle<T>> {
+        self.tracked_ref::<T>().map(|t| t.deleted.clone()).unwrap_or_default()
+    }
+
+    /// Number of new objects waiting for a flush.
+    pub fn pending_count(&self) -> usize {
+        self.trackers.values().map(|t| t.signature().0).sum()
     }
 
     /// Number of objects of type `T` in the identity map.
     pub fn identity_count<T: Entity>(&self) -> usize {
-        self.identity.len_of::<T>()
+        self.tracked_ref::<T>().map_or(0, |t| t.map.len())
     }
+
+    /// Forgets every object (they become detached). The transaction stays open.
+    pub fn clear(&mut self) {
+        for t in self.trackers.values_mut() {
+            t.clear();
+        }
+    }
+
+    // ----- reads -----------------------------------------------------------
 
     /// The object with this key: from the identity map without a query if it
     /// is there, else loaded. `NotFound` if no row has the key.
@@ -189,23 +369,24 @@ impl Session {
         }
     }
 
-    /// Like [`Session::get`], but `None` when no row has the key.
+    /// Like [`Session::get`], but `None` when no row has the key (or the
+    /// object is deleted in this session).
     pub async fn find<T: Entity>(&mut self, key: impl Into<T::Key>) -> Result<Option<Handle<T>>> {
+        self.ensure_usable()?;
         let key = key.into();
-        if let Some(h) = self.identity.get::<T>(&key) {
-            return Ok(Some(h));
+        if let Some(h) = self.tracked_ref::<T>().and_then(|t| t.map.get(&key)).cloned() {
+            let (state, expired) = {
+                let t = h.tracking();
+                (t.status, t.expired)
+            };
+            if state == ObjectState::Deleted {
+                return Ok(None);
+            }
+            if !expired {
+                return Ok(Some(h));
+            }
         }
-        let meta = T::meta();
-        let values = T::key_values(&key);
-        let filter = crate::column::Node::And(
-            meta.key_columns()
-                .zip(values)
-                .map(|((_, c), v)| {
-                    crate::column::Node::Compare(c.name, crate::column::CmpOp::Eq, v)
-                })
-                .collect(),
-        );
-        let mut found = self.query::<T>().with_node(filter).all().await?;
+        let mut found = self.query::<T>().key_filter(&key).all().await?;
         Ok(found.pop())
     }
 
@@ -216,21 +397,15 @@ impl Session {
 
     /// Runs raw SQL returning rows inside the session's transaction (if open).
     /// Placeholders are the backend's own.
-    pub async fn fetch_sql(
-        &mut self,
-        sql: impl Into<Arc<str>>,
-        params: Vec<Value>,
-    ) -> Result<Vec<Row>> {
+    pub async fn fetch_sql(&mut self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<Vec<Row>> {
+        self.ensure_usable()?;
         let stmt = Statement::new(sql, params);
         Ok(self.fetch(&stmt).await?.into_rows())
     }
 
     /// Runs raw SQL returning no rows inside the session's transaction (if open).
-    pub async fn execute_sql(
-        &mut self,
-        sql: impl Into<Arc<str>>,
-        params: Vec<Value>,
-    ) -> Result<u64> {
+    pub async fn execute_sql(&mut self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<u64> {
+        self.ensure_usable()?;
         let stmt = Statement::new(sql, params);
         Ok(self.execute(&stmt).await?.rows_affected)
     }
@@ -239,19 +414,17 @@ impl Session {
         self.db.dialect()
     }
 
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        self.ensure_usable()
+    }
+
     pub(crate) async fn fetch(&mut self, stmt: &Statement) -> Result<RowSet> {
         let target = match &mut self.tx {
             Some(tx) => Target::Tx(tx),
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(
-            &stats,
-            self.db.dialect(),
-            &stmt.sql,
-            target.fetch(&stmt.sql, &stmt.params),
-        )
-        .await
+        observe(&stats, self.db.dialect(), &stmt.sql, target.fetch(&stmt.sql, &stmt.params)).await
     }
 
     async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
@@ -260,26 +433,63 @@ impl Session {
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(
-            &stats,
-            self.db.dialect(),
-            &stmt.sql,
-            target.execute(&stmt.sql, &stmt.params),
-        )
-        .await
+        observe(&stats, self.db.dialect(), &stmt.sql, target.execute(&stmt.sql, &stmt.params)).await
+    }
+
+    /// Transaction control (SAVEPOINT...): a span, counted as a transaction.
+    async fn control(&mut self, sql: &str) -> Result<()> {
+        let Some(tx) = &mut self.tx else {
+            return Ok(());
+        };
+        let sql: Arc<str> = sql.into();
+        let span = tracing::debug_span!("orm.transaction", db.statement = &*sql);
+        let _enter = span.enter();
+        Target::Tx(tx).execute(&sql, &[]).await?;
+        self.record_transaction();
+        Ok(())
+    }
+
+    fn merged_hooks(&self) -> Merged {
+        Merged::of(self.db.hooks(), &self.hooks)
     }
 
     /// Turns a result into handles through the identity map: a row whose key
-    /// is mapped yields the mapped object, undecoded and unchanged.
+    /// is mapped yields the mapped object, unchanged, unless it was expired.
     pub(crate) fn materialize<T: Entity>(&mut self, set: RowSet) -> Result<Vec<Handle<T>>> {
-        let map = self.identity.typed_mut::<T>();
+        let after_load = if self.db.hooks().is_empty() && self.hooks.is_empty() {
+            Vec::new()
+        } else {
+            self.merged_hooks().entity::<T>(EntityEvent::AfterLoad)
+        };
+        let run_after_load = |value: &mut T| -> Result<()> {
+            for hook in &after_load {
+                hook(value).map_err(|e| Error::Hook {
+                    event: "after_load",
+                    message: format!("{}: {e}", T::meta().name),
+                })?;
+            }
+            Ok(())
+        };
+        let map = &mut self.tracked::<T>().map;
         let mut out = Vec::with_capacity(set.rows.len());
         for values in set.rows {
             let key = T::key_from_row(&values)?;
             let handle = match map.get(&key) {
-                Some(h) => h.clone(),
+                Some(h) => {
+                    if h.tracking().expired {
+                        let mut fresh = T::from_row(values)?;
+                        run_after_load(&mut fresh)?;
+                        *h.write_untracked() = fresh;
+                        let mut t = h.tracking();
+                        t.expired = false;
+                        t.snapshot = None;
+                    }
+                    h.clone()
+                }
                 None => {
-                    let h = Handle::new(T::from_row(values)?);
+                    let mut value = T::from_row(values)?;
+                    run_after_load(&mut value)?;
+                    let h = Handle::with_state(value, ObjectState::Persistent);
                     map.insert(key, h.clone());
                     h
                 }
@@ -289,226 +499,229 @@ impl Session {
         Ok(out)
     }
 
-    /// Flushes if autoflush is on and objects are pending.
+    /// Flushes if autoflush is on.
     pub(crate) async fn autoflush(&mut self) -> Result<()> {
-        if self.autoflush && !self.new.is_empty() {
+        self.ensure_usable()?;
+        if self.autoflush {
             self.flush().await?;
         }
         Ok(())
     }
 
-    /// The INSERT statements the next flush would run, in order, without running them.
-    pub fn plan(&self) -> Result<Vec<Statement>> {
-        let sets = self.ordered_new()?;
-        let mut out = Vec::new();
-        for set in sets {
-            let rows = set.rows();
-            out.extend(
-                self.insert_statements(set, &rows)?
-                    .into_iter()
-                    .map(|(s, _)| s),
-            );
-        }
-        Ok(out)
+    // ----- the unit of work -------------------------------------------------
+
+    fn signature(&self) -> Vec<(usize, usize, usize)> {
+        self.trackers.values().map(|t| t.signature()).collect()
     }
 
-    fn ordered_new(&self) -> Result<Vec<&dyn NewSet>> {
-        let metas: Vec<_> = self.new.values().map(|s| s.meta()).collect();
-        let order = dependency_order(&metas).map_err(Error::Config)?;
-        Ok(order
-            .iter()
-            .filter_map(|m| self.new.values().find(|s| s.meta().same(m)).map(|s| &**s))
-            .collect())
-    }
-
-    /// Validates the rows of one set and renders its INSERTs, each with its row count.
-    fn insert_statements(
-        &self,
-        set: &dyn NewSet,
-        rows: &[Vec<Value>],
-    ) -> Result<Vec<(Statement, usize)>> {
-        let meta = set.meta();
-        let dialect = self.dialect();
-        let caps = self.db.caps();
-        let auto = meta.auto_key();
-        let columns: Vec<usize> = (0..meta.columns.len())
-            .filter(|&i| Some(i) != auto)
-            .collect();
-        for row in rows {
-            for &i in &columns {
-                dialect
-                    .check_value(&row[i])
-                    .map_err(|reason| Error::InvalidValue {
-                        entity: meta.name,
-                        column: meta.columns[i].name,
-                        backend: dialect.name(),
-                        reason,
-                    })?;
-            }
-        }
-        let returning = match auto {
-            Some(i) if caps.insert_returning => Some(meta.columns[i].name),
-            _ => None,
-        };
-        // Without RETURNING an insert of no columns cannot report a key per
-        // row, and MySQL cannot insert several rows of DEFAULT VALUES at once.
-        let per_statement = if columns.is_empty() {
-            if returning.is_some() && dialect != crate::Dialect::MySql {
-                MAX_INSERT_ROWS
-            } else {
-                1
-            }
-        } else {
-            (caps.bind_limit / columns.len()).clamp(1, MAX_INSERT_ROWS)
-        };
-        Ok(rows
-            .chunks(per_statement)
-            .map(|chunk| {
-                (
-                    render::insert(dialect, meta, &columns, chunk, returning),
-                    chunk.len(),
-                )
-            })
-            .collect())
-    }
-
-    /// Writes every pending object in one transaction (opened here if none is
-    /// open), parents before children, in multi-row INSERTs.
-    pub async fn flush(&mut self) -> Result<()> {
-        if self.new.is_empty() {
+    /// Runs the `before_flush` hooks until they stop adding work.
+    fn run_before_flush(&mut self, hooks: &Merged) -> Result<()> {
+        let list = hooks.session(SessionEvent::BeforeFlush);
+        if list.is_empty() {
             return Ok(());
         }
-        for set in self.new.values() {
-            set.check_keys(&self.identity)?;
+        for _ in 0..MAX_BEFORE_FLUSH_ROUNDS {
+            let before = self.signature();
+            for hook in &list {
+                hook(self).map_err(|e| hook_error("before_flush", e))?;
+            }
+            if self.signature() == before {
+                return Ok(());
+            }
         }
-        if self.tx.is_none() {
-            self.tx = Some(self.db.pool().begin().await?);
-            self.record_transaction();
+        Err(Error::Hook {
+            event: "before_flush",
+            message: format!("the hooks were still adding work after {MAX_BEFORE_FLUSH_ROUNDS} rounds"),
+        })
+    }
+
+    /// Computes every type's changes; the order is foreign-key order.
+    fn prepare_all(&mut self, hooks: &Merged) -> Result<(Vec<TypeId>, Vec<TypeChanges>)> {
+        for t in self.trackers.values() {
+            t.check_keys()?;
         }
-        match self.write_new().await {
-            Ok(keys) => self.finish_flush(keys),
+        let metas: Vec<_> = self.trackers.values().map(|t| t.meta()).collect();
+        let order = dependency_order(&metas).map_err(Error::Config)?;
+        let ids: Vec<TypeId> = order
+            .iter()
+            .filter_map(|m| {
+                self.trackers
+                    .iter()
+                    .find(|(_, t)| t.meta().same(m))
+                    .map(|(id, _)| *id)
+            })
+            .collect();
+        let mut changes = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let tracker = self.trackers.get_mut(id).expect("id from the trackers");
+            match tracker.prepare(hooks) {
+                Ok(c) => changes.push(c),
+                Err(e) => {
+                    self.cancel_all();
+                    return Err(e);
+                }
+            }
+        }
+        Ok((ids, changes))
+    }
+
+    fn cancel_all(&mut self) {
+        for t in self.trackers.values_mut() {
+            t.cancel();
+        }
+    }
+
+    fn build_steps(&self, ids: &[TypeId], changes: &[TypeChanges]) -> Result<Vec<flush_plan::Step>> {
+        let types: Vec<_> = ids
+            .iter()
+            .zip(changes)
+            .map(|(id, c)| (self.trackers[id].meta(), c))
+            .collect();
+        flush_plan::build(self.dialect(), self.db.caps(), &types)
+    }
+
+    /// The statements the next flush would run, in order, without running
+    /// them (hooks are not run).
+    pub fn plan(&mut self) -> Result<Vec<Statement>> {
+        self.ensure_usable()?;
+        let empty = Merged::of(&Hooks::default(), &Hooks::default());
+        let (ids, changes) = self.prepare_all(&empty)?;
+        let steps = self.build_steps(&ids, &changes);
+        self.cancel_all();
+        Ok(steps?.into_iter().map(|s| s.stmt).collect())
+    }
+
+    /// Writes every pending change in one transaction (opened here if none
+    /// is open): inserts, updates of changed columns, deletes, in foreign-key
+    /// order. On failure see the module docs.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.ensure_usable()?;
+        match self.flush_inner().await {
+            Ok(()) => Ok(()),
             Err(e) => {
-                self.abort().await;
+                self.fail(&e).await;
                 Err(e)
             }
         }
     }
 
-    /// Runs the INSERTs; returns the generated keys per entity type.
-    async fn write_new(&mut self) -> Result<Vec<(TypeId, Option<Vec<Value>>)>> {
-        let caps = self.db.caps();
-        let mut plan = Vec::new();
-        for set in self.ordered_new()? {
-            let rows = set.rows();
-            let stmts = self.insert_statements(set, &rows)?;
-            plan.push((set.entity_type(), set.meta(), rows.len(), stmts));
+    async fn flush_inner(&mut self) -> Result<()> {
+        let hooks = self.merged_hooks();
+        self.run_before_flush(&hooks)?;
+        let (ids, changes) = self.prepare_all(&hooks)?;
+        if changes.iter().all(TypeChanges::is_empty) {
+            self.cancel_all();
+            return Ok(());
         }
-        let mut keys = Vec::with_capacity(plan.len());
-        let mut step = None;
-        for (type_id, meta, count, stmts) in plan {
-            let auto = meta.auto_key();
-            let mut generated = auto.map(|_| Vec::with_capacity(count));
-            for (stmt, rows) in &stmts {
-                if let (Some(out), Some(_), true) = (&mut generated, auto, caps.insert_returning) {
-                    let set = self
-                        .fetch(stmt)
-                        .await
-                        .map_err(|e| e.for_entity(meta.name))?;
-                    out.extend(set.rows.into_iter().filter_map(|mut r| r.pop()));
-                } else {
-                    let done = self
-                        .execute(stmt)
-                        .await
-                        .map_err(|e| e.for_entity(meta.name))?;
-                    if let (Some(out), Some(first)) = (&mut generated, done.last_insert_id) {
-                        let step = match step {
-                            Some(s) => s,
-                            None => *step.insert(self.auto_increment_step().await?),
-                        };
-                        out.extend((0..*rows as i64).map(|i| Value::I64(first + i * step)));
-                    }
+        let steps = match self.build_steps(&ids, &changes) {
+            Ok(s) => s,
+            Err(e) => {
+                self.cancel_all();
+                return Err(e);
+            }
+        };
+        if self.tx.is_none() {
+            match self.db.pool().begin().await {
+                Ok(tx) => self.tx = Some(tx),
+                Err(e) => {
+                    self.cancel_all();
+                    return Err(e);
                 }
             }
-            if let Some(g) = &generated
-                && g.len() != count
-            {
-                return Err(Error::Config(format!(
-                    "{}: expected {count} generated keys, the database returned {}",
-                    meta.name,
-                    g.len()
-                )));
-            }
-            keys.push((type_id, generated));
+            self.record_transaction();
         }
-        Ok(keys)
-    }
-
-    /// MySQL's `auto_increment_increment` (1 unless replication says otherwise).
-    async fn auto_increment_step(&mut self) -> Result<i64> {
-        let stmt = Statement::new("SELECT @@auto_increment_increment", vec![]);
-        let set = self.fetch(&stmt).await?;
-        Ok(set
-            .rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::as_i64)
-            .unwrap_or(1))
-    }
-
-    fn finish_flush(&mut self, keys: Vec<(TypeId, Option<Vec<Value>>)>) -> Result<()> {
-        for (type_id, generated) in keys {
-            if let Some(set) = self.new.shift_remove(&type_id) {
-                let persisted = set.persist(generated, &mut self.identity)?;
-                self.persisted.push(persisted);
+        let metas: Vec<_> = ids.iter().map(|id| self.trackers[id].meta()).collect();
+        let keys = match self.run_steps(&steps, &metas).await {
+            Ok(k) => k,
+            Err(e) => {
+                self.cancel_all();
+                return Err(e);
             }
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        for (id, keys) in ids.iter().zip(keys) {
+            let tracker = self.trackers.get_mut(id).expect("id from the trackers");
+            tracker.apply(keys, seq, &hooks)?;
+        }
+        for hook in hooks.session(SessionEvent::AfterFlush) {
+            hook(self).map_err(|e| hook_error("after_flush", e))?;
         }
         Ok(())
     }
 
-    /// Rolls back after a failure and puts objects inserted by the
-    /// transaction back into the pending sets.
-    async fn abort(&mut self) {
+    /// After a failure: roll the transaction back, undo everything it
+    /// applied, and refuse work until `rollback()`.
+    async fn fail(&mut self, error: &Error) {
+        self.cancel_all();
         if let Some(tx) = self.tx.take() {
-            // The transaction is already failed; a rollback error (e.g. the
+            // The transaction is failed already; a rollback error (say the
             // connection is gone) changes nothing for the session.
             let _ = tx.rollback().await;
             self.record_transaction();
         }
-        for persisted in std::mem::take(&mut self.persisted).into_iter().rev() {
-            let set = persisted.undo(&mut self.identity);
-            let type_id = set.entity_type();
-            match self.new.shift_remove(&type_id) {
-                Some(current) => {
-                    let mut earlier = set;
-                    earlier.absorb(current);
-                    self.new.shift_insert(0, type_id, earlier);
-                }
-                None => {
-                    self.new.shift_insert(0, type_id, set);
-                }
-            }
+        for t in self.trackers.values_mut() {
+            t.restore_to(0);
         }
+        self.savepoints.clear();
+        self.failed = Some(error.to_string());
+        self.run_view_hooks(ViewEvent::AfterRollback);
     }
 
-    /// Flushes, then commits the transaction. On failure the session is as
-    /// before the transaction's first flush (see the module docs).
+    fn run_view_hooks(&self, event: ViewEvent) -> Option<Error> {
+        let hooks = self.merged_hooks();
+        let mut first = None;
+        for hook in hooks.view(event) {
+            if let Err(e) = hook(self) {
+                let name = match event {
+                    ViewEvent::AfterCommit => "after_commit",
+                    ViewEvent::AfterRollback => "after_rollback",
+                };
+                first.get_or_insert(hook_error(name, e));
+            }
+        }
+        first
+    }
+
+    /// Runs `before_commit` hooks, flushes, then commits. On failure see the
+    /// module docs. An `after_commit` hook error is returned, but the commit stands.
     pub async fn commit(&mut self) -> Result<()> {
+        self.ensure_usable()?;
+        let hooks = self.merged_hooks();
+        for hook in hooks.session(SessionEvent::BeforeCommit) {
+            if let Err(e) = hook(self) {
+                let e = hook_error("before_commit", e);
+                self.fail(&e).await;
+                return Err(e);
+            }
+        }
         self.flush().await?;
         if let Some(tx) = self.tx.take() {
             self.record_transaction();
             if let Err(e) = tx.commit().await {
-                self.abort().await;
+                self.fail(&e).await;
                 return Err(e);
             }
         }
-        self.persisted.clear();
-        Ok(())
+        for t in self.trackers.values_mut() {
+            t.forget_undo();
+        }
+        self.savepoints.clear();
+        match self.run_view_hooks(ViewEvent::AfterCommit) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
-    /// Discards the transaction and every pending object. Objects the
-    /// transaction inserted leave the session (their handles stay usable,
-    /// with the keys they had before the insert).
+    /// After a failure: acknowledges it, keeping the pending work (the
+    /// transaction was already rolled back). Otherwise: rolls the
+    /// transaction back and discards every uncommitted change: new objects
+    /// leave the session, deleted ones are restored, changed ones get their
+    /// loaded values back.
     pub async fn rollback(&mut self) -> Result<()> {
+        if self.failed.take().is_some() {
+            return Ok(());
+        }
         let result = match self.tx.take() {
             Some(tx) => {
                 self.record_transaction();
@@ -516,17 +729,79 @@ impl Session {
             }
             None => Ok(()),
         };
-        for persisted in std::mem::take(&mut self.persisted) {
-            drop(persisted.undo(&mut self.identity));
+        for t in self.trackers.values_mut() {
+            t.restore_to(0);
+            t.discard();
         }
-        self.new.clear();
-        result
+        self.savepoints.clear();
+        let hook = self.run_view_hooks(ViewEvent::AfterRollback);
+        result?;
+        hook.map_or(Ok(()), Err)
     }
 
-    /// Forgets every object: empties the identity map and the pending sets.
-    /// The transaction, if any, stays open.
-    pub fn clear(&mut self) {
-        self.identity.clear();
-        self.new.clear();
+    /// Runs `work` under a SAVEPOINT. If it returns an error, the database
+    /// and the session go back to the savepoint (objects added inside leave,
+    /// changes made inside are undone) and the error is returned; the outer
+    /// transaction goes on. Pending changes are flushed first.
+    ///
+    /// If a flush inside fails, the whole transaction rolls back as for any
+    /// failed flush (see the module docs).
+    pub async fn nested<T>(&mut self, work: impl AsyncFnOnce(&mut Session) -> Result<T>) -> Result<T> {
+        self.flush().await?;
+        if self.tx.is_none() {
+            self.tx = Some(self.db.pool().begin().await?);
+            self.record_transaction();
+        }
+        self.seq += 1;
+        let mark = self.seq;
+        let name = format!("orm_sp_{mark}");
+        self.control(&format!("SAVEPOINT {name}")).await?;
+        self.savepoints.push(mark);
+        let result = work(self).await;
+        if self.failed.is_some() {
+            // A failed flush inside already rolled everything back.
+            return match result {
+                Err(e) => Err(e),
+                Ok(_) => Err(Error::SessionFailed {
+                    cause: self.failed.clone().unwrap_or_default(),
+                }),
+            };
+        }
+        self.savepoints.retain(|&m| m < mark);
+        match result {
+            Ok(value) => {
+                self.control(&format!("RELEASE SAVEPOINT {name}")).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.control(&format!("ROLLBACK TO SAVEPOINT {name}")).await?;
+                self.control(&format!("RELEASE SAVEPOINT {name}")).await?;
+                for t in self.trackers.values_mut() {
+                    t.cancel();
+                    t.restore_to(mark);
+                    t.discard();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn hook_error(event: &'static str, e: Error) -> Error {
+    match e {
+        e @ Error::Hook { .. } => e,
+        other => Error::Hook {
+            event,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn state_name(state: ObjectState) -> &'static str {
+    match state {
+        ObjectState::New => "new",
+        ObjectState::Persistent => "persistent",
+        ObjectState::Deleted => "deleted",
+        ObjectState::Detached => "detached",
     }
 }

@@ -34,7 +34,8 @@ pub fn expand(entity: &Entity) -> TokenStream {
         let field = &f.ident;
         to_value(f, quote!(&self.#field))
     });
-    let set_generated_key = set_generated_key(entity);
+    let set_column = set_column(entity);
+    let is_modified = is_modified(entity);
     let supported = column_type::definition();
 
     quote! {
@@ -79,7 +80,9 @@ pub fn expand(entity: &Entity) -> TokenStream {
                     ::std::vec![#(#to_row),*]
                 }
 
-                #set_generated_key
+                #set_column
+
+                #is_modified
             }
         };
     }
@@ -93,6 +96,7 @@ fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
     let nullable = ColumnType::new(ty).item("NULLABLE");
     let primary_key = f.key.is_some();
     let auto_increment = f.is_auto();
+    let version = f.is_version();
     let a = &f.attrs;
     let unique = a.unique;
     let indexed = a.index;
@@ -135,6 +139,7 @@ fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
             nullable: #nullable,
             primary_key: #primary_key,
             auto_increment: #auto_increment,
+            version: #version,
             unique: #unique,
             indexed: #indexed,
             default: #default,
@@ -171,24 +176,60 @@ fn key_from_row(keys: &[&Field]) -> TokenStream {
     }
 }
 
-fn set_generated_key(entity: &Entity) -> TokenStream {
-    match entity.auto_key() {
-        Some(f) => {
-            let field = &f.ident;
-            let ty = &f.ty;
-            let index = Literal::usize_unsuffixed(f.index);
-            quote! {
-                fn set_generated_key(&mut self, value: __p::Value) -> __p::Result<()> {
-                    self.#field = __p::decode::<#ty>(value, &__META, #index)?;
-                    ::core::result::Result::Ok(())
-                }
+/// `set_column`: one arm per column, decoding the value as the field's type.
+fn set_column(entity: &Entity) -> TokenStream {
+    let arms = entity.fields.iter().map(|f| {
+        let field = &f.ident;
+        let index = Literal::usize_unsuffixed(f.index);
+        let decode = ColumnType::new(&f.ty).turbofish(quote!(__p::decode));
+        quote! {
+            #index => {
+                self.#field = #decode(value, &__META, #index)?;
             }
         }
-        None => quote! {
-            fn set_generated_key(&mut self, _value: __p::Value) -> __p::Result<()> {
-                ::core::result::Result::Ok(())
+    });
+    let no_column = format!("{}: no column at index {{index}}", entity.name);
+    quote! {
+        fn set_column(
+            &mut self,
+            index: ::core::primitive::usize,
+            value: __p::Value,
+        ) -> __p::Result<()> {
+            match index {
+                #(#arms)*
+                _ => {
+                    return ::core::result::Result::Err(__p::Error::Config(
+                        ::std::format!(#no_column),
+                    ));
+                }
             }
-        },
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// `is_modified`, when `#[entity(is_modified = path)]` gives the test: the
+/// loaded values are decoded into a second object and both go to `path`. The
+/// path is first bound to a typed fn pointer so that a function with the wrong
+/// signature is reported at the path.
+fn is_modified(entity: &Entity) -> TokenStream {
+    let Some(path) = &entity.is_modified else {
+        return TokenStream::new();
+    };
+    let Range { first, last } = Range::of(path);
+    let fn_type = quote_spanned!(first=> fn(&Self, &Self) -> ::core::primitive::bool);
+    let semicolon = quote_spanned!(last=> ;);
+    quote! {
+        fn is_modified(
+            &self,
+            __loaded: &[__p::Value],
+        ) -> ::core::option::Option<__p::Result<::core::primitive::bool>> {
+            let __is_modified: #fn_type = #path #semicolon
+            ::core::option::Option::Some(
+                <Self as __p::Entity>::from_row(<[__p::Value]>::to_vec(__loaded))
+                    .map(|__old| __is_modified(self, &__old)),
+            )
+        }
     }
 }
 

@@ -145,7 +145,10 @@ mod tests {
             "target : < Team as __p :: Entity > :: meta , on_delete : __p :: OnDelete :: Cascade",
             "target : < User as __p :: Entity > :: meta , on_delete : __p :: OnDelete :: Restrict",
             "type Key = i64 ;",
-            "self . id = __p :: decode :: < i64 > (value , & __META , 0) ?",
+            "0 => { self . id = __p :: decode :: < < i64 as SupportedColumnType > :: T > (value , & __META , 0) ? ; }",
+            "5 => { self . boss = __p :: decode :: < < Option < i64 > as SupportedColumnType > :: T > (value , & __META , 5) ? ; }",
+            "_ => { return :: core :: result :: Result :: Err (__p :: Error :: Config (:: std :: format ! (\"User: no column at index {index}\") ,)) ; }",
+            "auto_increment : true , version : false ,",
             "pub const EMAIL : :: orm_core :: __private :: Column < User , Option < String > > = :: orm_core :: __private :: Column :: new (\"mail\" , 2)",
             "pub fn schema ()",
         ] {
@@ -172,7 +175,8 @@ mod tests {
             "decode_ref :: < < i64 as SupportedColumnType > :: T > (values , & __META , 0) ?",
             "decode_ref :: < < i16 as SupportedColumnType > :: T > (values , & __META , 2) ?",
             "to_value (& key . 1)",
-            "fn set_generated_key (& mut self , _value : __p :: Value)",
+            "fn set_column (& mut self , index : :: core :: primitive :: usize , value : __p :: Value ,)",
+            "2 => { self . line =",
             "const QTY",
         ] {
             assert!(text.contains(expected), "missing `{expected}` in\n{text}");
@@ -181,6 +185,61 @@ mod tests {
             !text.contains("pub const"),
             "a private struct gets private constants"
         );
+        assert!(!text.contains("version : true"));
+        assert!(
+            !text.contains("fn is_modified"),
+            "no is_modified: the trait's default"
+        );
+    }
+
+    #[test]
+    fn version_and_is_modified() {
+        let file = expand(
+            quote!(is_modified = crate::same::tags, table = "posts"),
+            quote! {
+                struct Post {
+                    #[key(auto)] id: i64,
+                    #[version] rev: i32,
+                    tags: String,
+                }
+            },
+        );
+        let syn::Item::Struct(item) = &file.items[0] else {
+            panic!("the struct comes first")
+        };
+        assert!(
+            item.fields.iter().all(|f| f.attrs.is_empty()),
+            "#[version] stripped"
+        );
+        let text = text(&file);
+        for expected in [
+            "table : \"posts\"",
+            "name : \"id\" , field : \"id\" , sql_type : < < i64 as SupportedColumnType > :: T as __p :: ColumnValue > :: SQL_TYPE , nullable : < < i64 as SupportedColumnType > :: T as __p :: ColumnValue > :: NULLABLE , primary_key : true , auto_increment : true , version : false ,",
+            "name : \"rev\" , field : \"rev\" , sql_type : < < i32 as SupportedColumnType > :: T as __p :: ColumnValue > :: SQL_TYPE , nullable : < < i32 as SupportedColumnType > :: T as __p :: ColumnValue > :: NULLABLE , primary_key : false , auto_increment : false , version : true ,",
+            "fn is_modified (& self , __loaded : & [__p :: Value] ,) -> :: core :: option :: Option < __p :: Result < :: core :: primitive :: bool > >",
+            "let __is_modified : fn (& Self , & Self) -> :: core :: primitive :: bool = crate :: same :: tags ;",
+            "< Self as __p :: Entity > :: from_row (< [__p :: Value] > :: to_vec (__loaded)) . map (| __old | __is_modified (self , & __old))",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+    }
+
+    #[test]
+    fn version_mistakes_are_reported_at_once() {
+        let got = mistakes(
+            quote!(is_modified = "f"),
+            quote! {
+                struct A {
+                    #[key] #[version] id: i64,
+                    #[version(x)] a: i64,
+                }
+            },
+        );
+        assert_eq!(got.len(), 4, "{got:#?}");
+        assert!(got[0].starts_with("expected the path of a function"));
+        assert!(got[1].starts_with("#[version] takes no arguments"));
+        assert!(got[2].starts_with("#[version] cannot be on a key field"));
+        assert!(got[3].starts_with("an entity can have only one #[version] field"));
     }
 
     #[test]
@@ -242,6 +301,7 @@ mod tests {
             struct A {
                 #[column(uniq)]
                 #[serde(skip)]
+                #[version]
                 a: i64,
             }
         );
@@ -250,5 +310,6 @@ mod tests {
         assert!(text.contains("compile_error"));
         assert!(text.contains("serde"));
         assert!(!text.contains("# [column"), "{text}");
+        assert!(!text.contains("# [version"), "{text}");
     }
 }

@@ -1,0 +1,266 @@
+//! Hooks: ordered callbacks around flush, commit and rollback, and per entity.
+//!
+//! ## Order
+//!
+//! Hooks run by **priority, lowest first, then in registration order**. Hooks
+//! registered on a [`crate::Database`] apply to every session of it and are
+//! merged with the session's own by the same rule (registration order is
+//! global: a database hook registered before a session hook of the same
+//! priority runs first). The order is deterministic and tested
+//! (`tests/tests/hooks.rs`).
+//!
+//! ## Events
+//!
+//! | event | receives | when |
+//! |---|---|---|
+//! | `before_flush` | `&mut Session` | before a flush computes its changes; may add, change or delete objects, which the same flush writes. If the hooks keep producing new work, they run again (they see it) up to [`MAX_BEFORE_FLUSH_ROUNDS`] rounds, then the flush fails |
+//! | `after_flush` | `&mut Session` | after the flush's statements ran, inside the transaction; an error fails the flush |
+//! | `before_commit` | `&mut Session` | at `commit()`, before its final flush; may change objects |
+//! | `after_commit` | `&Session` | after the transaction committed. It cannot write through that transaction (it is gone, and the hook gets a shared borrow): it may read objects and the stats, notify, or enqueue work elsewhere; an error is returned to the caller, the commit stands |
+//! | `after_rollback` | `&Session` | after `rollback()` or a failed flush rolled the transaction back |
+//! | `after_load::<T>` | `&mut T` | when an object is built from a row (not when a row maps to an object already in the session) |
+//! | `before_insert/update/delete::<T>` | `&mut T` | during a flush, for each object about to be written; changes made here are written |
+//! | `after_insert/update/delete::<T>` | `&T` | after the flush's statements succeeded |
+//!
+//! A hook returns `Result<()>`; an error aborts the flush like a database
+//! error does (the transaction rolls back, the session is as before).
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+use crate::entity::Entity;
+use crate::error::Result;
+use crate::session::Session;
+
+/// How often `before_flush` hooks may run in one flush while they keep adding work.
+pub const MAX_BEFORE_FLUSH_ROUNDS: usize = 10;
+
+type SessionHook = Arc<dyn Fn(&mut Session) -> Result<()> + Send + Sync>;
+type ViewHook = Arc<dyn Fn(&Session) -> Result<()> + Send + Sync>;
+pub(crate) type EntityHook<T> = Arc<dyn Fn(&mut T) -> Result<()> + Send + Sync>;
+pub(crate) type EntityViewHook<T> = Arc<dyn Fn(&T) -> Result<()> + Send + Sync>;
+
+/// Session-level events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionEvent {
+    BeforeFlush,
+    AfterFlush,
+    BeforeCommit,
+}
+
+/// Events that only read the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ViewEvent {
+    AfterCommit,
+    AfterRollback,
+}
+
+/// Per-entity events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityEvent {
+    AfterLoad,
+    BeforeInsert,
+    BeforeUpdate,
+    BeforeDelete,
+    AfterInsert,
+    AfterUpdate,
+    AfterDelete,
+}
+
+impl EntityEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            EntityEvent::AfterLoad => "after_load",
+            EntityEvent::BeforeInsert => "before_insert",
+            EntityEvent::BeforeUpdate => "before_update",
+            EntityEvent::BeforeDelete => "before_delete",
+            EntityEvent::AfterInsert => "after_insert",
+            EntityEvent::AfterUpdate => "after_update",
+            EntityEvent::AfterDelete => "after_delete",
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Callback {
+    Session(SessionEvent, SessionHook),
+    View(ViewEvent, ViewHook),
+    /// `EntityHook<T>` or `EntityViewHook<T>`, boxed as `Any`.
+    Entity(TypeId, EntityEvent, Arc<dyn Any + Send + Sync>),
+}
+
+#[derive(Clone)]
+struct Entry {
+    priority: i32,
+    seq: u64,
+    callback: Callback,
+}
+
+/// A registry of hooks, on a database or a session. Registration takes `&self`.
+#[derive(Default)]
+pub struct Hooks {
+    entries: RwLock<Vec<Entry>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hooks({} registered)", self.entries.read().len())
+    }
+}
+
+/// Registration order across every registry, so database and session hooks
+/// of one priority interleave by the time they were registered.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+impl Hooks {
+    fn push(&self, priority: i32, callback: Callback) -> &Self {
+        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        self.entries.write().push(Entry {
+            priority,
+            seq,
+            callback,
+        });
+        self
+    }
+
+    /// Before a flush computes its changes (see the module docs).
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # async fn demo(db: Database) {
+    /// let mut s = db.session();
+    /// s.hooks().before_flush(10, |s| {
+    ///     println!("{} new objects", s.pending_count());
+    ///     Ok(())
+    /// });
+    /// # }
+    /// ```
+    pub fn before_flush(&self, priority: i32, f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.push(priority, Callback::Session(SessionEvent::BeforeFlush, Arc::new(f)))
+    }
+
+    /// After a flush's statements ran, inside its transaction.
+    pub fn after_flush(&self, priority: i32, f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.push(priority, Callback::Session(SessionEvent::AfterFlush, Arc::new(f)))
+    }
+
+    /// At commit, before the final flush.
+    pub fn before_commit(&self, priority: i32, f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.push(priority, Callback::Session(SessionEvent::BeforeCommit, Arc::new(f)))
+    }
+
+    /// After the transaction committed (read-only: see the module docs).
+    pub fn after_commit(&self, priority: i32, f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.push(priority, Callback::View(ViewEvent::AfterCommit, Arc::new(f)))
+    }
+
+    /// After the transaction rolled back.
+    pub fn after_rollback(&self, priority: i32, f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.push(priority, Callback::View(ViewEvent::AfterRollback, Arc::new(f)))
+    }
+
+    fn entity<T: Entity>(&self, priority: i32, event: EntityEvent, f: EntityHook<T>) -> &Self {
+        self.push(priority, Callback::Entity(TypeId::of::<T>(), event, Arc::new(f)))
+    }
+
+    fn entity_view<T: Entity>(&self, priority: i32, event: EntityEvent, f: EntityViewHook<T>) -> &Self {
+        self.push(priority, Callback::Entity(TypeId::of::<T>(), event, Arc::new(f)))
+    }
+
+    /// When a `T` is built from a row (the reconstructor).
+    pub fn after_load<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.entity::<T>(priority, EntityEvent::AfterLoad, Arc::new(f))
+    }
+
+    /// Before a new `T` is inserted.
+    pub fn before_insert<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.entity::<T>(priority, EntityEvent::BeforeInsert, Arc::new(f))
+    }
+
+    /// Before a changed `T` is updated.
+    pub fn before_update<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.entity::<T>(priority, EntityEvent::BeforeUpdate, Arc::new(f))
+    }
+
+    /// Before a `T` is deleted.
+    pub fn before_delete<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.entity::<T>(priority, EntityEvent::BeforeDelete, Arc::new(f))
+    }
+
+    /// After a `T` was inserted (keys and version assigned).
+    pub fn after_insert<T: Entity>(&self, priority: i32, f: impl Fn(&T) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.entity_view::<T>(priority, EntityEvent::AfterInsert, Arc::new(f))
+    }
+
+    /// After a `T` was updated.
+    pub fn after_update<T: Entity>(&self, priority: i32, f: impl Fn(&T) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.entity_view::<T>(priority, EntityEvent::AfterUpdate, Arc::new(f))
+    }
+
+    /// After a `T` was deleted.
+    pub fn after_delete<T: Entity>(&self, priority: i32, f: impl Fn(&T) -> Result<()> + Send + Sync + 'static) -> &Self {
+        self.entity_view::<T>(priority, EntityEvent::AfterDelete, Arc::new(f))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.read().is_empty()
+    }
+}
+
+/// The hooks of a database and a session, merged and ordered once per use.
+pub(crate) struct Merged {
+    entries: Vec<Entry>,
+}
+
+impl Merged {
+    pub(crate) fn of(database: &Hooks, session: &Hooks) -> Merged {
+        let mut entries: Vec<Entry> = database.entries.read().clone();
+        entries.extend(session.entries.read().iter().cloned());
+        entries.sort_by_key(|e| (e.priority, e.seq));
+        Merged { entries }
+    }
+
+    pub(crate) fn session(&self, event: SessionEvent) -> Vec<SessionHook> {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.callback {
+                Callback::Session(ev, f) if *ev == event => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(crate) fn view(&self, event: ViewEvent) -> Vec<ViewHook> {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.callback {
+                Callback::View(ev, f) if *ev == event => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn entity_any(&self, type_id: TypeId, event: EntityEvent) -> impl Iterator<Item = &Arc<dyn Any + Send + Sync>> {
+        self.entries.iter().filter_map(move |e| match &e.callback {
+            Callback::Entity(t, ev, f) if *t == type_id && *ev == event => Some(f),
+            _ => None,
+        })
+    }
+
+    /// The `&mut T` hooks of one event for `T`.
+    pub(crate) fn entity<T: Entity>(&self, event: EntityEvent) -> Vec<EntityHook<T>> {
+        self.entity_any(TypeId::of::<T>(), event)
+            .filter_map(|f| f.downcast_ref::<EntityHook<T>>().cloned())
+            .collect()
+    }
+
+    /// The `&T` hooks of one event for `T`.
+    pub(crate) fn entity_view<T: Entity>(&self, event: EntityEvent) -> Vec<EntityViewHook<T>> {
+        self.entity_any(TypeId::of::<T>(), event)
+            .filter_map(|f| f.downcast_ref::<EntityViewHook<T>>().cloned())
+            .collect()
+    }
+}

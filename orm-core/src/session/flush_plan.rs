@@ -1,0 +1,374 @@
+//! The flush plan: the ordered statements that write one flush's changes.
+//!
+//! Pure: it turns every type's [`TypeChanges`] into [`Step`]s without
+//! touching a connection, which is what [`crate::Session::plan`] shows.
+//!
+//! ## Order
+//!
+//! 1. INSERTs, entity types in foreign-key order (referenced tables first),
+//!    rows in multi-row statements of up to 1,000 (fewer under the bind limit);
+//! 2. UPDATEs that set self-referencing keys left NULL to break a cycle;
+//! 3. UPDATEs of changed columns (and row switches), types in foreign-key order;
+//! 4. DELETEs, types in reverse foreign-key order (referencing tables first),
+//!    and within a self-referencing type, children before parents.
+//!
+//! ## Batched UPDATE
+//!
+//! Rows of one type that changed the same set of columns share one statement:
+//!
+//! ```sql
+//! UPDATE t SET a = CASE WHEN id = ? THEN ? WHEN id = ? THEN ? ELSE a END
+//! WHERE id IN (?, ?)            -- or (id, version) IN ((?, ?), (?, ?))
+//! ```
+//!
+//! CASE and row-value IN run unchanged on PostgreSQL, MySQL/MariaDB and
+//! SQLite (3.15+). A statement must match exactly as many rows as it
+//! names; fewer is stale data (`crate::session::persist` finds which row).
+//! Rows whose key changes are written one by one: MySQL evaluates SET
+//! assignments left to right, so a later CASE would see the new key.
+
+use crate::backend::{Capabilities, Dialect};
+use crate::error::{Error, Result};
+use crate::meta::EntityMeta;
+use crate::query::{Statement, render};
+use crate::value::Value;
+
+use super::tracker::{RowDelete, RowUpdate, TypeChanges};
+
+/// Most rows in one INSERT, UPDATE or DELETE.
+pub(crate) const MAX_ROWS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Insert,
+    Fixup,
+    Update,
+    Delete,
+}
+
+/// One statement of a flush.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub kind: Kind,
+    /// Index of the entity type in the flush's type list.
+    pub type_index: usize,
+    pub stmt: Statement,
+    /// Rows the statement inserts, or must match.
+    pub rows: usize,
+    /// Reads generated keys back with RETURNING.
+    pub returning: bool,
+    /// For UPDATE and DELETE: each row's key and expected version, to name
+    /// the stale row when fewer rows matched.
+    pub checks: Vec<(Vec<Value>, Option<Value>)>,
+}
+
+/// Writes SQL with numbered or positional placeholders.
+struct Sql {
+    dialect: Dialect,
+    text: String,
+    params: Vec<Value>,
+}
+
+impl Sql {
+    fn new(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            text: String::with_capacity(256),
+            params: Vec::new(),
+        }
+    }
+
+    fn raw(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    fn ident(&mut self, name: &str) -> &mut Self {
+        self.text.push_str(&render::quote(self.dialect, name));
+        self
+    }
+
+    fn param(&mut self, v: Value) -> &mut Self {
+        self.params.push(v);
+        if self.dialect == Dialect::Postgres {
+            self.text.push('$');
+            self.text.push_str(&self.params.len().to_string());
+        } else {
+            self.text.push('?');
+        }
+        self
+    }
+
+    /// `k1 = ? AND k2 = ?`
+    fn key_match(&mut self, meta: &EntityMeta, key: &[Value]) -> &mut Self {
+        for (n, ((_, c), v)) in meta.key_columns().zip(key).enumerate() {
+            if n > 0 {
+                self.raw(" AND ");
+            }
+            self.ident(c.name).raw(" = ").param(v.clone());
+        }
+        self
+    }
+
+    /// `WHERE` clause selecting rows by key (and version).
+    fn where_rows(&mut self, meta: &EntityMeta, rows: &[(&[Value], Option<&Value>)]) -> &mut Self {
+        let version = meta.version_column();
+        let keys: Vec<&'static str> = meta.key_columns().map(|(_, c)| c.name).collect();
+        let versioned = version.is_some() && rows.iter().all(|(_, v)| v.is_some());
+        self.raw(" WHERE ");
+        if rows.len() == 1 {
+            let (key, ver) = rows[0];
+            self.key_match(meta, key);
+            if let (Some(v), Some(ver)) = (version, ver.filter(|_| versioned)) {
+                self.raw(" AND ").ident(meta.columns[v].name).raw(" = ").param(ver.clone());
+            }
+            return self;
+        }
+        let width = keys.len() + usize::from(versioned);
+        if width == 1 {
+            self.ident(keys[0]).raw(" IN (");
+            for (n, (key, _)) in rows.iter().enumerate() {
+                if n > 0 {
+                    self.raw(", ");
+                }
+                self.param(key[0].clone());
+            }
+            return self.raw(")");
+        }
+        self.raw("(");
+        for (n, k) in keys.iter().enumerate() {
+            if n > 0 {
+                self.raw(", ");
+            }
+            self.ident(k);
+        }
+        if let (Some(v), true) = (version, versioned) {
+            self.raw(", ").ident(meta.columns[v].name);
+        }
+        self.raw(") IN (");
+        for (n, (key, ver)) in rows.iter().enumerate() {
+            self.raw(if n > 0 { ", (" } else { "(" });
+            for (i, k) in key.iter().enumerate() {
+                if i > 0 {
+                    self.raw(", ");
+                }
+                self.param(k.clone());
+            }
+            if let (true, Some(ver)) = (versioned, ver) {
+                self.raw(", ").param((*ver).clone());
+            }
+            self.raw(")");
+        }
+        self.raw(")")
+    }
+
+    fn finish(self) -> Statement {
+        Statement::new(self.text, self.params)
+    }
+}
+
+fn check_values(dialect: Dialect, meta: &EntityMeta, columns: &[usize], values: &[Value]) -> Result<()> {
+    for (&i, v) in columns.iter().zip(values) {
+        dialect.check_value(v).map_err(|reason| Error::InvalidValue {
+            entity: meta.name,
+            column: meta.columns[i].name,
+            backend: dialect.name(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
+fn insert_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta, index: usize, rows: &[Vec<Value>]) -> Result<Vec<Step>> {
+    let auto = meta.auto_key();
+    let columns: Vec<usize> = (0..meta.columns.len()).filter(|&i| Some(i) != auto).collect();
+    for row in rows {
+        let values: Vec<Value> = columns.iter().map(|&i| row[i].clone()).collect();
+        check_values(dialect, meta, &columns, &values)?;
+    }
+    let returning = match auto {
+        Some(i) if caps.insert_returning => Some(meta.columns[i].name),
+        _ => None,
+    };
+    // Without RETURNING an insert of no columns cannot report a key per
+    // row, and MySQL cannot insert several rows of DEFAULT VALUES at once.
+    let per_statement = if columns.is_empty() {
+        if returning.is_some() && dialect != Dialect::MySql { MAX_ROWS } else { 1 }
+    } else {
+        (caps.bind_limit / columns.len()).clamp(1, MAX_ROWS)
+    };
+    Ok(rows
+        .chunks(per_statement)
+        .map(|chunk| Step {
+            kind: Kind::Insert,
+            type_index: index,
+            stmt: render::insert(dialect, meta, &columns, chunk, returning),
+            rows: chunk.len(),
+            returning: returning.is_some(),
+            checks: Vec::new(),
+        })
+        .collect())
+}
+
+fn update_single(dialect: Dialect, meta: &EntityMeta, u: &RowUpdate) -> Statement {
+    let mut sql = Sql::new(dialect);
+    sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
+    for (n, (&c, v)) in u.columns.iter().zip(&u.values).enumerate() {
+        if n > 0 {
+            sql.raw(", ");
+        }
+        sql.ident(meta.columns[c].name).raw(" = ").param(v.clone());
+    }
+    sql.where_rows(meta, &[(&u.key, u.old_version.as_ref())]);
+    sql.finish()
+}
+
+fn update_batch(dialect: Dialect, meta: &EntityMeta, rows: &[&RowUpdate]) -> Statement {
+    let mut sql = Sql::new(dialect);
+    sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
+    for (n, &c) in rows[0].columns.iter().enumerate() {
+        if n > 0 {
+            sql.raw(", ");
+        }
+        let name = meta.columns[c].name;
+        sql.ident(name).raw(" = CASE");
+        for u in rows {
+            sql.raw(" WHEN ").key_match(meta, &u.key).raw(" THEN ").param(u.values[n].clone());
+        }
+        sql.raw(" ELSE ").ident(name).raw(" END");
+    }
+    let targets: Vec<(&[Value], Option<&Value>)> = rows.iter().map(|u| (u.key.as_slice(), u.old_version.as_ref())).collect();
+    sql.where_rows(meta, &targets);
+    sql.finish()
+}
+
+fn update_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta, index: usize, updates: &[RowUpdate]) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    // Group by the set of changed columns, keeping first-seen order.
+    let mut groups: Vec<(Vec<usize>, Vec<&RowUpdate>)> = Vec::new();
+    for u in updates {
+        check_values(dialect, meta, &u.columns, &u.values)?;
+        if u.rekeys {
+            steps.push(update_step(index, update_single(dialect, meta, u), &[u]));
+            continue;
+        }
+        match groups.iter_mut().find(|(cols, _)| *cols == u.columns) {
+            Some((_, rows)) => rows.push(u),
+            None => groups.push((u.columns.clone(), vec![u])),
+        }
+    }
+    for (columns, rows) in groups {
+        let keys = meta.key_columns().count();
+        let per_row = columns.len() * (keys + 1) + keys + 1;
+        let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);
+        for chunk in rows.chunks(per_statement) {
+            let stmt = if chunk.len() == 1 {
+                update_single(dialect, meta, chunk[0])
+            } else {
+                update_batch(dialect, meta, chunk)
+            };
+            steps.push(update_step(index, stmt, chunk));
+        }
+    }
+    Ok(steps)
+}
+
+fn update_step(index: usize, stmt: Statement, rows: &[&RowUpdate]) -> Step {
+    Step {
+        kind: Kind::Update,
+        type_index: index,
+        stmt,
+        rows: rows.len(),
+        returning: false,
+        checks: rows.iter().map(|u| (u.key.clone(), u.old_version.clone())).collect(),
+    }
+}
+
+fn fixup_steps(dialect: Dialect, meta: &'static EntityMeta, index: usize, fixups: &[(Vec<Value>, usize, Value)]) -> Vec<Step> {
+    fixups
+        .iter()
+        .map(|(key, column, value)| {
+            let mut sql = Sql::new(dialect);
+            sql.raw("UPDATE ")
+                .ident(meta.table)
+                .raw(" SET ")
+                .ident(meta.columns[*column].name)
+                .raw(" = ")
+                .param(value.clone())
+                .raw(" WHERE ")
+                .key_match(meta, key);
+            Step {
+                kind: Kind::Fixup,
+                type_index: index,
+                stmt: sql.finish(),
+                rows: 1,
+                returning: false,
+                checks: vec![(key.clone(), None)],
+            }
+        })
+        .collect()
+}
+
+fn delete_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta, index: usize, deletes: &[RowDelete]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let top = deletes.iter().map(|d| d.layer).max().unwrap_or(0);
+    let per_statement = (caps.bind_limit / (meta.key_columns().count() + 1)).clamp(1, MAX_ROWS);
+    for layer in 0..=top {
+        let rows: Vec<&RowDelete> = deletes.iter().filter(|d| d.layer == layer).collect();
+        for chunk in rows.chunks(per_statement) {
+            let mut sql = Sql::new(dialect);
+            sql.raw("DELETE FROM ").ident(meta.table);
+            let targets: Vec<(&[Value], Option<&Value>)> =
+                chunk.iter().map(|d| (d.key.as_slice(), d.old_version.as_ref())).collect();
+            sql.where_rows(meta, &targets);
+            steps.push(Step {
+                kind: Kind::Delete,
+                type_index: index,
+                stmt: sql.finish(),
+                rows: chunk.len(),
+                returning: false,
+                checks: chunk.iter().map(|d| (d.key.clone(), d.old_version.clone())).collect(),
+            });
+        }
+    }
+    steps
+}
+
+/// The statements of one flush. `types` is in foreign-key order (referenced first).
+pub(crate) fn build(dialect: Dialect, caps: Capabilities, types: &[(&'static EntityMeta, &TypeChanges)]) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    for (i, (meta, changes)) in types.iter().enumerate() {
+        steps.extend(insert_steps(dialect, caps, meta, i, &changes.inserts)?);
+    }
+    for (i, (meta, changes)) in types.iter().enumerate() {
+        steps.extend(fixup_steps(dialect, meta, i, &changes.fixups));
+    }
+    for (i, (meta, changes)) in types.iter().enumerate() {
+        steps.extend(update_steps(dialect, caps, meta, i, &changes.updates)?);
+    }
+    for (i, (meta, changes)) in types.iter().enumerate().rev() {
+        steps.extend(delete_steps(dialect, caps, meta, i, &changes.deletes));
+    }
+    Ok(steps)
+}
+
+/// `SELECT <key columns>[, <version>] FROM t WHERE <keys>`: what a stale
+/// check reads to name the row that no longer matched.
+pub(crate) fn select_versions(dialect: Dialect, meta: &EntityMeta, keys: &[Vec<Value>]) -> Statement {
+    let mut sql = Sql::new(dialect);
+    sql.raw("SELECT ");
+    let mut columns: Vec<&str> = meta.key_columns().map(|(_, c)| c.name).collect();
+    if let Some(v) = meta.version_column() {
+        columns.push(meta.columns[v].name);
+    }
+    for (n, c) in columns.iter().enumerate() {
+        if n > 0 {
+            sql.raw(", ");
+        }
+        sql.ident(c);
+    }
+    sql.raw(" FROM ").ident(meta.table);
+    let targets: Vec<(&[Value], Option<&Value>)> = keys.iter().map(|k| (k.as_slice(), None)).collect();
+    sql.where_rows(meta, &targets);
+    sql.finish()
+}

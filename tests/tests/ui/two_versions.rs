@@ -1,0 +1,13 @@
+use orm_core::entity;
+
+#[entity]
+pub struct Document {
+    #[key(auto)]
+    pub id: i64,
+    #[version]
+    pub revision: i64,
+    #[version]
+    pub edits: i32,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use orm_core::entity;
+
+#[entity]
+pub struct Document {
+    #[key(auto)]
+    pub id: i64,
+    #[version]
+    #[version]
+    pub revision: i64,
+}
+
+fn main() {}
