@@ -1,0 +1,145 @@
+//! Concurrency and lost connections on the real servers: racing writers
+//! through the retry helper lose no update, and a connection killed in the
+//! middle of a transaction is a typed error that loses nothing.
+
+use futures_util::future::join_all;
+use orm_core::prelude::*;
+use orm_core::{ConnectOptions, DbErrorKind, Dialect, PoolOptions, Value};
+use tests::{Backend, TestDb};
+
+#[entity(table = "counters")]
+#[derive(Debug, Clone)]
+pub struct Counter {
+    #[key]
+    pub name: String,
+    pub value: i64,
+    #[version]
+    pub version: i64,
+}
+
+#[entity(table = "events")]
+#[derive(Debug, Clone)]
+pub struct Event {
+    #[key(auto)]
+    pub id: i64,
+    pub what: String,
+}
+
+const TASKS: usize = 8;
+const INCREMENTS: usize = 200;
+
+async fn racing_increments(backend: Backend) {
+    let options = ConnectOptions {
+        pool: PoolOptions {
+            max_connections: TASKS as u32 + 2,
+            ..PoolOptions::default()
+        },
+        ..ConnectOptions::default()
+    };
+    let t = TestDb::with_options(backend, options).await;
+    let db = t.db.clone();
+    let result = async {
+        db.create_all(&[Counter::schema()]).await?;
+        let mut s = db.session();
+        s.add(Counter { name: "c".into(), value: 0, version: 0 });
+        s.commit().await?;
+        let stale_before = db.stats().snapshot().errors;
+        let tasks = (0..TASKS).map(|_| {
+            let db = db.clone();
+            async move {
+                for _ in 0..INCREMENTS {
+                    db.retry(1_000, async |s: &mut Session| {
+                        let c = s.get::<Counter>("c".to_string()).await?;
+                        c.write().value += 1;
+                        Ok(())
+                    })
+                    .await?;
+                }
+                Ok::<_, Error>(())
+            }
+        });
+        for r in join_all(tasks).await {
+            r?;
+        }
+        let c = db.session().get::<Counter>("c".to_string()).await?;
+        let (value, version) = (c.read().value, c.read().version);
+        Ok::<_, Error>((value, version, db.stats().snapshot().errors - stale_before))
+    }
+    .await;
+    t.cleanup().await;
+    let (value, version, _errors) = result.expect("every increment lands");
+    assert_eq!(value, (TASKS * INCREMENTS) as i64, "{backend:?}: no lost update");
+    assert_eq!(version, (TASKS * INCREMENTS) as i64 + 1, "{backend:?}: one bump per increment");
+}
+
+#[tokio::test]
+async fn racing_writers_lose_no_update_on_postgres() {
+    racing_increments(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn racing_writers_lose_no_update_on_mysql() {
+    racing_increments(Backend::MySql).await;
+}
+
+#[tokio::test]
+async fn racing_writers_lose_no_update_on_sqlite_files() {
+    racing_increments(Backend::SqliteFile).await;
+}
+
+/// Kills the session's connection in the middle of its transaction.
+async fn killed_connection(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let db = t.db.clone();
+    let result = async {
+        db.create_all(&[Event::schema()]).await?;
+        let mut s = db.session();
+        let first = s.add(Event { id: 0, what: "first".into() });
+        s.flush().await?;
+        let (pid_sql, kill_sql) = match db.dialect() {
+            Dialect::Postgres => ("SELECT pg_backend_pid() AS pid", "SELECT pg_terminate_backend($1)"),
+            _ => ("SELECT CONNECTION_ID() AS pid", "KILL ?"),
+        };
+        let pid = s.fetch_sql(pid_sql, vec![]).await?[0].get_at::<i64>(0)?;
+        let pid = if db.dialect() == Dialect::Postgres { Value::I32(pid as i32) } else { Value::I64(pid) };
+        match db.dialect() {
+            Dialect::Postgres => drop(db.fetch_sql(kill_sql, vec![pid]).await?),
+            _ => drop(db.execute_sql(kill_sql, vec![pid]).await?),
+        }
+        let second = s.add(Event { id: 0, what: "second".into() });
+        let err = s.commit().await.expect_err("the connection is gone");
+        assert_eq!(err.db_kind(), Some(DbErrorKind::ConnectionLost), "{err}");
+        // Nothing lost: both objects are new again, with no key.
+        assert_eq!((first.state(), first.read().id), (ObjectState::New, 0));
+        assert_eq!((second.state(), second.read().id), (ObjectState::New, 0));
+        assert!(matches!(s.flush().await, Err(Error::SessionFailed { .. })));
+        s.rollback().await?;
+        // A new connection, the same work.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match s.commit().await {
+                Ok(()) => break,
+                // The pool may hand out the dead connection once more before it notices.
+                Err(e) if e.db_kind() == Some(DbErrorKind::ConnectionLost) && attempts < 3 => s.rollback().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        assert!(first.read().id > 0 && second.read().id > 0);
+        assert_eq!(db.session().query::<Event>().count().await?, 2);
+        Ok::<_, Error>(())
+    }
+    .await;
+    t.cleanup().await;
+    result.expect("a killed connection loses nothing");
+}
+
+#[tokio::test]
+async fn killed_connection_on_postgres() {
+    killed_connection(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn killed_connection_on_mysql() {
+    killed_connection(Backend::MySql).await;
+}
