@@ -152,7 +152,11 @@ impl Database {
     /// # Ok::<(), orm_core::Error>(())
     /// # }).unwrap();
     /// ```
-    pub async fn retry<T>(&self, attempts: u32, mut work: impl AsyncFnMut(&mut Session) -> Result<T>) -> Result<T> {
+    pub async fn retry<T>(
+        &self,
+        attempts: u32,
+        mut work: impl AsyncFnMut(&mut Session) -> Result<T>,
+    ) -> Result<T> {
         let mut attempt = 0;
         loop {
             attempt += 1;

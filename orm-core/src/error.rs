@@ -123,11 +123,17 @@ pub enum Error {
 
     /// A hook returned an error (or `before_flush` hooks never settled).
     #[error("{event} hook failed: {message}")]
-    Hook { event: &'static str, message: String },
+    Hook {
+        event: &'static str,
+        message: String,
+    },
 
     /// The object is not tracked by this session.
     #[error("{entity} object is not in this session ({state})")]
-    NotInSession { entity: &'static str, state: &'static str },
+    NotInSession {
+        entity: &'static str,
+        state: &'static str,
+    },
 
     /// A plain-row lookup by a column name the row does not have.
     #[error("no column named {0:?} in the row")]

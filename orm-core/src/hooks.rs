@@ -138,70 +138,144 @@ impl Hooks {
     /// });
     /// # }
     /// ```
-    pub fn before_flush(&self, priority: i32, f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static) -> &Self {
-        self.push(priority, Callback::Session(SessionEvent::BeforeFlush, Arc::new(f)))
+    pub fn before_flush(
+        &self,
+        priority: i32,
+        f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
+        self.push(
+            priority,
+            Callback::Session(SessionEvent::BeforeFlush, Arc::new(f)),
+        )
     }
 
     /// After a flush's statements ran, inside its transaction.
-    pub fn after_flush(&self, priority: i32, f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static) -> &Self {
-        self.push(priority, Callback::Session(SessionEvent::AfterFlush, Arc::new(f)))
+    pub fn after_flush(
+        &self,
+        priority: i32,
+        f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
+        self.push(
+            priority,
+            Callback::Session(SessionEvent::AfterFlush, Arc::new(f)),
+        )
     }
 
     /// At commit, before the final flush.
-    pub fn before_commit(&self, priority: i32, f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static) -> &Self {
-        self.push(priority, Callback::Session(SessionEvent::BeforeCommit, Arc::new(f)))
+    pub fn before_commit(
+        &self,
+        priority: i32,
+        f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
+        self.push(
+            priority,
+            Callback::Session(SessionEvent::BeforeCommit, Arc::new(f)),
+        )
     }
 
     /// After the transaction committed (read-only: see the module docs).
-    pub fn after_commit(&self, priority: i32, f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static) -> &Self {
-        self.push(priority, Callback::View(ViewEvent::AfterCommit, Arc::new(f)))
+    pub fn after_commit(
+        &self,
+        priority: i32,
+        f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
+        self.push(
+            priority,
+            Callback::View(ViewEvent::AfterCommit, Arc::new(f)),
+        )
     }
 
     /// After the transaction rolled back.
-    pub fn after_rollback(&self, priority: i32, f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static) -> &Self {
-        self.push(priority, Callback::View(ViewEvent::AfterRollback, Arc::new(f)))
+    pub fn after_rollback(
+        &self,
+        priority: i32,
+        f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
+        self.push(
+            priority,
+            Callback::View(ViewEvent::AfterRollback, Arc::new(f)),
+        )
     }
 
     fn entity<T: Entity>(&self, priority: i32, event: EntityEvent, f: EntityHook<T>) -> &Self {
-        self.push(priority, Callback::Entity(TypeId::of::<T>(), event, Arc::new(f)))
+        self.push(
+            priority,
+            Callback::Entity(TypeId::of::<T>(), event, Arc::new(f)),
+        )
     }
 
-    fn entity_view<T: Entity>(&self, priority: i32, event: EntityEvent, f: EntityViewHook<T>) -> &Self {
-        self.push(priority, Callback::Entity(TypeId::of::<T>(), event, Arc::new(f)))
+    fn entity_view<T: Entity>(
+        &self,
+        priority: i32,
+        event: EntityEvent,
+        f: EntityViewHook<T>,
+    ) -> &Self {
+        self.push(
+            priority,
+            Callback::Entity(TypeId::of::<T>(), event, Arc::new(f)),
+        )
     }
 
     /// When a `T` is built from a row (the reconstructor).
-    pub fn after_load<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+    pub fn after_load<T: Entity>(
+        &self,
+        priority: i32,
+        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
         self.entity::<T>(priority, EntityEvent::AfterLoad, Arc::new(f))
     }
 
     /// Before a new `T` is inserted.
-    pub fn before_insert<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+    pub fn before_insert<T: Entity>(
+        &self,
+        priority: i32,
+        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
         self.entity::<T>(priority, EntityEvent::BeforeInsert, Arc::new(f))
     }
 
     /// Before a changed `T` is updated.
-    pub fn before_update<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+    pub fn before_update<T: Entity>(
+        &self,
+        priority: i32,
+        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
         self.entity::<T>(priority, EntityEvent::BeforeUpdate, Arc::new(f))
     }
 
     /// Before a `T` is deleted.
-    pub fn before_delete<T: Entity>(&self, priority: i32, f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static) -> &Self {
+    pub fn before_delete<T: Entity>(
+        &self,
+        priority: i32,
+        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
         self.entity::<T>(priority, EntityEvent::BeforeDelete, Arc::new(f))
     }
 
     /// After a `T` was inserted (keys and version assigned).
-    pub fn after_insert<T: Entity>(&self, priority: i32, f: impl Fn(&T) -> Result<()> + Send + Sync + 'static) -> &Self {
+    pub fn after_insert<T: Entity>(
+        &self,
+        priority: i32,
+        f: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
         self.entity_view::<T>(priority, EntityEvent::AfterInsert, Arc::new(f))
     }
 
     /// After a `T` was updated.
-    pub fn after_update<T: Entity>(&self, priority: i32, f: impl Fn(&T) -> Result<()> + Send + Sync + 'static) -> &Self {
+    pub fn after_update<T: Entity>(
+        &self,
+        priority: i32,
+        f: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
         self.entity_view::<T>(priority, EntityEvent::AfterUpdate, Arc::new(f))
     }
 
     /// After a `T` was deleted.
-    pub fn after_delete<T: Entity>(&self, priority: i32, f: impl Fn(&T) -> Result<()> + Send + Sync + 'static) -> &Self {
+    pub fn after_delete<T: Entity>(
+        &self,
+        priority: i32,
+        f: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
+    ) -> &Self {
         self.entity_view::<T>(priority, EntityEvent::AfterDelete, Arc::new(f))
     }
 
@@ -243,7 +317,11 @@ impl Merged {
             .collect()
     }
 
-    fn entity_any(&self, type_id: TypeId, event: EntityEvent) -> impl Iterator<Item = &Arc<dyn Any + Send + Sync>> {
+    fn entity_any(
+        &self,
+        type_id: TypeId,
+        event: EntityEvent,
+    ) -> impl Iterator<Item = &Arc<dyn Any + Send + Sync>> {
         self.entries.iter().filter_map(move |e| match &e.callback {
             Callback::Entity(t, ev, f) if *t == type_id && *ev == event => Some(f),
             _ => None,

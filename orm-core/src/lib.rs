@@ -74,16 +74,18 @@ pub use column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, S
 pub use database::{ConnectOptions, Database};
 pub use entity::Entity;
 pub use error::{DbErrorKind, Error, Result};
+pub use hooks::{EntityEvent, Hooks};
 pub use meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
 pub use orm_derive::entity;
 pub use query::{Query, Statement};
 pub use row::{Row, RowSet};
-pub use hooks::{EntityEvent, Hooks};
 pub use session::{Change, Handle, ObjectState, Session};
 pub use telemetry::{Stats, StatsSnapshot};
 pub use value::{ColumnValue, DecodeFailure, SqlType, Value};
 
 /// The names most programs need: `use orm_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Database, Entity, Error, Filter, Handle, ObjectState, Result, Session, entity};
+    pub use crate::{
+        Database, Entity, Error, Filter, Handle, ObjectState, Result, Session, entity,
+    };
 }

@@ -91,7 +91,12 @@ impl Stats {
 
     /// The statements logged since the last call (empty when logging is off).
     pub fn take_log(&self) -> Vec<String> {
-        self.0.log.lock().as_mut().map(std::mem::take).unwrap_or_default()
+        self.0
+            .log
+            .lock()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     fn record(&self, sql: &str, rows: u64, elapsed: Duration, ok: bool) {

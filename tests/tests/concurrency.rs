@@ -41,7 +41,11 @@ async fn racing_increments(backend: Backend) {
     let result = async {
         db.create_all(&[Counter::schema()]).await?;
         let mut s = db.session();
-        s.add(Counter { name: "c".into(), value: 0, version: 0 });
+        s.add(Counter {
+            name: "c".into(),
+            value: 0,
+            version: 0,
+        });
         s.commit().await?;
         let stale_before = db.stats().snapshot().errors;
         let tasks = (0..TASKS).map(|_| {
@@ -68,8 +72,16 @@ async fn racing_increments(backend: Backend) {
     .await;
     t.cleanup().await;
     let (value, version, _errors) = result.expect("every increment lands");
-    assert_eq!(value, (TASKS * INCREMENTS) as i64, "{backend:?}: no lost update");
-    assert_eq!(version, (TASKS * INCREMENTS) as i64 + 1, "{backend:?}: one bump per increment");
+    assert_eq!(
+        value,
+        (TASKS * INCREMENTS) as i64,
+        "{backend:?}: no lost update"
+    );
+    assert_eq!(
+        version,
+        (TASKS * INCREMENTS) as i64 + 1,
+        "{backend:?}: one bump per increment"
+    );
 }
 
 #[tokio::test]
@@ -94,19 +106,32 @@ async fn killed_connection(backend: Backend) {
     let result = async {
         db.create_all(&[Event::schema()]).await?;
         let mut s = db.session();
-        let first = s.add(Event { id: 0, what: "first".into() });
+        let first = s.add(Event {
+            id: 0,
+            what: "first".into(),
+        });
         s.flush().await?;
         let (pid_sql, kill_sql) = match db.dialect() {
-            Dialect::Postgres => ("SELECT pg_backend_pid() AS pid", "SELECT pg_terminate_backend($1)"),
+            Dialect::Postgres => (
+                "SELECT pg_backend_pid() AS pid",
+                "SELECT pg_terminate_backend($1)",
+            ),
             _ => ("SELECT CONNECTION_ID() AS pid", "KILL ?"),
         };
         let pid = s.fetch_sql(pid_sql, vec![]).await?[0].get_at::<i64>(0)?;
-        let pid = if db.dialect() == Dialect::Postgres { Value::I32(pid as i32) } else { Value::I64(pid) };
+        let pid = if db.dialect() == Dialect::Postgres {
+            Value::I32(pid as i32)
+        } else {
+            Value::I64(pid)
+        };
         match db.dialect() {
             Dialect::Postgres => drop(db.fetch_sql(kill_sql, vec![pid]).await?),
             _ => drop(db.execute_sql(kill_sql, vec![pid]).await?),
         }
-        let second = s.add(Event { id: 0, what: "second".into() });
+        let second = s.add(Event {
+            id: 0,
+            what: "second".into(),
+        });
         let err = s.commit().await.expect_err("the connection is gone");
         assert_eq!(err.db_kind(), Some(DbErrorKind::ConnectionLost), "{err}");
         // Nothing lost: both objects are new again, with no key.
@@ -121,7 +146,9 @@ async fn killed_connection(backend: Backend) {
             match s.commit().await {
                 Ok(()) => break,
                 // The pool may hand out the dead connection once more before it notices.
-                Err(e) if e.db_kind() == Some(DbErrorKind::ConnectionLost) && attempts < 3 => s.rollback().await?,
+                Err(e) if e.db_kind() == Some(DbErrorKind::ConnectionLost) && attempts < 3 => {
+                    s.rollback().await?
+                }
                 Err(e) => return Err(e),
             }
         }

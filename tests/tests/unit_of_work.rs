@@ -76,7 +76,12 @@ async fn accounts(db: &Database, n: usize) -> orm_core::Result<Vec<i64>> {
 }
 
 async fn balance_in_db(db: &Database, id: i64) -> orm_core::Result<(i64, i64)> {
-    let rows = db.session().query::<Account>().filter(Account::ID.eq(id)).rows().await?;
+    let rows = db
+        .session()
+        .query::<Account>()
+        .filter(Account::ID.eq(id))
+        .rows()
+        .await?;
     Ok((rows[0].get("balance")?, rows[0].get("version")?))
 }
 
@@ -473,7 +478,11 @@ mod parking_lot_free {
         }
 
         pub fn take(&self) -> Handle<Account> {
-            self.0.lock().expect("not poisoned").take().expect("set by the closure")
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .take()
+                .expect("set by the closure")
         }
     }
 }

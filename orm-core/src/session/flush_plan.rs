@@ -120,7 +120,10 @@ impl Sql {
             let (key, ver) = rows[0];
             self.key_match(meta, key);
             if let (Some(v), Some(ver)) = (version, ver.filter(|_| versioned)) {
-                self.raw(" AND ").ident(meta.columns[v].name).raw(" = ").param(ver.clone());
+                self.raw(" AND ")
+                    .ident(meta.columns[v].name)
+                    .raw(" = ")
+                    .param(ver.clone());
             }
             return self;
         }
@@ -167,21 +170,36 @@ impl Sql {
     }
 }
 
-fn check_values(dialect: Dialect, meta: &EntityMeta, columns: &[usize], values: &[Value]) -> Result<()> {
+fn check_values(
+    dialect: Dialect,
+    meta: &EntityMeta,
+    columns: &[usize],
+    values: &[Value],
+) -> Result<()> {
     for (&i, v) in columns.iter().zip(values) {
-        dialect.check_value(v).map_err(|reason| Error::InvalidValue {
-            entity: meta.name,
-            column: meta.columns[i].name,
-            backend: dialect.name(),
-            reason,
-        })?;
+        dialect
+            .check_value(v)
+            .map_err(|reason| Error::InvalidValue {
+                entity: meta.name,
+                column: meta.columns[i].name,
+                backend: dialect.name(),
+                reason,
+            })?;
     }
     Ok(())
 }
 
-fn insert_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta, index: usize, rows: &[Vec<Value>]) -> Result<Vec<Step>> {
+fn insert_steps(
+    dialect: Dialect,
+    caps: Capabilities,
+    meta: &'static EntityMeta,
+    index: usize,
+    rows: &[Vec<Value>],
+) -> Result<Vec<Step>> {
     let auto = meta.auto_key();
-    let columns: Vec<usize> = (0..meta.columns.len()).filter(|&i| Some(i) != auto).collect();
+    let columns: Vec<usize> = (0..meta.columns.len())
+        .filter(|&i| Some(i) != auto)
+        .collect();
     for row in rows {
         let values: Vec<Value> = columns.iter().map(|&i| row[i].clone()).collect();
         check_values(dialect, meta, &columns, &values)?;
@@ -193,7 +211,11 @@ fn insert_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta,
     // Without RETURNING an insert of no columns cannot report a key per
     // row, and MySQL cannot insert several rows of DEFAULT VALUES at once.
     let per_statement = if columns.is_empty() {
-        if returning.is_some() && dialect != Dialect::MySql { MAX_ROWS } else { 1 }
+        if returning.is_some() && dialect != Dialect::MySql {
+            MAX_ROWS
+        } else {
+            1
+        }
     } else {
         (caps.bind_limit / columns.len()).clamp(1, MAX_ROWS)
     };
@@ -233,16 +255,28 @@ fn update_batch(dialect: Dialect, meta: &EntityMeta, rows: &[&RowUpdate]) -> Sta
         let name = meta.columns[c].name;
         sql.ident(name).raw(" = CASE");
         for u in rows {
-            sql.raw(" WHEN ").key_match(meta, &u.key).raw(" THEN ").param(u.values[n].clone());
+            sql.raw(" WHEN ")
+                .key_match(meta, &u.key)
+                .raw(" THEN ")
+                .param(u.values[n].clone());
         }
         sql.raw(" ELSE ").ident(name).raw(" END");
     }
-    let targets: Vec<(&[Value], Option<&Value>)> = rows.iter().map(|u| (u.key.as_slice(), u.old_version.as_ref())).collect();
+    let targets: Vec<(&[Value], Option<&Value>)> = rows
+        .iter()
+        .map(|u| (u.key.as_slice(), u.old_version.as_ref()))
+        .collect();
     sql.where_rows(meta, &targets);
     sql.finish()
 }
 
-fn update_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta, index: usize, updates: &[RowUpdate]) -> Result<Vec<Step>> {
+fn update_steps(
+    dialect: Dialect,
+    caps: Capabilities,
+    meta: &'static EntityMeta,
+    index: usize,
+    updates: &[RowUpdate],
+) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     // Group by the set of changed columns, keeping first-seen order.
     let mut groups: Vec<(Vec<usize>, Vec<&RowUpdate>)> = Vec::new();
@@ -280,11 +314,19 @@ fn update_step(index: usize, stmt: Statement, rows: &[&RowUpdate]) -> Step {
         stmt,
         rows: rows.len(),
         returning: false,
-        checks: rows.iter().map(|u| (u.key.clone(), u.old_version.clone())).collect(),
+        checks: rows
+            .iter()
+            .map(|u| (u.key.clone(), u.old_version.clone()))
+            .collect(),
     }
 }
 
-fn fixup_steps(dialect: Dialect, meta: &'static EntityMeta, index: usize, fixups: &[(Vec<Value>, usize, Value)]) -> Vec<Step> {
+fn fixup_steps(
+    dialect: Dialect,
+    meta: &'static EntityMeta,
+    index: usize,
+    fixups: &[(Vec<Value>, usize, Value)],
+) -> Vec<Step> {
     fixups
         .iter()
         .map(|(key, column, value)| {
@@ -309,7 +351,13 @@ fn fixup_steps(dialect: Dialect, meta: &'static EntityMeta, index: usize, fixups
         .collect()
 }
 
-fn delete_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta, index: usize, deletes: &[RowDelete]) -> Vec<Step> {
+fn delete_steps(
+    dialect: Dialect,
+    caps: Capabilities,
+    meta: &'static EntityMeta,
+    index: usize,
+    deletes: &[RowDelete],
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let top = deletes.iter().map(|d| d.layer).max().unwrap_or(0);
     let per_statement = (caps.bind_limit / (meta.key_columns().count() + 1)).clamp(1, MAX_ROWS);
@@ -318,8 +366,10 @@ fn delete_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta,
         for chunk in rows.chunks(per_statement) {
             let mut sql = Sql::new(dialect);
             sql.raw("DELETE FROM ").ident(meta.table);
-            let targets: Vec<(&[Value], Option<&Value>)> =
-                chunk.iter().map(|d| (d.key.as_slice(), d.old_version.as_ref())).collect();
+            let targets: Vec<(&[Value], Option<&Value>)> = chunk
+                .iter()
+                .map(|d| (d.key.as_slice(), d.old_version.as_ref()))
+                .collect();
             sql.where_rows(meta, &targets);
             steps.push(Step {
                 kind: Kind::Delete,
@@ -327,7 +377,10 @@ fn delete_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta,
                 stmt: sql.finish(),
                 rows: chunk.len(),
                 returning: false,
-                checks: chunk.iter().map(|d| (d.key.clone(), d.old_version.clone())).collect(),
+                checks: chunk
+                    .iter()
+                    .map(|d| (d.key.clone(), d.old_version.clone()))
+                    .collect(),
             });
         }
     }
@@ -335,7 +388,11 @@ fn delete_steps(dialect: Dialect, caps: Capabilities, meta: &'static EntityMeta,
 }
 
 /// The statements of one flush. `types` is in foreign-key order (referenced first).
-pub(crate) fn build(dialect: Dialect, caps: Capabilities, types: &[(&'static EntityMeta, &TypeChanges)]) -> Result<Vec<Step>> {
+pub(crate) fn build(
+    dialect: Dialect,
+    caps: Capabilities,
+    types: &[(&'static EntityMeta, &TypeChanges)],
+) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     for (i, (meta, changes)) in types.iter().enumerate() {
         steps.extend(insert_steps(dialect, caps, meta, i, &changes.inserts)?);
@@ -354,7 +411,11 @@ pub(crate) fn build(dialect: Dialect, caps: Capabilities, types: &[(&'static Ent
 
 /// `SELECT <key columns>[, <version>] FROM t WHERE <keys>`: what a stale
 /// check reads to name the row that no longer matched.
-pub(crate) fn select_versions(dialect: Dialect, meta: &EntityMeta, keys: &[Vec<Value>]) -> Statement {
+pub(crate) fn select_versions(
+    dialect: Dialect,
+    meta: &EntityMeta,
+    keys: &[Vec<Value>],
+) -> Statement {
     let mut sql = Sql::new(dialect);
     sql.raw("SELECT ");
     let mut columns: Vec<&str> = meta.key_columns().map(|(_, c)| c.name).collect();
@@ -368,7 +429,8 @@ pub(crate) fn select_versions(dialect: Dialect, meta: &EntityMeta, keys: &[Vec<V
         sql.ident(c);
     }
     sql.raw(" FROM ").ident(meta.table);
-    let targets: Vec<(&[Value], Option<&Value>)> = keys.iter().map(|k| (k.as_slice(), None)).collect();
+    let targets: Vec<(&[Value], Option<&Value>)> =
+        keys.iter().map(|k| (k.as_slice(), None)).collect();
     sql.where_rows(meta, &targets);
     sql.finish()
 }

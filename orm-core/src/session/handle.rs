@@ -103,7 +103,11 @@ impl<T: Entity> Handle<T> {
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         let guard = self.inner.value.write();
         let mut tracking = self.inner.tracking.lock();
-        if matches!(tracking.status, ObjectState::Persistent | ObjectState::Deleted) && tracking.snapshot.is_none() {
+        if matches!(
+            tracking.status,
+            ObjectState::Persistent | ObjectState::Deleted
+        ) && tracking.snapshot.is_none()
+        {
             tracking.snapshot = Some(guard.to_row());
         }
         drop(tracking);

@@ -49,7 +49,7 @@ use indexmap::IndexMap;
 
 pub use handle::{Handle, ObjectState};
 pub use tracker::Change;
-use tracker::{TypeChanges, TypeTracker, Tracked};
+use tracker::{Tracked, TypeChanges, TypeTracker};
 
 use crate::backend::{Target, Tx};
 use crate::database::Database;
@@ -161,7 +161,9 @@ impl Session {
 
     fn ensure_usable(&self) -> Result<()> {
         match &self.failed {
-            Some(cause) => Err(Error::SessionFailed { cause: cause.clone() }),
+            Some(cause) => Err(Error::SessionFailed {
+                cause: cause.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -231,7 +233,11 @@ impl Session {
     pub fn expunge<T: Entity>(&mut self, handle: &Handle<T>) {
         let key = handle.key();
         let tracked = self.tracked::<T>();
-        if tracked.map.get(&key).is_some_and(|h| Handle::ptr_eq(h, handle)) {
+        if tracked
+            .map
+            .get(&key)
+            .is_some_and(|h| Handle::ptr_eq(h, handle))
+        {
             tracked.map.remove(&key);
         }
         tracked.new.retain(|h| !Handle::ptr_eq(h, handle));
@@ -322,19 +328,29 @@ impl Session {
 
     /// New objects of type `T`, in add order.
     pub fn new_objects<T: Entity>(&self) -> Vec<Handle<T>> {
-        self.tracked_ref::<T>().map(|t| t.new.clone()).unwrap_or_default()
+        self.tracked_ref::<T>()
+            .map(|t| t.new.clone())
+            .unwrap_or_default()
     }
 
     /// Dirty objects of type `T`.
     pub fn dirty_objects<T: Entity>(&self) -> Vec<Handle<T>> {
         self.tracked_ref::<T>()
-            .map(|t| t.map.values().filter(|h| self.is_dirty(h)).cloned().collect())
+            .map(|t| {
+                t.map
+                    .values()
+                    .filter(|h| self.is_dirty(h))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Objects of type `T` marked for deletion.
     pub fn deleted_objects<T: Entity>(&self) -> Vec<Handle<T>> {
-        self.tracked_ref::<T>().map(|t| t.deleted.clone()).unwrap_or_default()
+        self.tracked_ref::<T>()
+            .map(|t| t.deleted.clone())
+            .unwrap_or_default()
     }
 
     /// Number of new objects waiting for a flush.
@@ -374,7 +390,11 @@ impl Session {
     pub async fn find<T: Entity>(&mut self, key: impl Into<T::Key>) -> Result<Option<Handle<T>>> {
         self.ensure_usable()?;
         let key = key.into();
-        if let Some(h) = self.tracked_ref::<T>().and_then(|t| t.map.get(&key)).cloned() {
+        if let Some(h) = self
+            .tracked_ref::<T>()
+            .and_then(|t| t.map.get(&key))
+            .cloned()
+        {
             let (state, expired) = {
                 let t = h.tracking();
                 (t.status, t.expired)
@@ -397,14 +417,22 @@ impl Session {
 
     /// Runs raw SQL returning rows inside the session's transaction (if open).
     /// Placeholders are the backend's own.
-    pub async fn fetch_sql(&mut self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<Vec<Row>> {
+    pub async fn fetch_sql(
+        &mut self,
+        sql: impl Into<Arc<str>>,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>> {
         self.ensure_usable()?;
         let stmt = Statement::new(sql, params);
         Ok(self.fetch(&stmt).await?.into_rows())
     }
 
     /// Runs raw SQL returning no rows inside the session's transaction (if open).
-    pub async fn execute_sql(&mut self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<u64> {
+    pub async fn execute_sql(
+        &mut self,
+        sql: impl Into<Arc<str>>,
+        params: Vec<Value>,
+    ) -> Result<u64> {
         self.ensure_usable()?;
         let stmt = Statement::new(sql, params);
         Ok(self.execute(&stmt).await?.rows_affected)
@@ -424,7 +452,13 @@ impl Session {
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(&stats, self.db.dialect(), &stmt.sql, target.fetch(&stmt.sql, &stmt.params)).await
+        observe(
+            &stats,
+            self.db.dialect(),
+            &stmt.sql,
+            target.fetch(&stmt.sql, &stmt.params),
+        )
+        .await
     }
 
     async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
@@ -433,7 +467,13 @@ impl Session {
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(&stats, self.db.dialect(), &stmt.sql, target.execute(&stmt.sql, &stmt.params)).await
+        observe(
+            &stats,
+            self.db.dialect(),
+            &stmt.sql,
+            target.execute(&stmt.sql, &stmt.params),
+        )
+        .await
     }
 
     /// Transaction control (SAVEPOINT...): a span, counted as a transaction.
@@ -531,7 +571,9 @@ impl Session {
         }
         Err(Error::Hook {
             event: "before_flush",
-            message: format!("the hooks were still adding work after {MAX_BEFORE_FLUSH_ROUNDS} rounds"),
+            message: format!(
+                "the hooks were still adding work after {MAX_BEFORE_FLUSH_ROUNDS} rounds"
+            ),
         })
     }
 
@@ -571,7 +613,11 @@ impl Session {
         }
     }
 
-    fn build_steps(&self, ids: &[TypeId], changes: &[TypeChanges]) -> Result<Vec<flush_plan::Step>> {
+    fn build_steps(
+        &self,
+        ids: &[TypeId],
+        changes: &[TypeChanges],
+    ) -> Result<Vec<flush_plan::Step>> {
         let types: Vec<_> = ids
             .iter()
             .zip(changes)
@@ -746,7 +792,10 @@ impl Session {
     ///
     /// If a flush inside fails, the whole transaction rolls back as for any
     /// failed flush (see the module docs).
-    pub async fn nested<T>(&mut self, work: impl AsyncFnOnce(&mut Session) -> Result<T>) -> Result<T> {
+    pub async fn nested<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
         self.flush().await?;
         if self.tx.is_none() {
             self.tx = Some(self.db.pool().begin().await?);
@@ -774,7 +823,8 @@ impl Session {
                 Ok(value)
             }
             Err(e) => {
-                self.control(&format!("ROLLBACK TO SAVEPOINT {name}")).await?;
+                self.control(&format!("ROLLBACK TO SAVEPOINT {name}"))
+                    .await?;
                 self.control(&format!("RELEASE SAVEPOINT {name}")).await?;
                 for t in self.trackers.values_mut() {
                     t.cancel();

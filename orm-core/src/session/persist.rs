@@ -17,30 +17,50 @@ use crate::value::Value;
 
 impl Session {
     /// Runs `steps`; returns the generated keys of each type (by type index).
-    pub(super) async fn run_steps(&mut self, steps: &[Step], metas: &[&'static EntityMeta]) -> Result<Vec<Option<Vec<Value>>>> {
-        let mut keys: Vec<Option<Vec<Value>>> = metas.iter().map(|m| m.auto_key().map(|_| Vec::new())).collect();
+    pub(super) async fn run_steps(
+        &mut self,
+        steps: &[Step],
+        metas: &[&'static EntityMeta],
+    ) -> Result<Vec<Option<Vec<Value>>>> {
+        let mut keys: Vec<Option<Vec<Value>>> = metas
+            .iter()
+            .map(|m| m.auto_key().map(|_| Vec::new()))
+            .collect();
         let mut step_size = None;
         for step in steps {
             let meta = metas[step.type_index];
             match step.kind {
                 Kind::Insert if step.returning => {
-                    let set = self.fetch(&step.stmt).await.map_err(|e| e.for_entity(meta.name))?;
+                    let set = self
+                        .fetch(&step.stmt)
+                        .await
+                        .map_err(|e| e.for_entity(meta.name))?;
                     if let Some(out) = &mut keys[step.type_index] {
                         out.extend(set.rows.into_iter().filter_map(|mut r| r.pop()));
                     }
                 }
                 Kind::Insert => {
-                    let done = self.execute(&step.stmt).await.map_err(|e| e.for_entity(meta.name))?;
-                    if let (Some(out), Some(first)) = (&mut keys[step.type_index], done.last_insert_id) {
+                    let done = self
+                        .execute(&step.stmt)
+                        .await
+                        .map_err(|e| e.for_entity(meta.name))?;
+                    if let (Some(out), Some(first)) =
+                        (&mut keys[step.type_index], done.last_insert_id)
+                    {
                         let increment = match step_size {
                             Some(s) => s,
                             None => *step_size.insert(self.auto_increment_step().await?),
                         };
-                        out.extend((0..step.rows as i64).map(|i| Value::I64(first + i * increment)));
+                        out.extend(
+                            (0..step.rows as i64).map(|i| Value::I64(first + i * increment)),
+                        );
                     }
                 }
                 Kind::Fixup | Kind::Update | Kind::Delete => {
-                    let done = self.execute(&step.stmt).await.map_err(|e| e.for_entity(meta.name))?;
+                    let done = self
+                        .execute(&step.stmt)
+                        .await
+                        .map_err(|e| e.for_entity(meta.name))?;
                     if done.rows_affected != step.rows as u64 {
                         return Err(self.stale(meta, step).await);
                     }
@@ -70,7 +90,12 @@ impl Session {
     async fn auto_increment_step(&mut self) -> Result<i64> {
         let stmt = Statement::new("SELECT @@auto_increment_increment", vec![]);
         let set = self.fetch(&stmt).await?;
-        Ok(set.rows.first().and_then(|r| r.first()).and_then(Value::as_i64).unwrap_or(1))
+        Ok(set
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .unwrap_or(1))
     }
 
     /// Names the first row of `step` that no longer matched.
@@ -87,9 +112,12 @@ impl Session {
         };
         let width = meta.key_columns().count();
         for (key, expected) in &step.checks {
-            let row = found.iter().find(|r| r.len() >= width && r[..width].iter().zip(key).all(|(a, b)| same(a, b)));
+            let row = found
+                .iter()
+                .find(|r| r.len() >= width && r[..width].iter().zip(key).all(|(a, b)| same(a, b)));
             let actual = row.and_then(|r| r.get(width)).and_then(Value::as_i64);
-            let version_differs = expected.as_ref().and_then(Value::as_i64) != actual && expected.is_some();
+            let version_differs =
+                expected.as_ref().and_then(Value::as_i64) != actual && expected.is_some();
             if row.is_none() || version_differs {
                 return Error::StaleData {
                     entity: meta.name,

@@ -122,11 +122,25 @@ struct Undo<T: Entity> {
     switched: Vec<(Handle<T>, Handle<T>)>,
 }
 
+/// A dirty object being updated by a flush.
+struct Updating<T: Entity> {
+    handle: Handle<T>,
+    key_before: T::Key,
+    snapshot: Vec<Value>,
+    row: Vec<Value>,
+}
+
+/// A dirty object's current row, its snapshot, and the changed columns.
+struct Dirty {
+    row: Vec<Value>,
+    snapshot: Vec<Value>,
+    changed: Vec<usize>,
+}
+
 /// The handles behind a prepared [`TypeChanges`], in the same order.
 struct Flushing<T: Entity> {
     inserted: Vec<Handle<T>>,
-    /// (handle, key before, snapshot before, new row)
-    updated: Vec<(Handle<T>, T::Key, Vec<Value>, Vec<Value>)>,
+    updated: Vec<Updating<T>>,
     deleted: Vec<Handle<T>>,
     /// (new object, deleted object, new row) in the same order as their updates.
     switched: Vec<(Handle<T>, Handle<T>, Vec<Value>)>,
@@ -194,7 +208,7 @@ impl<T: Entity> Tracked<T> {
     }
 
     /// Whether a touched persistent object really changed, and which columns.
-    fn changes_of(handle: &Handle<T>) -> Result<Option<(Vec<Value>, Vec<Value>, Vec<usize>)>> {
+    fn changes_of(handle: &Handle<T>) -> Result<Option<Dirty>> {
         let value = handle.read();
         let tracking = handle.tracking();
         let Some(snapshot) = tracking.snapshot.clone() else {
@@ -208,7 +222,11 @@ impl<T: Entity> Tracked<T> {
         }
         let row = value.to_row();
         let changed = Self::diff(&row, &snapshot);
-        Ok((!changed.is_empty()).then_some((row, snapshot, changed)))
+        Ok((!changed.is_empty()).then_some(Dirty {
+            row,
+            snapshot,
+            changed,
+        }))
     }
 
     /// Public view: the changes of one object since its load or last flush.
@@ -252,7 +270,11 @@ impl<T: Entity> Tracked<T> {
         Ok(())
     }
 
-    fn run_view_hooks(hooks: &Merged, event: EntityEvent, handles: impl Iterator<Item = Handle<T>>) -> Result<()> {
+    fn run_view_hooks(
+        hooks: &Merged,
+        event: EntityEvent,
+        handles: impl Iterator<Item = Handle<T>>,
+    ) -> Result<()> {
         let list = hooks.entity_view::<T>(event);
         if list.is_empty() {
             return Ok(());
@@ -285,7 +307,11 @@ impl<T: Entity> Tracked<T> {
             .map(|(i, _)| i)
             .collect();
         // Only assigned keys are known before the insert.
-        if self_refs.is_empty() || rows.len() < 2 || meta.key_columns().count() != 1 || meta.auto_key().is_some() {
+        if self_refs.is_empty()
+            || rows.len() < 2
+            || meta.key_columns().count() != 1
+            || meta.auto_key().is_some()
+        {
             return Ok(rows);
         }
         let key_col = meta.key_columns().next().map(|(i, _)| i).unwrap_or(0);
@@ -345,7 +371,8 @@ impl<T: Entity> Tracked<T> {
             let (h, mut row) = slots[i].take().expect("each row placed once");
             for &(j, c) in &deps[i] {
                 if !done.contains(&j) {
-                    let value = std::mem::replace(&mut row[c], Value::Null(meta.columns[c].sql_type));
+                    let value =
+                        std::mem::replace(&mut row[c], Value::Null(meta.columns[c].sql_type));
                     fixups.push((key_of(meta, &row), c, value));
                 }
             }
@@ -370,7 +397,11 @@ impl<T: Entity> Tracked<T> {
             return;
         }
         let key_col = meta.key_columns().next().map(|(i, _)| i).unwrap_or(0);
-        let keys: HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (r[key_col].describe(), i)).collect();
+        let keys: HashMap<String, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r[key_col].describe(), i))
+            .collect();
         // parent[i] = rows that row i references.
         let parents: Vec<Vec<usize>> = rows
             .iter()
@@ -509,7 +540,12 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         }
 
         for h in dirty {
-            let Some((mut row, snapshot, mut changed)) = Self::changes_of(&h)? else {
+            let Some(Dirty {
+                mut row,
+                snapshot,
+                mut changed,
+            }) = Self::changes_of(&h)?
+            else {
                 continue;
             };
             let key_before = T::key_from_row(&snapshot)?;
@@ -526,7 +562,12 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 old_version,
                 rekeys,
             });
-            flushing.updated.push((h, key_before, snapshot, row));
+            flushing.updated.push(Updating {
+                handle: h,
+                key_before,
+                snapshot,
+                row,
+            });
         }
         let delete_rows: Vec<Vec<Value>> = deleted.iter().map(|h| h.loaded_row()).collect();
         changes.deletes = delete_rows
@@ -587,7 +628,8 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             self.map.insert(h.key(), h.clone());
             undo.inserted.push((h.clone(), before));
         }
-        self.new.retain(|h| !flushing.inserted.iter().any(|f| Handle::ptr_eq(f, h)));
+        self.new
+            .retain(|h| !flushing.inserted.iter().any(|f| Handle::ptr_eq(f, h)));
 
         for (new, old, row) in &flushing.switched {
             if let Some(v) = version {
@@ -598,9 +640,20 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             self.map.insert(new.key(), new.clone());
             undo.switched.push((new.clone(), old.clone()));
         }
-        self.new.retain(|h| !flushing.switched.iter().any(|(n, _, _)| Handle::ptr_eq(n, h)));
+        self.new.retain(|h| {
+            !flushing
+                .switched
+                .iter()
+                .any(|(n, _, _)| Handle::ptr_eq(n, h))
+        });
 
-        for (h, key_before, snapshot, row) in &flushing.updated {
+        for Updating {
+            handle: h,
+            key_before,
+            snapshot,
+            row,
+        } in &flushing.updated
+        {
             if let Some(v) = version {
                 h.write_untracked().set_column(v, row[v].clone())?;
             }
@@ -610,7 +663,8 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 self.map.remove(key_before);
                 self.map.insert(key_now, h.clone());
             }
-            undo.updated.push((h.clone(), key_before.clone(), snapshot.clone()));
+            undo.updated
+                .push((h.clone(), key_before.clone(), snapshot.clone()));
         }
 
         for h in &flushing.deleted {
@@ -625,9 +679,21 @@ impl<T: Entity> TypeTracker for Tracked<T> {
 
         // Recorded before the after-hooks run, so a failing hook can be undone.
         self.undo.push(undo);
-        Self::run_view_hooks(hooks, EntityEvent::AfterInsert, flushing.inserted.iter().cloned())?;
-        Self::run_view_hooks(hooks, EntityEvent::AfterUpdate, flushing.updated.iter().map(|u| u.0.clone()))?;
-        Self::run_view_hooks(hooks, EntityEvent::AfterDelete, flushing.deleted.iter().cloned())?;
+        Self::run_view_hooks(
+            hooks,
+            EntityEvent::AfterInsert,
+            flushing.inserted.iter().cloned(),
+        )?;
+        Self::run_view_hooks(
+            hooks,
+            EntityEvent::AfterUpdate,
+            flushing.updated.iter().map(|u| u.handle.clone()),
+        )?;
+        Self::run_view_hooks(
+            hooks,
+            EntityEvent::AfterDelete,
+            flushing.deleted.iter().cloned(),
+        )?;
         Ok(())
     }
 
@@ -669,6 +735,13 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 let key = h.key();
                 if self.map.get(&key).is_some_and(|m| Handle::ptr_eq(m, &h)) {
                     self.map.remove(&key);
+                }
+                // Inserted, then deleted before the rollback: added and
+                // deleted in one transaction, it leaves the session.
+                if let Some(pos) = self.deleted.iter().position(|d| Handle::ptr_eq(d, &h)) {
+                    self.deleted.remove(pos);
+                    h.tracking().status = ObjectState::Detached;
+                    continue;
                 }
                 {
                     let mut value = h.write_untracked();
