@@ -57,6 +57,27 @@ pub struct Node {
     pub label: String,
 }
 
+/// Tags compared as a set: reordering them is not a change.
+#[entity(table = "tagged", is_modified = Tagged::tags_differ)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged {
+    #[key]
+    pub id: i64,
+    pub tags: String,
+    #[version]
+    pub version: i64,
+}
+
+impl Tagged {
+    fn tag_set(&self) -> std::collections::BTreeSet<&str> {
+        self.tags.split(',').filter(|t| !t.is_empty()).collect()
+    }
+
+    fn tags_differ(&self, loaded: &Tagged) -> bool {
+        self.tag_set() != loaded.tag_set()
+    }
+}
+
 fn account(email: &str, balance: i64) -> Account {
     Account {
         id: 0,
@@ -103,6 +124,25 @@ backend_tests! {
         assert!(s.is_dirty(&a));
         a.write().balance = 100;
         assert!(!s.is_dirty(&a));
+        Ok(())
+    }
+
+    async fn a_semantic_is_modified_decides_dirtiness(db) {
+        db.create_all(&[Tagged::schema()]).await?;
+        let mut s = db.session();
+        let t = s.add(Tagged { id: 1, tags: "a,b".into(), version: 0 });
+        s.commit().await?;
+        t.write().tags = "b,a".into();
+        assert!(!s.is_dirty(&t), "same set of tags");
+        let before = s.stats().statements();
+        s.commit().await?;
+        assert_eq!(s.stats().statements(), before);
+        assert_eq!(t.read().version, 1);
+        t.write().tags = "b,a,c".into();
+        assert!(s.is_dirty(&t));
+        s.commit().await?;
+        assert_eq!(t.read().version, 2);
+        assert_eq!(db.session().get::<Tagged>(1).await?.read().tags, "b,a,c");
         Ok(())
     }
 

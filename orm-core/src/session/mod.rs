@@ -307,6 +307,14 @@ impl Session {
         Ok(())
     }
 
+    /// The object with this key if the identity map holds it; never queries
+    /// (for hooks, which cannot await).
+    pub fn cached<T: Entity>(&self, key: &T::Key) -> Option<Handle<T>> {
+        self.tracked_ref::<T>()
+            .and_then(|t| t.map.get(key))
+            .cloned()
+    }
+
     /// Whether this handle is the one the identity map holds for its key.
     pub fn contains<T: Entity>(&self, handle: &Handle<T>) -> bool {
         let key = handle.key();

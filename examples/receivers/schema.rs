@@ -1,0 +1,56 @@
+//! Declarations only: tables, keys, versions. No business logic here.
+
+use orm_core::entity;
+
+#[entity(table = "receivers")]
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    #[key(auto)]
+    pub id: i64,
+    #[column(unique, len = 64)]
+    pub name: String,
+    /// An IP address, stored as text.
+    #[column(len = 45)]
+    pub address: String,
+    /// Bumped by the before-flush hook whenever a plane of this receiver changes.
+    pub config_serial: i64,
+    #[version]
+    pub version: i64,
+}
+
+#[entity(table = "groups")]
+#[derive(Debug, Clone)]
+pub struct Group {
+    #[key(auto)]
+    pub id: i64,
+    #[column(unique, len = 64)]
+    pub name: String,
+}
+
+/// The association between receivers and groups (the relationships issue
+/// will hide it behind `Many<Group>`).
+#[entity(table = "receiver_groups")]
+#[derive(Debug, Clone)]
+pub struct Membership {
+    #[key]
+    #[column(references = Receiver, on_delete = "cascade")]
+    pub receiver_id: i64,
+    #[key]
+    #[column(references = Group, on_delete = "cascade")]
+    pub group_id: i64,
+}
+
+/// One configuration plane of a receiver ("routing", "filter", ...).
+#[entity(table = "planes")]
+#[derive(Debug, Clone)]
+pub struct Plane {
+    #[key(auto)]
+    pub id: i64,
+    #[column(references = Receiver, index)]
+    pub receiver_id: i64,
+    #[column(len = 32)]
+    pub kind: String,
+    pub config: String,
+    #[version]
+    pub version: i64,
+}
