@@ -170,3 +170,129 @@ async fn killed_connection_on_postgres() {
 async fn killed_connection_on_mysql() {
     killed_connection(Backend::MySql).await;
 }
+
+/// A statement timeout inside a flush: typed, and the session loses nothing.
+async fn statement_timeout(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let db = t.db.clone();
+    let result = async {
+        db.create_all(&[Event::schema()]).await?;
+        // A trigger makes every insert slow.
+        match db.dialect() {
+            Dialect::Postgres => {
+                db.execute_sql(
+                    "CREATE FUNCTION slow() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$ LANGUAGE plpgsql",
+                    vec![],
+                )
+                .await?;
+                db.execute_sql("CREATE TRIGGER slow_insert BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION slow()", vec![])
+                    .await?;
+            }
+            _ => {
+                db.execute_sql("CREATE TRIGGER slow_insert BEFORE INSERT ON events FOR EACH ROW SET @slept = SLEEP(0.5)", vec![])
+                    .await?;
+            }
+        }
+        let mut s = db.session();
+        let e = s.add(Event { id: 0, what: "slow".into() });
+        s.nested(async |_s: &mut Session| Ok(())).await?; // opens the transaction
+        let set_timeout = match db.dialect() {
+            Dialect::Postgres => "SET LOCAL statement_timeout = 100",
+            _ => "SET SESSION max_statement_time = 0.1",
+        };
+        s.execute_sql(set_timeout, vec![]).await?;
+        s.add(Event { id: 0, what: "slower".into() });
+        let err = s.flush().await.expect_err("the insert runs past the timeout");
+        assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout), "{err}");
+        assert_eq!((e.state(), e.read().id), (ObjectState::New, 0), "nothing half-assigned");
+        assert_eq!(s.pending_count(), 2);
+        s.rollback().await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    t.cleanup().await;
+    result.expect("a timeout loses nothing");
+}
+
+#[tokio::test]
+async fn statement_timeout_on_postgres() {
+    statement_timeout(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn statement_timeout_on_mysql() {
+    statement_timeout(Backend::MySql).await;
+}
+
+/// Two sessions update two rows in opposite orders: the server picks a
+/// deadlock victim, whose session is restored; a retry then succeeds.
+async fn deadlock(backend: Backend) {
+    let options = ConnectOptions {
+        pool: PoolOptions {
+            max_connections: 4,
+            ..PoolOptions::default()
+        },
+        ..ConnectOptions::default()
+    };
+    let t = TestDb::with_options(backend, options).await;
+    let db = t.db.clone();
+    let result = async {
+        db.create_all(&[Counter::schema()]).await?;
+        let mut s = db.session();
+        s.add(Counter {
+            name: "x".into(),
+            value: 0,
+            version: 0,
+        });
+        s.add(Counter {
+            name: "y".into(),
+            value: 0,
+            version: 0,
+        });
+        s.commit().await?;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let run = |first: &'static str, second: &'static str| {
+            let db = db.clone();
+            let barrier = barrier.clone();
+            async move {
+                let mut s = db.session();
+                let a = s.get::<Counter>(first.to_string()).await?;
+                let b = s.get::<Counter>(second.to_string()).await?;
+                a.write().value += 1;
+                s.flush().await?; // holds the lock on `first`
+                barrier.wait().await;
+                b.write().value += 1;
+                let result = s.commit().await;
+                if result.is_err() {
+                    // The victim: its changes are pending again, nothing lost.
+                    assert!(s.is_dirty(&a) && s.is_dirty(&b));
+                    s.rollback().await?;
+                }
+                result.map(|()| 1).or_else(|e| {
+                    if e.db_kind() == Some(DbErrorKind::Deadlock) {
+                        Ok(0)
+                    } else {
+                        Err(e)
+                    }
+                })
+            }
+        };
+        let (r1, r2) = tokio::join!(run("x", "y"), run("y", "x"));
+        let committed = r1? + r2?;
+        assert_eq!(committed, 1, "exactly one session is the deadlock victim");
+        Ok::<_, Error>(())
+    }
+    .await;
+    t.cleanup().await;
+    result.expect("a deadlock is a retryable, typed failure");
+}
+
+#[tokio::test]
+async fn deadlock_on_postgres() {
+    deadlock(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn deadlock_on_mysql() {
+    deadlock(Backend::MySql).await;
+}
