@@ -1,16 +1,15 @@
 //! `orm-cache`: the caching layer under `orm-core`. It knows nothing of
-//! entities or sessions; it caches SQL and rows.
+//! entities or sessions; it caches SQL (and, by its second issue, rows).
 //!
-//! What it will own (each is an open issue; nothing is implemented yet):
+//! * [`template`]: compiled SQL templates. A statement is compiled once per
+//!   *shape* of its arguments into text split at its parameter slots; binding
+//!   fills the slots, expands list slots into as many placeholders as the
+//!   list has values, numbers PostgreSQL placeholders, pads lists to a few
+//!   lengths, and splits lists longer than the bind limit.
+//! * [`template::TemplateCache`]: the bounded, concurrent cache of templates
+//!   with its safety modes and statistics.
 //!
-//! * `template`: compiled SQL templates keyed by the *shape* of a query's
-//!   arguments (None vs value, list vs scalar, backend), with expanding `IN`
-//!   slots that become as many placeholders as the bound list has values,
-//!   PostgreSQL placeholder renumbering, and splitting of lists longer than a
-//!   backend's bind limit. `orm-core` will route its own statements (get by
-//!   key, flush statements, relation loads) through it.
-//! * `region`: result-cache regions with memory and Redis backends, expiry,
-//!   stale-while-revalidate, invalidation by table on commit, and the
-//!   database as the fallback when the cache is unreachable.
-//! * `lock`: the dogpile lock, so one caller per key recomputes a missing value
-//!   (in process, and across processes through Redis).
+//! Still to come (its own issue): result-cache regions (memory, Redis), the
+//! dogpile lock, invalidation.
+
+pub mod template;

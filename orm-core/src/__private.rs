@@ -4,13 +4,16 @@
 //! statements and renames cannot break it. Not for direct use: items here
 //! may change without notice.
 
-pub use crate::column::Column;
+pub use crate::column::{Column, Scalar};
 pub use crate::entity::Entity;
 pub use crate::error::{Error, Result};
 pub use crate::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
-pub use crate::value::{ColumnValue, SqlType, Value};
+pub use crate::types::{ColumnType, NotNull, Nullable, Stores, With};
+pub use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
 
-use crate::value::DecodeFailure;
+/// Implements a `#[fields]` trait for an entity; invoked by the `macro_rules!`
+/// that `#[fields]` generates, which the entity's `fields(..)` calls.
+pub use orm_derive::__impl_fields as impl_fields;
 
 fn decode_error(meta: &'static EntityMeta, index: usize, failure: DecodeFailure) -> Error {
     Error::Decode {
@@ -24,22 +27,33 @@ fn decode_error(meta: &'static EntityMeta, index: usize, failure: DecodeFailure)
     }
 }
 
+/// How generated code decodes a cell: `<T as ColumnType>::decode`, passed as
+/// a function rather than as a `T: ColumnType` bound, so that an unsupported
+/// field type is reported once, by the projection at the field's type.
+pub type Decoder<F> = fn(Value) -> std::result::Result<F, DecodeFailure>;
+
 /// Decodes one owned cell as column `index` of `meta`.
-pub fn decode<T: ColumnValue>(value: Value, meta: &'static EntityMeta, index: usize) -> Result<T> {
-    T::from_value(value).map_err(|f| decode_error(meta, index, f))
+pub fn decode<F>(
+    value: Value,
+    meta: &'static EntityMeta,
+    index: usize,
+    decoder: Decoder<F>,
+) -> Result<F> {
+    decoder(value).map_err(|f| decode_error(meta, index, f))
 }
 
 /// Decodes a borrowed cell (used for keys, which are small).
-pub fn decode_ref<T: ColumnValue>(
+pub fn decode_ref<F>(
     values: &[Value],
     meta: &'static EntityMeta,
     index: usize,
-) -> Result<T> {
+    decoder: Decoder<F>,
+) -> Result<F> {
     let value = values
         .get(index)
         .cloned()
         .ok_or_else(|| short_row(meta, values.len()))?;
-    decode(value, meta, index)
+    decode(value, meta, index, decoder)
 }
 
 fn short_row(meta: &'static EntityMeta, len: usize) -> Error {
@@ -72,13 +86,13 @@ impl Cells {
 
     /// Decodes the next cell.
     #[allow(clippy::should_implement_trait)]
-    pub fn next<T: ColumnValue>(&mut self) -> Result<T> {
+    pub fn next<F>(&mut self, decoder: Decoder<F>) -> Result<F> {
         let index = self.index;
         self.index += 1;
         let value = self
             .values
             .next()
             .ok_or_else(|| short_row(self.meta, index))?;
-        decode(value, self.meta, index)
+        decode(value, self.meta, index, decoder)
     }
 }

@@ -10,9 +10,13 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::types::{ColumnType, Converter, With};
 use crate::value::{ColumnValue, Value};
 
-/// A column of entity `E` whose field has type `T`.
+/// A column of entity `E` whose column type is `T`: the field's type for
+/// built-in and [`ColumnValue`] types (`Column<User, Option<String>>`), and
+/// [`With<C, F>`] for a field of type `F` stored through converter `C`
+/// (`#[column(with = C)]`, see [`crate::types`]).
 pub struct Column<E, T> {
     name: &'static str,
     index: usize,
@@ -34,9 +38,22 @@ impl<E, T> fmt::Debug for Column<E, T> {
 }
 
 /// A value usable where a column of type `T` is expected: `T` itself, `&T`,
-/// and `&str` for text columns.
+/// and `&str` for text columns; for a converted column `With<C, F>`, the
+/// field type `F` and `&F`, encoded by `C`.
 pub trait Operand<T> {
     fn into_value(self) -> Value;
+}
+
+impl<C: Converter<F>, F> Operand<With<C, F>> for F {
+    fn into_value(self) -> Value {
+        C::to_value(&self)
+    }
+}
+
+impl<C: Converter<F>, F> Operand<With<C, F>> for &F {
+    fn into_value(self) -> Value {
+        C::to_value(self)
+    }
 }
 
 impl<T: ColumnValue> Operand<T> for T {
@@ -66,7 +83,7 @@ impl Operand<String> for &&str {
 /// The non-optional type of a column: `String` for both `String` and
 /// `Option<String>` fields. Comparisons take operands of this type.
 pub trait Comparable {
-    type Base: ColumnValue;
+    type Base: ColumnType;
 }
 
 impl<T: ColumnValue + Scalar> Comparable for T {
@@ -77,7 +94,16 @@ impl<T: ColumnValue + Scalar> Comparable for Option<T> {
     type Base = T;
 }
 
-/// Marker for non-`Option` column types.
+impl<C: Converter<F>, F> Comparable for With<C, F> {
+    type Base = With<C, F>;
+}
+
+impl<C: Converter<F>, F> Comparable for Option<With<C, F>> {
+    type Base = With<C, F>;
+}
+
+/// Marker for non-`Option` column value types (what tells `T` from
+/// `Option<T>` in [`Comparable`]). `#[derive(ColumnValue)]` implements it.
 pub trait Scalar {}
 
 macro_rules! scalar {

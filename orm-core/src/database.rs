@@ -23,6 +23,8 @@ use crate::value::Value;
 pub struct ConnectOptions {
     /// Pool sizing and timeouts.
     pub pool: PoolOptions,
+    /// The SQL template cache (capacity, safety mode, list padding).
+    pub templates: crate::query::TemplateOptions,
     /// Override the detection of `INSERT ... RETURNING`. `Some(false)` makes the
     /// ORM read generated keys with `LAST_INSERT_ID()` on MySQL (the path used
     /// by MySQL servers, which lack RETURNING); other backends require it.
@@ -47,6 +49,8 @@ pub struct Database {
 
 struct Inner {
     hooks: Hooks,
+    templates: orm_cache::template::TemplateCache,
+    padding: orm_cache::template::Padding,
     pool: Pool,
     caps: Capabilities,
     dialect: Dialect,
@@ -84,6 +88,11 @@ impl Database {
         Ok(Database {
             inner: Arc::new(Inner {
                 hooks: Hooks::default(),
+                templates: orm_cache::template::TemplateCache::new(
+                    options.templates.capacity,
+                    options.templates.mode,
+                ),
+                padding: options.templates.padding,
                 pool,
                 caps,
                 dialect,
@@ -110,6 +119,16 @@ impl Database {
     /// Statements run through this database by every session, and by itself.
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// The SQL template cache: statistics, and the run-time switches
+    /// (`set_enabled`, `set_mode`).
+    pub fn templates(&self) -> &orm_cache::template::TemplateCache {
+        &self.inner.templates
+    }
+
+    pub(crate) fn padding(&self) -> orm_cache::template::Padding {
+        self.inner.padding
     }
 
     /// Hooks that apply to every session of this database (merged with each

@@ -34,23 +34,112 @@
 //! |---|---|
 //! | `table = "name"` | the SQL table (default: the snake_case plural of the struct name, `OrderLine` -> `order_lines`) |
 //! | `is_modified = path` | a `fn(&Self, &Self) -> bool` (the object, then the object as last loaded or flushed) that says whether the object really changed, replacing the column-by-column comparison ([`Entity::is_modified`]) |
+//! | `after_load = path` | a `fn(&mut Self)` run at the end of [`Entity::from_row`], so on every object built from a row (queries, `refresh`, the `is_modified` comparison): the place to compute `#[transient]` derived state. It is part of the type and runs before the session's `after_load::<T>` hooks ([`hooks`]), which are per session or database, ordered, fallible, and skip rows that map to an object already in the session |
+//! | `logic(A, path::B)` | implements each logic trait for the entity with an empty body (`impl A for Entity {}`): logic traits have only default methods, written against fields traits |
+//! | `fields(A, path::B)` | implements each [`#[fields]`](macro@fields) trait for the entity from its fields, with no hand-written impl |
 //!
 //! On fields:
 //!
 //! | attribute | meaning |
 //! |---|---|
 //! | `#[key]` | part of the primary key (several fields make a composite key) |
-//! | `#[key(auto)]` | a key the database generates (i16/i32/i64); its value is ignored on insert and set after |
+//! | `#[key(auto)]` | a key the database generates (i16/i32/i64, or a `#[derive(ColumnValue)]` newtype over one); its value is ignored on insert and set after |
 //! | `#[version]` | the optimistic-lock counter (one non-key `i32`/`i64` field per entity): set to 1 on insert, bumped by every flush that changes the row, checked by UPDATE and DELETE |
+//! | `#[transient]` | not a column: no metadata, no column constant, not in rows, not change-tracked; `Default::default()` when built from a row (then `after_load` may set it). The type must implement `Default` |
 //! | `#[column(rename = "sql_name")]` | the SQL column name (default: the field name) |
 //! | `#[column(unique)]` / `#[column(index)]` | a unique constraint / a plain index |
 //! | `#[column(default = "SQL")]` | the column's DEFAULT in `create_all` (the ORM's own inserts always send the field) |
 //! | `#[column(len = 64)]` | VARCHAR(64) / VARBINARY(64) |
 //! | `#[column(references = Other)]` | a foreign key to `Other`'s primary key |
 //! | `#[column(references = Other, on_delete = "cascade")]` | ... with `restrict` (default), `cascade` or `set_null` |
+//! | `#[column(with = AsText)]` | stores the field through a [`Converter`]: [`AsText`] (`Display + FromStr`, e.g. `IpAddr`), [`AsJson`] (any serde type) or your own; `Option<T>` is a nullable column of `T` |
 //!
-//! `Option<T>` fields are nullable. Supported field types: see [`ColumnValue`].
-//! Each field also becomes a typed column constant: `Author::NAME`.
+//! `Option<T>` fields are nullable. Supported field types: see [`ColumnValue`];
+//! `#[derive(ColumnValue)]` adds newtypes and enums, `with = ..` anything a
+//! converter handles (see [`types`]). Each column field also becomes a typed
+//! column constant: `Author::NAME`.
+//!
+//! # Schema apart from business logic
+//!
+//! For every entity, `#[entity]` also generates a *fields trait*,
+//! `<Entity>Fields`: an accessor per field (`fn name(&self) -> &String`) and a
+//! setter per field that is neither a key nor the `#[version]` counter
+//! (`fn set_name(&mut self, value: String)`; setters only assign, change
+//! tracking compares values). Business logic lives in traits with default
+//! methods over a fields trait, in modules with no session and no SQL; it is
+//! attached with `logic(..)` and unit-tested on any plain struct that
+//! implements the fields trait. The trait is `<Entity>Fields`, with the
+//! struct's visibility, and it reaches every field whatever the field's own
+//! visibility (a type of that name next to the entity would clash); its
+//! methods are named after the
+//! fields, so a field named like a method of [`Entity`] (`key`) or of a
+//! logic trait needs the qualified form (`Entity::key(&x)`) where both
+//! traits are in scope.
+//!
+//! ```
+//! mod logic {
+//!     // No ORM here but the generated trait.
+//!     pub trait AccountLogic: super::schema::AccountFields {
+//!         fn is_overdrawn(&self) -> bool { *self.balance() < 0 }
+//!         fn deposit(&mut self, amount: i64) { let b = *self.balance(); self.set_balance(b + amount) }
+//!     }
+//! }
+//!
+//! mod schema {
+//!     use orm_core::prelude::*;
+//!     #[entity(logic(crate::logic::AccountLogic))]
+//!     pub struct Account {
+//!         #[key(auto)] pub id: i64,
+//!         pub balance: i64,
+//!     }
+//! }
+//!
+//! use logic::AccountLogic;
+//!
+//! fn main() {
+//!     let mut a = schema::Account { id: 0, balance: -5 };
+//!     assert!(a.is_overdrawn());
+//!     a.deposit(10);
+//!     assert_eq!(a.balance, 5);
+//! }
+//! ```
+//!
+//! A logic trait shared by several entities (`Audited` on every audited
+//! entity) is written against a small fields trait marked
+//! [`#[fields]`](macro@fields), which `fields(..)` implements for each entity
+//! that lists it. Each method without a default body is an accessor
+//! `fn name(&self) -> &T;` or a setter `fn set_name(&mut self, value: T);` of
+//! the entity's field `name` (keys and the version counter have no setter).
+//! The `#[fields]` trait and the entities must be in the same crate.
+//!
+//! ```
+//! use orm_core::prelude::*;
+//!
+//! #[fields]
+//! pub trait AuditFields {
+//!     fn updated_by(&self) -> &String;
+//!     fn set_updated_by(&mut self, value: String);
+//! }
+//!
+//! pub trait Audited: AuditFields {
+//!     fn touch(&mut self, who: &str) { self.set_updated_by(who.to_string()) }
+//! }
+//!
+//! #[entity(fields(AuditFields), logic(Audited))]
+//! pub struct Invoice { #[key(auto)] pub id: i64, pub updated_by: String }
+//!
+//! #[entity(fields(AuditFields), logic(Audited))]
+//! pub struct Customer { #[key] pub code: String, pub updated_by: String }
+//!
+//! fn main() {
+//!     let mut c = Customer { code: "c1".into(), updated_by: String::new() };
+//!     c.touch("ann");
+//!     assert_eq!(c.updated_by, "ann");
+//! }
+//! ```
+//!
+//! Generics: `#[entity]` structs cannot be generic (a compile error says so);
+//! `#[derive(ColumnValue)]` newtypes can.
 
 mod backend;
 mod column;
@@ -64,6 +153,7 @@ mod row;
 mod schema;
 mod session;
 mod telemetry;
+pub mod types;
 mod value;
 
 #[doc(hidden)]
@@ -76,16 +166,19 @@ pub use entity::Entity;
 pub use error::{DbErrorKind, Error, Result};
 pub use hooks::{EntityEvent, Hooks};
 pub use meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
-pub use orm_derive::entity;
-pub use query::{Query, Statement};
+pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};
+pub use orm_derive::{ColumnValue, entity, fields};
+pub use query::{Query, Statement, TemplateOptions};
 pub use row::{Row, RowSet};
 pub use session::{Change, Handle, ObjectState, Session};
 pub use telemetry::{Stats, StatsSnapshot};
+pub use types::{AsJson, AsText, ColumnType, Converter, With};
 pub use value::{ColumnValue, DecodeFailure, SqlType, Value};
 
 /// The names most programs need: `use orm_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Database, Entity, Error, Filter, Handle, ObjectState, Result, Session, entity,
+        AsJson, AsText, ColumnValue, Database, Entity, Error, Filter, Handle, ObjectState, Result,
+        Session, entity, fields,
     };
 }

@@ -124,3 +124,22 @@ pub(crate) fn dependency_order(
     }
     Ok(placed)
 }
+
+/// A plain column for unit tests of the renderers.
+#[cfg(test)]
+pub(crate) const fn test_column(name: &'static str, sql_type: SqlType) -> ColumnMeta {
+    ColumnMeta {
+        name,
+        field: name,
+        sql_type,
+        nullable: false,
+        primary_key: false,
+        auto_increment: false,
+        version: false,
+        unique: false,
+        indexed: false,
+        default: None,
+        max_len: None,
+        references: None,
+    }
+}

@@ -176,12 +176,19 @@ impl DecodeFailure {
 /// A Rust type that can be stored in one column.
 ///
 /// Implemented for the supported scalar types and for `Option<T>` of each
-/// (`Option` = nullable). `#[entity]` requires it of every column field, so an
-/// unsupported field type is a compile error at that field.
+/// (`Option` = nullable). `#[entity]` requires it of every column field
+/// without `#[column(with = ..)]`, so an unsupported field type is a compile
+/// error at that field.
+///
+/// Implementing it makes a type storable everywhere (per type, see
+/// [`crate::types`]); `#[derive(ColumnValue)]` does it for newtypes and
+/// enums. A type that implements it should also implement the marker
+/// [`crate::Scalar`] (the derive does), so that typed filters compare it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, uuid::Uuid, serde_json::Value, and Option<T> of each"
+    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, uuid::Uuid, serde_json::Value, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {
     /// The declared SQL type of the column.

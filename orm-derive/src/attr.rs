@@ -1,6 +1,6 @@
 //! Parses the macro's attributes into plain structs: the `#[entity(..)]`
 //! arguments and each field's `#[key]` / `#[key(auto)]` / `#[version]` /
-//! `#[column(..)]`.
+//! `#[transient]` / `#[column(..)]`.
 //!
 //! This module checks syntax only: known keys, the kind of each value, no key
 //! given twice. Whether the attributes make sense together (one auto key, no
@@ -11,7 +11,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
-use syn::{Attribute, Expr, ExprLit, Lit, LitInt, LitStr, Meta, Path, Token};
+use syn::{Attribute, Expr, ExprLit, Lit, LitInt, LitStr, Meta, Path, Token, Type};
 
 use crate::errors::Errors;
 
@@ -21,6 +21,12 @@ pub struct EntityArgs {
     pub table: Option<LitStr>,
     /// `is_modified = path`: a `fn(&Self, &Self) -> bool`.
     pub is_modified: Option<Path>,
+    /// `after_load = path`: a `fn(&mut Self)` run by `from_row`.
+    pub after_load: Option<Path>,
+    /// `logic(A, B)`: traits with only default methods, implemented empty.
+    pub logic: Vec<Path>,
+    /// `fields(A, B)`: `#[fields]` traits the derive implements.
+    pub fields: Vec<Path>,
 }
 
 /// What a field's helper attributes say about it.
@@ -29,6 +35,10 @@ pub struct FieldAttrs {
     pub key: Option<KeyAttr>,
     /// `#[version]`: the whole attribute, to point at it.
     pub version: Option<Attribute>,
+    /// `#[transient]`: the whole attribute, to point at it.
+    pub transient: Option<Attribute>,
+    /// The first `#[column(..)]`, to point at it.
+    pub column_attr: Option<Attribute>,
     pub column: ColumnAttrs,
 }
 
@@ -49,6 +59,8 @@ pub struct ColumnAttrs {
     pub len: Option<Len>,
     pub references: Option<Path>,
     pub on_delete: Option<OnDeleteAttr>,
+    /// `with = Converter`: the type that stores the field.
+    pub with: Option<Type>,
 }
 
 /// `len = n`.
@@ -73,14 +85,17 @@ pub enum OnDelete {
 }
 
 const COLUMN_KEYS: &str =
-    "`rename`, `unique`, `index`, `default`, `len`, `references`, `on_delete`";
+    "`rename`, `unique`, `index`, `default`, `len`, `references`, `on_delete`, `with`";
 
-const ENTITY_ARGS: &str = "`table = \"name\"` or `is_modified = path::to::function`";
+const ENTITY_ARGS: &str = "`table = \"name\"`, `is_modified = path`, `after_load = path`, \
+                           `logic(Trait, ..)` or `fields(Trait, ..)`";
 
 /// Whether `attr` is one of the field attributes this macro consumes.
 pub fn is_helper(attr: &Attribute) -> bool {
     let path = attr.path();
-    path.is_ident("key") || path.is_ident("version") || path.is_ident("column")
+    ["key", "version", "transient", "column"]
+        .iter()
+        .any(|name| path.is_ident(name))
 }
 
 /// Parses the tokens inside `#[entity(..)]`.
@@ -96,7 +111,29 @@ pub fn entity_args(tokens: TokenStream, errors: &mut Errors) -> EntityArgs {
             if args.is_modified.is_some() {
                 return duplicate(&meta, "#[entity(..)]", errors);
             }
-            args.is_modified = function_value(&meta, errors)?;
+            args.is_modified = function_value(&meta, IS_MODIFIED, errors)?;
+        } else if meta.path.is_ident("after_load") {
+            if args.after_load.is_some() {
+                return duplicate(&meta, "#[entity(..)]", errors);
+            }
+            args.after_load = function_value(&meta, AFTER_LOAD, errors)?;
+        } else if meta.path.is_ident("logic") || meta.path.is_ident("fields") {
+            let list = if meta.path.is_ident("logic") {
+                &mut args.logic
+            } else {
+                &mut args.fields
+            };
+            if !list.is_empty() {
+                errors.spanned(
+                    &meta.path,
+                    format!(
+                        "duplicate `{0}` in #[entity(..)]: list every trait in one `{0}(..)`",
+                        path_name(&meta.path)
+                    ),
+                );
+                return skip_value(meta.input);
+            }
+            *list = trait_list(&meta, errors)?;
         } else {
             errors.spanned(
                 &meta.path,
@@ -125,8 +162,11 @@ pub fn field_attrs(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> FieldAttr
         if attr.path().is_ident("key") {
             key_attr(attr, &mut out, errors);
         } else if attr.path().is_ident("version") {
-            version_attr(attr, &mut out, errors);
+            out.version = flag_attr(attr, out.version.take(), "version", errors);
+        } else if attr.path().is_ident("transient") {
+            out.transient = flag_attr(attr, out.transient.take(), "transient", errors);
         } else if attr.path().is_ident("column") {
+            out.column_attr.get_or_insert_with(|| attr.clone());
             column_attr(attr, &mut out.column, &mut seen, errors);
         } else {
             return true;
@@ -178,22 +218,28 @@ fn key_attr(attr: &Attribute, out: &mut FieldAttrs, errors: &mut Errors) {
     });
 }
 
-/// `#[version]`, which takes no arguments.
-fn version_attr(attr: &Attribute, out: &mut FieldAttrs, errors: &mut Errors) {
-    const MESSAGE: &str = "#[version] takes no arguments: write just #[version]";
-    if out.version.is_some() {
-        errors.spanned(attr, "duplicate #[version] on this field");
-        return;
+/// A flag attribute that takes no arguments (`#[version]`, `#[transient]`);
+/// returns the attribute to keep (the first one).
+fn flag_attr(
+    attr: &Attribute,
+    previous: Option<Attribute>,
+    name: &str,
+    errors: &mut Errors,
+) -> Option<Attribute> {
+    if previous.is_some() {
+        errors.spanned(attr, format!("duplicate #[{name}] on this field"));
+        return previous;
     }
+    let message = format!("#[{name}] takes no arguments: write just #[{name}]");
     match &attr.meta {
         Meta::Path(_) => {}
-        Meta::List(list) => errors.push(syn::Error::new(list.delimiter.span().join(), MESSAGE)),
+        Meta::List(list) => errors.push(syn::Error::new(list.delimiter.span().join(), message)),
         Meta::NameValue(nv) => {
             let (eq, value) = (&nv.eq_token, &nv.value);
-            errors.spanned(quote!(#eq #value), MESSAGE);
+            errors.spanned(quote!(#eq #value), message);
         }
     }
-    out.version = Some(attr.clone());
+    Some(attr.clone())
 }
 
 fn column_attr(
@@ -231,6 +277,7 @@ fn column_attr(
             "len" => column.len = len_value(&meta, errors)?,
             "references" => column.references = path_value(&meta, errors)?,
             "on_delete" => column.on_delete = on_delete_value(&meta, errors)?,
+            "with" => column.with = converter_value(&meta, errors)?,
             _ => {
                 seen.pop();
                 errors.spanned(
@@ -320,22 +367,124 @@ fn path_value(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option
     })
 }
 
-fn function_value(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<Path>> {
-    const EXAMPLE: &str = "is_modified = path::to::function";
-    Ok(match value(meta, EXAMPLE, errors)? {
+/// What a function-valued `#[entity]` argument takes: an example and the
+/// function's signature, explained.
+struct FunctionArg {
+    example: &'static str,
+    signature: &'static str,
+}
+
+const IS_MODIFIED: FunctionArg = FunctionArg {
+    example: "is_modified = path::to::function",
+    signature: "`fn(&Self, &Self) -> bool` (the object, then the object as last loaded or flushed)",
+};
+
+const AFTER_LOAD: FunctionArg = FunctionArg {
+    example: "after_load = path::to::function",
+    signature: "`fn(&mut Self)` (run on every object built from a row)",
+};
+
+fn function_value(
+    meta: &ParseNestedMeta,
+    arg: FunctionArg,
+    errors: &mut Errors,
+) -> syn::Result<Option<Path>> {
+    let FunctionArg { example, signature } = arg;
+    Ok(match value(meta, example, errors)? {
         Some(Expr::Path(expr)) if expr.qself.is_none() && expr.attrs.is_empty() => Some(expr.path),
         Some(other) => {
             errors.spanned(
                 other,
-                format!(
-                    "expected the path of a function `fn(&Self, &Self) -> bool` \
-                     (the object, then the object as last loaded or flushed): `{EXAMPLE}`"
-                ),
+                format!("expected the path of a function {signature}: `{example}`"),
             );
             None
         }
         None => None,
     })
+}
+
+/// `logic(A, b::B)` / `fields(..)`: a parenthesised list of trait paths.
+fn trait_list(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Vec<Path>> {
+    let name = path_name(&meta.path);
+    let example = format!("{name}(TraitA, path::to::TraitB)");
+    if !meta.input.peek(syn::token::Paren) {
+        errors.spanned(
+            &meta.path,
+            format!("`{name}` takes a list of traits: `{example}`"),
+        );
+        skip_value(meta.input)?;
+        return Ok(Vec::new());
+    }
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let mut paths = Vec::new();
+    let mut wrong_items = false;
+    while !content.is_empty() {
+        match type_path(&content)? {
+            Ok(path) => paths.push(path),
+            Err(wrong) => {
+                wrong_items = true;
+                errors.spanned(wrong, format!("expected the path of a trait: `{example}`"));
+            }
+        }
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    if paths.is_empty() && !wrong_items {
+        errors.spanned(
+            &meta.path,
+            format!("`{name}()` lists no trait: `{example}`, or remove it"),
+        );
+    }
+    Ok(paths)
+}
+
+/// `with = Converter`: a type path (generic arguments allowed).
+fn converter_value(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<Type>> {
+    const EXAMPLE: &str = "with = AsText";
+    if !meta.input.peek(Token![=]) {
+        errors.spanned(&meta.path, format!("`with` needs a value: `{EXAMPLE}`"));
+        skip_value(meta.input)?;
+        return Ok(None);
+    }
+    meta.input.parse::<Token![=]>()?;
+    Ok(match type_path(meta.input)? {
+        Ok(path) => Some(syn::parse_quote!(#path)),
+        Err(wrong) => {
+            errors.spanned(
+                wrong,
+                format!(
+                    "expected a converter type (a `Converter<T>` such as AsText or AsJson): `{EXAMPLE}`"
+                ),
+            );
+            None
+        }
+    })
+}
+
+/// Parses a path to a type or trait, up to the next `,`; anything else
+/// (a literal, a reference, `T::X` with a qualified self) is returned as
+/// tokens to point at.
+fn type_path(input: ParseStream) -> syn::Result<Result<Path, TokenStream>> {
+    if input.peek(Lit) {
+        let lit: Lit = input.parse()?;
+        return Ok(Err(quote!(#lit)));
+    }
+    let fork = input.fork();
+    if let Ok(Type::Path(p)) = fork.parse::<Type>()
+        && p.qself.is_none()
+        && (fork.is_empty() || fork.peek(Token![,]))
+    {
+        input.parse::<Type>()?;
+        return Ok(Ok(p.path));
+    }
+    let mut wrong = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        wrong.extend([input.parse::<proc_macro2::TokenTree>()?]);
+    }
+    Ok(Err(wrong))
 }
 
 fn on_delete_value(
@@ -453,7 +602,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                "unknown #[entity] argument `tabel`; expected `table = \"name\"` or `is_modified = path::to::function`"
+                "unknown #[entity] argument `tabel`; expected `table = \"name\"`, `is_modified = path`, \
+                 `after_load = path`, `logic(Trait, ..)` or `fields(Trait, ..)`"
             ]
         );
 
@@ -506,6 +656,80 @@ mod tests {
         assert_eq!(
             messages(errors),
             ["`is_modified` needs a value: `is_modified = path::to::function`"]
+        );
+    }
+
+    #[test]
+    fn logic_fields_and_after_load() {
+        let mut errors = Errors::new();
+        let args = entity_args(
+            quote!(
+                logic(ReceiverLogic, crate::audit::Audited,),
+                after_load = Self::derive,
+                fields(AuditFields)
+            ),
+            &mut errors,
+        );
+        assert!(messages(errors).is_empty());
+        let logic: Vec<String> = args.logic.iter().map(path_name).collect();
+        assert_eq!(logic, ["ReceiverLogic", "crate::audit::Audited"]);
+        assert_eq!(path_name(&args.fields[0]), "AuditFields");
+        assert_eq!(path_name(&args.after_load.unwrap()), "Self::derive");
+
+        let mut errors = Errors::new();
+        entity_args(
+            quote!(
+                logic = A,
+                fields("AuditFields", &B, C),
+                logic(),
+                after_load = "f",
+                fields(D)
+            ),
+            &mut errors,
+        );
+        assert_eq!(
+            messages(errors),
+            [
+                "`logic` takes a list of traits: `logic(TraitA, path::to::TraitB)`",
+                "expected the path of a trait: `fields(TraitA, path::to::TraitB)`",
+                "expected the path of a trait: `fields(TraitA, path::to::TraitB)`",
+                "`logic()` lists no trait: `logic(TraitA, path::to::TraitB)`, or remove it",
+                "expected the path of a function `fn(&mut Self)` (run on every object built from a row): `after_load = path::to::function`",
+                "duplicate `fields` in #[entity(..)]: list every trait in one `fields(..)`",
+            ]
+        );
+    }
+
+    #[test]
+    fn with_takes_a_converter_type_and_transient_is_a_flag() {
+        let field: syn::Field = parse_quote! {
+            #[column(with = orm_core::AsText, index)]
+            pub address: std::net::IpAddr
+        };
+        let mut attrs = field.attrs;
+        let mut errors = Errors::new();
+        let parsed = field_attrs(&mut attrs, &mut errors);
+        assert!(messages(errors).is_empty());
+        let with = parsed.column.with.unwrap();
+        assert_eq!(quote!(#with).to_string(), "orm_core :: AsText");
+        assert!(parsed.column.index && parsed.column_attr.is_some());
+
+        let field: syn::Field = parse_quote! {
+            #[column(with = "AsText")] #[column(with)] #[transient(x)] #[transient] a: i64
+        };
+        let mut attrs = field.attrs;
+        let mut errors = Errors::new();
+        let parsed = field_attrs(&mut attrs, &mut errors);
+        assert!(parsed.transient.is_some());
+        assert!(attrs.is_empty());
+        assert_eq!(
+            messages(errors),
+            [
+                "expected a converter type (a `Converter<T>` such as AsText or AsJson): `with = AsText`",
+                "duplicate `with` in #[column(..)]",
+                "#[transient] takes no arguments: write just #[transient]",
+                "duplicate #[transient] on this field",
+            ]
         );
     }
 

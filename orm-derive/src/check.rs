@@ -3,10 +3,16 @@
 //! reported at the token to fix.
 //!
 //! Field types are not checked here: the generated code requires
-//! `ColumnValue` of each, so an unsupported type is reported by the compiler
-//! (with the trait's own message) at the field's type.
+//! `ColumnType` of each, so an unsupported type is reported by the compiler
+//! (with the trait's own message) at the field's type. The one exception is
+//! `#[key(auto)]`: a type known not to be an integer is reported here, any
+//! other (a newtype such as `UserId`) by a compile-time assertion on
+//! `ColumnType::AUTO_KEY` in the expansion.
 
 use std::collections::HashMap;
+
+use quote::ToTokens;
+use syn::Path;
 
 use crate::attr::OnDelete;
 use crate::errors::Errors;
@@ -15,16 +21,99 @@ use crate::model::{Entity, Field, last_segment};
 /// Integer types a database can generate (`#[key(auto)]`).
 const AUTO_KEY_TYPES: [&str; 3] = ["i16", "i32", "i64"];
 
+/// Types that are certainly not generated keys; any other name may be a
+/// newtype over an integer and is checked by the compiler instead.
+const NOT_AUTO_KEY_TYPES: [&str; 21] = [
+    "String",
+    "str",
+    "bool",
+    "char",
+    "f32",
+    "f64",
+    "Vec",
+    "i8",
+    "i128",
+    "isize",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "NaiveDateTime",
+    "DateTime",
+    "NaiveDate",
+    "NaiveTime",
+    "Uuid",
+];
+
 /// Integer types an optimistic-lock counter can be (`#[version]`).
 const VERSION_TYPES: [&str; 2] = ["i32", "i64"];
 
 pub fn entity(entity: &Entity, errors: &mut Errors) {
     names(entity, errors);
+    accessors(entity, errors);
     primary_key(entity, errors);
     version(entity, errors);
     for field in &entity.fields {
         column(field, errors);
     }
+    transients(entity, errors);
+    trait_lists(entity, errors);
+}
+
+/// The fields trait has `name` and `set_name` per field: no two may clash.
+fn accessors(entity: &Entity, errors: &mut Errors) {
+    let mut getters: HashMap<String, &str> = HashMap::new();
+    for a in entity.accessors() {
+        getters.insert(a.name.to_string(), a.name);
+    }
+    for a in entity.accessors().filter(|a| a.settable) {
+        let setter = format!("set_{}", a.name);
+        if let Some(field) = getters.get(&setter) {
+            errors.spanned(
+                a.ident,
+                format!(
+                    "the setter `{setter}` of field `{}` would clash with the accessor of field `{field}` in `{}Fields`; rename one of the fields",
+                    a.name, entity.name
+                ),
+            );
+        }
+    }
+}
+
+/// `#[transient]` fields are not columns: no column attributes on them.
+fn transients(entity: &Entity, errors: &mut Errors) {
+    for t in &entity.transients {
+        for (attr, what) in &t.conflicts {
+            errors.spanned(
+                attr,
+                format!(
+                    "`{}` is #[transient], not a column, so it cannot have {what}; remove one of the two",
+                    t.name
+                ),
+            );
+        }
+    }
+}
+
+/// A trait listed twice in `logic(..)` or `fields(..)`.
+fn trait_lists(entity: &Entity, errors: &mut Errors) {
+    for (list, name) in [(&entity.logic, "logic"), (&entity.shared_fields, "fields")] {
+        let mut seen: Vec<String> = Vec::new();
+        for path in list {
+            let text = path_text(path);
+            if seen.contains(&text) {
+                errors.spanned(path, format!("`{text}` is already listed in `{name}(..)`"));
+            } else {
+                seen.push(text);
+            }
+        }
+    }
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
 }
 
 fn names(entity: &Entity, errors: &mut Errors) {
@@ -82,8 +171,16 @@ fn primary_key(entity: &Entity, errors: &mut Errors) {
                 &field.ty,
                 "primary key columns cannot be f32 or f64: a key must compare exactly (Eq and Hash)",
             );
+        } else if let Some(with) = field.attrs.with.as_ref().filter(|_| field.is_auto()) {
+            errors.spanned(
+                with,
+                "#[key(auto)] cannot use a converter: the database generates an integer key",
+            );
         } else if field.is_auto()
             && !matches!(&segment, Some((name, false)) if AUTO_KEY_TYPES.contains(&name.as_str()))
+            && segment
+                .as_ref()
+                .is_none_or(|(name, _)| NOT_AUTO_KEY_TYPES.contains(&name.as_str()))
         {
             errors.spanned(
                 &field.ty,
@@ -121,6 +218,13 @@ fn version(entity: &Entity, errors: &mut Errors) {
                 ),
             ),
             None => first = Some(field),
+        }
+        if let Some(with) = &field.attrs.with {
+            errors.spanned(
+                with,
+                "a #[version] field cannot use a converter: it is an i32 or i64 counter",
+            );
+            continue;
         }
         if field.key.is_some() {
             // The key's own checks already cover its type.
@@ -306,6 +410,99 @@ mod tests {
             got,
             [
                 "#[version] cannot be on a key field: `id` is part of the primary key, and the version counter changes on every update; add a separate field"
+            ]
+        );
+    }
+
+    #[test]
+    fn transient_with_column_attributes() {
+        let got = check(parse_quote! {
+            struct A {
+                #[key] id: i64,
+                #[transient] #[key] a: String,
+                #[transient] #[version] #[column(index)] b: i64,
+                #[transient] ok: String,
+            }
+        });
+        assert_eq!(
+            got,
+            [
+                "`a` is #[transient], not a column, so it cannot have #[key]; remove one of the two",
+                "`b` is #[transient], not a column, so it cannot have #[version]; remove one of the two",
+                "`b` is #[transient], not a column, so it cannot have #[column(..)]; remove one of the two",
+            ]
+        );
+    }
+
+    #[test]
+    fn converters_and_auto_keys() {
+        let got = check(parse_quote! {
+            struct A {
+                #[key(auto)] #[column(with = AsText)] id: i64,
+                #[version] #[column(with = AsText)] v: i64,
+                #[column(with = AsText)] ok: std::net::IpAddr,
+            }
+        });
+        assert_eq!(
+            got,
+            [
+                "#[key(auto)] cannot use a converter: the database generates an integer key",
+                "a #[version] field cannot use a converter: it is an i32 or i64 counter",
+            ]
+        );
+        // A newtype may be an auto key: the compiler checks it.
+        assert!(
+            check(parse_quote!(
+                struct A {
+                    #[key(auto)]
+                    id: UserId,
+                }
+            ))
+            .is_empty()
+        );
+        let got = check(parse_quote!(
+            struct A {
+                #[key(auto)]
+                id: u64,
+            }
+        ));
+        assert!(
+            got[0].starts_with("#[key(auto)] needs an integer field"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn accessor_and_trait_list_mistakes() {
+        let mut item: ItemStruct = parse_quote! {
+            struct A {
+                #[key] id: i64,
+                name: String,
+                set_name: String,
+                #[transient] cache: String,
+                #[transient] set_cache: bool,
+            }
+        };
+        let mut errors = Errors::new();
+        let args = crate::attr::entity_args(
+            quote::quote!(logic(L, M, L), fields(F, crate::F, F)),
+            &mut errors,
+        );
+        let model = Entity::new(&mut item, args, &mut errors).unwrap();
+        entity(&model, &mut errors);
+        let got: Vec<String> = errors
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "the setter `set_name` of field `name` would clash with the accessor of field `set_name` in `AFields`; rename one of the fields",
+                "the setter `set_cache` of field `cache` would clash with the accessor of field `set_cache` in `AFields`; rename one of the fields",
+                "`L` is already listed in `logic(..)`",
+                "`F` is already listed in `fields(..)`",
             ]
         );
     }

@@ -1,14 +1,20 @@
-//! The `#[entity]` attribute macro of `orm-core`.
+//! The macros of `orm-core`: `#[entity]`, `#[fields]` and
+//! `#[derive(ColumnValue)]`.
 //!
-//! The macro runs in four passes, each in its own module, all over
+//! `#[entity]` runs in four passes, each in its own module, all over
 //! `proc_macro2` so that they can be unit-tested outside the compiler:
 //!
-//! 1. [`attr`] parses `#[entity(..)]`, `#[key(..)]`, `#[version]` and
-//!    `#[column(..)]` into plain structs (and strips the helper attributes
-//!    from the struct);
-//! 2. [`model`] builds the entity: table, fields, columns, keys;
+//! 1. [`attr`] parses `#[entity(..)]`, `#[key(..)]`, `#[version]`,
+//!    `#[transient]` and `#[column(..)]` into plain structs (and strips the
+//!    helper attributes from the struct);
+//! 2. [`model`] builds the entity: table, columns, transient fields, keys,
+//!    attached traits;
 //! 3. [`check`] validates the model;
 //! 4. [`expand`] generates the code, which calls only `::orm_core::__private`.
+//!
+//! [`shared_fields`] is `#[fields]` (fields traits shared by several
+//! entities) and the hidden `impl_fields!` it relies on; [`column_value`] is
+//! the derive for newtypes and enums.
 //!
 //! Mistakes are collected in [`errors::Errors`] and reported together, each at
 //! the span of the token that is wrong. The attribute reference lives in the
@@ -18,10 +24,13 @@ use proc_macro::TokenStream;
 
 mod attr;
 mod check;
+mod column_value;
 mod errors;
 mod expand;
 mod model;
 mod naming;
+mod shared_fields;
+mod spans;
 
 /// Maps a struct to a table. See the `orm-core` crate docs for the attributes.
 #[proc_macro_attribute]
@@ -31,4 +40,38 @@ pub fn entity(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(tokens) => tokens.into(),
         Err(error) => expand::with_errors(item, &error).into(),
     }
+}
+
+/// Declares a fields trait that `#[entity(fields(Trait))]` implements for
+/// every entity that lists it. See the `orm-core` crate docs.
+#[proc_macro_attribute]
+pub fn fields(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    match shared_fields::fields(attr.into(), item.clone()) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => {
+            let mut tokens = error.to_compile_error();
+            tokens.extend(item);
+            tokens.into()
+        }
+    }
+}
+
+/// Stores a newtype as its field, or a fieldless enum as text
+/// (`#[column_value(text)]`) or an integer (`#[column_value(integer)]`).
+/// See `orm_core::types`.
+#[proc_macro_derive(ColumnValue, attributes(column_value))]
+pub fn column_value(item: TokenStream) -> TokenStream {
+    column_value::derive(item.into())
+        .unwrap_or_else(|error| error.to_compile_error())
+        .into()
+}
+
+/// Implementation detail of `#[fields]`; called by the macro it generates.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __impl_fields(input: TokenStream) -> TokenStream {
+    shared_fields::impl_fields(input.into())
+        .unwrap_or_else(|error| error.to_compile_error())
+        .into()
 }

@@ -1,5 +1,6 @@
-//! The entity as the macro sees it: its table and its fields, each with the
-//! column it maps to and the attributes that apply.
+//! The entity as the macro sees it: its table, its column fields (each with
+//! the column it maps to and the attributes that apply), its `#[transient]`
+//! fields, and the traits and hooks `#[entity(..)]` attaches.
 //!
 //! Building the model parses the attributes (through `crate::attr`) and
 //! strips the helper attributes from the struct; it validates nothing beyond
@@ -11,7 +12,7 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::{Attribute, Fields, Ident, ItemStruct, LitStr, Path, Type, Visibility};
 
-use crate::attr::{self, ColumnAttrs, EntityArgs, KeyAttr};
+use crate::attr::{self, ColumnAttrs, EntityArgs, FieldAttrs, KeyAttr};
 use crate::errors::Errors;
 use crate::naming;
 
@@ -26,11 +27,31 @@ pub struct Entity {
     pub table_lit: Option<LitStr>,
     /// `is_modified = path` when given: a `fn(&Self, &Self) -> bool`.
     pub is_modified: Option<Path>,
-    /// In declaration order, which is also the column order.
+    /// `after_load = path` when given: a `fn(&mut Self)`.
+    pub after_load: Option<Path>,
+    /// `logic(..)`: traits implemented with an empty body.
+    pub logic: Vec<Path>,
+    /// `fields(..)`: `#[fields]` traits implemented through their macro.
+    pub shared_fields: Vec<Path>,
+    /// The column fields in declaration order, which is also the column order.
     pub fields: Vec<Field>,
+    /// `#[transient]` fields: not columns, `Default` on load.
+    pub transients: Vec<Transient>,
 }
 
-/// One field, which is one column.
+/// A `#[transient]` field: state that is not stored (derived state set by
+/// `after_load`, caches). Its other helper attributes are kept only to be
+/// reported.
+pub struct Transient {
+    pub ident: Ident,
+    pub ty: Type,
+    /// The Rust name without `r#`.
+    pub name: String,
+    /// `#[key]`, `#[version]` or `#[column(..)]` on the same field: mistakes.
+    pub conflicts: Vec<(Attribute, &'static str)>,
+}
+
+/// One column field.
 pub struct Field {
     pub ident: Ident,
     pub ty: Type,
@@ -44,6 +65,17 @@ pub struct Field {
     /// `#[version]`, to point at it.
     pub version: Option<Attribute>,
     pub attrs: ColumnAttrs,
+}
+
+/// Any field, column or transient: what the fields trait is generated from.
+pub struct Accessor<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    pub name: &'a str,
+    /// Whether the fields trait has a setter (not a key, not `#[version]`).
+    pub settable: bool,
+    /// `key`, `version`, `column` or `transient`, for `#[fields]` traits.
+    pub kind: &'static str,
 }
 
 impl Entity {
@@ -63,30 +95,37 @@ impl Entity {
             );
             return None;
         }
-        let fields = item
-            .fields
-            .iter_mut()
-            .enumerate()
-            .map(|(index, field)| {
-                let parsed = attr::field_attrs(&mut field.attrs, errors);
-                let ident = field.ident.clone().expect("named fields have idents");
-                let name = ident.unraw().to_string();
-                Field {
-                    column: parsed
-                        .column
-                        .rename
-                        .as_ref()
-                        .map_or_else(|| name.clone(), LitStr::value),
+        let mut fields = Vec::new();
+        let mut transients = Vec::new();
+        for field in item.fields.iter_mut() {
+            let parsed = attr::field_attrs(&mut field.attrs, errors);
+            let ident = field.ident.clone().expect("named fields have idents");
+            let name = ident.unraw().to_string();
+            let ty = field.ty.clone();
+            if parsed.transient.is_some() {
+                transients.push(Transient {
+                    conflicts: conflicts(parsed),
                     ident,
-                    ty: field.ty.clone(),
-                    index,
+                    ty,
                     name,
-                    key: parsed.key,
-                    version: parsed.version,
-                    attrs: parsed.column,
-                }
-            })
-            .collect();
+                });
+                continue;
+            }
+            fields.push(Field {
+                column: parsed
+                    .column
+                    .rename
+                    .as_ref()
+                    .map_or_else(|| name.clone(), LitStr::value),
+                ident,
+                ty,
+                index: fields.len(),
+                name,
+                key: parsed.key,
+                version: parsed.version,
+                attrs: parsed.column,
+            });
+        }
         Some(Entity {
             ident: item.ident.clone(),
             vis: item.vis.clone(),
@@ -97,8 +136,37 @@ impl Entity {
             name,
             table_lit: args.table,
             is_modified: args.is_modified,
+            after_load: args.after_load,
+            logic: args.logic,
+            shared_fields: args.fields,
             fields,
+            transients,
         })
+    }
+
+    /// Every field: the columns in order, then the transient fields.
+    pub fn accessors(&self) -> impl Iterator<Item = Accessor<'_>> {
+        let columns = self.fields.iter().map(|f| Accessor {
+            ident: &f.ident,
+            ty: &f.ty,
+            name: &f.name,
+            settable: f.key.is_none() && !f.is_version(),
+            kind: if f.key.is_some() {
+                "key"
+            } else if f.is_version() {
+                "version"
+            } else {
+                "column"
+            },
+        });
+        let transients = self.transients.iter().map(|t| Accessor {
+            ident: &t.ident,
+            ty: &t.ty,
+            name: &t.name,
+            settable: true,
+            kind: "transient",
+        });
+        columns.chain(transients)
     }
 
     /// The primary-key fields, in declaration order.
@@ -136,6 +204,21 @@ impl Field {
     }
 }
 
+/// The column attributes on a `#[transient]` field, which are mistakes.
+fn conflicts(parsed: FieldAttrs) -> Vec<(Attribute, &'static str)> {
+    let mut out = Vec::new();
+    if let Some(key) = parsed.key {
+        out.push((key.attr, "#[key]"));
+    }
+    if let Some(version) = parsed.version {
+        out.push((version, "#[version]"));
+    }
+    if let Some(column) = parsed.column_attr {
+        out.push((column, "#[column(..)]"));
+    }
+    out
+}
+
 /// The type without invisible groups and parentheses (a `$t:ty` from a
 /// `macro_rules!` arrives wrapped in a group).
 pub fn bare_type(ty: &Type) -> &Type {
@@ -143,6 +226,24 @@ pub fn bare_type(ty: &Type) -> &Type {
         Type::Group(g) => bare_type(&g.elem),
         Type::Paren(p) => bare_type(&p.elem),
         other => other,
+    }
+}
+
+/// `T` when the type is spelled `Option<T>` (any path ending in `Option`).
+pub fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = bare_type(ty) else {
+        return None;
+    };
+    let last = p.path.segments.last()?;
+    if p.qself.is_some() || last.ident != "Option" {
+        return None;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
+            syn::GenericArgument::Type(inner) => Some(inner),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -1,9 +1,15 @@
 //! What `#[entity]` generates, checked in memory (no database): the metadata,
 //! the column constants, keys, the row round trip, `set_column`, the
-//! `#[version]` column and `#[entity(is_modified = ..)]`.
+//! `#[version]` column, `#[entity(is_modified = ..)]`, and the schema-apart-
+//! from-logic features: fields traits, `logic(..)`, `fields(..)`,
+//! `after_load`, `#[transient]`, `#[column(with = ..)]` and
+//! `#[derive(ColumnValue)]`.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use orm_core::{Column, ColumnMeta, Entity, EntityMeta, Error, OnDelete, SqlType, Value, entity};
+use orm_core::{
+    AsJson, AsText, Column, ColumnMeta, Entity, EntityMeta, Error, OnDelete, SqlType, Value, With,
+    entity,
+};
 
 #[entity(table = "teams")]
 #[derive(Debug, Clone, PartialEq)]
@@ -162,9 +168,78 @@ mod hygiene {
             self.name != loaded.name
         }
     }
+
+    /// A newtype key, text and integer enums, a generic newtype.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, renamed::ColumnValue)]
+    pub struct Code(pub i64);
+
+    #[derive(Debug, Clone, Copy, PartialEq, renamed::ColumnValue)]
+    #[column_value(text)]
+    pub enum Mode {
+        Fast,
+        #[column_value(rename = "slow")]
+        Slow,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, renamed::ColumnValue)]
+    #[column_value(integer)]
+    pub enum Level {
+        Low = 1,
+        High = 9,
+    }
+
+    #[derive(Debug, PartialEq, renamed::ColumnValue)]
+    pub struct Wrapped<T>(pub T)
+    where
+        T: ::core::fmt::Debug;
+
+    #[renamed::fields]
+    pub trait LabelFields {
+        fn label(&self) -> &::std::string::String;
+        fn set_label(&mut self, value: ::std::string::String);
+    }
+
+    pub trait Shout: LabelFields {
+        fn shout(&self) -> ::std::string::String {
+            self.label().to_uppercase()
+        }
+    }
+
+    /// Every new attribute at once, with transient fields between columns.
+    #[renamed::entity(
+        table = "gadgets",
+        logic(Shout),
+        fields(LabelFields),
+        after_load = Self::loaded
+    )]
+    #[derive(Debug, PartialEq)]
+    pub struct Gadget {
+        #[key(auto)]
+        pub id: Code,
+        pub label: ::std::string::String,
+        #[transient]
+        pub loads: ::core::primitive::u32,
+        #[column(with = renamed::AsText)]
+        pub addr: ::std::net::IpAddr,
+        #[column(with = renamed::AsJson)]
+        pub tags: ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+        pub mode: Mode,
+        pub level: ::core::option::Option<Level>,
+        pub wrapped: Wrapped<i32>,
+        #[transient]
+        pub cache: ::std::string::String,
+    }
+
+    impl Gadget {
+        fn loaded(&mut self) {
+            self.loads += 1;
+        }
+    }
 }
 
-use hygiene::{Counter, Thing};
+use hygiene::{
+    Code, Counter, Gadget, GadgetFields, LabelFields, Level, Mode, Shout, Thing, Wrapped,
+};
 
 fn names(meta: &EntityMeta, f: impl Fn(&ColumnMeta) -> &'static str) -> Vec<&'static str> {
     meta.columns.iter().map(f).collect()
@@ -647,4 +722,187 @@ fn a_wrong_value_names_the_entity_and_column() {
         ),
         "a short row: {err}"
     );
+}
+
+/// Raw identifiers: `r#type` gets the accessor `r#type` and `r#match` the
+/// setter `set_match`, in the entity's trait and in a `#[fields]` trait.
+#[orm_core::fields]
+pub trait MatchFields {
+    fn r#match(&self) -> &i32;
+    fn set_match(&mut self, value: i32);
+}
+
+#[entity(fields(MatchFields))]
+#[derive(Debug)]
+pub struct Keyword {
+    #[key]
+    pub r#type: String,
+    pub r#match: i32,
+}
+
+#[test]
+fn raw_identifiers_get_accessors_and_setters() {
+    let mut k = Keyword {
+        r#type: "fn".into(),
+        r#match: 1,
+    };
+    assert_eq!(KeywordFields::r#type(&k), "fn");
+    KeywordFields::set_match(&mut k, 2);
+    assert_eq!(*KeywordFields::r#match(&k), 2);
+    MatchFields::set_match(&mut k, 3);
+    assert_eq!(*MatchFields::r#match(&k), 3);
+    assert_eq!(Keyword::TYPE.name(), "type");
+}
+
+fn gadget() -> Gadget {
+    Gadget {
+        id: Code(3),
+        label: "probe".into(),
+        loads: 7,
+        addr: "::1".parse().unwrap(),
+        tags: Some(vec!["a".into()]),
+        mode: Mode::Slow,
+        level: Some(Level::High),
+        wrapped: Wrapped(5),
+        cache: "scratch".into(),
+    }
+}
+
+#[test]
+fn transient_fields_are_not_columns() {
+    let meta = Gadget::schema();
+    assert_eq!(
+        names(meta, |c| c.name),
+        ["id", "label", "addr", "tags", "mode", "level", "wrapped"]
+    );
+    let types: Vec<SqlType> = meta.columns.iter().map(|c| c.sql_type).collect();
+    use SqlType::*;
+    assert_eq!(types, [BigInt, Text, Text, Json, Text, Integer, Integer]);
+    assert_eq!(
+        flags(meta, |c| c.nullable),
+        [false, false, false, true, false, true, false]
+    );
+    assert_eq!(
+        meta.auto_key(),
+        Some(0),
+        "a newtype over i64 is an auto key"
+    );
+    assert_eq!(
+        (Gadget::ADDR.index(), Gadget::WRAPPED.index()),
+        (2, 6),
+        "indices skip transient fields"
+    );
+}
+
+#[test]
+fn converted_columns_are_typed_by_their_converter() {
+    let _: Column<Gadget, With<AsText, std::net::IpAddr>> = Gadget::ADDR;
+    let _: Column<Gadget, Option<With<AsJson, Vec<String>>>> = Gadget::TAGS;
+    let _: Column<Gadget, Mode> = Gadget::MODE;
+    let _: Column<Gadget, Code> = Gadget::ID;
+    let ip: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let filter = Gadget::ADDR
+        .eq(ip)
+        .and(Gadget::ADDR.is_in([ip, ip]))
+        .and(Gadget::MODE.eq(Mode::Fast))
+        .and(Gadget::LEVEL.ge(Level::Low))
+        .and(Gadget::ID.ne(Code(1)))
+        .and(Gadget::WRAPPED.eq(Wrapped(2)))
+        .and(Gadget::TAGS.is_null());
+    let text = format!("{filter:?}");
+    for expected in [
+        r#"Compare("addr", Eq, Text("10.0.0.1"))"#,
+        r#"Compare("mode", Eq, Text("Fast"))"#,
+        r#"Compare("level", Ge, I32(1))"#,
+        r#"Compare("id", Ne, I64(1))"#,
+        r#"Compare("wrapped", Eq, I32(2))"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected} in {text}");
+    }
+}
+
+#[test]
+fn converted_rows_round_trip_and_after_load_runs() {
+    let g = gadget();
+    let row = g.to_row();
+    assert_eq!(
+        row,
+        [
+            Value::I64(3),
+            Value::Text("probe".into()),
+            Value::Text("::1".into()),
+            Value::Json(Box::new(serde_json::json!(["a"]))),
+            Value::Text("slow".into()),
+            Value::I32(9),
+            Value::I32(5),
+        ]
+    );
+    let back = Gadget::from_row(row).unwrap();
+    assert_eq!(back.loads, 1, "Default, then after_load");
+    assert_eq!(back.cache, "", "Default");
+    assert_eq!(
+        Gadget {
+            loads: 7,
+            cache: "scratch".into(),
+            ..back
+        },
+        g
+    );
+    let key: Code = g.key();
+    assert_eq!(Gadget::key_values(&key), [Value::I64(3)]);
+
+    let mut nulls = gadget().to_row();
+    nulls[3] = Value::Null(SqlType::Text);
+    nulls[5] = Value::Null(SqlType::Integer);
+    let back = Gadget::from_row(nulls).unwrap();
+    assert_eq!((back.tags, back.level), (None, None));
+}
+
+#[test]
+fn converted_values_that_do_not_decode_name_the_column() {
+    let mut g = gadget();
+    let cases = [
+        (2, Value::Text("nope".into()), "addr", "text \"nope\""),
+        (4, Value::Text("Slow".into()), "mode", "text \"Slow\""),
+        (5, Value::I64(2), "level", "i64 2"),
+        (0, Value::Text("3".into()), "id", "text \"3\""),
+    ];
+    for (index, value, column_name, found_text) in cases {
+        match g.set_column(index, value) {
+            Err(Error::Decode {
+                entity: "Gadget",
+                column,
+                found,
+                ..
+            }) => assert_eq!((column.as_str(), found.as_str()), (column_name, found_text)),
+            other => panic!("expected a decode error for {column_name}, got {other:?}"),
+        }
+    }
+    let err = g.set_column(3, Value::Text("{".into())).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "cannot decode Gadget.tags: expected alloc::vec::Vec<alloc::string::String>, found text \"{\" (invalid type: map, expected a sequence"
+        ),
+        "{err}"
+    );
+    assert_eq!(g, gadget(), "nothing changed");
+}
+
+#[test]
+fn fields_and_logic_traits_are_generated_and_attached() {
+    let mut g = gadget();
+    assert_eq!(*GadgetFields::id(&g), Code(3));
+    g.set_loads(2);
+    g.set_addr("127.0.0.1".parse().unwrap());
+    g.set_tags(None);
+    GadgetFields::set_label(&mut g, "x".into());
+    assert_eq!(
+        (g.loads, g.addr.to_string(), g.tags.clone()),
+        (2, "127.0.0.1".into(), None)
+    );
+    assert_eq!(*GadgetFields::level(&g), Some(Level::High));
+    // The shared `#[fields]` trait and the logic built on it.
+    LabelFields::set_label(&mut g, "probe".into());
+    assert_eq!(LabelFields::label(&g), "probe");
+    assert_eq!(g.shout(), "PROBE");
 }

@@ -6,10 +6,12 @@
 //! [`render`]; this module only collects the parts and runs them.
 
 pub(crate) mod render;
+pub(crate) mod templated;
 
 use std::marker::PhantomData;
 
 pub use render::Statement;
+pub use templated::TemplateOptions;
 
 use crate::column::{Direction, Filter, Node, Order};
 use crate::entity::Entity;
@@ -50,10 +52,13 @@ use crate::session::{Handle, Session};
 /// ```
 pub struct Query<'s, T: Entity> {
     session: &'s mut Session,
-    filters: Vec<Node>,
+    /// Every condition so far: one node, or an AND of several (kept
+    /// combined so that running the query never copies it).
+    filter: Option<Node>,
     order: Vec<(&'static str, Direction)>,
     limit: Option<u64>,
     offset: Option<u64>,
+    use_template: bool,
     _marker: PhantomData<fn() -> T>,
 }
 
@@ -61,18 +66,30 @@ impl<'s, T: Entity> Query<'s, T> {
     pub(crate) fn new(session: &'s mut Session) -> Self {
         Query {
             session,
-            filters: Vec::new(),
+            filter: None,
             order: Vec::new(),
             limit: None,
             offset: None,
+            use_template: true,
             _marker: PhantomData,
         }
     }
 
     /// Adds a condition; several calls are combined with AND.
     pub fn filter(mut self, filter: Filter<T>) -> Self {
-        self.filters.push(filter.node);
+        self.push_filter(filter.node);
         self
+    }
+
+    fn push_filter(&mut self, node: Node) {
+        self.filter = Some(match self.filter.take() {
+            None => node,
+            Some(Node::And(mut all)) => {
+                all.push(node);
+                Node::And(all)
+            }
+            Some(first) => Node::And(vec![first, node]),
+        });
     }
 
     /// Restricts to the row with this primary key.
@@ -84,7 +101,7 @@ impl<'s, T: Entity> Query<'s, T> {
                 .map(|((_, c), v)| Node::Compare(c.name, crate::column::CmpOp::Eq, v))
                 .collect(),
         );
-        self.filters.push(node);
+        self.push_filter(node);
         self
     }
 
@@ -106,12 +123,14 @@ impl<'s, T: Entity> Query<'s, T> {
         self
     }
 
-    fn filter_node(&self) -> Option<Node> {
-        match self.filters.len() {
-            0 => None,
-            1 => Some(self.filters[0].clone()),
-            _ => Some(Node::And(self.filters.clone())),
-        }
+    /// Builds this query's SQL fresh instead of from the template cache.
+    pub fn without_template(mut self) -> Self {
+        self.use_template = false;
+        self
+    }
+
+    fn filter_node(&self) -> Option<&Node> {
+        self.filter.as_ref()
     }
 
     fn check_values(&self, node: Option<&Node>) -> Result<()> {
@@ -131,10 +150,18 @@ impl<'s, T: Entity> Query<'s, T> {
         }
     }
 
-    /// The SELECT this query runs, for this session's dialect.
+    /// The statements this query runs (through the template cache unless
+    /// [`Query::without_template`]): SQL and parameters, nothing executed.
+    /// More than one when an `IN` list is split at the bind limit.
+    pub fn sql(&self) -> Result<Vec<Statement>> {
+        let node = self.filter_node();
+        self.statements(templated::Kind::Rows, node)
+    }
+
+    /// The SELECT this query runs, built fresh with sea-query (no template).
     pub fn statement(&self) -> Statement {
         let node = self.filter_node();
-        render::select(self.session.dialect(), &self.spec(node.as_ref()))
+        render::select(self.session.dialect(), &self.spec(node))
     }
 
     fn spec<'a>(&'a self, filter: Option<&'a Node>) -> render::SelectSpec<'a> {
@@ -147,13 +174,56 @@ impl<'s, T: Entity> Query<'s, T> {
         }
     }
 
+    fn statements(&self, kind: templated::Kind, node: Option<&Node>) -> Result<Vec<Statement>> {
+        let db = self.session.database();
+        templated::statements(
+            db.templates(),
+            db.padding(),
+            db.bind_limit(),
+            db.dialect(),
+            kind,
+            &self.spec(node),
+            self.use_template,
+        )
+    }
+
     async fn run(self) -> Result<(crate::row::RowSet, &'s mut Session)> {
         self.session.check_usable()?;
-        let node = self.filter_node();
-        self.check_values(node.as_ref())?;
+        self.check_values(self.filter_node())?;
         self.session.autoflush().await?;
-        let stmt = render::select(self.session.dialect(), &self.spec(node.as_ref()));
-        let set = self.session.fetch(&stmt).await?;
+        let stmts = self.statements(templated::Kind::Rows, self.filter_node())?;
+        let mut set = crate::row::RowSet::default();
+        for stmt in &stmts {
+            let part = self.session.fetch(stmt).await?;
+            if set.rows.is_empty() {
+                set.columns = part.columns;
+            }
+            set.rows.extend(part.rows);
+        }
+        if stmts.len() > 1 && !self.order.is_empty() {
+            // Rows of a split list: order them again as one result.
+            let meta = T::meta();
+            let keys: Vec<(usize, Direction)> = self
+                .order
+                .iter()
+                .filter_map(|(c, d)| {
+                    meta.columns
+                        .iter()
+                        .position(|m| m.name == *c)
+                        .map(|i| (i, *d))
+                })
+                .collect();
+            let nulls_last = self.session.dialect() == crate::Dialect::Postgres;
+            set.rows.sort_by(|a, b| {
+                keys.iter()
+                    .map(|&(i, d)| {
+                        let o = compare(&a[i], &b[i], nulls_last);
+                        if d == Direction::Desc { o.reverse() } else { o }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
         Ok((set, self.session))
     }
 
@@ -194,21 +264,59 @@ impl<'s, T: Entity> Query<'s, T> {
     /// Number of matching rows (honouring limit and offset).
     pub async fn count(self) -> Result<i64> {
         self.session.check_usable()?;
-        let node = self.filter_node();
-        self.check_values(node.as_ref())?;
+        self.check_values(self.filter_node())?;
         self.session.autoflush().await?;
         let dialect = self.session.dialect();
-        let n: i64 = if self.limit.is_some() || self.offset.is_some() {
-            let inner = render::select(dialect, &self.spec(node.as_ref()));
+        let stmts = if self.limit.is_some() || self.offset.is_some() {
+            let inner = render::select(dialect, &self.spec(self.filter_node()));
             let sql = format!("SELECT COUNT(*) FROM ({}) AS counted", inner.sql);
-            let stmt = Statement::new(sql, inner.params);
-            let set = self.session.fetch(&stmt).await?;
-            first_count(set)?
+            vec![Statement::new(sql, inner.params)]
         } else {
-            let stmt = render::count(dialect, &self.spec(node.as_ref()));
-            first_count(self.session.fetch(&stmt).await?)?
+            self.statements(templated::Kind::Count, self.filter_node())?
         };
-        Ok(n)
+        let mut total = 0;
+        for stmt in &stmts {
+            total += first_count(self.session.fetch(stmt).await?)?;
+        }
+        Ok(total)
+    }
+}
+
+/// Orders two cells of one column (for re-sorting split results); NULLs
+/// sort as the backend sorts them.
+pub(crate) fn compare(a: &crate::Value, b: &crate::Value, nulls_last: bool) -> std::cmp::Ordering {
+    use crate::Value as V;
+    use std::cmp::Ordering;
+    match (a, b) {
+        (V::Null(_), V::Null(_)) => Ordering::Equal,
+        (V::Null(_), _) => {
+            if nulls_last {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (_, V::Null(_)) => {
+            if nulls_last {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (V::Text(x), V::Text(y)) => x.cmp(y),
+        (V::Bool(x), V::Bool(y)) => x.cmp(y),
+        (V::F32(x), V::F32(y)) => x.total_cmp(y),
+        (V::F64(x), V::F64(y)) => x.total_cmp(y),
+        (V::Bytes(x), V::Bytes(y)) => x.cmp(y),
+        (V::Timestamp(x), V::Timestamp(y)) => x.cmp(y),
+        (V::TimestampTz(x), V::TimestampTz(y)) => x.cmp(y),
+        (V::Date(x), V::Date(y)) => x.cmp(y),
+        (V::Time(x), V::Time(y)) => x.cmp(y),
+        (V::Uuid(x), V::Uuid(y)) => x.cmp(y),
+        _ => match (a.as_i64(), b.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => Ordering::Equal,
+        },
     }
 }
 

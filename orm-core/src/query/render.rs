@@ -46,6 +46,7 @@ impl Statement {
 }
 
 /// The parts of a SELECT over one entity.
+#[derive(Clone, Copy)]
 pub(crate) struct SelectSpec<'a> {
     pub meta: &'static EntityMeta,
     pub filter: Option<&'a Node>,
@@ -91,10 +92,7 @@ pub(crate) fn select(dialect: Dialect, spec: &SelectSpec<'_>) -> Statement {
             q.limit(l);
         }
         // MySQL has no OFFSET without LIMIT; the largest LIMIT stands in for "all".
-        (None, Some(_)) if dialect == Dialect::MySql => {
-            q.limit(u64::MAX);
-        }
-        (None, Some(_)) if dialect == Dialect::Sqlite => {
+        (None, Some(_)) if dialect != Dialect::Postgres => {
             q.limit(i64::MAX as u64);
         }
         _ => {}
@@ -284,29 +282,15 @@ fn from_sea(v: sea_query::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{ColumnMeta, EntityMeta};
-
-    const fn col(name: &'static str, sql_type: SqlType) -> ColumnMeta {
-        ColumnMeta {
-            name,
-            field: name,
-            sql_type,
-            nullable: false,
-            primary_key: false,
-            auto_increment: false,
-            version: false,
-            unique: false,
-            indexed: false,
-            default: None,
-            max_len: None,
-            references: None,
-        }
-    }
+    use crate::meta::{EntityMeta, test_column};
 
     static USERS: EntityMeta = EntityMeta {
         name: "User",
         table: "users",
-        columns: &[col("id", SqlType::BigInt), col("select", SqlType::Text)],
+        columns: &[
+            test_column("id", SqlType::BigInt),
+            test_column("select", SqlType::Text),
+        ],
     };
 
     fn spec(filter: Option<&Node>) -> SelectSpec<'_> {

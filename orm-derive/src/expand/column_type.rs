@@ -1,84 +1,127 @@
-//! How generated code names a field's type, so that a type that is not a
-//! `ColumnValue` gives one error, at that type, with the trait's message.
+//! How generated code names a field's column type, so that a type that is
+//! not storable gives one error, at that type, with the trait's message.
 //!
-//! Every use goes through `<T as SupportedColumnType>::T`, an identity that
-//! requires `ColumnValue`: when `T` is unsupported, each use fails with the
-//! same obligation at the same span and the compiler prints the error once
-//! (a plain `T` would also fail as `Cells::next`'s bound, which rustc reports
-//! as a second, different error). The generated tokens take the spans of the
-//! type's first and last tokens, so the report underlines the whole type.
+//! The column type is the field type `T` itself, or `With<C, T>` (and
+//! `Option<With<C, T>>` for a field spelled `Option<T>`) when the field says
+//! `#[column(with = C)]`; see `orm_core::types`. Generated code uses it only
+//! as `<T as ColumnType>::item` (`SQL_TYPE`, `encode`, `decode`, ...), every
+//! token spanned at the field's type, and passes decoders to
+//! `__private` as functions instead of naming `T` in a generic bound. Every
+//! failure of an unsupported type is then the same obligation at the same
+//! span, which the compiler reports once, with `ColumnType`'s message.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 
-/// The identity trait; emitted once inside the entity's `const _` block.
-pub fn definition() -> TokenStream {
-    quote! {
-        trait SupportedColumnType {
-            type T;
-        }
+use crate::model::{Field, last_segment, option_inner};
+pub use crate::spans::Range;
 
-        impl<T: __p::ColumnValue> SupportedColumnType for T {
-            type T = T;
-        }
-    }
+/// Whether a `#[key(auto)]` type needs the compile-time assertion: the
+/// integer types are known, and `crate::check` reports the known others.
+pub fn needs_auto_key_assertion(ty: &syn::Type) -> bool {
+    !matches!(last_segment(ty), Some((name, false)) if ["i16", "i32", "i64"].contains(&name.as_str()))
 }
 
-/// The spans of the first and last tokens of some user tokens.
-#[derive(Clone, Copy)]
-pub struct Range {
-    pub first: Span,
-    pub last: Span,
-}
-
-impl Range {
-    pub fn of(tokens: &impl ToTokens) -> Range {
-        let mut trees = tokens.to_token_stream().into_iter();
-        let first = trees.next().map_or_else(Span::call_site, |t| t.span());
-        let last = trees.last().map_or(first, |t| t.span());
-        Range { first, last }
-    }
-}
-
-/// A field's type as generated code uses it.
-pub struct ColumnType<'a> {
-    ty: &'a syn::Type,
+/// A field's column type as generated code uses it.
+pub struct ColumnType {
+    /// The column type, for column constants.
+    codec: TokenStream,
+    /// What generated code calls the items on: `<T as ColumnType>` for
+    /// plain fields, `<C as Stores<F, NotNull>>` (or `Nullable`) for
+    /// `with = C`, so that a failure names the type or the converter.
+    storage: TokenStream,
     range: Range,
 }
 
-impl<'a> ColumnType<'a> {
-    pub fn new(ty: &'a syn::Type) -> Self {
+impl ColumnType {
+    pub fn new(field: &Field) -> Self {
+        let range = Range::of(&field.ty);
+        let Range { first, last } = range;
+        let ty = &field.ty;
+        let open = quote_spanned!(first=> <);
+        let (codec, storage) = match &field.attrs.with {
+            None => {
+                let close = quote_spanned!(last=> as __p::ColumnType>);
+                (ty.to_token_stream(), quote!(#open #ty #close))
+            }
+            Some(converter) => {
+                let marker = match option_inner(ty) {
+                    Some(_) => quote_spanned!(last=> __p::Nullable),
+                    None => quote_spanned!(last=> __p::NotNull),
+                };
+                let close = quote_spanned!(last=> as __p::Stores<#ty, #marker> >);
+                let codec = Self::with_codec(converter, ty, range);
+                (codec, quote!(#open #converter #close))
+            }
+        };
         ColumnType {
-            ty,
-            range: Range::of(ty),
+            codec,
+            storage,
+            range,
         }
     }
 
-    /// `<T as SupportedColumnType>::T`.
-    pub fn checked(&self) -> TokenStream {
-        let Range { first, last } = self.range;
-        let ty = self.ty;
-        let open = quote_spanned!(first=> <);
-        let close = quote_spanned!(last=> as SupportedColumnType>::T);
-        quote!(#open #ty #close)
+    /// `With<C, T>`, or `Option<With<C, T>>` for a field spelled `Option<T>`.
+    fn with_codec(converter: &syn::Type, ty: &syn::Type, range: Range) -> TokenStream {
+        let Range { first, last } = range;
+        let with = |ty: &syn::Type| {
+            let open = quote_spanned!(first=> ::orm_core::__private::With<);
+            let close = quote_spanned!(last=> >);
+            quote!(#open #converter, #ty #close)
+        };
+        match option_inner(ty) {
+            Some(inner) => {
+                let with = with(inner);
+                let open = quote_spanned!(first=> ::core::option::Option<);
+                let close = quote_spanned!(last=> >);
+                quote!(#open #with #close)
+            }
+            None => with(ty),
+        }
     }
 
-    /// `<T as ColumnValue>::item`, e.g. `SQL_TYPE` or `to_value`.
+    /// The column type: `T`, `With<C, T>` or `Option<With<C, T>>`.
+    pub fn codec(&self) -> &TokenStream {
+        &self.codec
+    }
+
+    /// `<T as ColumnType>::item` (or `<C as Stores<F, _>>::item`), e.g.
+    /// `SQL_TYPE` or `encode`.
     pub fn item(&self, item: &str) -> TokenStream {
-        let Range { first, last } = self.range;
-        let checked = self.checked();
-        let item = proc_macro2::Ident::new(item, last);
-        let open = quote_spanned!(first=> <);
-        let close = quote_spanned!(last=> as __p::ColumnValue>::#item);
-        quote!(#open #checked #close)
+        let storage = &self.storage;
+        let item = proc_macro2::Ident::new(item, self.range.last);
+        let sep = quote_spanned!(self.range.last=> ::);
+        quote!(#storage #sep #item)
     }
 
-    /// `function::<T>`, e.g. `__p::Cells::next::<T>`.
-    pub fn turbofish(&self, function: TokenStream) -> TokenStream {
+    /// A compile-time check that a `#[key(auto)]` type (a newtype the
+    /// derive cannot see through) is an integer the database can generate.
+    pub fn assert_auto_key(&self) -> TokenStream {
         let Range { first, last } = self.range;
-        let checked = self.checked();
-        let open = quote_spanned!(first=> #function::<);
-        let close = quote_spanned!(last=> >);
-        quote!(#open #checked #close)
+        let auto_key = self.item("AUTO_KEY");
+        let message = quote_spanned!(last=>
+            "#[key(auto)] needs an integer column type (i16, i32 or i64, or a newtype over one): the database generates its value"
+        );
+        quote_spanned!(first=> const _: () = ::core::assert!(#auto_key, #message);)
+    }
+
+    /// `function(args, <T as ColumnType>::decode)`, e.g.
+    /// `__p::Cells::next(&mut cells, ..)`. The decoder is passed as a function
+    /// (not as a `T: ColumnType` bound of `function`) so that every failure
+    /// of an unsupported type is the same projection at the same span, which
+    /// the compiler reports once.
+    pub fn decode_with(&self, function: TokenStream, args: TokenStream) -> TokenStream {
+        let decoder = self.item("decode");
+        quote!(#function(#args, #decoder))
+    }
+
+    /// `<T as ColumnType>::encode(expr)`. The parentheses take the type's
+    /// last span, so that the call's own obligation is reported at the type
+    /// too (and merged with the type's error).
+    pub fn encode(&self, expr: TokenStream) -> TokenStream {
+        let encode = self.item("encode");
+        let mut args = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, expr);
+        args.set_span(self.range.last);
+        quote!(#encode #args)
     }
 }

@@ -1,9 +1,11 @@
-//! The inherent items: one typed column constant per field
-//! (`User::NAME: Column<User, String>`) and `User::schema()`.
+//! The inherent items: one typed column constant per column field
+//! (`User::NAME: Column<User, String>`, typed by the column type, see
+//! `column_type`) and `User::schema()`.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
+use super::column_type::ColumnType;
 use crate::model::Entity;
 
 pub fn expand(entity: &Entity) -> TokenStream {
@@ -11,7 +13,8 @@ pub fn expand(entity: &Entity) -> TokenStream {
     let vis = &entity.vis;
     let constants = entity.fields.iter().map(|f| {
         let constant = f.constant();
-        let ty = &f.ty;
+        let column_type = ColumnType::new(f);
+        let ty = column_type.codec();
         let column = &f.column;
         let index = Literal::usize_unsuffixed(f.index);
         let doc = format!("Column `{column}` of `{}`.", entity.table);

@@ -3,7 +3,10 @@
 //! user's module.
 //!
 //! Field types are named through `super::column_type`, so that an
-//! unsupported type is reported once, at the type.
+//! unsupported type is reported once, at the type. `from_row` fills
+//! `#[transient]` fields with `Default::default()` and ends with the
+//! `after_load` function, so every object built from a row (a query, a
+//! refresh, the `is_modified` comparison) has its derived state.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -25,24 +28,23 @@ pub fn expand(entity: &Entity) -> TokenStream {
     }));
     let key_values = key_values(&keys);
     let key_from_row = key_from_row(&keys);
-    let from_row = entity.fields.iter().map(|f| {
-        let field = &f.ident;
-        let next = ColumnType::new(&f.ty).turbofish(quote!(__p::Cells::next));
-        quote!(#field: #next(&mut cells)?)
-    });
+    let from_row = from_row(entity);
+    let auto_key = entity
+        .auto_key()
+        .filter(|f| column_type::needs_auto_key_assertion(&f.ty))
+        .map(|f| ColumnType::new(f).assert_auto_key());
     let to_row = entity.fields.iter().map(|f| {
         let field = &f.ident;
         to_value(f, quote!(&self.#field))
     });
     let set_column = set_column(entity);
     let is_modified = is_modified(entity);
-    let supported = column_type::definition();
 
     quote! {
         const _: () = {
             use ::orm_core::__private as __p;
 
-            #supported
+            #auto_key
 
             static __META: __p::EntityMeta = __p::EntityMeta {
                 name: #name,
@@ -69,12 +71,7 @@ pub fn expand(entity: &Entity) -> TokenStream {
                     #key_from_row
                 }
 
-                fn from_row(values: ::std::vec::Vec<__p::Value>) -> __p::Result<Self> {
-                    let mut cells = __p::Cells::new(values, &__META)?;
-                    ::core::result::Result::Ok(#ident {
-                        #(#from_row,)*
-                    })
-                }
+                #from_row
 
                 fn to_row(&self) -> ::std::vec::Vec<__p::Value> {
                     ::std::vec![#(#to_row),*]
@@ -88,12 +85,55 @@ pub fn expand(entity: &Entity) -> TokenStream {
     }
 }
 
+/// `from_row`: the columns in order, `Default` for transient fields, then
+/// `after_load`, bound to a typed fn pointer so that a function with the
+/// wrong signature is reported at its path.
+fn from_row(entity: &Entity) -> TokenStream {
+    let ident = &entity.ident;
+    let columns = entity.fields.iter().map(|f| {
+        let field = &f.ident;
+        let next = ColumnType::new(f).decode_with(quote!(__p::Cells::next), quote!(&mut cells));
+        quote!(#field: #next?)
+    });
+    let transients = entity.transients.iter().map(|t| {
+        let field = &t.ident;
+        let Range { first, last } = Range::of(&t.ty);
+        let ty = &t.ty;
+        let open = quote_spanned!(first=> <);
+        let close = quote_spanned!(last=> as ::core::default::Default>::default());
+        quote!(#field: #open #ty #close)
+    });
+    let value = quote!(#ident {
+        #(#columns,)*
+        #(#transients,)*
+    });
+    let body = match &entity.after_load {
+        None => quote!(::core::result::Result::Ok(#value)),
+        Some(path) => {
+            let Range { first, last } = Range::of(path);
+            let fn_type = quote_spanned!(first=> fn(&mut Self));
+            let semicolon = quote_spanned!(last=> ;);
+            quote! {
+                let mut __value = #value;
+                let __after_load: #fn_type = #path #semicolon
+                __after_load(&mut __value);
+                ::core::result::Result::Ok(__value)
+            }
+        }
+    };
+    quote! {
+        fn from_row(values: ::std::vec::Vec<__p::Value>) -> __p::Result<Self> {
+            let mut cells = __p::Cells::new(values, &__META)?;
+            #body
+        }
+    }
+}
+
 fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
-    let ty = &f.ty;
     let column = &f.column;
     let field = &f.name;
-    let sql_type = ColumnType::new(ty).item("SQL_TYPE");
-    let nullable = ColumnType::new(ty).item("NULLABLE");
+    let sql_type = ColumnType::new(f).item("SQL_TYPE");
+    let nullable = ColumnType::new(f).item("NULLABLE");
     let primary_key = f.key.is_some();
     let auto_increment = f.is_auto();
     let version = f.is_version();
@@ -167,8 +207,7 @@ fn key_values(keys: &[&Field]) -> TokenStream {
 fn key_from_row(keys: &[&Field]) -> TokenStream {
     let decode = keys.iter().map(|f| {
         let index = Literal::usize_unsuffixed(f.index);
-        let decode = ColumnType::new(&f.ty).turbofish(quote!(__p::decode_ref));
-        quote!(#decode(values, &__META, #index))
+        ColumnType::new(f).decode_with(quote!(__p::decode_ref), quote!(values, &__META, #index))
     });
     match keys {
         [_] => quote!(#(#decode)*),
@@ -181,10 +220,11 @@ fn set_column(entity: &Entity) -> TokenStream {
     let arms = entity.fields.iter().map(|f| {
         let field = &f.ident;
         let index = Literal::usize_unsuffixed(f.index);
-        let decode = ColumnType::new(&f.ty).turbofish(quote!(__p::decode));
+        let decode =
+            ColumnType::new(f).decode_with(quote!(__p::decode), quote!(value, &__META, #index));
         quote! {
             #index => {
-                self.#field = #decode(value, &__META, #index)?;
+                self.#field = #decode?;
             }
         }
     });
@@ -233,10 +273,9 @@ fn is_modified(entity: &Entity) -> TokenStream {
     }
 }
 
-/// `<T as ColumnValue>::to_value(expr)`.
+/// `<T as ColumnType>::encode(expr)`.
 fn to_value(f: &Field, expr: TokenStream) -> TokenStream {
-    let to_value = ColumnType::new(&f.ty).item("to_value");
-    quote!(#to_value(#expr))
+    ColumnType::new(f).encode(expr)
 }
 
 /// `T` for one item, `(A, B)` for several.

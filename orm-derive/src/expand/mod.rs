@@ -1,11 +1,13 @@
 //! Turns an `#[entity]` struct into code: the struct itself (helper
 //! attributes stripped), its `Entity` implementation with the static
-//! metadata (`entity.rs`) and its column constants (`columns.rs`).
+//! metadata (`entity.rs`), its column constants (`columns.rs`), and its
+//! fields trait, logic traits and shared fields traits (`accessors.rs`).
 //!
 //! Generated code names nothing the user may have renamed or not imported:
 //! every path is absolute, through `::orm_core::__private`, `::core` or
 //! `::std`.
 
+mod accessors;
 mod column_type;
 mod columns;
 mod entity;
@@ -43,10 +45,12 @@ pub fn entity(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     errors.finish()?;
     let entity_impl = entity::expand(&model);
     let columns = columns::expand(&model);
+    let accessors = accessors::expand(&model);
     Ok(quote! {
         #item
         #entity_impl
         #columns
+        #accessors
     })
 }
 
@@ -124,8 +128,9 @@ mod tests {
                 }
             },
         );
-        // The struct, the `const _` block and the inherent impl.
-        assert_eq!(file.items.len(), 3);
+        // The struct, the `const _` block, the inherent impl, the fields
+        // trait and its impl.
+        assert_eq!(file.items.len(), 5);
         let syn::Item::Struct(item) = &file.items[0] else {
             panic!("the struct comes first")
         };
@@ -145,8 +150,8 @@ mod tests {
             "target : < Team as __p :: Entity > :: meta , on_delete : __p :: OnDelete :: Cascade",
             "target : < User as __p :: Entity > :: meta , on_delete : __p :: OnDelete :: Restrict",
             "type Key = i64 ;",
-            "0 => { self . id = __p :: decode :: < < i64 as SupportedColumnType > :: T > (value , & __META , 0) ? ; }",
-            "5 => { self . boss = __p :: decode :: < < Option < i64 > as SupportedColumnType > :: T > (value , & __META , 5) ? ; }",
+            "0 => { self . id = __p :: decode (value , & __META , 0 , < i64 as __p :: ColumnType > :: decode) ? ; }",
+            "5 => { self . boss = __p :: decode (value , & __META , 5 , < Option < i64 > as __p :: ColumnType > :: decode) ? ; }",
             "_ => { return :: core :: result :: Result :: Err (__p :: Error :: Config (:: std :: format ! (\"User: no column at index {index}\") ,)) ; }",
             "auto_increment : true , version : false ,",
             "pub const EMAIL : :: orm_core :: __private :: Column < User , Option < String > > = :: orm_core :: __private :: Column :: new (\"mail\" , 2)",
@@ -172,9 +177,9 @@ mod tests {
         for expected in [
             "table : \"order_lines\"",
             "type Key = (i64 , i16) ;",
-            "decode_ref :: < < i64 as SupportedColumnType > :: T > (values , & __META , 0) ?",
-            "decode_ref :: < < i16 as SupportedColumnType > :: T > (values , & __META , 2) ?",
-            "to_value (& key . 1)",
+            "__p :: decode_ref (values , & __META , 0 , < i64 as __p :: ColumnType > :: decode) ?",
+            "__p :: decode_ref (values , & __META , 2 , < i16 as __p :: ColumnType > :: decode) ?",
+            "encode (& key . 1)",
             "fn set_column (& mut self , index : :: core :: primitive :: usize , value : __p :: Value ,)",
             "2 => { self . line =",
             "const QTY",
@@ -214,13 +219,73 @@ mod tests {
         let text = text(&file);
         for expected in [
             "table : \"posts\"",
-            "name : \"id\" , field : \"id\" , sql_type : < < i64 as SupportedColumnType > :: T as __p :: ColumnValue > :: SQL_TYPE , nullable : < < i64 as SupportedColumnType > :: T as __p :: ColumnValue > :: NULLABLE , primary_key : true , auto_increment : true , version : false ,",
-            "name : \"rev\" , field : \"rev\" , sql_type : < < i32 as SupportedColumnType > :: T as __p :: ColumnValue > :: SQL_TYPE , nullable : < < i32 as SupportedColumnType > :: T as __p :: ColumnValue > :: NULLABLE , primary_key : false , auto_increment : false , version : true ,",
+            "name : \"id\" , field : \"id\" , sql_type : < i64 as __p :: ColumnType > :: SQL_TYPE , nullable : < i64 as __p :: ColumnType > :: NULLABLE , primary_key : true , auto_increment : true , version : false ,",
+            "name : \"rev\" , field : \"rev\" , sql_type : < i32 as __p :: ColumnType > :: SQL_TYPE , nullable : < i32 as __p :: ColumnType > :: NULLABLE , primary_key : false , auto_increment : false , version : true ,",
             "fn is_modified (& self , __loaded : & [__p :: Value] ,) -> :: core :: option :: Option < __p :: Result < :: core :: primitive :: bool > >",
             "let __is_modified : fn (& Self , & Self) -> :: core :: primitive :: bool = crate :: same :: tags ;",
             "< Self as __p :: Entity > :: from_row (< [__p :: Value] > :: to_vec (__loaded)) . map (| __old | __is_modified (self , & __old))",
         ] {
             assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+    }
+
+    #[test]
+    fn logic_fields_converters_and_transients() {
+        let file = expand(
+            quote!(
+                logic(ReceiverLogic, audit::Audited),
+                fields(audit::AuditFields),
+                after_load = Self::derive
+            ),
+            quote! {
+                pub struct Receiver {
+                    #[key(auto)] pub id: ReceiverId,
+                    #[transient] pub label: String,
+                    #[column(with = AsText)] pub address: IpAddr,
+                    #[column(with = AsJson)] pub backup: Option<Settings>,
+                    #[version] pub version: i64,
+                }
+            },
+        );
+        let syn::Item::Struct(item) = &file.items[0] else {
+            panic!("the struct comes first")
+        };
+        assert!(
+            item.fields.iter().all(|f| f.attrs.is_empty()),
+            "#[transient] stripped"
+        );
+        let text = text(&file);
+        for expected in [
+            // A newtype auto key is checked by the compiler.
+            "const _ : () = :: core :: assert ! (< ReceiverId as __p :: ColumnType > :: AUTO_KEY",
+            // Converters: columns typed by `With`, items through `Stores`.
+            "sql_type : < AsText as __p :: Stores < IpAddr , __p :: NotNull > > :: SQL_TYPE",
+            "nullable : < AsJson as __p :: Stores < Option < Settings > , __p :: Nullable > > :: NULLABLE",
+            "< AsText as __p :: Stores < IpAddr , __p :: NotNull > > :: encode (& self . address)",
+            "pub const ADDRESS : :: orm_core :: __private :: Column < Receiver , :: orm_core :: __private :: With < AsText , IpAddr > >",
+            "pub const BACKUP : :: orm_core :: __private :: Column < Receiver , :: core :: option :: Option < :: orm_core :: __private :: With < AsJson , Settings > > >",
+            // Transients: not columns, Default on load, then after_load.
+            "label : < String as :: core :: default :: Default > :: default () ,",
+            "let __after_load : fn (& mut Self) = Self :: derive ;",
+            "__after_load (& mut __value) ;",
+            // Column indices skip the transient field.
+            "1 => { self . address = __p :: decode (value , & __META , 1 ,",
+            // The fields trait: accessors for all, setters for non-key, non-version fields.
+            "pub trait ReceiverFields",
+            "fn id (& self) -> & ReceiverId ;",
+            "fn set_label (& mut self , value : String) ;",
+            "fn set_backup (& mut self , value : Option < Settings >) ;",
+            "fn version (& self) -> & i64 ;",
+            "impl ReceiverFields for Receiver",
+            // Logic and shared fields traits.
+            "impl ReceiverLogic for Receiver { }",
+            "impl audit :: Audited for Receiver { }",
+            "audit :: AuditFields ! { audit :: AuditFields ; Receiver ; key id : ReceiverId , column address : IpAddr , column backup : Option < Settings > , version version : i64 , transient label : String , }",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+        for absent in ["set_id", "set_version", "const LABEL", "name : \"label\""] {
+            assert!(!text.contains(absent), "unexpected `{absent}` in\n{text}");
         }
     }
 

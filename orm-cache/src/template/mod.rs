@@ -1,0 +1,482 @@
+//! Compiled SQL templates with expanding list slots.
+//!
+//! A [`Template`] is SQL text split at its parameter slots. A slot is either
+//! a scalar (one placeholder) or a *list* that sits inside `IN ( ... )`: bound
+//! to a list of n values it becomes n placeholders, with the parameters
+//! flattened in order. Templates are stored *unnumbered*; PostgreSQL's `$n`
+//! are written at bind time, so an expanding list never re-renders the rest.
+//!
+//! ## Compiling
+//!
+//! The caller renders its statement once with a *marker* in place of every
+//! argument (any SQL builder: the ORM uses sea-query) and hands the text and
+//! the markers' order to [`Template::compile`], which finds the placeholders
+//! (skipping quoted identifiers and string literals) and records which
+//! argument each one is. A list argument is rendered with a single marker
+//! inside its `IN (...)`.
+//!
+//! ## Binding
+//!
+//! * Lists are padded (see [`Padding`]) by repeating their last value, never
+//!   with NULL (`x NOT IN (..., NULL)` matches no row), so a server's
+//!   prepared-statement cache sees a handful of lengths, not one per length.
+//! * An empty list is a different shape (the predicate becomes constant),
+//!   compiled separately by the caller; binding an empty list to a list slot
+//!   is refused.
+//! * [`Template::bind_split`] splits the longest list when the parameters
+//!   would exceed a backend's bind limit; the caller runs every statement and
+//!   combines the results (meaningful for `IN`, which is a union; the caller
+//!   must not split `NOT IN`).
+
+mod cache;
+mod shape;
+
+pub use cache::{Cached, Mode, TemplateCache, TemplateStats};
+pub use shape::ShapeKey;
+
+/// How a backend writes placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Placeholders {
+    /// `?` (SQLite, MySQL).
+    Question,
+    /// `$1, $2, ...` (PostgreSQL).
+    Dollar,
+}
+
+/// How bound lists are padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Padding {
+    /// Exactly as many placeholders as values.
+    None,
+    /// Up to the next power of two (1, 2, 4, 8, ...): at most ~17 statement
+    /// texts per shape up to a 65,535 bind limit.
+    PowerOfTwo,
+}
+
+impl Padding {
+    /// The number of placeholders for a list of `n` values.
+    pub fn slots(self, n: usize) -> usize {
+        match self {
+            Padding::None => n,
+            Padding::PowerOfTwo => n.next_power_of_two(),
+        }
+    }
+}
+
+/// An argument of a statement: one value, or a list for an `IN` slot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg<V> {
+    Scalar(V),
+    List(Vec<V>),
+}
+
+impl<V> Arg<V> {
+    fn len(&self) -> usize {
+        match self {
+            Arg::Scalar(_) => 1,
+            Arg::List(v) => v.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    /// A placeholder for argument `n` (a scalar).
+    Scalar(usize),
+    /// Placeholders for every value of list argument `n`.
+    List(usize),
+}
+
+/// A compiled statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+    /// Which arguments are lists, by argument index.
+    lists: Vec<bool>,
+    /// Length of the text without placeholders (to size the output).
+    text_len: usize,
+}
+
+/// A statement ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound<V> {
+    pub sql: String,
+    pub params: Vec<V>,
+}
+
+/// Why a statement could not be compiled or bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    /// The text has a different number of placeholders than markers given.
+    PlaceholderCount { found: usize, markers: usize },
+    /// A marker names an argument that does not exist.
+    NoSuchArgument(usize),
+    /// Arguments do not match the template's shape.
+    Shape(String),
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateError::PlaceholderCount { found, markers } => {
+                write!(
+                    f,
+                    "the SQL has {found} placeholders but {markers} markers were given"
+                )
+            }
+            TemplateError::NoSuchArgument(n) => {
+                write!(f, "marker for argument {n}, which does not exist")
+            }
+            TemplateError::Shape(s) => write!(f, "arguments do not fit the template: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// Finds placeholders (`?` or `$n`) outside quoted identifiers and literals;
+/// returns their byte ranges.
+fn placeholders(sql: &str) -> Vec<(usize, usize)> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == quote {
+                        // A doubled quote is an escaped quote.
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'?' => {
+                out.push((i, i + 1));
+                i += 1;
+            }
+            b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                out.push((start, i));
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+impl Template {
+    /// Compiles `sql`, rendered with one marker per placeholder: `markers[k]`
+    /// is the argument index of the k-th placeholder, and `lists[n]` says
+    /// whether argument n is a list (its single marker then stands for all
+    /// its values).
+    pub fn compile(
+        sql: &str,
+        markers: &[usize],
+        lists: &[bool],
+    ) -> Result<Template, TemplateError> {
+        let found = placeholders(sql);
+        if found.len() != markers.len() {
+            return Err(TemplateError::PlaceholderCount {
+                found: found.len(),
+                markers: markers.len(),
+            });
+        }
+        let mut pieces = Vec::with_capacity(found.len() * 2 + 1);
+        let mut at = 0;
+        let mut text_len = 0;
+        for (&(start, end), &arg) in found.iter().zip(markers) {
+            let is_list = *lists.get(arg).ok_or(TemplateError::NoSuchArgument(arg))?;
+            if start > at {
+                pieces.push(Piece::Text(sql[at..start].to_string()));
+                text_len += start - at;
+            }
+            pieces.push(if is_list {
+                Piece::List(arg)
+            } else {
+                Piece::Scalar(arg)
+            });
+            at = end;
+        }
+        if at < sql.len() {
+            pieces.push(Piece::Text(sql[at..].to_string()));
+            text_len += sql.len() - at;
+        }
+        Ok(Template {
+            pieces,
+            lists: lists.to_vec(),
+            text_len,
+        })
+    }
+
+    /// The number of arguments.
+    pub fn arity(&self) -> usize {
+        self.lists.len()
+    }
+
+    fn check<V>(&self, args: &[Arg<V>]) -> Result<(), TemplateError> {
+        if args.len() != self.lists.len() {
+            return Err(TemplateError::Shape(format!(
+                "{} arguments for a template of {}",
+                args.len(),
+                self.lists.len()
+            )));
+        }
+        for (n, (arg, &is_list)) in args.iter().zip(&self.lists).enumerate() {
+            match (arg, is_list) {
+                (Arg::Scalar(_), false) => {}
+                (Arg::List(v), true) if !v.is_empty() => {}
+                (Arg::List(_), true) => {
+                    return Err(TemplateError::Shape(format!(
+                        "argument {n} is an empty list"
+                    )));
+                }
+                _ => {
+                    return Err(TemplateError::Shape(format!(
+                        "argument {n} is not of the template's kind"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds arguments: one statement.
+    pub fn bind<V: Clone>(
+        &self,
+        style: Placeholders,
+        args: &[Arg<V>],
+        padding: Padding,
+    ) -> Result<Bound<V>, TemplateError> {
+        self.check(args)?;
+        let count: usize = args
+            .iter()
+            .map(|a| match a {
+                Arg::Scalar(_) => 1,
+                Arg::List(v) => padding.slots(v.len()),
+            })
+            .sum();
+        let mut sql = String::with_capacity(self.text_len + count * 4);
+        let mut params = Vec::with_capacity(count);
+        let mut push = |sql: &mut String, value: &V| {
+            params.push(value.clone());
+            match style {
+                Placeholders::Question => sql.push('?'),
+                Placeholders::Dollar => {
+                    sql.push('$');
+                    push_number(sql, params.len());
+                }
+            }
+        };
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => sql.push_str(t),
+                Piece::Scalar(n) => {
+                    if let Arg::Scalar(v) = &args[*n] {
+                        push(&mut sql, v);
+                    }
+                }
+                Piece::List(n) => {
+                    if let Arg::List(values) = &args[*n] {
+                        let last = values.last().expect("checked non-empty");
+                        let slots = padding.slots(values.len());
+                        for i in 0..slots {
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            push(&mut sql, values.get(i).unwrap_or(last));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Bound { sql, params })
+    }
+
+    /// Binds arguments into as many statements as the bind `limit` requires,
+    /// splitting the longest list. One statement when everything fits. The
+    /// caller removes duplicates from the list first if the results of the
+    /// statements are added up.
+    pub fn bind_split<V: Clone>(
+        &self,
+        style: Placeholders,
+        args: &[Arg<V>],
+        padding: Padding,
+        limit: usize,
+    ) -> Result<Vec<Bound<V>>, TemplateError> {
+        self.check(args)?;
+        let total: usize = args
+            .iter()
+            .map(|a| match a {
+                Arg::Scalar(_) => 1,
+                Arg::List(v) => padding.slots(v.len()),
+            })
+            .sum();
+        if total <= limit {
+            return Ok(vec![self.bind(style, args, padding)?]);
+        }
+        // Padding must never be the reason to split: bind exactly if that fits.
+        let exact: usize = args.iter().map(Arg::len).sum();
+        if exact <= limit {
+            return Ok(vec![self.bind(style, args, Padding::None)?]);
+        }
+        let (longest, _) = args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| matches!(a, Arg::List(_)))
+            .max_by_key(|(_, a)| a.len())
+            .ok_or_else(|| {
+                TemplateError::Shape(format!("{total} parameters and no list to split"))
+            })?;
+        let fixed: usize = args
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != longest)
+            .map(|(_, a)| a.len())
+            .sum();
+        if fixed >= limit {
+            return Err(TemplateError::Shape(format!(
+                "{fixed} parameters besides the longest list exceed the limit of {limit}"
+            )));
+        }
+        // Room per statement for the split list, rounded down to a padding size.
+        let room = limit - fixed;
+        let chunk = match padding {
+            Padding::None => room,
+            Padding::PowerOfTwo => 1usize << (usize::BITS - 1 - room.leading_zeros()),
+        };
+        let Arg::List(values) = &args[longest] else {
+            unreachable!("filtered to lists")
+        };
+        values
+            .chunks(chunk)
+            .map(|part| {
+                let mut piece_args = args.to_vec();
+                piece_args[longest] = Arg::List(part.to_vec());
+                self.bind(style, &piece_args, padding)
+            })
+            .collect()
+    }
+}
+
+fn push_number(sql: &mut String, n: usize) {
+    use std::fmt::Write;
+    let _ = write!(sql, "{n}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> Template {
+        // SELECT ... WHERE "a" = $1 AND "b" IN ($2) AND "c" = '?' LIMIT $3
+        Template::compile(
+            r#"SELECT "x?" FROM t WHERE "a" = $1 AND "b" IN ($2) AND "c" = '?''$1' LIMIT $3"#,
+            &[0, 1, 2],
+            &[false, true, false],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn quoted_question_marks_are_not_placeholders() {
+        assert_eq!(
+            placeholders(r#"SELECT "a?", 'b?', `c?` WHERE d = ?"#).len(),
+            1
+        );
+        assert_eq!(placeholders("WHERE a = $1 AND b = $12").len(), 2);
+    }
+
+    #[test]
+    fn lists_expand_and_numbers_follow() {
+        let t = template();
+        let b = t
+            .bind(
+                Placeholders::Dollar,
+                &[Arg::Scalar(1), Arg::List(vec![2, 3, 4]), Arg::Scalar(9)],
+                Padding::None,
+            )
+            .unwrap();
+        assert_eq!(
+            b.sql,
+            r#"SELECT "x?" FROM t WHERE "a" = $1 AND "b" IN ($2, $3, $4) AND "c" = '?''$1' LIMIT $5"#
+        );
+        assert_eq!(b.params, [1, 2, 3, 4, 9]);
+        let q = t
+            .bind(
+                Placeholders::Question,
+                &[Arg::Scalar(1), Arg::List(vec![2, 3, 4]), Arg::Scalar(9)],
+                Padding::PowerOfTwo,
+            )
+            .unwrap();
+        assert!(q.sql.contains(r#""b" IN (?, ?, ?, ?)"#), "{}", q.sql);
+        assert_eq!(
+            q.params,
+            [1, 2, 3, 4, 4, 9],
+            "padded by repeating the last value"
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_refused() {
+        let t = template();
+        assert!(
+            t.bind(
+                Placeholders::Question,
+                &[Arg::Scalar(1), Arg::Scalar(2), Arg::Scalar(3)],
+                Padding::None
+            )
+            .is_err()
+        );
+        assert!(
+            t.bind(
+                Placeholders::Question,
+                &[Arg::Scalar(1), Arg::List(vec![]), Arg::Scalar(3)],
+                Padding::None
+            )
+            .is_err()
+        );
+        assert!(matches!(
+            Template::compile("a = ? AND b = ?", &[0], &[false]),
+            Err(TemplateError::PlaceholderCount {
+                found: 2,
+                markers: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn long_lists_split_under_the_limit() {
+        let t = template();
+        let values: Vec<i32> = (0..100).collect();
+        let parts = t
+            .bind_split(
+                Placeholders::Dollar,
+                &[Arg::Scalar(-1), Arg::List(values), Arg::Scalar(-2)],
+                Padding::PowerOfTwo,
+                34,
+            )
+            .unwrap();
+        // 32 per statement (the power of two under 34 - 2).
+        assert_eq!(parts.len(), 4);
+        assert!(parts.iter().all(|p| p.params.len() <= 34));
+        let mut seen: Vec<i32> = parts
+            .iter()
+            .flat_map(|p| p.params[1..p.params.len() - 1].to_vec())
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+    }
+}

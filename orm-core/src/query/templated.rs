@@ -1,0 +1,460 @@
+//! SELECTs through the template cache of `orm-cache`.
+//!
+//! A query's *shape* is its entity, dialect, kind (rows or count), the
+//! structure of its filter (node kinds, columns, operators, which arguments
+//! are lists and which lists are empty), its ORDER BY and whether it has a
+//! LIMIT and an OFFSET. Values are never part of it. On a miss the query is
+//! rendered once by sea-query with a marker in place of every value and
+//! compiled; binding then costs a walk over the filter to collect the values
+//! and one pass over the template's pieces.
+//!
+//! Lists are padded to powers of two by default, so `IN` lists of 1 to 1,000
+//! values make 11 statement texts per shape rather than 1,000 (the server's
+//! and sqlx's prepared-statement caches stay small). A list longer than the
+//! bind limit is split into several statements whose rows are combined
+//! (sorted again when the query has an ORDER BY); that is only sound for
+//! `IN` without LIMIT/OFFSET, and any other over-long query is refused with
+//! a clear error rather than sent to fail on the server.
+
+use std::sync::Arc;
+
+use orm_cache::template::{
+    Arg, Cached, Mode, Padding, Placeholders, ShapeKey, Template, TemplateCache,
+};
+
+use super::render::{self, SelectSpec, Statement};
+use crate::backend::Dialect;
+use crate::column::{CmpOp, Direction, Node};
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// Template settings of a database.
+#[derive(Debug, Clone)]
+pub struct TemplateOptions {
+    /// Shapes kept (least recently useful ones are evicted).
+    pub capacity: usize,
+    pub mode: Mode,
+    /// Padding of bound lists.
+    pub padding: Padding,
+}
+
+impl Default for TemplateOptions {
+    fn default() -> Self {
+        TemplateOptions {
+            capacity: 4096,
+            mode: Mode::VerifyOnStore,
+            padding: Padding::PowerOfTwo,
+        }
+    }
+}
+
+/// What kind of SELECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Rows,
+    Count,
+}
+
+fn placeholders(dialect: Dialect) -> Placeholders {
+    match dialect {
+        Dialect::Postgres => Placeholders::Dollar,
+        _ => Placeholders::Question,
+    }
+}
+
+fn op_tag(op: CmpOp) -> u8 {
+    match op {
+        CmpOp::Eq => 0,
+        CmpOp::Ne => 1,
+        CmpOp::Lt => 2,
+        CmpOp::Le => 3,
+        CmpOp::Gt => 4,
+        CmpOp::Ge => 5,
+    }
+}
+
+/// Walks a filter: writes its shape and collects its arguments in order.
+fn walk(node: &Node, key: &mut ShapeKey, args: &mut Vec<Arg<Value>>) {
+    match node {
+        Node::Compare(c, op, v) => {
+            key.tag(1).name(c).tag(op_tag(*op));
+            args.push(Arg::Scalar(v.clone()));
+        }
+        Node::IsNull(c, neg) => {
+            key.tag(2).name(c).tag(u8::from(*neg));
+        }
+        Node::Like(c, pattern, neg) => {
+            key.tag(3).name(c).tag(u8::from(*neg));
+            args.push(Arg::Scalar(Value::Text(pattern.clone())));
+        }
+        Node::In(c, values, neg) => {
+            key.tag(4)
+                .name(c)
+                .tag(u8::from(*neg))
+                .tag(u8::from(values.is_empty()));
+            if !values.is_empty() {
+                args.push(Arg::List(values.clone()));
+            }
+        }
+        Node::And(ns) | Node::Or(ns) => {
+            key.tag(if matches!(node, Node::And(_)) { 5 } else { 6 })
+                .number(ns.len() as u64);
+            for n in ns {
+                walk(n, key, args);
+            }
+        }
+        Node::Not(n) => {
+            key.tag(7);
+            walk(n, key, args);
+        }
+    }
+}
+
+/// The same walk, replacing every value by a marker (`I64(argument index)`).
+fn skeleton(node: &Node, next: &mut i64, lists: &mut Vec<bool>) -> Node {
+    let mut marker = |list: bool| {
+        let m = *next;
+        *next += 1;
+        lists.push(list);
+        Value::I64(m)
+    };
+    match node {
+        Node::Compare(c, op, _) => Node::Compare(c, *op, marker(false)),
+        Node::IsNull(..) => node.clone(),
+        Node::Like(c, _, neg) => {
+            // A text marker: the pattern must stay a bound text value.
+            let m = marker(false);
+            let Value::I64(n) = m else { unreachable!() };
+            Node::Like(c, format!("\u{1}{n}"), *neg)
+        }
+        Node::In(c, values, neg) if values.is_empty() => Node::In(c, Vec::new(), *neg),
+        Node::In(c, _, neg) => Node::In(c, vec![marker(true)], *neg),
+        Node::And(ns) => Node::And(ns.iter().map(|n| skeleton(n, next, lists)).collect()),
+        Node::Or(ns) => Node::Or(ns.iter().map(|n| skeleton(n, next, lists)).collect()),
+        Node::Not(n) => Node::Not(Box::new(skeleton(n, next, lists))),
+    }
+}
+
+/// Reads the argument index back from a bound marker.
+fn marker_index(v: &Value) -> Option<usize> {
+    match v {
+        Value::I64(n) => usize::try_from(*n).ok(),
+        Value::Text(s) => s.strip_prefix('\u{1}').and_then(|n| n.parse().ok()),
+        _ => None,
+    }
+}
+
+fn fresh(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> Statement {
+    match kind {
+        Kind::Rows => render::select(dialect, spec),
+        Kind::Count => render::count(dialect, spec),
+    }
+}
+
+fn compile(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> Result<Template> {
+    let mut next = 0;
+    let mut lists = Vec::new();
+    let node = spec.filter.map(|n| skeleton(n, &mut next, &mut lists));
+    let mut limit = spec.limit;
+    let mut offset = spec.offset;
+    if kind == Kind::Rows {
+        if limit.is_some() {
+            limit = Some(next as u64);
+            next += 1;
+            lists.push(false);
+        }
+        if offset.is_some() {
+            offset = Some(next as u64);
+            lists.push(false);
+        }
+    }
+    let marked = SelectSpec {
+        meta: spec.meta,
+        filter: node.as_ref(),
+        order: spec.order,
+        limit,
+        offset,
+    };
+    let stmt = fresh(dialect, kind, &marked);
+    let markers: Option<Vec<usize>> = stmt.params.iter().map(marker_index).collect();
+    let markers = markers.ok_or_else(|| {
+        Error::Config(format!(
+            "unexpected literal in template of {}",
+            spec.meta.name
+        ))
+    })?;
+    Template::compile(&stmt.sql, &markers, &lists)
+        .map_err(|e| Error::Config(format!("template of {}: {e}", spec.meta.name)))
+}
+
+fn limit_args(kind: Kind, spec: &SelectSpec<'_>, args: &mut Vec<Arg<Value>>) {
+    if kind == Kind::Rows {
+        if let Some(l) = spec.limit {
+            args.push(Arg::Scalar(Value::I64(
+                i64::try_from(l).unwrap_or(i64::MAX),
+            )));
+        }
+        if let Some(o) = spec.offset {
+            args.push(Arg::Scalar(Value::I64(
+                i64::try_from(o).unwrap_or(i64::MAX),
+            )));
+        }
+    }
+}
+
+/// The shape key of a SELECT and its arguments in placeholder order.
+fn shape(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> (ShapeKey, Vec<Arg<Value>>) {
+    let mut key = ShapeKey::new();
+    key.tag(kind as u8).tag(dialect as u8).name(spec.meta.table);
+    let mut args = Vec::new();
+    if let Some(n) = spec.filter {
+        walk(n, &mut key, &mut args);
+    }
+    for (c, d) in spec.order {
+        key.tag(8).name(c).tag(u8::from(*d == Direction::Desc));
+    }
+    key.tag(u8::from(spec.limit.is_some()))
+        .tag(u8::from(spec.offset.is_some()));
+    limit_args(kind, spec, &mut args);
+    (key, args)
+}
+
+/// Statements for a SELECT (several when a list is split at the bind limit).
+pub(crate) fn statements(
+    cache: &TemplateCache,
+    padding: Padding,
+    bind_limit: usize,
+    dialect: Dialect,
+    kind: Kind,
+    spec: &SelectSpec<'_>,
+    use_cache: bool,
+) -> Result<Vec<Statement>> {
+    // MySQL and SQLite have no OFFSET without LIMIT: make the stand-in LIMIT
+    // an ordinary argument, as the plain renderer would bind it.
+    let normalized;
+    let spec = if kind == Kind::Rows
+        && spec.offset.is_some()
+        && spec.limit.is_none()
+        && dialect != Dialect::Postgres
+    {
+        normalized = SelectSpec {
+            limit: Some(i64::MAX as u64),
+            ..*spec
+        };
+        &normalized
+    } else {
+        spec
+    };
+    let (key, mut args) = shape(dialect, kind, spec);
+
+    let total: usize = args
+        .iter()
+        .map(|a| match a {
+            Arg::Scalar(_) => 1,
+            Arg::List(v) => v.len(),
+        })
+        .sum();
+    let cacheable = use_cache && cache.enabled();
+    if !cacheable && total <= bind_limit {
+        return Ok(vec![fresh(dialect, kind, spec)]);
+    }
+    let template = match cacheable.then(|| cache.get(&key)).flatten() {
+        Some(Cached::Template(t)) => t,
+        Some(Cached::Uncacheable) if total <= bind_limit => {
+            return Ok(vec![fresh(dialect, kind, spec)]);
+        }
+        _ => {
+            let t = Arc::new(compile(dialect, kind, spec)?);
+            if cacheable {
+                let built = t.bind(placeholders(dialect), &args, Padding::None);
+                let plain = fresh(dialect, kind, spec);
+                match built {
+                    Ok(b) if b.sql == *plain.sql && b.params == plain.params => {
+                        cache.insert(key.clone(), t.clone())
+                    }
+                    _ => {
+                        tracing::warn!(
+                            entity = spec.meta.name,
+                            "SQL template differs from the plain build; caching disabled for this shape"
+                        );
+                        cache.mark_uncacheable(key);
+                        if total <= bind_limit {
+                            return Ok(vec![plain]);
+                        }
+                    }
+                }
+            }
+            t
+        }
+    };
+    if cache.mode() == Mode::Paranoid && total <= bind_limit {
+        let built = template
+            .bind(placeholders(dialect), &args, Padding::None)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let plain = fresh(dialect, kind, spec);
+        if built.sql != *plain.sql || built.params != plain.params {
+            cache.count_verify_failure();
+            return Err(Error::Config(format!(
+                "paranoid template check failed for {}: template {:?} vs plain {:?}",
+                spec.meta.name, built.sql, plain.sql
+            )));
+        }
+    }
+    if total > bind_limit {
+        check_splittable(kind, spec, bind_limit, total)?;
+        // Split parts are added up (rows concatenated, counts summed): a
+        // value in two parts would count twice. `IN` ignores duplicates, so
+        // dropping them changes nothing else.
+        for arg in &mut args {
+            if let Arg::List(values) = arg {
+                values.sort_by(|a, b| super::compare(a, b, false));
+                values.dedup_by(|a, b| super::compare(a, b, false).is_eq() && a == b);
+            }
+        }
+    }
+    let bound = template
+        .bind_split(placeholders(dialect), &args, padding, bind_limit)
+        .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
+    Ok(bound
+        .into_iter()
+        .map(|b| Statement::new(b.sql, b.params))
+        .collect())
+}
+
+/// A query whose values exceed the bind limit can be split only if the
+/// longest list is a positive `IN` and the query has no LIMIT/OFFSET.
+fn check_splittable(kind: Kind, spec: &SelectSpec<'_>, limit: usize, total: usize) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::Config(format!(
+            "{}: {total} bound values exceed the backend's limit of {limit} and {why}",
+            spec.meta.name
+        )))
+    };
+    if kind == Kind::Rows && (spec.limit.is_some() || spec.offset.is_some()) {
+        return refuse("a query with LIMIT/OFFSET cannot be split");
+    }
+    let mut longest: Option<(usize, bool, bool)> = None; // (len, negated, under an OR/NOT)
+    fn find(node: &Node, guarded: bool, best: &mut Option<(usize, bool, bool)>) {
+        match node {
+            Node::In(_, v, neg) if best.is_none_or(|(l, ..)| v.len() > l) => {
+                *best = Some((v.len(), *neg, guarded));
+            }
+            Node::And(ns) => ns.iter().for_each(|n| find(n, guarded, best)),
+            Node::Or(ns) => ns.iter().for_each(|n| find(n, true, best)),
+            Node::Not(n) => find(n, true, best),
+            _ => {}
+        }
+    }
+    if let Some(n) = spec.filter {
+        find(n, false, &mut longest);
+    }
+    match longest {
+        Some((_, false, false)) => Ok(()),
+        Some((_, true, _)) => refuse("a NOT IN list cannot be split"),
+        Some((_, _, true)) => refuse("a list under OR/NOT cannot be split"),
+        None => refuse("there is no list to split"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{EntityMeta, test_column};
+    use crate::value::SqlType;
+
+    static T: EntityMeta = EntityMeta {
+        name: "T",
+        table: "t",
+        columns: &[
+            test_column("id", SqlType::BigInt),
+            test_column("n", SqlType::BigInt),
+        ],
+    };
+
+    fn spec(filter: &Node) -> SelectSpec<'_> {
+        SelectSpec {
+            meta: &T,
+            filter: Some(filter),
+            order: &[],
+            limit: None,
+            offset: None,
+        }
+    }
+
+    #[test]
+    fn paranoid_mode_catches_a_wrong_template() {
+        let filter = Node::Compare("id", CmpOp::Eq, Value::I64(1));
+        let cache = TemplateCache::new(16, Mode::Paranoid);
+        let (key, _) = shape(Dialect::Postgres, Kind::Rows, &spec(&filter));
+        // A template that does not belong to this shape.
+        let wrong =
+            Template::compile(r#"SELECT "id" FROM "t" WHERE "n" = $1"#, &[0], &[false]).unwrap();
+        cache.insert(key, Arc::new(wrong));
+        let err = statements(
+            &cache,
+            Padding::None,
+            100,
+            Dialect::Postgres,
+            Kind::Rows,
+            &spec(&filter),
+            true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("paranoid"), "{err}");
+        assert_eq!(cache.stats().verify_failures, 1);
+        // Verify-on-store trusts what it stored (it checked it when storing).
+        cache.set_mode(Mode::VerifyOnStore);
+        assert!(
+            statements(
+                &cache,
+                Padding::None,
+                100,
+                Dialect::Postgres,
+                Kind::Rows,
+                &spec(&filter),
+                true
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn values_are_not_part_of_the_shape_but_list_emptiness_is() {
+        let a = Node::In("id", vec![Value::I64(1)], false);
+        let b = Node::In("id", vec![Value::I64(2), Value::I64(3)], false);
+        let empty = Node::In("id", vec![], false);
+        let key = |n: &Node| shape(Dialect::Sqlite, Kind::Rows, &spec(n)).0;
+        assert_eq!(key(&a), key(&b));
+        assert_ne!(key(&a), key(&empty));
+        assert_ne!(
+            shape(Dialect::Postgres, Kind::Rows, &spec(&a)).0,
+            key(&a),
+            "the dialect is part of the shape"
+        );
+    }
+
+    #[test]
+    fn verify_on_store_hits_after_the_first_build() {
+        let cache = TemplateCache::new(16, Mode::VerifyOnStore);
+        for n in 1..=5 {
+            let f = Node::In("id", (0..n).map(Value::I64).collect(), false);
+            let stmts = statements(
+                &cache,
+                Padding::PowerOfTwo,
+                100,
+                Dialect::Postgres,
+                Kind::Rows,
+                &spec(&f),
+                true,
+            )
+            .unwrap();
+            assert_eq!(stmts.len(), 1);
+            assert_eq!(stmts[0].params().len(), (n as usize).next_power_of_two());
+        }
+        let s = cache.stats();
+        assert_eq!(
+            (s.misses, s.hits, s.shapes, s.verify_failures),
+            (1, 4, 1, 0)
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! A fieldless enum stored as text (the variant's name, or its `rename`) or
+//! as an INTEGER (the discriminant, checked at compile time to fit an i32).
+//! An unknown stored name or number is a decode failure listing what was
+//! expected, never a panic.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Attribute, DataEnum, DeriveInput, Expr, ExprLit, Fields, Ident, Lit, LitStr};
+
+use super::ATTR;
+use crate::errors::Errors;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    Text,
+    Integer,
+}
+
+pub fn expand(input: &DeriveInput, data: &DataEnum, errors: &mut Errors) -> TokenStream {
+    let ident = &input.ident;
+    let storage = storage(ident, &input.attrs, errors);
+    if !input.generics.params.is_empty() {
+        errors.spanned(
+            &input.generics,
+            "a generic enum cannot derive ColumnValue: its variants are stored by name or number",
+        );
+    }
+    if data.variants.is_empty() {
+        errors.spanned(
+            ident,
+            "an enum with no variants has no value to store; add variants or remove the derive",
+        );
+    }
+    let mut variants: Vec<(&Ident, String)> = Vec::new();
+    for variant in &data.variants {
+        if !matches!(variant.fields, Fields::Unit) {
+            errors.spanned(
+                &variant.fields,
+                format!(
+                    "only fieldless variants can be stored: `{}` carries data",
+                    variant.ident
+                ),
+            );
+        }
+        let rename = rename(&variant.attrs, storage, errors);
+        let stored = rename.map_or_else(|| variant.ident.to_string(), |lit| lit.value());
+        if storage != Some(Storage::Integer)
+            && let Some((first, _)) = variants.iter().find(|(_, s)| *s == stored)
+        {
+            errors.spanned(
+                &variant.ident,
+                format!(
+                    "two variants are stored as \"{stored}\": `{first}` and `{}`; rename one with #[column_value(rename = \"..\")]",
+                    variant.ident
+                ),
+            );
+        }
+        variants.push((&variant.ident, stored));
+    }
+    match storage {
+        Some(Storage::Text) => text(ident, &variants),
+        Some(Storage::Integer) => integer(ident, &variants),
+        None => TokenStream::new(),
+    }
+}
+
+/// `#[column_value(text)]` or `#[column_value(integer)]` on the enum.
+fn storage(ident: &Ident, attrs: &[Attribute], errors: &mut Errors) -> Option<Storage> {
+    let mut found: Vec<(Storage, Ident)> = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("text") {
+                found.push((Storage::Text, meta.path.require_ident()?.clone()));
+            } else if meta.path.is_ident("integer") {
+                found.push((Storage::Integer, meta.path.require_ident()?.clone()));
+            } else {
+                errors.spanned(
+                    &meta.path,
+                    "unknown storage; expected #[column_value(text)] or #[column_value(integer)]",
+                );
+                return skip_value(&meta);
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+    match found.as_slice() {
+        [] => {
+            errors.spanned(
+                ident,
+                "an enum needs #[column_value(text)] (stored by variant name) or #[column_value(integer)] (stored by discriminant)",
+            );
+            None
+        }
+        [(storage, _)] => Some(*storage),
+        [_, rest @ ..] => {
+            for (_, extra) in rest {
+                errors.spanned(
+                    extra,
+                    "choose one of `text` and `integer`: an enum is stored one way",
+                );
+            }
+            None
+        }
+    }
+}
+
+/// `#[column_value(rename = "..")]` on a variant (text enums only).
+fn rename(attrs: &[Attribute], storage: Option<Storage>, errors: &mut Errors) -> Option<LitStr> {
+    let mut out = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
+        let result = attr.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("rename") {
+                errors.spanned(
+                    &meta.path,
+                    format!(
+                        "unknown option `{}` on a variant; expected #[column_value(rename = \"stored name\")]",
+                        path_text(&meta.path)
+                    ),
+                );
+                return skip_value(&meta);
+            }
+            let value: Expr = meta.value()?.parse()?;
+            match value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(lit), ..
+                }) if storage == Some(Storage::Integer) => errors.spanned(
+                    &lit,
+                    "`rename` applies to text enums: an integer enum is stored by its discriminant",
+                ),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(lit), ..
+                }) => out = Some(lit),
+                other => errors.spanned(
+                    other,
+                    "expected a string literal: #[column_value(rename = \"stored name\")]",
+                ),
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+    out
+}
+
+/// Consumes `= value` or `(..)` after an option we reported, so that the
+/// options after it are still parsed.
+fn skip_value(meta: &syn::meta::ParseNestedMeta) -> syn::Result<()> {
+    while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        meta.input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
+}
+
+fn path_text(path: &syn::Path) -> String {
+    quote!(#path).to_string().replace(' ', "")
+}
+
+fn text(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
+    let names: Vec<&String> = variants.iter().map(|(_, s)| s).collect();
+    let idents: Vec<&Ident> = variants.iter().map(|(i, _)| *i).collect();
+    let listed: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let expected = format!("{ident}: one of {}", listed.join(", "));
+    quote! {
+        const _: () = {
+            use ::orm_core::__private as __p;
+
+            impl __p::ColumnValue for #ident {
+                const SQL_TYPE: __p::SqlType = __p::SqlType::Text;
+
+                fn to_value(&self) -> __p::Value {
+                    __p::Value::Text(::std::string::String::from(match self {
+                        #(Self::#idents => #names,)*
+                    }))
+                }
+
+                fn from_value(
+                    value: __p::Value,
+                ) -> ::core::result::Result<Self, __p::DecodeFailure> {
+                    if let __p::Value::Text(text) = &value {
+                        match text.as_str() {
+                            #(#names => return ::core::result::Result::Ok(Self::#idents),)*
+                            _ => {}
+                        }
+                    }
+                    ::core::result::Result::Err(__p::DecodeFailure::new(#expected, &value))
+                }
+            }
+
+            impl __p::Scalar for #ident {}
+        };
+    }
+}
+
+fn integer(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
+    let idents: Vec<&Ident> = variants.iter().map(|(i, _)| *i).collect();
+    let expected = format!("{ident}: the discriminant of one of its variants");
+    let fits = idents.iter().map(|v| {
+        let message =
+            format!("the discriminant of `{ident}::{v}` does not fit an INTEGER column (i32)");
+        quote_spanned! {v.span()=>
+            ::core::assert!(
+                #ident::#v as ::core::primitive::i128
+                    == #ident::#v as ::core::primitive::i32 as ::core::primitive::i128,
+                #message
+            );
+        }
+    });
+    quote! {
+        const _: () = {
+            use ::orm_core::__private as __p;
+
+            const _: () = {
+                #(#fits)*
+            };
+
+            impl __p::ColumnValue for #ident {
+                const SQL_TYPE: __p::SqlType = __p::SqlType::Integer;
+
+                fn to_value(&self) -> __p::Value {
+                    __p::Value::I32(match self {
+                        #(Self::#idents => Self::#idents as ::core::primitive::i32,)*
+                    })
+                }
+
+                fn from_value(
+                    value: __p::Value,
+                ) -> ::core::result::Result<Self, __p::DecodeFailure> {
+                    if let ::core::option::Option::Some(n) = value.as_i64() {
+                        #(
+                            if n == #ident::#idents as ::core::primitive::i64 {
+                                return ::core::result::Result::Ok(Self::#idents);
+                            }
+                        )*
+                    }
+                    ::core::result::Result::Err(__p::DecodeFailure::new(#expected, &value))
+                }
+            }
+
+            impl __p::Scalar for #ident {}
+        };
+    }
+}
