@@ -1,12 +1,11 @@
-//! Business logic, written against small traits: no session, no SQL.
-//! It is unit-tested below on plain structs and runs unchanged on entities.
+//! Business logic, written against the fields traits `#[entity]`
+//! generates: no session, no SQL. It is unit-tested below on plain structs
+//! and runs unchanged on the entities (`#[entity(logic(..))]` in `schema.rs`).
 
-/// What the re-route command needs from a configuration plane.
-pub trait PlaneLogic {
-    fn kind(&self) -> &str;
-    fn config(&self) -> &str;
-    fn set_config(&mut self, config: String);
+use crate::schema::{PlaneFields, ReceiverFields};
 
+/// What the re-route command does to a configuration plane.
+pub trait PlaneLogic: PlaneFields {
     /// Legacy planes are removed by the command.
     fn is_legacy(&self) -> bool {
         self.kind() == "legacy"
@@ -26,7 +25,7 @@ pub trait PlaneLogic {
             .collect();
         settings.insert(0, format!("via={gateway}"));
         let new = settings.join(";");
-        let changed = new != self.config();
+        let changed = &new != self.config();
         if changed {
             self.set_config(new);
         }
@@ -34,17 +33,15 @@ pub trait PlaneLogic {
     }
 }
 
-impl PlaneLogic for crate::schema::Plane {
-    fn kind(&self) -> &str {
-        &self.kind
-    }
-
-    fn config(&self) -> &str {
-        &self.config
-    }
-
-    fn set_config(&mut self, config: String) {
-        self.config = config;
+/// What the command needs to know about a receiver.
+pub trait ReceiverLogic: ReceiverFields {
+    /// Receivers on a private network take the internal gateway.
+    fn gateway(&self) -> &'static str {
+        let private = match self.address() {
+            std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
+            std::net::IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        };
+        if private { "10.9.9.9" } else { "192.0.2.1" }
     }
 }
 
@@ -61,19 +58,35 @@ pub fn missing_kinds<'a>(present: impl Iterator<Item = &'a str>) -> Vec<&'static
 mod tests {
     use super::*;
 
+    /// A plain struct, no database: the logic runs on it as on the entity.
     struct Plain(String, String);
 
-    impl PlaneLogic for Plain {
-        fn kind(&self) -> &str {
+    impl PlaneFields for Plain {
+        fn id(&self) -> &i64 {
+            &0
+        }
+        fn receiver_id(&self) -> &i64 {
+            &0
+        }
+        fn set_receiver_id(&mut self, _: i64) {}
+        fn kind(&self) -> &String {
             &self.0
         }
-        fn config(&self) -> &str {
+        fn set_kind(&mut self, kind: String) {
+            self.0 = kind;
+        }
+        fn config(&self) -> &String {
             &self.1
         }
         fn set_config(&mut self, config: String) {
             self.1 = config;
         }
+        fn version(&self) -> &i64 {
+            &1
+        }
     }
+
+    impl PlaneLogic for Plain {}
 
     #[test]
     fn reroute_replaces_only_the_gateway() {

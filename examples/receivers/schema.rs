@@ -1,17 +1,21 @@
-//! Declarations only: tables, keys, versions. No business logic here.
+//! Declarations only: tables, keys, versions, and which logic traits
+//! apply. No business logic here: it lives in `logic.rs`, written against
+//! the generated `*Fields` traits.
 
-use orm_core::entity;
+use std::net::IpAddr;
 
-#[entity(table = "receivers")]
+use orm_core::{AsText, entity};
+
+#[entity(table = "receivers", logic(crate::logic::ReceiverLogic))]
 #[derive(Debug, Clone)]
 pub struct Receiver {
     #[key(auto)]
     pub id: i64,
     #[column(unique, len = 64)]
     pub name: String,
-    /// An IP address, stored as text.
-    #[column(len = 45)]
-    pub address: String,
+    /// An IP address, stored as text (story 1's type decorator).
+    #[column(with = AsText, len = 45)]
+    pub address: IpAddr,
     /// Bumped by the before-flush hook whenever a plane of this receiver changes.
     pub config_serial: i64,
     #[version]
@@ -41,7 +45,7 @@ pub struct Membership {
 }
 
 /// One configuration plane of a receiver ("routing", "filter", ...).
-#[entity(table = "planes")]
+#[entity(table = "planes", logic(crate::logic::PlaneLogic))]
 #[derive(Debug, Clone)]
 pub struct Plane {
     #[key(auto)]
