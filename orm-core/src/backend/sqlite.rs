@@ -19,8 +19,22 @@ use crate::error::{DbErrorKind, Error, Result};
 use crate::row::RowSet;
 use crate::value::Value;
 
-/// `SQLITE_MAX_VARIABLE_NUMBER` of the bundled library (3.32+).
+/// `SQLITE_MAX_VARIABLE_NUMBER` of SQLite 3.32+, the fallback if the
+/// linked library cannot be asked.
 const BIND_LIMIT: usize = 32_766;
+
+/// Asks the linked library for its bind limit (`sqlite3_limit`): a build
+/// with another `SQLITE_MAX_VARIABLE_NUMBER` is honoured, not assumed.
+async fn bind_limit(pool: &sqlx::SqlitePool) -> Option<usize> {
+    let mut conn = pool.acquire().await.ok()?;
+    let mut handle = conn.lock_handle().await.ok()?;
+    let db = handle.as_raw_handle();
+    // SAFETY: the locked handle guarantees sqlx's worker thread makes no call
+    // on this connection while we hold it; sqlite3_limit with a negative new
+    // value only reads the limit.
+    let limit = unsafe { libsqlite3_sys::sqlite3_limit(db.as_ptr(), libsqlite3_sys::SQLITE_LIMIT_VARIABLE_NUMBER, -1) };
+    usize::try_from(limit).ok().filter(|&l| l > 0)
+}
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 
 pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
@@ -58,7 +72,7 @@ pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, C
         .map_err(connect_error)?;
     let caps = Capabilities {
         insert_returning: version_at_least(&version, (3, 35)),
-        bind_limit: BIND_LIMIT,
+        bind_limit: bind_limit(&pool).await.unwrap_or(BIND_LIMIT),
     };
     Ok((Pool::Sqlite(pool), caps))
 }
