@@ -163,6 +163,9 @@ pub(crate) enum Node {
     IsNull(&'static str, bool),
     Like(&'static str, String, bool),
     In(&'static str, Vec<Value>, bool),
+    /// A long PostgreSQL IN list as one array parameter (`= ANY`, `<> ALL`);
+    /// only the template compiler builds it (the marker stands for the array).
+    InArray(&'static str, Value, bool),
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),

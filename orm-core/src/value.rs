@@ -83,6 +83,9 @@ pub enum Value {
     Uuid(Uuid),
     /// Boxed so that `Value` stays 32 bytes.
     Json(Box<serde_json::Value>),
+    /// A PostgreSQL array parameter (`col = ANY($1)`); built by the ORM for
+    /// long IN lists, never decoded from rows.
+    Array(Vec<Value>),
 }
 
 impl Value {
@@ -108,6 +111,7 @@ impl Value {
             Value::Time(_) => "time",
             Value::Uuid(_) => "uuid",
             Value::Json(_) => "json",
+            Value::Array(_) => "array",
         }
     }
 
@@ -131,6 +135,7 @@ impl Value {
             Value::Time(v) => v.to_string(),
             Value::Uuid(v) => v.to_string(),
             Value::Json(v) => v.to_string(),
+            Value::Array(v) => format!("<array of {}>", v.len()),
         };
         if s.len() > MAX {
             let mut cut = MAX;

@@ -87,6 +87,7 @@ fn bind(params: &[Value]) -> Result<MySqlArguments> {
             Value::Uuid(u) => args.add(u.as_bytes().as_slice()),
             // MariaDB's JSON is LONGTEXT with a validity check: send text.
             Value::Json(j) => args.add(j.to_string()),
+            Value::Array(_) => Err("arrays are PostgreSQL-only parameters".into()),
         };
         r.map_err(|e| super::bind_error(i + 1, e))?;
     }

@@ -73,10 +73,51 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
             Value::Time(t) => args.add(*t),
             Value::Uuid(u) => args.add(*u),
             Value::Json(j) => args.add(sqlx::types::Json(j.as_ref())),
+            Value::Array(items) => bind_array(&mut args, items),
         };
         r.map_err(|e| super::bind_error(i + 1, e))?;
     }
     Ok(args)
+}
+
+/// Binds a homogeneous list as one array parameter (`= ANY($1)`).
+fn bind_array(
+    args: &mut PgArguments,
+    items: &[Value],
+) -> std::result::Result<(), sqlx::error::BoxDynError> {
+    macro_rules! typed {
+        ($variant:ident, $t:ty) => {{
+            let v: Option<Vec<$t>> = items
+                .iter()
+                .map(|i| match i {
+                    Value::$variant(x) => Some(x.clone()),
+                    _ => None,
+                })
+                .collect();
+            args.add(v.ok_or("an array parameter must hold one type")?)
+        }};
+    }
+    match items.first() {
+        Some(Value::I64(_)) => typed!(I64, i64),
+        Some(Value::I32(_)) => typed!(I32, i32),
+        Some(Value::I16(_)) => typed!(I16, i16),
+        Some(Value::Text(_)) => typed!(Text, String),
+        Some(Value::Uuid(_)) => typed!(Uuid, uuid::Uuid),
+        _ => Err("unsupported array element type".into()),
+    }
+}
+
+/// Whether a list can travel as one PostgreSQL array parameter.
+pub(crate) fn array_element_supported(items: &[Value]) -> bool {
+    let Some(first) = items.first() else {
+        return false;
+    };
+    matches!(
+        first,
+        Value::I64(_) | Value::I32(_) | Value::I16(_) | Value::Text(_) | Value::Uuid(_)
+    ) && items
+        .iter()
+        .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
 }
 
 /// How to decode one column, chosen once per result from its declared type.

@@ -32,7 +32,13 @@ async fn bind_limit(pool: &sqlx::SqlitePool) -> Option<usize> {
     // SAFETY: the locked handle guarantees sqlx's worker thread makes no call
     // on this connection while we hold it; sqlite3_limit with a negative new
     // value only reads the limit.
-    let limit = unsafe { libsqlite3_sys::sqlite3_limit(db.as_ptr(), libsqlite3_sys::SQLITE_LIMIT_VARIABLE_NUMBER, -1) };
+    let limit = unsafe {
+        libsqlite3_sys::sqlite3_limit(
+            db.as_ptr(),
+            libsqlite3_sys::SQLITE_LIMIT_VARIABLE_NUMBER,
+            -1,
+        )
+    };
     usize::try_from(limit).ok().filter(|&l| l > 0)
 }
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
@@ -102,6 +108,7 @@ fn bind(params: &[Value]) -> Result<SqliteArguments> {
             Value::Time(t) => args.add(t.format("%H:%M:%S%.f").to_string()),
             Value::Uuid(u) => args.add(u.as_bytes().to_vec()),
             Value::Json(j) => args.add(j.to_string()),
+            Value::Array(_) => Err("arrays are PostgreSQL-only parameters".into()),
         };
         r.map_err(|e| super::bind_error(i + 1, e))?;
     }

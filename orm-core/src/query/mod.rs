@@ -336,6 +336,7 @@ impl Node {
         match self {
             Node::Compare(c, _, v) => f(c, v),
             Node::In(c, vs, _) => vs.iter().try_for_each(|v| f(c, v)),
+            Node::InArray(c, v, _) => f(c, v),
             Node::IsNull(..) | Node::Like(..) => Ok(()),
             Node::And(ns) | Node::Or(ns) => ns.iter().try_for_each(|n| n.check(f)),
             Node::Not(n) => n.check(f),
