@@ -168,7 +168,7 @@ pub use hooks::{EntityEvent, Hooks};
 pub use meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
 pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};
 pub use orm_derive::{ColumnValue, entity, fields};
-pub use query::{Query, Statement, TemplateOptions};
+pub use query::{Param, Query, Shape, Statement, TemplateOptions};
 pub use row::{Row, RowSet};
 pub use session::{Change, Handle, ObjectState, Session};
 pub use telemetry::{Stats, StatsSnapshot};

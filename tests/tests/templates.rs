@@ -4,7 +4,9 @@
 //! server's prepared statements bounded.
 
 use orm_core::prelude::*;
-use orm_core::{ConnectOptions, Dialect, Padding, PoolOptions, TemplateMode, TemplateOptions};
+use orm_core::{
+    ConnectOptions, Dialect, Padding, Param, PoolOptions, Shape, TemplateMode, TemplateOptions,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tests::{Backend, TestDb, backend_tests};
@@ -153,7 +155,74 @@ fn random_filters_match_fresh_builds_on_mysql() {
     property(Backend::MySql, 64);
 }
 
+/// Story 2's lookup as a hand-written builder: optional filters, IN lists.
+fn rule_lookup(p: &Shape<'_>) -> String {
+    let mut sql = String::from("SELECT id FROM rules WHERE 1 = 1");
+    if p.present(0) {
+        sql += &format!(" AND site = {}", p.param(0));
+    }
+    if p.present(1) {
+        if p.is_empty_list(1) {
+            sql += " AND 1 = 0";
+        } else {
+            sql += &format!(" AND level IN ({})", p.list(1));
+        }
+    }
+    if p.present(2) {
+        sql += &format!(" AND id >= {}", p.param(2));
+    }
+    sql + " ORDER BY id"
+}
+
+async fn lookup(
+    s: &mut Session,
+    site: Option<&str>,
+    levels: Option<Vec<i32>>,
+    min_id: Option<i64>,
+) -> orm_core::Result<Vec<i64>> {
+    let params = vec![
+        Param::opt(site),
+        levels.map_or(Param::Absent, Param::list),
+        Param::opt(min_id),
+    ];
+    s.fetch_built("rules.lookup", params, rule_lookup)
+        .await?
+        .iter()
+        .map(|r| r.get_at::<i64>(0))
+        .collect()
+}
+
 backend_tests! {
+    async fn built_queries_are_cached_per_shape(db) {
+        seed(&db, 40).await?;
+        let mut s = db.session();
+        let before = db.templates().stats();
+        // Same shape, different values and list lengths: one template.
+        assert_eq!(lookup(&mut s, Some("s1"), Some(vec![1, 3]), Some(0)).await?, [1, 8, 36]);
+        assert_eq!(lookup(&mut s, Some("s2"), Some(vec![2, 4, 0]), Some(10)).await?, [30, 37]);
+        // Other shapes: absent filters, an empty list.
+        assert_eq!(lookup(&mut s, None, None, Some(38)).await?, [38, 39]);
+        assert_eq!(lookup(&mut s, Some("s1"), Some(vec![]), None).await?, Vec::<i64>::new());
+        let after = db.templates().stats();
+        assert_eq!(after.misses - before.misses, 3, "three shapes");
+        assert_eq!(after.hits - before.hits, 1);
+        // A builder that branches on something outside its shape is caught:
+        // verify-on-store builds a new shape twice and will not cache it...
+        let flip = std::sync::atomic::AtomicBool::new(false);
+        let sneaky = |_: &Shape<'_>| {
+            let on = flip.fetch_xor(true, std::sync::atomic::Ordering::Relaxed);
+            format!("SELECT id FROM rules WHERE id {} 3", if on { ">" } else { "<" })
+        };
+        let failures = db.templates().stats().verify_failures;
+        s.fetch_built("rules.sneaky", vec![], &sneaky).await?;
+        assert_eq!(db.templates().stats().verify_failures, failures + 1);
+        // ...and paranoid mode makes it an error.
+        db.templates().set_mode(TemplateMode::Paranoid);
+        assert!(s.fetch_built("rules.sneaky2", vec![], &sneaky).await.is_err());
+        db.templates().set_mode(TemplateMode::VerifyOnStore);
+        Ok(())
+    }
+
     async fn lists_of_every_length(db) {
         seed(&db, 1200).await?;
         let mut s = db.session();

@@ -5,11 +5,13 @@
 //! land in that session's identity map. Rendering to SQL lives in
 //! [`render`]; this module only collects the parts and runs them.
 
+pub(crate) mod builder;
 pub(crate) mod render;
 pub(crate) mod templated;
 
 use std::marker::PhantomData;
 
+pub use builder::{Param, Shape};
 pub use render::Statement;
 pub use templated::TemplateOptions;
 

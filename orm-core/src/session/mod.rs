@@ -435,6 +435,28 @@ impl Session {
         Ok(self.fetch(&stmt).await?.into_rows())
     }
 
+    /// Runs a cacheable query-building function (story 2): `build` writes
+    /// SQL from the *shape* of `params` (present or absent, list or not)
+    /// and is called once per shape; values are bound. `site` names the
+    /// query (the cache key is the site plus the shape, never the values).
+    /// See [`crate::query::builder`](crate::Shape) for an example.
+    pub async fn fetch_built(
+        &mut self,
+        site: &'static str,
+        params: Vec<crate::query::Param>,
+        build: impl Fn(&crate::query::Shape<'_>) -> String,
+    ) -> Result<Vec<Row>> {
+        self.ensure_usable()?;
+        let stmt = crate::query::builder::statement(
+            self.db.templates(),
+            self.dialect(),
+            site,
+            &params,
+            build,
+        )?;
+        Ok(self.fetch(&stmt).await?.into_rows())
+    }
+
     /// Runs raw SQL returning no rows inside the session's transaction (if open).
     pub async fn execute_sql(
         &mut self,
