@@ -193,6 +193,29 @@ async fn lookup(
 }
 
 backend_tests! {
+    async fn flush_statements_are_templated(db) {
+        seed(&db, 0).await?;
+        db.templates().set_mode(TemplateMode::Paranoid);
+        let mut s = db.session();
+        for round in 0..3i64 {
+            // Same shapes each round: 5-row INSERT, batched UPDATE, DELETE.
+            let hs = s.add_all((0..5).map(|i| Rule { id: round * 10 + i, site: "x".into(), level: 0, tag: None }));
+            s.commit().await?;
+            for h in &hs {
+                h.write().level = 1 + round as i32;
+            }
+            s.commit().await?;
+            s.delete(&hs[0])?;
+            s.commit().await?;
+        }
+        let stats = db.templates().stats();
+        assert_eq!(stats.verify_failures, 0);
+        assert!(stats.hits >= 6, "the second and third rounds reuse the templates: {stats:?}");
+        assert_eq!(s.query::<Rule>().filter(Rule::LEVEL.eq(3)).count().await?, 4);
+        db.templates().set_mode(TemplateMode::VerifyOnStore);
+        Ok(())
+    }
+
     async fn built_queries_are_cached_per_shape(db) {
         seed(&db, 40).await?;
         let mut s = db.session();

@@ -304,6 +304,49 @@ impl Template {
         Ok(Bound { sql, params })
     }
 
+    /// Binds a template whose placeholders are scalar arguments 0, 1, 2 ...
+    /// in order (statements compiled from a build with all-scalar
+    /// parameters): the values are moved, not cloned.
+    pub fn bind_in_order<V>(
+        &self,
+        style: Placeholders,
+        values: Vec<V>,
+    ) -> Result<Bound<V>, TemplateError> {
+        if values.len() != self.lists.len() || self.lists.iter().any(|&l| l) {
+            return Err(TemplateError::Shape(format!(
+                "{} values for a template of {} scalar arguments",
+                values.len(),
+                self.lists.len()
+            )));
+        }
+        let mut sql = String::with_capacity(self.text_len + values.len() * 4);
+        let mut next = 0;
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => sql.push_str(t),
+                Piece::Scalar(n) if *n == next => {
+                    next += 1;
+                    match style {
+                        Placeholders::Question => sql.push('?'),
+                        Placeholders::Dollar => {
+                            sql.push('$');
+                            push_number(&mut sql, next);
+                        }
+                    }
+                }
+                _ => {
+                    return Err(TemplateError::Shape(
+                        "placeholders are not in argument order".into(),
+                    ));
+                }
+            }
+        }
+        Ok(Bound {
+            sql,
+            params: values,
+        })
+    }
+
     /// Binds arguments into as many statements as the bind `limit` requires,
     /// splitting the longest list. One statement when everything fits. The
     /// caller removes duplicates from the list first if the results of the
@@ -425,6 +468,28 @@ mod tests {
             q.params,
             [1, 2, 3, 4, 4, 9],
             "padded by repeating the last value"
+        );
+    }
+
+    #[test]
+    fn in_order_binding_moves_values() {
+        let t = Template::compile(
+            "UPDATE t SET a = $1 WHERE k = $2 AND v = $3",
+            &[0, 1, 2],
+            &[false; 3],
+        )
+        .unwrap();
+        let b = t
+            .bind_in_order(Placeholders::Dollar, vec![7, 8, 9])
+            .unwrap();
+        assert_eq!(b.sql, "UPDATE t SET a = $1 WHERE k = $2 AND v = $3");
+        assert_eq!(b.params, [7, 8, 9]);
+        assert!(t.bind_in_order(Placeholders::Question, vec![1]).is_err());
+        let shuffled = Template::compile("a = ? AND b = ?", &[1, 0], &[false; 2]).unwrap();
+        assert!(
+            shuffled
+                .bind_in_order(Placeholders::Question, vec![1, 2])
+                .is_err()
         );
     }
 

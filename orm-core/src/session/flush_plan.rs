@@ -21,11 +21,20 @@
 //! WHERE id IN (?, ?)            -- or (id, version) IN ((?, ?), (?, ?))
 //! ```
 //!
+//! Every statement goes through the database's template cache, keyed by its
+//! shape (kind, table, columns, row count, whether versions are checked): a
+//! hit binds the cached text with the parameters the same writer collects,
+//! so text and parameter order cannot drift apart.
+//!
 //! CASE and row-value IN run unchanged on PostgreSQL, MySQL/MariaDB and
 //! SQLite (3.15+). A statement must match exactly as many rows as it
 //! names; fewer is stale data (`crate::session::persist` finds which row).
 //! Rows whose key changes are written one by one: MySQL evaluates SET
 //! assignments left to right, so a later CASE would see the new key.
+
+use std::sync::Arc;
+
+use orm_cache::template::{Cached, Mode, Placeholders, ShapeKey, Template, TemplateCache};
 
 use crate::backend::{Capabilities, Dialect};
 use crate::error::{Error, Result};
@@ -62,10 +71,12 @@ pub(crate) struct Step {
     pub checks: Vec<(Vec<Value>, Option<Value>)>,
 }
 
-/// Writes SQL with numbered or positional placeholders.
+/// Writes SQL with numbered or positional placeholders. With no text
+/// (`params_only`), it only collects the parameters, in the same order: how
+/// a cached template is bound with exactly the code that wrote it.
 struct Sql {
     dialect: Dialect,
-    text: String,
+    text: Option<String>,
     params: Vec<Value>,
 }
 
@@ -73,28 +84,42 @@ impl Sql {
     fn new(dialect: Dialect) -> Sql {
         Sql {
             dialect,
-            text: String::with_capacity(256),
+            text: Some(String::with_capacity(256)),
+            params: Vec::new(),
+        }
+    }
+
+    fn params_only(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            text: None,
             params: Vec::new(),
         }
     }
 
     fn raw(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
+        if let Some(t) = &mut self.text {
+            t.push_str(s);
+        }
         self
     }
 
     fn ident(&mut self, name: &str) -> &mut Self {
-        self.text.push_str(&render::quote(self.dialect, name));
+        if let Some(t) = &mut self.text {
+            t.push_str(&render::quote(self.dialect, name));
+        }
         self
     }
 
     fn param(&mut self, v: Value) -> &mut Self {
         self.params.push(v);
-        if self.dialect == Dialect::Postgres {
-            self.text.push('$');
-            self.text.push_str(&self.params.len().to_string());
-        } else {
-            self.text.push('?');
+        if let Some(t) = &mut self.text {
+            if self.dialect == Dialect::Postgres {
+                t.push('$');
+                t.push_str(&self.params.len().to_string());
+            } else {
+                t.push('?');
+            }
         }
         self
     }
@@ -166,8 +191,67 @@ impl Sql {
     }
 
     fn finish(self) -> Statement {
-        Statement::new(self.text, self.params)
+        Statement::new(self.text.unwrap_or_default(), self.params)
     }
+}
+
+/// Where flush statements are written: the dialect and the template cache.
+#[derive(Clone, Copy)]
+pub(crate) struct Writer<'a> {
+    pub dialect: Dialect,
+    pub cache: &'a TemplateCache,
+}
+
+impl Writer<'_> {
+    /// A statement through the template cache: on a hit `write` only
+    /// collects parameters and the template supplies the text; on a miss the
+    /// statement is written and compiled (its parameters are all scalars, in
+    /// placeholder order). Paranoid mode writes the text every time and
+    /// compares.
+    fn statement(&self, key: ShapeKey, write: impl Fn(&mut Sql)) -> Result<Statement> {
+        let style = match self.dialect {
+            Dialect::Postgres => Placeholders::Dollar,
+            _ => Placeholders::Question,
+        };
+        let enabled = self.cache.enabled();
+        if enabled && let Some(Cached::Template(t)) = self.cache.get(&key) {
+            let mut sql = Sql::params_only(self.dialect);
+            write(&mut sql);
+            let bound = t
+                .bind_in_order(style, sql.params)
+                .map_err(|e| Error::Config(format!("flush template: {e}")))?;
+            if self.cache.mode() == Mode::Paranoid {
+                let mut plain = Sql::new(self.dialect);
+                write(&mut plain);
+                let plain = plain.finish();
+                if *plain.sql != bound.sql || plain.params != bound.params {
+                    self.cache.count_verify_failure();
+                    return Err(Error::Config(format!(
+                        "paranoid check failed for flush statement {}",
+                        plain.sql
+                    )));
+                }
+            }
+            return Ok(Statement::new(bound.sql, bound.params));
+        }
+        let mut sql = Sql::new(self.dialect);
+        write(&mut sql);
+        let stmt = sql.finish();
+        if enabled {
+            let order: Vec<usize> = (0..stmt.params.len()).collect();
+            match Template::compile(&stmt.sql, &order, &vec![false; order.len()]) {
+                Ok(t) => self.cache.insert(key, Arc::new(t)),
+                Err(_) => self.cache.mark_uncacheable(key),
+            }
+        }
+        Ok(stmt)
+    }
+}
+
+fn key(kind: u8, dialect: Dialect, meta: &'static EntityMeta) -> ShapeKey {
+    let mut k = ShapeKey::new();
+    k.tag(kind).tag(dialect as u8).name(meta.table);
+    k
 }
 
 fn check_values(
@@ -190,19 +274,28 @@ fn check_values(
 }
 
 fn insert_steps(
-    dialect: Dialect,
+    w: Writer<'_>,
     caps: Capabilities,
     meta: &'static EntityMeta,
     index: usize,
     rows: &[Vec<Value>],
 ) -> Result<Vec<Step>> {
+    let dialect = w.dialect;
     let auto = meta.auto_key();
     let columns: Vec<usize> = (0..meta.columns.len())
         .filter(|&i| Some(i) != auto)
         .collect();
     for row in rows {
-        let values: Vec<Value> = columns.iter().map(|&i| row[i].clone()).collect();
-        check_values(dialect, meta, &columns, &values)?;
+        for &i in &columns {
+            dialect
+                .check_value(&row[i])
+                .map_err(|reason| Error::InvalidValue {
+                    entity: meta.name,
+                    column: meta.columns[i].name,
+                    backend: dialect.name(),
+                    reason,
+                })?;
+        }
     }
     let returning = match auto {
         Some(i) if caps.insert_returning => Some(meta.columns[i].name),
@@ -219,59 +312,122 @@ fn insert_steps(
     } else {
         (caps.bind_limit / columns.len()).clamp(1, MAX_ROWS)
     };
-    Ok(rows
-        .chunks(per_statement)
-        .map(|chunk| Step {
-            kind: Kind::Insert,
-            type_index: index,
-            stmt: render::insert(dialect, meta, &columns, chunk, returning),
-            rows: chunk.len(),
-            returning: returning.is_some(),
-            checks: Vec::new(),
+    rows.chunks(per_statement)
+        .map(|chunk| {
+            let stmt = if columns.is_empty() {
+                // Rare (a table of only a generated key): sea-query knows
+                // each dialect's DEFAULT VALUES form.
+                render::insert(dialect, meta, &columns, chunk, returning)
+            } else {
+                let mut k = key(100, dialect, meta);
+                k.number(chunk.len() as u64)
+                    .tag(u8::from(returning.is_some()));
+                for &c in &columns {
+                    k.number(c as u64);
+                }
+                w.statement(k, |sql| {
+                    sql.raw("INSERT INTO ").ident(meta.table).raw(" (");
+                    for (n, &c) in columns.iter().enumerate() {
+                        if n > 0 {
+                            sql.raw(", ");
+                        }
+                        sql.ident(meta.columns[c].name);
+                    }
+                    sql.raw(") VALUES ");
+                    for (r, row) in chunk.iter().enumerate() {
+                        sql.raw(if r > 0 { ", (" } else { "(" });
+                        for (n, &c) in columns.iter().enumerate() {
+                            if n > 0 {
+                                sql.raw(", ");
+                            }
+                            sql.param(row[c].clone());
+                        }
+                        sql.raw(")");
+                    }
+                    if let Some(k) = returning {
+                        sql.raw(" RETURNING ").ident(k);
+                    }
+                })?
+            };
+            Ok(Step {
+                kind: Kind::Insert,
+                type_index: index,
+                stmt,
+                rows: chunk.len(),
+                returning: returning.is_some(),
+                checks: Vec::new(),
+            })
         })
-        .collect())
+        .collect()
 }
 
-fn update_single(dialect: Dialect, meta: &EntityMeta, u: &RowUpdate) -> Statement {
-    let mut sql = Sql::new(dialect);
-    sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
-    for (n, (&c, v)) in u.columns.iter().zip(&u.values).enumerate() {
-        if n > 0 {
-            sql.raw(", ");
-        }
-        sql.ident(meta.columns[c].name).raw(" = ").param(v.clone());
-    }
-    sql.where_rows(meta, &[(&u.key, u.old_version.as_ref())]);
-    sql.finish()
+fn all_versioned<'r>(
+    meta: &EntityMeta,
+    mut versions: impl Iterator<Item = Option<&'r Value>>,
+) -> bool {
+    meta.version_column().is_some() && versions.all(|v| v.is_some())
 }
 
-fn update_batch(dialect: Dialect, meta: &EntityMeta, rows: &[&RowUpdate]) -> Statement {
-    let mut sql = Sql::new(dialect);
-    sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
-    for (n, &c) in rows[0].columns.iter().enumerate() {
-        if n > 0 {
-            sql.raw(", ");
-        }
-        let name = meta.columns[c].name;
-        sql.ident(name).raw(" = CASE");
-        for u in rows {
-            sql.raw(" WHEN ")
-                .key_match(meta, &u.key)
-                .raw(" THEN ")
-                .param(u.values[n].clone());
-        }
-        sql.raw(" ELSE ").ident(name).raw(" END");
+fn update_single(w: Writer<'_>, meta: &'static EntityMeta, u: &RowUpdate) -> Result<Statement> {
+    let mut k = key(101, w.dialect, meta);
+    k.tag(u8::from(all_versioned(
+        meta,
+        std::iter::once(u.old_version.as_ref()),
+    )));
+    for &c in &u.columns {
+        k.number(c as u64);
     }
-    let targets: Vec<(&[Value], Option<&Value>)> = rows
-        .iter()
-        .map(|u| (u.key.as_slice(), u.old_version.as_ref()))
-        .collect();
-    sql.where_rows(meta, &targets);
-    sql.finish()
+    w.statement(k, |sql| {
+        sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
+        for (n, (&c, v)) in u.columns.iter().zip(&u.values).enumerate() {
+            if n > 0 {
+                sql.raw(", ");
+            }
+            sql.ident(meta.columns[c].name).raw(" = ").param(v.clone());
+        }
+        sql.where_rows(meta, &[(&u.key, u.old_version.as_ref())]);
+    })
+}
+
+fn update_batch(
+    w: Writer<'_>,
+    meta: &'static EntityMeta,
+    rows: &[&RowUpdate],
+) -> Result<Statement> {
+    let mut k = key(102, w.dialect, meta);
+    k.number(rows.len() as u64).tag(u8::from(all_versioned(
+        meta,
+        rows.iter().map(|u| u.old_version.as_ref()),
+    )));
+    for &c in &rows[0].columns {
+        k.number(c as u64);
+    }
+    w.statement(k, |sql| {
+        sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
+        for (n, &c) in rows[0].columns.iter().enumerate() {
+            if n > 0 {
+                sql.raw(", ");
+            }
+            let name = meta.columns[c].name;
+            sql.ident(name).raw(" = CASE");
+            for u in rows {
+                sql.raw(" WHEN ")
+                    .key_match(meta, &u.key)
+                    .raw(" THEN ")
+                    .param(u.values[n].clone());
+            }
+            sql.raw(" ELSE ").ident(name).raw(" END");
+        }
+        let targets: Vec<(&[Value], Option<&Value>)> = rows
+            .iter()
+            .map(|u| (u.key.as_slice(), u.old_version.as_ref()))
+            .collect();
+        sql.where_rows(meta, &targets);
+    })
 }
 
 fn update_steps(
-    dialect: Dialect,
+    w: Writer<'_>,
     caps: Capabilities,
     meta: &'static EntityMeta,
     index: usize,
@@ -281,9 +437,9 @@ fn update_steps(
     // Group by the set of changed columns, keeping first-seen order.
     let mut groups: Vec<(Vec<usize>, Vec<&RowUpdate>)> = Vec::new();
     for u in updates {
-        check_values(dialect, meta, &u.columns, &u.values)?;
+        check_values(w.dialect, meta, &u.columns, &u.values)?;
         if u.rekeys {
-            steps.push(update_step(index, update_single(dialect, meta, u), &[u]));
+            steps.push(update_step(index, update_single(w, meta, u)?, &[u]));
             continue;
         }
         match groups.iter_mut().find(|(cols, _)| *cols == u.columns) {
@@ -297,9 +453,9 @@ fn update_steps(
         let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);
         for chunk in rows.chunks(per_statement) {
             let stmt = if chunk.len() == 1 {
-                update_single(dialect, meta, chunk[0])
+                update_single(w, meta, chunk[0])?
             } else {
-                update_batch(dialect, meta, chunk)
+                update_batch(w, meta, chunk)?
             };
             steps.push(update_step(index, stmt, chunk));
         }
@@ -322,59 +478,68 @@ fn update_step(index: usize, stmt: Statement, rows: &[&RowUpdate]) -> Step {
 }
 
 fn fixup_steps(
-    dialect: Dialect,
+    w: Writer<'_>,
     meta: &'static EntityMeta,
     index: usize,
     fixups: &[(Vec<Value>, usize, Value)],
-) -> Vec<Step> {
+) -> Result<Vec<Step>> {
     fixups
         .iter()
-        .map(|(key, column, value)| {
-            let mut sql = Sql::new(dialect);
-            sql.raw("UPDATE ")
-                .ident(meta.table)
-                .raw(" SET ")
-                .ident(meta.columns[*column].name)
-                .raw(" = ")
-                .param(value.clone())
-                .raw(" WHERE ")
-                .key_match(meta, key);
-            Step {
+        .map(|(row_key, column, value)| {
+            let mut k = key(104, w.dialect, meta);
+            k.number(*column as u64);
+            let stmt = w.statement(k, |sql| {
+                sql.raw("UPDATE ")
+                    .ident(meta.table)
+                    .raw(" SET ")
+                    .ident(meta.columns[*column].name)
+                    .raw(" = ")
+                    .param(value.clone())
+                    .raw(" WHERE ")
+                    .key_match(meta, row_key);
+            })?;
+            Ok(Step {
                 kind: Kind::Fixup,
                 type_index: index,
-                stmt: sql.finish(),
+                stmt,
                 rows: 1,
                 returning: false,
-                checks: vec![(key.clone(), None)],
-            }
+                checks: vec![(row_key.clone(), None)],
+            })
         })
         .collect()
 }
 
 fn delete_steps(
-    dialect: Dialect,
+    w: Writer<'_>,
     caps: Capabilities,
     meta: &'static EntityMeta,
     index: usize,
     deletes: &[RowDelete],
-) -> Vec<Step> {
+) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let top = deletes.iter().map(|d| d.layer).max().unwrap_or(0);
     let per_statement = (caps.bind_limit / (meta.key_columns().count() + 1)).clamp(1, MAX_ROWS);
     for layer in 0..=top {
         let rows: Vec<&RowDelete> = deletes.iter().filter(|d| d.layer == layer).collect();
         for chunk in rows.chunks(per_statement) {
-            let mut sql = Sql::new(dialect);
-            sql.raw("DELETE FROM ").ident(meta.table);
             let targets: Vec<(&[Value], Option<&Value>)> = chunk
                 .iter()
                 .map(|d| (d.key.as_slice(), d.old_version.as_ref()))
                 .collect();
-            sql.where_rows(meta, &targets);
+            let mut k = key(103, w.dialect, meta);
+            k.number(chunk.len() as u64).tag(u8::from(all_versioned(
+                meta,
+                targets.iter().map(|(_, v)| *v),
+            )));
+            let stmt = w.statement(k, |sql| {
+                sql.raw("DELETE FROM ").ident(meta.table);
+                sql.where_rows(meta, &targets);
+            })?;
             steps.push(Step {
                 kind: Kind::Delete,
                 type_index: index,
-                stmt: sql.finish(),
+                stmt,
                 rows: chunk.len(),
                 returning: false,
                 checks: chunk
@@ -384,27 +549,27 @@ fn delete_steps(
             });
         }
     }
-    steps
+    Ok(steps)
 }
 
 /// The statements of one flush. `types` is in foreign-key order (referenced first).
 pub(crate) fn build(
-    dialect: Dialect,
+    w: Writer<'_>,
     caps: Capabilities,
     types: &[(&'static EntityMeta, &TypeChanges)],
 ) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     for (i, (meta, changes)) in types.iter().enumerate() {
-        steps.extend(insert_steps(dialect, caps, meta, i, &changes.inserts)?);
+        steps.extend(insert_steps(w, caps, meta, i, &changes.inserts)?);
     }
     for (i, (meta, changes)) in types.iter().enumerate() {
-        steps.extend(fixup_steps(dialect, meta, i, &changes.fixups));
+        steps.extend(fixup_steps(w, meta, i, &changes.fixups)?);
     }
     for (i, (meta, changes)) in types.iter().enumerate() {
-        steps.extend(update_steps(dialect, caps, meta, i, &changes.updates)?);
+        steps.extend(update_steps(w, caps, meta, i, &changes.updates)?);
     }
     for (i, (meta, changes)) in types.iter().enumerate().rev() {
-        steps.extend(delete_steps(dialect, caps, meta, i, &changes.deletes));
+        steps.extend(delete_steps(w, caps, meta, i, &changes.deletes)?);
     }
     Ok(steps)
 }

@@ -653,7 +653,11 @@ impl Session {
             .zip(changes)
             .map(|(id, c)| (self.trackers[id].meta(), c))
             .collect();
-        flush_plan::build(self.dialect(), self.db.caps(), &types)
+        let writer = flush_plan::Writer {
+            dialect: self.dialect(),
+            cache: self.db.templates(),
+        };
+        flush_plan::build(writer, self.db.caps(), &types)
     }
 
     /// The statements the next flush would run, in order, without running
