@@ -1,5 +1,5 @@
 //! `orm-cache`: the caching layer under `orm-core`. It knows nothing of
-//! entities or sessions; it caches SQL (and, by its second issue, rows).
+//! entities or sessions; it caches SQL text and opaque values.
 //!
 //! * [`template`]: compiled SQL templates. A statement is compiled once per
 //!   *shape* of its arguments into text split at its parameter slots; binding
@@ -8,8 +8,18 @@
 //!   lengths, and splits lists longer than the bind limit.
 //! * [`template::TemplateCache`]: the bounded, concurrent cache of templates
 //!   with its safety modes and statistics.
+//! * [`region`]: result-cache regions (in memory, in Redis): expiry,
+//!   stale-while-revalidate, generation-based invalidation, and the dogpile
+//!   lock (one computation per key, in this process through the `lock` module and
+//!   across processes through Redis), with deadlines and a circuit breaker
+//!   so that an unreachable Redis only ever sends queries to the database.
 //!
-//! Still to come (its own issue): result-cache regions (memory, Redis), the
-//! dogpile lock, invalidation.
+//! Why regions store bytes, not rows: this crate sits under `orm-core` and
+//! cannot name its `Value`; the ORM encodes rows with its own versioned codec
+//! (`orm_core::cache`) and a region adds an envelope (format version,
+//! freshness, generations, checksum), so either format can change without
+//! ever decoding garbage.
 
+mod lock;
+pub mod region;
 pub mod template;

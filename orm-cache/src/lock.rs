@@ -59,7 +59,8 @@ impl Flights {
         })
     }
 
-    /// Keys being computed now (for tests and statistics).
+    /// Keys being computed now.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.running.lock().len()
     }
@@ -162,7 +163,10 @@ mod tests {
         };
         drop(leader);
         assert_eq!(f.wait().await, None);
-        assert!(matches!(flights.join("k"), Join::Leader(_)), "next caller leads");
+        assert!(
+            matches!(flights.join("k"), Join::Leader(_)),
+            "next caller leads"
+        );
     }
 
     #[test]

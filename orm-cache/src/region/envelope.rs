@@ -129,6 +129,10 @@ mod tests {
         let n = bytes.len() - 8;
         let sum = fnv1a(&bytes[..n]);
         bytes[n..].copy_from_slice(&sum.to_le_bytes());
-        assert_eq!(decode(&bytes), None, "a valid checksum does not save a newer format");
+        assert_eq!(
+            decode(&bytes),
+            None,
+            "a valid checksum does not save a newer format"
+        );
     }
 }

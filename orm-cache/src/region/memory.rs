@@ -94,10 +94,7 @@ impl MemoryStore {
         now_ms: u64,
     ) -> (Option<Arc<Entry>>, Vec<u64>) {
         let current = Self::current(&self.generations.lock(), gens);
-        let entry = self
-            .entries
-            .get(key)
-            .filter(|e| now_ms < e.hard_until_ms);
+        let entry = self.entries.get(key).filter(|e| now_ms < e.hard_until_ms);
         (entry, current)
     }
 
@@ -152,8 +149,14 @@ mod tests {
         assert!(none.is_none());
         assert_eq!(current, [0]);
         assert!(store.store_if_current("k", &gens, entry(b"v", current.clone())));
-        assert!(store.lookup("k", &gens, 150).0.is_some(), "stale but present");
-        assert!(store.lookup("k", &gens, 200).0.is_none(), "past hard expiry");
+        assert!(
+            store.lookup("k", &gens, 150).0.is_some(),
+            "stale but present"
+        );
+        assert!(
+            store.lookup("k", &gens, 200).0.is_none(),
+            "past hard expiry"
+        );
         store.bump(&gens);
         assert!(
             !store.store_if_current("k", &gens, entry(b"old", current)),

@@ -159,7 +159,11 @@ fn redact(url: &str) -> String {
         Some(at) => {
             let auth = &url[scheme_end..scheme_end + at];
             let user = auth.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme_end], &url[scheme_end + at..])
+            format!(
+                "{}{user}:***{}",
+                &url[..scheme_end],
+                &url[scheme_end + at..]
+            )
         }
         None => url.to_string(),
     }

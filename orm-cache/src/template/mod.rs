@@ -304,6 +304,68 @@ impl Template {
         Ok(Bound { sql, params })
     }
 
+    /// Like [`Template::bind`], but moves the argument values instead of
+    /// cloning them (only padding repeats clone).
+    pub fn bind_owned<V: Clone>(
+        &self,
+        style: Placeholders,
+        args: Vec<Arg<V>>,
+        padding: Padding,
+    ) -> Result<Bound<V>, TemplateError> {
+        self.check(&args)?;
+        let count: usize = args
+            .iter()
+            .map(|a| match a {
+                Arg::Scalar(_) => 1,
+                Arg::List(v) => padding.slots(v.len()),
+            })
+            .sum();
+        // Take each argument out once, in piece order (each appears once).
+        let mut args: Vec<Option<Arg<V>>> = args.into_iter().map(Some).collect();
+        let mut sql = String::with_capacity(self.text_len + count * 4);
+        let mut params = Vec::with_capacity(count);
+        let placeholder = |sql: &mut String, n: usize| match style {
+            Placeholders::Question => sql.push('?'),
+            Placeholders::Dollar => {
+                sql.push('$');
+                push_number(sql, n);
+            }
+        };
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => sql.push_str(t),
+                Piece::Scalar(n) | Piece::List(n) => {
+                    match args.get_mut(*n).and_then(Option::take) {
+                        Some(Arg::Scalar(v)) => {
+                            params.push(v);
+                            placeholder(&mut sql, params.len());
+                        }
+                        Some(Arg::List(values)) => {
+                            let slots = padding.slots(values.len());
+                            let last = values.last().cloned().expect("checked non-empty");
+                            for (i, v) in values
+                                .into_iter()
+                                .chain(std::iter::repeat(last))
+                                .take(slots)
+                                .enumerate()
+                            {
+                                if i > 0 {
+                                    sql.push_str(", ");
+                                }
+                                params.push(v);
+                                placeholder(&mut sql, params.len());
+                            }
+                        }
+                        None => {
+                            return Err(TemplateError::Shape(format!("argument {n} used twice")));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Bound { sql, params })
+    }
+
     /// Binds a template whose placeholders are scalar arguments 0, 1, 2 ...
     /// in order (statements compiled from a build with all-scalar
     /// parameters): the values are moved, not cloned.
@@ -469,6 +531,20 @@ mod tests {
             [1, 2, 3, 4, 4, 9],
             "padded by repeating the last value"
         );
+    }
+
+    #[test]
+    fn owned_binding_matches_cloning_binding() {
+        let t = template();
+        let args = vec![Arg::Scalar(1), Arg::List(vec![2, 3, 4]), Arg::Scalar(9)];
+        for padding in [Padding::None, Padding::PowerOfTwo] {
+            for style in [Placeholders::Dollar, Placeholders::Question] {
+                assert_eq!(
+                    t.bind(style, &args, padding).unwrap(),
+                    t.bind_owned(style, args.clone(), padding).unwrap()
+                );
+            }
+        }
     }
 
     #[test]

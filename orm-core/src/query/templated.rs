@@ -354,13 +354,31 @@ pub(crate) fn statements(
             }
         }
     }
-    let bound = template
-        .bind_split(placeholders(dialect), &args, padding, bind_limit)
-        .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
+    let bound = if total <= bind_limit && padded(padding, &args) <= bind_limit {
+        vec![
+            template
+                .bind_owned(placeholders(dialect), args, padding)
+                .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?,
+        ]
+    } else {
+        template
+            .bind_split(placeholders(dialect), &args, padding, bind_limit)
+            .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?
+    };
     Ok(bound
         .into_iter()
         .map(|b| Statement::new(b.sql, b.params))
         .collect())
+}
+
+/// Parameters after padding.
+fn padded(padding: Padding, args: &[Arg<Value>]) -> usize {
+    args.iter()
+        .map(|a| match a {
+            Arg::Scalar(_) => 1,
+            Arg::List(v) => padding.slots(v.len()),
+        })
+        .sum()
 }
 
 /// A query whose values exceed the bind limit can be split only if the
