@@ -116,6 +116,57 @@ pub(crate) struct Done {
     pub last_insert_id: Option<i64>,
 }
 
+/// What each backend file provides to the shared statement runner below:
+/// how to bind, how to decode, how to classify errors.
+pub(crate) trait Driver {
+    type DB: sqlx::Database;
+    /// How to decode the rows of one result, chosen from its first row.
+    type Plan: Default;
+    fn bind(params: &[Value]) -> Result<<Self::DB as sqlx::Database>::Arguments>;
+    fn plan(row: &<Self::DB as sqlx::Database>::Row) -> Result<Self::Plan>;
+    fn decode(row: &<Self::DB as sqlx::Database>::Row, plan: &Self::Plan) -> Result<Vec<Value>>;
+    fn classify(err: sqlx::Error) -> Error;
+    fn done(result: <Self::DB as sqlx::Database>::QueryResult) -> Done;
+}
+
+/// Runs a query and decodes every row, for any backend.
+pub(crate) async fn fetch<'e, D, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<RowSet>
+where
+    D: Driver,
+    E: sqlx::Executor<'e, Database = D::DB>,
+    <D::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<D::DB>,
+{
+    use futures_util::TryStreamExt;
+    use sqlx::Row;
+    let args = D::bind(params)?;
+    let mut stream = sqlx::query_with::<D::DB, _>(sqlx::AssertSqlSafe(sql.clone()), args).fetch(e);
+    let mut set = RowSet::default();
+    let mut plan = D::Plan::default();
+    while let Some(row) = stream.try_next().await.map_err(D::classify)? {
+        if set.rows.is_empty() {
+            set.columns = column_names(row.columns());
+            plan = D::plan(&row)?;
+        }
+        set.rows.push(D::decode(&row, &plan)?);
+    }
+    Ok(set)
+}
+
+/// Runs a statement that returns no rows, for any backend.
+pub(crate) async fn execute<'e, D, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
+where
+    D: Driver,
+    E: sqlx::Executor<'e, Database = D::DB>,
+    <D::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<D::DB>,
+{
+    let args = D::bind(params)?;
+    let result = sqlx::query_with::<D::DB, _>(sqlx::AssertSqlSafe(sql.clone()), args)
+        .execute(e)
+        .await
+        .map_err(D::classify)?;
+    Ok(D::done(result))
+}
+
 /// Runs `$body` with `$e` bound to the right executor and `$m` to the backend module.
 macro_rules! on_target {
     ($target:expr, |$e:ident, $m:ident| $body:expr) => {
@@ -157,12 +208,12 @@ macro_rules! on_target {
 impl Target<'_> {
     /// Runs a query and decodes every row into [`Value`]s.
     pub(crate) async fn fetch(self, sql: &Arc<str>, params: &[Value]) -> Result<RowSet> {
-        on_target!(self, |e, m| m::fetch(e, sql, params).await)
+        on_target!(self, |e, m| fetch::<m::Driver, _>(e, sql, params).await)
     }
 
     /// Runs a statement that returns no rows.
     pub(crate) async fn execute(self, sql: &Arc<str>, params: &[Value]) -> Result<Done> {
-        on_target!(self, |e, m| m::execute(e, sql, params).await)
+        on_target!(self, |e, m| execute::<m::Driver, _>(e, sql, params).await)
     }
 }
 

@@ -10,16 +10,13 @@
 //! keys come from `LAST_INSERT_ID()` instead.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use futures_util::TryStreamExt;
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlRow};
-use sqlx::{Arguments, AssertSqlSafe, Column, Decode, Executor, MySql, Row, TypeInfo, ValueRef};
+use sqlx::{Arguments, Column, Decode, Executor, MySql, Row, TypeInfo, ValueRef};
 
 use super::{Capabilities, Done, Pool, PoolOptions};
 use crate::error::{DbErrorKind, Error, Result};
-use crate::row::RowSet;
 use crate::value::{SqlType, Value};
 
 const BIND_LIMIT: usize = 65_535;
@@ -95,7 +92,7 @@ fn bind(params: &[Value]) -> Result<MySqlArguments> {
 }
 
 #[derive(Clone, Copy)]
-enum Cell {
+pub(crate) enum Cell {
     Signed,
     Unsigned,
     F32,
@@ -181,39 +178,6 @@ fn decode(row: &MySqlRow, plan: &[Cell]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-pub(super) async fn fetch<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<RowSet>
-where
-    E: sqlx::Executor<'e, Database = MySql>,
-{
-    let args = bind(params)?;
-    let mut stream = sqlx::query_with(AssertSqlSafe(sql.clone()), args).fetch(e);
-    let mut set = RowSet::default();
-    let mut cells = Vec::new();
-    while let Some(row) = stream.try_next().await.map_err(classify)? {
-        if set.rows.is_empty() {
-            set.columns = super::column_names(row.columns());
-            cells = plan(&row)?;
-        }
-        set.rows.push(decode(&row, &cells)?);
-    }
-    Ok(set)
-}
-
-pub(super) async fn execute<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
-where
-    E: sqlx::Executor<'e, Database = MySql>,
-{
-    let args = bind(params)?;
-    let done = sqlx::query_with(AssertSqlSafe(sql.clone()), args)
-        .execute(e)
-        .await
-        .map_err(classify)?;
-    Ok(Done {
-        rows_affected: done.rows_affected(),
-        last_insert_id: i64::try_from(done.last_insert_id()).ok(),
-    })
-}
-
 /// Classifies by the server's error number (sqlx's `code()` is the SQLSTATE,
 /// which MySQL fills too coarsely: 23000 covers unique, FK and not-null).
 pub(crate) fn classify(err: sqlx::Error) -> Error {
@@ -236,6 +200,37 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         _ => DbErrorKind::Other,
     };
     super::database_error(kind, number.map(|n| n.to_string()), db.message())
+}
+
+/// This backend's side of the shared runner in `backend/mod.rs`.
+pub(crate) struct Driver;
+
+impl super::Driver for Driver {
+    type DB = MySql;
+    type Plan = Vec<Cell>;
+
+    fn bind(params: &[Value]) -> Result<MySqlArguments> {
+        bind(params)
+    }
+
+    fn plan(row: &MySqlRow) -> Result<Self::Plan> {
+        plan(row)
+    }
+
+    fn decode(row: &MySqlRow, plan: &Self::Plan) -> Result<Vec<Value>> {
+        decode(row, plan)
+    }
+
+    fn classify(err: sqlx::Error) -> Error {
+        classify(err)
+    }
+
+    fn done(result: sqlx::mysql::MySqlQueryResult) -> Done {
+        Done {
+            rows_affected: result.rows_affected(),
+            last_insert_id: i64::try_from(result.last_insert_id()).ok(),
+        }
+    }
 }
 
 #[cfg(test)]

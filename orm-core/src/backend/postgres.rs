@@ -2,16 +2,13 @@
 //! column's declared type (planned once per result), classify by SQLSTATE.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use futures_util::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
-use sqlx::{Arguments, AssertSqlSafe, Column, Decode, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::{Arguments, Column, Decode, Postgres, Row, TypeInfo, ValueRef};
 
 use super::{Capabilities, Done, Pool, PoolOptions};
 use crate::error::{DbErrorKind, Error, Result};
-use crate::row::RowSet;
 use crate::value::{SqlType, Value};
 
 /// The wire protocol counts parameters in an i16... as an u16: 65,535.
@@ -122,7 +119,7 @@ pub(crate) fn array_element_supported(items: &[Value]) -> bool {
 
 /// How to decode one column, chosen once per result from its declared type.
 #[derive(Clone, Copy)]
-enum Cell {
+pub(crate) enum Cell {
     Bool,
     I16,
     I32,
@@ -198,39 +195,6 @@ fn decode(row: &PgRow, plan: &[Cell]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-pub(super) async fn fetch<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<RowSet>
-where
-    E: sqlx::Executor<'e, Database = Postgres>,
-{
-    let args = bind(params)?;
-    let mut stream = sqlx::query_with(AssertSqlSafe(sql.clone()), args).fetch(e);
-    let mut set = RowSet::default();
-    let mut cells = Vec::new();
-    while let Some(row) = stream.try_next().await.map_err(classify)? {
-        if set.rows.is_empty() {
-            set.columns = super::column_names(row.columns());
-            cells = plan(&row)?;
-        }
-        set.rows.push(decode(&row, &cells)?);
-    }
-    Ok(set)
-}
-
-pub(super) async fn execute<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
-where
-    E: sqlx::Executor<'e, Database = Postgres>,
-{
-    let args = bind(params)?;
-    let done = sqlx::query_with(AssertSqlSafe(sql.clone()), args)
-        .execute(e)
-        .await
-        .map_err(classify)?;
-    Ok(Done {
-        rows_affected: done.rows_affected(),
-        last_insert_id: None,
-    })
-}
-
 /// Classifies by SQLSTATE.
 pub(crate) fn classify(err: sqlx::Error) -> Error {
     let sqlx::Error::Database(db) = &err else {
@@ -253,4 +217,35 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         _ => DbErrorKind::Other,
     };
     super::database_error(kind, code, db.message())
+}
+
+/// This backend's side of the shared runner in `backend/mod.rs`.
+pub(crate) struct Driver;
+
+impl super::Driver for Driver {
+    type DB = Postgres;
+    type Plan = Vec<Cell>;
+
+    fn bind(params: &[Value]) -> Result<PgArguments> {
+        bind(params)
+    }
+
+    fn plan(row: &PgRow) -> Result<Self::Plan> {
+        plan(row)
+    }
+
+    fn decode(row: &PgRow, plan: &Self::Plan) -> Result<Vec<Value>> {
+        decode(row, plan)
+    }
+
+    fn classify(err: sqlx::Error) -> Error {
+        classify(err)
+    }
+
+    fn done(result: sqlx::postgres::PgQueryResult) -> Done {
+        Done {
+            rows_affected: result.rows_affected(),
+            last_insert_id: None,
+        }
+    }
 }

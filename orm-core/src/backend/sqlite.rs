@@ -8,15 +8,12 @@
 //! correctly in SQL.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteRow};
-use sqlx::{Arguments, AssertSqlSafe, Decode, Row, Sqlite, TypeInfo, ValueRef};
+use sqlx::{Arguments, Decode, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{Capabilities, Done, Pool, PoolOptions};
 use crate::error::{DbErrorKind, Error, Result};
-use crate::row::RowSet;
 use crate::value::Value;
 
 /// `SQLITE_MAX_VARIABLE_NUMBER` of SQLite 3.32+, the fallback if the
@@ -148,37 +145,6 @@ impl<C: sqlx::Column> NameOwned for C {
     }
 }
 
-pub(super) async fn fetch<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<RowSet>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let args = bind(params)?;
-    let mut stream = sqlx::query_with(AssertSqlSafe(sql.clone()), args).fetch(e);
-    let mut set = RowSet::default();
-    while let Some(row) = stream.try_next().await.map_err(classify)? {
-        if set.rows.is_empty() {
-            set.columns = super::column_names(row.columns());
-        }
-        set.rows.push(decode(&row)?);
-    }
-    Ok(set)
-}
-
-pub(super) async fn execute<'e, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let args = bind(params)?;
-    let done = sqlx::query_with(AssertSqlSafe(sql.clone()), args)
-        .execute(e)
-        .await
-        .map_err(classify)?;
-    Ok(Done {
-        rows_affected: done.rows_affected(),
-        last_insert_id: Some(done.last_insert_rowid()),
-    })
-}
-
 /// Classifies by SQLite's extended result code.
 pub(crate) fn classify(err: sqlx::Error) -> Error {
     let sqlx::Error::Database(db) = &err else {
@@ -201,6 +167,39 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         },
     };
     super::database_error(kind, code, db.message())
+}
+
+/// This backend's side of the shared runner in `backend/mod.rs`.
+pub(crate) struct Driver;
+
+impl super::Driver for Driver {
+    type DB = Sqlite;
+    type Plan = ();
+
+    fn bind(params: &[Value]) -> Result<SqliteArguments> {
+        bind(params)
+    }
+
+    fn plan(row: &SqliteRow) -> Result<Self::Plan> {
+        let _ = row;
+        Ok(())
+    }
+
+    fn decode(row: &SqliteRow, plan: &Self::Plan) -> Result<Vec<Value>> {
+        let () = *plan;
+        decode(row)
+    }
+
+    fn classify(err: sqlx::Error) -> Error {
+        classify(err)
+    }
+
+    fn done(result: sqlx::sqlite::SqliteQueryResult) -> Done {
+        Done {
+            rows_affected: result.rows_affected(),
+            last_insert_id: Some(result.last_insert_rowid()),
+        }
+    }
 }
 
 #[cfg(test)]
