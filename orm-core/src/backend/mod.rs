@@ -4,7 +4,8 @@
 //! turns them into driver arguments and back, runs statements on a pool or a
 //! transaction, and classifies driver errors into [`DbErrorKind`]. Each
 //! backend is one small file (`sqlite.rs`, `postgres.rs`, `mysql.rs`) with the
-//! same four pieces: `connect`, `bind`, `decode` and `classify`.
+//! same pieces: `connect`, `bind`, `decode` and `classify`, offered to the
+//! shared runner (`fetch`, `execute`) through the `Driver` trait.
 //!
 //! Why an enum and not a trait object: async trait methods are not
 //! object-safe, and the set of drivers is closed and small. A new driver (for
