@@ -1,0 +1,36 @@
+//! The peers: one module each, one function per workload. Every function
+//! returns the count the workload checks and the statements it sent.
+
+pub mod orm;
+pub mod sqlx_raw;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Peer {
+    /// Raw sqlx, the baseline of every ratio: hand-written SQL, `query_as`,
+    /// `QueryBuilder` for multi-row inserts, `RETURNING` on inserts, and the
+    /// straightforward per-row UPDATE loop for W5.
+    Sqlx,
+    /// Raw sqlx with the one bulk UPDATE a unit of work can exploit (W5):
+    /// `UPDATE .. FROM UNNEST($1, $2)` on PostgreSQL, one `CASE` elsewhere.
+    SqlxBulk,
+    /// This ORM: a fresh session per operation.
+    Orm,
+}
+
+impl Peer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Sqlx => "sqlx",
+            Peer::SqlxBulk => "sqlx bulk",
+            Peer::Orm => "orm",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome {
+    /// The result count the workload checks.
+    pub count: usize,
+    /// Data statements sent (the ORM's `session.stats()`, counted by hand for raw sqlx).
+    pub statements: u64,
+}

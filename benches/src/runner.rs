@@ -1,0 +1,150 @@
+//! Timing: for each case, one warm-up pass then `passes` passes; within a
+//! pass every peer runs `reps` operations, in an order that rotates from
+//! pass to pass, so all peers see the same machine state. Only the
+//! operation itself is timed (inputs are built and inserted rows deleted
+//! outside the clock), and every operation's count is checked.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::peers::Peer;
+use crate::workloads::{self, Backend, Case, Ctx};
+use crate::workloads::w6_templates::W6Row;
+
+pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    v[v.len() / 2]
+}
+
+pub struct PeerResult {
+    pub peer: Peer,
+    /// Time per operation, one entry per pass.
+    pub per_pass: Vec<Duration>,
+    /// Statements per operation (the last one seen).
+    pub statements: u64,
+}
+
+pub struct CaseResult {
+    pub id: &'static str,
+    pub label: String,
+    pub peers: Vec<PeerResult>,
+}
+
+impl CaseResult {
+    /// Ratios to raw sqlx, one per pass.
+    pub fn ratios(&self, p: &PeerResult) -> Vec<f64> {
+        let base = self.peers.iter().find(|b| b.peer == Peer::Sqlx).expect("sqlx baseline");
+        p.per_pass.iter().zip(&base.per_pass).map(|(t, b)| t.as_secs_f64() / b.as_secs_f64()).collect()
+    }
+}
+
+pub struct BackendReport {
+    pub backend: Backend,
+    pub version: String,
+    pub passes: usize,
+    pub cases: Vec<CaseResult>,
+}
+
+pub async fn run_backend(backend: Backend, quick: bool) -> Result<BackendReport, Box<dyn std::error::Error>> {
+    eprintln!("[{}] seeding", backend.name());
+    let ctx = workloads::setup(backend).await?;
+    let passes = if quick { 3 } else { 7 };
+    let mut cases = Vec::new();
+    for case in workloads::cases(quick) {
+        eprintln!("[{}] {} {}", backend.name(), case.id, case.label);
+        cases.push(run_case(&ctx, &case, passes).await?);
+    }
+    Ok(BackendReport { backend, version: ctx.version.clone(), passes, cases })
+}
+
+async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, Box<dyn std::error::Error>> {
+    let input = workloads::input(case.kind);
+    let want = workloads::expected(ctx, case.kind);
+    let mut peers: Vec<PeerResult> =
+        case.peers.iter().map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0 }).collect();
+    for pass in 0..=passes {
+        let k = peers.len();
+        for j in 0..k {
+            let i = (j + pass) % k;
+            let peer = peers[i].peer;
+            let mut timed = Duration::ZERO;
+            for _ in 0..case.reps {
+                let started = Instant::now();
+                let out = workloads::run(ctx, peer, case.kind, &input).await?;
+                timed += started.elapsed();
+                workloads::cleanup(ctx, case.kind).await?;
+                if out.count != want {
+                    return Err(format!(
+                        "{} {} on {}: {} returned {}, expected {}",
+                        case.id,
+                        case.label,
+                        ctx.backend.name(),
+                        peer.name(),
+                        out.count,
+                        want
+                    )
+                    .into());
+                }
+                peers[i].statements = out.statements;
+            }
+            if pass > 0 {
+                peers[i].per_pass.push(timed / case.reps as u32);
+            }
+        }
+    }
+    Ok(CaseResult { id: case.id, label: case.label.clone(), peers })
+}
+
+fn fmt_time(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 { format!("{us:.0} µs") } else if us < 1e6 { format!("{:.2} ms", us / 1e3) } else { format!("{:.2} s", us / 1e6) }
+}
+
+pub fn markdown(reports: &[BackendReport], w6: Option<&[W6Row]>) -> String {
+    let mut o = String::new();
+    for r in reports {
+        let _ = writeln!(o, "#### {} ({}), {} passes\n", r.backend.name(), r.version, r.passes);
+        let _ = writeln!(o, "| id | operation | peer | median / op | ratio to sqlx | ratio min-max | statements / op |");
+        let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|");
+        for c in &r.cases {
+            for p in &c.peers {
+                let ratios = c.ratios(p);
+                let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {:.2}x | {:.2}-{:.2} | {} |",
+                    c.id,
+                    c.label,
+                    p.peer.name(),
+                    fmt_time(median(p.per_pass.clone())),
+                    median(ratios.clone()),
+                    lo,
+                    hi,
+                    p.statements
+                );
+            }
+        }
+        o.push('\n');
+    }
+    if let Some(rows) = w6 {
+        let _ = writeln!(o, "#### W6: SQL + parameters, no database (ns per statement)\n");
+        let _ = writeln!(o, "| IN list | sea-query fresh | template | speed-up (median) | speed-up min-max |");
+        let _ = writeln!(o, "|---:|---:|---:|---:|---:|");
+        for r in rows {
+            let ups: Vec<f64> = r.fresh.iter().zip(&r.template).map(|(f, t)| f / t).collect();
+            let (lo, hi) = ups.iter().fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} | {:.0} | {:.1}x | {:.1}-{:.1} |",
+                r.n,
+                median(r.fresh.clone()),
+                median(r.template.clone()),
+                median(ups.clone()),
+                lo,
+                hi
+            );
+        }
+        o.push('\n');
+    }
+    o
+}

@@ -1,0 +1,203 @@
+//! The database workloads (W1, W2, W3, W5) as cases the runner times, their
+//! seed data and their expected result counts; W6 (no database) and the
+//! older single-purpose benchmarks live in their own modules.
+
+pub mod in_lists;
+pub mod w6_templates;
+
+use orm_core::Database;
+
+use crate::peers::sqlx_raw::Raw;
+use crate::peers::{Outcome, Peer};
+use crate::schema::{NewUser, NewUserData, Post, User, new_users};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s.trim() {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "pg" | "postgresql" => Some(Backend::Postgres),
+            "mysql" | "mariadb" => Some(Backend::Mysql),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
+        }
+    }
+
+    pub fn url(self) -> String {
+        let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+        match self {
+            // A file, not :memory:, so the ORM's pool and raw sqlx's pool see one database.
+            Backend::Sqlite => env("ORM_BENCH_SQLITE_URL", "sqlite:///tmp/orm-bench.sqlite"),
+            Backend::Postgres => env("ORM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"),
+            Backend::Mysql => env("ORM_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+        }
+    }
+}
+
+/// Everything one backend's cases share: both peers' pools, the seeded
+/// key range and the expected counts.
+pub struct Ctx {
+    pub backend: Backend,
+    pub db: Database,
+    pub raw: Raw,
+    /// The smallest seeded user id; users `lo .. lo + USERS` exist.
+    pub lo: i64,
+    /// Rows of W2's join (computed untimed with COUNT).
+    pub w2_rows: usize,
+    pub w2_users: usize,
+    pub version: String,
+}
+
+pub const USERS: usize = 10_000;
+pub const JOIN_USERS: i64 = 1_000;
+pub const POSTS_PER_USER: usize = 10;
+pub const JOIN_MIN_AGE: i32 = 45;
+pub const UPDATE_USERS: i64 = 1_000;
+
+/// Drops and recreates the tables and seeds them (untimed).
+pub async fn setup(backend: Backend) -> Result<Ctx, Box<dyn std::error::Error>> {
+    let url = backend.url();
+    let db = Database::connect(&url).await?;
+    let schema = [Post::schema(), User::schema(), NewUser::schema()];
+    db.drop_all(&schema).await?;
+    db.create_all(&schema).await?;
+    let raw = Raw::connect(backend, &url).await?;
+    let mut s = db.session();
+    s.add_all((0..USERS).map(|i| User {
+        id: 0,
+        name: format!("user-{i}"),
+        email: format!("user-{i}@example.org"),
+        age: 20 + (i % 50) as i32,
+        visits: 0,
+    }));
+    s.commit().await?;
+    let lo = raw.scalar_i64("SELECT MIN(id) FROM bench_users").await?;
+    let mut s = db.session();
+    s.add_all((0..JOIN_USERS).flat_map(|u| {
+        (0..POSTS_PER_USER).map(move |p| Post { id: 0, user_id: lo + u, title: format!("post {p} of {u}"), views: p as i32 })
+    }));
+    s.commit().await?;
+    let count = |sql: String| {
+        let raw = &raw;
+        async move { raw.scalar_i64(&sql).await }
+    };
+    let w2_rows = count(format!(
+        "SELECT COUNT(*) FROM bench_users u LEFT JOIN bench_posts p ON p.user_id = u.id WHERE u.id < {} AND u.age >= {JOIN_MIN_AGE}",
+        lo + JOIN_USERS
+    ))
+    .await? as usize;
+    let w2_users =
+        count(format!("SELECT COUNT(*) FROM bench_users WHERE id < {} AND age >= {JOIN_MIN_AGE}", lo + JOIN_USERS)).await?
+            as usize;
+    let users = count("SELECT COUNT(*) FROM bench_users".into()).await? as usize;
+    let max = count("SELECT MAX(id) FROM bench_users".into()).await?;
+    assert_eq!(users, USERS);
+    assert_eq!(max - lo + 1, USERS as i64, "seeded ids are not contiguous");
+    let version = raw.version().await?;
+    Ok(Ctx { backend, db, raw, lo, w2_rows, w2_users, version })
+}
+
+/// One timed case: a workload at one size, with the peers that run it.
+pub struct Case {
+    pub id: &'static str,
+    pub label: String,
+    pub kind: Kind,
+    pub peers: Vec<Peer>,
+    /// Operations per peer per pass.
+    pub reps: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// W1: load `n` users.
+    Load(usize),
+    /// W2: users LEFT JOIN posts with a filter.
+    Join,
+    /// W3: insert `n` users, keys read back.
+    Insert(usize),
+    /// W5: load, change, write back, commit.
+    Update,
+}
+
+pub fn cases(quick: bool) -> Vec<Case> {
+    let r = |quick_reps: usize| if quick { quick_reps } else { quick_reps * 3 };
+    let both = || vec![Peer::Sqlx, Peer::Orm];
+    vec![
+        Case { id: "W1", label: "load 1 user".into(), kind: Kind::Load(1), peers: both(), reps: r(200) },
+        Case { id: "W1", label: "load 100 users".into(), kind: Kind::Load(100), peers: both(), reps: r(40) },
+        Case { id: "W1", label: "load 10,000 users".into(), kind: Kind::Load(10_000), peers: both(), reps: r(2) },
+        Case { id: "W2", label: "users LEFT JOIN posts, filtered".into(), kind: Kind::Join, peers: both(), reps: r(5) },
+        Case { id: "W3", label: "insert 100 users, keys back".into(), kind: Kind::Insert(100), peers: both(), reps: r(10) },
+        Case { id: "W3", label: "insert 10,000 users, keys back".into(), kind: Kind::Insert(10_000), peers: both(), reps: r(1) },
+        Case {
+            id: "W5",
+            label: "load 1,000, change 1 column each, commit".into(),
+            kind: Kind::Update,
+            peers: vec![Peer::Sqlx, Peer::SqlxBulk, Peer::Orm],
+            reps: r(2),
+        },
+    ]
+}
+
+/// The data an operation needs, built untimed.
+pub enum Input {
+    None,
+    Users(Vec<NewUserData>),
+}
+
+pub fn input(kind: Kind) -> Input {
+    match kind {
+        Kind::Insert(n) => Input::Users(new_users(n)),
+        _ => Input::None,
+    }
+}
+
+/// The count a correct operation returns.
+pub fn expected(ctx: &Ctx, kind: Kind) -> usize {
+    match kind {
+        Kind::Load(n) | Kind::Insert(n) => n,
+        Kind::Join => ctx.w2_rows,
+        Kind::Update => UPDATE_USERS as usize,
+    }
+}
+
+/// Untimed work after each operation.
+pub async fn cleanup(ctx: &Ctx, kind: Kind) -> Result<(), Box<dyn std::error::Error>> {
+    if let Kind::Insert(_) = kind {
+        ctx.raw.execute("DELETE FROM bench_new_users").await?;
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Outcome, Box<dyn std::error::Error>> {
+    use crate::peers::{orm, sqlx_raw};
+    let users = || match input {
+        Input::Users(u) => u.as_slice(),
+        Input::None => &[],
+    };
+    Ok(match (peer, kind) {
+        (Peer::Orm, Kind::Load(n)) => orm::load(ctx, n).await?,
+        (Peer::Orm, Kind::Join) => orm::join(ctx).await?,
+        (Peer::Orm, Kind::Insert(_)) => orm::insert(ctx, users()).await?,
+        (Peer::Orm, Kind::Update) => orm::update(ctx).await?,
+        (Peer::Sqlx, Kind::Load(n)) => sqlx_raw::load(ctx, n).await?,
+        (Peer::Sqlx, Kind::Join) => sqlx_raw::join(ctx).await?,
+        (Peer::Sqlx, Kind::Insert(_)) => sqlx_raw::insert(ctx, users()).await?,
+        (Peer::Sqlx, Kind::Update) => sqlx_raw::update(ctx, false).await?,
+        (Peer::SqlxBulk, Kind::Update) => sqlx_raw::update(ctx, true).await?,
+        (Peer::SqlxBulk, _) => return Err("sqlx bulk runs W5 only".into()),
+    })
+}
