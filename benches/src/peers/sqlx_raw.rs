@@ -37,11 +37,13 @@ macro_rules! each {
 }
 
 impl Raw {
+    /// Pools as the ORM's: no ping before each acquire (sqlx's default pings,
+    /// which would charge the baseline a round trip per statement).
     pub async fn connect(backend: Backend, url: &str) -> Result<Raw, Box<dyn Error>> {
         Ok(match backend {
-            Backend::Postgres => Raw::Pg(PgPoolOptions::new().max_connections(4).connect(url).await?),
+            Backend::Postgres => Raw::Pg(PgPoolOptions::new().max_connections(4).test_before_acquire(false).connect(url).await?),
             Backend::Mysql => {
-                let pool = MySqlPoolOptions::new().max_connections(4).connect(url).await?;
+                let pool = MySqlPoolOptions::new().max_connections(4).test_before_acquire(false).connect(url).await?;
                 let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&pool).await?;
                 Raw::My { pool, returning: version.contains("MariaDB") }
             }
@@ -51,7 +53,7 @@ impl Raw {
                     .create_if_missing(true)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5));
-                Raw::Lite(SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?)
+                Raw::Lite(SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(opts).await?)
             }
         })
     }
