@@ -4,6 +4,7 @@
 //! cargo run --release --manifest-path benches/Cargo.toml -- peers --backend sqlite,postgres,mysql [--quick] [--write-docs]
 //! cargo run --release --manifest-path benches/Cargo.toml -- templates   # issue 7: templates vs sea-query, story 2
 //! cargo run --release --manifest-path benches/Cargo.toml -- in-lists    # issue 7: IN vs = ANY($1) on PostgreSQL
+//! cargo run --release --manifest-path benches/Cargo.toml -- cache       # issue 8: story 3, concurrent queries, result cache
 //! ```
 //!
 //! `peers` (the default) runs issue 9's workloads W1, W2, W3, W5 for our
@@ -54,8 +55,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "peers" => peers(&backends, quick, write_docs).await,
         "templates" => Ok(workloads::w6_templates::templates().await?),
         "in-lists" => Ok(workloads::in_lists::in_lists().await?),
+        // PostgreSQL (DATABASE_URL) unless one other backend is named.
+        "cache" => {
+            let backend = if backends.len() == 1 { backends[0] } else { Backend::Postgres };
+            Ok(workloads::cache::cache(backend).await?)
+        }
         other => {
-            eprintln!("unknown benchmark {other:?}; available: peers, templates, in-lists");
+            eprintln!("unknown benchmark {other:?}; available: peers, templates, in-lists, cache");
             std::process::exit(2);
         }
     }

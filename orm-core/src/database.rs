@@ -55,6 +55,8 @@ struct Inner {
     caps: Capabilities,
     dialect: Dialect,
     stats: Stats,
+    /// Result-cache regions (`crate::cache`).
+    cache: crate::cache::ResultCache,
 }
 
 impl std::fmt::Debug for Database {
@@ -97,6 +99,7 @@ impl Database {
                 caps,
                 dialect,
                 stats: Stats::default(),
+                cache: crate::cache::ResultCache::default(),
             }),
         })
     }
@@ -125,6 +128,12 @@ impl Database {
     /// (`set_enabled`, `set_mode`).
     pub fn templates(&self) -> &orm_cache::template::TemplateCache {
         &self.inner.templates
+    }
+
+    /// The result-cache regions: set them up once (`add`), read through
+    /// them with `.cached(region)` on a query; see [`crate::cache`].
+    pub fn cache(&self) -> &crate::cache::ResultCache {
+        &self.inner.cache
     }
 
     pub(crate) fn padding(&self) -> orm_cache::template::Padding {

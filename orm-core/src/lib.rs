@@ -142,7 +142,9 @@
 //! `#[derive(ColumnValue)]` newtypes can.
 
 mod backend;
+pub mod cache;
 mod column;
+mod concurrent;
 mod database;
 mod entity;
 mod error;
@@ -152,6 +154,7 @@ mod query;
 mod row;
 mod schema;
 mod session;
+mod sql_query;
 mod telemetry;
 pub mod types;
 mod value;
@@ -161,6 +164,7 @@ pub mod __private;
 
 pub use backend::{Dialect, PoolOptions};
 pub use column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar};
+pub use concurrent::{BatchError, BatchQuery, Batched};
 pub use database::{ConnectOptions, Database};
 pub use entity::Entity;
 pub use error::{DbErrorKind, Error, Result};
@@ -171,6 +175,7 @@ pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::{Param, Query, Shape, Statement, TemplateOptions};
 pub use row::{Row, RowSet};
 pub use session::{Change, Handle, ObjectState, Session};
+pub use sql_query::SqlQuery;
 pub use telemetry::{Stats, StatsSnapshot};
 pub use types::{AsJson, AsText, ColumnType, Converter, With};
 pub use value::{ColumnValue, DecodeFailure, SqlType, Value};

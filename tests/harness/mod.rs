@@ -45,6 +45,33 @@ pub fn mysql_url() -> String {
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
+/// The Redis server of the result-cache tests (`ORM_TEST_REDIS_URL`,
+/// default `redis://127.0.0.1:6379`).
+pub fn redis_url() -> String {
+    std::env::var("ORM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A SELECT of `columns` (an expression list, may read tables) that takes
+/// about `millis` on `dialect`: the server sleeps on PostgreSQL and MySQL;
+/// SQLite, which cannot sleep, counts through a recursive CTE (roughly
+/// calibrated, CPU-bound).
+pub fn slow_select(dialect: orm_core::Dialect, millis: u64, columns: &str) -> String {
+    let secs = millis as f64 / 1000.0;
+    match dialect {
+        orm_core::Dialect::Postgres => {
+            format!("SELECT {columns} FROM (SELECT pg_sleep({secs})) AS pause")
+        }
+        orm_core::Dialect::MySql => {
+            format!("SELECT {columns} FROM (SELECT SLEEP({secs})) AS pause")
+        }
+        orm_core::Dialect::Sqlite => format!(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {}) \
+             SELECT {columns} FROM (SELECT MAX(x) FROM c) AS pause",
+            millis * 2_000
+        ),
+    }
+}
+
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()

@@ -2,6 +2,7 @@
 //! seed data and their expected result counts; W6 (no database) and the
 //! older single-purpose benchmarks live in their own modules.
 
+pub mod cache;
 pub mod in_lists;
 pub mod w6_templates;
 

@@ -365,6 +365,8 @@ enum Found {
     Fresh(Arc<[u8]>),
     Stale(Arc<[u8]>),
     Missing,
+    /// Bytes that are not a value of this format.
+    Damaged,
 }
 
 struct Read {
@@ -508,18 +510,15 @@ impl Region {
         let (entry, current) = match &self.store {
             Store::Memory(m) => {
                 let (entry, current) = m.lookup(&key.full, &key.generations, now);
-                let entry =
-                    entry.map(|e| (e.payload.clone(), e.fresh_until_ms, e.generations.clone()));
+                let entry = entry
+                    .map(|e| Some((e.payload.clone(), e.fresh_until_ms, e.generations.clone())));
                 (entry, current)
             }
             Store::Redis(r) => match r.lookup(&key.full, &key.generations).await {
                 Ok((raw, current)) => {
-                    let entry = raw.and_then(|bytes| match envelope::decode(&bytes) {
-                        Some(e) => Some((e.payload, e.fresh_until_ms, e.generations)),
-                        None => {
-                            bump(&self.counters.corrupt);
-                            None
-                        }
+                    let entry = raw.map(|bytes| {
+                        envelope::decode(&bytes)
+                            .map(|e| (e.payload, e.fresh_until_ms, e.generations))
                     });
                     (entry, current)
                 }
@@ -533,7 +532,8 @@ impl Region {
             },
         };
         let found = match entry {
-            Some((payload, fresh_until, gens)) if gens == current => {
+            Some(None) => Found::Damaged,
+            Some(Some((payload, fresh_until, gens))) if gens == current => {
                 if now < fresh_until {
                     Found::Fresh(payload)
                 } else if self.stale.is_some() {
@@ -647,6 +647,7 @@ impl Region {
                     }
                     None => bump(&self.counters.corrupt),
                 },
+                Found::Damaged => bump(&self.counters.corrupt),
                 Found::Missing => {}
             }
             if std::mem::take(&mut first) {

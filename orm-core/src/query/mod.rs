@@ -6,6 +6,7 @@
 //! [`render`]; this module only collects the parts and runs them.
 
 pub(crate) mod builder;
+pub(crate) mod prepared;
 pub(crate) mod render;
 pub(crate) mod templated;
 

@@ -107,6 +107,9 @@ pub struct Session {
     hooks: Hooks,
     stats: Stats,
     autoflush: bool,
+    /// Tables the open transaction's flushes wrote: the result cache
+    /// invalidates them at commit (`crate::cache`).
+    written: Vec<&'static str>,
 }
 
 impl Session {
@@ -121,6 +124,7 @@ impl Session {
             hooks: Hooks::default(),
             stats: Stats::default(),
             autoflush: true,
+            written: Vec::new(),
         }
     }
 
@@ -718,6 +722,14 @@ impl Session {
                 return Err(e);
             }
         };
+        crate::cache::note_written(
+            &mut self.written,
+            metas
+                .iter()
+                .zip(&changes)
+                .filter(|(_, c)| !c.is_empty())
+                .map(|(m, _)| m.table),
+        );
         self.seq += 1;
         let seq = self.seq;
         for (id, keys) in ids.iter().zip(keys) {
@@ -744,6 +756,7 @@ impl Session {
             t.restore_to(0);
         }
         self.savepoints.clear();
+        self.written.clear();
         self.failed = Some(error.to_string());
         self.run_view_hooks(ViewEvent::AfterRollback);
     }
@@ -783,6 +796,10 @@ impl Session {
                 return Err(e);
             }
         }
+        if !self.written.is_empty() {
+            let written = std::mem::take(&mut self.written);
+            self.db.cache().committed(&written).await;
+        }
         for t in self.trackers.values_mut() {
             t.forget_undo();
         }
@@ -814,6 +831,7 @@ impl Session {
             t.discard();
         }
         self.savepoints.clear();
+        self.written.clear();
         let hook = self.run_view_hooks(ViewEvent::AfterRollback);
         result?;
         hook.map_or(Ok(()), Err)

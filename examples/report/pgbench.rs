@@ -1,0 +1,252 @@
+//! Story 3's data and queries: pgbench-like tables (branches, tellers,
+//! accounts, history) that the report creates and fills itself, and the six
+//! report queries. Shared by `examples/report.rs` and the `cache` benchmark.
+//!
+//! The rows are made by the server in one statement per table
+//! (`generate_series` on PostgreSQL, a recursive CTE on SQLite, joined
+//! digits on MariaDB), so filling a million accounts takes seconds, not
+//! minutes. Values are deterministic
+//! (multiplicative hashing of the row number), so every run reports the same
+//! figures.
+
+use orm_core::prelude::*;
+use orm_core::{Dialect, Query};
+
+#[entity(table = "pgbench_branches")]
+#[derive(Debug, Clone)]
+pub struct Branch {
+    #[key]
+    pub bid: i32,
+    pub bbalance: i64,
+    #[column(len = 88)]
+    pub filler: String,
+}
+
+#[entity(table = "pgbench_tellers")]
+#[derive(Debug, Clone)]
+pub struct Teller {
+    #[key]
+    pub tid: i32,
+    pub bid: i32,
+    pub tbalance: i64,
+    #[column(len = 84)]
+    pub filler: String,
+}
+
+#[entity(table = "pgbench_accounts")]
+#[derive(Debug, Clone)]
+pub struct Account {
+    #[key]
+    pub aid: i32,
+    pub bid: i32,
+    pub abalance: i64,
+    #[column(len = 84)]
+    pub filler: String,
+}
+
+/// pgbench's history has no key; the ORM's entities need one.
+#[entity(table = "pgbench_history")]
+#[derive(Debug, Clone)]
+pub struct History {
+    #[key]
+    pub hid: i64,
+    pub tid: i32,
+    pub bid: i32,
+    pub aid: i32,
+    pub delta: i64,
+}
+
+/// Row counts for a pgbench scale factor (history: one row per account).
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    pub branches: i64,
+    pub tellers: i64,
+    pub accounts: i64,
+    pub history: i64,
+}
+
+impl Scale {
+    pub fn new(factor: i64) -> Scale {
+        Scale {
+            branches: factor,
+            tellers: 10 * factor,
+            accounts: 100_000 * factor,
+            history: 100_000 * factor,
+        }
+    }
+}
+
+/// `INSERT INTO table (columns) SELECT select FROM <1..n as n>`.
+fn fill(dialect: Dialect, table: &str, columns: &str, n: i64, select: &str) -> String {
+    match dialect {
+        Dialect::Postgres => format!(
+            "INSERT INTO {table} ({columns}) SELECT {select} FROM generate_series(CAST(1 AS BIGINT), {n}) AS s(n)"
+        ),
+        // MariaDB stops recursive CTEs at 1,000 rows by default: cross
+        // joins of the ten digits instead.
+        Dialect::MySql => {
+            let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                          UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 \
+                          UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+            let places = n.max(1).to_string().len();
+            let number = (0..places)
+                .map(|i| format!("d{i}.d * {}", 10i64.pow(i as u32)))
+                .collect::<Vec<_>>()
+                .join(" + ");
+            let from = (0..places)
+                .map(|i| format!("{digits} AS d{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "INSERT INTO {table} ({columns}) SELECT {select} FROM \
+                 (SELECT {number} + 1 AS n FROM {from}) AS s WHERE n <= {n}"
+            )
+        }
+        Dialect::Sqlite => format!(
+            "INSERT INTO {table} ({columns}) WITH RECURSIVE s(n) AS \
+             (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT {select} FROM s"
+        ),
+    }
+}
+
+/// Drops, creates and fills the four tables.
+pub async fn create(db: &Database, scale: Scale) -> Result<()> {
+    let tables = [
+        Branch::schema(),
+        Teller::schema(),
+        Account::schema(),
+        History::schema(),
+    ];
+    db.drop_all(&tables).await?;
+    db.create_all(&tables).await?;
+    let d = db.dialect();
+    let (tellers, accounts) = (scale.tellers, scale.accounts);
+    let per_branch = 100_000;
+    for sql in [
+        fill(
+            d,
+            "pgbench_branches",
+            "bid, bbalance, filler",
+            scale.branches,
+            "n, 0, ''",
+        ),
+        fill(
+            d,
+            "pgbench_tellers",
+            "tid, bid, tbalance, filler",
+            tellers,
+            &format!("n, {} + 1, 0, ''", div(d, "n - 1", 10)),
+        ),
+        fill(
+            d,
+            "pgbench_accounts",
+            "aid, bid, abalance, filler",
+            accounts,
+            &format!(
+                "n, {} + 1, (n * 7919) % 20001 - 10000, ''",
+                div(d, "n - 1", per_branch)
+            ),
+        ),
+        fill(
+            d,
+            "pgbench_history",
+            "hid, tid, bid, aid, delta",
+            scale.history,
+            &format!(
+                "n, (n * 31) % {tellers} + 1, {} + 1, \
+                 (n * 4817) % {accounts} + 1, (n * 7907) % 10001 - 5000",
+                div(d, &format!("(n * 31) % {tellers}"), 10)
+            ),
+        ),
+    ] {
+        db.execute_sql(sql, vec![]).await?;
+    }
+    if d == Dialect::Postgres {
+        db.execute_sql("ANALYZE", vec![]).await?;
+    }
+    Ok(())
+}
+
+/// Integer division (MySQL's `/` is exact, into a decimal).
+fn div(dialect: Dialect, a: &str, b: i64) -> String {
+    match dialect {
+        Dialect::MySql => format!("({a}) DIV {b}"),
+        _ => format!("({a}) / {b}"),
+    }
+}
+
+/// An aggregate as a 64-bit integer (PostgreSQL and MySQL sum integers into
+/// NUMERIC / DECIMAL).
+fn int(dialect: Dialect, expr: &str) -> String {
+    match dialect {
+        Dialect::Postgres => format!("CAST({expr} AS BIGINT)"),
+        Dialect::MySql => format!("CAST({expr} AS SIGNED)"),
+        Dialect::Sqlite => expr.to_string(),
+    }
+}
+
+/// The six report queries: (title, SQL, tables read).
+pub fn report_queries(dialect: Dialect) -> Vec<(&'static str, String, &'static [&'static str])> {
+    let sum = |e: &str| int(dialect, &format!("SUM({e})"));
+    vec![
+        (
+            "balance by branch",
+            format!(
+                "SELECT bid, COUNT(*) AS accounts, {} AS balance \
+                 FROM pgbench_accounts GROUP BY bid ORDER BY bid",
+                sum("abalance")
+            ),
+            &["pgbench_accounts"],
+        ),
+        (
+            "history by teller",
+            format!(
+                "SELECT tid, COUNT(*) AS moves, {} AS delta \
+                 FROM pgbench_history GROUP BY tid ORDER BY tid",
+                sum("delta")
+            ),
+            &["pgbench_history"],
+        ),
+        (
+            "overdrawn accounts by branch",
+            "SELECT bid, COUNT(*) AS overdrawn FROM pgbench_accounts \
+             WHERE abalance < 0 GROUP BY bid ORDER BY bid"
+                .to_string(),
+            &["pgbench_accounts"],
+        ),
+        (
+            "history by account branch",
+            format!(
+                "SELECT a.bid, COUNT(*) AS moves, {} AS delta FROM pgbench_history h \
+                 JOIN pgbench_accounts a ON a.aid = h.aid GROUP BY a.bid ORDER BY a.bid",
+                sum("h.delta")
+            ),
+            &["pgbench_history", "pgbench_accounts"],
+        ),
+        (
+            "accounts their history disagrees with",
+            "SELECT COUNT(*) AS disagreeing FROM pgbench_accounts a JOIN \
+             (SELECT aid, SUM(delta) AS total FROM pgbench_history GROUP BY aid) h \
+             ON h.aid = a.aid WHERE a.abalance <> h.total"
+                .to_string(),
+            &["pgbench_history", "pgbench_accounts"],
+        ),
+        (
+            "balance distribution",
+            "SELECT abalance - abalance % 1000 AS bucket, COUNT(*) AS accounts \
+             FROM pgbench_accounts GROUP BY abalance - abalance % 1000 ORDER BY bucket"
+                .to_string(),
+            &["pgbench_accounts"],
+        ),
+    ]
+}
+
+/// The report's slow entity query: the 100 most overdrawn accounts (a scan
+/// of every account; pgbench has no index on balances).
+pub fn most_overdrawn(s: &mut Session) -> Query<'_, Account> {
+    s.query::<Account>()
+        .filter(Account::ABALANCE.lt(-9_000))
+        .order_by(Account::ABALANCE.asc())
+        .order_by(Account::AID.asc())
+        .limit(100)
+}

@@ -1,0 +1,326 @@
+//! The result cache: query results kept in named regions (in memory or in
+//! Redis), shared by sessions and, through Redis, by processes.
+//!
+//! This module is the glue between the ORM and `orm-cache`'s regions,
+//! which know nothing of rows: it encodes results with a versioned codec
+//! ([`codec`]), hashes statements into keys, tells regions which tables a
+//! commit wrote, and turns cached rows into objects of a session.
+//!
+//! ## Set up once, opt in per query
+//!
+//! ```
+//! # use orm_core::prelude::*;
+//! use std::time::Duration;
+//! use orm_core::cache::{Region, RedisOptions, RedisStore};
+//!
+//! #[entity]
+//! pub struct Account {
+//!     #[key(auto)]
+//!     pub id: i64,
+//!     pub balance: i64,
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let db = Database::connect("sqlite::memory:").await?;
+//! db.create_all(&[Account::schema()]).await?;
+//! db.cache().add(Region::memory("short").expiry(Duration::from_secs(30)))?;
+//! // Shared by processes (nothing is sent until a query uses it):
+//! let redis = RedisStore::new("redis://127.0.0.1:6379", RedisOptions::default())?;
+//! db.cache().add(
+//!     Region::redis("reports", &redis)
+//!         .expiry(Duration::from_secs(600))
+//!         .stale_while_revalidate(Duration::from_secs(60)),
+//! )?;
+//!
+//! let mut s = db.session();
+//! let rich = s
+//!     .query::<Account>()
+//!     .filter(Account::BALANCE.gt(1_000))
+//!     .cached("short")                     // region; .key("rich") / .expiry(..) optional
+//!     .all()
+//!     .await?;                             // objects through the identity map (merge)
+//! let totals = db
+//!     .sql("SELECT COUNT(*) AS n FROM accounts", vec![])
+//!     .cached("short")
+//!     .reads(["accounts"])                 // what invalidates it
+//!     .rows()
+//!     .await?;
+//! # let _ = (rich, totals);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## What is cached, and when it is gone
+//!
+//! The key is the region's prefix plus a SHA-1 of the dialect, the SQL, its
+//! parameters in order and the tables read (or a name given with `.key(..)`).
+//! A value is the encoded rows, fresh for the region's (or the query's)
+//! expiry, then served stale for the stale-while-revalidate window while one
+//! background task refreshes it. It is gone early when:
+//!
+//! * **a commit wrote a table it read**: [`crate::Session::commit`] tells
+//!   every region's store which tables its transaction wrote; each table
+//!   has a generation counter (in Redis: shared by every process on the
+//!   namespace), and a value computed under an older generation is a miss.
+//!   Generations are read before a value is computed and the value is
+//!   stored only if they are unchanged, so a result read before a
+//!   conflicting commit is never stored over the newer state;
+//! * it is invalidated by key ([`ResultCache::invalidate`],
+//!   [`CachedQuery::invalidate`]), by region
+//!   ([`ResultCache::invalidate_region`]) or by table
+//!   ([`ResultCache::invalidate_tables`], for writes made with raw SQL,
+//!   which the ORM does not see).
+//!
+//! Entity queries read their entity's table; raw SQL reads the tables it
+//! names with `.reads(..)` (none: only expiry and explicit invalidation).
+//! Memory regions are per process: another process's commits reach them
+//! only through expiry.
+//!
+//! ## When Redis is away
+//!
+//! The query runs on the database and the caller gets correct rows; every
+//! Redis call has a deadline, a circuit breaker skips Redis after repeated
+//! failures, errors are counted ([`RedisStore::stats`]) and logged once per
+//! interval (see `orm_cache::region`). A value that does not decode (damaged,
+//! or from another format version) is a miss. Generation bumps that could
+//! not be sent are sent with the next lookup that reaches Redis; until then
+//! other processes may serve values the commit should have invalidated.
+
+pub(crate) mod codec;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use orm_cache::region::{CacheKey, Fetched, KeyHasher, Origin};
+use parking_lot::RwLock;
+
+pub use crate::query::prepared::CachedQuery;
+pub use orm_cache::region::{
+    MemoryStore, RedisOptions, RedisStats, RedisStore, Region, RegionConfig, RegionError,
+    RegionStats, Source, Store,
+};
+
+use crate::database::Database;
+use crate::entity::Entity;
+use crate::error::{Error, Result};
+use crate::query::prepared::Prepared;
+use crate::row::RowSet;
+use crate::telemetry::Stats;
+
+/// The result-cache regions of a [`Database`] (`db.cache()`).
+#[derive(Default)]
+pub struct ResultCache {
+    regions: RwLock<IndexMap<String, Arc<Region>>>,
+}
+
+impl std::fmt::Debug for ResultCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.regions.read().values())
+            .finish()
+    }
+}
+
+impl From<RegionError> for Error {
+    fn from(e: RegionError) -> Error {
+        Error::Config(e.to_string())
+    }
+}
+
+/// Which region a query reads through, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheSpec {
+    pub region: String,
+    pub key: Option<String>,
+    pub expiry: Option<Duration>,
+}
+
+impl ResultCache {
+    /// Sets up a region; its name must be new.
+    pub fn add(&self, config: RegionConfig) -> Result<Arc<Region>> {
+        let mut regions = self.regions.write();
+        if regions.contains_key(config.name()) {
+            return Err(Error::Config(format!(
+                "a cache region named {:?} exists already",
+                config.name()
+            )));
+        }
+        let region = Arc::new(config.build());
+        regions.insert(region.name().to_string(), region.clone());
+        Ok(region)
+    }
+
+    /// The region called `name`.
+    pub fn region(&self, name: &str) -> Result<Arc<Region>> {
+        self.regions
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Config(format!("no cache region named {name:?}")))
+    }
+
+    /// Every region, in the order they were added.
+    pub fn regions(&self) -> Vec<Arc<Region>> {
+        self.regions.read().values().cloned().collect()
+    }
+
+    /// The counters of region `name`.
+    pub fn stats(&self, name: &str) -> Result<RegionStats> {
+        Ok(self.region(name)?.stats())
+    }
+
+    /// Forgets the value stored under the name `key` (given with `.key(..)`).
+    pub async fn invalidate(&self, region: &str, key: &str) -> Result<()> {
+        let region = self.region(region)?;
+        region.invalidate(&region.named_key(key, &[])).await;
+        Ok(())
+    }
+
+    /// Forgets every value of a region.
+    pub async fn invalidate_region(&self, region: &str) -> Result<()> {
+        self.region(region)?.invalidate_all().await;
+        Ok(())
+    }
+
+    /// Forgets every value that read one of `tables`, in every region (and,
+    /// for Redis regions, in every process sharing them).
+    pub async fn invalidate_tables(&self, tables: &[&str]) {
+        if tables.is_empty() {
+            return;
+        }
+        let mut stores: Vec<Store> = Vec::new();
+        for region in self.regions.read().values() {
+            if !stores.iter().any(|s| s.same(region.store())) {
+                stores.push(region.store().clone());
+            }
+        }
+        futures_util::future::join_all(stores.iter().map(|s| s.tables_written(tables))).await;
+    }
+
+    /// A commit wrote these tables.
+    pub(crate) async fn committed(&self, tables: &[&'static str]) {
+        if !self.regions.read().is_empty() {
+            self.invalidate_tables(tables).await;
+        }
+    }
+}
+
+/// Adds the tables a flush wrote to a transaction's list (for
+/// [`ResultCache::committed`] at commit).
+pub(crate) fn note_written(
+    written: &mut Vec<&'static str>,
+    tables: impl IntoIterator<Item = &'static str>,
+) {
+    for table in tables {
+        if !written.contains(&table) {
+            written.push(table);
+        }
+    }
+}
+
+fn region_key(region: &Region, db: &Database, prepared: &Prepared, spec: &CacheSpec) -> CacheKey {
+    let mut tables: Vec<&str> = prepared.tables.iter().map(|t| &**t).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    if let Some(name) = &spec.key {
+        return region.named_key(name, &tables);
+    }
+    let mut id = KeyHasher::new();
+    id.part(db.dialect().name().as_bytes());
+    let mut params = Vec::new();
+    for stmt in &prepared.statements {
+        id.part(stmt.sql.as_bytes());
+        params.clear();
+        for p in &stmt.params {
+            codec::put_value(&mut params, p);
+        }
+        id.part(&params);
+    }
+    for t in &tables {
+        id.part(t.as_bytes());
+    }
+    region.hashed_key(id, &tables)
+}
+
+/// The store key of a prepared query in its region.
+pub(crate) fn key_of(db: &Database, prepared: &Prepared, spec: &CacheSpec) -> Result<String> {
+    let region = db.cache().region(&spec.region)?;
+    Ok(region_key(&region, db, prepared, spec).as_str().to_string())
+}
+
+/// Forgets a prepared query's cached result.
+pub(crate) async fn invalidate(db: &Database, prepared: &Prepared, spec: &CacheSpec) -> Result<()> {
+    let region = db.cache().region(&spec.region)?;
+    region
+        .invalidate(&region_key(&region, db, prepared, spec))
+        .await;
+    Ok(())
+}
+
+/// Objects from rows of `T`'s columns; refuses rows of other columns (a
+/// cached value from before a schema change is then a miss).
+pub(crate) fn entities<T: Entity>(set: RowSet) -> Result<Vec<T>> {
+    let meta = T::meta();
+    let same_columns = set.columns.len() == meta.columns.len()
+        && set
+            .columns
+            .iter()
+            .zip(meta.columns)
+            .all(|(c, m)| c.eq_ignore_ascii_case(m.name));
+    if !set.rows.is_empty() && !same_columns {
+        return Err(Error::Config(format!(
+            "cached rows do not have the columns of {}",
+            meta.name
+        )));
+    }
+    set.rows.into_iter().map(T::from_row).collect()
+}
+
+/// Runs a prepared query through its region: from the store if there, else
+/// computed once (see `orm_cache::region`) on the pool, counted in `stats`
+/// (the session's) and the database's. `convert` makes the caller's value
+/// from rows, fresh or decoded; on decoded rows its failure is a miss.
+pub(crate) async fn fetch<V: Send + 'static>(
+    db: &Database,
+    prepared: Prepared,
+    spec: &CacheSpec,
+    stats: Option<Stats>,
+    convert: fn(RowSet) -> Result<V>,
+) -> Result<Fetched<V>> {
+    let region = db.cache().region(&spec.region)?;
+    let key = region_key(&region, db, &prepared, spec);
+    let prepared = Arc::new(prepared);
+    let pool = db.clone();
+    let compute = move |origin: Origin| {
+        let (db, prepared) = (pool.clone(), prepared.clone());
+        // A background refresh is nobody's session's work.
+        let stats = stats.clone().filter(|_| origin == Origin::Caller);
+        async move {
+            let set = prepared.fetch(&db, stats.as_ref()).await?;
+            let bytes = codec::encode(&set);
+            Ok::<_, Error>((bytes, convert(set)?))
+        }
+    };
+    let decode = |bytes: &[u8]| codec::decode(bytes).and_then(|set| convert(set).ok());
+    let fetched = region
+        .get_or_compute(&key, spec.expiry, decode, compute)
+        .await?;
+    tracing::debug!(
+        region = region.name(),
+        key = key.as_str(),
+        source = ?fetched.source,
+        "orm.cache"
+    );
+    Ok(fetched)
+}
+
+/// The tables a raw statement reads, as given by the caller.
+pub(crate) fn tables<I, S>(tables: I) -> Vec<Cow<'static, str>>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    tables.into_iter().map(|t| Cow::Owned(t.into())).collect()
+}

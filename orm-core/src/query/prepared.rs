@@ -1,0 +1,274 @@
+//! A query apart from its session: its statements, owned, with what is
+//! needed to run them anywhere (on the pool, in a concurrent batch, through
+//! a result-cache region) and to combine their rows.
+//!
+//! [`Query::cached`] and [`Query::batched`] live here, next to the query's
+//! private parts; the cache itself is [`crate::cache`], batches are
+//! [`crate::BatchQuery`].
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::{Query, Statement, compare, templated};
+use crate::cache::{self, CacheSpec};
+use crate::column::Direction;
+use crate::concurrent::BatchQuery;
+use crate::database::Database;
+use crate::entity::Entity;
+use crate::error::Result;
+use crate::row::{Row, RowSet};
+use crate::session::{Handle, Session};
+use crate::telemetry::{Stats, observe};
+
+/// Statements ready to run without their builder.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    /// More than one when an `IN` list was split at the bind limit.
+    pub(crate) statements: Vec<Statement>,
+    /// How to order the combined rows of split statements again: column
+    /// positions and directions (empty: keep the order they came in).
+    pub(crate) resort: Vec<(usize, Direction)>,
+    pub(crate) nulls_last: bool,
+    /// The tables the statements read (what invalidates a cached result).
+    pub(crate) tables: Vec<Cow<'static, str>>,
+}
+
+impl Prepared {
+    /// One hand-written statement.
+    pub(crate) fn raw(statement: Statement, tables: Vec<Cow<'static, str>>) -> Prepared {
+        Prepared {
+            statements: vec![statement],
+            resort: Vec::new(),
+            nulls_last: false,
+            tables,
+        }
+    }
+
+    /// The SQL of the first statement (for messages).
+    pub(crate) fn sql(&self) -> &str {
+        self.statements.first().map_or("", |s| &s.sql)
+    }
+
+    /// Runs on the pool, in autocommit; counted in `stats` (a session's)
+    /// and the database's.
+    pub(crate) async fn fetch(&self, db: &Database, stats: Option<&Stats>) -> Result<RowSet> {
+        let mut set = RowSet::default();
+        for stmt in &self.statements {
+            let target = crate::backend::Target::Pool(db.pool());
+            let run = target.fetch(&stmt.sql, &stmt.params);
+            let part = match stats {
+                Some(s) => observe(&[s, db.stats()], db.dialect(), &stmt.sql, run).await?,
+                None => observe(&[db.stats()], db.dialect(), &stmt.sql, run).await?,
+            };
+            combine(&mut set, part);
+        }
+        Ok(self.finish(set))
+    }
+
+    /// Runs in the session (inside its transaction if one is open).
+    pub(crate) async fn fetch_in(&self, session: &mut Session) -> Result<RowSet> {
+        let mut set = RowSet::default();
+        for stmt in &self.statements {
+            combine(&mut set, session.fetch(stmt).await?);
+        }
+        Ok(self.finish(set))
+    }
+
+    fn finish(&self, mut set: RowSet) -> RowSet {
+        if self.statements.len() > 1 && !self.resort.is_empty() {
+            let nulls_last = self.nulls_last;
+            set.rows.sort_by(|a, b| {
+                self.resort
+                    .iter()
+                    .map(|&(i, d)| {
+                        let o = compare(&a[i], &b[i], nulls_last);
+                        if d == Direction::Desc { o.reverse() } else { o }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        set
+    }
+}
+
+fn combine(set: &mut RowSet, part: RowSet) {
+    if set.rows.is_empty() {
+        set.columns = part.columns;
+    }
+    set.rows.extend(part.rows);
+}
+
+impl<'s, T: Entity> Query<'s, T> {
+    fn prepare(&self) -> Result<Prepared> {
+        self.session.check_usable()?;
+        let node = self.filter_node();
+        self.check_values(node)?;
+        let statements = self.statements(templated::Kind::Rows, node)?;
+        let meta = T::meta();
+        let resort = self
+            .order
+            .iter()
+            .filter_map(|(c, d)| {
+                meta.columns
+                    .iter()
+                    .position(|m| m.name == *c)
+                    .map(|i| (i, *d))
+            })
+            .collect();
+        Ok(Prepared {
+            statements,
+            resort,
+            nulls_last: self.session.dialect() == crate::Dialect::Postgres,
+            tables: vec![Cow::Borrowed(meta.table)],
+        })
+    }
+
+    /// Runs this query through the result-cache region `region` (set up with
+    /// `db.cache().add(..)`; see [`crate::cache`]). The key is the region's
+    /// prefix and a SHA-1 of the SQL and parameters; a commit that writes
+    /// `T`'s table invalidates it.
+    pub fn cached(self, region: &str) -> CachedQuery<'s, T> {
+        CachedQuery {
+            query: self,
+            spec: CacheSpec {
+                region: region.to_string(),
+                key: None,
+                expiry: None,
+            },
+        }
+    }
+
+    /// This query as one item of a concurrent batch
+    /// ([`Session::concurrently`]): its rows become `T`s in the session
+    /// that runs the batch. Fails if the query's values are invalid.
+    pub fn batched(self) -> Result<BatchQuery> {
+        Ok(BatchQuery::entities::<T>(self.prepare()?, None))
+    }
+}
+
+/// A query that reads through a result-cache region; made by
+/// [`Query::cached`].
+///
+/// Cached rows become objects through the identity map with
+/// [`Session::merge`]: an object with pending changes in the session keeps
+/// them, an unchanged one takes the cached values. A session with an open
+/// transaction (it has flushed writes) bypasses the cache: cached rows would
+/// not show its writes, and rows read inside it must not be shown to others.
+/// Entity `after_load` functions run on cached rows; the session's
+/// `after_load` hooks do not.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// # use orm_core::cache::Region;
+/// #[entity]
+/// pub struct City {
+///     #[key(auto)]
+///     pub id: i64,
+///     pub name: String,
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::connect("sqlite::memory:").await?;
+/// db.create_all(&[City::schema()]).await?;
+/// db.cache().add(Region::memory("cities").expiry(std::time::Duration::from_secs(60)))?;
+/// let mut s = db.session();
+/// s.add(City { id: 0, name: "Lyon".into() });
+/// s.commit().await?;
+/// let first = s.query::<City>().cached("cities").all().await?;  // runs the query
+/// let before = db.stats().statements();
+/// let again = s.query::<City>().cached("cities").all().await?;  // served from the region
+/// assert_eq!(db.stats().statements(), before);
+/// assert!(Handle::ptr_eq(&first[0], &again[0]));
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct CachedQuery<'s, T: Entity> {
+    query: Query<'s, T>,
+    spec: CacheSpec,
+}
+
+impl<'s, T: Entity> CachedQuery<'s, T> {
+    /// Stores the result under this name instead of a hash of the SQL
+    /// (the caller makes sure one name means one result).
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.spec.key = Some(key.into());
+        self
+    }
+
+    /// Keeps the result fresh this long instead of the region's expiry.
+    pub fn expiry(mut self, expiry: Duration) -> Self {
+        self.spec.expiry = Some(expiry);
+        self
+    }
+
+    /// The key the region stores this result under.
+    pub fn cache_key(&self) -> Result<String> {
+        cache::key_of(
+            self.query.session.database(),
+            &self.query.prepare()?,
+            &self.spec,
+        )
+    }
+
+    /// Forgets this query's cached result.
+    pub async fn invalidate(self) -> Result<()> {
+        let db = self.query.session.database().clone();
+        cache::invalidate(&db, &self.query.prepare()?, &self.spec).await
+    }
+
+    /// Runs in the session (cache bypassed) if it has an open transaction.
+    async fn start(self) -> Result<(Prepared, CacheSpec, &'s mut Session, Option<RowSet>)> {
+        let prepared = self.query.prepare()?;
+        let session = self.query.session;
+        session.autoflush().await?;
+        let direct = if session.in_transaction() {
+            Some(prepared.fetch_in(session).await?)
+        } else {
+            None
+        };
+        Ok((prepared, self.spec, session, direct))
+    }
+
+    /// Every matching object, through the identity map.
+    pub async fn all(self) -> Result<Vec<Handle<T>>> {
+        let (prepared, spec, session, direct) = self.start().await?;
+        if let Some(set) = direct {
+            return session.materialize(set);
+        }
+        let stats = Some(session.stats().clone());
+        let db = session.database().clone();
+        let fetched = cache::fetch(&db, prepared, &spec, stats, cache::entities::<T>).await?;
+        Ok(fetched
+            .value
+            .into_iter()
+            .map(|entity| session.merge(entity))
+            .collect())
+    }
+
+    /// The first matching object, if any (the query gets `LIMIT 1`).
+    pub async fn first(mut self) -> Result<Option<Handle<T>>> {
+        self.query = self.query.limit(1);
+        Ok(self.all().await?.pop())
+    }
+
+    /// Plain rows, bypassing the identity map.
+    pub async fn rows(self) -> Result<Vec<Row>> {
+        let (prepared, spec, session, direct) = self.start().await?;
+        if let Some(set) = direct {
+            return Ok(set.into_rows());
+        }
+        let stats = Some(session.stats().clone());
+        let db = session.database().clone();
+        let fetched = cache::fetch(&db, prepared, &spec, stats, Ok).await?;
+        Ok(fetched.value.into_rows())
+    }
+
+    /// This cached query as one item of a concurrent batch.
+    pub fn batched(self) -> Result<BatchQuery> {
+        Ok(BatchQuery::entities::<T>(
+            self.query.prepare()?,
+            Some(self.spec),
+        ))
+    }
+}
