@@ -57,27 +57,58 @@ async fn count_users(db: &Database) -> orm_core::Result<i64> {
 backend_tests! {
     async fn batched_insert_reads_back_every_key(db) {
         schema(&db).await?;
+        // Two bind-limit chunks and a remainder: `users` inserts 2 columns a row.
+        let per_statement = db.bind_limit() / 2;
+        let n = 2 * per_statement + 100;
         let mut s = db.session();
-        let handles = s.add_all((0..2_500).map(user));
-        assert_eq!(s.plan()?.len(), 3, "2,500 rows in statements of at most 1,000");
+        let handles = s.add_all((0..n).map(user));
+        assert_eq!(s.plan()?.len(), 3, "{n} rows in statements as large as the bind limit allows");
         let before = s.stats().snapshot();
         s.commit().await?;
         let delta = s.stats().snapshot() - before;
         assert_eq!(delta.statements, 3, "three multi-row INSERTs, no per-row statement");
-        assert_eq!(delta.rows, 2_500);
+        assert_eq!(delta.rows, n as u64);
+        assert_eq!(delta.transactions, 2, "BEGIN and COMMIT around them");
         let mut ids: Vec<i64> = handles.iter().map(|h| h.read().id).collect();
         assert!(ids.iter().all(|&id| id > 0));
-        // Each object got its own row's key: read every row back by key.
+        // Each object got its own row's key: read rows back by key, across all chunks.
         let mut fresh = db.session();
-        for h in handles.iter().step_by(97) {
+        for h in handles.iter().step_by(n / 40) {
             let (id, email) = (h.read().id, h.read().email.clone());
             let row = fresh.query::<User>().filter(User::ID.eq(id)).rows().await?;
             assert_eq!(row[0].get::<String>("email")?, email);
         }
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 2_500);
-        assert_eq!(count_users(&db).await?, 2_500);
+        assert_eq!(ids.len(), n);
+        assert_eq!(count_users(&db).await?, n as i64);
+        Ok(())
+    }
+
+    async fn a_single_statement_commit_needs_no_transaction(db) {
+        schema(&db).await?;
+        let mut s = db.session();
+        s.add_all((0..10).map(user));
+        let before = s.stats().snapshot();
+        s.commit().await?;
+        let delta = s.stats().snapshot() - before;
+        assert_eq!((delta.statements, delta.transactions), (1, 0), "one atomic INSERT, no BEGIN/COMMIT");
+        assert_eq!(count_users(&db).await?, 10);
+        // A failing single statement loses nothing either.
+        let dup = s.add(user(3));
+        let err = s.commit().await.expect_err("duplicate email");
+        assert_eq!(err.db_kind(), Some(DbErrorKind::UniqueViolation));
+        assert_eq!((dup.state(), dup.read().id), (ObjectState::New, 0));
+        s.rollback().await?;
+        dup.write().email = "unique@example.com".into();
+        s.commit().await?;
+        assert_eq!(count_users(&db).await?, 11);
+        // With an after_flush hook the flush keeps its transaction (the hook runs inside it).
+        s.hooks().after_flush(0, |_| Ok(()));
+        s.add(user(99));
+        let before = s.stats().snapshot();
+        s.commit().await?;
+        assert_eq!((s.stats().snapshot() - before).transactions, 2);
         Ok(())
     }
 

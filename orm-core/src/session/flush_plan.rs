@@ -6,7 +6,7 @@
 //! ## Order
 //!
 //! 1. INSERTs, entity types in foreign-key order (referenced tables first),
-//!    rows in multi-row statements of up to 1,000 (fewer under the bind limit);
+//!    rows in multi-row statements as large as the bind limit allows;
 //! 2. UPDATEs that set self-referencing keys left NULL to break a cycle;
 //! 3. UPDATEs of changed columns (and row switches), types in foreign-key order;
 //! 4. DELETEs, types in reverse foreign-key order (referencing tables first),
@@ -44,8 +44,12 @@ use crate::value::Value;
 
 use super::tracker::{RowDelete, RowUpdate, TypeChanges};
 
-/// Most rows in one INSERT, UPDATE or DELETE.
+/// Most rows in one UPDATE or DELETE (a CASE with more arms costs the
+/// server more than another statement saves).
 pub(crate) const MAX_ROWS: usize = 1000;
+
+/// Most rows in one INSERT; the bind limit usually binds first.
+pub(crate) const MAX_INSERT_ROWS: usize = 50_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -310,7 +314,10 @@ fn insert_steps(
             1
         }
     } else {
-        (caps.bind_limit / columns.len()).clamp(1, MAX_ROWS)
+        // As many rows as the bind limit allows: fewer, larger statements
+        // (measured: 10,000 rows in chunks of 1,000 took 1.7-2.7x raw sqlx's
+        // bind-limit chunks on SQLite and MariaDB).
+        (caps.bind_limit / columns.len()).clamp(1, MAX_INSERT_ROWS)
     };
     rows.chunks(per_statement)
         .map(|chunk| {

@@ -82,6 +82,11 @@ impl<T> Handle<T> {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
 
+    /// The object's address: identity for sets of handles.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const () as usize
+    }
+
     /// Where the object stands in its session.
     pub fn state(&self) -> ObjectState {
         self.inner.tracking.lock().status

@@ -679,8 +679,16 @@ impl Session {
     /// is open): inserts, updates of changed columns, deletes, in foreign-key
     /// order. On failure see the module docs.
     pub async fn flush(&mut self) -> Result<()> {
+        self.flush_with(false).await
+    }
+
+    /// `autocommit`: a commit whose flush is one statement, with no
+    /// transaction open and no `after_flush` hook, sends that statement alone
+    /// (one statement is atomic on every backend): one round trip instead of
+    /// BEGIN, statement, COMMIT.
+    async fn flush_with(&mut self, autocommit: bool) -> Result<()> {
         self.ensure_usable()?;
-        match self.flush_inner().await {
+        match self.flush_inner(autocommit).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.fail(&e).await;
@@ -689,7 +697,7 @@ impl Session {
         }
     }
 
-    async fn flush_inner(&mut self) -> Result<()> {
+    async fn flush_inner(&mut self, autocommit: bool) -> Result<()> {
         let hooks = self.merged_hooks();
         self.run_before_flush(&hooks)?;
         let (ids, changes) = self.prepare_all(&hooks)?;
@@ -704,7 +712,9 @@ impl Session {
                 return Err(e);
             }
         };
-        if self.tx.is_none() {
+        let single =
+            autocommit && steps.len() == 1 && hooks.session(SessionEvent::AfterFlush).is_empty();
+        if self.tx.is_none() && !single {
             match self.db.pool().begin().await {
                 Ok(tx) => self.tx = Some(tx),
                 Err(e) => {
@@ -788,7 +798,7 @@ impl Session {
                 return Err(e);
             }
         }
-        self.flush().await?;
+        self.flush_with(true).await?;
         if let Some(tx) = self.tx.take() {
             self.record_transaction();
             if let Err(e) = tx.commit().await {

@@ -114,7 +114,8 @@ pub(crate) trait TypeTracker: Send + Sync {
 struct Undo<T: Entity> {
     seq: u64,
     /// Objects inserted, with their row before the insert (keys, version).
-    inserted: Vec<(Handle<T>, Vec<Value>)>,
+    /// Objects inserted, with their generated-key and version fields before the insert.
+    inserted: Vec<(Handle<T>, Saved)>,
     /// Objects updated: (handle, key before, snapshot before, version field before).
     updated: Vec<(Handle<T>, T::Key, Vec<Value>)>,
     deleted: Vec<Handle<T>>,
@@ -137,9 +138,15 @@ struct Dirty {
     changed: Vec<usize>,
 }
 
+/// The fields an insert assigns (generated key, version), as they were.
+type Saved = Vec<(usize, Value)>;
+
+/// A new object on its way into an INSERT: its handle, its saved fields, its row.
+type NewRow<T> = ((Handle<T>, Saved), Vec<Value>);
+
 /// The handles behind a prepared [`TypeChanges`], in the same order.
 struct Flushing<T: Entity> {
-    inserted: Vec<Handle<T>>,
+    inserted: Vec<(Handle<T>, Saved)>,
     updated: Vec<Updating<T>>,
     deleted: Vec<Handle<T>>,
     /// (new object, deleted object, new row) in the same order as their updates.
@@ -295,9 +302,9 @@ impl<T: Entity> Tracked<T> {
     /// foreign key is inserted before the rows referencing it; rows in a
     /// cycle get the cyclic column as NULL and an UPDATE afterwards.
     fn order_inserts(
-        rows: Vec<(Handle<T>, Vec<Value>)>,
+        rows: Vec<NewRow<T>>,
         fixups: &mut Vec<(Vec<Value>, usize, Value)>,
-    ) -> Result<Vec<(Handle<T>, Vec<Value>)>> {
+    ) -> Result<Vec<NewRow<T>>> {
         let meta = T::meta();
         let self_refs: Vec<usize> = meta
             .columns
@@ -364,7 +371,7 @@ impl<T: Entity> Tracked<T> {
                 order.push(i);
             }
         }
-        let mut slots: Vec<Option<(Handle<T>, Vec<Value>)>> = rows.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<NewRow<T>>> = rows.into_iter().map(Some).collect();
         let mut done = HashSet::new();
         let mut out = Vec::with_capacity(slots.len());
         for i in order {
@@ -502,6 +509,11 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         let mut new_rows = Vec::with_capacity(self.new.len());
         for h in &self.new {
             let mut row = h.read().to_row();
+            let saved: Saved = auto
+                .iter()
+                .chain(version.iter())
+                .map(|&i| (i, row[i].clone()))
+                .collect();
             if let Some(v) = version {
                 row[v] = version_one(&row[v]);
             }
@@ -531,7 +543,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                     });
                     flushing.switched.push((h.clone(), old, row));
                 }
-                None => new_rows.push((h.clone(), row)),
+                None => new_rows.push(((h.clone(), saved), row)),
             }
         }
         for (h, row) in Self::order_inserts(new_rows, &mut changes.fixups)? {
@@ -599,37 +611,50 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             deleted: Vec::new(),
             switched: Vec::new(),
         };
-        // Decode every generated key before assigning any.
-        if let (Some(keys), Some(pos)) = (&keys, auto) {
-            for (h, key) in flushing.inserted.iter().zip(keys) {
-                let mut probe = h.read().to_row();
-                probe[pos] = key.clone();
-                T::key_from_row(&probe)?;
-            }
-        }
+        // Assign generated keys and versions; if one key does not decode,
+        // put back what was assigned so far (set_column leaves a field as it
+        // was when it fails) and report it: nothing half-assigned.
         let mut keys = keys.map(Vec::into_iter);
-        for h in &flushing.inserted {
-            let before = h.read().to_row();
-            {
+        for (n, (h, saved)) in flushing.inserted.iter().enumerate() {
+            let assigned = {
                 let mut value = h.write_untracked();
+                let mut result = Ok(());
                 if let (Some(keys), Some(pos)) = (&mut keys, auto)
                     && let Some(k) = keys.next()
                 {
-                    value.set_column(pos, k)?;
+                    result = value.set_column(pos, k);
                 }
-                if let Some(v) = version {
-                    value.set_column(v, version_one(&before[v]))?;
+                if let (Ok(()), Some(v)) = (&result, version) {
+                    let one = saved
+                        .iter()
+                        .find(|(i, _)| *i == v)
+                        .map(|(_, old)| version_one(old));
+                    if let Some(one) = one {
+                        result = value.set_column(v, one);
+                    }
                 }
+                result
+            };
+            if let Err(e) = assigned {
+                for (h, saved) in &flushing.inserted[..=n] {
+                    let mut value = h.write_untracked();
+                    for (i, old) in saved {
+                        let _ = value.set_column(*i, old.clone());
+                    }
+                }
+                return Err(e);
             }
+        }
+        let mut done = HashSet::with_capacity(flushing.inserted.len() + flushing.switched.len());
+        for (h, saved) in &flushing.inserted {
             let mut t = h.tracking();
             t.status = ObjectState::Persistent;
             t.snapshot = None;
             drop(t);
             self.map.insert(h.key(), h.clone());
-            undo.inserted.push((h.clone(), before));
+            done.insert(h.addr());
+            undo.inserted.push((h.clone(), saved.clone()));
         }
-        self.new
-            .retain(|h| !flushing.inserted.iter().any(|f| Handle::ptr_eq(f, h)));
 
         for (new, old, row) in &flushing.switched {
             if let Some(v) = version {
@@ -638,14 +663,11 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             new.tracking().status = ObjectState::Persistent;
             old.tracking().status = ObjectState::Detached;
             self.map.insert(new.key(), new.clone());
+            done.insert(new.addr());
             undo.switched.push((new.clone(), old.clone()));
         }
-        self.new.retain(|h| {
-            !flushing
-                .switched
-                .iter()
-                .any(|(n, _, _)| Handle::ptr_eq(n, h))
-        });
+        // A set, not a scan per object: a flush may insert tens of thousands.
+        self.new.retain(|h| !done.contains(&h.addr()));
 
         for Updating {
             handle: h,
@@ -682,7 +704,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         Self::run_view_hooks(
             hooks,
             EntityEvent::AfterInsert,
-            flushing.inserted.iter().cloned(),
+            flushing.inserted.iter().map(|(h, _)| h.clone()),
         )?;
         Self::run_view_hooks(
             hooks,
@@ -745,10 +767,8 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 }
                 {
                     let mut value = h.write_untracked();
-                    for (i, c) in meta.columns.iter().enumerate() {
-                        if c.auto_increment || c.version {
-                            let _ = value.set_column(i, before[i].clone());
-                        }
+                    for (i, old) in before {
+                        let _ = value.set_column(i, old);
                     }
                 }
                 let mut t = h.tracking();
