@@ -94,6 +94,16 @@ impl EntityMeta {
             .filter_map(|c| c.references.map(|fk| (fk.target)()))
     }
 
+    /// Positions of the columns that reference this entity itself.
+    pub fn self_references(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.references.is_some_and(|fk| (fk.target)().same(self)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Whether two metadata handles describe the same entity.
     pub fn same(&self, other: &EntityMeta) -> bool {
         std::ptr::eq(self, other)

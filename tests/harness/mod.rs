@@ -248,7 +248,16 @@ where
     F: FnOnce(Database) -> Fut,
     Fut: Future<Output = TestResult>,
 {
-    let test_db = TestDb::new(backend).await;
+    run_with(backend, ConnectOptions::default(), body).await
+}
+
+/// [`run`] with explicit connect options (pool size, RETURNING, templates).
+pub async fn run_with<F, Fut>(backend: Backend, options: ConnectOptions, body: F)
+where
+    F: FnOnce(Database) -> Fut,
+    Fut: Future<Output = TestResult>,
+{
+    let test_db = TestDb::with_options(backend, options).await;
     let outcome = AssertUnwindSafe(body(test_db.db.clone()))
         .catch_unwind()
         .await;

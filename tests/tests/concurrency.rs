@@ -5,7 +5,7 @@
 use futures_util::future::join_all;
 use orm_core::prelude::*;
 use orm_core::{ConnectOptions, DbErrorKind, Dialect, PoolOptions, Value};
-use tests::{Backend, TestDb};
+use tests::Backend;
 
 #[entity(table = "counters")]
 #[derive(Debug, Clone)]
@@ -36,9 +36,7 @@ async fn racing_increments(backend: Backend) {
         },
         ..ConnectOptions::default()
     };
-    let t = TestDb::with_options(backend, options).await;
-    let db = t.db.clone();
-    let result = async {
+    tests::run_with(backend, options, |db| async move {
         db.create_all(&[Counter::schema()]).await?;
         let mut s = db.session();
         s.add(Counter {
@@ -47,7 +45,6 @@ async fn racing_increments(backend: Backend) {
             version: 0,
         });
         s.commit().await?;
-        let stale_before = db.stats().snapshot().errors;
         let tasks = (0..TASKS).map(|_| {
             let db = db.clone();
             async move {
@@ -67,21 +64,19 @@ async fn racing_increments(backend: Backend) {
         }
         let c = db.session().get::<Counter>("c".to_string()).await?;
         let (value, version) = (c.read().value, c.read().version);
-        Ok::<_, Error>((value, version, db.stats().snapshot().errors - stale_before))
-    }
+        assert_eq!(
+            value,
+            (TASKS * INCREMENTS) as i64,
+            "{backend:?}: no lost update"
+        );
+        assert_eq!(
+            version,
+            (TASKS * INCREMENTS) as i64 + 1,
+            "{backend:?}: one bump per increment"
+        );
+        Ok(())
+    })
     .await;
-    t.cleanup().await;
-    let (value, version, _errors) = result.expect("every increment lands");
-    assert_eq!(
-        value,
-        (TASKS * INCREMENTS) as i64,
-        "{backend:?}: no lost update"
-    );
-    assert_eq!(
-        version,
-        (TASKS * INCREMENTS) as i64 + 1,
-        "{backend:?}: one bump per increment"
-    );
 }
 
 #[tokio::test]
@@ -101,9 +96,7 @@ async fn racing_writers_lose_no_update_on_sqlite_files() {
 
 /// Kills the session's connection in the middle of its transaction.
 async fn killed_connection(backend: Backend) {
-    let t = TestDb::new(backend).await;
-    let db = t.db.clone();
-    let result = async {
+    tests::run_with(backend, ConnectOptions::default(), |db| async move {
         db.create_all(&[Event::schema()]).await?;
         let mut s = db.session();
         let first = s.add(Event {
@@ -149,16 +142,14 @@ async fn killed_connection(backend: Backend) {
                 Err(e) if e.db_kind() == Some(DbErrorKind::ConnectionLost) && attempts < 3 => {
                     s.rollback().await?
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         assert!(first.read().id > 0 && second.read().id > 0);
         assert_eq!(db.session().query::<Event>().count().await?, 2);
-        Ok::<_, Error>(())
-    }
+        Ok(())
+    })
     .await;
-    t.cleanup().await;
-    result.expect("a killed connection loses nothing");
 }
 
 #[tokio::test]
@@ -173,9 +164,7 @@ async fn killed_connection_on_mysql() {
 
 /// A statement timeout inside a flush: typed, and the session loses nothing.
 async fn statement_timeout(backend: Backend) {
-    let t = TestDb::new(backend).await;
-    let db = t.db.clone();
-    let result = async {
+    tests::run_with(backend, ConnectOptions::default(), |db| async move {
         db.create_all(&[Event::schema()]).await?;
         // A trigger makes every insert slow.
         match db.dialect() {
@@ -207,11 +196,9 @@ async fn statement_timeout(backend: Backend) {
         assert_eq!((e.state(), e.read().id), (ObjectState::New, 0), "nothing half-assigned");
         assert_eq!(s.pending_count(), 2);
         s.rollback().await?;
-        Ok::<_, Error>(())
-    }
+        Ok(())
+    })
     .await;
-    t.cleanup().await;
-    result.expect("a timeout loses nothing");
 }
 
 #[tokio::test]
@@ -234,9 +221,7 @@ async fn deadlock(backend: Backend) {
         },
         ..ConnectOptions::default()
     };
-    let t = TestDb::with_options(backend, options).await;
-    let db = t.db.clone();
-    let result = async {
+    tests::run_with(backend, options, |db| async move {
         db.create_all(&[Counter::schema()]).await?;
         let mut s = db.session();
         s.add(Counter {
@@ -280,11 +265,9 @@ async fn deadlock(backend: Backend) {
         let (r1, r2) = tokio::join!(run("x", "y"), run("y", "x"));
         let committed = r1? + r2?;
         assert_eq!(committed, 1, "exactly one session is the deadlock victim");
-        Ok::<_, Error>(())
-    }
+        Ok(())
+    })
     .await;
-    t.cleanup().await;
-    result.expect("a deadlock is a retryable, typed failure");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use orm_core::prelude::*;
 use orm_core::{ConnectOptions, DbErrorKind, Dialect};
-use tests::{Backend, TestDb, backend_tests};
+use tests::{Backend, backend_tests};
 
 #[entity(table = "users")]
 #[derive(Debug, Clone, PartialEq)]
@@ -259,9 +259,7 @@ async fn mysql_keys_without_returning() {
         insert_returning: Some(false),
         ..ConnectOptions::default()
     };
-    let t = TestDb::with_options(Backend::MySql, options).await;
-    let db = t.db.clone();
-    let result = async {
+    tests::run_with(Backend::MySql, options, |db| async move {
         assert!(!db.uses_insert_returning());
         schema(&db).await?;
         let mut s = db.session();
@@ -272,11 +270,9 @@ async fn mysql_keys_without_returning() {
             let found = check.get::<User>(h.key()).await?;
             assert_eq!(found.read().email, h.read().email);
         }
-        Ok::<_, orm_core::Error>(())
-    }
+        Ok(())
+    })
     .await;
-    t.cleanup().await;
-    result.expect("keys read back with LAST_INSERT_ID");
 }
 
 #[tokio::test]

@@ -54,6 +54,17 @@ pub enum Padding {
 }
 
 impl Padding {
+    /// The number of parameters `args` bind to: one per scalar, the padded
+    /// length of each list.
+    pub fn params<V>(self, args: &[Arg<V>]) -> usize {
+        args.iter()
+            .map(|a| match a {
+                Arg::Scalar(_) => 1,
+                Arg::List(v) => self.slots(v.len()),
+            })
+            .sum()
+    }
+
     /// The number of placeholders for a list of `n` values.
     pub fn slots(self, n: usize) -> usize {
         match self {
@@ -260,13 +271,7 @@ impl Template {
         padding: Padding,
     ) -> Result<Bound<V>, TemplateError> {
         self.check(args)?;
-        let count: usize = args
-            .iter()
-            .map(|a| match a {
-                Arg::Scalar(_) => 1,
-                Arg::List(v) => padding.slots(v.len()),
-            })
-            .sum();
+        let count = padding.params(args);
         let mut sql = String::with_capacity(self.text_len + count * 4);
         let mut params = Vec::with_capacity(count);
         let mut push = |sql: &mut String, value: &V| {
@@ -313,13 +318,7 @@ impl Template {
         padding: Padding,
     ) -> Result<Bound<V>, TemplateError> {
         self.check(&args)?;
-        let count: usize = args
-            .iter()
-            .map(|a| match a {
-                Arg::Scalar(_) => 1,
-                Arg::List(v) => padding.slots(v.len()),
-            })
-            .sum();
+        let count = padding.params(&args);
         // Take each argument out once, in piece order (each appears once).
         let mut args: Vec<Option<Arg<V>>> = args.into_iter().map(Some).collect();
         let mut sql = String::with_capacity(self.text_len + count * 4);
@@ -421,18 +420,12 @@ impl Template {
         limit: usize,
     ) -> Result<Vec<Bound<V>>, TemplateError> {
         self.check(args)?;
-        let total: usize = args
-            .iter()
-            .map(|a| match a {
-                Arg::Scalar(_) => 1,
-                Arg::List(v) => padding.slots(v.len()),
-            })
-            .sum();
+        let total = padding.params(args);
         if total <= limit {
             return Ok(vec![self.bind(style, args, padding)?]);
         }
         // Padding must never be the reason to split: bind exactly if that fits.
-        let exact: usize = args.iter().map(Arg::len).sum();
+        let exact = Padding::None.params(args);
         if exact <= limit {
             return Ok(vec![self.bind(style, args, Padding::None)?]);
         }

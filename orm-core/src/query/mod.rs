@@ -194,39 +194,9 @@ impl<'s, T: Entity> Query<'s, T> {
         self.session.check_usable()?;
         self.check_values(self.filter_node())?;
         self.session.autoflush().await?;
-        let stmts = self.statements(templated::Kind::Rows, self.filter_node())?;
-        let mut set = crate::row::RowSet::default();
-        for stmt in &stmts {
-            let part = self.session.fetch(stmt).await?;
-            if set.rows.is_empty() {
-                set.columns = part.columns;
-            }
-            set.rows.extend(part.rows);
-        }
-        if stmts.len() > 1 && !self.order.is_empty() {
-            // Rows of a split list: order them again as one result.
-            let meta = T::meta();
-            let keys: Vec<(usize, Direction)> = self
-                .order
-                .iter()
-                .filter_map(|(c, d)| {
-                    meta.columns
-                        .iter()
-                        .position(|m| m.name == *c)
-                        .map(|i| (i, *d))
-                })
-                .collect();
-            let nulls_last = self.session.dialect() == crate::Dialect::Postgres;
-            set.rows.sort_by(|a, b| {
-                keys.iter()
-                    .map(|&(i, d)| {
-                        let o = compare(&a[i], &b[i], nulls_last);
-                        if d == Direction::Desc { o.reverse() } else { o }
-                    })
-                    .find(|o| o.is_ne())
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-        }
+        // The same path as cached and batched queries: split statements'
+        // rows are combined and ordered again in `Prepared`.
+        let set = self.prepare()?.fetch_in(self.session).await?;
         Ok((set, self.session))
     }
 

@@ -100,7 +100,7 @@ fn combine(set: &mut RowSet, part: RowSet) {
 }
 
 impl<'s, T: Entity> Query<'s, T> {
-    fn prepare(&self) -> Result<Prepared> {
+    pub(super) fn prepare(&self) -> Result<Prepared> {
         self.session.check_usable()?;
         let node = self.filter_node();
         self.check_values(node)?;

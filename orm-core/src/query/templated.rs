@@ -289,13 +289,7 @@ pub(crate) fn statements(
     };
     let (key, mut args) = shape(dialect, kind, spec);
 
-    let total: usize = args
-        .iter()
-        .map(|a| match a {
-            Arg::Scalar(_) => 1,
-            Arg::List(v) => v.len(),
-        })
-        .sum();
+    let total = Padding::None.params(&args);
     let cacheable = use_cache && cache.enabled();
     if !cacheable && total <= bind_limit {
         return Ok(vec![fresh(dialect, kind, spec)]);
@@ -354,7 +348,7 @@ pub(crate) fn statements(
             }
         }
     }
-    let bound = if total <= bind_limit && padded(padding, &args) <= bind_limit {
+    let bound = if total <= bind_limit && padding.params(&args) <= bind_limit {
         vec![
             template
                 .bind_owned(placeholders(dialect), args, padding)
@@ -369,16 +363,6 @@ pub(crate) fn statements(
         .into_iter()
         .map(|b| Statement::new(b.sql, b.params))
         .collect())
-}
-
-/// Parameters after padding.
-fn padded(padding: Padding, args: &[Arg<Value>]) -> usize {
-    args.iter()
-        .map(|a| match a {
-            Arg::Scalar(_) => 1,
-            Arg::List(v) => padding.slots(v.len()),
-        })
-        .sum()
 }
 
 /// A query whose values exceed the bind limit can be split only if the

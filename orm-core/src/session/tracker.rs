@@ -306,13 +306,7 @@ impl<T: Entity> Tracked<T> {
         fixups: &mut Vec<(Vec<Value>, usize, Value)>,
     ) -> Result<Vec<NewRow<T>>> {
         let meta = T::meta();
-        let self_refs: Vec<usize> = meta
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.references.is_some_and(|fk| (fk.target)().same(meta)))
-            .map(|(i, _)| i)
-            .collect();
+        let self_refs = meta.self_references();
         // Only assigned keys are known before the insert.
         if self_refs.is_empty()
             || rows.len() < 2
@@ -393,13 +387,7 @@ impl<T: Entity> Tracked<T> {
     /// another deleted row goes in a later layer than it.
     fn layer_deletes(deletes: &mut [RowDelete], rows: &[Vec<Value>]) {
         let meta = T::meta();
-        let self_refs: Vec<usize> = meta
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.references.is_some_and(|fk| (fk.target)().same(meta)))
-            .map(|(i, _)| i)
-            .collect();
+        let self_refs = meta.self_references();
         if self_refs.is_empty() || deletes.len() < 2 || meta.key_columns().count() != 1 {
             return;
         }
