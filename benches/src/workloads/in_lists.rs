@@ -59,5 +59,58 @@ pub async fn in_lists() -> Result<(), sqlx::Error> {
         println!("| {n} | {:.0} | {:.0} | {:.0} |", us(&times[0]), us(&times[1]), us(&times[2]));
     }
     pg.execute("DROP TABLE bench_in").await?;
+
+    // MySQL and SQLite have no array parameters: only exact vs padded IN.
+    let my_url = std::env::var("ORM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let mut my = sqlx::MySqlConnection::connect(&my_url).await?;
+    my.execute("DROP TABLE IF EXISTS bench_in").await?;
+    my.execute("CREATE TABLE bench_in (id BIGINT PRIMARY KEY, v TEXT)").await?;
+    my.execute("SET SESSION max_recursive_iterations = 200000").await?;
+    my.execute("INSERT INTO bench_in WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < 99999) SELECT n, 'x' FROM g")
+        .await?;
+    exact_vs_padded!("MariaDB", my);
+    my.execute("DROP TABLE bench_in").await?;
+
+    let mut lite = sqlx::SqliteConnection::connect("sqlite::memory:").await?;
+    lite.execute("CREATE TABLE bench_in (id INTEGER PRIMARY KEY, v TEXT)").await?;
+    lite.execute("INSERT INTO bench_in WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < 99999) SELECT n, 'x' FROM g")
+        .await?;
+    exact_vs_padded!("SQLite (in memory)", lite);
     Ok(())
 }
+
+/// Exact-length against power-of-two-padded `IN (?, ...)` lists on one
+/// connection with `?` placeholders, median µs per query.
+macro_rules! exact_vs_padded {
+    ($name:expr, $conn:ident) => {{
+        println!("\n## {}: IN list exact vs padded, one connection, median of 7 passes (µs per query)\n", $name);
+        println!("| values | IN exact | IN padded |");
+        println!("|---:|---:|---:|");
+        for n in [1usize, 10, 100, 1000, 10000] {
+            let ids: Vec<i64> = (0..n as i64).map(|i| i * 7 % 100_000).collect();
+            let iters = (20_000 / n).clamp(20, 2000);
+            let mut times = [Vec::new(), Vec::new()];
+            for pass in 0..8 {
+                for (k, times) in times.iter_mut().enumerate() {
+                    let started = Instant::now();
+                    for i in 0..iters {
+                        let len = if k == 0 { n - (i % n.min(8)) } else { n };
+                        let slots = if k == 1 { len.next_power_of_two() } else { len };
+                        let sql = format!("SELECT id, v FROM bench_in WHERE id IN ({})", vec!["?"; slots].join(", "));
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for p in 0..slots {
+                            q = q.bind(ids[p.min(len - 1)]);
+                        }
+                        std::hint::black_box(q.fetch_all(&mut $conn).await?);
+                    }
+                    if pass > 0 {
+                        times.push(started.elapsed() / iters as u32);
+                    }
+                }
+            }
+            let us = |v: &Vec<Duration>| median(v.clone()).as_secs_f64() * 1e6;
+            println!("| {n} | {:.0} | {:.0} |", us(&times[0]), us(&times[1]));
+        }
+    }};
+}
+use exact_vs_padded;

@@ -29,7 +29,19 @@
 //! so short lists stay IN (ANY costs ~20% there) and long ones take the
 //! array. Padding costs nothing measurable for short lists and ~15% at
 //! 10,000 values, which the array path avoids. MySQL and SQLite have no array
-//! parameters: they keep padded IN lists, split at the bind limit. A list longer than the
+//! parameters: they keep padded IN lists, split at the bind limit. Measured
+//! the same way (exact vs padded IN, µs per query):
+//!
+//! | values | MariaDB exact | MariaDB padded | SQLite exact | SQLite padded |
+//! |---:|---:|---:|---:|---:|
+//! | 1 | 148 | 143 | 59 | 58 |
+//! | 10 | 169 | 174 | 64 | 66 |
+//! | 100 | 337 | 342 | 142 | 144 |
+//! | 1,000 | 1,915 | 1,900 | 1,133 | 1,213 |
+//! | 10,000 | 21,408 | 24,555 | 9,424 | 9,588 |
+//!
+//! Padding is free up to 1,000 values on both and costs up to ~15% (MariaDB)
+//! and ~2% (SQLite) at 10,000; it buys a bounded statement cache, so it stays. A list longer than the
 //! bind limit is split into several statements whose rows are combined
 //! (sorted again when the query has an ORDER BY); that is only sound for
 //! `IN` without LIMIT/OFFSET, and any other over-long query is refused with
