@@ -8,6 +8,11 @@ pub use crate::column::{Column, Scalar};
 pub use crate::entity::Entity;
 pub use crate::error::{Error, Result};
 pub use crate::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
+pub use crate::relation::{
+    Holds, OnDeleteChildren, Orphans, Relation, RelationField, RelationKind, RelationMeta, Via,
+    loader,
+};
+pub use std::sync::atomic::AtomicU64;
 pub use crate::types::{ColumnType, NotNull, Nullable, Stores, With};
 pub use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
 

@@ -11,6 +11,7 @@ use std::hash::Hash;
 
 use crate::error::Result;
 use crate::meta::EntityMeta;
+use crate::relation::RelationField;
 use crate::value::Value;
 
 /// A struct mapped to a table. Implemented by `#[entity]`.
@@ -50,6 +51,22 @@ pub trait Entity: Sized + Send + Sync + 'static {
     /// values last loaded or flushed, says whether the object really changed.
     /// `None` (the default) compares column values.
     fn is_modified(&self, _loaded: &[Value]) -> Option<Result<bool>> {
+        None
+    }
+
+    /// One column's value (metadata order); the derive writes one arm per
+    /// column so reading a key attribute does not build the whole row.
+    fn column_value(&self, index: usize) -> Value {
+        self.to_row().swap_remove(index)
+    }
+
+    /// Relationship field `index` (the order of [`EntityMeta::relations`]).
+    fn relation(&self, _index: usize) -> Option<&dyn RelationField> {
+        None
+    }
+
+    /// Relationship field `index`, mutably.
+    fn relation_mut(&mut self, _index: usize) -> Option<&mut dyn RelationField> {
         None
     }
 }

@@ -151,6 +151,7 @@ mod error;
 pub mod hooks;
 mod meta;
 mod query;
+pub mod relation;
 mod row;
 mod schema;
 mod session;
@@ -174,6 +175,7 @@ pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};
 pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::{Param, Query, Shape, Statement, TemplateOptions};
 pub use row::{Row, RowSet};
+pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use session::{Change, Handle, ObjectState, Session};
 pub use sql_query::SqlQuery;
 pub use telemetry::{Stats, StatsSnapshot};
@@ -183,7 +185,7 @@ pub use value::{ColumnValue, DecodeFailure, SqlType, Value};
 /// The names most programs need: `use orm_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AsJson, AsText, ColumnValue, Database, Entity, Error, Filter, Handle, ObjectState, Result,
-        Session, entity, fields,
+        AsJson, AsText, ColumnValue, Database, Entity, Error, Filter, Handle, Keyed, Many,
+        ObjectState, Ref, Result, Session, entity, fields,
     };
 }

@@ -5,6 +5,9 @@
 //! the flush in `crate::session`) reads it from here. Metadata is `'static`
 //! and immutable, so reading it costs nothing at run time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::relation::RelationMeta;
 use crate::value::SqlType;
 
 /// One entity's table.
@@ -16,6 +19,12 @@ pub struct EntityMeta {
     pub table: &'static str,
     /// Columns in declaration order; rows are selected and decoded in this order.
     pub columns: &'static [ColumnMeta],
+    /// Relationship fields in declaration order (`crate::relation`).
+    pub relations: &'static [RelationMeta],
+    /// Counts writes to objects of this type (`Handle::write`): a keyed
+    /// collection re-reads its children's key attributes only when it moved.
+    #[doc(hidden)]
+    pub writes: AtomicU64,
 }
 
 /// One column.
@@ -102,6 +111,20 @@ impl EntityMeta {
             .filter(|(_, c)| c.references.is_some_and(|fk| (fk.target)().same(self)))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// The position of the column of a Rust field.
+    pub fn field_column(&self, field: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.field == field)
+    }
+
+    /// The number of writes to objects of this type so far.
+    pub(crate) fn write_count(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether two metadata handles describe the same entity.

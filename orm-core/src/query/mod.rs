@@ -19,6 +19,7 @@ pub use templated::TemplateOptions;
 use crate::column::{Direction, Filter, Node, Order};
 use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::relation::{Path, Relation, RelationMeta};
 use crate::row::Row;
 use crate::session::{Handle, Session};
 
@@ -62,6 +63,10 @@ pub struct Query<'s, T: Entity> {
     limit: Option<u64>,
     offset: Option<u64>,
     use_template: bool,
+    /// Relationship paths to load for the results (`load`, `then`).
+    loads: Vec<Vec<&'static RelationMeta>>,
+    /// A `then` that did not fit the path before it, reported by `all`.
+    load_error: Option<String>,
     _marker: PhantomData<fn() -> T>,
 }
 
@@ -74,8 +79,54 @@ impl<'s, T: Entity> Query<'s, T> {
             limit: None,
             offset: None,
             use_template: true,
+            loads: Vec::new(),
+            load_error: None,
             _marker: PhantomData,
         }
+    }
+
+    pub(crate) fn where_node(mut self, node: Node) -> Self {
+        self.push_filter(node);
+        self
+    }
+
+    /// Loads a relationship (or a path) of every result, one query per
+    /// level: `.load(Receiver::PLANES)`, `.load(Receiver::PLANES.then(Plane::PARTS))`.
+    pub fn load<L>(mut self, path: impl Into<Path<T, L>>) -> Self {
+        self.loads.push(path.into().steps);
+        self
+    }
+
+    /// Loads `next` for the children the previous [`Query::load`] loads
+    /// (`.load(A::B).then(B::C)`); `C`'s source must be that load's target.
+    pub fn then<C: Entity, D: Entity>(mut self, next: Relation<C, D>) -> Self {
+        match self.loads.last_mut() {
+            Some(steps)
+                if steps
+                    .last()
+                    .is_some_and(|r| r.target_meta().same(C::meta())) =>
+            {
+                steps.push(next.meta());
+            }
+            _ => {
+                self.load_error.get_or_insert_with(|| {
+                    format!(
+                        "then({}) follows no load of {}",
+                        next.meta().describe(),
+                        C::meta().name
+                    )
+                });
+            }
+        }
+        self
+    }
+
+    /// `all` for loads that run inside a flush.
+    pub(crate) async fn all_without_autoflush(self) -> Result<Vec<Handle<T>>> {
+        self.session.check_usable()?;
+        self.check_values(self.filter_node())?;
+        let set = self.prepare()?.fetch_in(self.session).await?;
+        self.session.materialize(set)
     }
 
     /// Adds a condition; several calls are combined with AND.
@@ -200,10 +251,20 @@ impl<'s, T: Entity> Query<'s, T> {
         Ok((set, self.session))
     }
 
-    /// Every matching object, through the identity map.
-    pub async fn all(self) -> Result<Vec<Handle<T>>> {
+    /// Every matching object, through the identity map, with the
+    /// relationships asked for by [`Query::load`] loaded.
+    pub async fn all(mut self) -> Result<Vec<Handle<T>>> {
+        if let Some(e) = self.load_error.take() {
+            return Err(Error::Config(e));
+        }
+        let loads = std::mem::take(&mut self.loads);
         let (set, session) = self.run().await?;
-        session.materialize(set)
+        let found = session.materialize(set)?;
+        for steps in &loads {
+            let level = found.iter().map(crate::relation::object::obj).collect();
+            session.load_steps(level, steps).await?;
+        }
+        Ok(found)
     }
 
     /// The first matching object, if any.

@@ -324,6 +324,8 @@ mod tests {
             test_column("id", SqlType::BigInt),
             test_column("select", SqlType::Text),
         ],
+        relations: &[],
+        writes: std::sync::atomic::AtomicU64::new(0),
     };
 
     fn spec(filter: Option<&Node>) -> SelectSpec<'_> {

@@ -435,6 +435,8 @@ mod tests {
             test_column("id", SqlType::BigInt),
             test_column("n", SqlType::BigInt),
         ],
+        relations: &[],
+        writes: std::sync::atomic::AtomicU64::new(0),
     };
 
     fn spec(filter: &Node) -> SelectSpec<'_> {

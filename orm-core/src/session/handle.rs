@@ -19,7 +19,7 @@
 //! Lock order: the value lock before the state lock, everywhere.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -27,7 +27,7 @@ use crate::entity::Entity;
 use crate::value::Value;
 
 /// Where an object stands in its session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectState {
     /// Added, not yet inserted.
     New,
@@ -46,6 +46,9 @@ pub(crate) struct Tracking {
     pub(crate) snapshot: Option<Vec<Value>>,
     /// The next row loaded for this key replaces the object's values.
     pub(crate) expired: bool,
+    /// For a new object: whether it is in its session's list of new objects
+    /// (a child created by a collection is not, until a flush cascades it in).
+    pub(crate) queued: bool,
 }
 
 struct Slot<T> {
@@ -58,19 +61,91 @@ pub struct Handle<T> {
     inner: Arc<Slot<T>>,
 }
 
-impl<T> Handle<T> {
-    pub(crate) fn with_state(value: T, status: ObjectState) -> Handle<T> {
-        Handle {
-            inner: Arc::new(Slot {
+impl<T: Entity> Handle<T> {
+    /// A handle for a new or loaded object. Its relationship fields learn
+    /// their owner here (`crate::relation::object::Link`), so a collection
+    /// can reach the object it belongs to.
+    pub(crate) fn with_state(mut value: T, status: ObjectState) -> Handle<T> {
+        let relations = T::meta().relations;
+        let inner = if relations.is_empty() {
+            Arc::new(Slot {
                 value: RwLock::new(value),
-                tracking: Mutex::new(Tracking {
+                tracking: Mutex::new(Tracking::new(status)),
+            })
+        } else {
+            Arc::new_cyclic(|weak: &Weak<Slot<T>>| {
+                crate::relation::object::bind_all(
+                    &mut value,
+                    Arc::new(WeakHandle(weak.clone())),
+                    weak.as_ptr() as *const () as usize,
                     status,
-                    snapshot: None,
-                    expired: false,
-                }),
-            }),
+                );
+                Slot {
+                    value: RwLock::new(value),
+                    tracking: Mutex::new(Tracking::new(status)),
+                }
+            })
+        };
+        Handle { inner }
+    }
+
+    /// A new object created by a collection: not in the session's new
+    /// objects until a flush cascades it in.
+    pub(crate) fn created(value: T) -> Handle<T> {
+        let h = Handle::with_state(value, ObjectState::New);
+        h.tracking().queued = false;
+        h
+    }
+
+    /// Refreshes the owner key the object's relationship fields know (after
+    /// an insert assigned a generated key, or a key changed).
+    pub(crate) fn rebind(&self) {
+        if T::meta().relations.is_empty() {
+            return;
+        }
+        let status = self.state();
+        let weak = Arc::new(WeakHandle(Arc::downgrade(&self.inner)));
+        let addr = self.addr();
+        crate::relation::object::bind_all(&mut *self.inner.value.write(), weak, addr, status);
+    }
+
+    /// Replaces the object's column values with `fresh`'s, keeping its
+    /// relationship fields (they are not columns, and they know their owner).
+    pub(crate) fn replace(&self, mut fresh: T) {
+        let mut value = self.inner.value.write();
+        for i in 0..T::meta().relations.len() {
+            if let (Some(old), Some(new)) = (value.relation_mut(i), fresh.relation_mut(i)) {
+                old.swap_with(new.as_any_mut());
+            }
+        }
+        *value = fresh;
+    }
+}
+
+impl Tracking {
+    fn new(status: ObjectState) -> Tracking {
+        Tracking {
+            status,
+            snapshot: None,
+            expired: false,
+            queued: status == ObjectState::New,
         }
     }
+}
+
+/// A weak reference to an object: what a relationship field keeps of its
+/// owner (a strong one would be a cycle through the owner's own field).
+struct WeakHandle<T>(Weak<Slot<T>>);
+
+impl<T: Entity> crate::relation::object::WeakObject for WeakHandle<T> {
+    fn upgrade(&self) -> Option<crate::relation::object::Obj> {
+        self.0
+            .upgrade()
+            .map(|inner| Arc::new(Handle { inner }) as crate::relation::object::Obj)
+    }
+}
+
+impl<T> Handle<T> {
 
     /// Borrows the object for reading.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
@@ -107,6 +182,7 @@ impl<T: Entity> Handle<T> {
     /// loaded or flushed snapshots its values for change tracking.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         let guard = self.inner.value.write();
+        T::meta().note_write();
         let mut tracking = self.inner.tracking.lock();
         if matches!(
             tracking.status,

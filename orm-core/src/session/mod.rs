@@ -49,6 +49,7 @@ use indexmap::IndexMap;
 
 pub use handle::{Handle, ObjectState};
 pub use tracker::Change;
+pub(crate) use tracker::same as same_value;
 use tracker::{Tracked, TypeChanges, TypeTracker};
 
 use crate::backend::{Target, Tx};
@@ -58,6 +59,8 @@ use crate::error::{Error, Result, describe_key};
 use crate::hooks::{EntityEvent, Hooks, MAX_BEFORE_FLUSH_ROUNDS, Merged, SessionEvent, ViewEvent};
 use crate::meta::dependency_order;
 use crate::query::{Query, Statement};
+use crate::relation::object::Obj;
+use crate::relation::sync::FlushRelations;
 use crate::row::{Row, RowSet};
 use crate::telemetry::{Stats, observe};
 use crate::value::Value;
@@ -110,6 +113,16 @@ pub struct Session {
     /// Tables the open transaction's flushes wrote: the result cache
     /// invalidates them at commit (`crate::cache`).
     written: Vec<&'static str>,
+    /// Relationship fields whose base a flush of the open transaction moved
+    /// on: (flush seq, owner, field, old base), undone like the trackers' log.
+    relation_undo: Vec<RelationUndo>,
+}
+
+struct RelationUndo {
+    seq: u64,
+    owner: Obj,
+    index: usize,
+    base: Box<dyn std::any::Any + Send + Sync>,
 }
 
 impl Session {
@@ -125,6 +138,7 @@ impl Session {
             stats: Stats::default(),
             autoflush: true,
             written: Vec::new(),
+            relation_undo: Vec::new(),
         }
     }
 
@@ -217,7 +231,9 @@ impl Session {
         match state {
             ObjectState::New if tracked.new.iter().any(|h| Handle::ptr_eq(h, handle)) => {
                 tracked.new.retain(|h| !Handle::ptr_eq(h, handle));
-                handle.tracking().status = ObjectState::Detached;
+                let mut t = handle.tracking();
+                t.status = ObjectState::Detached;
+                t.queued = false;
                 Ok(())
             }
             ObjectState::Persistent if owned => {
@@ -264,7 +280,7 @@ impl Session {
                 t.snapshot.is_none() && t.status == ObjectState::Persistent
             };
             if clean {
-                *existing.write_untracked() = entity;
+                existing.replace(entity);
                 existing.tracking().expired = false;
             }
             return existing.clone();
@@ -304,7 +320,7 @@ impl Session {
             });
         };
         let fresh = T::from_row(values)?;
-        *handle.write_untracked() = fresh;
+        handle.replace(fresh);
         let mut t = handle.tracking();
         t.snapshot = None;
         t.expired = false;
@@ -373,6 +389,14 @@ impl Session {
     /// Number of objects of type `T` in the identity map.
     pub fn identity_count<T: Entity>(&self) -> usize {
         self.tracked_ref::<T>().map_or(0, |t| t.map.len())
+    }
+
+    /// Objects whose relationships the next flush looks at.
+    pub(crate) fn relation_owners(&self) -> Vec<Obj> {
+        self.trackers
+            .values()
+            .flat_map(|t| t.relation_owners())
+            .collect()
     }
 
     /// Forgets every object (they become detached). The transaction stays open.
@@ -459,6 +483,24 @@ impl Session {
             build,
         )?;
         Ok(self.fetch(&stmt).await?.into_rows())
+    }
+
+    /// `fetch_built` returning the row set (for relationship loads).
+    pub(crate) async fn fetch_built_set(
+        &mut self,
+        site: &'static str,
+        params: Vec<crate::query::Param>,
+        build: impl Fn(&crate::query::Shape<'_>) -> String,
+    ) -> Result<RowSet> {
+        self.ensure_usable()?;
+        let stmt = crate::query::builder::statement(
+            self.db.templates(),
+            self.dialect(),
+            site,
+            &params,
+            build,
+        )?;
+        self.fetch(&stmt).await
     }
 
     /// Runs raw SQL returning no rows inside the session's transaction (if open).
@@ -553,7 +595,7 @@ impl Session {
                     if h.tracking().expired {
                         let mut fresh = T::from_row(values)?;
                         run_after_load(&mut fresh)?;
-                        *h.write_untracked() = fresh;
+                        h.replace(fresh);
                         let mut t = h.tracking();
                         t.expired = false;
                         t.snapshot = None;
@@ -612,7 +654,11 @@ impl Session {
     }
 
     /// Computes every type's changes; the order is foreign-key order.
-    fn prepare_all(&mut self, hooks: &Merged) -> Result<(Vec<TypeId>, Vec<TypeChanges>)> {
+    fn prepare_all(
+        &mut self,
+        hooks: &Merged,
+        held: &std::collections::HashSet<usize>,
+    ) -> Result<(Vec<TypeId>, Vec<TypeChanges>)> {
         for t in self.trackers.values() {
             t.check_keys()?;
         }
@@ -630,7 +676,7 @@ impl Session {
         let mut changes = Vec::with_capacity(ids.len());
         for id in &ids {
             let tracker = self.trackers.get_mut(id).expect("id from the trackers");
-            match tracker.prepare(hooks) {
+            match tracker.prepare(hooks, held) {
                 Ok(c) => changes.push(c),
                 Err(e) => {
                     self.cancel_all();
@@ -669,7 +715,7 @@ impl Session {
     pub fn plan(&mut self) -> Result<Vec<Statement>> {
         self.ensure_usable()?;
         let empty = Merged::of(&Hooks::default(), &Hooks::default());
-        let (ids, changes) = self.prepare_all(&empty)?;
+        let (ids, changes) = self.prepare_all(&empty, &Default::default())?;
         let steps = self.build_steps(&ids, &changes);
         self.cancel_all();
         Ok(steps?.into_iter().map(|s| s.stmt).collect())
@@ -700,56 +746,140 @@ impl Session {
     async fn flush_inner(&mut self, autocommit: bool) -> Result<()> {
         let hooks = self.merged_hooks();
         self.run_before_flush(&hooks)?;
-        let (ids, changes) = self.prepare_all(&hooks)?;
-        if changes.iter().all(TypeChanges::is_empty) {
-            self.cancel_all();
-            return Ok(());
-        }
-        let steps = match self.build_steps(&ids, &changes) {
-            Ok(s) => s,
-            Err(e) => {
+        let mut relations = self.sync_relations().await?;
+        let dialect = self.dialect();
+        let assoc_deletes = relations.assoc.deletes(dialect)?;
+        let mut first = true;
+        loop {
+            let held = self.resolve_pending(&mut relations.pending)?;
+            let (ids, changes) = self.prepare_all(&hooks, &held)?;
+            let nothing = changes.iter().all(TypeChanges::is_empty);
+            if nothing && !held.is_empty() {
                 self.cancel_all();
-                return Err(e);
+                return Err(Error::Config(format!(
+                    "{} object(s) wait for the generated key of a parent that is not being inserted",
+                    held.len()
+                )));
             }
-        };
-        let single =
-            autocommit && steps.len() == 1 && hooks.session(SessionEvent::AfterFlush).is_empty();
-        if self.tx.is_none() && !single {
-            match self.db.pool().begin().await {
-                Ok(tx) => self.tx = Some(tx),
+            if nothing && first && assoc_deletes.is_empty() && !relations.assoc.has_inserts() {
+                self.cancel_all();
+                self.commit_relations(&relations, self.seq);
+                return Ok(());
+            }
+            let steps = match self.build_steps(&ids, &changes) {
+                Ok(s) => s,
                 Err(e) => {
                     self.cancel_all();
                     return Err(e);
                 }
+            };
+            let single = autocommit
+                && first
+                && held.is_empty()
+                && relations.assoc.is_empty()
+                && steps.len() == 1
+                && hooks.session(SessionEvent::AfterFlush).is_empty();
+            if self.tx.is_none() && !single {
+                match self.db.pool().begin().await {
+                    Ok(tx) => self.tx = Some(tx),
+                    Err(e) => {
+                        self.cancel_all();
+                        return Err(e);
+                    }
+                }
+                self.record_transaction();
             }
-            self.record_transaction();
-        }
-        let metas: Vec<_> = ids.iter().map(|id| self.trackers[id].meta()).collect();
-        let keys = match self.run_steps(&steps, &metas).await {
-            Ok(k) => k,
-            Err(e) => {
-                self.cancel_all();
-                return Err(e);
+            if first {
+                for stmt in &assoc_deletes {
+                    if let Err(e) = self.execute(stmt).await {
+                        self.cancel_all();
+                        return Err(e);
+                    }
+                }
             }
-        };
-        crate::cache::note_written(
-            &mut self.written,
-            metas
-                .iter()
-                .zip(&changes)
-                .filter(|(_, c)| !c.is_empty())
-                .map(|(m, _)| m.table),
-        );
-        self.seq += 1;
-        let seq = self.seq;
-        for (id, keys) in ids.iter().zip(keys) {
-            let tracker = self.trackers.get_mut(id).expect("id from the trackers");
-            tracker.apply(keys, seq, &hooks)?;
+            first = false;
+            let metas: Vec<_> = ids.iter().map(|id| self.trackers[id].meta()).collect();
+            let keys = match self.run_steps(&steps, &metas).await {
+                Ok(k) => k,
+                Err(e) => {
+                    self.cancel_all();
+                    return Err(e);
+                }
+            };
+            crate::cache::note_written(
+                &mut self.written,
+                metas
+                    .iter()
+                    .zip(&changes)
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(|(m, _)| m.table),
+            );
+            self.seq += 1;
+            let seq = self.seq;
+            for (id, keys) in ids.iter().zip(keys) {
+                let tracker = self.trackers.get_mut(id).expect("id from the trackers");
+                tracker.apply(keys, seq, &hooks)?;
+            }
+            if held.is_empty() {
+                break;
+            }
         }
+        for stmt in relations.assoc.inserts(dialect, self.db.bind_limit())? {
+            self.execute(&stmt).await?;
+        }
+        crate::cache::note_written(&mut self.written, relations.assoc.tables().into_iter());
+        self.commit_relations(&relations, self.seq);
         for hook in hooks.session(SessionEvent::AfterFlush) {
             hook(self).map_err(|e| hook_error("after_flush", e))?;
         }
         Ok(())
+    }
+
+    /// Every relationship change of a successful flush is now in the
+    /// database: the fields' bases move on (undoable until commit).
+    fn commit_relations(&mut self, relations: &FlushRelations, seq: u64) {
+        for (owner, index) in &relations.commits {
+            let mut base = None;
+            owner.with_relation_untracked(*index, &mut |f| base = Some(f.commit()));
+            if let Some(base) = base
+                && self.tx.is_some()
+            {
+                self.relation_undo.push(RelationUndo {
+                    seq,
+                    owner: owner.clone(),
+                    index: *index,
+                    base,
+                });
+            }
+        }
+    }
+
+    /// Puts back the bases of relationship fields committed by flushes
+    /// since `mark`.
+    fn restore_relations(&mut self, mark: u64) {
+        while self.relation_undo.last().is_some_and(|u| u.seq >= mark) {
+            let u = self.relation_undo.pop().expect("checked non-empty");
+            let mut base = Some(u.base);
+            u.owner.with_relation_untracked(u.index, &mut |f| {
+                if let Some(b) = base.take() {
+                    f.uncommit(b);
+                }
+            });
+        }
+    }
+
+    /// A discarded transaction: collections go back to their bases.
+    fn discard_relations(&mut self) {
+        let owners: Vec<Obj> = self
+            .trackers
+            .values()
+            .flat_map(|t| t.relation_owners())
+            .collect();
+        for o in owners {
+            for i in 0..o.meta().relations.len() {
+                o.with_relation_untracked(i, &mut |f| f.discard());
+            }
+        }
     }
 
     /// After a failure: roll the transaction back, undo everything it
@@ -765,6 +895,7 @@ impl Session {
         for t in self.trackers.values_mut() {
             t.restore_to(0);
         }
+        self.restore_relations(0);
         self.savepoints.clear();
         self.written.clear();
         self.failed = Some(error.to_string());
@@ -813,6 +944,7 @@ impl Session {
         for t in self.trackers.values_mut() {
             t.forget_undo();
         }
+        self.relation_undo.clear();
         self.savepoints.clear();
         match self.run_view_hooks(ViewEvent::AfterCommit) {
             Some(e) => Err(e),
@@ -836,6 +968,8 @@ impl Session {
             }
             None => Ok(()),
         };
+        self.restore_relations(0);
+        self.discard_relations();
         for t in self.trackers.values_mut() {
             t.restore_to(0);
             t.discard();
@@ -888,6 +1022,8 @@ impl Session {
                 self.control(&format!("ROLLBACK TO SAVEPOINT {name}"))
                     .await?;
                 self.control(&format!("RELEASE SAVEPOINT {name}")).await?;
+                self.restore_relations(mark);
+                self.discard_relations();
                 for t in self.trackers.values_mut() {
                     t.cancel();
                     t.restore_to(mark);

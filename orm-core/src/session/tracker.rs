@@ -100,7 +100,13 @@ pub(crate) trait TypeTracker: Send + Sync {
     /// (new, touched, deleted) counts: how `before_flush` rounds detect new work.
     fn signature(&self) -> (usize, usize, usize);
     fn check_keys(&self) -> Result<()>;
-    fn prepare(&mut self, hooks: &Merged) -> Result<TypeChanges>;
+    /// Computes the type's changes, leaving out the objects in `held`
+    /// (waiting for a parent's generated key: a later pass writes them).
+    fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges>;
+    /// Objects whose relationships a flush must look at: new, deleted, and
+    /// written since their load or last flush (none if `T` has no relationships).
+    fn relation_owners(&self) -> Vec<crate::relation::object::Obj>;
+
     fn apply(&mut self, keys: Option<Vec<Value>>, seq: u64, hooks: &Merged) -> Result<()>;
     fn cancel(&mut self);
     fn restore_to(&mut self, seq: u64);
@@ -469,15 +475,43 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         Ok(())
     }
 
-    fn prepare(&mut self, hooks: &Merged) -> Result<TypeChanges> {
+    fn relation_owners(&self) -> Vec<crate::relation::object::Obj> {
+        if T::meta().relations.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<crate::relation::object::Obj> =
+            self.new.iter().map(crate::relation::object::obj).collect();
+        out.extend(
+            self.map
+                .values()
+                .filter(|h| {
+                    let t = h.tracking();
+                    t.status == ObjectState::Deleted || t.snapshot.is_some()
+                })
+                .map(crate::relation::object::obj),
+        );
+        out
+    }
+
+    fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges> {
         let meta = T::meta();
         let version = meta.version_column();
         let auto = meta.auto_key();
-        Self::run_hooks(hooks, EntityEvent::BeforeInsert, &self.new)?;
+        let ready: Vec<Handle<T>> = if held.is_empty() {
+            self.new.clone()
+        } else {
+            self.new
+                .iter()
+                .filter(|h| !held.contains(&h.addr()))
+                .cloned()
+                .collect()
+        };
+        Self::run_hooks(hooks, EntityEvent::BeforeInsert, &ready)?;
         Self::run_hooks(hooks, EntityEvent::BeforeDelete, &self.deleted)?;
         let dirty: Vec<Handle<T>> = self
             .map
             .values()
+            .filter(|h| !held.contains(&h.addr()))
             .filter(|h| h.state() == ObjectState::Persistent && Self::is_dirty(h))
             .cloned()
             .collect();
@@ -494,8 +528,8 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         // Row switches: a new object whose (assigned) key belongs to a row
         // being deleted updates that row instead.
         let mut deleted: Vec<Handle<T>> = self.deleted.clone();
-        let mut new_rows = Vec::with_capacity(self.new.len());
-        for h in &self.new {
+        let mut new_rows = Vec::with_capacity(ready.len());
+        for h in &ready {
             let mut row = h.read().to_row();
             let saved: Saved = auto
                 .iter()
@@ -641,6 +675,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             drop(t);
             self.map.insert(h.key(), h.clone());
             done.insert(h.addr());
+            h.rebind();
             undo.inserted.push((h.clone(), saved.clone()));
         }
 
@@ -672,6 +707,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             if key_now != *key_before {
                 self.map.remove(key_before);
                 self.map.insert(key_now, h.clone());
+                h.rebind();
             }
             undo.updated
                 .push((h.clone(), key_before.clone(), snapshot.clone()));
@@ -735,7 +771,11 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             }
             for (new, old) in undo.switched.into_iter().rev() {
                 let key = new.key();
-                new.tracking().status = ObjectState::New;
+                {
+                    let mut t = new.tracking();
+                    t.status = ObjectState::New;
+                    t.queued = true;
+                }
                 old.tracking().status = ObjectState::Deleted;
                 self.map.insert(key, old.clone());
                 self.deleted.insert(0, old);
@@ -762,7 +802,9 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 let mut t = h.tracking();
                 t.status = ObjectState::New;
                 t.snapshot = None;
+                t.queued = true;
                 drop(t);
+                h.rebind();
                 self.new.insert(0, h);
             }
         }
@@ -770,7 +812,9 @@ impl<T: Entity> TypeTracker for Tracked<T> {
 
     fn discard(&mut self) {
         for h in self.new.drain(..) {
-            h.tracking().status = ObjectState::Detached;
+            let mut t = h.tracking();
+            t.status = ObjectState::Detached;
+            t.queued = false;
         }
         for h in self.deleted.drain(..) {
             h.tracking().status = ObjectState::Persistent;
@@ -780,7 +824,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             if let Some(snapshot) = snapshot
                 && let Ok(original) = T::from_row(snapshot)
             {
-                *h.write_untracked() = original;
+                h.replace(original);
             }
         }
     }

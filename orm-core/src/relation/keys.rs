@@ -1,0 +1,86 @@
+//! Grouping rows by key values: [`ValueKey`] hashes a [`Value`] so that
+//! the values a foreign key and a primary key hold compare equal across
+//! integer widths (an `i32` key column read back as `i64` on one backend
+//! and as `i32` on another is still one key).
+
+use std::hash::{Hash, Hasher};
+
+use crate::value::Value;
+
+/// A hashable, comparable key made of one or more values.
+#[derive(Debug, Clone)]
+pub(crate) struct ValueKey(pub(crate) Vec<Value>);
+
+impl ValueKey {
+    pub(crate) fn one(v: Value) -> ValueKey {
+        ValueKey(vec![v])
+    }
+}
+
+fn integer(v: &Value) -> Option<i64> {
+    match *v {
+        Value::I16(x) => Some(x.into()),
+        Value::I32(x) => Some(x.into()),
+        Value::I64(x) => Some(x),
+        _ => None,
+    }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (integer(a), integer(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+impl PartialEq for ValueKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| same(a, b))
+    }
+}
+
+impl Eq for ValueKey {}
+
+impl Hash for ValueKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for v in &self.0 {
+            match v {
+                Value::I16(_) | Value::I32(_) | Value::I64(_) => {
+                    0u8.hash(state);
+                    integer(v).hash(state);
+                }
+                Value::Text(s) => {
+                    1u8.hash(state);
+                    s.hash(state);
+                }
+                Value::Uuid(u) => {
+                    2u8.hash(state);
+                    u.hash(state);
+                }
+                Value::Bytes(b) => {
+                    3u8.hash(state);
+                    b.hash(state);
+                }
+                other => {
+                    4u8.hash(state);
+                    other.describe().hash(state);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn integer_widths_are_one_key() {
+        let mut set = HashSet::new();
+        set.insert(ValueKey::one(Value::I32(7)));
+        assert!(set.contains(&ValueKey::one(Value::I64(7))));
+        assert!(!set.contains(&ValueKey::one(Value::I64(8))));
+        assert!(!set.contains(&ValueKey::one(Value::Text("7".into()))));
+    }
+}

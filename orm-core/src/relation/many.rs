@@ -1,0 +1,219 @@
+//! [`Many<T>`]: a has-many or many-to-many collection of handles.
+
+use std::any::Any;
+use std::fmt;
+
+use super::members::Members;
+use super::object::{Link, Obj};
+use super::RelationField;
+use crate::entity::Entity;
+use crate::error::Result;
+use crate::session::Handle;
+
+/// The children of a has-many or many-to-many relationship, in insertion
+/// (or load) order; each child once.
+///
+/// Adding a child keeps the other side in step at once (see
+/// [`crate::relation`]); the flush inserts new children, sets foreign keys,
+/// writes and deletes association rows, and deletes orphans.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// #[entity(table = "groups")]
+/// pub struct Group {
+///     #[key(auto)]
+///     pub id: i64,
+///     pub name: String,
+///     #[many_to_many(Member, via = "group_members")]
+///     pub members: Many<Member>,
+/// }
+///
+/// #[entity(table = "members")]
+/// pub struct Member {
+///     #[key(auto)]
+///     pub id: i64,
+///     pub name: String,
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::connect("sqlite::memory:").await?;
+/// db.create_all(&[Group::schema(), Member::schema()]).await?; // and group_members
+/// let mut s = db.session();
+/// let g = s.add(Group { id: 0, name: "ops".into(), members: Many::new() });
+/// let m = s.add(Member { id: 0, name: "ann".into() });
+/// g.write().members.add(&m)?;
+/// s.commit().await?;                        // groups, members, then one association row
+/// let n = s.fetch_sql("SELECT * FROM group_members", vec![]).await?.len();
+/// assert_eq!(n, 1);
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Many<T: Entity> {
+    members: Members<T>,
+}
+
+impl<T: Entity> Many<T> {
+    /// An empty, loaded collection (for a new object).
+    pub fn new() -> Self {
+        Many {
+            members: Members::loaded(),
+        }
+    }
+
+    /// Whether the children are known (loaded, or the owner is new).
+    pub fn is_loaded(&self) -> bool {
+        self.members.loaded
+    }
+
+    /// Adds a child (a handle from the session, or one returned by
+    /// [`Many::add_new`]). False if it was already there.
+    pub fn add(&mut self, child: &Handle<T>) -> Result<bool> {
+        self.members.check()?;
+        Ok(self.members.insert(child))
+    }
+
+    /// Adds a new child; the flush inserts it (cascade on save).
+    pub fn add_new(&mut self, child: T) -> Result<Handle<T>> {
+        self.members.check()?;
+        let h = Handle::created(child);
+        self.members.insert(&h);
+        Ok(h)
+    }
+
+    /// Removes a child. A has-many child in no collection at the flush is an
+    /// orphan: deleted, or detached if the relationship says so.
+    pub fn remove(&mut self, child: &Handle<T>) -> Result<bool> {
+        self.members.check()?;
+        Ok(self.members.remove(child.addr()).is_some())
+    }
+
+    /// Removes every child.
+    pub fn clear(&mut self) -> Result<()> {
+        self.members.check()?;
+        let all: Vec<usize> = self.members.items.keys().copied().collect();
+        for a in all {
+            self.members.remove(a);
+        }
+        Ok(())
+    }
+
+    pub fn contains(&self, child: &Handle<T>) -> Result<bool> {
+        self.members.check()?;
+        Ok(self.members.items.contains_key(&child.addr()))
+    }
+
+    pub fn len(&self) -> Result<usize> {
+        self.members.check()?;
+        Ok(self.members.items.len())
+    }
+
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The children, in order.
+    pub fn iter(&self) -> Result<impl Iterator<Item = &Handle<T>>> {
+        self.members.check()?;
+        Ok(self.members.items.values())
+    }
+
+    /// The children as a vector of handles.
+    pub fn to_vec(&self) -> Result<Vec<Handle<T>>> {
+        Ok(self.iter()?.cloned().collect())
+    }
+}
+
+impl<T: Entity> Default for Many<T> {
+    fn default() -> Self {
+        Many::new()
+    }
+}
+
+impl<T: Entity> Clone for Many<T> {
+    /// The same children; the copy belongs to no object until it is in a handle.
+    fn clone(&self) -> Self {
+        Many {
+            members: self.members.copy(),
+        }
+    }
+}
+
+impl<T: Entity> fmt::Debug for Many<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.members.loaded {
+            write!(f, "Many({} children)", self.members.items.len())
+        } else {
+            f.write_str("Many(unloaded)")
+        }
+    }
+}
+
+impl<T: Entity> RelationField for Many<T> {
+    fn unloaded() -> Self {
+        Many {
+            members: Members::unloaded(),
+        }
+    }
+
+    fn is_loaded(&self) -> bool {
+        self.members.loaded
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn bind(&mut self, link: Link, new_owner: bool) {
+        self.members.bind(link, new_owner);
+    }
+
+    fn swap_with(&mut self, other: &mut dyn Any) {
+        if let Some(other) = other.downcast_mut::<Self>() {
+            std::mem::swap(self, other);
+        }
+    }
+
+    fn link(&self) -> Option<&Link> {
+        self.members.link.as_ref()
+    }
+
+    fn changed(&self) -> bool {
+        self.members.changed()
+    }
+
+    fn children(&self) -> Vec<Obj> {
+        self.members.children()
+    }
+
+    fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
+        self.members.diff()
+    }
+
+    fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
+        self.members.commit()
+    }
+
+    fn uncommit(&mut self, base: Box<dyn Any + Send + Sync>) {
+        self.members.uncommit(base);
+    }
+
+    fn discard(&mut self) {
+        self.members.discard();
+    }
+
+    fn set_loaded(&mut self, children: Box<dyn Any>) {
+        self.members.set_loaded(children);
+    }
+
+    fn attach(&mut self, child: &Obj) {
+        self.members.attach(child);
+    }
+
+    fn detach(&mut self, child: &Obj) {
+        self.members.detach(child);
+    }
+}

@@ -1,0 +1,257 @@
+//! [`Members<T>`]: the membership of one collection (loaded or not, its
+//! children, its base) shared by [`super::Many`] and [`super::Keyed`], and
+//! the other side's bookkeeping when a child joins or leaves.
+//!
+//! Keeping both sides in step happens here, at once, not at flush: adding a
+//! child to a has-many collection sets the child's foreign key (when the
+//! owner's key is known; a new owner's generated key reaches the child at
+//! flush) and its belongs-to reference, and takes the child out of the
+//! collection of the parent it had; adding to a many-to-many collection adds
+//! the owner to the target's loaded inverse collection.
+
+use std::any::Any;
+use indexmap::IndexMap;
+
+use super::object::{Link, Obj, obj, typed};
+use super::{RelationKind, not_loaded};
+use crate::entity::Entity;
+use crate::error::Result;
+use crate::session::Handle;
+use crate::value::Value;
+
+pub(crate) type Set<T> = IndexMap<usize, Handle<T>>;
+
+pub(crate) struct Members<T: Entity> {
+    pub(crate) loaded: bool,
+    /// Children by address, in insertion order.
+    pub(crate) items: Set<T>,
+    /// Membership at the load or the last flush; `None` while unchanged.
+    pub(crate) base: Option<Set<T>>,
+    pub(crate) link: Option<Link>,
+}
+
+impl<T: Entity> Members<T> {
+    pub(crate) fn loaded() -> Self {
+        Members {
+            loaded: true,
+            items: IndexMap::new(),
+            base: None,
+            link: None,
+        }
+    }
+
+    pub(crate) fn unloaded() -> Self {
+        Members {
+            loaded: false,
+            ..Members::loaded()
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.loaded {
+            Ok(())
+        } else {
+            Err(not_loaded(self.link.as_ref()))
+        }
+    }
+
+    fn touch(&mut self) {
+        if self.base.is_none() {
+            self.base = Some(self.items.clone());
+        }
+    }
+
+    /// Adds a child, keeping the other side in step. False if already there.
+    pub(crate) fn insert(&mut self, h: &Handle<T>) -> bool {
+        if self.items.contains_key(&h.addr()) {
+            return false;
+        }
+        self.touch();
+        self.items.insert(h.addr(), h.clone());
+        if let Some(link) = &self.link {
+            joined(link, &obj(h));
+        }
+        true
+    }
+
+    /// Removes a child, keeping the other side in step.
+    pub(crate) fn remove(&mut self, addr: usize) -> Option<Handle<T>> {
+        if !self.items.contains_key(&addr) {
+            return None;
+        }
+        self.touch();
+        let h = self.items.shift_remove(&addr)?;
+        if let Some(link) = &self.link {
+            left(link, &obj(&h));
+        }
+        Some(h)
+    }
+
+    /// Adds or removes a child for the other side (no bookkeeping back).
+    pub(crate) fn attach(&mut self, child: &Obj) -> Option<Handle<T>> {
+        let h = typed::<T>(child)?;
+        if !self.loaded || self.items.contains_key(&h.addr()) {
+            return None;
+        }
+        self.touch();
+        self.items.insert(h.addr(), h.clone());
+        Some(h)
+    }
+
+    pub(crate) fn detach(&mut self, child: &Obj) -> Option<Handle<T>> {
+        if !self.loaded || !self.items.contains_key(&child.addr()) {
+            return None;
+        }
+        self.touch();
+        self.items.shift_remove(&child.addr())
+    }
+
+    pub(crate) fn changed(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// (added, removed) since the base.
+    pub(crate) fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
+        let Some(base) = &self.base else {
+            return (Vec::new(), Vec::new());
+        };
+        let added = self
+            .items
+            .iter()
+            .filter(|(a, _)| !base.contains_key(*a))
+            .map(|(_, h)| obj(h))
+            .collect();
+        let removed = base
+            .iter()
+            .filter(|(a, _)| !self.items.contains_key(*a))
+            .map(|(_, h)| obj(h))
+            .collect();
+        (added, removed)
+    }
+
+    /// Current children and the ones removed since the base.
+    pub(crate) fn children(&self) -> Vec<Obj> {
+        let mut all: Vec<Obj> = self.items.values().map(obj).collect();
+        if let Some(base) = &self.base {
+            all.extend(
+                base.iter()
+                    .filter(|(a, _)| !self.items.contains_key(*a))
+                    .map(|(_, h)| obj(h)),
+            );
+        }
+        all
+    }
+
+    pub(crate) fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
+        Box::new(self.base.take())
+    }
+
+    pub(crate) fn uncommit(&mut self, base: Box<dyn Any + Send + Sync>) {
+        if let Ok(base) = base.downcast::<Option<Set<T>>>() {
+            self.base = *base;
+        }
+    }
+
+    /// Back to the base; true if the membership changed.
+    pub(crate) fn discard(&mut self) -> bool {
+        match self.base.take() {
+            Some(base) => {
+                self.items = base;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn set_loaded(&mut self, children: Box<dyn Any>) -> bool {
+        if self.loaded {
+            return false;
+        }
+        let Ok(children) = children.downcast::<Vec<Handle<T>>>() else {
+            return false;
+        };
+        self.items = children.into_iter().map(|h| (h.addr(), h)).collect();
+        self.base = None;
+        self.loaded = true;
+        true
+    }
+
+    pub(crate) fn bind(&mut self, link: Link, new_owner: bool) {
+        if new_owner && self.link.is_none() {
+            self.loaded = true;
+            // Children given before the owner had a handle are all additions.
+            if !self.items.is_empty() && self.base.is_none() {
+                self.base = Some(IndexMap::new());
+            }
+        }
+        self.link = Some(link);
+    }
+
+    /// A copy for `Clone` of the owner: same children, no owner, unchanged.
+    pub(crate) fn copy(&self) -> Self {
+        Members {
+            loaded: self.loaded,
+            items: self.items.clone(),
+            base: None,
+            link: None,
+        }
+    }
+}
+
+/// The owner's key value for a single-column foreign key.
+fn owner_fk_value(link: &Link) -> Option<Value> {
+    link.key.as_ref().and_then(|k| k.first().cloned())
+}
+
+/// `child` joined `link`'s collection: set its foreign key and belongs-to
+/// reference (has-many), or add the owner to its inverse collection
+/// (many-to-many).
+fn joined(link: &Link, child: &Obj) {
+    if child.addr() == link.owner_addr {
+        return;
+    }
+    let rel = link.meta;
+    match rel.kind {
+        RelationKind::HasMany => {
+            if let (Ok(fk), Some(v)) = (rel.fk_column(), owner_fk_value(link)) {
+                // A value the column cannot hold is reported by the flush.
+                let _ = child.set_column(fk, v);
+            }
+            let Some((inverse, _)) = rel.inverse() else {
+                return;
+            };
+            let Some(owner) = link.owner() else { return };
+            let mut previous: Option<Obj> = None;
+            child.with_relation(inverse, &mut |f| {
+                previous = f.children().into_iter().next();
+                f.attach(&owner);
+            });
+            // Moving between parents: the old parent's loaded collection
+            // lets go (never the owner, whose lock the caller holds).
+            if let Some(old) = previous
+                && old.addr() != link.owner_addr
+            {
+                old.with_relation(link.index, &mut |f| f.detach(child));
+            }
+        }
+        RelationKind::ManyToMany => {
+            if let (Some((inverse, _)), Some(owner)) = (rel.inverse(), link.owner()) {
+                child.with_relation(inverse, &mut |f| f.attach(&owner));
+            }
+        }
+        RelationKind::BelongsTo => {}
+    }
+}
+
+/// `child` left `link`'s collection.
+fn left(link: &Link, child: &Obj) {
+    if child.addr() == link.owner_addr {
+        return;
+    }
+    let Some((inverse, _)) = link.meta.inverse() else {
+        return;
+    };
+    let Some(owner) = link.owner() else { return };
+    child.with_relation(inverse, &mut |f| f.detach(&owner));
+}
+

@@ -1,0 +1,300 @@
+//! What a flush does with relationships, before the unit of work computes
+//! rows (`Session::sync_relations`).
+//!
+//! It walks every object that may have relationship changes (new objects,
+//! deleted ones, and persistent ones written since their load or last
+//! flush) and, per relationship field:
+//!
+//! * **has-many**: new children join the session (cascade on save); each
+//!   added child's foreign key is set from the owner's key, or, when the
+//!   owner is new with a generated key, recorded as a [`PendingFk`] that the
+//!   flush resolves after the owner's INSERT; removed children are orphan
+//!   candidates (deleted or detached at the end, unless another collection
+//!   took them); a deleted owner's children are deleted, refused or
+//!   detached as declared (an unloaded collection is loaded first, one
+//!   query per relationship for all deleted owners);
+//! * **many-to-many**: added and removed targets become association pairs;
+//!   a deleted owner's rows all go;
+//! * **belongs-to**: a changed reference sets the owner's foreign key (or a
+//!   pending one).
+//!
+//! Objects reached this way are walked too, until nothing new appears.
+//! What the walk decided is a [`FlushRelations`]: the pending foreign
+//! keys, the association changes, and the fields whose base the flush
+//! moves on once every statement succeeded.
+
+use std::collections::HashSet;
+
+use super::assoc::AssocChanges;
+use super::object::Obj;
+use super::{OnDeleteChildren, Orphans, RelationKind, RelationMeta};
+use crate::error::{Error, Result};
+use crate::session::{ObjectState, Session};
+use crate::value::Value;
+
+/// A foreign key that waits for its parent's generated key.
+pub(crate) struct PendingFk {
+    pub child: Obj,
+    pub column: usize,
+    pub parent: Obj,
+}
+
+#[derive(Default)]
+pub(crate) struct FlushRelations {
+    pub pending: Vec<PendingFk>,
+    pub assoc: AssocChanges,
+    /// Relationship fields (owner, index) whose base moves on after the flush.
+    pub commits: Vec<(Obj, usize)>,
+}
+
+/// Orphan candidates: (relationship, child).
+type Orphan = (&'static RelationMeta, Obj);
+
+impl Session {
+    pub(crate) async fn sync_relations(&mut self) -> Result<FlushRelations> {
+        let mut out = FlushRelations::default();
+        let mut visited: HashSet<(usize, ObjectState)> = HashSet::new();
+        let mut orphans: Vec<Orphan> = Vec::new();
+        // Children some collection added in this flush: not orphans.
+        let mut claimed: HashSet<usize> = HashSet::new();
+        loop {
+            let owners: Vec<Obj> = self
+                .relation_owners()
+                .into_iter()
+                .filter(|o| !visited.contains(&(o.addr(), o.state())))
+                .collect();
+            if owners.is_empty() {
+                if orphans.is_empty() {
+                    break;
+                }
+                for (rel, child) in std::mem::take(&mut orphans) {
+                    if claimed.contains(&child.addr()) {
+                        continue;
+                    }
+                    self.orphan(rel, &child)?;
+                }
+                continue;
+            }
+            // Deleted owners need their owned collections to cascade.
+            let mut to_load: Vec<(&'static RelationMeta, Vec<Obj>)> = Vec::new();
+            for o in &owners {
+                if o.state() != ObjectState::Deleted {
+                    continue;
+                }
+                for (i, rel) in o.meta().relations.iter().enumerate() {
+                    if rel.kind == RelationKind::HasMany && !o.relation_loaded(i) {
+                        match to_load.iter_mut().find(|(r, _)| std::ptr::eq(*r, rel)) {
+                            Some((_, list)) => list.push(o.clone()),
+                            None => to_load.push((rel, vec![o.clone()])),
+                        }
+                    }
+                }
+            }
+            if !to_load.is_empty() {
+                for (rel, list) in to_load {
+                    (rel.load)(self, rel, list).await?;
+                }
+                continue;
+            }
+            for o in owners {
+                visited.insert((o.addr(), o.state()));
+                self.sync_owner(&o, &mut out, &mut orphans, &mut claimed)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn sync_owner(
+        &mut self,
+        owner: &Obj,
+        out: &mut FlushRelations,
+        orphans: &mut Vec<Orphan>,
+        claimed: &mut HashSet<usize>,
+    ) -> Result<()> {
+        let state = owner.state();
+        let owner_key = owner.resolved_key();
+        for (index, rel) in owner.meta().relations.iter().enumerate() {
+            if !owner.relation_loaded(index) {
+                // Nothing changed in an unloaded field; a deleted owner's
+                // association rows go whether loaded or not.
+                if state == ObjectState::Deleted && rel.kind == RelationKind::ManyToMany {
+                    out.assoc.owner_deleted(rel, owner);
+                }
+                continue;
+            }
+            let (changed, added, removed, children) = peek(owner, index, state);
+            match rel.kind {
+                RelationKind::HasMany => {
+                    let fk = rel.fk_column()?;
+                    if state == ObjectState::Deleted {
+                        self.cascade_delete(owner, rel, fk, &children)?;
+                        continue;
+                    }
+                    for child in &added {
+                        child.enqueue(self);
+                        claimed.insert(child.addr());
+                        match &owner_key {
+                            Some(k) => child.set_column(fk, first(k))?,
+                            None => out.pending.push(PendingFk {
+                                child: child.clone(),
+                                column: fk,
+                                parent: owner.clone(),
+                            }),
+                        }
+                    }
+                    orphans.extend(removed.into_iter().map(|c| (rel, c)));
+                }
+                RelationKind::ManyToMany => {
+                    if state == ObjectState::Deleted {
+                        out.assoc.owner_deleted(rel, owner);
+                        continue;
+                    }
+                    for target in &added {
+                        target.enqueue(self);
+                        out.assoc.pair(rel, owner, target, true);
+                    }
+                    for target in &removed {
+                        out.assoc.pair(rel, owner, target, false);
+                    }
+                }
+                RelationKind::BelongsTo => {
+                    if state == ObjectState::Deleted || !changed {
+                        continue;
+                    }
+                    let fk = rel.fk_column()?;
+                    match added.first() {
+                        Some(parent) => {
+                            parent.enqueue(self);
+                            match parent.resolved_key() {
+                                Some(k) => owner.set_column(fk, first(&k))?,
+                                None => out.pending.push(PendingFk {
+                                    child: owner.clone(),
+                                    column: fk,
+                                    parent: parent.clone(),
+                                }),
+                            }
+                        }
+                        None => owner.set_column(fk, null_for(owner, fk, rel)?)?,
+                    }
+                }
+            }
+            if changed {
+                out.commits.push((owner.clone(), index));
+            }
+        }
+        Ok(())
+    }
+
+    /// A deleted owner's has-many children.
+    fn cascade_delete(
+        &mut self,
+        owner: &Obj,
+        rel: &'static RelationMeta,
+        fk: usize,
+        children: &[Obj],
+    ) -> Result<()> {
+        let live: Vec<&Obj> = children
+            .iter()
+            .filter(|c| !matches!(c.state(), ObjectState::Deleted | ObjectState::Detached))
+            .filter(|c| c.addr() != owner.addr())
+            .collect();
+        match rel.on_delete {
+            OnDeleteChildren::Delete => {
+                for c in live {
+                    c.delete_in(self)?;
+                }
+            }
+            OnDeleteChildren::Refuse => {
+                if !live.is_empty() {
+                    return Err(Error::Restricted {
+                        entity: owner.meta().name,
+                        key: owner.key_description(),
+                        relation: rel.describe(),
+                        children: live.len(),
+                    });
+                }
+            }
+            OnDeleteChildren::Detach => {
+                for c in live {
+                    c.set_column(fk, null_for(c, fk, rel)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A child removed from a has-many collection and taken by no other.
+    fn orphan(&mut self, rel: &'static RelationMeta, child: &Obj) -> Result<()> {
+        if matches!(child.state(), ObjectState::Deleted | ObjectState::Detached) {
+            return Ok(());
+        }
+        match rel.orphans {
+            Orphans::Delete => child.delete_in(self),
+            Orphans::Detach => {
+                let fk = rel.fk_column()?;
+                child.set_column(fk, null_for(child, fk, rel)?)
+            }
+        }
+    }
+
+    /// Resolves pending foreign keys whose parent has a key now; returns
+    /// the addresses of the objects still waiting (held out of this pass).
+    pub(crate) fn resolve_pending(&mut self, pending: &mut Vec<PendingFk>) -> Result<HashSet<usize>> {
+        let mut waiting = HashSet::new();
+        let mut left = Vec::new();
+        for p in pending.drain(..) {
+            if matches!(p.child.state(), ObjectState::Deleted | ObjectState::Detached) {
+                continue;
+            }
+            match p.parent.resolved_key() {
+                Some(k) => p.child.set_column(p.column, first(&k))?,
+                None => {
+                    if p.parent.state() == ObjectState::Detached {
+                        return Err(Error::Config(format!(
+                            "a {} refers to a {} that left the session before it was inserted",
+                            p.child.meta().name,
+                            p.parent.meta().name
+                        )));
+                    }
+                    waiting.insert(p.child.addr());
+                    left.push(p);
+                }
+            }
+        }
+        *pending = left;
+        Ok(waiting)
+    }
+}
+
+/// (changed, added, removed, all children) of one field, read without a snapshot.
+fn peek(owner: &Obj, index: usize, state: ObjectState) -> (bool, Vec<Obj>, Vec<Obj>, Vec<Obj>) {
+    let mut result = (false, Vec::new(), Vec::new(), Vec::new());
+    owner.peek_relation(index, &mut |f| {
+        let (added, removed) = f.diff();
+        let children = if state == ObjectState::Deleted {
+            f.children()
+        } else {
+            Vec::new()
+        };
+        result = (f.changed(), added, removed, children);
+    });
+    result
+}
+
+fn first(key: &[Value]) -> Value {
+    key.first().cloned().unwrap_or(Value::I64(0))
+}
+
+fn null_for(o: &Obj, fk: usize, rel: &RelationMeta) -> Result<Value> {
+    let column = &o.meta().columns[fk];
+    if !column.nullable {
+        return Err(Error::Config(format!(
+            "{}: detaching a {} needs a nullable foreign key, and {}.{} is not",
+            rel.describe(),
+            o.meta().name,
+            o.meta().table,
+            column.name
+        )));
+    }
+    Ok(Value::Null(column.sql_type))
+}
