@@ -223,11 +223,17 @@ impl Database {
     }
 
     /// Creates the tables (and indexes and foreign keys) of `entities` that do
-    /// not exist yet, referenced tables first.
+    /// not exist yet, referenced tables first, then the association tables
+    /// of their many-to-many relationships.
     pub async fn create_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
         let ordered = dependency_order(entities).map_err(Error::Config)?;
         for meta in ordered {
             for sql in schema::create_table(self.dialect(), meta) {
+                self.execute_sql(sql, vec![]).await?;
+            }
+        }
+        for (_, statements) in schema::association_tables(self.dialect(), entities) {
+            for sql in statements {
                 self.execute_sql(sql, vec![]).await?;
             }
         }
@@ -237,6 +243,10 @@ impl Database {
     /// Drops the tables of `entities` that exist, referencing tables first.
     pub async fn drop_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
         let ordered = dependency_order(entities).map_err(Error::Config)?;
+        for (table, _) in schema::association_tables(self.dialect(), entities) {
+            self.execute_sql(schema::drop_named(self.dialect(), table), vec![])
+                .await?;
+        }
         for meta in ordered.into_iter().rev() {
             self.execute_sql(schema::drop_table(self.dialect(), meta), vec![])
                 .await?;
@@ -247,10 +257,16 @@ impl Database {
     /// The DDL `create_all` would run, without running it.
     pub fn create_all_sql(&self, entities: &[&'static EntityMeta]) -> Result<Vec<String>> {
         let ordered = dependency_order(entities).map_err(Error::Config)?;
-        Ok(ordered
+        let mut sql: Vec<String> = ordered
             .into_iter()
             .flat_map(|m| schema::create_table(self.dialect(), m))
-            .collect())
+            .collect();
+        sql.extend(
+            schema::association_tables(self.dialect(), entities)
+                .into_iter()
+                .flat_map(|(_, s)| s),
+        );
+        Ok(sql)
     }
 
     /// Runs raw SQL that returns no rows, in autocommit. Placeholders are the

@@ -59,13 +59,39 @@
 //! converter handles (see [`types`]). Each column field also becomes a typed
 //! column constant: `Author::NAME`.
 //!
+//! Relationship fields ([`relation`]) are not columns. The first argument
+//! is the target entity (`Self` for the entity itself); a field has one of
+//! these attributes and no `#[key]`, `#[version]`, `#[transient]` or
+//! `#[column(..)]`:
+//!
+//! | attribute | meaning |
+//! |---|---|
+//! | `#[belongs_to(Receiver, by = "receiver_id")]` | a [`Ref<Receiver>`](Ref): the parent whose key is in this entity's column field `receiver_id` (the foreign key, usually with `#[column(references = Receiver)]`) |
+//! | `#[has_many(Plane, by = "receiver_id")]` | a [`Many<Plane>`](Many): the children whose field `receiver_id` holds this entity's key |
+//! | `#[has_many(Plane, by = "receiver_id", keyed_by = "name")]` | a [`Keyed<K, Plane>`](Keyed): the children by the value of their field `name` (of type `K`) |
+//! | `#[has_many(.., on_delete = "delete")]` | deleting the owner deletes its children (`"delete"`, the default), fails while it has children (`"refuse"`), or sets their foreign key to NULL (`"detach"`: the column must be nullable) |
+//! | `#[has_many(.., orphans = "delete")]` | a child removed from the collection is deleted (`"delete"`, the default) or gets a NULL foreign key (`"detach"`) |
+//! | `#[many_to_many(Group, via = "receiver_groups")]` | a [`Many<Group>`](Many) through the association table `receiver_groups`, whose columns default to `<owner>_id` and `<target>_id` (`receiver_id`, `group_id`) |
+//! | `#[many_to_many(.., owner_column = "a_id", target_column = "b_id")]` | the association table's columns (needed when the defaults are the same: a many-to-many of an entity to itself) |
+//!
+//! The derive checks what it can see (that `by` of a belongs-to names a
+//! column field, the field types, the arguments); the compiler checks the
+//! rest, at the attribute: that the target is an entity, that the field
+//! holds the target (`#[has_many(Plane, ..)] planes: Many<Group>` does not
+//! compile), and that a has-many's `by` and `keyed_by` are fields of the
+//! target. Built from a row, a relationship field is unloaded; each becomes
+//! a typed relationship constant, `Receiver::PLANES`, to load it
+//! (`query.load(Receiver::PLANES)`). An entity with relationships can still
+//! `#[derive(Clone, Debug, Default)]`.
+//!
 //! # Schema apart from business logic
 //!
 //! For every entity, `#[entity]` also generates a *fields trait*,
 //! `<Entity>Fields`: an accessor per field (`fn name(&self) -> &String`) and a
 //! setter per field that is neither a key nor the `#[version]` counter
 //! (`fn set_name(&mut self, value: String)`; setters only assign, change
-//! tracking compares values). Business logic lives in traits with default
+//! tracking compares values). A relationship field has a mutable accessor
+//! instead of a setter (`fn planes_mut(&mut self) -> &mut Many<Plane>`). Business logic lives in traits with default
 //! methods over a fields trait, in modules with no session and no SQL; it is
 //! attached with `logic(..)` and unit-tested on any plain struct that
 //! implements the fields trait. The trait is `<Entity>Fields`, with the

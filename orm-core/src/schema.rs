@@ -180,6 +180,72 @@ pub(crate) fn create_table(dialect: Dialect, meta: &EntityMeta) -> Vec<String> {
     out
 }
 
+/// The association tables of the many-to-many relationships among
+/// `entities` (once each, even when both sides declare it): both key
+/// columns NOT NULL, foreign keys that cascade on delete, the pair as the
+/// primary key, and an index on the target column for the reverse side.
+pub(crate) fn association_tables(
+    dialect: Dialect,
+    entities: &[&'static EntityMeta],
+) -> Vec<(&'static str, Vec<String>)> {
+    let mut out: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for meta in entities {
+        for rel in meta.relations {
+            let Some(via) = &rel.via else { continue };
+            if out.iter().any(|(t, _)| *t == via.table) {
+                continue;
+            }
+            let target = rel.target_meta();
+            let (Some((_, owner_key)), Some((_, target_key))) =
+                (meta.key_columns().next(), target.key_columns().next())
+            else {
+                continue;
+            };
+            let mut t: TableCreateStatement = Table::create();
+            t.table(via.table).if_not_exists();
+            let mut pk = Index::create();
+            for (column, key, table) in [
+                (via.owner_column, owner_key, meta.table),
+                (via.target_column, target_key, target.table),
+            ] {
+                let mut def = ColumnDef::new(column);
+                def.custom(type_name(dialect, key)).not_null();
+                t.col(def);
+                pk.col(column);
+                t.foreign_key(
+                    ForeignKey::create()
+                        .name(format!("fk_{}_{}", via.table, column))
+                        .from(via.table, column)
+                        .to(table, key.name)
+                        .on_delete(ForeignKeyAction::Cascade),
+                );
+            }
+            t.primary_key(&mut pk);
+            let reverse = Index::create()
+                .name(format!("ix_{}_{}", via.table, via.target_column))
+                .table(via.table)
+                .col(via.target_column)
+                .to_owned();
+            let mut sql = Vec::new();
+            if dialect == Dialect::MySql {
+                t.index(&mut reverse.clone());
+                t.character_set("utf8mb4").collate("utf8mb4_bin");
+                sql.push(render(dialect, &t));
+            } else {
+                sql.push(render(dialect, &t));
+                sql.push(render(dialect, reverse.clone().if_not_exists()));
+            }
+            out.push((via.table, sql));
+        }
+    }
+    out
+}
+
+/// `DROP TABLE IF EXISTS` of a table by name.
+pub(crate) fn drop_named(dialect: Dialect, table: &str) -> String {
+    render(dialect, Table::drop().table(table.to_string()).if_exists())
+}
+
 /// `DROP TABLE IF EXISTS`.
 pub(crate) fn drop_table(dialect: Dialect, meta: &EntityMeta) -> String {
     render(dialect, Table::drop().table(meta.table).if_exists())

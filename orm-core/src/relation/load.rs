@@ -209,7 +209,10 @@ async fn fetch_via<C: Entity>(
         q(via.owner_column),
     );
     let site: &'static str = via.table;
-    let chunk = session.database().bind_limit().max(1);
+    // Lists are padded to a power of two: a chunk of the largest power of
+    // two within the bind limit never pads past it.
+    let limit = session.database().bind_limit().max(1);
+    let chunk = 1usize << (usize::BITS - 1 - limit.leading_zeros());
     let mut groups: HashMap<ValueKey, Vec<Handle<C>>> = HashMap::new();
     for part in values.chunks(chunk) {
         let params = vec![Param::List(part.to_vec())];

@@ -51,12 +51,41 @@ pub(crate) struct FlushRelations {
 type Orphan = (&'static RelationMeta, Obj);
 
 impl Session {
+    /// Cascade on save, alone: new objects added to collections or
+    /// references join the session's new objects, so `before_flush` hooks
+    /// see them (`new_objects`). The full walk runs after the hooks.
+    pub(crate) fn cascade_new(&mut self) {
+        let mut seen: HashSet<usize> = HashSet::new();
+        loop {
+            let owners: Vec<Obj> = self
+                .relation_owners()
+                .into_iter()
+                .filter(|o| o.state() != ObjectState::Deleted && seen.insert(o.addr()))
+                .collect();
+            if owners.is_empty() {
+                return;
+            }
+            for o in owners {
+                for index in 0..o.meta().relations.len() {
+                    let mut added = Vec::new();
+                    o.peek_relation(index, &mut |f| added = f.diff().0);
+                    for c in added {
+                        c.enqueue(self);
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) async fn sync_relations(&mut self) -> Result<FlushRelations> {
         let mut out = FlushRelations::default();
         let mut visited: HashSet<(usize, ObjectState)> = HashSet::new();
         let mut orphans: Vec<Orphan> = Vec::new();
         // Children some collection added in this flush: not orphans.
         let mut claimed: HashSet<usize> = HashSet::new();
+        // References set to nothing: the foreign key becomes NULL unless the
+        // object is deleted (an orphan) by then.
+        let mut nulls: Vec<(Obj, usize, &'static RelationMeta)> = Vec::new();
         loop {
             let owners: Vec<Obj> = self
                 .relation_owners()
@@ -98,7 +127,12 @@ impl Session {
             }
             for o in owners {
                 visited.insert((o.addr(), o.state()));
-                self.sync_owner(&o, &mut out, &mut orphans, &mut claimed)?;
+                self.sync_owner(&o, &mut out, &mut orphans, &mut claimed, &mut nulls)?;
+            }
+        }
+        for (o, fk, rel) in nulls {
+            if !matches!(o.state(), ObjectState::Deleted | ObjectState::Detached) {
+                o.set_column(fk, null_for(&o, fk, rel)?)?;
             }
         }
         Ok(out)
@@ -110,6 +144,7 @@ impl Session {
         out: &mut FlushRelations,
         orphans: &mut Vec<Orphan>,
         claimed: &mut HashSet<usize>,
+        nulls: &mut Vec<(Obj, usize, &'static RelationMeta)>,
     ) -> Result<()> {
         let state = owner.state();
         let owner_key = owner.resolved_key();
@@ -128,6 +163,8 @@ impl Session {
                     let fk = rel.fk_column()?;
                     if state == ObjectState::Deleted {
                         self.cascade_delete(owner, rel, fk, &children)?;
+                        // Children taken out before the delete are orphans.
+                        orphans.extend(removed.into_iter().map(|c| (rel, c)));
                         continue;
                     }
                     for child in &added {
@@ -164,6 +201,9 @@ impl Session {
                     let fk = rel.fk_column()?;
                     match added.first() {
                         Some(parent) => {
+                            // A child pointed at a new parent is no orphan
+                            // of the old one, loaded or not.
+                            claimed.insert(owner.addr());
                             parent.enqueue(self);
                             match parent.resolved_key() {
                                 Some(k) => owner.set_column(fk, first(&k))?,
@@ -174,7 +214,7 @@ impl Session {
                                 }),
                             }
                         }
-                        None => owner.set_column(fk, null_for(owner, fk, rel)?)?,
+                        None => nulls.push((owner.clone(), fk, rel)),
                     }
                 }
             }
@@ -266,18 +306,17 @@ impl Session {
     }
 }
 
-/// (changed, added, removed, all children) of one field, read without a snapshot.
+/// (changed, added, removed, current children) of one field, read without
+/// a snapshot; current children only for a deleted owner (to cascade).
 fn peek(owner: &Obj, index: usize, state: ObjectState) -> (bool, Vec<Obj>, Vec<Obj>, Vec<Obj>) {
     let mut result = (false, Vec::new(), Vec::new(), Vec::new());
     owner.peek_relation(index, &mut |f| {
         let (added, removed) = f.diff();
-        let children = if state == ObjectState::Deleted {
-            f.children()
-        } else {
-            Vec::new()
-        };
-        result = (f.changed(), added, removed, children);
+        result = (f.changed(), added, removed, Vec::new());
     });
+    if state == ObjectState::Deleted {
+        result.3 = owner.relation_children(index);
+    }
     result
 }
 

@@ -745,6 +745,7 @@ impl Session {
 
     async fn flush_inner(&mut self, autocommit: bool) -> Result<()> {
         let hooks = self.merged_hooks();
+        self.cascade_new();
         self.run_before_flush(&hooks)?;
         let mut relations = self.sync_relations().await?;
         let dialect = self.dialect();
