@@ -57,9 +57,11 @@ pub fn missing_kinds<'a>(present: impl Iterator<Item = &'a str>) -> Vec<&'static
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::Receiver;
+    use orm_core::Ref;
 
     /// A plain struct, no database: the logic runs on it as on the entity.
-    struct Plain(String, String);
+    struct Plain(String, String, Ref<Receiver>);
 
     impl PlaneFields for Plain {
         fn id(&self) -> &i64 {
@@ -84,16 +86,22 @@ mod tests {
         fn version(&self) -> &i64 {
             &1
         }
+        fn receiver(&self) -> &Ref<Receiver> {
+            &self.2
+        }
+        fn receiver_mut(&mut self) -> &mut Ref<Receiver> {
+            &mut self.2
+        }
     }
 
     impl PlaneLogic for Plain {}
 
     #[test]
     fn reroute_replaces_only_the_gateway() {
-        let mut p = Plain("routing".into(), "via=10.0.0.1;mtu=1500".into());
+        let mut p = Plain("routing".into(), "via=10.0.0.1;mtu=1500".into(), Ref::new());
         assert!(p.reroute("10.0.0.9"));
         assert_eq!(p.1, "via=10.0.0.9;mtu=1500");
         assert!(!p.reroute("10.0.0.9"), "the same gateway is no change");
-        assert!(!Plain("filter".into(), String::new()).reroute("x"));
+        assert!(!Plain("filter".into(), String::new(), Ref::new()).reroute("x"));
     }
 }

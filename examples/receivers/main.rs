@@ -19,73 +19,54 @@ use std::time::Instant;
 
 use logic::{PlaneLogic, ReceiverLogic};
 use orm_core::prelude::*;
-use schema::{Group, Membership, Plane, Receiver};
+use schema::{Group, Plane, Receiver};
 
 const RECEIVERS: usize = 200;
 
+fn plane(config: &str) -> Plane {
+    Plane {
+        config: config.into(),
+        ..Default::default()
+    }
+}
+
+/// Builds the data through the relationships: one commit inserts the
+/// receivers and groups, then the planes with the receivers' new keys, then
+/// the association rows.
 async fn seed(db: &Database) -> Result<(), Error> {
-    db.drop_all(&[
-        Membership::schema(),
-        Plane::schema(),
-        Group::schema(),
-        Receiver::schema(),
-    ])
-    .await?;
-    db.create_all(&[
-        Receiver::schema(),
-        Group::schema(),
-        Membership::schema(),
-        Plane::schema(),
-    ])
-    .await?;
+    let all = [Receiver::schema(), Group::schema(), Plane::schema()];
+    db.drop_all(&all).await?;
+    db.create_all(&all).await?;
     let mut s = db.session();
     let groups = s.add_all(["edge", "core"].map(|n| Group {
         id: 0,
         name: n.into(),
+        receivers: Many::new(),
     }));
-    let receivers = s.add_all((0..RECEIVERS).map(|i| Receiver {
-        id: 0,
-        name: format!("rx-{i:03}"),
-        address: std::net::IpAddr::V4(std::net::Ipv4Addr::new(
-            10,
-            0,
-            (i / 250) as u8,
-            (i % 250 + 1) as u8,
-        )),
-        config_serial: 0,
-        version: 0,
-    }));
-    s.flush().await?;
-    for (i, r) in receivers.iter().enumerate() {
-        let group = &groups[usize::from(i % 4 == 0)]; // three quarters are "edge"
-        s.add(Membership {
-            receiver_id: r.key(),
-            group_id: group.key(),
-        });
-        s.add(Plane {
+    for i in 0..RECEIVERS {
+        let r = s.add(Receiver {
             id: 0,
-            receiver_id: r.key(),
-            kind: "routing".into(),
-            config: "via=10.0.0.1;mtu=1500".into(),
+            name: format!("rx-{i:03}"),
+            address: std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                10,
+                0,
+                (i / 250) as u8,
+                (i % 250 + 1) as u8,
+            )),
+            config_serial: 0,
             version: 0,
+            planes: Keyed::new(),
+            groups: Many::new(),
         });
+        let mut r = r.write();
+        r.groups.add(&groups[usize::from(i % 4 == 0)])?; // three quarters are "edge"
+        r.planes
+            .insert("routing".into(), plane("via=10.0.0.1;mtu=1500"))?;
         if i % 3 == 0 {
-            s.add(Plane {
-                id: 0,
-                receiver_id: r.key(),
-                kind: "legacy".into(),
-                config: "old".into(),
-                version: 0,
-            });
+            r.planes.insert("legacy".into(), plane("old"))?;
         }
         if i % 2 == 0 {
-            s.add(Plane {
-                id: 0,
-                receiver_id: r.key(),
-                kind: "filter".into(),
-                config: "deny=none".into(),
-                version: 0,
-            });
+            r.planes.insert("filter".into(), plane("deny=none"))?;
         }
     }
     s.commit().await
@@ -101,14 +82,15 @@ async fn naive(db: &Database) -> Result<u64, Error> {
         .one()
         .await?
         .key();
+    // The hand-written layer read the association table itself.
     let members = db
-        .session()
-        .query::<Membership>()
-        .filter(Membership::GROUP_ID.eq(edge))
-        .all()
+        .fetch_sql(
+            format!("SELECT receiver_id FROM receiver_groups WHERE group_id = {edge}"),
+            vec![],
+        )
         .await?;
     for m in members {
-        let receiver_id = m.read().receiver_id;
+        let receiver_id: i64 = m.get("receiver_id")?;
         let mut s = db.session();
         let receiver = s.get::<Receiver>(receiver_id).await?;
         let planes = s
@@ -133,11 +115,9 @@ async fn naive(db: &Database) -> Result<u64, Error> {
         for kind in logic::missing_kinds(kinds.iter().map(String::as_str)) {
             let mut s = db.session();
             s.add(Plane {
-                id: 0,
                 receiver_id,
                 kind: kind.into(),
-                config: "deny=none".into(),
-                version: 0,
+                ..plane("deny=none")
             });
             s.commit().await?;
             bump_serial(db, receiver_id).await?;
@@ -153,9 +133,9 @@ async fn bump_serial(db: &Database, receiver_id: i64) -> Result<(), Error> {
     s.commit().await
 }
 
-/// The unit of work: load what the command touches in a few batched queries,
-/// change objects in memory, commit once.
-async fn unit_of_work(db: &Database, gateway: &str) -> Result<u64, Error> {
+/// The unit of work: load the group, its receivers and their planes in
+/// three batched queries, change objects in memory, commit once.
+async fn unit_of_work(db: &Database) -> Result<u64, Error> {
     let mut s = db.session();
     // Story 1's serial bump, as an ordered before-flush hook: every receiver
     // with a new, changed or deleted plane gets exactly one bump per flush.
@@ -184,58 +164,26 @@ async fn unit_of_work(db: &Database, gateway: &str) -> Result<u64, Error> {
     let edge = s
         .query::<Group>()
         .filter(Group::NAME.eq("edge"))
+        .load(Group::RECEIVERS.then(Receiver::PLANES))
         .one()
-        .await?
-        .key();
-    let ids: Vec<i64> = s
-        .query::<Membership>()
-        .filter(Membership::GROUP_ID.eq(edge))
-        .rows()
-        .await?
-        .iter()
-        .map(|r| r.get::<i64>("receiver_id"))
-        .collect::<Result<_, _>>()?;
-    let _receivers = s
-        .query::<Receiver>()
-        .filter(Receiver::ID.is_in(&ids))
-        .all()
         .await?;
-    let planes = s
-        .query::<Plane>()
-        .filter(Plane::RECEIVER_ID.is_in(&ids))
-        .all()
-        .await?;
-    let mut kinds: std::collections::HashMap<i64, Vec<String>> = Default::default();
-    for p in &planes {
-        let receiver_id = p.read().receiver_id;
-        kinds
-            .entry(receiver_id)
-            .or_default()
-            .push(p.read().kind.clone());
-        let legacy = p.read().is_legacy();
-        // The receiver is in the identity map: no query.
-        let via = s
-            .cached::<Receiver>(&receiver_id)
-            .map_or(gateway, |r| r.read().gateway());
-        if legacy {
-            s.delete(p)?;
-        } else {
-            p.write().reroute(via);
+    let receivers = edge.read().receivers.to_vec()?;
+    for r in &receivers {
+        let gateway = r.read().gateway();
+        let planes = r.read().planes.iter()?;
+        for (kind, p) in planes {
+            let legacy = p.read().is_legacy();
+            if legacy {
+                // Orphan removal: the flush deletes the plane.
+                r.write().planes.remove(&kind)?;
+            } else {
+                p.write().reroute(gateway);
+            }
         }
-    }
-    for &receiver_id in &ids {
-        let present = kinds
-            .get(&receiver_id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let present = r.read().planes.keys()?;
         for kind in logic::missing_kinds(present.iter().map(String::as_str)) {
-            s.add(Plane {
-                id: 0,
-                receiver_id,
-                kind: kind.into(),
-                config: "deny=none".into(),
-                version: 0,
-            });
+            // Get or create by key: never a second plane of one kind.
+            r.write().planes.insert(kind.into(), plane("deny=none"))?;
         }
     }
     s.commit().await?;
@@ -278,7 +226,7 @@ async fn main() -> Result<(), Error> {
 
     seed(&db).await?;
     let started = Instant::now();
-    let uow_statements = unit_of_work(&db, "10.9.9.9").await?;
+    let uow_statements = unit_of_work(&db).await?;
     let uow_time = started.elapsed();
     let (routed_uow, serials_uow) = check(&db, "10.9.9.9").await?;
 

@@ -1,13 +1,13 @@
-//! Declarations only: tables, keys, versions, and which logic traits
-//! apply. No business logic here: it lives in `logic.rs`, written against
-//! the generated `*Fields` traits.
+//! Declarations only: tables, keys, versions, relationships, and which
+//! logic traits apply. No business logic here: it lives in `logic.rs`,
+//! written against the generated `*Fields` traits.
 
 use std::net::IpAddr;
 
-use orm_core::{AsText, entity};
+use orm_core::{AsText, Keyed, Many, Ref, entity};
 
 #[entity(table = "receivers", logic(crate::logic::ReceiverLogic))]
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Receiver {
     #[key(auto)]
     pub id: i64,
@@ -20,33 +20,30 @@ pub struct Receiver {
     pub config_serial: i64,
     #[version]
     pub version: i64,
+    /// The configuration planes by kind: a dict-like collection, get or
+    /// create by key, removing a key deletes the plane.
+    #[has_many(Plane, by = "receiver_id", keyed_by = "kind")]
+    pub planes: Keyed<String, Plane>,
+    /// Groups through `receiver_groups`, a table this code never names
+    /// again: the flush writes and deletes its rows.
+    #[many_to_many(Group, via = "receiver_groups")]
+    pub groups: Many<Group>,
 }
 
 #[entity(table = "groups")]
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Group {
     #[key(auto)]
     pub id: i64,
     #[column(unique, len = 64)]
     pub name: String,
-}
-
-/// The association between receivers and groups (the relationships issue
-/// will hide it behind `Many<Group>`).
-#[entity(table = "receiver_groups")]
-#[derive(Debug, Clone)]
-pub struct Membership {
-    #[key]
-    #[column(references = Receiver, on_delete = "cascade")]
-    pub receiver_id: i64,
-    #[key]
-    #[column(references = Group, on_delete = "cascade")]
-    pub group_id: i64,
+    #[many_to_many(Receiver, via = "receiver_groups")]
+    pub receivers: Many<Receiver>,
 }
 
 /// One configuration plane of a receiver ("routing", "filter", ...).
 #[entity(table = "planes", logic(crate::logic::PlaneLogic))]
-#[derive(Debug, Clone)]
+#[derive(Debug, Default)]
 pub struct Plane {
     #[key(auto)]
     pub id: i64,
@@ -57,4 +54,6 @@ pub struct Plane {
     pub config: String,
     #[version]
     pub version: i64,
+    #[belongs_to(Receiver, by = "receiver_id")]
+    pub receiver: Ref<Receiver>,
 }
