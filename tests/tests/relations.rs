@@ -102,8 +102,31 @@ pub struct Tag {
     pub name: String,
 }
 
+/// A tree: has-many and belongs-to over the same self-referencing key.
+#[entity(table = "rel_categories")]
+#[derive(Debug, Default)]
+pub struct Category {
+    #[key(auto)]
+    pub id: i64,
+    #[column(references = Self)]
+    pub parent_id: Option<i64>,
+    pub name: String,
+    #[has_many(Self, by = "parent_id")]
+    pub children: Many<Category>,
+    #[belongs_to(Self, by = "parent_id")]
+    pub parent: Ref<Category>,
+}
+
+fn category(name: &str) -> Category {
+    Category {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
 fn schema() -> Vec<&'static orm_core::EntityMeta> {
     vec![
+        Category::schema(),
         Receiver::schema(),
         Plane::schema(),
         Part::schema(),
@@ -567,6 +590,96 @@ backend_tests! {
         assert_eq!(n, 1);
         let (_, n) = statements!(s, s.load(&rs, Receiver::PLANES).await?);
         assert_eq!(n, 0);
+        Ok(())
+    }
+}
+
+backend_tests! {
+    /// A three-level tree of new objects with generated keys: each level
+    /// waits for its parent's key, so the flush inserts level by level.
+    async fn self_referencing_tree_in_one_flush(db) {
+        setup(&db).await?;
+        let mut s = db.session();
+        let root = s.add(category("root"));
+        let child = root.write().children.add_new(category("child"))?;
+        let leaf = child.write().children.add_new(category("leaf"))?;
+        assert!(Handle::ptr_eq(&leaf.read().parent.get()?.expect("set"), &child));
+        let ((), n) = statements!(s, s.commit().await?);
+        assert_eq!(n, 3, "one INSERT per level");
+        assert_eq!(child.read().parent_id, Some(root.read().id));
+        assert_eq!(leaf.read().parent_id, Some(child.read().id));
+
+        let mut s = db.session();
+        let (roots, n) = statements!(
+            s,
+            s.query::<Category>()
+                .filter(Category::PARENT_ID.is_null())
+                .load(Category::CHILDREN)
+                .then(Category::CHILDREN)
+                .all()
+                .await?
+        );
+        assert_eq!(n, 3);
+        let child = roots[0].read().children.to_vec()?.remove(0);
+        assert_eq!(child.read().children.to_vec()?[0].read().name, "leaf");
+
+        // Deleting the root deletes the subtree, leaves first.
+        s.delete(&roots[0])?;
+        s.commit().await?;
+        assert_eq!(count(&db, "rel_categories").await, 0);
+        Ok(())
+    }
+
+    /// A failure in the second pass (after the parents' INSERT ran) rolls
+    /// everything back: the parent is new again without a key, the child
+    /// still pending in its collection; fixing the cause and committing works.
+    async fn failure_after_the_parents_insert_loses_nothing(db) {
+        setup(&db).await?;
+        let mut s = db.session();
+        s.hooks().before_insert::<Plane>(0, |p| {
+            if p.config == "bad" {
+                return Err(Error::Config("refused plane".into()));
+            }
+            Ok(())
+        });
+        let r = s.add(receiver("r1"));
+        let p = r.write().planes.insert("routing".into(), plane("bad"))?;
+        assert!(s.commit().await.is_err());
+        s.rollback().await?;
+        assert_eq!(r.state(), ObjectState::New);
+        assert_eq!(r.read().id, 0, "the generated key was taken back");
+        assert_eq!(p.state(), ObjectState::New);
+        assert!(Handle::ptr_eq(&r.read().planes.get("routing")?.expect("kept"), &p));
+        assert_eq!(count(&db, "rel_receivers").await, 0);
+        p.write().config = "good".into();
+        s.commit().await?;
+        assert_eq!(count(&db, "rel_planes").await, 1);
+        assert_eq!(p.read().receiver_id, r.read().id);
+        Ok(())
+    }
+
+    /// A savepoint that fails puts collections back as they were before it.
+    async fn savepoint_restores_collections(db) {
+        setup(&db).await?;
+        let mut s = db.session();
+        let r = s.add(receiver("r1"));
+        r.write().planes.insert("a".into(), plane("1"))?;
+        s.flush().await?;
+        let result: orm_core::Result<()> = s
+            .nested(async |s| {
+                let r = s.query::<Receiver>().one().await?;
+                r.write().planes.insert("b".into(), plane("2"))?;
+                r.write().planes.remove("a")?;
+                s.flush().await?;
+                Err(Error::Config("changed my mind".into()))
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(r.read().planes.keys()?, vec!["a".to_string()]);
+        s.commit().await?;
+        let names = db.fetch_sql("SELECT name FROM rel_planes", vec![]).await?;
+        assert_eq!(names.len(), 1);
+        assert_eq!(names[0].get_at::<String>(0)?, "a");
         Ok(())
     }
 }
