@@ -12,9 +12,9 @@ pub use crate::relation::{
     Holds, OnDeleteChildren, Orphans, Relation, RelationField, RelationKind, RelationMeta, Via,
     loader,
 };
-pub use std::sync::atomic::AtomicU64;
 pub use crate::types::{ColumnType, NotNull, Nullable, Stores, With};
 pub use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
+pub use std::sync::atomic::AtomicU64;
 
 /// Implements a `#[fields]` trait for an entity; invoked by the `macro_rules!`
 /// that `#[fields]` generates, which the entity's `fields(..)` calls.

@@ -57,7 +57,12 @@ pub trait Entity: Sized + Send + Sync + 'static {
     /// One column's value (metadata order); the derive writes one arm per
     /// column so reading a key attribute does not build the whole row.
     fn column_value(&self, index: usize) -> Value {
-        self.to_row().swap_remove(index)
+        let mut row = self.to_row();
+        if index < row.len() {
+            row.swap_remove(index)
+        } else {
+            Value::Null(crate::value::SqlType::Text)
+        }
     }
 
     /// Relationship field `index` (the order of [`EntityMeta::relations`]).

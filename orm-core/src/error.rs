@@ -137,12 +137,16 @@ pub enum Error {
 
     /// A relationship was read or changed before it was loaded (the ORM
     /// never loads one behind your back).
-    #[error("{relation} of the object with key {key} is not loaded; load it with session.load(&objects, ..) or query.load(..)")]
+    #[error(
+        "{relation} of the object with key {key} is not loaded; load it with session.load(&objects, ..) or query.load(..)"
+    )]
     NotLoaded { relation: String, key: String },
 
     /// Deleting an object whose relationship refuses deletion while it has
     /// children (`on_delete = "refuse"`).
-    #[error("cannot delete {entity} {key}: {relation} still has {children} children (on_delete = \"refuse\")")]
+    #[error(
+        "cannot delete {entity} {key}: {relation} still has {children} children (on_delete = \"refuse\")"
+    )]
     Restricted {
         entity: &'static str,
         key: String,

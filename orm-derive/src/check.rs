@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use quote::ToTokens;
 use syn::Path;
 
-use crate::attr::OnDelete;
+use crate::attr::{OnDelete, RelationKind};
 use crate::errors::Errors;
-use crate::model::{Entity, Field, last_segment};
+use crate::model::{Entity, Field, Relation, field_ident, last_segment};
 
 /// Integer types a database can generate (`#[key(auto)]`).
 const AUTO_KEY_TYPES: [&str; 3] = ["i16", "i32", "i64"];
@@ -59,6 +59,9 @@ pub fn entity(entity: &Entity, errors: &mut Errors) {
         column(field, errors);
     }
     transients(entity, errors);
+    for relation in &entity.relations {
+        self::relation(entity, relation, errors);
+    }
     trait_lists(entity, errors);
 }
 
@@ -80,6 +83,18 @@ fn accessors(entity: &Entity, errors: &mut Errors) {
             );
         }
     }
+    for r in &entity.relations {
+        let accessor = format!("{}_mut", r.name);
+        if let Some(field) = getters.get(&accessor) {
+            errors.spanned(
+                &r.ident,
+                format!(
+                    "the accessor `{accessor}` of relationship `{}` would clash with the accessor of field `{field}` in `{}Fields`; rename one of the fields",
+                    r.name, entity.name
+                ),
+            );
+        }
+    }
 }
 
 /// `#[transient]` fields are not columns: no column attributes on them.
@@ -94,6 +109,190 @@ fn transients(entity: &Entity, errors: &mut Errors) {
                 ),
             );
         }
+    }
+}
+
+/// A relationship field: no column attributes, the arguments its kind needs,
+/// and the field type its kind holds (`Ref`, `Many` or `Keyed`, recognised
+/// by name; the generated code checks the target type).
+fn relation(entity: &Entity, r: &Relation, errors: &mut Errors) {
+    let a = &r.attr;
+    let kind = a.kind.attr_name();
+    for (attr, what) in &r.conflicts {
+        errors.spanned(
+            attr,
+            format!(
+                "`{}` is a relationship (#[{kind}]), not a column, so it cannot have {what}; remove one of the two",
+                r.name
+            ),
+        );
+    }
+    let target = a
+        .target
+        .as_ref()
+        .map_or_else(|| "Target".to_string(), path_text);
+    let shape = last_segment(&r.ty).map(|(name, _)| name);
+    let shape = shape.as_deref();
+    match a.kind {
+        RelationKind::BelongsTo => {
+            match &a.by {
+                None if a.target.is_none() => {}
+                None => errors.spanned(
+                    &a.attr,
+                    format!(
+                        "#[belongs_to(..)] needs `by`, the column field of `{}` that holds the foreign key: `#[belongs_to({target}, by = \"{}_id\")]`",
+                        entity.name, r.name
+                    ),
+                ),
+                Some(by) => belongs_to_column(entity, &by.value(), by, errors),
+            }
+            if shape != Some("Ref") {
+                errors.spanned(
+                    &r.ty,
+                    format!("a #[belongs_to] field must be a `Ref<{target}>`"),
+                );
+            }
+        }
+        RelationKind::HasMany => {
+            match &a.by {
+                None if a.target.is_none() => {}
+                None => errors.spanned(
+                    &a.attr,
+                    format!(
+                        "#[has_many(..)] needs `by`, the field of `{target}` that holds the foreign key to `{}`: `#[has_many({target}, by = \"{}_id\")]`",
+                        entity.name,
+                        crate::naming::snake_case(&entity.name)
+                    ),
+                ),
+                Some(by) => target_field(by, "by", &target, errors),
+            }
+            if let Some(keyed_by) = &a.keyed_by {
+                target_field(keyed_by, "keyed_by", &target, errors);
+            }
+            match (shape, &a.keyed_by) {
+                (Some("Many"), None) | (Some("Keyed"), Some(_)) => {}
+                (Some("Many"), Some(keyed_by)) => errors.spanned(
+                    &r.ty,
+                    format!(
+                        "`keyed_by = {:?}` makes a keyed collection: make `{}` a `Keyed<K, {target}>` (K: the type of `{target}::{}`), or remove `keyed_by`",
+                        keyed_by.value(),
+                        r.name,
+                        keyed_by.value()
+                    ),
+                ),
+                (Some("Keyed"), None) => errors.spanned(
+                    &r.ty,
+                    format!(
+                        "a `Keyed` collection needs `keyed_by = \"field\"` in #[has_many(..)], the field of `{target}` its children are keyed by; or make `{}` a `Many<{target}>`",
+                        r.name
+                    ),
+                ),
+                _ => errors.spanned(
+                    &r.ty,
+                    format!(
+                        "a #[has_many] field must be a `Many<{target}>`, or a `Keyed<K, {target}>` with `keyed_by = \"field\"`"
+                    ),
+                ),
+            }
+        }
+        RelationKind::ManyToMany => {
+            match &a.via {
+                None if a.target.is_none() => {}
+                None => {
+                    let table = r.target_name(entity).map_or_else(
+                        || "association_table".to_string(),
+                        |t| {
+                            let owner = crate::naming::snake_case(&entity.name);
+                            crate::naming::plural(&format!(
+                                "{owner}_{}",
+                                crate::naming::snake_case(&t)
+                            ))
+                        },
+                    );
+                    errors.spanned(
+                        &a.attr,
+                        format!(
+                            "#[many_to_many(..)] needs `via`, the association table: `#[many_to_many({target}, via = \"{table}\")]`"
+                        ),
+                    )
+                }
+                Some(via) if via.value().is_empty() => {
+                    errors.spanned(via, "the association table name cannot be empty")
+                }
+                Some(_) => {}
+            }
+            for lit in [&a.owner_column, &a.target_column].into_iter().flatten() {
+                if lit.value().is_empty() {
+                    errors.spanned(lit, "the column name cannot be empty");
+                }
+            }
+            if let Some(target_column) = r.target_column(entity) {
+                let owner_column = r.owner_column(entity);
+                if owner_column == target_column && !owner_column.is_empty() {
+                    let why = if r.target_name(entity).as_deref() == Some(entity.name.as_str()) {
+                        " (the relationship is between two objects of the same entity)"
+                    } else {
+                        ""
+                    };
+                    let message = format!(
+                        "the association table's owner and target columns would both be `{owner_column}`{why}; name them: `owner_column = \"..\", target_column = \"..\"`"
+                    );
+                    match a.target_column.as_ref().or(a.owner_column.as_ref()) {
+                        Some(lit) => errors.spanned(lit, message),
+                        None => errors.spanned(&a.attr, message),
+                    }
+                }
+            }
+            if shape != Some("Many") {
+                errors.spanned(
+                    &r.ty,
+                    format!("a #[many_to_many] field must be a `Many<{target}>`"),
+                );
+            }
+        }
+    }
+}
+
+/// `by` of a belongs-to: a column field of this entity.
+fn belongs_to_column(entity: &Entity, by: &str, lit: &syn::LitStr, errors: &mut Errors) {
+    if entity.fields.iter().any(|f| f.name == by) {
+        return;
+    }
+    let not_column = if entity.transients.iter().any(|t| t.name == by) {
+        Some("#[transient]")
+    } else if entity.relations.iter().any(|r| r.name == by) {
+        Some("a relationship")
+    } else {
+        None
+    };
+    let message = match not_column {
+        _ if by.is_empty() => format!(
+            "`by` cannot be empty: it names the column field of `{}` that holds the foreign key",
+            entity.name
+        ),
+        Some(what) => format!(
+            "`{by}` is {what}, not a column: `by` names the column field of `{}` that holds the foreign key",
+            entity.name
+        ),
+        None => format!(
+            "`{}` has no field `{by}`: `by` names the column field that holds the foreign key",
+            entity.name
+        ),
+    };
+    errors.spanned(lit, message);
+}
+
+/// `by` or `keyed_by` of a has-many: a field of the target, checked by the
+/// compiler (generated code reads it); here only that it can name a field.
+fn target_field(lit: &syn::LitStr, key: &str, target: &str, errors: &mut Errors) {
+    if field_ident(lit).is_none() {
+        errors.spanned(
+            lit,
+            format!(
+                "`{key}` names a field of `{target}`, and {:?} is not a field name",
+                lit.value()
+            ),
+        );
     }
 }
 
@@ -148,6 +347,26 @@ fn names(entity: &Entity, errors: &mut Errors) {
             );
         } else {
             constants.insert(constant, field);
+        }
+    }
+    let mut relation_constants: HashMap<String, &str> = HashMap::new();
+    for r in &entity.relations {
+        let constant = r.constant().to_string();
+        let first = constants
+            .get(&constant)
+            .map(|f| f.name.as_str())
+            .or_else(|| relation_constants.get(&constant).copied());
+        match first {
+            Some(first) => errors.spanned(
+                &r.ident,
+                format!(
+                    "fields `{first}` and `{}` would both get the constant `{}::{constant}`",
+                    r.name, entity.name
+                ),
+            ),
+            None => {
+                relation_constants.insert(constant, &r.name);
+            }
         }
     }
 }
@@ -504,6 +723,51 @@ mod tests {
                 "`L` is already listed in `logic(..)`",
                 "`F` is already listed in `fields(..)`",
             ]
+        );
+    }
+
+    #[test]
+    fn relationship_mistakes() {
+        let got = check(parse_quote! {
+            struct A {
+                #[key] id: i64,
+                owner_id: i64,
+                #[transient] cached_id: i64,
+                #[belongs_to(Owner, by = "owner_id")] owner: Ref<Owner>,
+                #[belongs_to(Owner, by = "cached_id")] cached: Many<Owner>,
+                #[has_many(C, by = "a id", keyed_by = "name")] cs: Keyed<String, C>,
+                #[has_many(C, by = "a_id", keyed_by = "name")] plain: Many<C>,
+                #[has_many(C, by = "a_id")] keyed: Keyed<String, C>,
+                #[many_to_many(D, via = "a_ds", owner_column = "", target_column = "a_id")] ds: Many<D>,
+                #[has_many(C, by = "a_id")] r#type: Many<C>,
+                #[has_many(C, by = "a_id")] type_mut: Many<C>,
+                #[has_many(C, by = "a_id")] owner_ID: Many<C>,
+            }
+        });
+        assert_eq!(
+            got,
+            [
+                "fields `owner_id` and `owner_ID` would both get the constant `A::OWNER_ID`",
+                "the accessor `type_mut` of relationship `type` would clash with the accessor of field `type_mut` in `AFields`; rename one of the fields",
+                "`cached_id` is #[transient], not a column: `by` names the column field of `A` that holds the foreign key",
+                "a #[belongs_to] field must be a `Ref<Owner>`",
+                "`by` names a field of `C`, and \"a id\" is not a field name",
+                "`keyed_by = \"name\"` makes a keyed collection: make `plain` a `Keyed<K, C>` (K: the type of `C::name`), or remove `keyed_by`",
+                "a `Keyed` collection needs `keyed_by = \"field\"` in #[has_many(..)], the field of `C` its children are keyed by; or make `keyed` a `Many<C>`",
+                "the column name cannot be empty",
+            ]
+        );
+        // Defaults: `<owner>_id` and `<target>_id`, which differ.
+        assert!(
+            check(parse_quote! {
+                struct OrderLine {
+                    #[key(auto)] id: i64,
+                    #[many_to_many(crate::tags::Tag, via = "line_tags")] tags: Many<Tag>,
+                    #[many_to_many(Self, via = "links", owner_column = "from_id", target_column = "to_id")]
+                    links: Many<OrderLine>,
+                }
+            })
+            .is_empty()
         );
     }
 

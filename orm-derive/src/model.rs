@@ -1,6 +1,7 @@
 //! The entity as the macro sees it: its table, its column fields (each with
 //! the column it maps to and the attributes that apply), its `#[transient]`
-//! fields, and the traits and hooks `#[entity(..)]` attaches.
+//! fields, its relationship fields, and the traits and hooks `#[entity(..)]`
+//! attaches.
 //!
 //! Building the model parses the attributes (through `crate::attr`) and
 //! strips the helper attributes from the struct; it validates nothing beyond
@@ -12,7 +13,7 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::{Attribute, Fields, Ident, ItemStruct, LitStr, Path, Type, Visibility};
 
-use crate::attr::{self, ColumnAttrs, EntityArgs, FieldAttrs, KeyAttr};
+use crate::attr::{self, ColumnAttrs, EntityArgs, FieldAttrs, KeyAttr, RelationAttr};
 use crate::errors::Errors;
 use crate::naming;
 
@@ -37,6 +38,24 @@ pub struct Entity {
     pub fields: Vec<Field>,
     /// `#[transient]` fields: not columns, `Default` on load.
     pub transients: Vec<Transient>,
+    /// Relationship fields in declaration order, which is also the order of
+    /// `EntityMeta::relations`.
+    pub relations: Vec<Relation>,
+}
+
+/// A `#[belongs_to]`, `#[has_many]` or `#[many_to_many]` field: not a
+/// column, unloaded when built from a row.
+pub struct Relation {
+    pub ident: Ident,
+    pub ty: Type,
+    /// The position in the metadata's relations.
+    pub index: usize,
+    /// The Rust name without `r#`.
+    pub name: String,
+    pub attr: RelationAttr,
+    /// `#[key]`, `#[version]`, `#[column(..)]` or `#[transient]` on the same
+    /// field: mistakes.
+    pub conflicts: Vec<(Attribute, &'static str)>,
 }
 
 /// A `#[transient]` field: state that is not stored (derived state set by
@@ -74,7 +93,8 @@ pub struct Accessor<'a> {
     pub name: &'a str,
     /// Whether the fields trait has a setter (not a key, not `#[version]`).
     pub settable: bool,
-    /// `key`, `version`, `column` or `transient`, for `#[fields]` traits.
+    /// `key`, `version`, `column`, `transient` or `relation`, for `#[fields]`
+    /// traits.
     pub kind: &'static str,
 }
 
@@ -97,11 +117,28 @@ impl Entity {
         }
         let mut fields = Vec::new();
         let mut transients = Vec::new();
+        let mut relations = Vec::new();
         for field in item.fields.iter_mut() {
-            let parsed = attr::field_attrs(&mut field.attrs, errors);
+            let mut parsed = attr::field_attrs(&mut field.attrs, errors);
             let ident = field.ident.clone().expect("named fields have idents");
             let name = ident.unraw().to_string();
             let ty = field.ty.clone();
+            if let Some(relation) = parsed.relation.take() {
+                let transient = parsed.transient.take();
+                let mut conflicts = conflicts(parsed);
+                if let Some(transient) = transient {
+                    conflicts.push((transient, "#[transient]"));
+                }
+                relations.push(Relation {
+                    ident,
+                    ty,
+                    index: relations.len(),
+                    name,
+                    attr: relation,
+                    conflicts,
+                });
+                continue;
+            }
             if parsed.transient.is_some() {
                 transients.push(Transient {
                     conflicts: conflicts(parsed),
@@ -141,10 +178,12 @@ impl Entity {
             shared_fields: args.fields,
             fields,
             transients,
+            relations,
         })
     }
 
-    /// Every field: the columns in order, then the transient fields.
+    /// Every field: the columns in order, then the transient fields, then
+    /// the relationship fields.
     pub fn accessors(&self) -> impl Iterator<Item = Accessor<'_>> {
         let columns = self.fields.iter().map(|f| Accessor {
             ident: &f.ident,
@@ -166,7 +205,14 @@ impl Entity {
             settable: true,
             kind: "transient",
         });
-        columns.chain(transients)
+        let relations = self.relations.iter().map(|r| Accessor {
+            ident: &r.ident,
+            ty: &r.ty,
+            name: &r.name,
+            settable: false,
+            kind: "relation",
+        });
+        columns.chain(transients).chain(relations)
     }
 
     /// The primary-key fields, in declaration order.
@@ -202,6 +248,69 @@ impl Field {
             None => self.ident.to_token_stream(),
         }
     }
+}
+
+impl Relation {
+    /// The name of the field's relationship constant (`PLANES`).
+    pub fn constant(&self) -> Ident {
+        Ident::new(&naming::constant_name(&self.name), self.ident.span())
+    }
+
+    /// The target's Rust name (`Self` is the entity itself), for default
+    /// column names and messages; `None` when the target is missing.
+    pub fn target_name(&self, entity: &Entity) -> Option<String> {
+        let target = self.attr.target.as_ref()?;
+        if target.is_ident("Self") {
+            return Some(entity.name.clone());
+        }
+        target.segments.last().map(|s| s.ident.unraw().to_string())
+    }
+
+    /// The target type as generated code names it: `Self` is replaced by
+    /// the entity's name (keeping the span), since the static and the
+    /// assertions are outside the impl.
+    pub fn target_tokens(&self, entity: &Entity) -> Option<TokenStream> {
+        let target = self.attr.target.as_ref()?;
+        if target.is_ident("Self") {
+            let mut ident = entity.ident.clone();
+            ident.set_span(target.segments[0].ident.span());
+            return Some(ident.to_token_stream());
+        }
+        Some(target.to_token_stream())
+    }
+
+    /// The many-to-many association column holding the owner's key:
+    /// `owner_column = ".."` or `<owner in snake_case>_id`.
+    pub fn owner_column(&self, entity: &Entity) -> String {
+        self.attr.owner_column.as_ref().map_or_else(
+            || format!("{}_id", naming::snake_case(&entity.name)),
+            LitStr::value,
+        )
+    }
+
+    /// The many-to-many association column holding the target's key:
+    /// `target_column = ".."` or `<target in snake_case>_id`.
+    pub fn target_column(&self, entity: &Entity) -> Option<String> {
+        match &self.attr.target_column {
+            Some(lit) => Some(lit.value()),
+            None => self
+                .target_name(entity)
+                .map(|t| format!("{}_id", naming::snake_case(&t))),
+        }
+    }
+}
+
+/// The identifier of a field named by a string (`by = "receiver_id"`), at
+/// the string's span; `r#type` for a keyword. `None` when the string cannot
+/// name a field.
+pub fn field_ident(lit: &LitStr) -> Option<Ident> {
+    let value = lit.value();
+    if syn::parse_str::<Ident>(&value).is_ok() {
+        return Some(Ident::new(&value, lit.span()));
+    }
+    let keyword = syn::parse::Parser::parse_str(Ident::parse_any, &value).is_ok()
+        && !["self", "super", "crate", "Self", "_"].contains(&value.as_str());
+    keyword.then(|| Ident::new_raw(&value, lit.span()))
 }
 
 /// The column attributes on a `#[transient]` field, which are mistakes.

@@ -906,3 +906,250 @@ fn fields_and_logic_traits_are_generated_and_attached() {
     assert_eq!(LabelFields::label(&g), "probe");
     assert_eq!(g.shout(), "PROBE");
 }
+
+/// Relationship fields of all four kinds (`#[belongs_to]`, plain and keyed
+/// `#[has_many]`, `#[many_to_many]`, self-referential included): not
+/// columns, unloaded when built from a row, with their metadata, typed
+/// constants and fields-trait accessors; the user's derives still apply.
+mod relationships {
+    use orm_core::{Keyed, Many, Ref, entity};
+
+    #[entity(table = "rx_receivers")]
+    #[derive(Debug, Default, Clone)]
+    pub struct Receiver {
+        #[key(auto)]
+        pub id: i64,
+        #[column(len = 64)]
+        pub name: String,
+        #[has_many(Plane, by = "receiver_id", keyed_by = "name")]
+        pub planes: Keyed<String, Plane>,
+        #[many_to_many(Group, via = "rx_receiver_groups")]
+        pub groups: Many<Group>,
+        #[many_to_many(
+            Self,
+            via = "rx_peers",
+            owner_column = "receiver_id",
+            target_column = "peer_id"
+        )]
+        pub peers: Many<Receiver>,
+    }
+
+    #[entity(table = "rx_planes")]
+    #[derive(Debug, Default, Clone)]
+    pub struct Plane {
+        #[key(auto)]
+        pub id: i64,
+        #[column(references = Receiver)]
+        pub receiver_id: i64,
+        #[column(references = Self, on_delete = "set_null")]
+        pub parent_id: Option<i64>,
+        pub name: String,
+        #[belongs_to(Receiver, by = "receiver_id")]
+        pub receiver: Ref<Receiver>,
+        #[belongs_to(Self, by = "parent_id")]
+        pub parent: Ref<Plane>,
+        #[has_many(Plane, by = "parent_id", on_delete = "refuse", orphans = "detach")]
+        pub children: Many<Plane>,
+    }
+
+    #[entity(table = "rx_groups")]
+    #[derive(Debug, Default, Clone)]
+    pub struct Group {
+        #[key(auto)]
+        pub id: i64,
+        #[many_to_many(Receiver, via = "rx_receiver_groups")]
+        pub receivers: Many<Receiver>,
+    }
+}
+
+#[test]
+fn relationship_fields_are_described_in_the_metadata_and_are_not_columns() {
+    use orm_core::relation::{OnDeleteChildren, Orphans, RelationKind};
+    use relationships::{Group, Plane, Receiver};
+
+    let meta = Receiver::schema();
+    assert_eq!(names(meta, |c| c.field), ["id", "name"]);
+    let relations: Vec<_> = meta
+        .relations
+        .iter()
+        .map(|r| (r.name, r.kind, r.by, r.keyed_by))
+        .collect();
+    assert_eq!(
+        relations,
+        [
+            ("planes", RelationKind::HasMany, "receiver_id", Some("name")),
+            ("groups", RelationKind::ManyToMany, "", None),
+            ("peers", RelationKind::ManyToMany, "", None),
+        ]
+    );
+    let planes = &meta.relations[0];
+    assert!((planes.owner)().same(meta));
+    assert!((planes.target)().same(Plane::schema()));
+    assert_eq!(
+        (planes.on_delete, planes.orphans),
+        (OnDeleteChildren::Delete, Orphans::Delete),
+        "the defaults"
+    );
+    assert!(planes.via.is_none());
+    let groups = meta.relations[1]
+        .via
+        .as_ref()
+        .expect("an association table");
+    assert_eq!(
+        (groups.table, groups.owner_column, groups.target_column),
+        ("rx_receiver_groups", "receiver_id", "group_id"),
+        "default columns: <owner>_id and <target>_id"
+    );
+    let peers = meta.relations[2].via.as_ref().unwrap();
+    assert_eq!(
+        (peers.table, peers.owner_column, peers.target_column),
+        ("rx_peers", "receiver_id", "peer_id")
+    );
+    assert!(
+        (meta.relations[2].target)().same(meta),
+        "`Self` is the entity"
+    );
+    let back = Group::schema().relations[0].via.as_ref().unwrap();
+    assert_eq!(
+        (back.owner_column, back.target_column),
+        ("group_id", "receiver_id"),
+        "the other side of the same table"
+    );
+
+    let plane = Plane::schema();
+    assert_eq!(
+        names(plane, |c| c.field),
+        ["id", "receiver_id", "parent_id", "name"]
+    );
+    let receiver = &plane.relations[0];
+    assert_eq!(
+        (receiver.name, receiver.kind, receiver.by),
+        ("receiver", RelationKind::BelongsTo, "receiver_id")
+    );
+    assert!((receiver.target)().same(meta));
+    assert!(
+        (plane.relations[1].target)().same(plane),
+        "`Self` is the entity"
+    );
+    assert_eq!(
+        (plane.relations[2].on_delete, plane.relations[2].orphans),
+        (OnDeleteChildren::Refuse, Orphans::Detach)
+    );
+
+    // The typed constants: index in declaration order, and the metadata.
+    assert_eq!(Receiver::PLANES.index(), 0);
+    assert_eq!(Receiver::PEERS.index(), 2);
+    assert_eq!(Receiver::GROUPS.meta().name, "groups");
+    assert_eq!(Plane::CHILDREN.meta().describe(), "Plane.children");
+    assert_eq!(Group::RECEIVERS.meta().kind, RelationKind::ManyToMany);
+}
+
+#[test]
+fn relationship_fields_are_unloaded_from_a_row_and_reachable_by_index() {
+    use relationships::{Plane, PlaneFields, Receiver, ReceiverFields};
+
+    let row = vec![
+        Value::I64(4),
+        Value::I64(1),
+        Value::Null(SqlType::BigInt),
+        Value::Text("routing".into()),
+    ];
+    let mut p = Plane::from_row(row.clone()).unwrap();
+    assert_eq!(p.to_row(), row, "relationships are not in rows");
+    for (i, value) in row.iter().enumerate() {
+        assert_eq!(&p.column_value(i), value);
+    }
+    assert_eq!(p.column_value(4), Value::Null(SqlType::Text));
+    assert!(!p.receiver.is_loaded() && !p.parent.is_loaded());
+    assert!(!p.children.is_loaded());
+    assert!(!p.relation(0).unwrap().is_loaded());
+    assert!(!p.relation_mut(2).unwrap().is_loaded());
+    assert!(p.relation(3).is_none());
+    assert!(p.relation_mut(3).is_none());
+    assert!(p.set_column(4, Value::I64(0)).is_err(), "no column 4");
+
+    // A new object's relationships are loaded and empty.
+    let r = Receiver::default();
+    assert!(r.planes.is_loaded() && r.groups.is_loaded() && r.peers.is_loaded());
+    assert!(r.relation(0).unwrap().is_loaded());
+    let copy = r.clone();
+    assert_eq!(copy.peers.len().unwrap(), 0);
+    let debug = format!("{r:?}");
+    assert!(debug.contains("planes: Keyed(0 children)"), "{debug}");
+    assert!(format!("{p:?}").contains("receiver: Ref(unloaded)"));
+
+    // The fields trait reads and lends relationship fields; no setter.
+    assert!(!PlaneFields::receiver(&p).is_loaded());
+    PlaneFields::receiver_mut(&mut p).set(None);
+    assert!(p.receiver.is_loaded());
+    assert_eq!(ReceiverFields::groups(&r).len().unwrap(), 0);
+}
+
+/// Relationship code must not depend on the user's imports or names either.
+mod relationship_hygiene {
+    #![allow(dead_code, unused_imports, non_camel_case_types)]
+
+    use ::orm_core as renamed;
+
+    mod orm_core {}
+    mod __private {}
+    mod core {}
+    mod std {}
+    struct Vec;
+    struct Option;
+    struct AtomicU64;
+    struct RelationMeta;
+    trait Entity {}
+    trait RelationField {}
+    struct usize;
+    enum Shadow {
+        Some,
+        None,
+    }
+    use Shadow::*;
+
+    #[renamed::entity(table = "hy_nodes")]
+    #[derive(Debug, Default)]
+    pub struct Node {
+        #[key(auto)]
+        pub id: i64,
+        #[column(references = Self)]
+        pub parent_id: ::core::option::Option<i64>,
+        #[belongs_to(Self, by = "parent_id")]
+        pub parent: renamed::Ref<Node>,
+        #[has_many(Node, by = "parent_id", on_delete = "detach", orphans = "detach")]
+        pub children: renamed::Many<Node>,
+        #[many_to_many(
+            Self,
+            via = "hy_links",
+            owner_column = "from_id",
+            target_column = "to_id"
+        )]
+        pub links: renamed::Many<Node>,
+        #[has_many(Leaf, by = "node_id", keyed_by = "name")]
+        pub leaves: renamed::Keyed<::std::string::String, Leaf>,
+    }
+
+    #[renamed::entity(table = "hy_leaves")]
+    #[derive(Debug, Default)]
+    pub struct Leaf {
+        #[key(auto)]
+        pub id: i64,
+        #[column(references = Node)]
+        pub node_id: i64,
+        pub name: ::std::string::String,
+    }
+}
+
+#[test]
+fn relationships_expand_whatever_the_names_in_scope() {
+    use relationship_hygiene::Node;
+
+    let meta = Node::schema();
+    let names: Vec<&str> = meta.relations.iter().map(|r| r.name).collect();
+    assert_eq!(names, ["parent", "children", "links", "leaves"]);
+    assert_eq!(Node::LEAVES.index(), 3);
+    let n = Node::from_row(vec![Value::I64(1), Value::Null(SqlType::BigInt)]).unwrap();
+    assert!(!n.children.is_loaded());
+    assert!(n.relation(3).is_some() && n.relation(4).is_none());
+}

@@ -707,8 +707,14 @@ async fn forty_thousand(db: Database) -> tests::TestResult {
         assert_eq!(n, 1, "one array parameter");
     } else {
         // Split only past the bind limit (the template layer pads up to it).
-        assert!(n >= 40_000usize.div_ceil(limit) as u64, "bind limit {limit}: {n}");
-        assert!(n <= 40_000usize.div_ceil(chunk) as u64, "bind limit {limit}: {n}");
+        assert!(
+            n >= 40_000usize.div_ceil(limit) as u64,
+            "bind limit {limit}: {n}"
+        );
+        assert!(
+            n <= 40_000usize.div_ceil(chunk) as u64,
+            "bind limit {limit}: {n}"
+        );
     }
     let with_planes = rs
         .iter()

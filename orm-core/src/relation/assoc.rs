@@ -45,7 +45,13 @@ impl AssocChanges {
     }
 
     /// Records that `owner` gained (`insert`) or lost `target` in `rel`.
-    pub(crate) fn pair(&mut self, rel: &'static RelationMeta, owner: &Obj, target: &Obj, insert: bool) {
+    pub(crate) fn pair(
+        &mut self,
+        rel: &'static RelationMeta,
+        owner: &Obj,
+        target: &Obj,
+        insert: bool,
+    ) {
         let Some(via) = &rel.via else { return };
         let (left, right, columns) = if via.owner_column <= via.target_column {
             (owner, target, (via.owner_column, via.target_column))
@@ -67,12 +73,12 @@ impl AssocChanges {
     /// Records that `owner` is deleted: every row naming it goes.
     pub(crate) fn owner_deleted(&mut self, rel: &'static RelationMeta, owner: &Obj) {
         if let Some(via) = &rel.via
-            && !self
-                .owners
-                .iter()
-                .any(|(t, c, o)| *t == via.table && *c == via.owner_column && o.addr() == owner.addr())
+            && !self.owners.iter().any(|(t, c, o)| {
+                *t == via.table && *c == via.owner_column && o.addr() == owner.addr()
+            })
         {
-            self.owners.push((via.table, via.owner_column, owner.clone()));
+            self.owners
+                .push((via.table, via.owner_column, owner.clone()));
         }
     }
 
@@ -100,7 +106,11 @@ impl AssocChanges {
         for ((table, column), keys) in by_column {
             for part in keys.chunks(MAX_PAIRS) {
                 let mut w = Writer::new(dialect);
-                w.raw("DELETE FROM ").ident(table).raw(" WHERE ").ident(column).raw(" IN (");
+                w.raw("DELETE FROM ")
+                    .ident(table)
+                    .raw(" WHERE ")
+                    .ident(column)
+                    .raw(" IN (");
                 for (i, k) in part.iter().enumerate() {
                     if i > 0 {
                         w.raw(", ");
@@ -152,7 +162,12 @@ impl AssocChanges {
             for part in group.chunks(per) {
                 let (table, (a, b)) = (part[0].table, part[0].columns);
                 let mut w = Writer::new(dialect);
-                w.raw("INSERT INTO ").ident(table).raw(" (").ident(a).raw(", ").ident(b);
+                w.raw("INSERT INTO ")
+                    .ident(table)
+                    .raw(" (")
+                    .ident(a)
+                    .raw(", ")
+                    .ident(b);
                 w.raw(") VALUES ");
                 for (i, p) in part.iter().enumerate() {
                     let key = |o: &Obj| {
@@ -167,7 +182,11 @@ impl AssocChanges {
                     if i > 0 {
                         w.raw(", ");
                     }
-                    w.raw("(").param(key(&p.left)?).raw(", ").param(key(&p.right)?).raw(")");
+                    w.raw("(")
+                        .param(key(&p.left)?)
+                        .raw(", ")
+                        .param(key(&p.right)?)
+                        .raw(")");
                 }
                 out.push(w.finish());
             }
@@ -234,6 +253,9 @@ impl Writer {
     }
 
     fn finish(&mut self) -> Statement {
-        Statement::new(std::mem::take(&mut self.sql), std::mem::take(&mut self.params))
+        Statement::new(
+            std::mem::take(&mut self.sql),
+            std::mem::take(&mut self.params),
+        )
     }
 }

@@ -157,7 +157,11 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         let existing = self.get(&key)?;
         self.keeping_fresh(|this| {
             if let Some(h) = existing {
-                let skip = this.members.link.as_ref().and_then(|l| l.meta.fk_column().ok());
+                let skip = this
+                    .members
+                    .link
+                    .as_ref()
+                    .and_then(|l| l.meta.fk_column().ok());
                 let row = value.to_row();
                 let meta = T::meta();
                 let current = h.read().to_row();

@@ -120,11 +120,7 @@ async fn load<C: Entity>(
             }
             RelationKind::BelongsTo => {
                 let column = single_key(C::meta(), rel)?;
-                let key_col = C::meta()
-                    .key_columns()
-                    .next()
-                    .map(|(i, _)| i)
-                    .unwrap_or(0);
+                let key_col = C::meta().key_columns().next().map(|(i, _)| i).unwrap_or(0);
                 let parents = fetch_in::<C>(session, column, values).await?;
                 let by_key: HashMap<ValueKey, Handle<C>> = parents
                     .into_iter()
@@ -134,8 +130,11 @@ async fn load<C: Entity>(
                     })
                     .collect();
                 for (o, v) in &need {
-                    let parent: Vec<Handle<C>> =
-                        by_key.get(&ValueKey::one(v.clone())).cloned().into_iter().collect();
+                    let parent: Vec<Handle<C>> = by_key
+                        .get(&ValueKey::one(v.clone()))
+                        .cloned()
+                        .into_iter()
+                        .collect();
                     o.load_relation(index, Box::new(parent));
                 }
             }

@@ -3,9 +3,9 @@
 use std::any::Any;
 use std::fmt;
 
+use super::RelationField;
 use super::members::Members;
 use super::object::{Link, Obj};
-use super::RelationField;
 use crate::entity::Entity;
 use crate::error::Result;
 use crate::session::Handle;

@@ -9,8 +9,8 @@
 //! collection of the parent it had; adding to a many-to-many collection adds
 //! the owner to the target's loaded inverse collection.
 
-use std::any::Any;
 use indexmap::IndexMap;
+use std::any::Any;
 
 use super::object::{Link, Obj, obj, typed};
 use super::{RelationKind, not_loaded};
@@ -254,4 +254,3 @@ fn left(link: &Link, child: &Obj) {
     let Some(owner) = link.owner() else { return };
     child.with_relation(inverse, &mut |f| f.detach(&owner));
 }
-

@@ -87,8 +87,8 @@ pub(crate) mod sync;
 use std::any::Any;
 use std::marker::PhantomData;
 
-pub use keyed::{Keyed, ValueView};
 pub use keyed::CollectionKey;
+pub use keyed::{Keyed, ValueView};
 pub use load::{LoadFn, loader};
 pub use many::Many;
 pub use reference::Ref;
@@ -242,7 +242,7 @@ impl<P, C> Clone for Relation<P, C> {
 
 impl<P, C> Copy for Relation<P, C> {}
 
-impl<P: Entity, C: Entity> Relation<P, C> {
+impl<P, C> Relation<P, C> {
     #[doc(hidden)]
     pub const fn new(index: usize) -> Self {
         Relation {
@@ -250,7 +250,9 @@ impl<P: Entity, C: Entity> Relation<P, C> {
             _marker: PhantomData,
         }
     }
+}
 
+impl<P: Entity, C: Entity> Relation<P, C> {
     /// The relationship's metadata.
     pub fn meta(&self) -> &'static RelationMeta {
         &P::meta().relations[self.index]
@@ -371,6 +373,11 @@ pub trait RelationField: Send + Sync + 'static {
 /// Type-checks a relationship field against its declared target (used by
 /// generated code: `#[has_many(Plane)] planes: Many<Group>` does not compile).
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this relationship field does not hold `{T}`",
+    label = "expected `Many<{T}>`, `Keyed<_, {T}>` or `Ref<{T}>`",
+    note = "the field's type must name the entity the attribute declares"
+)]
 pub trait Holds<T> {}
 
 impl<T: Entity> Holds<T> for Many<T> {}

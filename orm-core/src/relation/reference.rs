@@ -258,7 +258,11 @@ impl<T: Entity> RelationField for Ref<T> {
     }
 
     fn detach(&mut self, parent: &Obj) {
-        if self.target.as_ref().is_some_and(|t| t.addr() == parent.addr()) {
+        if self
+            .target
+            .as_ref()
+            .is_some_and(|t| t.addr() == parent.addr())
+        {
             self.touch();
             self.target = None;
         }

@@ -279,11 +279,17 @@ impl Session {
 
     /// Resolves pending foreign keys whose parent has a key now; returns
     /// the addresses of the objects still waiting (held out of this pass).
-    pub(crate) fn resolve_pending(&mut self, pending: &mut Vec<PendingFk>) -> Result<HashSet<usize>> {
+    pub(crate) fn resolve_pending(
+        &mut self,
+        pending: &mut Vec<PendingFk>,
+    ) -> Result<HashSet<usize>> {
         let mut waiting = HashSet::new();
         let mut left = Vec::new();
         for p in pending.drain(..) {
-            if matches!(p.child.state(), ObjectState::Deleted | ObjectState::Detached) {
+            if matches!(
+                p.child.state(),
+                ObjectState::Deleted | ObjectState::Detached
+            ) {
                 continue;
             }
             match p.parent.resolved_key() {

@@ -146,7 +146,6 @@ impl<T: Entity> crate::relation::object::WeakObject for WeakHandle<T> {
 }
 
 impl<T> Handle<T> {
-
     /// Borrows the object for reading.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         self.inner.value.read()

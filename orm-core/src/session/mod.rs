@@ -828,7 +828,7 @@ impl Session {
         for stmt in relations.assoc.inserts(dialect, self.db.bind_limit())? {
             self.execute(&stmt).await?;
         }
-        crate::cache::note_written(&mut self.written, relations.assoc.tables().into_iter());
+        crate::cache::note_written(&mut self.written, relations.assoc.tables());
         self.commit_relations(&relations, self.seq);
         for hook in hooks.session(SessionEvent::AfterFlush) {
             hook(self).map_err(|e| hook_error("after_flush", e))?;

@@ -3,8 +3,10 @@
 //! * the entity's fields trait, `<Entity>Fields`: one accessor per field
 //!   (`fn name(&self) -> &String`) and one setter per field that is neither a
 //!   key nor the `#[version]` counter (`fn set_name(&mut self, value: String)`),
-//!   implemented for the entity. Logic traits are written against it and
-//!   unit-tested on any plain struct that implements it;
+//!   implemented for the entity; a relationship field has a mutable
+//!   accessor instead of a setter (`fn planes_mut(&mut self) -> &mut
+//!   Many<Plane>`). Logic traits are written against it and unit-tested on
+//!   any plain struct that implements it;
 //! * `impl Logic for Entity {}` for each trait of `logic(..)` (logic traits
 //!   have only default methods);
 //! * for each `#[fields]` trait of `fields(..)`, a call of the `macro_rules!`
@@ -20,6 +22,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::model::Entity;
+use crate::spans::Range;
 
 pub fn expand(entity: &Entity) -> TokenStream {
     let fields_trait = fields_trait(entity);
@@ -46,6 +49,37 @@ fn fields_trait(entity: &Entity) -> TokenStream {
     for a in entity.accessors() {
         let (field, ty) = (a.ident, a.ty);
         let doc = format!("The `{}` field ({}).", a.name, describe(a.kind));
+        if a.kind == "relation" {
+            // The signatures at the field's type: a relationship to a type
+            // that is not an entity is not well-formed, and is reported
+            // there, once, with the field's own error.
+            let first = Range::of(ty).first;
+            let getter = quote_spanned!(first=> fn #field(&self) -> &);
+            let accessor = format_ident!("{}_mut", a.name, span = a.ident.span());
+            let mutable = quote_spanned!(first=> fn #accessor(&mut self) -> &mut);
+            let mut_doc = format!("The `{}` relationship, to change it.", a.name);
+            let last = Range::of(ty).last;
+            let semi = quote_spanned!(last=> ;);
+            // `self` at the receiver's span, the braces at the type's end.
+            let body = |tokens: TokenStream| {
+                let mut body = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, tokens);
+                body.set_span(last);
+                body
+            };
+            let get_body = body(quote_spanned!(first=> &self.#field));
+            let mut_body = body(quote_spanned!(first=> &mut self.#field));
+            declarations.push(quote! {
+                #[doc = #doc]
+                #getter #ty #semi
+                #[doc = #mut_doc]
+                #mutable #ty #semi
+            });
+            definitions.push(quote! {
+                #getter #ty #get_body
+                #mutable #ty #mut_body
+            });
+            continue;
+        }
         declarations.push(quote! {
             #[doc = #doc]
             fn #field(&self) -> &#ty;
@@ -94,6 +128,7 @@ fn describe(kind: &str) -> &'static str {
         "key" => "part of the primary key: no setter",
         "version" => "the optimistic-lock counter, maintained by the session: no setter",
         "transient" => "transient: not stored",
+        "relation" => "a relationship: no setter, change it through the `_mut` accessor",
         _ => "a column",
     }
 }

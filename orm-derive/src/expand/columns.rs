@@ -1,11 +1,14 @@
 //! The inherent items: one typed column constant per column field
 //! (`User::NAME: Column<User, String>`, typed by the column type, see
-//! `column_type`) and `User::schema()`.
+//! `column_type`), one relationship constant per relationship field
+//! (`Receiver::PLANES: Relation<Receiver, Plane>`, see `relations`) and
+//! `User::schema()`.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::column_type::ColumnType;
+use super::relations;
 use crate::model::Entity;
 
 pub fn expand(entity: &Entity) -> TokenStream {
@@ -24,10 +27,12 @@ pub fn expand(entity: &Entity) -> TokenStream {
                 ::orm_core::__private::Column::new(#column, #index);
         }
     });
+    let relations = relations::constants(entity);
     let schema_doc = format!("The metadata of table `{}`.", entity.table);
     quote! {
         impl #ident {
             #(#constants)*
+            #(#relations)*
 
             #[doc = #schema_doc]
             #vis fn schema() -> &'static ::orm_core::__private::EntityMeta {

@@ -7,11 +7,14 @@
 //! `#[transient]` fields with `Default::default()` and ends with the
 //! `after_load` function, so every object built from a row (a query, a
 //! refresh, the `is_modified` comparison) has its derived state.
+//! Relationship fields are not columns: their metadata, accessors and
+//! unloaded values come from `super::relations`.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 
 use super::column_type::{self, ColumnType, Range};
+use super::relations;
 use crate::attr::OnDelete;
 use crate::model::{Entity, Field};
 
@@ -33,12 +36,23 @@ pub fn expand(entity: &Entity) -> TokenStream {
         .auto_key()
         .filter(|f| column_type::needs_auto_key_assertion(&f.ty))
         .map(|f| ColumnType::new(f).assert_auto_key());
-    let to_row = entity.fields.iter().map(|f| {
-        let field = &f.ident;
-        to_value(f, quote!(&self.#field))
-    });
+    let to_row: Vec<TokenStream> = entity
+        .fields
+        .iter()
+        .map(|f| {
+            let field = &f.ident;
+            to_value(f, quote!(&self.#field))
+        })
+        .collect();
+    let column_indices = entity
+        .fields
+        .iter()
+        .map(|f| Literal::usize_unsuffixed(f.index));
     let set_column = set_column(entity);
     let is_modified = is_modified(entity);
+    let relation_metas = relations::metas(entity);
+    let relation_accessors = relations::accessors(entity);
+    let relation_checks = relations::checks(entity);
 
     quote! {
         const _: () = {
@@ -46,10 +60,14 @@ pub fn expand(entity: &Entity) -> TokenStream {
 
             #auto_key
 
+            #relation_checks
+
             static __META: __p::EntityMeta = __p::EntityMeta {
                 name: #name,
                 table: #table,
                 columns: &[#(#columns),*],
+                relations: &[#(#relation_metas),*],
+                writes: __p::AtomicU64::new(0),
             };
 
             impl __p::Entity for #ident {
@@ -77,9 +95,18 @@ pub fn expand(entity: &Entity) -> TokenStream {
                     ::std::vec![#(#to_row),*]
                 }
 
+                fn column_value(&self, index: ::core::primitive::usize) -> __p::Value {
+                    match index {
+                        #(#column_indices => #to_row,)*
+                        _ => __p::Value::Null(__p::SqlType::Text),
+                    }
+                }
+
                 #set_column
 
                 #is_modified
+
+                #relation_accessors
             }
         };
     }
@@ -103,9 +130,11 @@ fn from_row(entity: &Entity) -> TokenStream {
         let close = quote_spanned!(last=> as ::core::default::Default>::default());
         quote!(#field: #open #ty #close)
     });
+    let relations = relations::unloaded(entity);
     let value = quote!(#ident {
         #(#columns,)*
         #(#transients,)*
+        #(#relations,)*
     });
     let body = match &entity.after_load {
         None => quote!(::core::result::Result::Ok(#value)),
@@ -288,7 +317,7 @@ fn tuple(items: impl Iterator<Item = TokenStream>) -> TokenStream {
 }
 
 /// `Some(x)` / `None` with absolute paths.
-fn option(value: Option<TokenStream>) -> TokenStream {
+pub(super) fn option(value: Option<TokenStream>) -> TokenStream {
     match value {
         Some(v) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),

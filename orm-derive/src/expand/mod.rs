@@ -1,7 +1,9 @@
 //! Turns an `#[entity]` struct into code: the struct itself (helper
 //! attributes stripped), its `Entity` implementation with the static
-//! metadata (`entity.rs`), its column constants (`columns.rs`), and its
-//! fields trait, logic traits and shared fields traits (`accessors.rs`).
+//! metadata (`entity.rs`, with the relationship fields from
+//! `relations.rs`), its column and relationship constants (`columns.rs`),
+//! and its fields trait, logic traits and shared fields traits
+//! (`accessors.rs`).
 //!
 //! Generated code names nothing the user may have renamed or not imported:
 //! every path is absolute, through `::orm_core::__private`, `::core` or
@@ -11,6 +13,7 @@ mod accessors;
 mod column_type;
 mod columns;
 mod entity;
+mod relations;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -287,6 +290,116 @@ mod tests {
         for absent in ["set_id", "set_version", "const LABEL", "name : \"label\""] {
             assert!(!text.contains(absent), "unexpected `{absent}` in\n{text}");
         }
+    }
+
+    #[test]
+    fn relationships_expand() {
+        let file = expand(
+            quote!(table = "receivers"),
+            quote! {
+                #[derive(Debug, Default)]
+                pub struct Receiver {
+                    #[key(auto)] pub id: i64,
+                    pub name: String,
+                    #[has_many(Plane, by = "receiver_id", keyed_by = "name", on_delete = "refuse", orphans = "detach")]
+                    pub planes: Keyed<String, Plane>,
+                    #[many_to_many(Group, via = "receiver_groups")]
+                    pub groups: Many<Group>,
+                    #[many_to_many(Self, via = "peers", owner_column = "a_id", target_column = "b_id")]
+                    pub peers: Many<Receiver>,
+                    #[belongs_to(Receiver, by = "name")]
+                    pub parent: Ref<Receiver>,
+                }
+            },
+        );
+        let syn::Item::Struct(item) = &file.items[0] else {
+            panic!("the struct comes first")
+        };
+        assert!(
+            item.fields.iter().all(|f| f.attrs.is_empty()),
+            "relationship attributes stripped"
+        );
+        let text = text(&file);
+        for expected in [
+            "relations : & [__p :: RelationMeta { name : \"planes\" , kind : __p :: RelationKind :: HasMany , owner : < Receiver as __p :: Entity > :: meta , target : < Plane as :: orm_core :: __private :: Entity > :: meta , by : \"receiver_id\" , keyed_by : :: core :: option :: Option :: Some (\"name\") , on_delete : __p :: OnDeleteChildren :: Refuse , orphans : __p :: Orphans :: Detach , via : :: core :: option :: Option :: None , load : __p :: loader :: < Plane > , }",
+            "name : \"groups\" , kind : __p :: RelationKind :: ManyToMany , owner : < Receiver as __p :: Entity > :: meta , target : < Group as :: orm_core :: __private :: Entity > :: meta , by : \"\" , keyed_by : :: core :: option :: Option :: None , on_delete : __p :: OnDeleteChildren :: Delete , orphans : __p :: Orphans :: Delete , via : :: core :: option :: Option :: Some (__p :: Via { table : \"receiver_groups\" , owner_column : \"receiver_id\" , target_column : \"group_id\" , }) , load : __p :: loader :: < Group > , }",
+            // `Self` is the entity (the static is outside the impl).
+            "target : < Receiver as :: orm_core :: __private :: Entity > :: meta , by : \"\" , keyed_by : :: core :: option :: Option :: None , on_delete : __p :: OnDeleteChildren :: Delete , orphans : __p :: Orphans :: Delete , via : :: core :: option :: Option :: Some (__p :: Via { table : \"peers\" , owner_column : \"a_id\" , target_column : \"b_id\" , })",
+            "name : \"parent\" , kind : __p :: RelationKind :: BelongsTo",
+            "writes : __p :: AtomicU64 :: new (0) ,",
+            // Not columns: unloaded from a row, absent from rows.
+            "planes : < Keyed < String , Plane > as __p :: RelationField > :: unloaded () ,",
+            "parent : < Ref < Receiver > as __p :: RelationField > :: unloaded () ,",
+            "fn to_row (& self) -> :: std :: vec :: Vec < __p :: Value > { :: std :: vec ! [< i64 as __p :: ColumnType > :: encode (& self . id) , < String as __p :: ColumnType > :: encode (& self . name)] }",
+            "fn column_value (& self , index : :: core :: primitive :: usize) -> __p :: Value { match index { 0 => < i64 as __p :: ColumnType > :: encode (& self . id) , 1 => < String as __p :: ColumnType > :: encode (& self . name) , _ => __p :: Value :: Null (__p :: SqlType :: Text) , } }",
+            "0 => :: core :: option :: Option :: Some (__erase :: < Keyed < String , Plane > > (& self . planes)) ,",
+            "3 => :: core :: option :: Option :: Some (__erase_mut :: < Ref < Receiver > > (& mut self . parent)) ,",
+            // What the derive cannot see, checked by the compiler.
+            "__assert_holds :: < Keyed < String , Plane > , Plane > () ;",
+            "let _ = | __c : Plane | { let _ = & __c . receiver_id ; } ;",
+            "let _ = | __c : Plane | { let _ = & __c . name ; } ;",
+            "__assert_holds :: < Many < Receiver > , Receiver > () ;",
+            // Constants, then the fields trait without setters.
+            "pub const PLANES : :: orm_core :: __private :: Relation < Receiver , Plane > =",
+            ":: orm_core :: __private :: Relation :: new (0) }",
+            ":: orm_core :: __private :: Relation :: new (3) }",
+            "fn groups (& self) -> & Many < Group > ;",
+            "fn groups_mut (& mut self) -> & mut Many < Group > ;",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+        for absent in ["set_planes", "name : \"planes\" , field", "const NAME_MUT"] {
+            assert!(!text.contains(absent), "unexpected `{absent}` in\n{text}");
+        }
+        // One closure per has-many field name: none for belongs-to (checked
+        // by the macro) or many-to-many.
+        assert_eq!(text.matches("| __c :").count(), 2);
+    }
+
+    #[test]
+    fn an_entity_without_relationships_keeps_the_trait_defaults() {
+        let text = text(&expand(
+            TokenStream::new(),
+            quote!(
+                struct A {
+                    #[key]
+                    id: i64,
+                }
+            ),
+        ));
+        assert!(text.contains("relations : & [] , writes : __p :: AtomicU64 :: new (0)"));
+        assert!(text.contains("fn column_value"));
+        for absent in ["fn relation", "__check_relations"] {
+            assert!(!text.contains(absent), "unexpected `{absent}` in\n{text}");
+        }
+    }
+
+    #[test]
+    fn relationship_mistakes_are_reported_together() {
+        let got = mistakes(
+            TokenStream::new(),
+            quote! {
+                struct A {
+                    #[key] id: i64,
+                    b_id: i64,
+                    #[belongs_to(B, by = "b")] b: Ref<B>,
+                    #[has_many(C)] cs: Vec<C>,
+                    #[many_to_many(Self, via = "a_links")] links: Many<A>,
+                    #[has_many(C, by = "a_id")] #[key] keyed: Many<C>,
+                }
+            },
+        );
+        assert_eq!(
+            got,
+            [
+                // The relationship itself rather than its foreign key.
+                "`b` is a relationship, not a column: `by` names the column field of `A` that holds the foreign key",
+                "#[has_many(..)] needs `by`, the field of `C` that holds the foreign key to `A`: `#[has_many(C, by = \"a_id\")]`",
+                "a #[has_many] field must be a `Many<C>`, or a `Keyed<K, C>` with `keyed_by = \"field\"`",
+                "the association table's owner and target columns would both be `a_id` (the relationship is between two objects of the same entity); name them: `owner_column = \"..\", target_column = \"..\"`",
+                "`keyed` is a relationship (#[has_many]), not a column, so it cannot have #[key]; remove one of the two",
+            ]
+        );
     }
 
     #[test]

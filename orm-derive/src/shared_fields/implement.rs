@@ -10,8 +10,8 @@
 //! Each accessor returns `&` the field's type as the entity declares it, so
 //! types resolve where the entity is; a trait that declares another type is
 //! reported by the compiler as an incompatible method. Missing fields and
-//! setters of keys or of the `#[version]` counter are reported here, at the
-//! trait's path in `fields(..)`.
+//! setters of keys, of the `#[version]` counter or of relationship fields
+//! are reported here, at the trait's path in `fields(..)`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -132,6 +132,13 @@ pub fn impl_fields(input: TokenStream) -> syn::Result<TokenStream> {
                     "`{trait_name}::{name}` would set `{entity}::{ident}`, which is {what}: keys and version counters have no setter"
                 ),
             );
+        } else if field.kind == "relation" {
+            errors.spanned(
+                &path,
+                format!(
+                    "`{trait_name}::{name}` would set `{entity}::{ident}`, which is a relationship: relationship fields have no setter (change the collection or reference itself)"
+                ),
+            );
         } else {
             definitions.push(quote! {
                 fn #name(&mut self, value: #ty) {
@@ -176,6 +183,32 @@ mod tests {
                 }
             }
             .to_string()
+        );
+    }
+
+    #[test]
+    fn relationship_fields_have_accessors_but_no_setter() {
+        let out = run(quote! {
+            methods { get planes => planes; }
+            PlaneFields; Receiver;
+            key id: i64, relation planes: Many<Plane>,
+        })
+        .unwrap();
+        assert!(
+            out.contains("fn planes (& self) -> & Many < Plane >"),
+            "{out}"
+        );
+        let got = run(quote! {
+            methods { set set_planes => planes; }
+            PlaneFields; Receiver;
+            relation planes: Many<Plane>,
+        })
+        .unwrap_err();
+        assert_eq!(
+            got,
+            [
+                "`PlaneFields::set_planes` would set `Receiver::planes`, which is a relationship: relationship fields have no setter (change the collection or reference itself)"
+            ]
         );
     }
 
