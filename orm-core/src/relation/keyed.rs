@@ -7,7 +7,6 @@
 //! built (the entity's write counter moved), so changing a child's key
 //! attribute re-keys it without any event.
 
-use std::any::Any;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
@@ -15,9 +14,7 @@ use std::hash::Hash;
 
 use parking_lot::Mutex;
 
-use super::RelationField;
-use super::members::Members;
-use super::object::{Link, Obj};
+use super::members::{Collection, Members};
 use crate::column::Column;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
@@ -55,16 +52,6 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     /// An empty, loaded collection (for a new object).
     pub fn new() -> Self {
         Keyed::from_members(Members::loaded())
-    }
-
-    fn from_members(members: Members<T>) -> Self {
-        Keyed {
-            members,
-            index: Mutex::new(Index {
-                by_key: HashMap::new(),
-                seen: None,
-            }),
-        }
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -361,78 +348,29 @@ impl<K, T: Entity> fmt::Debug for Keyed<K, T> {
     }
 }
 
-impl<K: CollectionKey, T: Entity> RelationField for Keyed<K, T> {
-    fn unloaded() -> Self {
-        Keyed::from_members(Members::unloaded())
-    }
+impl<K: CollectionKey, T: Entity> Collection for Keyed<K, T> {
+    type Item = T;
 
-    fn is_loaded(&self) -> bool {
-        self.members.loaded
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn bind(&mut self, link: Link, new_owner: bool) {
-        self.members.bind(link, new_owner);
-    }
-
-    fn swap_with(&mut self, other: &mut dyn Any) {
-        if let Some(other) = other.downcast_mut::<Self>() {
-            std::mem::swap(self, other);
+    fn from_members(members: Members<T>) -> Self {
+        Keyed {
+            members,
+            index: Mutex::new(Index {
+                by_key: HashMap::new(),
+                seen: None,
+            }),
         }
     }
 
-    fn link(&self) -> Option<&Link> {
-        self.members.link.as_ref()
+    fn members(&self) -> &Members<T> {
+        &self.members
     }
 
-    fn changed(&self) -> bool {
-        self.members.changed()
+    fn members_mut(&mut self) -> &mut Members<T> {
+        &mut self.members
     }
 
-    fn children(&self) -> Vec<Obj> {
-        self.members.children()
-    }
-
-    fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
-        self.members.diff()
-    }
-
-    fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
-        self.members.commit()
-    }
-
-    fn uncommit(&mut self, base: Box<dyn Any + Send + Sync>) {
-        self.members.uncommit(base);
-    }
-
-    fn discard(&mut self) {
-        if self.members.discard() {
-            self.index.lock().seen = None;
-        }
-    }
-
-    fn set_loaded(&mut self, children: Box<dyn Any>) {
-        if self.members.set_loaded(children) {
-            self.index.lock().seen = None;
-        }
-    }
-
-    fn attach(&mut self, child: &Obj) {
-        if self.members.attach(child).is_some() {
-            self.index.lock().seen = None;
-        }
-    }
-
-    fn detach(&mut self, child: &Obj) {
-        if self.members.detach(child).is_some() {
-            self.index.lock().seen = None;
-        }
+    /// The index is rebuilt at the next access.
+    fn moved(&mut self) {
+        self.index.lock().seen = None;
     }
 }

@@ -1,11 +1,8 @@
 //! [`Many<T>`]: a has-many or many-to-many collection of handles.
 
-use std::any::Any;
 use std::fmt;
 
-use super::RelationField;
-use super::members::Members;
-use super::object::{Link, Obj};
+use super::members::{Collection, Members};
 use crate::entity::Entity;
 use crate::error::Result;
 use crate::session::Handle;
@@ -148,72 +145,18 @@ impl<T: Entity> fmt::Debug for Many<T> {
     }
 }
 
-impl<T: Entity> RelationField for Many<T> {
-    fn unloaded() -> Self {
-        Many {
-            members: Members::unloaded(),
-        }
+impl<T: Entity> Collection for Many<T> {
+    type Item = T;
+
+    fn from_members(members: Members<T>) -> Self {
+        Many { members }
     }
 
-    fn is_loaded(&self) -> bool {
-        self.members.loaded
+    fn members(&self) -> &Members<T> {
+        &self.members
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn bind(&mut self, link: Link, new_owner: bool) {
-        self.members.bind(link, new_owner);
-    }
-
-    fn swap_with(&mut self, other: &mut dyn Any) {
-        if let Some(other) = other.downcast_mut::<Self>() {
-            std::mem::swap(self, other);
-        }
-    }
-
-    fn link(&self) -> Option<&Link> {
-        self.members.link.as_ref()
-    }
-
-    fn changed(&self) -> bool {
-        self.members.changed()
-    }
-
-    fn children(&self) -> Vec<Obj> {
-        self.members.children()
-    }
-
-    fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
-        self.members.diff()
-    }
-
-    fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
-        self.members.commit()
-    }
-
-    fn uncommit(&mut self, base: Box<dyn Any + Send + Sync>) {
-        self.members.uncommit(base);
-    }
-
-    fn discard(&mut self) {
-        self.members.discard();
-    }
-
-    fn set_loaded(&mut self, children: Box<dyn Any>) {
-        self.members.set_loaded(children);
-    }
-
-    fn attach(&mut self, child: &Obj) {
-        self.members.attach(child);
-    }
-
-    fn detach(&mut self, child: &Obj) {
-        self.members.detach(child);
+    fn members_mut(&mut self) -> &mut Members<T> {
+        &mut self.members
     }
 }

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use std::any::Any;
 
 use super::object::{Link, Obj, obj, typed};
-use super::{RelationKind, not_loaded};
+use super::{RelationField, RelationKind, not_loaded};
 use crate::entity::Entity;
 use crate::error::Result;
 use crate::session::Handle;
@@ -253,4 +253,91 @@ fn left(link: &Link, child: &Obj) {
     };
     let Some(owner) = link.owner() else { return };
     child.with_relation(inverse, &mut |f| f.detach(&owner));
+}
+
+/// A collection type built on [`Members`]: [`super::Many`] and
+/// [`super::Keyed`] share their [`RelationField`] implementation through it.
+pub(crate) trait Collection: Send + Sync + Sized + 'static {
+    type Item: Entity;
+    fn from_members(members: Members<Self::Item>) -> Self;
+    fn members(&self) -> &Members<Self::Item>;
+    fn members_mut(&mut self) -> &mut Members<Self::Item>;
+    /// The membership changed from outside (a load, the other side, a rollback).
+    fn moved(&mut self) {}
+}
+
+impl<C: Collection> RelationField for C {
+    fn unloaded() -> Self {
+        C::from_members(Members::unloaded())
+    }
+
+    fn is_loaded(&self) -> bool {
+        self.members().loaded
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn bind(&mut self, link: Link, new_owner: bool) {
+        self.members_mut().bind(link, new_owner);
+    }
+
+    fn swap_with(&mut self, other: &mut dyn Any) {
+        if let Some(other) = other.downcast_mut::<Self>() {
+            std::mem::swap(self, other);
+        }
+    }
+
+    fn link(&self) -> Option<&Link> {
+        self.members().link.as_ref()
+    }
+
+    fn changed(&self) -> bool {
+        self.members().changed()
+    }
+
+    fn children(&self) -> Vec<Obj> {
+        self.members().children()
+    }
+
+    fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
+        self.members().diff()
+    }
+
+    fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
+        self.members_mut().commit()
+    }
+
+    fn uncommit(&mut self, base: Box<dyn Any + Send + Sync>) {
+        self.members_mut().uncommit(base);
+    }
+
+    fn discard(&mut self) {
+        if self.members_mut().discard() {
+            self.moved();
+        }
+    }
+
+    fn set_loaded(&mut self, children: Box<dyn Any>) {
+        if self.members_mut().set_loaded(children) {
+            self.moved();
+        }
+    }
+
+    fn attach(&mut self, child: &Obj) {
+        if self.members_mut().attach(child).is_some() {
+            self.moved();
+        }
+    }
+
+    fn detach(&mut self, child: &Obj) {
+        if self.members_mut().detach(child).is_some() {
+            self.moved();
+        }
+    }
 }

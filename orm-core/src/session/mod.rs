@@ -474,15 +474,7 @@ impl Session {
         params: Vec<crate::query::Param>,
         build: impl Fn(&crate::query::Shape<'_>) -> String,
     ) -> Result<Vec<Row>> {
-        self.ensure_usable()?;
-        let stmt = crate::query::builder::statement(
-            self.db.templates(),
-            self.dialect(),
-            site,
-            &params,
-            build,
-        )?;
-        Ok(self.fetch(&stmt).await?.into_rows())
+        Ok(self.fetch_built_set(site, params, build).await?.into_rows())
     }
 
     /// `fetch_built` returning the row set (for relationship loads).
