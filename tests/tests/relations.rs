@@ -333,6 +333,17 @@ backend_tests! {
         assert_eq!(dev.read().receivers.len()?, 0);
         let r = ops.read().receivers.to_vec()?.remove(0);
         assert_eq!(r.read().name, "r1");
+        // The other direction on the same database (its own template).
+        let mut s2 = db.session();
+        let rs = s2.query::<Receiver>().load(Receiver::GROUPS).all().await?;
+        let names: Vec<String> = rs[0]
+            .read()
+            .groups
+            .iter()?
+            .map(|g| g.read().name.clone())
+            .collect();
+        assert_eq!(names, vec!["ops".to_string()]);
+        drop(s2);
         // Adding from this side writes the row too.
         dev.write().receivers.add(&r)?;
         s.commit().await?;

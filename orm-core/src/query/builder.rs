@@ -116,9 +116,9 @@ impl Shape<'_> {
     }
 }
 
-fn shape_key(site: &'static str, dialect: Dialect, params: &[Param]) -> ShapeKey {
+fn shape_key(site: &'static str, salt: u64, dialect: Dialect, params: &[Param]) -> ShapeKey {
     let mut key = ShapeKey::new();
-    key.tag(200).tag(dialect as u8).name(site);
+    key.tag(200).tag(dialect as u8).name(site).number(salt);
     for p in params {
         key.tag(match p {
             Param::Value(_) => 1,
@@ -162,6 +162,7 @@ pub(crate) fn statement(
     cache: &orm_cache::template::TemplateCache,
     dialect: Dialect,
     site: &'static str,
+    salt: u64,
     params: &[Param],
     build: impl Fn(&Shape<'_>) -> String,
 ) -> Result<Statement> {
@@ -179,7 +180,7 @@ pub(crate) fn statement(
         Dialect::Postgres => Placeholders::Dollar,
         _ => Placeholders::Question,
     };
-    let key = shape_key(site, dialect, params);
+    let key = shape_key(site, salt, dialect, params);
     let template = match cache.enabled().then(|| cache.get(&key)).flatten() {
         Some(Cached::Template(t)) => {
             if cache.mode() == Mode::Paranoid && compile(params, &build)? != *t {

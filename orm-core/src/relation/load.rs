@@ -207,7 +207,9 @@ async fn fetch_via<C: Entity>(
         q(via.target_column),
         q(via.owner_column),
     );
+    // One template per relationship: both sides share the table's name.
     let site: &'static str = via.table;
+    let salt = std::ptr::from_ref(rel) as usize as u64;
     // Lists are padded to a power of two: a chunk of the largest power of
     // two within the bind limit never pads past it.
     let limit = session.database().bind_limit().max(1);
@@ -216,7 +218,7 @@ async fn fetch_via<C: Entity>(
     for part in values.chunks(chunk) {
         let params = vec![Param::List(part.to_vec())];
         let set = session
-            .fetch_built_set(site, params, |p| format!("{select}{})", p.list(0)))
+            .fetch_built_set(site, salt, params, |p| format!("{select}{})", p.list(0)))
             .await?;
         let width = meta.columns.len();
         let mut owner_keys = Vec::with_capacity(set.rows.len());

@@ -474,13 +474,18 @@ impl Session {
         params: Vec<crate::query::Param>,
         build: impl Fn(&crate::query::Shape<'_>) -> String,
     ) -> Result<Vec<Row>> {
-        Ok(self.fetch_built_set(site, params, build).await?.into_rows())
+        Ok(self
+            .fetch_built_set(site, 0, params, build)
+            .await?
+            .into_rows())
     }
 
-    /// `fetch_built` returning the row set (for relationship loads).
+    /// `fetch_built` returning the row set; `salt` tells apart sites that
+    /// share a name (relationship loads use their metadata's address).
     pub(crate) async fn fetch_built_set(
         &mut self,
         site: &'static str,
+        salt: u64,
         params: Vec<crate::query::Param>,
         build: impl Fn(&crate::query::Shape<'_>) -> String,
     ) -> Result<RowSet> {
@@ -489,6 +494,7 @@ impl Session {
             self.db.templates(),
             self.dialect(),
             site,
+            salt,
             &params,
             build,
         )?;
