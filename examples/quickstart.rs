@@ -1,7 +1,9 @@
 //! Quickstart: two related entities on embedded SQLite.
 //!
-//! Declares authors and books, creates the schema, adds rows in one unit of
-//! work, queries them back, and shows the identity map at work.
+//! Declares authors and books (a has-many relationship and its belongs-to
+//! side), creates the schema, adds rows in one unit of work, queries them
+//! back, loads the relationship in one batched query, and shows the
+//! identity map at work.
 //!
 //! Run with `cargo run --example quickstart` (set `DATABASE_URL` to a
 //! `postgres://` or `mysql://` URL to run it on a server instead).
@@ -16,6 +18,9 @@ pub struct Author {
     #[column(unique, len = 100)]
     pub name: String,
     pub born: Option<i32>,
+    /// The author's books: loaded explicitly, in one query for many authors.
+    #[has_many(Book, by = "author_id")]
+    pub books: Many<Book>,
 }
 
 #[entity(table = "books")]
@@ -27,6 +32,27 @@ pub struct Book {
     pub author_id: i64,
     pub title: String,
     pub year: i32,
+    #[belongs_to(Author, by = "author_id")]
+    pub author: Ref<Author>,
+}
+
+fn author(name: &str, born: Option<i32>) -> Author {
+    Author {
+        id: 0,
+        name: name.into(),
+        born,
+        books: Many::new(),
+    }
+}
+
+fn book(title: &str, year: i32) -> Book {
+    Book {
+        id: 0,
+        author_id: 0, // set by the flush from the author's generated key
+        title: title.into(),
+        year,
+        author: Ref::new(),
+    }
 }
 
 #[tokio::main]
@@ -39,57 +65,27 @@ async fn main() -> Result<(), Error> {
     db.create_all(&[Book::schema(), Author::schema()]).await?;
     println!("created tables: authors, books (parents first)");
 
-    // One unit of work: authors first, so their generated keys are known.
+    // One unit of work: the books hang off their authors; the commit
+    // inserts the authors, then the books with the authors' generated keys.
     let mut s = db.session();
-    let authors = s.add_all([
-        Author {
-            id: 0,
-            name: "Ursula K. Le Guin".into(),
-            born: Some(1929),
-        },
-        Author {
-            id: 0,
-            name: "Iain M. Banks".into(),
-            born: Some(1954),
-        },
-        Author {
-            id: 0,
-            name: "Anonymous".into(),
-            born: None,
-        },
-    ]);
-    s.flush().await?;
-    let (le_guin, banks) = (authors[0].read().id, authors[1].read().id);
-    s.add_all([
-        Book {
-            id: 0,
-            author_id: le_guin,
-            title: "The Dispossessed".into(),
-            year: 1974,
-        },
-        Book {
-            id: 0,
-            author_id: le_guin,
-            title: "The Left Hand of Darkness".into(),
-            year: 1969,
-        },
-        Book {
-            id: 0,
-            author_id: banks,
-            title: "Use of Weapons".into(),
-            year: 1990,
-        },
-        Book {
-            id: 0,
-            author_id: banks,
-            title: "Excession".into(),
-            year: 1996,
-        },
-    ]);
+    let le_guin = s.add(author("Ursula K. Le Guin", Some(1929)));
+    let banks = s.add(author("Iain M. Banks", Some(1954)));
+    s.add(author("Anonymous", None));
+    {
+        let mut a = le_guin.write();
+        a.books.add_new(book("The Dispossessed", 1974))?;
+        a.books.add_new(book("The Left Hand of Darkness", 1969))?;
+    }
+    {
+        let mut a = banks.write();
+        a.books.add_new(book("Use of Weapons", 1990))?;
+        a.books.add_new(book("Excession", 1996))?;
+    }
     s.commit().await?;
+    let (le_guin, banks) = (le_guin.read().id, banks.read().id);
     let written = s.stats().snapshot();
     println!(
-        "inserted 3 authors and 4 books in {} statements (multi-row INSERTs, keys read back)",
+        "inserted 3 authors and 4 books in {} statements (one multi-row INSERT per table, keys read back and given to the books)",
         written.statements
     );
 
@@ -116,6 +112,28 @@ async fn main() -> Result<(), Error> {
     println!(
         "books by the two named authors: {by_two}; authors with no birth year: {unknown_birth}"
     );
+
+    // Relationships load explicitly and in batches: one query for the books
+    // of every author, never one per author.
+    let mut s2 = db.session();
+    let before = s2.stats().statements();
+    let everyone = s2
+        .query::<Author>()
+        .order_by(Author::NAME.asc())
+        .load(Author::BOOKS)
+        .all()
+        .await?;
+    for a in &everyone {
+        let a = a.read();
+        let titles: Vec<String> = a.books.iter()?.map(|b| b.read().title.clone()).collect();
+        println!("{}: {}", a.name, titles.join(", "));
+    }
+    println!(
+        "{} authors with their books in {} statements",
+        everyone.len(),
+        s2.stats().statements() - before
+    );
+    drop(s2);
 
     // The identity map: one key, one object per session.
     let before = s.stats().statements();
