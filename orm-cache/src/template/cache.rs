@@ -258,7 +258,10 @@ mod concurrency {
                                 Padding::PowerOfTwo,
                             )
                             .unwrap();
-                        assert_eq!(bound.sql, format!("SELECT {shape} WHERE a IN (?, ?, ?, ?)"));
+                        assert_eq!(
+                            &*bound.sql,
+                            format!("SELECT {shape} WHERE a IN (?, ?, ?, ?)").as_str()
+                        );
                     }
                 })
             })

@@ -28,6 +28,10 @@
 //!   combines the results (meaningful for `IN`, which is a union; the caller
 //!   must not split `NOT IN`).
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 mod cache;
 mod shape;
 
@@ -100,19 +104,50 @@ enum Piece {
 }
 
 /// A compiled statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Template {
     pieces: Vec<Piece>,
     /// Which arguments are lists, by argument index.
     lists: Vec<bool>,
     /// Length of the text without placeholders (to size the output).
     text_len: usize,
+    /// Rendered texts by placeholder style and list sizes: with padding a
+    /// template has a handful, so a bind usually only collects parameters
+    /// and shares the text (measured: the text was most of a bind's cost).
+    texts: Mutex<Vec<Rendered>>,
 }
+
+/// One rendered text: (style, placeholders per list in piece order, text).
+type Rendered = (Placeholders, [usize; MEMO_LISTS], Arc<str>);
+
+/// Texts are remembered for templates with at most this many lists...
+const MEMO_LISTS: usize = 4;
+/// ...and at most this many texts per template.
+const MEMO_TEXTS: usize = 32;
+
+impl Clone for Template {
+    fn clone(&self) -> Self {
+        Template {
+            pieces: self.pieces.clone(),
+            lists: self.lists.clone(),
+            text_len: self.text_len,
+            texts: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl PartialEq for Template {
+    fn eq(&self, other: &Self) -> bool {
+        self.pieces == other.pieces && self.lists == other.lists
+    }
+}
+
+impl Eq for Template {}
 
 /// A statement ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bound<V> {
-    pub sql: String,
+    pub sql: Arc<str>,
     pub params: Vec<V>,
 }
 
@@ -228,7 +263,74 @@ impl Template {
             pieces,
             lists: lists.to_vec(),
             text_len,
+            texts: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The text for `slots` placeholders per list (in piece order), from
+    /// the memo or rendered (and remembered while there is room).
+    fn text(&self, style: Placeholders, slots: &[usize]) -> Arc<str> {
+        if slots.len() > MEMO_LISTS {
+            return self.render(style, slots).into();
+        }
+        let mut key = [0usize; MEMO_LISTS];
+        key[..slots.len()].copy_from_slice(slots);
+        let mut texts = self.texts.lock();
+        if let Some((_, _, t)) = texts.iter().find(|(st, k, _)| *st == style && *k == key) {
+            return t.clone();
+        }
+        let text: Arc<str> = self.render(style, slots).into();
+        if texts.len() < MEMO_TEXTS {
+            texts.push((style, key, text.clone()));
+        }
+        text
+    }
+
+    fn render(&self, style: Placeholders, slots: &[usize]) -> String {
+        let count = slots.iter().sum::<usize>() + self.pieces.len();
+        let mut sql = String::with_capacity(self.text_len + count * 4);
+        let mut n = 0;
+        let mut lists = slots.iter();
+        let mut placeholder = |sql: &mut String| {
+            n += 1;
+            match style {
+                Placeholders::Question => sql.push('?'),
+                Placeholders::Dollar => {
+                    sql.push('$');
+                    push_number(sql, n);
+                }
+            }
+        };
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => sql.push_str(t),
+                Piece::Scalar(_) => placeholder(&mut sql),
+                Piece::List(_) => {
+                    let k = lists.next().copied().unwrap_or(1);
+                    for i in 0..k {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        placeholder(&mut sql);
+                    }
+                }
+            }
+        }
+        sql
+    }
+
+    /// Placeholders per list piece, in piece order.
+    fn slots<V>(&self, args: &[Arg<V>], padding: Padding) -> Vec<usize> {
+        self.pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::List(n) => match &args[*n] {
+                    Arg::List(v) => Some(padding.slots(v.len())),
+                    Arg::Scalar(_) => Some(1),
+                },
+                _ => None,
+            })
+            .collect()
     }
 
     /// The number of arguments.
@@ -271,41 +373,26 @@ impl Template {
         padding: Padding,
     ) -> Result<Bound<V>, TemplateError> {
         self.check(args)?;
-        let count = padding.params(args);
-        let mut sql = String::with_capacity(self.text_len + count * 4);
-        let mut params = Vec::with_capacity(count);
-        let mut push = |sql: &mut String, value: &V| {
-            params.push(value.clone());
-            match style {
-                Placeholders::Question => sql.push('?'),
-                Placeholders::Dollar => {
-                    sql.push('$');
-                    push_number(sql, params.len());
-                }
-            }
-        };
+        let mut params = Vec::with_capacity(padding.params(args));
         for piece in &self.pieces {
             match piece {
-                Piece::Text(t) => sql.push_str(t),
+                Piece::Text(_) => {}
                 Piece::Scalar(n) => {
                     if let Arg::Scalar(v) = &args[*n] {
-                        push(&mut sql, v);
+                        params.push(v.clone());
                     }
                 }
                 Piece::List(n) => {
                     if let Arg::List(values) = &args[*n] {
                         let last = values.last().expect("checked non-empty");
                         let slots = padding.slots(values.len());
-                        for i in 0..slots {
-                            if i > 0 {
-                                sql.push_str(", ");
-                            }
-                            push(&mut sql, values.get(i).unwrap_or(last));
-                        }
+                        params.extend(values.iter().cloned());
+                        params.extend(std::iter::repeat_n(last, slots - values.len()).cloned());
                     }
                 }
             }
         }
+        let sql = self.text(style, &self.slots(args, padding));
         Ok(Bound { sql, params })
     }
 
@@ -318,42 +405,22 @@ impl Template {
         padding: Padding,
     ) -> Result<Bound<V>, TemplateError> {
         self.check(&args)?;
-        let count = padding.params(&args);
+        let sql = self.text(style, &self.slots(&args, padding));
+        let mut params = Vec::with_capacity(padding.params(&args));
         // Take each argument out once, in piece order (each appears once).
         let mut args: Vec<Option<Arg<V>>> = args.into_iter().map(Some).collect();
-        let mut sql = String::with_capacity(self.text_len + count * 4);
-        let mut params = Vec::with_capacity(count);
-        let placeholder = |sql: &mut String, n: usize| match style {
-            Placeholders::Question => sql.push('?'),
-            Placeholders::Dollar => {
-                sql.push('$');
-                push_number(sql, n);
-            }
-        };
         for piece in &self.pieces {
             match piece {
-                Piece::Text(t) => sql.push_str(t),
+                Piece::Text(_) => {}
                 Piece::Scalar(n) | Piece::List(n) => {
                     match args.get_mut(*n).and_then(Option::take) {
-                        Some(Arg::Scalar(v)) => {
-                            params.push(v);
-                            placeholder(&mut sql, params.len());
-                        }
+                        Some(Arg::Scalar(v)) => params.push(v),
                         Some(Arg::List(values)) => {
                             let slots = padding.slots(values.len());
                             let last = values.last().cloned().expect("checked non-empty");
-                            for (i, v) in values
-                                .into_iter()
-                                .chain(std::iter::repeat(last))
-                                .take(slots)
-                                .enumerate()
-                            {
-                                if i > 0 {
-                                    sql.push_str(", ");
-                                }
-                                params.push(v);
-                                placeholder(&mut sql, params.len());
-                            }
+                            let pad = slots - values.len();
+                            params.extend(values);
+                            params.extend(std::iter::repeat_n(last, pad));
                         }
                         None => {
                             return Err(TemplateError::Shape(format!("argument {n} used twice")));
@@ -380,21 +447,11 @@ impl Template {
                 self.lists.len()
             )));
         }
-        let mut sql = String::with_capacity(self.text_len + values.len() * 4);
         let mut next = 0;
         for piece in &self.pieces {
             match piece {
-                Piece::Text(t) => sql.push_str(t),
-                Piece::Scalar(n) if *n == next => {
-                    next += 1;
-                    match style {
-                        Placeholders::Question => sql.push('?'),
-                        Placeholders::Dollar => {
-                            sql.push('$');
-                            push_number(&mut sql, next);
-                        }
-                    }
-                }
+                Piece::Text(_) => {}
+                Piece::Scalar(n) if *n == next => next += 1,
                 _ => {
                     return Err(TemplateError::Shape(
                         "placeholders are not in argument order".into(),
@@ -403,7 +460,7 @@ impl Template {
             }
         }
         Ok(Bound {
-            sql,
+            sql: self.text(style, &[]),
             params: values,
         })
     }
@@ -488,6 +545,32 @@ mod tests {
     }
 
     #[test]
+    fn texts_are_shared_per_style_and_list_size() {
+        let t = template();
+        let bind = |style, list: Vec<i32>, first: i32| {
+            t.bind_owned(
+                style,
+                vec![Arg::Scalar(first), Arg::List(list), Arg::Scalar(9)],
+                Padding::PowerOfTwo,
+            )
+            .unwrap()
+        };
+        let a = bind(Placeholders::Dollar, vec![2, 3, 4], 1);
+        let b = bind(Placeholders::Dollar, vec![5, 6, 7, 8], 2);
+        // Same padded size: one text, shared; values differ.
+        assert!(Arc::ptr_eq(&a.sql, &b.sql));
+        assert_eq!(a.params, vec![1, 2, 3, 4, 4, 9]);
+        assert_eq!(b.params, vec![2, 5, 6, 7, 8, 9]);
+        // Another size or another style: another text, right numbering.
+        let c = bind(Placeholders::Dollar, vec![2], 1);
+        assert!(c.sql.contains(r#""b" IN ($2) AND"#), "{}", c.sql);
+        assert!(c.sql.ends_with("LIMIT $3"));
+        let d = bind(Placeholders::Question, vec![2, 3, 4], 1);
+        assert!(d.sql.contains(r#""b" IN (?, ?, ?, ?) AND"#), "{}", d.sql);
+        assert_eq!(t.texts.lock().len(), 3);
+    }
+
+    #[test]
     fn quoted_question_marks_are_not_placeholders() {
         assert_eq!(
             placeholders(r#"SELECT "a?", 'b?', `c?` WHERE d = ?"#).len(),
@@ -507,7 +590,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            b.sql,
+            &*b.sql,
             r#"SELECT "x?" FROM t WHERE "a" = $1 AND "b" IN ($2, $3, $4) AND "c" = '?''$1' LIMIT $5"#
         );
         assert_eq!(b.params, [1, 2, 3, 4, 9]);
@@ -551,7 +634,7 @@ mod tests {
         let b = t
             .bind_in_order(Placeholders::Dollar, vec![7, 8, 9])
             .unwrap();
-        assert_eq!(b.sql, "UPDATE t SET a = $1 WHERE k = $2 AND v = $3");
+        assert_eq!(&*b.sql, "UPDATE t SET a = $1 WHERE k = $2 AND v = $3");
         assert_eq!(b.params, [7, 8, 9]);
         assert!(t.bind_in_order(Placeholders::Question, vec![1]).is_err());
         let shuffled = Template::compile("a = ? AND b = ?", &[1, 0], &[false; 2]).unwrap();

@@ -221,7 +221,7 @@ fn bind(
     template: &Template,
     style: Placeholders,
     args: &[Arg<Value>],
-) -> Result<(String, Vec<Value>)> {
+) -> Result<(std::sync::Arc<str>, Vec<Value>)> {
     // Empty lists are never bound (the builder wrote no placeholder): give
     // them one stand-in so the template's shape check passes.
     let args: Vec<Arg<Value>> = args

@@ -142,7 +142,12 @@ impl<'s, T: Entity> Query<'s, T> {
                 all.push(node);
                 Node::And(all)
             }
-            Some(first) => Node::And(vec![first, node]),
+            Some(first) => {
+                let mut all = Vec::with_capacity(4);
+                all.push(first);
+                all.push(node);
+                Node::And(all)
+            }
         });
     }
 

@@ -260,7 +260,7 @@ fn limit_args(kind: Kind, spec: &SelectSpec<'_>, args: &mut Vec<Arg<Value>>) {
 fn shape(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> (ShapeKey, Vec<Arg<Value>>) {
     let mut key = ShapeKey::new();
     key.tag(kind as u8).tag(dialect as u8).name(spec.meta.table);
-    let mut args = Vec::new();
+    let mut args = Vec::with_capacity(8);
     if let Some(n) = spec.filter {
         walk(dialect, n, &mut key, &mut args);
     }
@@ -317,7 +317,7 @@ pub(crate) fn statements(
                 let built = t.bind(placeholders(dialect), &args, Padding::None);
                 let plain = fresh(dialect, kind, spec);
                 match built {
-                    Ok(b) if b.sql == *plain.sql && b.params == plain.params => {
+                    Ok(b) if *b.sql == *plain.sql && b.params == plain.params => {
                         cache.insert(key.clone(), t.clone())
                     }
                     _ => {
@@ -340,7 +340,7 @@ pub(crate) fn statements(
             .bind(placeholders(dialect), &args, Padding::None)
             .map_err(|e| Error::Config(e.to_string()))?;
         let plain = fresh(dialect, kind, spec);
-        if built.sql != *plain.sql || built.params != plain.params {
+        if *built.sql != *plain.sql || built.params != plain.params {
             cache.count_verify_failure();
             return Err(Error::Config(format!(
                 "paranoid template check failed for {}: template {:?} vs plain {:?}",
@@ -360,13 +360,13 @@ pub(crate) fn statements(
             }
         }
     }
-    let bound = if total <= bind_limit && padding.params(&args) <= bind_limit {
-        vec![
-            template
-                .bind_owned(placeholders(dialect), args, padding)
-                .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?,
-        ]
-    } else {
+    if total <= bind_limit && padding.params(&args) <= bind_limit {
+        let b = template
+            .bind_owned(placeholders(dialect), args, padding)
+            .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
+        return Ok(vec![Statement::new(b.sql, b.params)]);
+    }
+    let bound = {
         template
             .bind_split(placeholders(dialect), &args, padding, bind_limit)
             .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?

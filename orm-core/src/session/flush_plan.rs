@@ -228,7 +228,7 @@ impl Writer<'_> {
                 let mut plain = Sql::new(self.dialect);
                 write(&mut plain);
                 let plain = plain.finish();
-                if *plain.sql != bound.sql || plain.params != bound.params {
+                if *plain.sql != *bound.sql || plain.params != bound.params {
                     self.cache.count_verify_failure();
                     return Err(Error::Config(format!(
                         "paranoid check failed for flush statement {}",
