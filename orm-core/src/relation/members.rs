@@ -200,7 +200,7 @@ impl<T: Entity> Members<T> {
 
 /// The owner's key value for a single-column foreign key.
 fn owner_fk_value(link: &Link) -> Option<Value> {
-    link.key.as_ref().and_then(|k| k.first().cloned())
+    link.key.clone()
 }
 
 /// `child` joined `link`'s collection: set its foreign key and belongs-to

@@ -4,7 +4,7 @@
 //! field keeps to its owner.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::{RelationField, RelationMeta};
 use crate::entity::Entity;
@@ -179,9 +179,13 @@ impl<T: Entity> Object for Handle<T> {
     }
 }
 
-/// What a relationship field keeps of its owner.
-pub trait WeakObject: Send + Sync {
-    fn upgrade(&self) -> Option<Obj>;
+/// What a relationship field keeps of its owner: the owner's slot, weakly
+/// (a strong reference would be a cycle through the owner's own field).
+/// `Weak<Slot<T>>` coerces to `Weak<dyn OwnerSlot>`: binding a loaded
+/// object's fields allocates nothing.
+pub trait OwnerSlot: Send + Sync {
+    /// The owner as an erased handle.
+    fn object(self: Arc<Self>) -> Obj;
 }
 
 /// A relationship field's link to its owner: set when the owner gets a
@@ -189,31 +193,31 @@ pub trait WeakObject: Send + Sync {
 #[doc(hidden)]
 #[derive(Clone)]
 pub struct Link {
-    pub(crate) owner: Arc<dyn WeakObject>,
+    pub(crate) owner: Weak<dyn OwnerSlot>,
     /// The owner's address (to never lock the owner from its own field).
     pub(crate) owner_addr: usize,
     pub(crate) meta: &'static RelationMeta,
     pub(crate) index: usize,
-    /// The owner's key when it had one at the last bind.
-    pub(crate) key: Option<Vec<Value>>,
+    /// The owner's (single-column) key when it had one at the last bind.
+    pub(crate) key: Option<Value>,
 }
 
 impl Link {
     pub(crate) fn owner_key_description(&self) -> String {
         self.key
             .as_ref()
-            .map_or_else(|| "(new)".into(), |k| describe_key(k))
+            .map_or_else(|| "(new)".into(), |k| describe_key(std::slice::from_ref(k)))
     }
 
     pub(crate) fn owner(&self) -> Option<Obj> {
-        self.owner.upgrade()
+        self.owner.upgrade().map(OwnerSlot::object)
     }
 }
 
 /// Binds every relationship field of `value` to its owner.
 pub(crate) fn bind_all<T: Entity>(
     value: &mut T,
-    owner: Arc<dyn WeakObject>,
+    owner: Weak<dyn OwnerSlot>,
     owner_addr: usize,
     status: ObjectState,
 ) {
@@ -221,7 +225,7 @@ pub(crate) fn bind_all<T: Entity>(
     let key = match status {
         ObjectState::New if meta.auto_key().is_some() => None,
         ObjectState::Detached => None,
-        _ => Some(T::key_values(&value.key())),
+        _ => T::key_values(&value.key()).into_iter().next(),
     };
     for (index, rel) in meta.relations.iter().enumerate() {
         if let Some(field) = value.relation_mut(index) {

@@ -76,7 +76,7 @@ impl<T: Entity> Handle<T> {
             Arc::new_cyclic(|weak: &Weak<Slot<T>>| {
                 crate::relation::object::bind_all(
                     &mut value,
-                    Arc::new(WeakHandle(weak.clone())),
+                    weak.clone() as Weak<dyn crate::relation::object::OwnerSlot>,
                     weak.as_ptr() as *const () as usize,
                     status,
                 );
@@ -104,7 +104,7 @@ impl<T: Entity> Handle<T> {
             return;
         }
         let status = self.state();
-        let weak = Arc::new(WeakHandle(Arc::downgrade(&self.inner)));
+        let weak = Arc::downgrade(&self.inner) as Weak<dyn crate::relation::object::OwnerSlot>;
         let addr = self.addr();
         crate::relation::object::bind_all(&mut *self.inner.value.write(), weak, addr, status);
     }
@@ -133,15 +133,9 @@ impl Tracking {
     }
 }
 
-/// A weak reference to an object: what a relationship field keeps of its
-/// owner (a strong one would be a cycle through the owner's own field).
-struct WeakHandle<T>(Weak<Slot<T>>);
-
-impl<T: Entity> crate::relation::object::WeakObject for WeakHandle<T> {
-    fn upgrade(&self) -> Option<crate::relation::object::Obj> {
-        self.0
-            .upgrade()
-            .map(|inner| Arc::new(Handle { inner }) as crate::relation::object::Obj)
+impl<T: Entity> crate::relation::object::OwnerSlot for Slot<T> {
+    fn object(self: Arc<Self>) -> crate::relation::object::Obj {
+        Arc::new(Handle { inner: self })
     }
 }
 
