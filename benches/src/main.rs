@@ -7,10 +7,11 @@
 //! cargo run --release --manifest-path benches/Cargo.toml -- cache       # issue 8: story 3, concurrent queries, result cache
 //! ```
 //!
-//! `peers` (the default) runs issue 9's workloads W1, W2, W3, W5 for our
-//! ORM and raw sqlx on each backend, then W6 (no database), and prints a
-//! markdown table of medians and per-pass ratios to raw sqlx;
-//! `--write-docs` also replaces the generated part of `docs/benchmarks.md`.
+//! `peers` (the default) runs issue 9's workloads W1, W2, W3, W4, W5, W7
+//! for our ORM and raw sqlx on each backend (W7 also for the ORM used the
+//! naive way), then W6 (no database), and prints a markdown table of
+//! medians and per-pass ratios to raw sqlx; `--write-docs` also replaces
+//! the generated part of `docs/benchmarks.md`.
 //!
 //! Layout: `runner` times and reports; `workloads` holds the schema seed,
 //! the cases and their expected counts; `peers/*` one module per peer with

@@ -1,8 +1,9 @@
 //! Timing: for each case, one warm-up pass then `passes` passes; within a
 //! pass every peer runs `reps` operations, in an order that rotates from
 //! pass to pass, so all peers see the same machine state. Only the
-//! operation itself is timed (inputs are built and inserted rows deleted
-//! outside the clock), and every operation's count is checked.
+//! operation itself is timed (inputs are built, inserted rows deleted and
+//! changed data reseeded outside the clock), and every operation's count
+//! is checked (and, for W7, the data it left).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -62,6 +63,7 @@ async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, B
     let want = workloads::expected(ctx, case.kind);
     let mut peers: Vec<PeerResult> =
         case.peers.iter().map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0 }).collect();
+    workloads::prepare(ctx, case.kind).await?;
     for pass in 0..=passes {
         let k = peers.len();
         for j in 0..k {
@@ -72,6 +74,12 @@ async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, B
                 let started = Instant::now();
                 let out = workloads::run(ctx, peer, case.kind, &input).await?;
                 timed += started.elapsed();
+                if let Err(e) = workloads::check(ctx, case.kind).await {
+                    let (id, backend) = (case.id, ctx.backend.name());
+                    return Err(
+                        format!("{id} {} on {backend}: {} left the data wrong: {e}", case.label, peer.name()).into()
+                    );
+                }
                 workloads::cleanup(ctx, case.kind).await?;
                 if out.count != want {
                     return Err(format!(

@@ -7,14 +7,18 @@ pub mod sqlx_raw;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Peer {
     /// Raw sqlx, the baseline of every ratio: hand-written SQL, `query_as`,
-    /// `QueryBuilder` for multi-row inserts, `RETURNING` on inserts, and the
-    /// straightforward per-row UPDATE loop for W5.
+    /// `QueryBuilder` for multi-row inserts, `RETURNING` on inserts, the
+    /// straightforward per-row UPDATE loop for W5, hash-map assembly for W4
+    /// and batched writes for W7.
     Sqlx,
     /// Raw sqlx with the one bulk UPDATE a unit of work can exploit (W5):
     /// `UPDATE .. FROM UNNEST($1, $2)` on PostgreSQL, one `CASE` elsewhere.
     SqlxBulk,
     /// This ORM: a fresh session per operation.
     Orm,
+    /// This ORM used the naive way (W7 only): load and save each object in
+    /// its own session and transaction, as story 1's hand-written layer did.
+    OrmNaive,
 }
 
 impl Peer {
@@ -23,6 +27,7 @@ impl Peer {
             Peer::Sqlx => "sqlx",
             Peer::SqlxBulk => "sqlx bulk",
             Peer::Orm => "orm",
+            Peer::OrmNaive => "orm naive",
         }
     }
 }

@@ -1,13 +1,15 @@
 //! This ORM, written the way its README shows: a fresh session per
 //! operation, typed queries, `add_all` + `commit`, change tracking.
 
+use std::collections::HashSet;
 use std::error::Error;
 
 use orm_core::prelude::*;
 
 use super::Outcome;
-use crate::schema::{NewUser, NewUserData, Post, User};
-use crate::workloads::{Ctx, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
+use crate::schema::{Group, NewUser, NewUserData, Plane, Post, Receiver, User};
+use crate::workloads::receivers::{self, EDGE, NEW_FILTER};
+use crate::workloads::{Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
 
 type R = Result<Outcome, Box<dyn Error>>;
 
@@ -23,7 +25,7 @@ pub async fn load(ctx: &Ctx, n: usize) -> R {
 }
 
 /// W2 the ORM way: two batched queries, the filtered users, then their
-/// posts by `user_id IN (ids)` (no relationship loading exists yet). The
+/// posts by `user_id IN (ids)`, no assembly (W4 measures that). The
 /// count is the join's row count (every user has posts), checked against
 /// both queries.
 pub async fn join(ctx: &Ctx) -> R {
@@ -70,4 +72,139 @@ pub async fn update(ctx: &Ctx) -> R {
         return Err(format!("W5: {dirty} dirty of {}", users.len()).into());
     }
     done(&s, users.len())
+}
+
+/// W4: the users with their posts and the posts' comments, one batched
+/// query per level (`load(User::POSTS.then(Post::COMMENTS))`), assembled
+/// by the session (each post's `user` and each comment's `post` set too).
+/// The count walks the graph: comments reached through users and posts.
+pub async fn graph(ctx: &Ctx) -> R {
+    let mut s = ctx.db.session();
+    let users = s
+        .query::<User>()
+        .filter(User::ID.lt(ctx.lo + GRAPH_USERS))
+        .load(User::POSTS.then(Post::COMMENTS))
+        .all()
+        .await?;
+    let (mut posts, mut comments) = (0, 0);
+    for u in &users {
+        let u = u.read();
+        for p in u.posts.iter()? {
+            posts += 1;
+            comments += p.read().comments.len()?;
+        }
+    }
+    if users.len() != GRAPH_USERS as usize || posts != ctx.w4_posts {
+        return Err(
+            format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", users.len(), ctx.w4_posts).into()
+        );
+    }
+    done(&s, comments)
+}
+
+/// W7, story 1's unit of work (`unit_of_work` in examples/receivers): the
+/// group, its receivers and their keyed planes in three batched queries,
+/// changes in memory, one commit; the serial bump is the example's
+/// before-flush hook. Returns the planes changed (re-routed, deleted, added).
+pub async fn reroute(ctx: &Ctx) -> R {
+    let mut s = ctx.db.session();
+    s.hooks().before_flush(10, |s| {
+        let touched: HashSet<i64> = s
+            .new_objects::<Plane>()
+            .iter()
+            .chain(&s.dirty_objects::<Plane>())
+            .chain(&s.deleted_objects::<Plane>())
+            .map(|p| p.read().receiver_id)
+            .collect();
+        for id in touched {
+            let Some(r) = s.cached::<Receiver>(&id) else {
+                continue;
+            };
+            if !s.history(&r).iter().any(|c| c.column == "config_serial") {
+                r.write().config_serial += 1;
+            }
+        }
+        Ok(())
+    });
+    let edge =
+        s.query::<Group>().filter(Group::NAME.eq(EDGE)).load(Group::RECEIVERS.then(Receiver::PLANES)).one().await?;
+    let mut changes = 0;
+    let group = edge.read().receivers.to_vec()?;
+    for r in &group {
+        let gateway = receivers::gateway(&r.read().address);
+        let planes = r.read().planes.iter()?;
+        for (kind, p) in planes {
+            if receivers::is_legacy(&kind) {
+                // Orphan removal: the flush deletes the plane.
+                r.write().planes.remove(&kind)?;
+                changes += 1;
+            } else {
+                let new = receivers::reroute(&kind, &p.read().config, gateway);
+                if let Some(new) = new {
+                    p.write().config = new;
+                    changes += 1;
+                }
+            }
+        }
+        let present = r.read().planes.keys()?;
+        for kind in receivers::missing_kinds(present.iter().map(String::as_str)) {
+            r.write().planes.insert(kind.into(), receivers::plane(NEW_FILTER))?;
+            changes += 1;
+        }
+    }
+    s.commit().await?;
+    done(&s, changes)
+}
+
+/// W7 the naive way (`naive` in examples/receivers): the members read from
+/// the association table, then per receiver its planes, and per changed
+/// plane its own session and commit, followed by a serial bump in another.
+/// Statements are the database's count (many sessions).
+pub async fn reroute_naive(ctx: &Ctx) -> R {
+    let db = &ctx.db;
+    let before = db.stats().statements();
+    let edge = db.session().query::<Group>().filter(Group::NAME.eq(EDGE)).one().await?.key();
+    let members =
+        db.fetch_sql(format!("SELECT receiver_id FROM bench_receiver_groups WHERE group_id = {edge}"), vec![]).await?;
+    let mut changes = 0;
+    for m in members {
+        let receiver_id: i64 = m.get("receiver_id")?;
+        let mut s = db.session();
+        let receiver = s.get::<Receiver>(receiver_id).await?;
+        let planes = s.query::<Plane>().filter(Plane::RECEIVER_ID.eq(receiver_id)).all().await?;
+        let kinds: Vec<String> = planes.iter().map(|p| p.read().kind.clone()).collect();
+        let gateway = receivers::gateway(&receiver.read().address);
+        for p in &planes {
+            let mut s = db.session();
+            let p = s.get::<Plane>(p.key()).await?;
+            let kind = p.read().kind.clone();
+            if receivers::is_legacy(&kind) {
+                s.delete(&p)?;
+            } else {
+                let new = receivers::reroute(&kind, &p.read().config, gateway);
+                match new {
+                    Some(new) => p.write().config = new,
+                    None => continue,
+                }
+            }
+            s.commit().await?;
+            changes += 1;
+            bump_serial(db, receiver_id).await?;
+        }
+        for kind in receivers::missing_kinds(kinds.iter().map(String::as_str)) {
+            let mut s = db.session();
+            s.add(Plane { receiver_id, kind: kind.into(), ..receivers::plane(NEW_FILTER) });
+            s.commit().await?;
+            changes += 1;
+            bump_serial(db, receiver_id).await?;
+        }
+    }
+    Ok(Outcome { count: changes, statements: db.stats().statements() - before })
+}
+
+async fn bump_serial(db: &Database, receiver_id: i64) -> Result<(), orm_core::Error> {
+    let mut s = db.session();
+    let r = s.get::<Receiver>(receiver_id).await?;
+    r.write().config_serial += 1;
+    s.commit().await
 }

@@ -2,8 +2,11 @@
 //! `query_as` into `FromRow` structs, `QueryBuilder` for multi-row inserts
 //! with `RETURNING id` (MariaDB has it too; a MySQL server takes
 //! `LAST_INSERT_ID()`), and for W5 both the per-row UPDATE loop and one bulk
-//! UPDATE (`FROM UNNEST` on PostgreSQL, `CASE` elsewhere).
+//! UPDATE (`FROM UNNEST` on PostgreSQL, `CASE` elsewhere). Lists of keys
+//! (W4, W7) are one array parameter (`= ANY($1)`) on PostgreSQL, an IN list
+//! built with `QueryBuilder` elsewhere.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,11 +14,14 @@ use std::time::Duration;
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{MySqlPool, PgPool, QueryBuilder, SqlitePool};
+use sqlx::{MySqlConnection, MySqlPool, PgConnection, PgPool, QueryBuilder, SqliteConnection, SqlitePool};
 
 use super::Outcome;
-use crate::schema::{NewUserData, UserPostRow, UserRow};
-use crate::workloads::{Backend, Ctx, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
+use crate::schema::{
+    CommentRow, NewUserData, PlaneRow, PostGraph, PostRow, ReceiverRow, UserGraph, UserPostRow, UserRow,
+};
+use crate::workloads::receivers::{self, EDGE, NEW_FILTER};
+use crate::workloads::{Backend, Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
 
 type R = Result<Outcome, Box<dyn Error>>;
 
@@ -225,3 +231,332 @@ macro_rules! case_update {
 }
 case_update!(sqlx::MySql);
 case_update!(sqlx::Sqlite);
+
+/// W4: three queries on one connection (the users by key range, their posts
+/// by the users' keys, those posts' comments by the posts' keys), then the
+/// graph assembled in hash maps: comments grouped by post, posts (with their
+/// comments) grouped by user. The count walks the assembled graph.
+pub async fn graph(ctx: &Ctx) -> R {
+    let raw = &ctx.raw;
+    let sql = raw.sql(
+        "SELECT id, name, email, age, visits FROM bench_users WHERE id < $1",
+        "SELECT id, name, email, age, visits FROM bench_users WHERE id < ?",
+    );
+    let hi = ctx.lo + GRAPH_USERS;
+    let (users, posts, comments) = each!(raw, p => {
+        let mut c = p.acquire().await?;
+        let users: Vec<UserRow> = sqlx::query_as(sql).bind(hi).fetch_all(&mut *c).await?;
+        let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+        let posts = c.posts_of(&ids).await?;
+        let ids: Vec<i64> = posts.iter().map(|p| p.id).collect();
+        let comments = c.comments_of(&ids).await?;
+        (users, posts, comments)
+    });
+    let graph = assemble(users, posts, comments);
+    let posts: usize = graph.iter().map(|u| u.posts.len()).sum();
+    let comments = graph.iter().flat_map(|u| &u.posts).map(|p| p.comments.len()).sum();
+    if graph.len() != GRAPH_USERS as usize || posts != ctx.w4_posts {
+        return Err(
+            format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into()
+        );
+    }
+    Ok(Outcome { count: comments, statements: 3 })
+}
+
+fn assemble(users: Vec<UserRow>, posts: Vec<PostRow>, comments: Vec<CommentRow>) -> Vec<UserGraph> {
+    let mut by_post: HashMap<i64, Vec<CommentRow>> = HashMap::with_capacity(posts.len());
+    for c in comments {
+        by_post.entry(c.post_id).or_default().push(c);
+    }
+    let mut by_user: HashMap<i64, Vec<PostGraph>> = HashMap::with_capacity(users.len());
+    for p in posts {
+        let comments = by_post.remove(&p.id).unwrap_or_default();
+        by_user.entry(p.user_id).or_default().push(PostGraph { post: p, comments });
+    }
+    users
+        .into_iter()
+        .map(|u| {
+            let posts = by_user.remove(&u.id).unwrap_or_default();
+            UserGraph { user: u, posts }
+        })
+        .collect()
+}
+
+/// What W7's command writes, decided in memory from the rows it read.
+#[derive(Default)]
+struct Writes {
+    /// (id, version read, new config) of each re-routed plane.
+    reroute: Vec<(i64, i64, String)>,
+    /// (id, version read) of each legacy plane.
+    delete: Vec<(i64, i64)>,
+    /// (receiver id, kind) of each missing plane.
+    insert: Vec<(i64, &'static str)>,
+    /// (id, version read) of each receiver with a changed plane.
+    bump: Vec<(i64, i64)>,
+}
+
+impl Writes {
+    fn plan(receivers: &[ReceiverRow], planes: Vec<PlaneRow>) -> Result<Writes, Box<dyn Error>> {
+        let mut by_receiver: HashMap<i64, Vec<PlaneRow>> = HashMap::with_capacity(receivers.len());
+        for p in planes {
+            by_receiver.entry(p.receiver_id).or_default().push(p);
+        }
+        let mut w = Writes::default();
+        for r in receivers {
+            let gateway = receivers::gateway(&r.address.parse()?);
+            let planes = by_receiver.remove(&r.id).unwrap_or_default();
+            let before = w.reroute.len() + w.delete.len() + w.insert.len();
+            for p in &planes {
+                if receivers::is_legacy(&p.kind) {
+                    w.delete.push((p.id, p.version));
+                } else if let Some(new) = receivers::reroute(&p.kind, &p.config, gateway) {
+                    w.reroute.push((p.id, p.version, new));
+                }
+            }
+            let present = planes.iter().filter(|p| !receivers::is_legacy(&p.kind)).map(|p| p.kind.as_str());
+            for kind in receivers::missing_kinds(present) {
+                w.insert.push((r.id, kind));
+            }
+            if w.reroute.len() + w.delete.len() + w.insert.len() > before {
+                w.bump.push((r.id, r.version));
+            }
+        }
+        Ok(w)
+    }
+}
+
+/// W7 by hand, its best effort, in one transaction: the group's receivers
+/// in one join, their planes by the receivers' keys, then one statement per
+/// kind of write: re-routed planes (version checked and bumped), legacy
+/// planes deleted (version checked), missing planes in one multi-row INSERT
+/// (no keys read back: the command does not use them), the serials of the
+/// touched receivers (version checked and bumped). Bulk statements are
+/// `UNNEST` on PostgreSQL, `CASE` and row-value `IN` elsewhere.
+pub async fn reroute(ctx: &Ctx) -> R {
+    let raw = &ctx.raw;
+    let sql = raw.sql(
+        "SELECT r.id, r.name, r.address, r.config_serial, r.version FROM bench_receivers r \
+         JOIN bench_receiver_groups rg ON rg.receiver_id = r.id \
+         JOIN bench_groups g ON g.id = rg.group_id WHERE g.name = $1",
+        "SELECT r.id, r.name, r.address, r.config_serial, r.version FROM bench_receivers r \
+         JOIN bench_receiver_groups rg ON rg.receiver_id = r.id \
+         JOIN bench_groups g ON g.id = rg.group_id WHERE g.name = ?",
+    );
+    let (changes, statements) = each!(raw, p => {
+        let mut tx = p.begin().await?;
+        let group: Vec<ReceiverRow> = sqlx::query_as(sql).bind(EDGE).fetch_all(&mut *tx).await?;
+        let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
+        let planes = tx.planes_of(&ids).await?;
+        let w = Writes::plan(&group, planes)?;
+        let mut statements = 2u64;
+        let expect = |what: &str, done: u64, want: usize| -> Result<(), Box<dyn Error>> {
+            if done == want as u64 { Ok(()) } else { Err(format!("W7 {what}: {done} rows, expected {want} (stale data)").into()) }
+        };
+        if !w.reroute.is_empty() {
+            expect("re-route", tx.reroute_planes(&w.reroute).await?, w.reroute.len())?;
+            statements += 1;
+        }
+        if !w.delete.is_empty() {
+            expect("delete", tx.delete_planes(&w.delete).await?, w.delete.len())?;
+            statements += 1;
+        }
+        if !w.insert.is_empty() {
+            expect("insert", tx.insert_planes(&w.insert).await?, w.insert.len())?;
+            statements += 1;
+        }
+        if !w.bump.is_empty() {
+            expect("bump", tx.bump_receivers(&w.bump).await?, w.bump.len())?;
+            statements += 1;
+        }
+        tx.commit().await?;
+        (w.reroute.len() + w.delete.len() + w.insert.len(), statements)
+    });
+    Ok(Outcome { count: changes, statements })
+}
+
+/// W4's and W7's list statements, written per backend (the text differs:
+/// array parameters on PostgreSQL, IN lists elsewhere), on a connection.
+trait Hand {
+    async fn posts_of(&mut self, users: &[i64]) -> Result<Vec<PostRow>, sqlx::Error>;
+    async fn comments_of(&mut self, posts: &[i64]) -> Result<Vec<CommentRow>, sqlx::Error>;
+    async fn planes_of(&mut self, receivers: &[i64]) -> Result<Vec<PlaneRow>, sqlx::Error>;
+    async fn reroute_planes(&mut self, rows: &[(i64, i64, String)]) -> Result<u64, sqlx::Error>;
+    async fn delete_planes(&mut self, rows: &[(i64, i64)]) -> Result<u64, sqlx::Error>;
+    async fn insert_planes(&mut self, rows: &[(i64, &'static str)]) -> Result<u64, sqlx::Error>;
+    async fn bump_receivers(&mut self, rows: &[(i64, i64)]) -> Result<u64, sqlx::Error>;
+}
+
+impl Hand for PgConnection {
+    async fn posts_of(&mut self, users: &[i64]) -> Result<Vec<PostRow>, sqlx::Error> {
+        sqlx::query_as("SELECT id, user_id, title, views FROM bench_posts WHERE user_id = ANY($1)")
+            .bind(users)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn comments_of(&mut self, posts: &[i64]) -> Result<Vec<CommentRow>, sqlx::Error> {
+        sqlx::query_as("SELECT id, post_id, body, likes FROM bench_comments WHERE post_id = ANY($1)")
+            .bind(posts)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn planes_of(&mut self, receivers: &[i64]) -> Result<Vec<PlaneRow>, sqlx::Error> {
+        sqlx::query_as("SELECT id, receiver_id, kind, config, version FROM bench_planes WHERE receiver_id = ANY($1)")
+            .bind(receivers)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn reroute_planes(&mut self, rows: &[(i64, i64, String)]) -> Result<u64, sqlx::Error> {
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let versions: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let configs: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+        Ok(sqlx::query(
+            "UPDATE bench_planes AS p SET config = v.config, version = p.version + 1 \
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS v(id, version, config) \
+             WHERE p.id = v.id AND p.version = v.version",
+        )
+        .bind(ids)
+        .bind(versions)
+        .bind(configs)
+        .execute(self)
+        .await?
+        .rows_affected())
+    }
+
+    async fn delete_planes(&mut self, rows: &[(i64, i64)]) -> Result<u64, sqlx::Error> {
+        let (ids, versions): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
+        Ok(sqlx::query(
+            "DELETE FROM bench_planes AS p USING UNNEST($1::bigint[], $2::bigint[]) AS v(id, version) \
+             WHERE p.id = v.id AND p.version = v.version",
+        )
+        .bind(ids)
+        .bind(versions)
+        .execute(self)
+        .await?
+        .rows_affected())
+    }
+
+    async fn insert_planes(&mut self, rows: &[(i64, &'static str)]) -> Result<u64, sqlx::Error> {
+        let (receivers, kinds): (Vec<i64>, Vec<&str>) = rows.iter().copied().unzip();
+        Ok(sqlx::query(
+            "INSERT INTO bench_planes (receiver_id, kind, config, version) \
+             SELECT v.receiver_id, v.kind, $3, 1 FROM UNNEST($1::bigint[], $2::text[]) AS v(receiver_id, kind)",
+        )
+        .bind(receivers)
+        .bind(kinds)
+        .bind(NEW_FILTER)
+        .execute(self)
+        .await?
+        .rows_affected())
+    }
+
+    async fn bump_receivers(&mut self, rows: &[(i64, i64)]) -> Result<u64, sqlx::Error> {
+        let (ids, versions): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
+        Ok(sqlx::query(
+            "UPDATE bench_receivers AS r SET config_serial = r.config_serial + 1, version = r.version + 1 \
+             FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, version) WHERE r.id = v.id AND r.version = v.version",
+        )
+        .bind(ids)
+        .bind(versions)
+        .execute(self)
+        .await?
+        .rows_affected())
+    }
+}
+
+/// MySQL/MariaDB and SQLite: IN lists, one `CASE` UPDATE, row-value IN for
+/// the version checks (the same shapes the ORM's flush writes).
+macro_rules! hand_in_lists {
+    ($conn:ty, $db:ty) => {
+        impl Hand for $conn {
+            async fn posts_of(&mut self, users: &[i64]) -> Result<Vec<PostRow>, sqlx::Error> {
+                if users.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$db>::new("SELECT id, user_id, title, views FROM bench_posts WHERE user_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in users {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(self).await
+            }
+
+            async fn comments_of(&mut self, posts: &[i64]) -> Result<Vec<CommentRow>, sqlx::Error> {
+                if posts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$db>::new("SELECT id, post_id, body, likes FROM bench_comments WHERE post_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in posts {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(self).await
+            }
+
+            async fn planes_of(&mut self, receivers: &[i64]) -> Result<Vec<PlaneRow>, sqlx::Error> {
+                if receivers.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT id, receiver_id, kind, config, version FROM bench_planes WHERE receiver_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for id in receivers {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(self).await
+            }
+
+            async fn reroute_planes(&mut self, rows: &[(i64, i64, String)]) -> Result<u64, sqlx::Error> {
+                let mut qb = QueryBuilder::<$db>::new("UPDATE bench_planes SET config = CASE id");
+                for (id, _, config) in rows {
+                    qb.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(config.as_str());
+                }
+                qb.push(" END, version = version + 1 WHERE (id, version) IN (");
+                let mut sep = qb.separated(", ");
+                for (id, version, _) in rows {
+                    sep.push("(").push_bind_unseparated(*id).push_unseparated(", ").push_bind_unseparated(*version).push_unseparated(")");
+                }
+                qb.push(")");
+                Ok(qb.build().execute(self).await?.rows_affected())
+            }
+
+            async fn delete_planes(&mut self, rows: &[(i64, i64)]) -> Result<u64, sqlx::Error> {
+                let mut qb = QueryBuilder::<$db>::new("DELETE FROM bench_planes WHERE (id, version) IN (");
+                let mut sep = qb.separated(", ");
+                for (id, version) in rows {
+                    sep.push("(").push_bind_unseparated(*id).push_unseparated(", ").push_bind_unseparated(*version).push_unseparated(")");
+                }
+                qb.push(")");
+                Ok(qb.build().execute(self).await?.rows_affected())
+            }
+
+            async fn insert_planes(&mut self, rows: &[(i64, &'static str)]) -> Result<u64, sqlx::Error> {
+                let mut qb = QueryBuilder::<$db>::new("INSERT INTO bench_planes (receiver_id, kind, config, version) ");
+                qb.push_values(rows, |mut b, (receiver, kind)| {
+                    b.push_bind(*receiver).push_bind(*kind).push_bind(NEW_FILTER).push_bind(1i64);
+                });
+                Ok(qb.build().execute(self).await?.rows_affected())
+            }
+
+            async fn bump_receivers(&mut self, rows: &[(i64, i64)]) -> Result<u64, sqlx::Error> {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "UPDATE bench_receivers SET config_serial = config_serial + 1, version = version + 1 WHERE (id, version) IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for (id, version) in rows {
+                    sep.push("(").push_bind_unseparated(*id).push_unseparated(", ").push_bind_unseparated(*version).push_unseparated(")");
+                }
+                qb.push(")");
+                Ok(qb.build().execute(self).await?.rows_affected())
+            }
+        }
+    };
+}
+hand_in_lists!(MySqlConnection, sqlx::MySql);
+hand_in_lists!(SqliteConnection, sqlx::Sqlite);

@@ -1,16 +1,18 @@
-//! The database workloads (W1, W2, W3, W5) as cases the runner times, their
-//! seed data and their expected result counts; W6 (no database) and the
-//! older single-purpose benchmarks live in their own modules.
+//! The database workloads (W1, W2, W3, W4, W5, W7) as cases the runner
+//! times, their seed data and their expected result counts; W7's seed and
+//! logic are in `receivers`; W6 (no database) and the older single-purpose
+//! benchmarks live in their own modules.
 
 pub mod cache;
 pub mod in_lists;
+pub mod receivers;
 pub mod w6_templates;
 
 use orm_core::Database;
 
 use crate::peers::sqlx_raw::Raw;
 use crate::peers::{Outcome, Peer};
-use crate::schema::{NewUser, NewUserData, Post, User, new_users};
+use crate::schema::{Comment, Group, NewUser, NewUserData, Plane, Post, Receiver, User, new_users};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Backend {
@@ -59,6 +61,9 @@ pub struct Ctx {
     /// Rows of W2's join (computed untimed with COUNT).
     pub w2_rows: usize,
     pub w2_users: usize,
+    /// Posts and comments of W4's users (computed untimed with COUNT).
+    pub w4_posts: usize,
+    pub w4_comments: usize,
     pub version: String,
 }
 
@@ -67,29 +72,67 @@ pub const JOIN_USERS: i64 = 1_000;
 pub const POSTS_PER_USER: usize = 10;
 pub const JOIN_MIN_AGE: i32 = 45;
 pub const UPDATE_USERS: i64 = 1_000;
+/// W4 reads the first 100 users with their posts and the posts' comments.
+pub const GRAPH_USERS: i64 = 100;
+/// Comments are seeded for the posts of the first 200 users (2 or 3 per
+/// post), so W4's filter matters at every level.
+pub const COMMENTED_USERS: i64 = 200;
+/// W7's receivers (story 1's size), and with `--quick`.
+pub const RECEIVERS: usize = 200;
+pub const QUICK_RECEIVERS: usize = 50;
 
 /// Drops and recreates the tables and seeds them (untimed).
 pub async fn setup(backend: Backend) -> Result<Ctx, Box<dyn std::error::Error>> {
     let url = backend.url();
     let db = Database::connect(&url).await?;
-    let schema = [Post::schema(), User::schema(), NewUser::schema()];
+    let schema = [
+        Comment::schema(),
+        Post::schema(),
+        User::schema(),
+        NewUser::schema(),
+        Plane::schema(),
+        Receiver::schema(),
+        Group::schema(),
+    ];
     db.drop_all(&schema).await?;
     db.create_all(&schema).await?;
     let raw = Raw::connect(backend, &url).await?;
     let mut s = db.session();
     s.add_all((0..USERS).map(|i| User {
-        id: 0,
         name: format!("user-{i}"),
         email: format!("user-{i}@example.org"),
         age: 20 + (i % 50) as i32,
-        visits: 0,
+        ..Default::default()
     }));
     s.commit().await?;
     let lo = raw.scalar_i64("SELECT MIN(id) FROM bench_users").await?;
     let mut s = db.session();
     s.add_all((0..JOIN_USERS).flat_map(|u| {
-        (0..POSTS_PER_USER).map(move |p| Post { id: 0, user_id: lo + u, title: format!("post {p} of {u}"), views: p as i32 })
+        (0..POSTS_PER_USER).map(move |p| Post {
+            user_id: lo + u,
+            title: format!("post {p} of {u}"),
+            views: p as i32,
+            ..Default::default()
+        })
     }));
+    s.commit().await?;
+    // W4's comments: 2 or 3 per post of the first COMMENTED_USERS users.
+    let mut s = db.session();
+    let posts = s.query::<Post>().filter(Post::USER_ID.lt(lo + COMMENTED_USERS)).all().await?;
+    let comments: Vec<Comment> = posts
+        .iter()
+        .enumerate()
+        .flat_map(|(j, p)| {
+            let post_id = p.read().id;
+            (0..2 + j % 2).map(move |c| Comment {
+                post_id,
+                body: format!("comment {c} on post {post_id}"),
+                likes: (c * j % 7) as i32,
+                ..Default::default()
+            })
+        })
+        .collect();
+    s.add_all(comments);
     s.commit().await?;
     let count = |sql: String| {
         let raw = &raw;
@@ -103,12 +146,19 @@ pub async fn setup(backend: Backend) -> Result<Ctx, Box<dyn std::error::Error>> 
     let w2_users =
         count(format!("SELECT COUNT(*) FROM bench_users WHERE id < {} AND age >= {JOIN_MIN_AGE}", lo + JOIN_USERS)).await?
             as usize;
+    let hi = lo + GRAPH_USERS;
+    let w4_posts = count(format!("SELECT COUNT(*) FROM bench_posts WHERE user_id < {hi}")).await? as usize;
+    let w4_comments = count(format!(
+        "SELECT COUNT(*) FROM bench_comments c JOIN bench_posts p ON p.id = c.post_id WHERE p.user_id < {hi}"
+    ))
+    .await? as usize;
+    assert_eq!(w4_posts, GRAPH_USERS as usize * POSTS_PER_USER);
     let users = count("SELECT COUNT(*) FROM bench_users".into()).await? as usize;
     let max = count("SELECT MAX(id) FROM bench_users".into()).await?;
     assert_eq!(users, USERS);
     assert_eq!(max - lo + 1, USERS as i64, "seeded ids are not contiguous");
     let version = raw.version().await?;
-    Ok(Ctx { backend, db, raw, lo, w2_rows, w2_users, version })
+    Ok(Ctx { backend, db, raw, lo, w2_rows, w2_users, w4_posts, w4_comments, version })
 }
 
 /// One timed case: a workload at one size, with the peers that run it.
@@ -129,13 +179,18 @@ pub enum Kind {
     Join,
     /// W3: insert `n` users, keys read back.
     Insert(usize),
+    /// W4: users, their posts, the posts' comments, assembled.
+    Graph,
     /// W5: load, change, write back, commit.
     Update,
+    /// W7: story 1's command on `n` receivers (reseeded before every operation).
+    Reroute(usize),
 }
 
 pub fn cases(quick: bool) -> Vec<Case> {
     let r = |quick_reps: usize| if quick { quick_reps } else { quick_reps * 3 };
     let both = || vec![Peer::Sqlx, Peer::Orm];
+    let receivers = if quick { QUICK_RECEIVERS } else { RECEIVERS };
     vec![
         Case { id: "W1", label: "load 1 user".into(), kind: Kind::Load(1), peers: both(), reps: r(200) },
         Case { id: "W1", label: "load 100 users".into(), kind: Kind::Load(100), peers: both(), reps: r(40) },
@@ -144,11 +199,25 @@ pub fn cases(quick: bool) -> Vec<Case> {
         Case { id: "W3", label: "insert 100 users, keys back".into(), kind: Kind::Insert(100), peers: both(), reps: r(10) },
         Case { id: "W3", label: "insert 10,000 users, keys back".into(), kind: Kind::Insert(10_000), peers: both(), reps: r(1) },
         Case {
+            id: "W4",
+            label: "100 users + posts + comments, assembled".into(),
+            kind: Kind::Graph,
+            peers: both(),
+            reps: r(10),
+        },
+        Case {
             id: "W5",
             label: "load 1,000, change 1 column each, commit".into(),
             kind: Kind::Update,
             peers: vec![Peer::Sqlx, Peer::SqlxBulk, Peer::Orm],
             reps: r(2),
+        },
+        Case {
+            id: "W7",
+            label: format!("re-route {receivers} receivers' planes, one commit"),
+            kind: Kind::Reroute(receivers),
+            peers: vec![Peer::Sqlx, Peer::Orm, Peer::OrmNaive],
+            reps: if quick { 2 } else { 3 },
         },
     ]
 }
@@ -171,14 +240,37 @@ pub fn expected(ctx: &Ctx, kind: Kind) -> usize {
     match kind {
         Kind::Load(n) | Kind::Insert(n) => n,
         Kind::Join => ctx.w2_rows,
+        Kind::Graph => ctx.w4_comments,
         Kind::Update => UPDATE_USERS as usize,
+        Kind::Reroute(n) => receivers::effects(n).changes,
+    }
+}
+
+/// Untimed work before a case's first operation.
+pub async fn prepare(ctx: &Ctx, kind: Kind) -> Result<(), Box<dyn std::error::Error>> {
+    if let Kind::Reroute(n) = kind {
+        receivers::seed(ctx, n).await?;
+    }
+    Ok(())
+}
+
+/// Untimed check of the database after an operation (for workloads whose
+/// effect is in the data, not in what the operation returns).
+pub async fn check(ctx: &Ctx, kind: Kind) -> Result<(), String> {
+    match kind {
+        Kind::Reroute(n) => receivers::check(ctx, n).await,
+        _ => Ok(()),
     }
 }
 
 /// Untimed work after each operation.
 pub async fn cleanup(ctx: &Ctx, kind: Kind) -> Result<(), Box<dyn std::error::Error>> {
-    if let Kind::Insert(_) = kind {
-        ctx.raw.execute("DELETE FROM bench_new_users").await?;
+    match kind {
+        Kind::Insert(_) => {
+            ctx.raw.execute("DELETE FROM bench_new_users").await?;
+        }
+        Kind::Reroute(n) => receivers::seed(ctx, n).await?,
+        _ => {}
     }
     Ok(())
 }
@@ -193,11 +285,17 @@ pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Out
         (Peer::Orm, Kind::Load(n)) => orm::load(ctx, n).await?,
         (Peer::Orm, Kind::Join) => orm::join(ctx).await?,
         (Peer::Orm, Kind::Insert(_)) => orm::insert(ctx, users()).await?,
+        (Peer::Orm, Kind::Graph) => orm::graph(ctx).await?,
         (Peer::Orm, Kind::Update) => orm::update(ctx).await?,
+        (Peer::Orm, Kind::Reroute(_)) => orm::reroute(ctx).await?,
+        (Peer::OrmNaive, Kind::Reroute(_)) => orm::reroute_naive(ctx).await?,
+        (Peer::OrmNaive, _) => return Err("orm naive runs W7 only".into()),
         (Peer::Sqlx, Kind::Load(n)) => sqlx_raw::load(ctx, n).await?,
         (Peer::Sqlx, Kind::Join) => sqlx_raw::join(ctx).await?,
         (Peer::Sqlx, Kind::Insert(_)) => sqlx_raw::insert(ctx, users()).await?,
+        (Peer::Sqlx, Kind::Graph) => sqlx_raw::graph(ctx).await?,
         (Peer::Sqlx, Kind::Update) => sqlx_raw::update(ctx, false).await?,
+        (Peer::Sqlx, Kind::Reroute(_)) => sqlx_raw::reroute(ctx).await?,
         (Peer::SqlxBulk, Kind::Update) => sqlx_raw::update(ctx, true).await?,
         (Peer::SqlxBulk, _) => return Err("sqlx bulk runs W5 only".into()),
     })
