@@ -7,13 +7,14 @@ use std::hash::{Hash, Hasher};
 
 use crate::value::Value;
 
-/// A hashable, comparable key made of one or more values.
+/// A hashable, comparable single-column key (relationships join on one
+/// column): no allocation beyond the value's own.
 #[derive(Debug, Clone)]
-pub(crate) struct ValueKey(pub(crate) Vec<Value>);
+pub(crate) struct ValueKey(pub(crate) Value);
 
 impl ValueKey {
     pub(crate) fn one(v: Value) -> ValueKey {
-        ValueKey(vec![v])
+        ValueKey(v)
     }
 }
 
@@ -35,7 +36,7 @@ fn same(a: &Value, b: &Value) -> bool {
 
 impl PartialEq for ValueKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| same(a, b))
+        same(&self.0, &other.0)
     }
 }
 
@@ -43,7 +44,8 @@ impl Eq for ValueKey {}
 
 impl Hash for ValueKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for v in &self.0 {
+        {
+            let v = &self.0;
             match v {
                 Value::I16(_) | Value::I32(_) | Value::I64(_) => {
                     0u8.hash(state);

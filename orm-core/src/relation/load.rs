@@ -25,12 +25,13 @@ use crate::session::{Handle, Session};
 use crate::value::Value;
 
 /// Loads one relationship for a batch of owners; returns the children of
-/// every owner (for the next level). Generated code points
-/// [`RelationMeta::load`] at `loader::<Target>`.
+/// every owner when `next` asks for them (the next level). Generated code
+/// points [`RelationMeta::load`] at `loader::<Target>`.
 pub type LoadFn = for<'a> fn(
     &'a mut Session,
     &'static RelationMeta,
     Vec<Obj>,
+    bool,
 ) -> Pin<Box<dyn Future<Output = Result<Vec<Obj>>> + Send + 'a>>;
 
 /// The [`LoadFn`] of relationships whose target is `C`.
@@ -39,8 +40,9 @@ pub fn loader<'a, C: Entity>(
     session: &'a mut Session,
     rel: &'static RelationMeta,
     owners: Vec<Obj>,
+    next: bool,
 ) -> Pin<Box<dyn Future<Output = Result<Vec<Obj>>> + Send + 'a>> {
-    Box::pin(load::<C>(session, rel, owners))
+    Box::pin(load::<C>(session, rel, owners, next))
 }
 
 /// The position of `rel` in its owner's relations.
@@ -68,6 +70,7 @@ async fn load<C: Entity>(
     session: &mut Session,
     rel: &'static RelationMeta,
     owners: Vec<Obj>,
+    next: bool,
 ) -> Result<Vec<Obj>> {
     let index = index_of(rel);
     // Owners whose field must be filled: unloaded, with a key.
@@ -110,9 +113,15 @@ async fn load<C: Entity>(
                 let inverse = rel.inverse().map(|(i, _)| i);
                 for (o, v) in &need {
                     let children = groups.remove(&ValueKey::one(v.clone())).unwrap_or_default();
-                    if let Some(inv) = inverse {
+                    if let Some(inv) = inverse
+                        && !children.is_empty()
+                    {
+                        // The children's reference to this owner, for free.
+                        let parent = o.handle_any();
                         for c in &children {
-                            obj(c).load_relation(inv, o.one_vec());
+                            if let Some(f) = c.write_untracked().relation_mut(inv) {
+                                f.set_parent(&*parent);
+                            }
                         }
                     }
                     o.load_relation(index, Box::new(children));
@@ -146,6 +155,9 @@ async fn load<C: Entity>(
                 }
             }
         }
+    }
+    if !next {
+        return Ok(Vec::new());
     }
     // The next level: every owner's children, each once.
     let mut seen = HashSet::new();
@@ -285,11 +297,11 @@ impl Session {
         mut level: Vec<Obj>,
         steps: &[&'static RelationMeta],
     ) -> Result<()> {
-        for rel in steps {
+        for (i, rel) in steps.iter().enumerate() {
             if level.is_empty() {
                 break;
             }
-            level = (rel.load)(self, rel, level).await?;
+            level = (rel.load)(self, rel, level, i + 1 < steps.len()).await?;
         }
         Ok(())
     }

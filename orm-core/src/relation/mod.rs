@@ -361,6 +361,11 @@ pub trait RelationField: Send + Sync + 'static {
     #[doc(hidden)]
     fn set_loaded(&mut self, children: Box<dyn Any>);
 
+    /// Fills an unloaded belongs-to reference with its parent, a
+    /// `Handle<T>` (from a has-many load); nothing for collections.
+    #[doc(hidden)]
+    fn set_parent(&mut self, _parent: &dyn Any) {}
+
     /// Adds a child from the other side of the relationship (no cascade).
     #[doc(hidden)]
     fn attach(&mut self, child: &object::Obj);

@@ -45,8 +45,6 @@ pub trait Object: Send + Sync {
     fn relation_children(&self, index: usize) -> Vec<Obj>;
     /// Fills an unloaded relationship field (not a change: no snapshot).
     fn load_relation(&self, index: usize, children: Box<dyn Any>);
-    /// `Box<Vec<Handle<T>>>` holding this handle (to load a reference to it).
-    fn one_vec(&self) -> Box<dyn Any>;
     /// Puts a new object created by a collection into the session's new
     /// objects (cascade on save); nothing for other objects.
     fn enqueue(&self, session: &mut Session);
@@ -143,10 +141,6 @@ impl<T: Entity> Object for Handle<T> {
         if let Some(f) = self.write_untracked().relation_mut(index) {
             f.set_loaded(children);
         }
-    }
-
-    fn one_vec(&self) -> Box<dyn Any> {
-        Box::new(vec![self.clone()])
     }
 
     fn enqueue(&self, session: &mut Session) {

@@ -246,6 +246,15 @@ impl<T: Entity> RelationField for Ref<T> {
         }
     }
 
+    fn set_parent(&mut self, parent: &dyn Any) {
+        if !self.loaded
+            && let Some(h) = parent.downcast_ref::<Handle<T>>()
+        {
+            self.target = Some(h.clone());
+            self.loaded = true;
+        }
+    }
+
     fn attach(&mut self, parent: &Obj) {
         if let Some(h) = typed::<T>(parent) {
             if self.target.as_ref().is_some_and(|t| Handle::ptr_eq(t, &h)) && self.loaded {

@@ -121,7 +121,7 @@ impl Session {
             }
             if !to_load.is_empty() {
                 for (rel, list) in to_load {
-                    (rel.load)(self, rel, list).await?;
+                    (rel.load)(self, rel, list, false).await?;
                 }
                 continue;
             }
