@@ -26,9 +26,36 @@ pub trait CollectionKey: ColumnValue + Eq + Hash + Clone + Send + Sync + 'static
 impl<K: ColumnValue + Eq + Hash + Clone + Send + Sync + 'static> CollectionKey for K {}
 
 struct Index<K> {
-    by_key: HashMap<K, usize>,
+    /// Built at the first access (a collection that is never read by key
+    /// costs no hash map).
+    by_key: Option<HashMap<K, usize>>,
     /// The child type's write count when the index was built.
     seen: Option<u64>,
+}
+
+impl<K: Hash + Eq> Index<K> {
+    /// Records a key; an index not built yet is built whole at its first use.
+    fn put(&mut self, key: K, addr: usize) {
+        if let Some(m) = &mut self.by_key {
+            m.insert(key, addr);
+        }
+    }
+
+    fn forget<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
+        if let Some(m) = &mut self.by_key {
+            m.remove(key);
+        }
+    }
+
+    fn lookup<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.by_key.as_ref().and_then(|m| m.get(key)).copied()
+    }
 }
 
 /// Children of a has-many relationship by the value of one of their
@@ -55,7 +82,7 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     }
 
     pub fn is_loaded(&self) -> bool {
-        self.members.loaded
+        self.members.is_loaded()
     }
 
     fn key_column(&self) -> Result<usize> {
@@ -90,11 +117,13 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         let column = self.key_column()?;
         let mut index = self.index.lock();
         let writes = T::meta().write_count();
-        if index.seen != Some(writes) {
-            index.by_key.clear();
-            for (addr, h) in &self.members.items {
-                index.by_key.insert(Self::key_of(h, column)?, *addr);
+        if index.seen != Some(writes) || index.by_key.is_none() {
+            let items = self.members.items()?;
+            let mut by_key = HashMap::with_capacity(items.len());
+            for (addr, h) in items {
+                by_key.insert(Self::key_of(h, column)?, *addr);
             }
+            index.by_key = Some(by_key);
             index.seen = Some(writes);
         }
         Ok(index)
@@ -121,9 +150,8 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     {
         let index = self.fresh_index()?;
         Ok(index
-            .by_key
-            .get(key)
-            .and_then(|a| self.members.items.get(a))
+            .lookup(key)
+            .and_then(|a| self.members.items().ok()?.get(&a))
             .cloned())
     }
 
@@ -169,8 +197,8 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
             }
             value.set_column(column, key.to_value())?;
             let h = Handle::created(value);
-            this.members.insert(&h);
-            this.index.lock().by_key.insert(key, h.addr());
+            this.members.insert(&h)?;
+            this.index.lock().put(key, h.addr());
             Ok(h)
         })
     }
@@ -186,19 +214,19 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         }
         self.keeping_fresh(|this| {
             if let Some(old) = current {
-                this.members.remove(old.addr());
-                this.index.lock().by_key.remove(&key);
+                this.members.remove(old.addr())?;
+                this.index.lock().forget(&key);
             }
             let had = Self::key_of(child, column)?;
             if had != key {
                 child.write().set_column(column, key.to_value())?;
                 let mut index = this.index.lock();
-                if index.by_key.get(&had) == Some(&child.addr()) {
-                    index.by_key.remove(&had);
+                if index.lookup(&had) == Some(child.addr()) {
+                    index.forget(&had);
                 }
             }
-            this.members.insert(child);
-            this.index.lock().by_key.insert(key, child.addr());
+            this.members.insert(child)?;
+            this.index.lock().put(key, child.addr());
             Ok(())
         })
     }
@@ -220,15 +248,14 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
             return Ok(None);
         };
         self.keeping_fresh(|this| {
-            this.members.remove(h.addr());
-            this.index.lock().by_key.remove(key);
+            this.members.remove(h.addr())?;
+            this.index.lock().forget(key);
             Ok(Some(h))
         })
     }
 
     pub fn len(&self) -> Result<usize> {
-        self.members.check()?;
-        Ok(self.members.items.len())
+        Ok(self.members.items()?.len())
     }
 
     pub fn is_empty(&self) -> Result<bool> {
@@ -242,10 +269,9 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
 
     /// (key, child) pairs in insertion (or load) order.
     pub fn iter(&self) -> Result<Vec<(K, Handle<T>)>> {
-        self.members.check()?;
         let column = self.key_column()?;
         self.members
-            .items
+            .items()?
             .values()
             .map(|h| Ok((Self::key_of(h, column)?, h.clone())))
             .collect()
@@ -253,8 +279,7 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
 
     /// The children, in order.
     pub fn values(&self) -> Result<impl Iterator<Item = &Handle<T>>> {
-        self.members.check()?;
-        Ok(self.members.items.values())
+        Ok(self.members.items()?.values())
     }
 
     /// One column of the children by key, without naming the child type
@@ -340,10 +365,9 @@ impl<K: CollectionKey, T: Entity> Clone for Keyed<K, T> {
 
 impl<K, T: Entity> fmt::Debug for Keyed<K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.members.loaded {
-            write!(f, "Keyed({} children)", self.members.items.len())
-        } else {
-            f.write_str("Keyed(unloaded)")
+        match self.members.items() {
+            Ok(items) => write!(f, "Keyed({} children)", items.len()),
+            Err(_) => f.write_str("Keyed(unloaded)"),
         }
     }
 }
@@ -355,7 +379,7 @@ impl<K: CollectionKey, T: Entity> Collection for Keyed<K, T> {
         Keyed {
             members,
             index: Mutex::new(Index {
-                by_key: HashMap::new(),
+                by_key: None,
                 seen: None,
             }),
         }

@@ -59,49 +59,44 @@ impl<T: Entity> Many<T> {
 
     /// Whether the children are known (loaded, or the owner is new).
     pub fn is_loaded(&self) -> bool {
-        self.members.loaded
+        self.members.is_loaded()
     }
 
     /// Adds a child (a handle from the session, or one returned by
     /// [`Many::add_new`]). False if it was already there.
     pub fn add(&mut self, child: &Handle<T>) -> Result<bool> {
-        self.members.check()?;
-        Ok(self.members.insert(child))
+        self.members.insert(child)
     }
 
     /// Adds a new child; the flush inserts it (cascade on save).
     pub fn add_new(&mut self, child: T) -> Result<Handle<T>> {
         self.members.check()?;
         let h = Handle::created(child);
-        self.members.insert(&h);
+        self.members.insert(&h)?;
         Ok(h)
     }
 
     /// Removes a child. A has-many child in no collection at the flush is an
     /// orphan: deleted, or detached if the relationship says so.
     pub fn remove(&mut self, child: &Handle<T>) -> Result<bool> {
-        self.members.check()?;
-        Ok(self.members.remove(child.addr()).is_some())
+        Ok(self.members.remove(child.addr())?.is_some())
     }
 
     /// Removes every child.
     pub fn clear(&mut self) -> Result<()> {
-        self.members.check()?;
-        let all: Vec<usize> = self.members.items.keys().copied().collect();
+        let all: Vec<usize> = self.members.items()?.keys().copied().collect();
         for a in all {
-            self.members.remove(a);
+            self.members.remove(a)?;
         }
         Ok(())
     }
 
     pub fn contains(&self, child: &Handle<T>) -> Result<bool> {
-        self.members.check()?;
-        Ok(self.members.items.contains_key(&child.addr()))
+        Ok(self.members.items()?.contains_key(&child.addr()))
     }
 
     pub fn len(&self) -> Result<usize> {
-        self.members.check()?;
-        Ok(self.members.items.len())
+        Ok(self.members.items()?.len())
     }
 
     pub fn is_empty(&self) -> Result<bool> {
@@ -110,8 +105,7 @@ impl<T: Entity> Many<T> {
 
     /// The children, in order.
     pub fn iter(&self) -> Result<impl Iterator<Item = &Handle<T>>> {
-        self.members.check()?;
-        Ok(self.members.items.values())
+        Ok(self.members.items()?.values())
     }
 
     /// The children as a vector of handles.
@@ -137,10 +131,9 @@ impl<T: Entity> Clone for Many<T> {
 
 impl<T: Entity> fmt::Debug for Many<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.members.loaded {
-            write!(f, "Many({} children)", self.members.items.len())
-        } else {
-            f.write_str("Many(unloaded)")
+        match self.members.items() {
+            Ok(items) => write!(f, "Many({} children)", items.len()),
+            Err(_) => f.write_str("Many(unloaded)"),
         }
     }
 }

@@ -21,38 +21,24 @@ use crate::value::Value;
 
 pub(crate) type Set<T> = IndexMap<usize, Handle<T>>;
 
+/// A collection's membership. Unloaded is `state: None`: an object built
+/// from a row pays one pointer per collection until it is loaded (every
+/// loaded row has its collections, so their size is the row's size).
 pub(crate) struct Members<T: Entity> {
-    pub(crate) loaded: bool,
-    /// Children by address, in insertion order.
-    pub(crate) items: Set<T>,
-    /// Membership at the load or the last flush; `None` while unchanged.
-    pub(crate) base: Option<Set<T>>,
+    state: Option<Box<Loaded<T>>>,
     pub(crate) link: Option<Link>,
 }
 
-impl<T: Entity> Members<T> {
-    pub(crate) fn loaded() -> Self {
-        Members {
-            loaded: true,
-            items: IndexMap::new(),
-            base: None,
-            link: None,
-        }
-    }
+struct Loaded<T: Entity> {
+    /// Children by address, in insertion order.
+    items: Set<T>,
+    /// Membership at the load or the last flush; `None` while unchanged.
+    base: Option<Set<T>>,
+}
 
-    pub(crate) fn unloaded() -> Self {
-        Members {
-            loaded: false,
-            ..Members::loaded()
-        }
-    }
-
-    pub(crate) fn check(&self) -> Result<()> {
-        if self.loaded {
-            Ok(())
-        } else {
-            Err(not_loaded(self.link.as_ref()))
-        }
+impl<T: Entity> Loaded<T> {
+    fn new(items: Set<T>) -> Box<Self> {
+        Box::new(Loaded { items, base: None })
     }
 
     fn touch(&mut self) {
@@ -60,70 +46,116 @@ impl<T: Entity> Members<T> {
             self.base = Some(self.items.clone());
         }
     }
+}
+
+impl<T: Entity> Members<T> {
+    pub(crate) fn loaded() -> Self {
+        Members {
+            state: Some(Loaded::new(IndexMap::new())),
+            link: None,
+        }
+    }
+
+    pub(crate) fn unloaded() -> Self {
+        Members {
+            state: None,
+            link: None,
+        }
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// The children, or `NotLoaded`.
+    pub(crate) fn items(&self) -> Result<&Set<T>> {
+        match &self.state {
+            Some(s) => Ok(&s.items),
+            None => Err(not_loaded(self.link.as_ref())),
+        }
+    }
+
+    fn state_mut(&mut self) -> Result<&mut Loaded<T>> {
+        match &mut self.state {
+            Some(s) => Ok(s),
+            None => Err(not_loaded(self.link.as_ref())),
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        self.items().map(|_| ())
+    }
 
     /// Adds a child, keeping the other side in step. False if already there.
-    pub(crate) fn insert(&mut self, h: &Handle<T>) -> bool {
-        if self.items.contains_key(&h.addr()) {
-            return false;
+    pub(crate) fn insert(&mut self, h: &Handle<T>) -> Result<bool> {
+        let state = self.state_mut()?;
+        if state.items.contains_key(&h.addr()) {
+            return Ok(false);
         }
-        self.touch();
-        self.items.insert(h.addr(), h.clone());
+        state.touch();
+        state.items.insert(h.addr(), h.clone());
         if let Some(link) = &self.link {
             joined(link, &obj(h));
         }
-        true
+        Ok(true)
     }
 
     /// Removes a child, keeping the other side in step.
-    pub(crate) fn remove(&mut self, addr: usize) -> Option<Handle<T>> {
-        if !self.items.contains_key(&addr) {
-            return None;
+    pub(crate) fn remove(&mut self, addr: usize) -> Result<Option<Handle<T>>> {
+        let state = self.state_mut()?;
+        if !state.items.contains_key(&addr) {
+            return Ok(None);
         }
-        self.touch();
-        let h = self.items.shift_remove(&addr)?;
-        if let Some(link) = &self.link {
-            left(link, &obj(&h));
+        state.touch();
+        let h = state.items.shift_remove(&addr);
+        if let (Some(link), Some(h)) = (&self.link, &h) {
+            left(link, &obj(h));
         }
-        Some(h)
+        Ok(h)
     }
 
     /// Adds or removes a child for the other side (no bookkeeping back).
     pub(crate) fn attach(&mut self, child: &Obj) -> Option<Handle<T>> {
         let h = typed::<T>(child)?;
-        if !self.loaded || self.items.contains_key(&h.addr()) {
+        let state = self.state.as_mut()?;
+        if state.items.contains_key(&h.addr()) {
             return None;
         }
-        self.touch();
-        self.items.insert(h.addr(), h.clone());
+        state.touch();
+        state.items.insert(h.addr(), h.clone());
         Some(h)
     }
 
     pub(crate) fn detach(&mut self, child: &Obj) -> Option<Handle<T>> {
-        if !self.loaded || !self.items.contains_key(&child.addr()) {
+        let state = self.state.as_mut()?;
+        if !state.items.contains_key(&child.addr()) {
             return None;
         }
-        self.touch();
-        self.items.shift_remove(&child.addr())
+        state.touch();
+        state.items.shift_remove(&child.addr())
     }
 
     pub(crate) fn changed(&self) -> bool {
-        self.base.is_some()
+        self.state.as_ref().is_some_and(|s| s.base.is_some())
     }
 
     /// (added, removed) since the base.
     pub(crate) fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
-        let Some(base) = &self.base else {
+        let Some(Loaded {
+            items,
+            base: Some(base),
+        }) = self.state.as_deref()
+        else {
             return (Vec::new(), Vec::new());
         };
-        let added = self
-            .items
+        let added = items
             .iter()
             .filter(|(a, _)| !base.contains_key(*a))
             .map(|(_, h)| obj(h))
             .collect();
         let removed = base
             .iter()
-            .filter(|(a, _)| !self.items.contains_key(*a))
+            .filter(|(a, _)| !items.contains_key(*a))
             .map(|(_, h)| obj(h))
             .collect();
         (added, removed)
@@ -131,11 +163,14 @@ impl<T: Entity> Members<T> {
 
     /// Current children and the ones removed since the base.
     pub(crate) fn children(&self) -> Vec<Obj> {
-        let mut all: Vec<Obj> = self.items.values().map(obj).collect();
-        if let Some(base) = &self.base {
+        let Some(state) = &self.state else {
+            return Vec::new();
+        };
+        let mut all: Vec<Obj> = state.items.values().map(obj).collect();
+        if let Some(base) = &state.base {
             all.extend(
                 base.iter()
-                    .filter(|(a, _)| !self.items.contains_key(*a))
+                    .filter(|(a, _)| !state.items.contains_key(*a))
                     .map(|(_, h)| obj(h)),
             );
         }
@@ -143,20 +178,24 @@ impl<T: Entity> Members<T> {
     }
 
     pub(crate) fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
-        Box::new(self.base.take())
+        Box::new(self.state.as_mut().and_then(|s| s.base.take()))
     }
 
     pub(crate) fn uncommit(&mut self, base: Box<dyn Any + Send + Sync>) {
-        if let Ok(base) = base.downcast::<Option<Set<T>>>() {
-            self.base = *base;
+        if let (Ok(base), Some(state)) = (base.downcast::<Option<Set<T>>>(), self.state.as_mut()) {
+            state.base = *base;
         }
     }
 
     /// Back to the base; true if the membership changed.
     pub(crate) fn discard(&mut self) -> bool {
-        match self.base.take() {
-            Some(base) => {
-                self.items = base;
+        match self
+            .state
+            .as_mut()
+            .and_then(|s| s.base.take().map(|b| (s, b)))
+        {
+            Some((state, base)) => {
+                state.items = base;
                 true
             }
             None => false,
@@ -164,24 +203,27 @@ impl<T: Entity> Members<T> {
     }
 
     pub(crate) fn set_loaded(&mut self, children: Box<dyn Any>) -> bool {
-        if self.loaded {
+        if self.state.is_some() {
             return false;
         }
         let Ok(children) = children.downcast::<Vec<Handle<T>>>() else {
             return false;
         };
-        self.items = children.into_iter().map(|h| (h.addr(), h)).collect();
-        self.base = None;
-        self.loaded = true;
+        self.state = Some(Loaded::new(
+            children.into_iter().map(|h| (h.addr(), h)).collect(),
+        ));
         true
     }
 
     pub(crate) fn bind(&mut self, link: Link, new_owner: bool) {
         if new_owner && self.link.is_none() {
-            self.loaded = true;
-            // Children given before the owner had a handle are all additions.
-            if !self.items.is_empty() && self.base.is_none() {
-                self.base = Some(IndexMap::new());
+            match &mut self.state {
+                None => self.state = Some(Loaded::new(IndexMap::new())),
+                // Children given before the owner had a handle are all additions.
+                Some(state) if !state.items.is_empty() && state.base.is_none() => {
+                    state.base = Some(IndexMap::new());
+                }
+                Some(_) => {}
             }
         }
         self.link = Some(link);
@@ -190,9 +232,7 @@ impl<T: Entity> Members<T> {
     /// A copy for `Clone` of the owner: same children, no owner, unchanged.
     pub(crate) fn copy(&self) -> Self {
         Members {
-            loaded: self.loaded,
-            items: self.items.clone(),
-            base: None,
+            state: self.state.as_ref().map(|s| Loaded::new(s.items.clone())),
             link: None,
         }
     }
@@ -272,7 +312,7 @@ impl<C: Collection> RelationField for C {
     }
 
     fn is_loaded(&self) -> bool {
-        self.members().loaded
+        self.members().is_loaded()
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -219,7 +219,11 @@ pub(crate) fn bind_all<T: Entity>(
     let key = match status {
         ObjectState::New if meta.auto_key().is_some() => None,
         ObjectState::Detached => None,
-        _ => T::key_values(&value.key()).into_iter().next(),
+        // Relationships join on a single-column key: read that column alone.
+        _ => meta
+            .key_columns()
+            .next()
+            .map(|(i, _)| value.column_value(i)),
     };
     for (index, rel) in meta.relations.iter().enumerate() {
         if let Some(field) = value.relation_mut(index) {
