@@ -669,6 +669,30 @@ backend_tests! {
         Ok(())
     }
 
+    /// A before-flush hook sees children added through collections (cascade
+    /// on save runs before it) and may add children itself.
+    async fn hooks_see_and_add_collection_children(db) {
+        setup(&db).await?;
+        let mut s = db.session();
+        s.hooks().before_flush(0, |s| {
+            // Every new plane gets a part, through the plane's collection.
+            for p in s.new_objects::<Plane>() {
+                let empty = p.read().parts.is_empty()?;
+                if empty {
+                    p.write().parts.add_new(Part { label: "auto".into(), ..Default::default() })?;
+                }
+            }
+            Ok(())
+        });
+        let r = s.add(receiver("r1"));
+        r.write().planes.insert("a".into(), plane("1"))?;
+        r.write().planes.insert("b".into(), plane("2"))?;
+        s.commit().await?;
+        assert_eq!(count(&db, "rel_planes").await, 2);
+        assert_eq!(count(&db, "rel_parts").await, 2);
+        Ok(())
+    }
+
     /// A savepoint that fails puts collections back as they were before it.
     async fn savepoint_restores_collections(db) {
         setup(&db).await?;
