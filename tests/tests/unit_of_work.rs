@@ -332,6 +332,42 @@ backend_tests! {
         Ok(())
     }
 
+    /// A batched UPDATE of versioned rows writes `version = version + 1`
+    /// and checks every row's version: all bumped once, or a stale row named.
+    async fn batched_versioned_updates_bump_and_check(db) {
+        let ids = accounts(&db, 3).await?;
+        let mut s = db.session();
+        let all = s.query::<Account>().all().await?;
+        for a in &all {
+            a.write().balance += 1;
+        }
+        let plan = s.plan()?;
+        assert_eq!(plan.len(), 1, "one batched UPDATE");
+        assert!(plan[0].sql().contains("+ 1"), "{}", plan[0].sql());
+        s.commit().await?;
+        for (a, id) in all.iter().zip(&ids) {
+            assert_eq!(a.read().version, 2);
+            assert_eq!(balance_in_db(&db, *id).await?.1, 2);
+        }
+        // Another session moves one row on: the batch fails and names it.
+        let mut other = db.session();
+        let moved = other.get::<Account>(ids[1]).await?;
+        moved.write().note = Some("elsewhere".into());
+        other.commit().await?;
+        for a in &all {
+            a.write().balance += 1;
+        }
+        match s.commit().await {
+            Err(Error::StaleData { key, expected_version, actual_version, .. }) => {
+                assert_eq!(key, ids[1].to_string(), "ids {ids:?}");
+                assert_eq!((expected_version, actual_version), (Some(2), Some(3)));
+            }
+            other => panic!("expected StaleData, got {other:?}"),
+        }
+        assert_eq!(balance_in_db(&db, ids[0]).await?.1, 2, "nothing half-written");
+        Ok(())
+    }
+
     async fn a_stale_delete_is_refused(db) {
         let ids = accounts(&db, 1).await?;
         let mut s1 = db.session();

@@ -772,11 +772,16 @@ impl Session {
                     return Err(e);
                 }
             };
+            // Only a statement that cannot half-succeed may run alone: an
+            // INSERT, or an UPDATE/DELETE of one row. A batched UPDATE that
+            // matched fewer rows than it named (stale data) must roll back
+            // the rows it did change.
             let single = autocommit
                 && first
                 && held.is_empty()
                 && relations.assoc.is_empty()
                 && steps.len() == 1
+                && (steps[0].kind == flush_plan::Kind::Insert || steps[0].rows <= 1)
                 && hooks.session(SessionEvent::AfterFlush).is_empty();
             if self.tx.is_none() && !single {
                 match self.db.pool().begin().await {

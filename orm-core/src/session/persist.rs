@@ -2,8 +2,9 @@
 //! generated keys collected per entity type, row counts checked.
 //!
 //! An UPDATE or DELETE that matched fewer rows than it named is stale data:
-//! one more SELECT finds the first such row and the error names its entity,
-//! key and versions. (MySQL reports *matched* rows here because sqlx sets
+//! the transaction is rolled back (the rows the statement did match would
+//! look moved inside it), then one more SELECT finds the first such row and
+//! the error names its entity, key and versions. (MySQL reports *matched* rows here because sqlx sets
 //! `CLIENT_FOUND_ROWS`, so an UPDATE that writes identical values still
 //! counts its row.)
 
@@ -105,6 +106,13 @@ impl Session {
             _ => "UPDATE",
         };
         let keys: Vec<Vec<Value>> = step.checks.iter().map(|(k, _)| k.clone()).collect();
+        // The statement changed the rows it did match: inside the
+        // transaction they would look moved too. The flush fails anyway, so
+        // roll back first and read the rows as they are.
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.rollback().await;
+            self.record_transaction();
+        }
         let stmt = flush_plan::select_versions(self.dialect(), meta, &keys);
         let found = match self.fetch(&stmt).await {
             Ok(set) => set.rows,
