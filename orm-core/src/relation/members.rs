@@ -315,10 +315,6 @@ impl<C: Collection> RelationField for C {
         self.members().is_loaded()
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
@@ -331,10 +327,6 @@ impl<C: Collection> RelationField for C {
         if let Some(other) = other.downcast_mut::<Self>() {
             std::mem::swap(self, other);
         }
-    }
-
-    fn link(&self) -> Option<&Link> {
-        self.members().link.as_ref()
     }
 
     fn changed(&self) -> bool {

@@ -316,9 +316,6 @@ pub trait RelationField: Send + Sync + 'static {
     fn is_loaded(&self) -> bool;
 
     #[doc(hidden)]
-    fn as_any(&self) -> &dyn Any;
-
-    #[doc(hidden)]
     fn as_any_mut(&mut self) -> &mut dyn Any;
 
     /// Learns the owner; a new owner's unloaded field becomes loaded and
@@ -330,9 +327,6 @@ pub trait RelationField: Send + Sync + 'static {
     /// object keeps its relationships).
     #[doc(hidden)]
     fn swap_with(&mut self, other: &mut dyn Any);
-
-    #[doc(hidden)]
-    fn link(&self) -> Option<&Link>;
 
     /// Membership changed since the load or the last flush.
     #[doc(hidden)]

@@ -163,10 +163,6 @@ impl<T: Entity> RelationField for Ref<T> {
         self.loaded
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
@@ -185,10 +181,6 @@ impl<T: Entity> RelationField for Ref<T> {
         if let Some(other) = other.downcast_mut::<Self>() {
             std::mem::swap(self, other);
         }
-    }
-
-    fn link(&self) -> Option<&Link> {
-        self.link.as_ref()
     }
 
     fn changed(&self) -> bool {
