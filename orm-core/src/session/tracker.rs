@@ -159,8 +159,13 @@ struct Flushing<T: Entity> {
     switched: Vec<(Handle<T>, Handle<T>, Vec<Value>)>,
 }
 
+/// The identity map of one type: keys hashed with foldhash (seeded per
+/// process), several times cheaper than SipHash on the integer keys every
+/// loaded row and every insert goes through.
+pub(crate) type IdentityMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub(crate) struct Tracked<T: Entity> {
-    pub(crate) map: HashMap<T::Key, Handle<T>>,
+    pub(crate) map: IdentityMap<T::Key, Handle<T>>,
     pub(crate) new: Vec<Handle<T>>,
     pub(crate) deleted: Vec<Handle<T>>,
     flushing: Option<Flushing<T>>,
@@ -170,7 +175,7 @@ pub(crate) struct Tracked<T: Entity> {
 impl<T: Entity> Default for Tracked<T> {
     fn default() -> Self {
         Tracked {
-            map: HashMap::new(),
+            map: IdentityMap::default(),
             new: Vec::new(),
             deleted: Vec::new(),
             flushing: None,
@@ -667,7 +672,11 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 return Err(e);
             }
         }
-        let mut done = HashSet::with_capacity(flushing.inserted.len() + flushing.switched.len());
+        let mut done: HashSet<usize, foldhash::fast::RandomState> =
+            HashSet::with_capacity_and_hasher(
+                flushing.inserted.len() + flushing.switched.len(),
+                Default::default(),
+            );
         for (h, saved) in &flushing.inserted {
             let mut t = h.tracking();
             t.status = ObjectState::Persistent;
@@ -689,8 +698,13 @@ impl<T: Entity> TypeTracker for Tracked<T> {
             done.insert(new.addr());
             undo.switched.push((new.clone(), old.clone()));
         }
-        // A set, not a scan per object: a flush may insert tens of thousands.
-        self.new.retain(|h| !done.contains(&h.addr()));
+        // Usually every new object was written: no set lookups then. Else a
+        // set, not a scan per object: a flush may insert tens of thousands.
+        if done.len() == self.new.len() {
+            self.new.clear();
+        } else {
+            self.new.retain(|h| !done.contains(&h.addr()));
+        }
 
         for Updating {
             handle: h,
