@@ -2,6 +2,7 @@
 //! returns the count the workload checks and the statements it sent.
 
 pub mod orm;
+pub mod seaorm;
 pub mod sqlx_raw;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -19,6 +20,8 @@ pub enum Peer {
     /// This ORM used the naive way (W7 only): load and save each object in
     /// its own session and transaction, as story 1's hand-written layer did.
     OrmNaive,
+    /// SeaORM 2.0 as its documentation writes it (W1-W5; see `seaorm`).
+    SeaOrm,
 }
 
 impl Peer {
@@ -28,6 +31,7 @@ impl Peer {
             Peer::SqlxBulk => "sqlx bulk",
             Peer::Orm => "orm",
             Peer::OrmNaive => "orm naive",
+            Peer::SeaOrm => "seaorm",
         }
     }
 }

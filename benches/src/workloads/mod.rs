@@ -56,6 +56,8 @@ pub struct Ctx {
     pub backend: Backend,
     pub db: Database,
     pub raw: Raw,
+    /// The SeaORM peer's connection (its own pool, built as `raw`'s).
+    pub sea: sea_orm::DatabaseConnection,
     /// The smallest seeded user id; users `lo .. lo + USERS` exist.
     pub lo: i64,
     /// Rows of W2's join (computed untimed with COUNT).
@@ -158,7 +160,8 @@ pub async fn setup(backend: Backend) -> Result<Ctx, Box<dyn std::error::Error>> 
     assert_eq!(users, USERS);
     assert_eq!(max - lo + 1, USERS as i64, "seeded ids are not contiguous");
     let version = raw.version().await?;
-    Ok(Ctx { backend, db, raw, lo, w2_rows, w2_users, w4_posts, w4_comments, version })
+    let sea = crate::peers::seaorm::connect(backend, &url).await?;
+    Ok(Ctx { backend, db, raw, sea, lo, w2_rows, w2_users, w4_posts, w4_comments, version })
 }
 
 /// One timed case: a workload at one size, with the peers that run it.
@@ -189,27 +192,27 @@ pub enum Kind {
 
 pub fn cases(quick: bool) -> Vec<Case> {
     let r = |quick_reps: usize| if quick { quick_reps } else { quick_reps * 3 };
-    let both = || vec![Peer::Sqlx, Peer::Orm];
+    let three = || vec![Peer::Sqlx, Peer::Orm, Peer::SeaOrm];
     let receivers = if quick { QUICK_RECEIVERS } else { RECEIVERS };
     vec![
-        Case { id: "W1", label: "load 1 user".into(), kind: Kind::Load(1), peers: both(), reps: r(200) },
-        Case { id: "W1", label: "load 100 users".into(), kind: Kind::Load(100), peers: both(), reps: r(40) },
-        Case { id: "W1", label: "load 10,000 users".into(), kind: Kind::Load(10_000), peers: both(), reps: r(2) },
-        Case { id: "W2", label: "users LEFT JOIN posts, filtered".into(), kind: Kind::Join, peers: both(), reps: r(5) },
-        Case { id: "W3", label: "insert 100 users, keys back".into(), kind: Kind::Insert(100), peers: both(), reps: r(10) },
-        Case { id: "W3", label: "insert 10,000 users, keys back".into(), kind: Kind::Insert(10_000), peers: both(), reps: r(1) },
+        Case { id: "W1", label: "load 1 user".into(), kind: Kind::Load(1), peers: three(), reps: r(200) },
+        Case { id: "W1", label: "load 100 users".into(), kind: Kind::Load(100), peers: three(), reps: r(40) },
+        Case { id: "W1", label: "load 10,000 users".into(), kind: Kind::Load(10_000), peers: three(), reps: r(2) },
+        Case { id: "W2", label: "users LEFT JOIN posts, filtered".into(), kind: Kind::Join, peers: three(), reps: r(5) },
+        Case { id: "W3", label: "insert 100 users, keys back".into(), kind: Kind::Insert(100), peers: three(), reps: r(10) },
+        Case { id: "W3", label: "insert 10,000 users, keys back".into(), kind: Kind::Insert(10_000), peers: three(), reps: r(1) },
         Case {
             id: "W4",
             label: "100 users + posts + comments, assembled".into(),
             kind: Kind::Graph,
-            peers: both(),
+            peers: three(),
             reps: r(10),
         },
         Case {
             id: "W5",
             label: "load 1,000, change 1 column each, commit".into(),
             kind: Kind::Update,
-            peers: vec![Peer::Sqlx, Peer::SqlxBulk, Peer::Orm],
+            peers: vec![Peer::Sqlx, Peer::SqlxBulk, Peer::Orm, Peer::SeaOrm],
             reps: r(2),
         },
         Case {
@@ -276,7 +279,7 @@ pub async fn cleanup(ctx: &Ctx, kind: Kind) -> Result<(), Box<dyn std::error::Er
 }
 
 pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Outcome, Box<dyn std::error::Error>> {
-    use crate::peers::{orm, sqlx_raw};
+    use crate::peers::{orm, seaorm, sqlx_raw};
     let users = || match input {
         Input::Users(u) => u.as_slice(),
         Input::None => &[],
@@ -298,5 +301,11 @@ pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Out
         (Peer::Sqlx, Kind::Reroute(_)) => sqlx_raw::reroute(ctx).await?,
         (Peer::SqlxBulk, Kind::Update) => sqlx_raw::update(ctx, true).await?,
         (Peer::SqlxBulk, _) => return Err("sqlx bulk runs W5 only".into()),
+        (Peer::SeaOrm, Kind::Load(n)) => seaorm::load(ctx, n).await?,
+        (Peer::SeaOrm, Kind::Join) => seaorm::join(ctx).await?,
+        (Peer::SeaOrm, Kind::Insert(_)) => seaorm::insert(ctx, users()).await?,
+        (Peer::SeaOrm, Kind::Graph) => seaorm::graph(ctx).await?,
+        (Peer::SeaOrm, Kind::Update) => seaorm::update(ctx).await?,
+        (Peer::SeaOrm, Kind::Reroute(_)) => return Err("seaorm runs W1-W5 only".into()),
     })
 }

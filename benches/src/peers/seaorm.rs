@@ -1,0 +1,242 @@
+//! SeaORM 2.0, written the way its documentation shows: entities with
+//! `DeriveEntityModel` and `DeriveRelation`, `Entity::find().filter(..)`,
+//! `find_also_related` for a LEFT JOIN, `insert_many(..)
+//! .exec_with_returning_keys` for keys back, `LoaderTrait::load_many` for a
+//! batched graph, and ActiveModel `update` inside `db.begin()` for W5.
+//!
+//! Its connection wraps a sqlx pool built exactly as raw sqlx's is
+//! (`Raw::connect`: 4 connections, no ping before acquire, sqlx's default
+//! statement logging), so the two differ only above the pool.
+//!
+//! Without `RETURNING` (a MySQL-protocol server: SeaORM's
+//! `mariadb-use-returning` feature would also make ActiveModel updates send
+//! `UPDATE .. RETURNING`, which MariaDB 10.x rejects, so it is off), W3
+//! reads no keys back (`exec_without_returning`, rows affected, as raw sqlx
+//! does on a MySQL server) and each W5 `update` is an UPDATE then a SELECT
+//! of the row by key (SeaORM re-reads the model it returns).
+
+use std::error::Error;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, LoaderTrait,
+    QueryFilter, Set, TransactionTrait,
+};
+
+use super::Outcome;
+use super::sqlx_raw::Raw;
+use crate::schema::NewUserData;
+use crate::workloads::{Backend, Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
+
+type R = Result<Outcome, Box<dyn Error>>;
+
+pub mod users {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub email: String,
+        pub age: i32,
+        pub visits: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::posts::Entity")]
+        Posts,
+    }
+
+    impl Related<super::posts::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Posts.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod posts {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_posts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub user_id: i64,
+        pub title: String,
+        pub views: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(belongs_to = "super::users::Entity", from = "Column::UserId", to = "super::users::Column::Id")]
+        User,
+        #[sea_orm(has_many = "super::comments::Entity")]
+        Comments,
+    }
+
+    impl Related<super::users::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::User.def()
+        }
+    }
+
+    impl Related<super::comments::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Comments.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod comments {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_comments")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub post_id: i64,
+        pub body: String,
+        pub likes: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(belongs_to = "super::posts::Entity", from = "Column::PostId", to = "super::posts::Column::Id")]
+        Post,
+    }
+
+    impl Related<super::posts::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Post.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// W3's table.
+pub mod new_users {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_new_users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub email: String,
+        pub age: i32,
+        pub visits: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A SeaORM connection over its own pool, built as raw sqlx's is.
+pub async fn connect(backend: Backend, url: &str) -> Result<DatabaseConnection, Box<dyn Error>> {
+    use sea_orm::{SqlxMySqlConnector, SqlxPostgresConnector, SqlxSqliteConnector};
+    Ok(match Raw::connect(backend, url).await? {
+        Raw::Pg(p) => SqlxPostgresConnector::from_sqlx_postgres_pool(p),
+        Raw::My { pool, .. } => SqlxMySqlConnector::from_sqlx_mysql_pool(pool),
+        Raw::Lite(p) => SqlxSqliteConnector::from_sqlx_sqlite_pool(p),
+    })
+}
+
+/// W1: `n` users into models.
+pub async fn load(ctx: &Ctx, n: usize) -> R {
+    let users = users::Entity::find().filter(users::Column::Id.lt(ctx.lo + n as i64)).all(&ctx.sea).await?;
+    Ok(Outcome { count: users.len(), statements: 1 })
+}
+
+/// W2: `find_also_related`, one LEFT JOIN into `(user, Option<post>)` pairs.
+pub async fn join(ctx: &Ctx) -> R {
+    let rows = users::Entity::find()
+        .find_also_related(posts::Entity)
+        .filter(users::Column::Id.lt(ctx.lo + JOIN_USERS))
+        .filter(users::Column::Age.gte(JOIN_MIN_AGE))
+        .all(&ctx.sea)
+        .await?;
+    Ok(Outcome { count: rows.len(), statements: 1 })
+}
+
+/// W3: `insert_many` of ActiveModels (id `NotSet`), one statement per
+/// bind-limit chunk, in autocommit, keys read back with RETURNING
+/// (`exec_with_returning_keys`); rows affected where SeaORM has no RETURNING.
+pub async fn insert(ctx: &Ctx, data: &[NewUserData]) -> R {
+    let db = &ctx.sea;
+    let chunk = if ctx.backend == Backend::Sqlite { 32_766 / 4 } else { 65_535 / 4 };
+    let mut count = 0;
+    for part in data.chunks(chunk) {
+        let models = part.iter().map(|d| new_users::ActiveModel {
+            name: Set(d.name.clone()),
+            email: Set(d.email.clone()),
+            age: Set(d.age),
+            visits: Set(0),
+            ..Default::default()
+        });
+        let insert = new_users::Entity::insert_many(models);
+        count += if db.support_returning() {
+            insert.exec_with_returning_keys(db).await?.iter().filter(|id| **id > 0).count()
+        } else {
+            insert.exec_without_returning(db).await? as usize
+        };
+    }
+    Ok(Outcome { count, statements: data.len().div_ceil(chunk) as u64 })
+}
+
+/// W4's graph as the loader gives it: a user with its posts, each with its comments.
+type UserGraph = (users::Model, Vec<(posts::Model, Vec<comments::Model>)>);
+
+/// W4: the users, then `load_many` for their posts and again for those
+/// posts' comments (one `IN (..)` query per level), then the graph kept as
+/// the loader returns it: each user with its posts, each post with its
+/// comments. The count walks the graph.
+pub async fn graph(ctx: &Ctx) -> R {
+    let db = &ctx.sea;
+    let users = users::Entity::find().filter(users::Column::Id.lt(ctx.lo + GRAPH_USERS)).all(db).await?;
+    let posts: Vec<Vec<posts::Model>> = users.load_many(posts::Entity, db).await?;
+    let lens: Vec<usize> = posts.iter().map(Vec::len).collect();
+    let flat: Vec<posts::Model> = posts.into_iter().flatten().collect();
+    let comments: Vec<Vec<comments::Model>> = flat.load_many(comments::Entity, db).await?;
+    let mut pairs = flat.into_iter().zip(comments);
+    let graph: Vec<UserGraph> =
+        users.into_iter().zip(lens).map(|(u, n)| (u, pairs.by_ref().take(n).collect())).collect();
+    let posts: usize = graph.iter().map(|(_, p)| p.len()).sum();
+    let comments = graph.iter().flat_map(|(_, p)| p).map(|(_, c)| c.len()).sum();
+    if graph.len() != GRAPH_USERS as usize || posts != ctx.w4_posts {
+        return Err(
+            format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into()
+        );
+    }
+    Ok(Outcome { count: comments, statements: 3 })
+}
+
+/// W5: in `db.begin()`, the users, then for each an ActiveModel with
+/// `visits` set and `update` (one UPDATE .. RETURNING the row on PostgreSQL
+/// and SQLite; UPDATE then SELECT by key on MySQL/MariaDB), commit.
+pub async fn update(ctx: &Ctx) -> R {
+    let txn = ctx.sea.begin().await?;
+    let users = users::Entity::find().filter(users::Column::Id.lt(ctx.lo + UPDATE_USERS)).all(&txn).await?;
+    let (n, mut changed) = (users.len() as u64, 0);
+    for u in users {
+        let visits = u.visits + 1;
+        let mut am = u.into_active_model();
+        am.visits = Set(visits);
+        let after = am.update(&txn).await?;
+        changed += usize::from(after.visits == visits);
+    }
+    let per_row = if txn.support_returning() { 1 } else { 2 };
+    txn.commit().await?;
+    Ok(Outcome { count: changed, statements: 1 + per_row * n })
+}
