@@ -267,19 +267,33 @@ impl Template {
         })
     }
 
-    /// The text for `slots` placeholders per list (in piece order), from
-    /// the memo or rendered (and remembered while there is room).
-    fn text(&self, style: Placeholders, slots: &[usize]) -> Arc<str> {
-        if slots.len() > MEMO_LISTS {
-            return self.render(style, slots).into();
-        }
+    /// The text for these arguments' list sizes (padded), from the memo or
+    /// rendered (and remembered while there is room).
+    fn text<V>(&self, style: Placeholders, args: &[Arg<V>], padding: Padding) -> Arc<str> {
+        // Placeholders per list piece, in piece order.
+        let slots = self.pieces.iter().filter_map(|p| match p {
+            Piece::List(n) => Some(match &args[*n] {
+                Arg::List(v) => padding.slots(v.len()),
+                Arg::Scalar(_) => 1,
+            }),
+            _ => None,
+        });
         let mut key = [0usize; MEMO_LISTS];
-        key[..slots.len()].copy_from_slice(slots);
+        let mut lists = 0;
+        for n in slots.clone() {
+            if let Some(k) = key.get_mut(lists) {
+                *k = n;
+            }
+            lists += 1;
+        }
+        if lists > MEMO_LISTS {
+            return self.render(style, &slots.collect::<Vec<_>>()).into();
+        }
         let mut texts = self.texts.lock();
         if let Some((_, _, t)) = texts.iter().find(|(st, k, _)| *st == style && *k == key) {
             return t.clone();
         }
-        let text: Arc<str> = self.render(style, slots).into();
+        let text: Arc<str> = self.render(style, &key[..lists]).into();
         if texts.len() < MEMO_TEXTS {
             texts.push((style, key, text.clone()));
         }
@@ -317,20 +331,6 @@ impl Template {
             }
         }
         sql
-    }
-
-    /// Placeholders per list piece, in piece order.
-    fn slots<V>(&self, args: &[Arg<V>], padding: Padding) -> Vec<usize> {
-        self.pieces
-            .iter()
-            .filter_map(|p| match p {
-                Piece::List(n) => match &args[*n] {
-                    Arg::List(v) => Some(padding.slots(v.len())),
-                    Arg::Scalar(_) => Some(1),
-                },
-                _ => None,
-            })
-            .collect()
     }
 
     /// The number of arguments.
@@ -372,28 +372,7 @@ impl Template {
         args: &[Arg<V>],
         padding: Padding,
     ) -> Result<Bound<V>, TemplateError> {
-        self.check(args)?;
-        let mut params = Vec::with_capacity(padding.params(args));
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(_) => {}
-                Piece::Scalar(n) => {
-                    if let Arg::Scalar(v) = &args[*n] {
-                        params.push(v.clone());
-                    }
-                }
-                Piece::List(n) => {
-                    if let Arg::List(values) = &args[*n] {
-                        let last = values.last().expect("checked non-empty");
-                        let slots = padding.slots(values.len());
-                        params.extend(values.iter().cloned());
-                        params.extend(std::iter::repeat_n(last, slots - values.len()).cloned());
-                    }
-                }
-            }
-        }
-        let sql = self.text(style, &self.slots(args, padding));
-        Ok(Bound { sql, params })
+        self.bind_owned(style, args.to_vec(), padding)
     }
 
     /// Like [`Template::bind`], but moves the argument values instead of
@@ -405,7 +384,7 @@ impl Template {
         padding: Padding,
     ) -> Result<Bound<V>, TemplateError> {
         self.check(&args)?;
-        let sql = self.text(style, &self.slots(&args, padding));
+        let sql = self.text(style, &args, padding);
         let mut params = Vec::with_capacity(padding.params(&args));
         // Take each argument out once, in piece order (each appears once).
         let mut args: Vec<Option<Arg<V>>> = args.into_iter().map(Some).collect();
@@ -460,7 +439,7 @@ impl Template {
             }
         }
         Ok(Bound {
-            sql: self.text(style, &[]),
+            sql: self.text::<V>(style, &[], Padding::None),
             params: values,
         })
     }

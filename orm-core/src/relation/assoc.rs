@@ -5,16 +5,20 @@
 //! both sides declare the relationship and both collections changed, the
 //! row is written once. Deletes run before the flush's entity statements
 //! (a deleted object's rows first: `DELETE .. WHERE owner IN (..)`), inserts
-//! after every entity insert (both keys exist then).
+//! after every entity insert (both keys exist then). They are written with
+//! the flush's writer, so they go through the template cache like every
+//! other flush statement.
 
 use indexmap::IndexMap;
 
+use orm_cache::template::ShapeKey;
+
 use super::RelationMeta;
 use super::object::Obj;
-use crate::backend::Dialect;
 use crate::error::{Error, Result};
-use crate::query::{Statement, render};
+use crate::query::Statement;
 use crate::session::ObjectState;
+use crate::session::flush_plan::Writer;
 use crate::value::Value;
 
 /// Most pairs in one statement.
@@ -91,171 +95,137 @@ impl AssocChanges {
         t
     }
 
-    /// DELETEs: rows of deleted objects, then removed pairs.
-    pub(crate) fn deletes(&self, dialect: Dialect) -> Result<Vec<Statement>> {
+    /// DELETEs: rows of deleted objects, then removed pairs (a pair whose
+    /// side never reached the database has no row).
+    pub(crate) fn deletes(&self, w: Writer<'_>) -> Result<Vec<Statement>> {
         let mut out = Vec::new();
         let mut by_column: IndexMap<(&'static str, &'static str), Vec<Value>> = IndexMap::new();
         for (table, column, o) in &self.owners {
-            if let Some(k) = o.resolved_key() {
-                by_column
-                    .entry((table, column))
-                    .or_default()
-                    .extend(k.into_iter().take(1));
+            if let Some(k) = o.key_value() {
+                by_column.entry((*table, *column)).or_default().push(k);
             }
         }
         for ((table, column), keys) in by_column {
             for part in keys.chunks(MAX_PAIRS) {
-                let mut w = Writer::new(dialect);
-                w.raw("DELETE FROM ")
-                    .ident(table)
-                    .raw(" WHERE ")
-                    .ident(column)
-                    .raw(" IN (");
-                for (i, k) in part.iter().enumerate() {
-                    if i > 0 {
-                        w.raw(", ");
-                    }
-                    w.param(k.clone());
-                }
-                w.raw(")");
-                out.push(w.finish());
+                out.push(
+                    w.statement(shape(110, w, table, column, column, part.len()), |sql| {
+                        sql.raw("DELETE FROM ")
+                            .ident(table)
+                            .raw(" WHERE ")
+                            .ident(column)
+                            .raw(" IN (");
+                        for (i, k) in part.iter().enumerate() {
+                            if i > 0 {
+                                sql.raw(", ");
+                            }
+                            sql.param(k.clone());
+                        }
+                        sql.raw(")");
+                    })?,
+                );
             }
         }
-        let removed: Vec<&Pair> = self.pairs.values().filter(|p| !p.insert).collect();
-        for group in group_by_table(&removed) {
-            for part in group.chunks(MAX_PAIRS) {
-                let (table, (a, b)) = (part[0].table, part[0].columns);
-                let mut w = Writer::new(dialect);
-                w.raw("DELETE FROM ").ident(table).raw(" WHERE ");
-                let mut n = 0;
-                for p in part {
-                    // Pairs whose side never reached the database have no row.
-                    let (Some(l), Some(r)) = (p.left.resolved_key(), p.right.resolved_key()) else {
-                        continue;
-                    };
-                    if n > 0 {
-                        w.raw(" OR ");
+        let removed = grouped(self.pairs.values().filter(|p| !p.insert), |o| {
+            Ok(o.key_value())
+        })?;
+        for ((table, (a, b)), rows) in removed {
+            for part in rows.chunks(MAX_PAIRS) {
+                out.push(w.statement(shape(111, w, table, a, b, part.len()), |sql| {
+                    sql.raw("DELETE FROM ").ident(table).raw(" WHERE ");
+                    for (i, (l, r)) in part.iter().enumerate() {
+                        if i > 0 {
+                            sql.raw(" OR ");
+                        }
+                        sql.raw("(")
+                            .ident(a)
+                            .raw(" = ")
+                            .param(l.clone())
+                            .raw(" AND ");
+                        sql.ident(b).raw(" = ").param(r.clone()).raw(")");
                     }
-                    w.raw("(").ident(a).raw(" = ").param(first(l)).raw(" AND ");
-                    w.ident(b).raw(" = ").param(first(r)).raw(")");
-                    n += 1;
-                }
-                if n > 0 {
-                    out.push(w.finish());
-                }
+                })?);
             }
         }
         Ok(out)
     }
 
     /// INSERTs of added pairs (after the entity inserts: every key is known).
-    pub(crate) fn inserts(&self, dialect: Dialect, bind_limit: usize) -> Result<Vec<Statement>> {
-        let added: Vec<&Pair> = self
-            .pairs
-            .values()
-            .filter(|p| p.insert)
-            .filter(|p| live(&p.left) && live(&p.right))
-            .collect();
+    pub(crate) fn inserts(&self, w: Writer<'_>, bind_limit: usize) -> Result<Vec<Statement>> {
+        let live = |o: &Obj| !matches!(o.state(), ObjectState::Deleted | ObjectState::Detached);
+        let added = grouped(
+            self.pairs
+                .values()
+                .filter(|p| p.insert && live(&p.left) && live(&p.right)),
+            |o| {
+                o.key_value().map(Some).ok_or_else(|| {
+                    Error::Config(format!(
+                        "a {} in a many-to-many collection was never inserted",
+                        o.meta().name
+                    ))
+                })
+            },
+        )?;
         let per = (bind_limit / 2).clamp(1, MAX_PAIRS);
         let mut out = Vec::new();
-        for group in group_by_table(&added) {
-            for part in group.chunks(per) {
-                let (table, (a, b)) = (part[0].table, part[0].columns);
-                let mut w = Writer::new(dialect);
-                w.raw("INSERT INTO ")
-                    .ident(table)
-                    .raw(" (")
-                    .ident(a)
-                    .raw(", ")
-                    .ident(b);
-                w.raw(") VALUES ");
-                for (i, p) in part.iter().enumerate() {
-                    let key = |o: &Obj| {
-                        o.resolved_key().map(first).ok_or_else(|| {
-                            Error::Config(format!(
-                                "{}: a {} in a many-to-many collection was never inserted",
-                                table,
-                                o.meta().name
-                            ))
-                        })
-                    };
-                    if i > 0 {
-                        w.raw(", ");
-                    }
-                    w.raw("(")
-                        .param(key(&p.left)?)
+        for ((table, (a, b)), rows) in added {
+            for part in rows.chunks(per) {
+                out.push(w.statement(shape(112, w, table, a, b, part.len()), |sql| {
+                    sql.raw("INSERT INTO ")
+                        .ident(table)
+                        .raw(" (")
+                        .ident(a)
                         .raw(", ")
-                        .param(key(&p.right)?)
-                        .raw(")");
-                }
-                out.push(w.finish());
+                        .ident(b);
+                    sql.raw(") VALUES ");
+                    for (i, (l, r)) in part.iter().enumerate() {
+                        if i > 0 {
+                            sql.raw(", ");
+                        }
+                        sql.raw("(")
+                            .param(l.clone())
+                            .raw(", ")
+                            .param(r.clone())
+                            .raw(")");
+                    }
+                })?);
             }
         }
         Ok(out)
     }
 }
 
-fn live(o: &Obj) -> bool {
-    !matches!(o.state(), ObjectState::Deleted | ObjectState::Detached)
-}
+/// Pairs grouped by (table, columns), as key values; `key` gives a side's
+/// key, `None` to leave the pair out.
+type Groups = IndexMap<(&'static str, (&'static str, &'static str)), Vec<(Value, Value)>>;
 
-fn first(key: Vec<Value>) -> Value {
-    key.into_iter().next().unwrap_or(Value::I64(0))
-}
-
-fn group_by_table<'a>(pairs: &[&'a Pair]) -> Vec<Vec<&'a Pair>> {
-    let mut groups: IndexMap<(&'static str, &'static str, &'static str), Vec<&'a Pair>> =
-        IndexMap::new();
+fn grouped<'p>(
+    pairs: impl Iterator<Item = &'p Pair>,
+    key: impl Fn(&Obj) -> Result<Option<Value>>,
+) -> Result<Groups> {
+    let mut groups = Groups::new();
     for p in pairs {
-        groups
-            .entry((p.table, p.columns.0, p.columns.1))
-            .or_default()
-            .push(p);
-    }
-    groups.into_values().collect()
-}
-
-/// SQL text with the dialect's placeholders.
-struct Writer {
-    dialect: Dialect,
-    sql: String,
-    params: Vec<Value>,
-}
-
-impl Writer {
-    fn new(dialect: Dialect) -> Writer {
-        Writer {
-            dialect,
-            sql: String::with_capacity(128),
-            params: Vec::new(),
+        if let (Some(l), Some(r)) = (key(&p.left)?, key(&p.right)?) {
+            groups.entry((p.table, p.columns)).or_default().push((l, r));
         }
     }
+    Ok(groups)
+}
 
-    fn raw(&mut self, s: &str) -> &mut Self {
-        self.sql.push_str(s);
-        self
-    }
-
-    fn ident(&mut self, s: &str) -> &mut Self {
-        self.sql.push_str(&render::quote(self.dialect, s));
-        self
-    }
-
-    fn param(&mut self, v: Value) -> &mut Self {
-        self.params.push(v);
-        if self.dialect == Dialect::Postgres {
-            self.sql.push('$');
-            self.sql.push_str(&self.params.len().to_string());
-        } else {
-            self.sql.push('?');
-        }
-        self
-    }
-
-    fn finish(&mut self) -> Statement {
-        Statement::new(
-            std::mem::take(&mut self.sql),
-            std::mem::take(&mut self.params),
-        )
-    }
+/// The template key of an association statement: kind, table, columns, rows.
+fn shape(
+    kind: u8,
+    w: Writer<'_>,
+    table: &'static str,
+    a: &'static str,
+    b: &'static str,
+    rows: usize,
+) -> ShapeKey {
+    let mut k = ShapeKey::new();
+    k.tag(kind)
+        .tag(w.dialect as u8)
+        .name(table)
+        .name(a)
+        .name(b)
+        .number(rows as u64);
+    k
 }

@@ -73,23 +73,26 @@ async fn load<C: Entity>(
     next: bool,
 ) -> Result<Vec<Obj>> {
     let index = index_of(rel);
-    // Owners whose field must be filled: unloaded, with a key.
+    // Owners whose field must be filled: unloaded, with the value to match
+    // (a belongs-to's foreign key, else the owner's key).
+    let fk = match rel.kind {
+        RelationKind::BelongsTo => Some(rel.fk_column()?),
+        _ => {
+            single_key(rel.owner_meta(), rel)?;
+            None
+        }
+    };
     let mut need: Vec<(Obj, Value)> = Vec::new();
     for o in &owners {
         if o.relation_loaded(index) {
             continue;
         }
-        match rel.kind {
-            RelationKind::BelongsTo => {
-                let fk = rel.fk_column()?;
-                need.push((o.clone(), o.column_value(fk)));
-            }
-            _ => {
-                if let Some(k) = o.resolved_key() {
-                    single_key(rel.owner_meta(), rel)?;
-                    need.push((o.clone(), k.into_iter().next().unwrap_or(Value::I64(0))));
-                }
-            }
+        let value = match fk {
+            Some(fk) => Some(o.column_value(fk)),
+            None => o.key_value(),
+        };
+        if let Some(v) = value {
+            need.push((o.clone(), v));
         }
     }
     if !need.is_empty() {

@@ -17,7 +17,6 @@ use super::{RelationField, RelationKind, not_loaded};
 use crate::entity::Entity;
 use crate::error::Result;
 use crate::session::Handle;
-use crate::value::Value;
 
 pub(crate) type Set<T> = IndexMap<usize, Handle<T>>;
 
@@ -161,20 +160,11 @@ impl<T: Entity> Members<T> {
         (added, removed)
     }
 
-    /// Current children and the ones removed since the base.
+    /// The current children (none while unloaded).
     pub(crate) fn children(&self) -> Vec<Obj> {
-        let Some(state) = &self.state else {
-            return Vec::new();
-        };
-        let mut all: Vec<Obj> = state.items.values().map(obj).collect();
-        if let Some(base) = &state.base {
-            all.extend(
-                base.iter()
-                    .filter(|(a, _)| !state.items.contains_key(*a))
-                    .map(|(_, h)| obj(h)),
-            );
-        }
-        all
+        self.state
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.items.values().map(obj).collect())
     }
 
     pub(crate) fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
@@ -238,11 +228,6 @@ impl<T: Entity> Members<T> {
     }
 }
 
-/// The owner's key value for a single-column foreign key.
-fn owner_fk_value(link: &Link) -> Option<Value> {
-    link.key.clone()
-}
-
 /// `child` joined `link`'s collection: set its foreign key and belongs-to
 /// reference (has-many), or add the owner to its inverse collection
 /// (many-to-many).
@@ -253,7 +238,7 @@ fn joined(link: &Link, child: &Obj) {
     let rel = link.meta;
     match rel.kind {
         RelationKind::HasMany => {
-            if let (Ok(fk), Some(v)) = (rel.fk_column(), owner_fk_value(link)) {
+            if let (Ok(fk), Some(v)) = (rel.fk_column(), link.key.clone()) {
                 // A value the column cannot hold is reported by the flush.
                 let _ = child.set_column(fk, v);
             }

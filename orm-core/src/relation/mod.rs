@@ -332,7 +332,7 @@ pub trait RelationField: Send + Sync + 'static {
     #[doc(hidden)]
     fn changed(&self) -> bool;
 
-    /// Erased children, current (and removed since the base, for collections).
+    /// The current children (the parent, for a reference); none while unloaded.
     #[doc(hidden)]
     fn children(&self) -> Vec<object::Obj>;
 

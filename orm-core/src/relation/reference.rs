@@ -97,7 +97,7 @@ impl<C: Entity, P: Entity> Relation<C, P> {
                 f.set(parent);
             }
             let value = match parent.map(obj) {
-                Some(p) => p.resolved_key().and_then(|k| k.into_iter().next()),
+                Some(p) => p.key_value(),
                 None => Some(Value::Null(C::meta().columns[fk].sql_type)),
             };
             if let Some(v) = value
@@ -187,15 +187,9 @@ impl<T: Entity> RelationField for Ref<T> {
         self.base.is_some()
     }
 
-    /// The current parent first, then the one before the change.
+    /// The current parent, if any.
     fn children(&self) -> Vec<Obj> {
-        let mut out: Vec<Obj> = self.target.iter().map(obj).collect();
-        if let Some((_, Some(old))) = &self.base
-            && !self.target.as_ref().is_some_and(|t| Handle::ptr_eq(t, old))
-        {
-            out.push(obj(old));
-        }
-        out
+        self.target.iter().map(obj).collect()
     }
 
     fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {

@@ -147,7 +147,7 @@ impl Session {
         nulls: &mut Vec<(Obj, usize, &'static RelationMeta)>,
     ) -> Result<()> {
         let state = owner.state();
-        let owner_key = owner.resolved_key();
+        let owner_key = owner.key_value();
         for (index, rel) in owner.meta().relations.iter().enumerate() {
             if !owner.relation_loaded(index) {
                 // Nothing changed in an unloaded field; a deleted owner's
@@ -157,11 +157,12 @@ impl Session {
                 }
                 continue;
             }
-            let (changed, added, removed, children) = peek(owner, index, state);
+            let (changed, added, removed) = peek(owner, index);
             match rel.kind {
                 RelationKind::HasMany => {
                     let fk = rel.fk_column()?;
                     if state == ObjectState::Deleted {
+                        let children = owner.relation_children(index);
                         self.cascade_delete(owner, rel, fk, &children)?;
                         // Children taken out before the delete are orphans.
                         orphans.extend(removed.into_iter().map(|c| (rel, c)));
@@ -171,7 +172,7 @@ impl Session {
                         child.enqueue(self);
                         claimed.insert(child.addr());
                         match &owner_key {
-                            Some(k) => child.set_column(fk, first(k))?,
+                            Some(k) => child.set_column(fk, k.clone())?,
                             None => out.pending.push(PendingFk {
                                 child: child.clone(),
                                 column: fk,
@@ -205,8 +206,8 @@ impl Session {
                             // of the old one, loaded or not.
                             claimed.insert(owner.addr());
                             parent.enqueue(self);
-                            match parent.resolved_key() {
-                                Some(k) => owner.set_column(fk, first(&k))?,
+                            match parent.key_value() {
+                                Some(k) => owner.set_column(fk, k)?,
                                 None => out.pending.push(PendingFk {
                                     child: owner.clone(),
                                     column: fk,
@@ -292,8 +293,8 @@ impl Session {
             ) {
                 continue;
             }
-            match p.parent.resolved_key() {
-                Some(k) => p.child.set_column(p.column, first(&k))?,
+            match p.parent.key_value() {
+                Some(k) => p.child.set_column(p.column, k)?,
                 None => {
                     if p.parent.state() == ObjectState::Detached {
                         return Err(Error::Config(format!(
@@ -312,22 +313,14 @@ impl Session {
     }
 }
 
-/// (changed, added, removed, current children) of one field, read without
-/// a snapshot; current children only for a deleted owner (to cascade).
-fn peek(owner: &Obj, index: usize, state: ObjectState) -> (bool, Vec<Obj>, Vec<Obj>, Vec<Obj>) {
-    let mut result = (false, Vec::new(), Vec::new(), Vec::new());
+/// (changed, added, removed) of one field, read without a snapshot.
+fn peek(owner: &Obj, index: usize) -> (bool, Vec<Obj>, Vec<Obj>) {
+    let mut result = (false, Vec::new(), Vec::new());
     owner.peek_relation(index, &mut |f| {
         let (added, removed) = f.diff();
-        result = (f.changed(), added, removed, Vec::new());
+        result = (f.changed(), added, removed);
     });
-    if state == ObjectState::Deleted {
-        result.3 = owner.relation_children(index);
-    }
     result
-}
-
-fn first(key: &[Value]) -> Value {
-    key.first().cloned().unwrap_or(Value::I64(0))
 }
 
 fn null_for(o: &Obj, fk: usize, rel: &RelationMeta) -> Result<Value> {

@@ -85,7 +85,7 @@ pub(crate) struct Step {
 /// Writes SQL with numbered or positional placeholders. With no text
 /// (`params_only`), it only collects the parameters, in the same order: how
 /// a cached template is bound with exactly the code that wrote it.
-struct Sql {
+pub(crate) struct Sql {
     dialect: Dialect,
     text: Option<String>,
     params: Vec<Value>,
@@ -108,21 +108,21 @@ impl Sql {
         }
     }
 
-    fn raw(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn raw(&mut self, s: &str) -> &mut Self {
         if let Some(t) = &mut self.text {
             t.push_str(s);
         }
         self
     }
 
-    fn ident(&mut self, name: &str) -> &mut Self {
+    pub(crate) fn ident(&mut self, name: &str) -> &mut Self {
         if let Some(t) = &mut self.text {
             t.push_str(&render::quote(self.dialect, name));
         }
         self
     }
 
-    fn param(&mut self, v: Value) -> &mut Self {
+    pub(crate) fn param(&mut self, v: Value) -> &mut Self {
         self.params.push(v);
         if let Some(t) = &mut self.text {
             if self.dialect == Dialect::Postgres {
@@ -219,7 +219,7 @@ impl Writer<'_> {
     /// statement is written and compiled (its parameters are all scalars, in
     /// placeholder order). Paranoid mode writes the text every time and
     /// compares.
-    fn statement(&self, key: ShapeKey, write: impl Fn(&mut Sql)) -> Result<Statement> {
+    pub(crate) fn statement(&self, key: ShapeKey, write: impl Fn(&mut Sql)) -> Result<Statement> {
         let style = match self.dialect {
             Dialect::Postgres => Placeholders::Dollar,
             _ => Placeholders::Question,
@@ -265,13 +265,13 @@ fn key(kind: u8, dialect: Dialect, meta: &'static EntityMeta) -> ShapeKey {
     k
 }
 
-fn check_values(
+/// Refuses values the backend would store unfaithfully, naming the column.
+fn check_values<'v>(
     dialect: Dialect,
     meta: &EntityMeta,
-    columns: &[usize],
-    values: &[Value],
+    cells: impl IntoIterator<Item = (usize, &'v Value)>,
 ) -> Result<()> {
-    for (&i, v) in columns.iter().zip(values) {
+    for (i, v) in cells {
         dialect
             .check_value(v)
             .map_err(|reason| Error::InvalidValue {
@@ -297,16 +297,7 @@ fn insert_steps(
         .filter(|&i| Some(i) != auto)
         .collect();
     for row in rows {
-        for &i in &columns {
-            dialect
-                .check_value(&row[i])
-                .map_err(|reason| Error::InvalidValue {
-                    entity: meta.name,
-                    column: meta.columns[i].name,
-                    backend: dialect.name(),
-                    reason,
-                })?;
-        }
+        check_values(dialect, meta, columns.iter().map(|&i| (i, &row[i])))?;
     }
     let returning = match auto {
         Some(i) if caps.insert_returning => Some(meta.columns[i].name),
@@ -478,7 +469,7 @@ fn update_steps(
     // Group by the set of changed columns, keeping first-seen order.
     let mut groups: Vec<(Vec<usize>, Vec<&RowUpdate>)> = Vec::new();
     for u in updates {
-        check_values(w.dialect, meta, &u.columns, &u.values)?;
+        check_values(w.dialect, meta, u.columns.iter().copied().zip(&u.values))?;
         if u.rekeys {
             steps.push(update_step(index, update_single(w, meta, u)?, &[u]));
             continue;

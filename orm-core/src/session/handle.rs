@@ -66,26 +66,20 @@ impl<T: Entity> Handle<T> {
     /// their owner here (`crate::relation::object::Link`), so a collection
     /// can reach the object it belongs to.
     pub(crate) fn with_state(mut value: T, status: ObjectState) -> Handle<T> {
-        let relations = T::meta().relations;
-        let inner = if relations.is_empty() {
-            Arc::new(Slot {
-                value: RwLock::new(value),
-                tracking: Mutex::new(Tracking::new(status)),
-            })
-        } else {
-            Arc::new_cyclic(|weak: &Weak<Slot<T>>| {
+        let inner = Arc::new_cyclic(|weak: &Weak<Slot<T>>| {
+            if !T::meta().relations.is_empty() {
                 crate::relation::object::bind_all(
                     &mut value,
                     weak.clone() as Weak<dyn crate::relation::object::OwnerSlot>,
                     weak.as_ptr() as *const () as usize,
                     status,
                 );
-                Slot {
-                    value: RwLock::new(value),
-                    tracking: Mutex::new(Tracking::new(status)),
-                }
-            })
-        };
+            }
+            Slot {
+                value: RwLock::new(value),
+                tracking: Mutex::new(Tracking::new(status)),
+            }
+        });
         Handle { inner }
     }
 

@@ -701,11 +701,15 @@ impl Session {
             .zip(changes)
             .map(|(id, c)| (self.trackers[id].meta(), c))
             .collect();
-        let writer = flush_plan::Writer {
+        flush_plan::build(self.writer(), self.db.caps(), &types)
+    }
+
+    /// Where flush statements are written: the dialect and the template cache.
+    fn writer(&self) -> flush_plan::Writer<'_> {
+        flush_plan::Writer {
             dialect: self.dialect(),
             cache: self.db.templates(),
-        };
-        flush_plan::build(writer, self.db.caps(), &types)
+        }
     }
 
     /// The statements the next flush would run, in order, without running
@@ -746,8 +750,7 @@ impl Session {
         self.cascade_new();
         self.run_before_flush(&hooks)?;
         let mut relations = self.sync_relations().await?;
-        let dialect = self.dialect();
-        let assoc_deletes = relations.assoc.deletes(dialect)?;
+        let assoc_deletes = relations.assoc.deletes(self.writer())?;
         let mut first = true;
         loop {
             let held = self.resolve_pending(&mut relations.pending)?;
@@ -828,7 +831,10 @@ impl Session {
                 break;
             }
         }
-        for stmt in relations.assoc.inserts(dialect, self.db.bind_limit())? {
+        for stmt in relations
+            .assoc
+            .inserts(self.writer(), self.db.bind_limit())?
+        {
             self.execute(&stmt).await?;
         }
         crate::cache::note_written(&mut self.written, relations.assoc.tables());
@@ -874,12 +880,7 @@ impl Session {
 
     /// A discarded transaction: collections go back to their bases.
     fn discard_relations(&mut self) {
-        let owners: Vec<Obj> = self
-            .trackers
-            .values()
-            .flat_map(|t| t.relation_owners())
-            .collect();
-        for o in owners {
+        for o in self.relation_owners() {
             for i in 0..o.meta().relations.len() {
                 o.with_relation_untracked(i, &mut |f| f.discard());
             }
