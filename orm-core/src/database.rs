@@ -29,6 +29,9 @@ pub struct ConnectOptions {
     /// ORM read generated keys with `LAST_INSERT_ID()` on MySQL (the path used
     /// by MySQL servers, which lack RETURNING); other backends require it.
     pub insert_returning: Option<bool>,
+    /// Which driver serves `sqlite:` URLs (sqlx's by default; see
+    /// [`SqliteDriver`]).
+    pub sqlite_driver: crate::SqliteDriver,
 }
 
 /// A pool of connections to one database.
@@ -76,7 +79,7 @@ impl Database {
 
     /// Opens a pool with explicit options.
     pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Database> {
-        let (pool, mut caps) = backend::connect(url, &options.pool).await?;
+        let (pool, mut caps) = backend::connect(url, &options.pool, options.sqlite_driver).await?;
         let dialect = pool.dialect();
         if let Some(returning) = options.insert_returning {
             if !returning && dialect != Dialect::MySql {

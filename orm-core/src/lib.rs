@@ -189,7 +189,7 @@ mod value;
 #[doc(hidden)]
 pub mod __private;
 
-pub use backend::{Dialect, PoolOptions};
+pub use backend::{Dialect, PoolOptions, SqliteDriver};
 pub use column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar};
 pub use concurrent::{BatchError, BatchQuery, Batched};
 pub use database::{ConnectOptions, Database};

@@ -2,7 +2,8 @@
 //! MySQL/MariaDB, each in an isolated database.
 //!
 //! * SQLite: a fresh in-memory database per test (or a temp file, see
-//!   [`Backend::SqliteFile`]).
+//!   [`Backend::SqliteFile`]), through sqlx's driver and again through the
+//!   direct driver ([`Backend::SqliteDirect`]).
 //! * PostgreSQL: a fresh schema per test (`search_path` points at it),
 //!   dropped afterwards. Server URL from `ORM_TEST_POSTGRES_URL`
 //!   (default `postgres://postgres@127.0.0.1:5432/test`).
@@ -31,6 +32,10 @@ pub enum Backend {
     Sqlite,
     /// SQLite in a temporary file (WAL mode, several connections).
     SqliteFile,
+    /// In-memory SQLite through the direct driver ([`orm_core::SqliteDriver::Direct`]).
+    SqliteDirect,
+    /// A temporary SQLite file through the direct driver.
+    SqliteDirectFile,
     Postgres,
     MySql,
 }
@@ -151,7 +156,10 @@ impl TestDb {
         }
         let name = unique_name();
         match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::SqliteDirect => {
+                if backend == Backend::SqliteDirect {
+                    options.sqlite_driver = orm_core::SqliteDriver::Direct;
+                }
                 let url = "sqlite::memory:".to_string();
                 let db = connect(&url, "SQLite", "-", options).await;
                 TestDb {
@@ -162,7 +170,10 @@ impl TestDb {
                     _dir: None,
                 }
             }
-            Backend::SqliteFile => {
+            Backend::SqliteFile | Backend::SqliteDirectFile => {
+                if backend == Backend::SqliteDirectFile {
+                    options.sqlite_driver = orm_core::SqliteDriver::Direct;
+                }
                 let dir = std::env::temp_dir().join(format!("orm-test-{name}"));
                 std::fs::create_dir_all(&dir).expect("create temp dir");
                 let url = format!("sqlite://{}", dir.join("db.sqlite").display());
@@ -293,6 +304,11 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn sqlite() {
                 $crate::run($crate::Backend::Sqlite, scenario).await
+            }
+
+            #[tokio::test]
+            async fn sqlite_direct() {
+                $crate::run($crate::Backend::SqliteDirect, scenario).await
             }
 
             #[tokio::test]

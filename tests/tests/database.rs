@@ -200,6 +200,65 @@ async fn sqlite_files_use_wal_and_several_connections() {
     t.cleanup().await;
 }
 
+/// The direct driver sets up a file as the sqlx driver does, except that
+/// SQLite's own busy handler is off: the driver waits for locks itself,
+/// asynchronously (`racing_writers_lose_no_update_on_sqlite_files_direct`).
+#[tokio::test]
+async fn direct_sqlite_files_use_wal_and_foreign_keys() {
+    let t = TestDb::new(Backend::SqliteDirectFile).await;
+    let pragma = |sql: &'static str| {
+        let db = t.db.clone();
+        async move { db.fetch_sql(sql, vec![]).await.expect("pragma") }
+    };
+    let mode = pragma("PRAGMA journal_mode").await;
+    assert_eq!(
+        mode[0].get_at::<String>(0).expect("text").to_lowercase(),
+        "wal"
+    );
+    let fks = pragma("PRAGMA foreign_keys").await;
+    assert_eq!(fks[0].get_at::<i64>(0).expect("int"), 1);
+    let timeout = pragma("PRAGMA busy_timeout").await;
+    assert_eq!(timeout[0].get_at::<i64>(0).expect("int"), 0);
+    t.cleanup().await;
+}
+
+/// A transaction dropped without commit rolls back, and the connection goes
+/// back to the pool clean: the next session neither sees the row nor runs
+/// inside the abandoned transaction.
+#[tokio::test]
+async fn direct_sqlite_dropped_transactions_roll_back() {
+    let t = TestDb::new(Backend::SqliteDirect).await;
+    let db = t.db.clone();
+    db.create_all(&[Team::schema()]).await.expect("schema");
+    {
+        let mut s = db.session();
+        s.add(Team {
+            id: 0,
+            name: "lost".into(),
+        });
+        s.flush().await.expect("flush opens the transaction");
+        assert!(s.in_transaction());
+    }
+    let count = |db: Database| async move {
+        let rows = db
+            .fetch_sql("SELECT COUNT(*) FROM teams", vec![])
+            .await
+            .expect("count");
+        rows[0].get_at::<i64>(0).expect("int")
+    };
+    assert_eq!(count(db.clone()).await, 0);
+    // The pool's only connection is usable for a new transaction.
+    let mut s = db.session();
+    s.add(Team {
+        id: 0,
+        name: "kept".into(),
+    });
+    s.flush().await.expect("flush");
+    s.commit().await.expect("commit");
+    assert_eq!(count(db.clone()).await, 1);
+    t.cleanup().await;
+}
+
 #[tokio::test]
 async fn mysql_sessions_run_in_strict_mode() {
     let t = TestDb::new(Backend::MySql).await;

@@ -511,6 +511,11 @@ macro_rules! two_process_tests {
             }
 
             #[tokio::test]
+            async fn sqlite_direct_file() {
+                with_two(Backend::SqliteDirectFile, scenario).await
+            }
+
+            #[tokio::test]
             async fn postgres() {
                 with_two(Backend::Postgres, scenario).await
             }

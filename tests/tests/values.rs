@@ -238,6 +238,52 @@ fn every_type_round_trips_on_sqlite() {
 }
 
 #[test]
+fn every_type_round_trips_on_sqlite_direct() {
+    property(Backend::SqliteDirect, 128);
+}
+
+/// The two SQLite drivers store every type in the same format: what one
+/// writes to a file, the other reads back equal (both directions).
+#[test]
+fn sqlite_drivers_read_each_others_rows() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let t = rt.block_on(TestDb::new(Backend::SqliteDirectFile));
+    let sqlx = rt
+        .block_on(Database::connect(&t.url))
+        .expect("a second pool through sqlx");
+    rt.block_on(t.db.create_all(&[Sample::schema()]))
+        .expect("schema");
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&sample(), |s| {
+        for (writer, reader) in [(&t.db, &sqlx), (&sqlx, &t.db)] {
+            let (written, loaded) = rt
+                .block_on(async {
+                    let (written, _) = round_trip(writer, s.clone()).await?;
+                    let loaded = reader.session().get::<Sample>(written.id).await?.get();
+                    Ok::<_, Error>((written, loaded))
+                })
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(written, loaded);
+        }
+        Ok(())
+    });
+    let stored = rt.block_on(sqlx.session().query::<Sample>().count());
+    rt.block_on(sqlx.close());
+    rt.block_on(t.cleanup());
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert_eq!(stored.expect("count"), 96);
+}
+
+#[test]
 fn every_type_round_trips_on_postgres() {
     property(Backend::Postgres, 48);
 }

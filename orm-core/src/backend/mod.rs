@@ -7,6 +7,12 @@
 //! same pieces: `connect`, `bind`, `decode` and `classify`, offered to the
 //! shared runner (`fetch`, `execute`) through the `Driver` trait.
 //!
+//! One backend does not go through sqlx: `sqlite_direct.rs` calls SQLite on
+//! the calling task (see its module doc for why and what it trades). It has
+//! its own pool and transaction types, the `SqliteDirect` variants below,
+//! and speaks the same `Value`s and `RowSet`s, so nothing above this module
+//! can tell the two SQLite drivers apart except by speed.
+//!
 //! Why an enum and not a trait object: async trait methods are not
 //! object-safe, and the set of drivers is closed and small. A new driver (for
 //! instance one that calls SQLite directly instead of through sqlx's worker
@@ -19,6 +25,7 @@
 pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod sqlite_direct;
 
 use std::sync::Arc;
 
@@ -92,6 +99,31 @@ pub(crate) enum Pool {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
     MySql(sqlx::MySqlPool),
+    /// SQLite without sqlx ([`SqliteDriver::Direct`]).
+    SqliteDirect(sqlite_direct::DirectPool),
+}
+
+/// Which driver serves `sqlite:` URLs.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use orm_core::{ConnectOptions, Database, SqliteDriver};
+/// let options = ConnectOptions { sqlite_driver: SqliteDriver::Direct, ..Default::default() };
+/// let db = Database::connect_with("sqlite::memory:", options).await?;
+/// let rows = db.fetch_sql("SELECT 40 + 2 AS n", vec![]).await?;
+/// assert_eq!(rows[0].get::<i64>("n")?, 42);
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteDriver {
+    /// sqlx's SQLite driver (a worker thread per connection).
+    #[default]
+    Sqlx,
+    /// SQLite called directly on the calling task (rusqlite): no thread hop
+    /// per statement and no message per row; a statement blocks the
+    /// executor thread while it runs (see `backend/sqlite_direct.rs`).
+    Direct,
 }
 
 /// An open transaction, owning its pooled connection. Dropping it rolls back
@@ -101,6 +133,7 @@ pub(crate) enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
     MySql(sqlx::Transaction<'static, sqlx::MySql>),
+    SqliteDirect(sqlite_direct::DirectTx),
 }
 
 /// Where a statement runs: a pool (autocommit) or an open transaction.
@@ -202,6 +235,9 @@ macro_rules! on_target {
                 use mysql as $m;
                 $body
             }
+            Target::Pool(Pool::SqliteDirect(_)) | Target::Tx(Tx::SqliteDirect(_)) => {
+                unreachable!("the direct SQLite driver is matched before on_target!")
+            }
         }
     };
 }
@@ -209,19 +245,27 @@ macro_rules! on_target {
 impl Target<'_> {
     /// Runs a query and decodes every row into [`Value`]s.
     pub(crate) async fn fetch(self, sql: &Arc<str>, params: &[Value]) -> Result<RowSet> {
-        on_target!(self, |e, m| fetch::<m::Driver, _>(e, sql, params).await)
+        match self {
+            Target::Pool(Pool::SqliteDirect(p)) => p.fetch(sql, params).await,
+            Target::Tx(Tx::SqliteDirect(t)) => t.fetch(sql, params).await,
+            other => on_target!(other, |e, m| fetch::<m::Driver, _>(e, sql, params).await),
+        }
     }
 
     /// Runs a statement that returns no rows.
     pub(crate) async fn execute(self, sql: &Arc<str>, params: &[Value]) -> Result<Done> {
-        on_target!(self, |e, m| execute::<m::Driver, _>(e, sql, params).await)
+        match self {
+            Target::Pool(Pool::SqliteDirect(p)) => p.execute(sql, params).await,
+            Target::Tx(Tx::SqliteDirect(t)) => t.execute(sql, params).await,
+            other => on_target!(other, |e, m| execute::<m::Driver, _>(e, sql, params).await),
+        }
     }
 }
 
 impl Pool {
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
-            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Sqlite(_) | Pool::SqliteDirect(_) => Dialect::Sqlite,
             Pool::Postgres(_) => Dialect::Postgres,
             Pool::MySql(_) => Dialect::MySql,
         }
@@ -233,6 +277,7 @@ impl Pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(sqlite::classify)?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(postgres::classify)?),
             Pool::MySql(p) => Tx::MySql(p.begin().await.map_err(mysql::classify)?),
+            Pool::SqliteDirect(p) => Tx::SqliteDirect(p.begin().await?),
         })
     }
 
@@ -241,6 +286,7 @@ impl Pool {
             Pool::Sqlite(p) => p.close().await,
             Pool::Postgres(p) => p.close().await,
             Pool::MySql(p) => p.close().await,
+            Pool::SqliteDirect(p) => p.close(),
         }
     }
 }
@@ -251,6 +297,7 @@ impl Tx {
             Tx::Sqlite(t) => t.commit().await.map_err(sqlite::classify),
             Tx::Postgres(t) => t.commit().await.map_err(postgres::classify),
             Tx::MySql(t) => t.commit().await.map_err(mysql::classify),
+            Tx::SqliteDirect(t) => t.commit().await,
         }
     }
 
@@ -259,6 +306,7 @@ impl Tx {
             Tx::Sqlite(t) => t.rollback().await.map_err(sqlite::classify),
             Tx::Postgres(t) => t.rollback().await.map_err(postgres::classify),
             Tx::MySql(t) => t.rollback().await.map_err(mysql::classify),
+            Tx::SqliteDirect(t) => t.rollback().await,
         }
     }
 }
@@ -312,9 +360,16 @@ impl PoolOptions {
 }
 
 /// Opens a pool for `url` and probes its capabilities.
-pub(crate) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
+pub(crate) async fn connect(
+    url: &str,
+    options: &PoolOptions,
+    sqlite_driver: SqliteDriver,
+) -> Result<(Pool, Capabilities)> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
+        "sqlite" if sqlite_driver == SqliteDriver::Direct => {
+            sqlite_direct::connect(url, options).await
+        }
         "sqlite" => sqlite::connect(url, options).await,
         "postgres" | "postgresql" => postgres::connect(url, options).await,
         "mysql" | "mariadb" => mysql::connect(url, options).await,

@@ -152,7 +152,12 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
     };
     let code = db.code().map(|c| c.into_owned());
     let extended: i32 = code.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-    let kind = match extended {
+    super::database_error(kind_of(extended, db.message()), code, db.message())
+}
+
+/// The error kind of an extended result code (shared with the direct driver).
+pub(crate) fn kind_of(extended: i32, message: &str) -> DbErrorKind {
+    match extended {
         2067 | 1555 => DbErrorKind::UniqueViolation,
         787 => DbErrorKind::ForeignKeyViolation,
         1299 => DbErrorKind::NotNullViolation,
@@ -162,11 +167,10 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
             9 => DbErrorKind::Timeout,
             18 | 20 | 25 => DbErrorKind::InvalidValue,
             10 | 26 => DbErrorKind::ConnectionLost,
-            1 if db.message().contains("syntax error") => DbErrorKind::Syntax,
+            1 if message.contains("syntax error") => DbErrorKind::Syntax,
             _ => DbErrorKind::Other,
         },
-    };
-    super::database_error(kind, code, db.message())
+    }
 }
 
 /// This backend's side of the shared runner in `backend/mod.rs`.
