@@ -29,8 +29,8 @@ pub struct ConnectOptions {
     /// ORM read generated keys with `LAST_INSERT_ID()` on MySQL (the path used
     /// by MySQL servers, which lack RETURNING); other backends require it.
     pub insert_returning: Option<bool>,
-    /// Which driver serves `sqlite:` URLs (sqlx's by default; see
-    /// [`SqliteDriver`]).
+    /// Which driver serves `sqlite:` URLs (SQLite called directly by
+    /// default; see [`SqliteDriver`](crate::SqliteDriver)).
     pub sqlite_driver: crate::SqliteDriver,
 }
 

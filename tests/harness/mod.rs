@@ -2,8 +2,8 @@
 //! MySQL/MariaDB, each in an isolated database.
 //!
 //! * SQLite: a fresh in-memory database per test (or a temp file, see
-//!   [`Backend::SqliteFile`]), through sqlx's driver and again through the
-//!   direct driver ([`Backend::SqliteDirect`]).
+//!   [`Backend::SqliteFile`]), through the default (direct) driver and
+//!   again through sqlx's ([`Backend::SqliteSqlx`]).
 //! * PostgreSQL: a fresh schema per test (`search_path` points at it),
 //!   dropped afterwards. Server URL from `ORM_TEST_POSTGRES_URL`
 //!   (default `postgres://postgres@127.0.0.1:5432/test`).
@@ -32,10 +32,11 @@ pub enum Backend {
     Sqlite,
     /// SQLite in a temporary file (WAL mode, several connections).
     SqliteFile,
-    /// In-memory SQLite through the direct driver ([`orm_core::SqliteDriver::Direct`]).
-    SqliteDirect,
-    /// A temporary SQLite file through the direct driver.
-    SqliteDirectFile,
+    /// In-memory SQLite through sqlx's driver ([`orm_core::SqliteDriver::Sqlx`]);
+    /// the other two SQLite variants use the default (direct) driver.
+    SqliteSqlx,
+    /// A temporary SQLite file through sqlx's driver.
+    SqliteSqlxFile,
     Postgres,
     MySql,
 }
@@ -156,9 +157,9 @@ impl TestDb {
         }
         let name = unique_name();
         match backend {
-            Backend::Sqlite | Backend::SqliteDirect => {
-                if backend == Backend::SqliteDirect {
-                    options.sqlite_driver = orm_core::SqliteDriver::Direct;
+            Backend::Sqlite | Backend::SqliteSqlx => {
+                if backend == Backend::SqliteSqlx {
+                    options.sqlite_driver = orm_core::SqliteDriver::Sqlx;
                 }
                 let url = "sqlite::memory:".to_string();
                 let db = connect(&url, "SQLite", "-", options).await;
@@ -170,9 +171,9 @@ impl TestDb {
                     _dir: None,
                 }
             }
-            Backend::SqliteFile | Backend::SqliteDirectFile => {
-                if backend == Backend::SqliteDirectFile {
-                    options.sqlite_driver = orm_core::SqliteDriver::Direct;
+            Backend::SqliteFile | Backend::SqliteSqlxFile => {
+                if backend == Backend::SqliteSqlxFile {
+                    options.sqlite_driver = orm_core::SqliteDriver::Sqlx;
                 }
                 let dir = std::env::temp_dir().join(format!("orm-test-{name}"));
                 std::fs::create_dir_all(&dir).expect("create temp dir");
@@ -307,8 +308,8 @@ macro_rules! backend_tests {
             }
 
             #[tokio::test]
-            async fn sqlite_direct() {
-                $crate::run($crate::Backend::SqliteDirect, scenario).await
+            async fn sqlite_sqlx() {
+                $crate::run($crate::Backend::SqliteSqlx, scenario).await
             }
 
             #[tokio::test]

@@ -89,17 +89,18 @@ async fn racing_writers_lose_no_update_on_mysql() {
     racing_increments(Backend::MySql).await;
 }
 
+/// The direct (default) driver waits for SQLite's write lock
+/// asynchronously: eight writers on this single-threaded test runtime would
+/// deadlock if a waiting statement blocked the thread the lock holder needs
+/// to commit.
 #[tokio::test]
 async fn racing_writers_lose_no_update_on_sqlite_files() {
     racing_increments(Backend::SqliteFile).await;
 }
 
-/// The direct driver waits for SQLite's write lock asynchronously: eight
-/// writers on this single-threaded test runtime would deadlock if a waiting
-/// statement blocked the thread the lock holder needs to commit.
 #[tokio::test]
-async fn racing_writers_lose_no_update_on_sqlite_files_direct() {
-    racing_increments(Backend::SqliteDirectFile).await;
+async fn racing_writers_lose_no_update_on_sqlite_files_through_sqlx() {
+    racing_increments(Backend::SqliteSqlxFile).await;
 }
 
 /// Kills the session's connection in the middle of its transaction.

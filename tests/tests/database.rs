@@ -177,8 +177,8 @@ async fn unsupported_urls_and_unreachable_servers_are_errors() {
 }
 
 #[tokio::test]
-async fn sqlite_files_use_wal_and_several_connections() {
-    let t = TestDb::new(Backend::SqliteFile).await;
+async fn sqlite_files_use_wal_and_several_connections_through_sqlx() {
+    let t = TestDb::new(Backend::SqliteSqlxFile).await;
     let mode =
         t.db.fetch_sql("PRAGMA journal_mode", vec![])
             .await
@@ -202,10 +202,10 @@ async fn sqlite_files_use_wal_and_several_connections() {
 
 /// The direct driver sets up a file as the sqlx driver does, except that
 /// SQLite's own busy handler is off: the driver waits for locks itself,
-/// asynchronously (`racing_writers_lose_no_update_on_sqlite_files_direct`).
+/// asynchronously (`racing_writers_lose_no_update_on_sqlite_files`).
 #[tokio::test]
-async fn direct_sqlite_files_use_wal_and_foreign_keys() {
-    let t = TestDb::new(Backend::SqliteDirectFile).await;
+async fn sqlite_files_use_wal_and_foreign_keys() {
+    let t = TestDb::new(Backend::SqliteFile).await;
     let pragma = |sql: &'static str| {
         let db = t.db.clone();
         async move { db.fetch_sql(sql, vec![]).await.expect("pragma") }
@@ -226,8 +226,8 @@ async fn direct_sqlite_files_use_wal_and_foreign_keys() {
 /// back to the pool clean: the next session neither sees the row nor runs
 /// inside the abandoned transaction.
 #[tokio::test]
-async fn direct_sqlite_dropped_transactions_roll_back() {
-    let t = TestDb::new(Backend::SqliteDirect).await;
+async fn sqlite_dropped_transactions_roll_back() {
+    let t = TestDb::new(Backend::Sqlite).await;
     let db = t.db.clone();
     db.create_all(&[Team::schema()]).await.expect("schema");
     {

@@ -511,8 +511,8 @@ macro_rules! two_process_tests {
             }
 
             #[tokio::test]
-            async fn sqlite_direct_file() {
-                with_two(Backend::SqliteDirectFile, scenario).await
+            async fn sqlite_sqlx_file() {
+                with_two(Backend::SqliteSqlxFile, scenario).await
             }
 
             #[tokio::test]

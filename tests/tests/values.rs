@@ -238,8 +238,8 @@ fn every_type_round_trips_on_sqlite() {
 }
 
 #[test]
-fn every_type_round_trips_on_sqlite_direct() {
-    property(Backend::SqliteDirect, 128);
+fn every_type_round_trips_on_sqlite_through_sqlx() {
+    property(Backend::SqliteSqlx, 128);
 }
 
 /// The two SQLite drivers store every type in the same format: what one
@@ -250,9 +250,13 @@ fn sqlite_drivers_read_each_others_rows() {
         .enable_all()
         .build()
         .expect("runtime");
-    let t = rt.block_on(TestDb::new(Backend::SqliteDirectFile));
+    let t = rt.block_on(TestDb::new(Backend::SqliteFile));
+    let options = orm_core::ConnectOptions {
+        sqlite_driver: orm_core::SqliteDriver::Sqlx,
+        ..Default::default()
+    };
     let sqlx = rt
-        .block_on(Database::connect(&t.url))
+        .block_on(Database::connect_with(&t.url, options))
         .expect("a second pool through sqlx");
     rt.block_on(t.db.create_all(&[Sample::schema()]))
         .expect("schema");

@@ -1,6 +1,6 @@
 //! SQLite called directly (through `rusqlite`), on the calling task: the
-//! second SQLite driver behind the backend seam, chosen with
-//! [`SqliteDriver::Direct`](crate::SqliteDriver::Direct).
+//! default SQLite driver ([`SqliteDriver::Direct`](crate::SqliteDriver::Direct));
+//! `sqlite.rs` (through sqlx) is the other choice.
 //!
 //! Why it exists: sqlx runs every SQLite connection on a worker thread and
 //! sends each row back over a channel, so a read pays two thread hops per
