@@ -139,8 +139,14 @@ impl Database {
         &self.inner.cache
     }
 
-    pub(crate) fn padding(&self) -> orm_cache::template::Padding {
-        self.inner.padding
+    /// What a SELECT needs to come from the template cache.
+    pub(crate) fn template_env(&self) -> crate::query::templated::Env<'_> {
+        crate::query::templated::Env {
+            cache: &self.inner.templates,
+            padding: self.inner.padding,
+            bind_limit: self.bind_limit(),
+            dialect: self.inner.dialect,
+        }
     }
 
     /// Hooks that apply to every session of this database (merged with each

@@ -111,6 +111,9 @@ pub struct Template {
     lists: Vec<bool>,
     /// Length of the text without placeholders (to size the output).
     text_len: usize,
+    /// Every argument appears once, in argument order (true of SELECT
+    /// templates): a bind can move the arguments through in one pass.
+    in_order: bool,
     /// Rendered texts by placeholder style and list sizes: with padding a
     /// template has a handful, so a bind usually only collects parameters
     /// and shares the text (measured: the text was most of a bind's cost).
@@ -131,6 +134,7 @@ impl Clone for Template {
             pieces: self.pieces.clone(),
             lists: self.lists.clone(),
             text_len: self.text_len,
+            in_order: self.in_order,
             texts: Mutex::new(Vec::new()),
         }
     }
@@ -259,10 +263,16 @@ impl Template {
             pieces.push(Piece::Text(sql[at..].to_string()));
             text_len += sql.len() - at;
         }
+        let used = pieces.iter().filter_map(|p| match p {
+            Piece::Scalar(n) | Piece::List(n) => Some(*n),
+            Piece::Text(_) => None,
+        });
+        let in_order = used.eq(0..lists.len());
         Ok(Template {
             pieces,
             lists: lists.to_vec(),
             text_len,
+            in_order,
             texts: Mutex::new(Vec::new()),
         })
     }
@@ -386,6 +396,22 @@ impl Template {
         self.check(&args)?;
         let sql = self.text(style, &args, padding);
         let mut params = Vec::with_capacity(padding.params(&args));
+        let push = |params: &mut Vec<V>, arg: Arg<V>| match arg {
+            Arg::Scalar(v) => params.push(v),
+            Arg::List(values) => {
+                let slots = padding.slots(values.len());
+                let last = values.last().cloned().expect("checked non-empty");
+                let pad = slots - values.len();
+                params.extend(values);
+                params.extend(std::iter::repeat_n(last, pad));
+            }
+        };
+        if self.in_order {
+            for arg in args {
+                push(&mut params, arg);
+            }
+            return Ok(Bound { sql, params });
+        }
         // Take each argument out once, in piece order (each appears once).
         let mut args: Vec<Option<Arg<V>>> = args.into_iter().map(Some).collect();
         for piece in &self.pieces {
@@ -393,14 +419,7 @@ impl Template {
                 Piece::Text(_) => {}
                 Piece::Scalar(n) | Piece::List(n) => {
                     match args.get_mut(*n).and_then(Option::take) {
-                        Some(Arg::Scalar(v)) => params.push(v),
-                        Some(Arg::List(values)) => {
-                            let slots = padding.slots(values.len());
-                            let last = values.last().cloned().expect("checked non-empty");
-                            let pad = slots - values.len();
-                            params.extend(values);
-                            params.extend(std::iter::repeat_n(last, pad));
-                        }
+                        Some(arg) => push(&mut params, arg),
                         None => {
                             return Err(TemplateError::Shape(format!("argument {n} used twice")));
                         }

@@ -211,10 +211,11 @@ impl<'s, T: Entity> Query<'s, T> {
 
     /// The statements this query runs (through the template cache unless
     /// [`Query::without_template`]): SQL and parameters, nothing executed.
-    /// More than one when an `IN` list is split at the bind limit.
-    pub fn sql(&self) -> Result<Vec<Statement>> {
-        let node = self.filter_node();
-        self.statements(templated::Kind::Rows, node)
+    /// More than one when an `IN` list is split at the bind limit. Consumes
+    /// the query, as running it does: the filter's values move into the
+    /// parameters.
+    pub fn sql(mut self) -> Result<Vec<Statement>> {
+        self.statements_moving(templated::Kind::Rows)
     }
 
     /// The SELECT this query runs, built fresh with sea-query (no template).
@@ -233,26 +234,32 @@ impl<'s, T: Entity> Query<'s, T> {
         }
     }
 
-    fn statements(&self, kind: templated::Kind, node: Option<&Node>) -> Result<Vec<Statement>> {
+    /// [`Query::statements`] for a query being consumed (values moved out of
+    /// the filter on a template hit; the filter must not be used again).
+    fn statements_moving(&mut self, kind: templated::Kind) -> Result<Vec<Statement>> {
         let db = self.session.database();
-        templated::statements(
-            db.templates(),
-            db.padding(),
-            db.bind_limit(),
-            db.dialect(),
+        let mut filter = self.filter.take();
+        templated::statements_moving(
+            db.template_env(),
             kind,
-            &self.spec(node),
+            &self.spec(None),
+            filter.as_mut(),
             self.use_template,
         )
     }
 
-    async fn run(self) -> Result<(crate::row::RowSet, &'s mut Session)> {
+    fn statements(&self, kind: templated::Kind, node: Option<&Node>) -> Result<Vec<Statement>> {
+        let db = self.session.database();
+        templated::statements(db.template_env(), kind, &self.spec(node), self.use_template)
+    }
+
+    async fn run(mut self) -> Result<(crate::row::RowSet, &'s mut Session)> {
         self.session.check_usable()?;
         self.check_values(self.filter_node())?;
         self.session.autoflush().await?;
         // The same path as cached and batched queries: split statements'
         // rows are combined and ordered again in `Prepared`.
-        let set = self.prepare()?.fetch_in(self.session).await?;
+        let set = self.prepare_moving()?.fetch_in(self.session).await?;
         Ok((set, self.session))
     }
 
@@ -301,7 +308,7 @@ impl<'s, T: Entity> Query<'s, T> {
     }
 
     /// Number of matching rows (honouring limit and offset).
-    pub async fn count(self) -> Result<i64> {
+    pub async fn count(mut self) -> Result<i64> {
         self.session.check_usable()?;
         self.check_values(self.filter_node())?;
         self.session.autoflush().await?;
@@ -311,7 +318,7 @@ impl<'s, T: Entity> Query<'s, T> {
             let sql = format!("SELECT COUNT(*) FROM ({}) AS counted", inner.sql);
             vec![Statement::new(sql, inner.params)]
         } else {
-            self.statements(templated::Kind::Count, self.filter_node())?
+            self.statements_moving(templated::Kind::Count)?
         };
         let mut total = 0;
         for stmt in &stmts {

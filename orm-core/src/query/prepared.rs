@@ -105,6 +105,19 @@ impl<'s, T: Entity> Query<'s, T> {
         let node = self.filter_node();
         self.check_values(node)?;
         let statements = self.statements(templated::Kind::Rows, node)?;
+        Ok(self.prepared(statements))
+    }
+
+    /// [`Query::prepare`] for a query about to be consumed: the filter's
+    /// values move into the statements (see `templated::statements_moving`).
+    pub(super) fn prepare_moving(&mut self) -> Result<Prepared> {
+        self.session.check_usable()?;
+        self.check_values(self.filter_node())?;
+        let statements = self.statements_moving(templated::Kind::Rows)?;
+        Ok(self.prepared(statements))
+    }
+
+    fn prepared(&self, statements: Vec<crate::query::Statement>) -> Prepared {
         let meta = T::meta();
         let resort = self
             .order
@@ -116,12 +129,12 @@ impl<'s, T: Entity> Query<'s, T> {
                     .map(|i| (i, *d))
             })
             .collect();
-        Ok(Prepared {
+        Prepared {
             statements,
             resort,
             nulls_last: self.session.dialect() == crate::Dialect::Postgres,
             tables: vec![Cow::Borrowed(meta.table)],
-        })
+        }
     }
 
     /// Runs this query through the result-cache region `region` (set up with

@@ -79,6 +79,16 @@ impl Default for TemplateOptions {
     }
 }
 
+/// Where a SELECT's statements come from: the database's template cache,
+/// list padding and bind limit, and its dialect.
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub cache: &'a TemplateCache,
+    pub padding: Padding,
+    pub bind_limit: usize,
+    pub dialect: Dialect,
+}
+
 /// What kind of SELECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -104,49 +114,102 @@ fn op_tag(op: CmpOp) -> u8 {
     }
 }
 
-/// Walks a filter: writes its shape and collects its arguments in order.
-fn walk(dialect: Dialect, node: &Node, key: &mut ShapeKey, args: &mut Vec<Arg<Value>>) {
+/// Writes a filter's shape into `key`, and adds the parameters it binds
+/// to `counts` (unpadded, padded).
+fn walk(
+    dialect: Dialect,
+    node: &Node,
+    key: &mut ShapeKey,
+    padding: Padding,
+    counts: &mut (usize, usize),
+) {
+    let scalar = |counts: &mut (usize, usize)| {
+        counts.0 += 1;
+        counts.1 += 1;
+    };
     match node {
         // Long lists on PostgreSQL: one array parameter, a shape of its own.
         Node::In(c, values, neg) if dialect == Dialect::Postgres && render::use_array(values) => {
             key.tag(9).name(c).tag(u8::from(*neg));
-            args.push(Arg::Scalar(Value::Array(values.clone())));
+            scalar(counts);
         }
-        Node::InArray(c, v, neg) => {
+        Node::InArray(c, _, neg) => {
             key.tag(9).name(c).tag(u8::from(*neg));
-            args.push(Arg::Scalar(v.clone()));
+            scalar(counts);
         }
-        Node::Compare(c, op, v) => {
+        Node::Compare(c, op, _) => {
             key.tag(1).name(c).tag(op_tag(*op));
-            args.push(Arg::Scalar(v.clone()));
+            scalar(counts);
         }
         Node::IsNull(c, neg) => {
             key.tag(2).name(c).tag(u8::from(*neg));
         }
-        Node::Like(c, pattern, neg) => {
+        Node::Like(c, _, neg) => {
             key.tag(3).name(c).tag(u8::from(*neg));
-            args.push(Arg::Scalar(Value::Text(pattern.clone())));
+            scalar(counts);
         }
         Node::In(c, values, neg) => {
             key.tag(4)
                 .name(c)
                 .tag(u8::from(*neg))
                 .tag(u8::from(values.is_empty()));
+            counts.0 += values.len();
             if !values.is_empty() {
-                args.push(Arg::List(values.clone()));
+                counts.1 += padding.slots(values.len());
             }
         }
         Node::And(ns) | Node::Or(ns) => {
             key.tag(if matches!(node, Node::And(_)) { 5 } else { 6 })
                 .number(ns.len() as u64);
             for n in ns {
-                walk(dialect, n, key, args);
+                walk(dialect, n, key, padding, counts);
             }
         }
         Node::Not(n) => {
             key.tag(7);
-            walk(dialect, n, key, args);
+            walk(dialect, n, key, padding, counts);
         }
+    }
+}
+
+/// A filter's arguments in placeholder order (the order of [`walk`]),
+/// cloned out of a borrowed filter.
+fn clone_args(dialect: Dialect, node: &Node, args: &mut Vec<Arg<Value>>) {
+    match node {
+        Node::In(_, values, _) if dialect == Dialect::Postgres && render::use_array(values) => {
+            args.push(Arg::Scalar(Value::Array(values.clone())));
+        }
+        Node::InArray(_, v, _) | Node::Compare(_, _, v) => args.push(Arg::Scalar(v.clone())),
+        Node::IsNull(..) => {}
+        Node::Like(_, pattern, _) => args.push(Arg::Scalar(Value::Text(pattern.clone()))),
+        Node::In(_, values, _) => {
+            if !values.is_empty() {
+                args.push(Arg::List(values.clone()));
+            }
+        }
+        Node::And(ns) | Node::Or(ns) => ns.iter().for_each(|n| clone_args(dialect, n, args)),
+        Node::Not(n) => clone_args(dialect, n, args),
+    }
+}
+
+/// [`clone_args`], moving the values out instead: the filter keeps its
+/// shape but not its values, so it must not be bound again.
+fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
+    let take = |v: &mut Value| std::mem::replace(v, Value::Null(crate::SqlType::Text));
+    match node {
+        Node::In(_, values, _) if dialect == Dialect::Postgres && render::use_array(values) => {
+            args.push(Arg::Scalar(Value::Array(std::mem::take(values))));
+        }
+        Node::InArray(_, v, _) | Node::Compare(_, _, v) => args.push(Arg::Scalar(take(v))),
+        Node::IsNull(..) => {}
+        Node::Like(_, pattern, _) => args.push(Arg::Scalar(Value::Text(std::mem::take(pattern)))),
+        Node::In(_, values, _) => {
+            if !values.is_empty() {
+                args.push(Arg::List(std::mem::take(values)));
+            }
+        }
+        Node::And(ns) | Node::Or(ns) => ns.iter_mut().for_each(|n| take_args(dialect, n, args)),
+        Node::Not(n) => take_args(dialect, n, args),
     }
 }
 
@@ -256,41 +319,118 @@ fn limit_args(kind: Kind, spec: &SelectSpec<'_>, args: &mut Vec<Arg<Value>>) {
     }
 }
 
-/// The shape key of a SELECT and its arguments in placeholder order.
-fn shape(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> (ShapeKey, Vec<Arg<Value>>) {
+/// The shape key of a SELECT (whose filter is `filter`, not `spec.filter`)
+/// and the parameters it binds (unpadded, padded with `padding`).
+fn shape_key(
+    dialect: Dialect,
+    kind: Kind,
+    spec: &SelectSpec<'_>,
+    filter: Option<&Node>,
+    padding: Padding,
+) -> (ShapeKey, (usize, usize)) {
     let mut key = ShapeKey::new();
     key.tag(kind as u8).tag(dialect as u8).name(spec.meta.table);
-    let mut args = Vec::with_capacity(8);
-    if let Some(n) = spec.filter {
-        walk(dialect, n, &mut key, &mut args);
+    let mut counts = (0, 0);
+    if let Some(n) = filter {
+        walk(dialect, n, &mut key, padding, &mut counts);
     }
     for (c, d) in spec.order {
         key.tag(8).name(c).tag(u8::from(*d == Direction::Desc));
     }
     key.tag(u8::from(spec.limit.is_some()))
         .tag(u8::from(spec.offset.is_some()));
+    let limits = usize::from(kind == Kind::Rows)
+        * (usize::from(spec.limit.is_some()) + usize::from(spec.offset.is_some()));
+    (key, (counts.0 + limits, counts.1 + limits))
+}
+
+/// The shape key of a SELECT and its arguments in placeholder order.
+fn shape(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> (ShapeKey, Vec<Arg<Value>>) {
+    let (key, _) = shape_key(dialect, kind, spec, spec.filter, Padding::None);
+    (key, cloned_args(dialect, kind, spec))
+}
+
+/// Every argument of a SELECT in placeholder order, copied.
+fn cloned_args(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> Vec<Arg<Value>> {
+    let mut args = Vec::with_capacity(8);
+    if let Some(n) = spec.filter {
+        clone_args(dialect, n, &mut args);
+    }
     limit_args(kind, spec, &mut args);
-    (key, args)
+    args
+}
+
+/// MySQL and SQLite have no OFFSET without LIMIT: such a query gets a
+/// stand-in LIMIT (see [`statements`]).
+fn needs_stand_in_limit(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> bool {
+    kind == Kind::Rows
+        && spec.offset.is_some()
+        && spec.limit.is_none()
+        && dialect != Dialect::Postgres
+}
+
+/// [`statements`] for a query that is consumed by running it: on a template
+/// hit (the common case) the filter's values are moved into the statement's
+/// parameters instead of copied, and `filter` is left without values. Any
+/// other case (a miss, paranoid mode, a split list) takes the copying path.
+/// `spec.filter` is ignored; `filter` is the query's filter.
+pub(crate) fn statements_moving(
+    env: Env<'_>,
+    kind: Kind,
+    spec: &SelectSpec<'_>,
+    mut filter: Option<&mut Node>,
+    use_cache: bool,
+) -> Result<Vec<Statement>> {
+    let Env {
+        cache,
+        padding,
+        bind_limit,
+        dialect,
+    } = env;
+    let usual = !needs_stand_in_limit(dialect, kind, spec);
+    if use_cache && cache.enabled() && cache.mode() != Mode::Paranoid && usual {
+        let (key, (total, padded)) = shape_key(dialect, kind, spec, filter.as_deref(), padding);
+        if total <= bind_limit && padded <= bind_limit {
+            let found = cache.get(&key);
+            if let Some(Cached::Template(template)) = &found {
+                let mut args = Vec::with_capacity(8);
+                if let Some(n) = filter.as_deref_mut() {
+                    take_args(dialect, n, &mut args);
+                }
+                limit_args(kind, spec, &mut args);
+                let b = template
+                    .bind_owned(placeholders(dialect), args, padding)
+                    .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
+                return Ok(vec![Statement::new(b.sql, b.params)]);
+            }
+            // Looked up once: the rest is the copying path's.
+            let spec = SelectSpec {
+                filter: filter.as_deref(),
+                ..*spec
+            };
+            let args = cloned_args(dialect, kind, &spec);
+            return finish(env, kind, &spec, true, key, args, found);
+        }
+    }
+    let spec = SelectSpec {
+        filter: filter.as_deref(),
+        ..*spec
+    };
+    statements(env, kind, &spec, use_cache)
 }
 
 /// Statements for a SELECT (several when a list is split at the bind limit).
 pub(crate) fn statements(
-    cache: &TemplateCache,
-    padding: Padding,
-    bind_limit: usize,
-    dialect: Dialect,
+    env: Env<'_>,
     kind: Kind,
     spec: &SelectSpec<'_>,
     use_cache: bool,
 ) -> Result<Vec<Statement>> {
+    let Env { cache, dialect, .. } = env;
     // MySQL and SQLite have no OFFSET without LIMIT: make the stand-in LIMIT
     // an ordinary argument, as the plain renderer would bind it.
     let normalized;
-    let spec = if kind == Kind::Rows
-        && spec.offset.is_some()
-        && spec.limit.is_none()
-        && dialect != Dialect::Postgres
-    {
+    let spec = if needs_stand_in_limit(dialect, kind, spec) {
         normalized = SelectSpec {
             limit: Some(i64::MAX as u64),
             ..*spec
@@ -299,14 +439,33 @@ pub(crate) fn statements(
     } else {
         spec
     };
-    let (key, mut args) = shape(dialect, kind, spec);
-
-    let total = Padding::None.params(&args);
+    let (key, args) = shape(dialect, kind, spec);
     let cacheable = use_cache && cache.enabled();
+    let found = cacheable.then(|| cache.get(&key)).flatten();
+    finish(env, kind, spec, cacheable, key, args, found)
+}
+
+/// The rest of [`statements`] once the shape was looked up (`found`).
+fn finish(
+    env: Env<'_>,
+    kind: Kind,
+    spec: &SelectSpec<'_>,
+    cacheable: bool,
+    key: ShapeKey,
+    mut args: Vec<Arg<Value>>,
+    found: Option<Cached>,
+) -> Result<Vec<Statement>> {
+    let Env {
+        cache,
+        padding,
+        bind_limit,
+        dialect,
+    } = env;
+    let total = Padding::None.params(&args);
     if !cacheable && total <= bind_limit {
         return Ok(vec![fresh(dialect, kind, spec)]);
     }
-    let template = match cacheable.then(|| cache.get(&key)).flatten() {
+    let template = match found {
         Some(Cached::Template(t)) => t,
         Some(Cached::Uncacheable) if total <= bind_limit => {
             return Ok(vec![fresh(dialect, kind, spec)]);
@@ -459,10 +618,12 @@ mod tests {
             Template::compile(r#"SELECT "id" FROM "t" WHERE "n" = $1"#, &[0], &[false]).unwrap();
         cache.insert(key, Arc::new(wrong));
         let err = statements(
-            &cache,
-            Padding::None,
-            100,
-            Dialect::Postgres,
+            Env {
+                cache: &cache,
+                padding: Padding::None,
+                bind_limit: 100,
+                dialect: Dialect::Postgres,
+            },
             Kind::Rows,
             &spec(&filter),
             true,
@@ -474,10 +635,12 @@ mod tests {
         cache.set_mode(Mode::VerifyOnStore);
         assert!(
             statements(
-                &cache,
-                Padding::None,
-                100,
-                Dialect::Postgres,
+                Env {
+                    cache: &cache,
+                    padding: Padding::None,
+                    bind_limit: 100,
+                    dialect: Dialect::Postgres
+                },
                 Kind::Rows,
                 &spec(&filter),
                 true
@@ -501,16 +664,61 @@ mod tests {
         );
     }
 
+    /// The moving path binds exactly what the copying path binds, for every
+    /// kind of node, and looks the shape up once.
+    #[test]
+    fn moving_and_copying_bind_the_same() {
+        let filter = || {
+            Node::And(vec![
+                Node::In("id", (0..5).map(Value::I64).collect(), false),
+                Node::Or(vec![
+                    Node::Like("n", "a%".into(), false),
+                    Node::IsNull("n", true),
+                    Node::Not(Box::new(Node::Compare("n", CmpOp::Ge, Value::I64(3)))),
+                ]),
+                Node::In("n", vec![], true),
+                Node::In("n", (0..600).map(Value::I64).collect(), true),
+            ])
+        };
+        for dialect in [Dialect::Postgres, Dialect::Sqlite, Dialect::MySql] {
+            let cache = TemplateCache::new(16, Mode::VerifyOnStore);
+            let f = filter();
+            let base = SelectSpec {
+                limit: Some(10),
+                ..spec(&f)
+            };
+            let env = Env {
+                cache: &cache,
+                padding: Padding::PowerOfTwo,
+                bind_limit: 5_000,
+                dialect,
+            };
+            let copied = statements(env, Kind::Rows, &base, true).unwrap();
+            let mut owned = filter();
+            let moved = statements_moving(env, Kind::Rows, &base, Some(&mut owned), true).unwrap();
+            assert_eq!(copied, moved, "{dialect:?}");
+            assert_ne!(
+                owned,
+                filter(),
+                "{dialect:?}: the values were moved, not copied"
+            );
+            let s = cache.stats();
+            assert_eq!((s.misses, s.hits), (1, 1), "{dialect:?}");
+        }
+    }
+
     #[test]
     fn verify_on_store_hits_after_the_first_build() {
         let cache = TemplateCache::new(16, Mode::VerifyOnStore);
         for n in 1..=5 {
             let f = Node::In("id", (0..n).map(Value::I64).collect(), false);
             let stmts = statements(
-                &cache,
-                Padding::PowerOfTwo,
-                100,
-                Dialect::Postgres,
+                Env {
+                    cache: &cache,
+                    padding: Padding::PowerOfTwo,
+                    bind_limit: 100,
+                    dialect: Dialect::Postgres,
+                },
                 Kind::Rows,
                 &spec(&f),
                 true,
