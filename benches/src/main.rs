@@ -8,16 +8,21 @@
 //! ```
 //!
 //! `peers` (the default) runs issue 9's workloads W1, W2, W3, W4, W5, W7
-//! for our ORM, raw sqlx and SeaORM (W1-W5) on each backend (W7 also for the ORM used the
-//! naive way), then W6 (no database), and prints a markdown table of
-//! medians and per-pass ratios to raw sqlx; `--write-docs` also replaces
+//! for our ORM, raw sqlx, SeaORM and Diesel (W1-W5; Diesel synchronous, one connection) on each
+//! backend (W7 also for the ORM used the naive way), and SQLAlchemy 2.x (W1-W5 and W7, a Python process per backend
+//! in a venv the runner creates under `benches/target/sqla-venv`; it times
+//! each operation itself), then W6 (no database), and prints a markdown table of
+//! medians and per-pass ratios to raw sqlx, and the Python process's peak
+//! RSS per backend; `--write-docs` also replaces
 //! the generated part of `docs/benchmarks.md` and draws `docs/benchmarks.svg`
 //! (median ratios to raw sqlx per case, peer and backend).
 //!
 //! Layout: `runner` times and reports; `workloads` holds the schema seed,
 //! the cases and their expected counts; `peers/*` one module per peer with
-//! one function per workload.
+//! one function per workload (`peers/sqlalchemy` drives
+//! `benches/python/sqla_peer.py`, which has one function per workload).
 
+mod memory;
 mod peers;
 mod plot;
 mod runner;
@@ -25,6 +30,9 @@ mod schema;
 mod workloads;
 
 use workloads::Backend;
+
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
 
 const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/benchmarks.md");
 const PLOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/benchmarks.svg");

@@ -9,13 +9,17 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::peers::Peer;
 use crate::runner::{BackendReport, median};
 
-const PALETTE: [RGBColor; 6] = [
+/// One colour per peer but the baseline, in the order first seen (orm, seaorm, sqlalchemy, ..): room for
+/// every peer, so none shares a colour.
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x2c, 0xa0, 0x2c),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x94, 0x67, 0xbd),
     RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
 ];
 
 /// A case's short name: its id, plus its first number when the id has several cases.

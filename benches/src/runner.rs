@@ -3,7 +3,10 @@
 //! pass to pass, so all peers see the same machine state. Only the
 //! operation itself is timed (inputs are built, inserted rows deleted and
 //! changed data reseeded outside the clock), and every operation's count
-//! is checked (and, for W7, the data it left).
+//! is checked (and, for W7, the data it left). An out-of-process peer
+//! (SQLAlchemy) times the operation itself and reports it in `Outcome::elapsed`,
+//! which then replaces the runner's clock (so the pipe round trip is not
+//! charged to it).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -23,6 +26,8 @@ pub struct PeerResult {
     pub per_pass: Vec<Duration>,
     /// Statements per operation (the last one seen).
     pub statements: u64,
+    /// Peak heap bytes of one operation (`memory::measure`), for in-process peers.
+    pub peak_heap: Option<u64>,
 }
 
 pub struct CaseResult {
@@ -44,6 +49,8 @@ pub struct BackendReport {
     pub version: String,
     pub passes: usize,
     pub cases: Vec<CaseResult>,
+    /// The SQLAlchemy peer's process: `sqlalchemy <version> <driver>` and its peak RSS (KiB) after all cases.
+    pub sqla: (String, u64),
 }
 
 pub async fn run_backend(backend: Backend, quick: bool) -> Result<BackendReport, Box<dyn std::error::Error>> {
@@ -51,18 +58,19 @@ pub async fn run_backend(backend: Backend, quick: bool) -> Result<BackendReport,
     let ctx = workloads::setup(backend).await?;
     let passes = if quick { 3 } else { 7 };
     let mut cases = Vec::new();
-    for case in workloads::cases(quick) {
+    for case in workloads::cases(quick, backend) {
         eprintln!("[{}] {} {}", backend.name(), case.id, case.label);
         cases.push(run_case(&ctx, &case, passes).await?);
     }
-    Ok(BackendReport { backend, version: ctx.version.clone(), passes, cases })
+    let sqla = (ctx.sqla.version.clone(), ctx.sqla.peak_rss_kib());
+    Ok(BackendReport { backend, version: ctx.version.clone(), passes, cases, sqla })
 }
 
 async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, Box<dyn std::error::Error>> {
     let input = workloads::input(case.kind);
     let want = workloads::expected(ctx, case.kind);
     let mut peers: Vec<PeerResult> =
-        case.peers.iter().map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0 }).collect();
+        case.peers.iter().map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0, peak_heap: None }).collect();
     workloads::prepare(ctx, case.kind).await?;
     for pass in 0..=passes {
         let k = peers.len();
@@ -73,7 +81,8 @@ async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, B
             for _ in 0..case.reps {
                 let started = Instant::now();
                 let out = workloads::run(ctx, peer, case.kind, &input).await?;
-                timed += started.elapsed();
+                // An out-of-process peer reports its own time (no pipe round trip).
+                timed += out.elapsed.unwrap_or_else(|| started.elapsed());
                 if let Err(e) = workloads::check(ctx, case.kind).await {
                     let (id, backend) = (case.id, ctx.backend.name());
                     return Err(
@@ -100,6 +109,16 @@ async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, B
             }
         }
     }
+    // One more operation per in-process peer, untimed, for its peak heap.
+    for p in &mut peers {
+        if p.peer == Peer::SqlAlchemy {
+            continue;
+        }
+        let (out, peak) = crate::memory::measure(workloads::run(ctx, p.peer, case.kind, &input)).await;
+        out?;
+        workloads::cleanup(ctx, case.kind).await?;
+        p.peak_heap = Some(peak);
+    }
     Ok(CaseResult { id: case.id, label: case.label.clone(), peers })
 }
 
@@ -108,30 +127,42 @@ fn fmt_time(d: Duration) -> String {
     if us < 1000.0 { format!("{us:.0} µs") } else if us < 1e6 { format!("{:.2} ms", us / 1e3) } else { format!("{:.2} s", us / 1e6) }
 }
 
+/// Two decimals, three significant digits below 0.1 (a cache hit is
+/// hundreds of times faster than the query).
+fn fmt_ratio(x: f64) -> String {
+    if x >= 0.1 { format!("{x:.2}") } else { format!("{x:.1e}") }
+}
+
 pub fn markdown(reports: &[BackendReport], w6: Option<&[W6Row]>) -> String {
     let mut o = String::new();
     for r in reports {
         let _ = writeln!(o, "#### {} ({}), {} passes\n", r.backend.name(), r.version, r.passes);
-        let _ = writeln!(o, "| id | operation | peer | median / op | ratio to sqlx | ratio min-max | statements / op |");
-        let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|");
+        let _ = writeln!(
+            o,
+            "| id | operation | peer | median / op | ratio to sqlx | ratio min-max | statements / op | peak heap / op |"
+        );
+        let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|");
         for c in &r.cases {
             for p in &c.peers {
                 let ratios = c.ratios(p);
                 let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {} | {} | {:.2}x | {:.2}-{:.2} | {} |",
+                    "| {} | {} | {} | {} | {}x | {}-{} | {} | {} |",
                     c.id,
                     c.label,
                     p.peer.name(),
                     fmt_time(median(p.per_pass.clone())),
-                    median(ratios.clone()),
-                    lo,
-                    hi,
-                    p.statements
+                    fmt_ratio(median(ratios.clone())),
+                    fmt_ratio(lo),
+                    fmt_ratio(hi),
+                    p.statements,
+                    p.peak_heap.map_or_else(|| "RSS below".to_string(), crate::memory::fmt_bytes)
                 );
             }
         }
+        let (version, rss) = &r.sqla;
+        let _ = writeln!(o, "\nSQLAlchemy process ({version}) peak RSS: {:.0} MiB", *rss as f64 / 1024.0);
         o.push('\n');
     }
     if let Some(rows) = w6 {

@@ -1,8 +1,10 @@
 //! The peers: one module each, one function per workload. Every function
 //! returns the count the workload checks and the statements it sent.
 
+pub mod diesel;
 pub mod orm;
 pub mod seaorm;
+pub mod sqlalchemy;
 pub mod sqlx_raw;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -22,6 +24,18 @@ pub enum Peer {
     OrmNaive,
     /// SeaORM 2.0 as its documentation writes it (W1-W5; see `seaorm`).
     SeaOrm,
+    /// Diesel 2.3, synchronous, as its documentation writes it (W1-W5; see `diesel`).
+    Diesel,
+    /// SQLAlchemy 2.x ORM in a Python subprocess, as its documentation
+    /// writes it (W1-W5, W7; see `sqlalchemy` and `benches/python/sqla_peer.py`).
+    SqlAlchemy,
+    /// This ORM on SQLite through sqlx's driver instead of the direct
+    /// (default) one: the measure of what the direct driver buys.
+    OrmSqlxDriver,
+    /// This ORM reading through a memory result-cache region (W8).
+    OrmMemory,
+    /// This ORM reading through a Redis result-cache region (W8).
+    OrmRedis,
 }
 
 impl Peer {
@@ -32,6 +46,11 @@ impl Peer {
             Peer::Orm => "orm",
             Peer::OrmNaive => "orm naive",
             Peer::SeaOrm => "seaorm",
+            Peer::Diesel => "diesel",
+            Peer::SqlAlchemy => "sqlalchemy",
+            Peer::OrmSqlxDriver => "orm (sqlx driver)",
+            Peer::OrmMemory => "orm, memory cache",
+            Peer::OrmRedis => "orm, Redis cache",
         }
     }
 }
@@ -42,4 +61,15 @@ pub struct Outcome {
     pub count: usize,
     /// Data statements sent (the ORM's `session.stats()`, counted by hand for raw sqlx).
     pub statements: u64,
+    /// The operation's time as the peer measured it (an out-of-process
+    /// peer, so the pipe round trip is not charged to it); `None` for
+    /// in-process peers, which the runner times itself.
+    pub elapsed: Option<std::time::Duration>,
+}
+
+impl Outcome {
+    /// An in-process peer's outcome (the runner's clock times it).
+    pub fn new(count: usize, statements: u64) -> Outcome {
+        Outcome { count, statements, elapsed: None }
+    }
 }

@@ -6,6 +6,8 @@ use std::error::Error;
 
 use orm_core::prelude::*;
 
+use orm_core::Database;
+
 use super::Outcome;
 use crate::schema::{Group, NewUser, NewUserData, Plane, Post, Receiver, User};
 use crate::workloads::receivers::{self, EDGE, NEW_FILTER};
@@ -14,12 +16,12 @@ use crate::workloads::{Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS}
 type R = Result<Outcome, Box<dyn Error>>;
 
 fn done(s: &Session, count: usize) -> R {
-    Ok(Outcome { count, statements: s.stats().statements() })
+    Ok(Outcome::new(count, s.stats().statements()))
 }
 
 /// W1: `n` users into entities (handles in the identity map).
-pub async fn load(ctx: &Ctx, n: usize) -> R {
-    let mut s = ctx.db.session();
+pub async fn load(ctx: &Ctx, db: &Database, n: usize) -> R {
+    let mut s = db.session();
     let users = s.query::<User>().filter(User::ID.lt(ctx.lo + n as i64)).all().await?;
     done(&s, users.len())
 }
@@ -28,8 +30,8 @@ pub async fn load(ctx: &Ctx, n: usize) -> R {
 /// posts by `user_id IN (ids)`, no assembly (W4 measures that). The
 /// count is the join's row count (every user has posts), checked against
 /// both queries.
-pub async fn join(ctx: &Ctx) -> R {
-    let mut s = ctx.db.session();
+pub async fn join(ctx: &Ctx, db: &Database) -> R {
+    let mut s = db.session();
     let users = s
         .query::<User>()
         .filter(User::ID.lt(ctx.lo + JOIN_USERS).and(User::AGE.ge(JOIN_MIN_AGE)))
@@ -44,8 +46,8 @@ pub async fn join(ctx: &Ctx) -> R {
 }
 
 /// W3: `add_all` + `commit`; keys are read back into the handles.
-pub async fn insert(ctx: &Ctx, data: &[NewUserData]) -> R {
-    let mut s = ctx.db.session();
+pub async fn insert(db: &Database, data: &[NewUserData]) -> R {
+    let mut s = db.session();
     let handles = s.add_all(data.iter().map(|d| NewUser {
         id: 0,
         name: d.name.clone(),
@@ -60,8 +62,8 @@ pub async fn insert(ctx: &Ctx, data: &[NewUserData]) -> R {
 
 /// W5: load 1,000 users, bump `visits` on each, commit (the flush batches
 /// the 1,000 UPDATEs into one CASE statement).
-pub async fn update(ctx: &Ctx) -> R {
-    let mut s = ctx.db.session();
+pub async fn update(ctx: &Ctx, db: &Database) -> R {
+    let mut s = db.session();
     let users = s.query::<User>().filter(User::ID.lt(ctx.lo + UPDATE_USERS)).all().await?;
     for u in &users {
         u.write().visits += 1;
@@ -78,8 +80,8 @@ pub async fn update(ctx: &Ctx) -> R {
 /// query per level (`load(User::POSTS.then(Post::COMMENTS))`), assembled
 /// by the session (each post's `user` and each comment's `post` set too).
 /// The count walks the graph: comments reached through users and posts.
-pub async fn graph(ctx: &Ctx) -> R {
-    let mut s = ctx.db.session();
+pub async fn graph(ctx: &Ctx, db: &Database) -> R {
+    let mut s = db.session();
     let users = s
         .query::<User>()
         .filter(User::ID.lt(ctx.lo + GRAPH_USERS))
@@ -106,8 +108,8 @@ pub async fn graph(ctx: &Ctx) -> R {
 /// group, its receivers and their keyed planes in three batched queries,
 /// changes in memory, one commit; the serial bump is the example's
 /// before-flush hook. Returns the planes changed (re-routed, deleted, added).
-pub async fn reroute(ctx: &Ctx) -> R {
-    let mut s = ctx.db.session();
+pub async fn reroute(db: &Database) -> R {
+    let mut s = db.session();
     s.hooks().before_flush(10, |s| {
         let touched: HashSet<i64> = s
             .new_objects::<Plane>()
@@ -160,8 +162,7 @@ pub async fn reroute(ctx: &Ctx) -> R {
 /// the association table, then per receiver its planes, and per changed
 /// plane its own session and commit, followed by a serial bump in another.
 /// Statements are the database's count (many sessions).
-pub async fn reroute_naive(ctx: &Ctx) -> R {
-    let db = &ctx.db;
+pub async fn reroute_naive(db: &Database) -> R {
     let before = db.stats().statements();
     let edge = db.session().query::<Group>().filter(Group::NAME.eq(EDGE)).one().await?.key();
     let members =
@@ -199,7 +200,7 @@ pub async fn reroute_naive(ctx: &Ctx) -> R {
             bump_serial(db, receiver_id).await?;
         }
     }
-    Ok(Outcome { count: changes, statements: db.stats().statements() - before })
+    Ok(Outcome::new(changes, db.stats().statements() - before))
 }
 
 async fn bump_serial(db: &Database, receiver_id: i64) -> Result<(), orm_core::Error> {

@@ -156,7 +156,7 @@ pub async fn connect(backend: Backend, url: &str) -> Result<DatabaseConnection, 
 /// W1: `n` users into models.
 pub async fn load(ctx: &Ctx, n: usize) -> R {
     let users = users::Entity::find().filter(users::Column::Id.lt(ctx.lo + n as i64)).all(&ctx.sea).await?;
-    Ok(Outcome { count: users.len(), statements: 1 })
+    Ok(Outcome::new(users.len(), 1))
 }
 
 /// W2: `find_also_related`, one LEFT JOIN into `(user, Option<post>)` pairs.
@@ -167,7 +167,7 @@ pub async fn join(ctx: &Ctx) -> R {
         .filter(users::Column::Age.gte(JOIN_MIN_AGE))
         .all(&ctx.sea)
         .await?;
-    Ok(Outcome { count: rows.len(), statements: 1 })
+    Ok(Outcome::new(rows.len(), 1))
 }
 
 /// W3: `insert_many` of ActiveModels (id `NotSet`), one statement per
@@ -192,7 +192,7 @@ pub async fn insert(ctx: &Ctx, data: &[NewUserData]) -> R {
             insert.exec_without_returning(db).await? as usize
         };
     }
-    Ok(Outcome { count, statements: data.len().div_ceil(chunk) as u64 })
+    Ok(Outcome::new(count, data.len().div_ceil(chunk) as u64))
 }
 
 /// W4's graph as the loader gives it: a user with its posts, each with its comments.
@@ -219,7 +219,7 @@ pub async fn graph(ctx: &Ctx) -> R {
             format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into()
         );
     }
-    Ok(Outcome { count: comments, statements: 3 })
+    Ok(Outcome::new(comments, 3))
 }
 
 /// W5: in `db.begin()`, the users, then for each an ActiveModel with
@@ -238,5 +238,5 @@ pub async fn update(ctx: &Ctx) -> R {
     }
     let per_row = if txn.support_returning() { 1 } else { 2 };
     txn.commit().await?;
-    Ok(Outcome { count: changed, statements: 1 + per_row * n })
+    Ok(Outcome::new(changed, 1 + per_row * n))
 }

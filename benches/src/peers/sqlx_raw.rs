@@ -100,7 +100,7 @@ pub async fn load(ctx: &Ctx, n: usize) -> R {
     );
     let hi = ctx.lo + n as i64;
     let rows: Vec<UserRow> = each!(raw, p => sqlx::query_as(sql).bind(hi).fetch_all(p).await?);
-    Ok(Outcome { count: rows.len(), statements: 1 })
+    Ok(Outcome::new(rows.len(), 1))
 }
 
 /// W2: one LEFT JOIN into flat rows.
@@ -115,7 +115,7 @@ pub async fn join(ctx: &Ctx) -> R {
     let hi = ctx.lo + JOIN_USERS;
     let rows: Vec<UserPostRow> =
         each!(raw, p => sqlx::query_as(sql).bind(hi).bind(JOIN_MIN_AGE).fetch_all(p).await?);
-    Ok(Outcome { count: rows.len(), statements: 1 })
+    Ok(Outcome::new(rows.len(), 1))
 }
 
 /// W3: one multi-row INSERT per bind-limit chunk, in autocommit, keys read back with RETURNING (or
@@ -141,7 +141,7 @@ pub async fn insert(ctx: &Ctx, data: &[NewUserData]) -> R {
             }
         });
     }
-    Ok(Outcome { count, statements: data.len().div_ceil(chunk) as u64 })
+    Ok(Outcome::new(count, data.len().div_ceil(chunk) as u64))
 }
 
 /// W5: in one transaction, SELECT 1,000 users, bump `visits` on each, write
@@ -177,7 +177,7 @@ pub async fn update(ctx: &Ctx, bulk: bool) -> R {
         tx.commit().await?;
         (changed, statements)
     });
-    Ok(Outcome { count: changed as usize, statements })
+    Ok(Outcome::new(changed as usize, statements))
 }
 
 /// One UPDATE for every row: `FROM UNNEST` with two array binds on
@@ -260,7 +260,7 @@ pub async fn graph(ctx: &Ctx) -> R {
             format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into()
         );
     }
-    Ok(Outcome { count: comments, statements: 3 })
+    Ok(Outcome::new(comments, 3))
 }
 
 fn assemble(users: Vec<UserRow>, posts: Vec<PostRow>, comments: Vec<CommentRow>) -> Vec<UserGraph> {
@@ -371,7 +371,7 @@ pub async fn reroute(ctx: &Ctx) -> R {
         tx.commit().await?;
         (w.reroute.len() + w.delete.len() + w.insert.len(), statements)
     });
-    Ok(Outcome { count: changes, statements })
+    Ok(Outcome::new(changes, statements))
 }
 
 /// W4's and W7's list statements, written per backend (the text differs:

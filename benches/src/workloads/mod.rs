@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod in_lists;
 pub mod receivers;
+pub mod w8_report;
 pub mod w6_templates;
 
 use orm_core::Database;
@@ -55,9 +56,15 @@ impl Backend {
 pub struct Ctx {
     pub backend: Backend,
     pub db: Database,
+    /// On SQLite, the ORM again through sqlx's driver (`Peer::OrmSqlxDriver`).
+    pub db_sqlx: Option<Database>,
     pub raw: Raw,
     /// The SeaORM peer's connection (its own pool, built as `raw`'s).
     pub sea: sea_orm::DatabaseConnection,
+    /// The Diesel peer's one synchronous connection (behind a mutex).
+    pub diesel: crate::peers::diesel::Diesel,
+    /// The SQLAlchemy peer's Python process (started after the seed).
+    pub sqla: crate::peers::sqlalchemy::SqlAlchemy,
     /// The smallest seeded user id; users `lo .. lo + USERS` exist.
     pub lo: i64,
     /// Rows of W2's join (computed untimed with COUNT).
@@ -66,6 +73,8 @@ pub struct Ctx {
     /// Posts and comments of W4's users (computed untimed with COUNT).
     pub w4_posts: usize,
     pub w4_comments: usize,
+    /// Rows of W8's report (distinct ages, computed untimed).
+    pub w8_rows: usize,
     pub version: String,
 }
 
@@ -159,9 +168,21 @@ pub async fn setup(backend: Backend) -> Result<Ctx, Box<dyn std::error::Error>> 
     let max = count("SELECT MAX(id) FROM bench_users".into()).await?;
     assert_eq!(users, USERS);
     assert_eq!(max - lo + 1, USERS as i64, "seeded ids are not contiguous");
+    let w8_rows = count("SELECT COUNT(DISTINCT age) FROM bench_users".into()).await? as usize;
+    w8_report::regions(&db).await?;
+    let db_sqlx = match backend {
+        Backend::Sqlite => {
+            let options =
+                orm_core::ConnectOptions { sqlite_driver: orm_core::SqliteDriver::Sqlx, ..Default::default() };
+            Some(Database::connect_with(&url, options).await?)
+        }
+        _ => None,
+    };
     let version = raw.version().await?;
     let sea = crate::peers::seaorm::connect(backend, &url).await?;
-    Ok(Ctx { backend, db, raw, sea, lo, w2_rows, w2_users, w4_posts, w4_comments, version })
+    let diesel = crate::peers::diesel::Diesel::connect(backend, &url)?;
+    let sqla = crate::peers::sqlalchemy::SqlAlchemy::start(backend, &url, lo)?;
+    Ok(Ctx { backend, db, db_sqlx, raw, sea, diesel, sqla, lo, w2_rows, w2_users, w4_posts, w4_comments, w8_rows, version })
 }
 
 /// One timed case: a workload at one size, with the peers that run it.
@@ -188,11 +209,21 @@ pub enum Kind {
     Update,
     /// W7: story 1's command on `n` receivers (reseeded before every operation).
     Reroute(usize),
+    /// W8: story 3's report query, uncached and through result-cache regions.
+    Report,
 }
 
-pub fn cases(quick: bool) -> Vec<Case> {
+pub fn cases(quick: bool, backend: Backend) -> Vec<Case> {
     let r = |quick_reps: usize| if quick { quick_reps } else { quick_reps * 3 };
-    let three = || vec![Peer::Sqlx, Peer::Orm, Peer::SeaOrm];
+    // On SQLite the ORM also runs through sqlx's driver (what the direct one buys).
+    let orm = || {
+        let mut p = vec![Peer::Orm];
+        if backend == Backend::Sqlite {
+            p.push(Peer::OrmSqlxDriver);
+        }
+        p
+    };
+    let three = || [vec![Peer::Sqlx], orm(), vec![Peer::SeaOrm, Peer::Diesel, Peer::SqlAlchemy]].concat();
     let receivers = if quick { QUICK_RECEIVERS } else { RECEIVERS };
     vec![
         Case { id: "W1", label: "load 1 user".into(), kind: Kind::Load(1), peers: three(), reps: r(200) },
@@ -212,15 +243,22 @@ pub fn cases(quick: bool) -> Vec<Case> {
             id: "W5",
             label: "load 1,000, change 1 column each, commit".into(),
             kind: Kind::Update,
-            peers: vec![Peer::Sqlx, Peer::SqlxBulk, Peer::Orm, Peer::SeaOrm],
+            peers: [vec![Peer::Sqlx, Peer::SqlxBulk], orm(), vec![Peer::SeaOrm, Peer::Diesel, Peer::SqlAlchemy]].concat(),
             reps: r(2),
         },
         Case {
             id: "W7",
             label: format!("re-route {receivers} receivers' planes, one commit"),
             kind: Kind::Reroute(receivers),
-            peers: vec![Peer::Sqlx, Peer::Orm, Peer::OrmNaive],
+            peers: [vec![Peer::Sqlx], orm(), vec![Peer::OrmNaive, Peer::SqlAlchemy]].concat(),
             reps: if quick { 2 } else { 3 },
+        },
+        Case {
+            id: "W8",
+            label: "report: posts and views per age (GROUP BY), cached".into(),
+            kind: Kind::Report,
+            peers: vec![Peer::Sqlx, Peer::Orm, Peer::OrmMemory, Peer::OrmRedis],
+            reps: r(20),
         },
     ]
 }
@@ -246,13 +284,16 @@ pub fn expected(ctx: &Ctx, kind: Kind) -> usize {
         Kind::Graph => ctx.w4_comments,
         Kind::Update => UPDATE_USERS as usize,
         Kind::Reroute(n) => receivers::effects(n).changes,
+        Kind::Report => ctx.w8_rows,
     }
 }
 
 /// Untimed work before a case's first operation.
 pub async fn prepare(ctx: &Ctx, kind: Kind) -> Result<(), Box<dyn std::error::Error>> {
-    if let Kind::Reroute(n) = kind {
-        receivers::seed(ctx, n).await?;
+    match kind {
+        Kind::Reroute(n) => receivers::seed(ctx, n).await?,
+        Kind::Report => w8_report::reset(&ctx.db).await?,
+        _ => {}
     }
     Ok(())
 }
@@ -278,20 +319,30 @@ pub async fn cleanup(ctx: &Ctx, kind: Kind) -> Result<(), Box<dyn std::error::Er
     Ok(())
 }
 
+/// The ORM's database for `peer`: the default one, or on SQLite the pool
+/// through sqlx's driver.
+fn orm_db(ctx: &Ctx, peer: Peer) -> Result<&Database, Box<dyn std::error::Error>> {
+    match (peer, &ctx.db_sqlx) {
+        (Peer::OrmSqlxDriver, Some(db)) => Ok(db),
+        (Peer::OrmSqlxDriver, None) => Err("orm (sqlx driver) runs on SQLite only".into()),
+        _ => Ok(&ctx.db),
+    }
+}
+
 pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Outcome, Box<dyn std::error::Error>> {
-    use crate::peers::{orm, seaorm, sqlx_raw};
+    use crate::peers::{diesel, orm, seaorm, sqlx_raw};
     let users = || match input {
         Input::Users(u) => u.as_slice(),
         Input::None => &[],
     };
     Ok(match (peer, kind) {
-        (Peer::Orm, Kind::Load(n)) => orm::load(ctx, n).await?,
-        (Peer::Orm, Kind::Join) => orm::join(ctx).await?,
-        (Peer::Orm, Kind::Insert(_)) => orm::insert(ctx, users()).await?,
-        (Peer::Orm, Kind::Graph) => orm::graph(ctx).await?,
-        (Peer::Orm, Kind::Update) => orm::update(ctx).await?,
-        (Peer::Orm, Kind::Reroute(_)) => orm::reroute(ctx).await?,
-        (Peer::OrmNaive, Kind::Reroute(_)) => orm::reroute_naive(ctx).await?,
+        (Peer::Orm | Peer::OrmSqlxDriver, Kind::Load(n)) => orm::load(ctx, orm_db(ctx, peer)?, n).await?,
+        (Peer::Orm | Peer::OrmSqlxDriver, Kind::Join) => orm::join(ctx, orm_db(ctx, peer)?).await?,
+        (Peer::Orm | Peer::OrmSqlxDriver, Kind::Insert(_)) => orm::insert(orm_db(ctx, peer)?, users()).await?,
+        (Peer::Orm | Peer::OrmSqlxDriver, Kind::Graph) => orm::graph(ctx, orm_db(ctx, peer)?).await?,
+        (Peer::Orm | Peer::OrmSqlxDriver, Kind::Update) => orm::update(ctx, orm_db(ctx, peer)?).await?,
+        (Peer::Orm | Peer::OrmSqlxDriver, Kind::Reroute(_)) => orm::reroute(orm_db(ctx, peer)?).await?,
+        (Peer::OrmNaive, Kind::Reroute(_)) => orm::reroute_naive(&ctx.db).await?,
         (Peer::OrmNaive, _) => return Err("orm naive runs W7 only".into()),
         (Peer::Sqlx, Kind::Load(n)) => sqlx_raw::load(ctx, n).await?,
         (Peer::Sqlx, Kind::Join) => sqlx_raw::join(ctx).await?,
@@ -307,5 +358,21 @@ pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Out
         (Peer::SeaOrm, Kind::Graph) => seaorm::graph(ctx).await?,
         (Peer::SeaOrm, Kind::Update) => seaorm::update(ctx).await?,
         (Peer::SeaOrm, Kind::Reroute(_)) => return Err("seaorm runs W1-W5 only".into()),
+        (Peer::Diesel, Kind::Load(n)) => diesel::load(ctx, n).await?,
+        (Peer::Diesel, Kind::Join) => diesel::join(ctx).await?,
+        (Peer::Diesel, Kind::Insert(_)) => diesel::insert(ctx, users()).await?,
+        (Peer::Diesel, Kind::Graph) => diesel::graph(ctx).await?,
+        (Peer::Diesel, Kind::Update) => diesel::update(ctx).await?,
+        (Peer::Diesel, Kind::Reroute(_)) => return Err("diesel runs W1-W5 only".into()),
+        (Peer::SqlAlchemy, kind) => ctx.sqla.run(kind)?,
+        (Peer::Orm, Kind::Report) => w8_report::orm(ctx, None).await?,
+        (Peer::OrmMemory, Kind::Report) => w8_report::orm(ctx, Some("memory")).await?,
+        (Peer::OrmRedis, Kind::Report) => w8_report::orm(ctx, Some("redis")).await?,
+        (Peer::Sqlx, Kind::Report) => w8_report::sqlx(ctx).await?,
+        (Peer::OrmMemory | Peer::OrmRedis, _) => return Err("the cached ORM peers run W8 only".into()),
+        (Peer::SeaOrm | Peer::Diesel, Kind::Report) => {
+            return Err("W8 compares the ORM's regions with raw sqlx only".into());
+        }
+        (Peer::OrmSqlxDriver, Kind::Report) => return Err("W8 runs the ORM on the default driver".into()),
     })
 }
