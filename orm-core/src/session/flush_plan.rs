@@ -33,6 +33,20 @@
 //! hit binds the cached text with the parameters the same writer collects,
 //! so text and parameter order cannot drift apart.
 //!
+//! On SQLite (3.33+) the same batch is a join with its rows instead:
+//!
+//! ```sql
+//! UPDATE t SET a = v.column2, version = version + 1
+//! FROM (VALUES (?, ?, ?), (?, ?, ?)) AS v WHERE t.id = v.column1 AND t.version = v.column3
+//! ```
+//!
+//! because SQLite evaluates a CASE arm by arm for every row (a batch of
+//! 1,000 rows is ~500,000 comparisons) while the join looks each row up by
+//! key. Measured on a 10,000-row table, 1,000 rows changed (Python's
+//! sqlite3, SQLite 3.40.1): CASE 7.0 ms, join 0.77 ms. PostgreSQL and
+//! MySQL keep CASE: what it costs there is small next to the round trips
+//! it saves.
+//!
 //! CASE and row-value IN run unchanged on PostgreSQL, MySQL/MariaDB and
 //! SQLite (3.15+). A statement must match exactly as many rows as it
 //! names; fewer is stale data (`crate::session::persist` finds which row).
@@ -430,6 +444,11 @@ fn update_batch(
             )));
         }
     }
+    if w.dialect == Dialect::Sqlite {
+        return w.statement(k, |sql| {
+            update_from_values(sql, meta, rows, plus_one, versioned)
+        });
+    }
     w.statement(k, |sql| {
         sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
         for (n, &c) in rows[0].columns.iter().enumerate() {
@@ -456,6 +475,73 @@ fn update_batch(
             .collect();
         sql.where_rows(meta, &targets);
     })
+}
+
+/// SQLite's batched UPDATE: a join with a VALUES list of (key..., new
+/// values..., checked version) per row, whose columns SQLite names
+/// `column1`, `column2`, ... (see the module doc for why not CASE).
+fn update_from_values(
+    sql: &mut Sql,
+    meta: &'static EntityMeta,
+    rows: &[&RowUpdate],
+    plus_one: Option<usize>,
+    versioned: bool,
+) {
+    let keys = meta.key_columns().count();
+    let set: Vec<(usize, usize)> = rows[0]
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| Some(c) != plus_one)
+        .map(|(n, &c)| (n, c))
+        .collect();
+    let column = |sql: &mut Sql, i: usize| {
+        sql.raw("v.column").raw(&(i + 1).to_string());
+    };
+    sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
+    for (i, &(_, c)) in set.iter().enumerate() {
+        if i > 0 {
+            sql.raw(", ");
+        }
+        sql.ident(meta.columns[c].name).raw(" = ");
+        column(sql, keys + i);
+    }
+    if let Some(v) = plus_one {
+        let name = meta.columns[v].name;
+        if !set.is_empty() {
+            sql.raw(", ");
+        }
+        sql.ident(name).raw(" = ").ident(name).raw(" + 1");
+    }
+    sql.raw(" FROM (VALUES ");
+    for (r, u) in rows.iter().enumerate() {
+        sql.raw(if r == 0 { "(" } else { ", (" });
+        let values = set.iter().map(|&(n, _)| &u.values[n]);
+        let version = u.old_version.as_ref().filter(|_| versioned);
+        for (i, v) in u.key.iter().chain(values).chain(version).enumerate() {
+            if i > 0 {
+                sql.raw(", ");
+            }
+            sql.param(v.clone());
+        }
+        sql.raw(")");
+    }
+    sql.raw(") AS v WHERE ");
+    for (i, (_, c)) in meta.key_columns().enumerate() {
+        if i > 0 {
+            sql.raw(" AND ");
+        }
+        sql.ident(meta.table).raw(".").ident(c.name).raw(" = ");
+        column(sql, i);
+    }
+    if let (Some(v), true) = (meta.version_column(), versioned) {
+        sql.raw(" AND ")
+            .ident(meta.table)
+            .raw(".")
+            .ident(meta.columns[v].name)
+            .raw(" = ");
+        column(sql, keys + set.len());
+    }
 }
 
 fn update_steps(
