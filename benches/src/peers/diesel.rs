@@ -266,14 +266,7 @@ pub async fn graph(ctx: &Ctx) -> R {
     let grouped_comments: Vec<Vec<Comment>> = comments.grouped_by(&posts);
     let posts_and_comments: Vec<Vec<(Post, Vec<Comment>)>> = posts.into_iter().zip(grouped_comments).grouped_by(&users);
     let graph: Vec<UserGraph> = users.into_iter().zip(posts_and_comments).collect();
-    let posts: usize = graph.iter().map(|(_, p)| p.len()).sum();
-    let comments = graph.iter().flat_map(|(_, p)| p).map(|(_, c)| c.len()).sum();
-    if graph.len() != GRAPH_USERS as usize || posts != ctx.w4_posts {
-        return Err(
-            format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into()
-        );
-    }
-    Ok(Outcome::new(comments, 3))
+    crate::workloads::graph_outcome(ctx, &graph, 3)
 }
 
 /// W5: in `conn.transaction`, the users, then for each

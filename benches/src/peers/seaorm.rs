@@ -212,14 +212,7 @@ pub async fn graph(ctx: &Ctx) -> R {
     let mut pairs = flat.into_iter().zip(comments);
     let graph: Vec<UserGraph> =
         users.into_iter().zip(lens).map(|(u, n)| (u, pairs.by_ref().take(n).collect())).collect();
-    let posts: usize = graph.iter().map(|(_, p)| p.len()).sum();
-    let comments = graph.iter().flat_map(|(_, p)| p).map(|(_, c)| c.len()).sum();
-    if graph.len() != GRAPH_USERS as usize || posts != ctx.w4_posts {
-        return Err(
-            format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into()
-        );
-    }
-    Ok(Outcome::new(comments, 3))
+    crate::workloads::graph_outcome(ctx, &graph, 3)
 }
 
 /// W5: in `db.begin()`, the users, then for each an ActiveModel with

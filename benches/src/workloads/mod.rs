@@ -185,6 +185,25 @@ pub async fn setup(backend: Backend) -> Result<Ctx, Box<dyn std::error::Error>> 
     Ok(Ctx { backend, db, db_sqlx, raw, sea, diesel, sqla, lo, w2_rows, w2_users, w4_posts, w4_comments, w8_rows, version })
 }
 
+/// One user of W4's assembled graph: the user, its posts, their comments.
+pub type Graph<U, P, C> = (U, Vec<(P, Vec<C>)>);
+
+/// W4's check for peers that assemble `(user, [(post, [comment])])`: the
+/// users and posts must be the expected ones; the count is the comments
+/// reached by walking the graph.
+pub fn graph_outcome<U, P, C>(
+    ctx: &Ctx,
+    graph: &[Graph<U, P, C>],
+    statements: u64,
+) -> Result<Outcome, Box<dyn std::error::Error>> {
+    let posts: usize = graph.iter().map(|(_, p)| p.len()).sum();
+    let comments = graph.iter().flat_map(|(_, p)| p).map(|(_, c)| c.len()).sum();
+    if graph.len() != GRAPH_USERS as usize || posts != ctx.w4_posts {
+        return Err(format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into());
+    }
+    Ok(Outcome::new(comments, statements))
+}
+
 /// One timed case: a workload at one size, with the peers that run it.
 pub struct Case {
     pub id: &'static str,
