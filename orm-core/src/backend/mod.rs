@@ -206,9 +206,11 @@ where
     Ok(D::done(result))
 }
 
-/// Runs `$body` with `$e` bound to the right executor and `$m` to the backend module.
+/// Runs `$body` with `$e` bound to the right sqlx executor and `$m` to the
+/// backend module, or `$direct` with `$d` bound to the direct SQLite pool or
+/// transaction (both have `fetch` and `execute`).
 macro_rules! on_target {
-    ($target:expr, |$e:ident, $m:ident| $body:expr) => {
+    ($target:expr, |$e:ident, $m:ident| $body:expr, |$d:ident| $direct:expr) => {
         match $target {
             Target::Pool(Pool::Sqlite(p)) => {
                 let $e = p;
@@ -240,8 +242,13 @@ macro_rules! on_target {
                 use mysql as $m;
                 $body
             }
-            Target::Pool(Pool::SqliteDirect(_)) | Target::Tx(Tx::SqliteDirect(_)) => {
-                unreachable!("the direct SQLite driver is matched before on_target!")
+            Target::Pool(Pool::SqliteDirect(p)) => {
+                let $d = p;
+                $direct
+            }
+            Target::Tx(Tx::SqliteDirect(t)) => {
+                let $d = t;
+                $direct
             }
         }
     };
@@ -250,20 +257,20 @@ macro_rules! on_target {
 impl Target<'_> {
     /// Runs a query and decodes every row into [`Value`]s.
     pub(crate) async fn fetch(self, sql: &Arc<str>, params: &[Value]) -> Result<RowSet> {
-        match self {
-            Target::Pool(Pool::SqliteDirect(p)) => p.fetch(sql, params).await,
-            Target::Tx(Tx::SqliteDirect(t)) => t.fetch(sql, params).await,
-            other => on_target!(other, |e, m| fetch::<m::Driver, _>(e, sql, params).await),
-        }
+        on_target!(
+            self,
+            |e, m| fetch::<m::Driver, _>(e, sql, params).await,
+            |d| d.fetch(sql, params).await
+        )
     }
 
     /// Runs a statement that returns no rows.
     pub(crate) async fn execute(self, sql: &Arc<str>, params: &[Value]) -> Result<Done> {
-        match self {
-            Target::Pool(Pool::SqliteDirect(p)) => p.execute(sql, params).await,
-            Target::Tx(Tx::SqliteDirect(t)) => t.execute(sql, params).await,
-            other => on_target!(other, |e, m| execute::<m::Driver, _>(e, sql, params).await),
-        }
+        on_target!(
+            self,
+            |e, m| execute::<m::Driver, _>(e, sql, params).await,
+            |d| d.execute(sql, params).await
+        )
     }
 }
 
