@@ -10,14 +10,14 @@
 //! One backend does not go through sqlx: `sqlite_direct.rs` calls SQLite on
 //! the calling task (see its module doc for why and what it trades); it is
 //! the default for `sqlite:` URLs, `sqlite.rs` (through sqlx) the other
-//! choice (`SqliteDriver`). It has
-//! its own pool and transaction types, the `SqliteDirect` variants below,
-//! and speaks the same `Value`s and `RowSet`s, so nothing above this module
-//! can tell the two SQLite drivers apart except by speed.
+//! choice (`SqliteDriver`). It has its own pool and transaction types, the
+//! `SqliteDirect` variants below, binds through `sqlite.rs`'s storage
+//! mapping and classifies with its result-code table, so nothing above this
+//! module can tell the two SQLite drivers apart except by speed.
 //!
 //! Why an enum and not a trait object: async trait methods are not
-//! object-safe, and the set of drivers is closed and small. A new driver (for
-//! instance one that calls SQLite directly instead of through sqlx's worker
+//! object-safe, and the set of drivers is closed and small. A new driver (as
+//! the direct SQLite one was, instead of going through sqlx's worker
 //! thread) is a new variant of [`Pool`] and [`Tx`] plus one file here; the
 //! session, queries and derive-generated code do not change.
 //!

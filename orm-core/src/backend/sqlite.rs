@@ -18,7 +18,21 @@ use crate::value::Value;
 
 /// `SQLITE_MAX_VARIABLE_NUMBER` of SQLite 3.32+, the fallback if the
 /// linked library cannot be asked.
-const BIND_LIMIT: usize = 32_766;
+pub(crate) const BIND_LIMIT: usize = 32_766;
+
+/// The bind limit of an open connection (`sqlite3_limit`; shared with the
+/// direct driver).
+///
+/// # Safety
+/// `db` must be a valid connection handle that no other thread uses during
+/// the call (a negative new value only reads the limit).
+pub(crate) unsafe fn limit_of(db: *mut libsqlite3_sys::sqlite3) -> Option<usize> {
+    // SAFETY: the caller's contract.
+    let limit = unsafe {
+        libsqlite3_sys::sqlite3_limit(db, libsqlite3_sys::SQLITE_LIMIT_VARIABLE_NUMBER, -1)
+    };
+    usize::try_from(limit).ok().filter(|&l| l > 0)
+}
 
 /// Asks the linked library for its bind limit (`sqlite3_limit`): a build
 /// with another `SQLITE_MAX_VARIABLE_NUMBER` is honoured, not assumed.
@@ -27,18 +41,45 @@ async fn bind_limit(pool: &sqlx::SqlitePool) -> Option<usize> {
     let mut handle = conn.lock_handle().await.ok()?;
     let db = handle.as_raw_handle();
     // SAFETY: the locked handle guarantees sqlx's worker thread makes no call
-    // on this connection while we hold it; sqlite3_limit with a negative new
-    // value only reads the limit.
-    let limit = unsafe {
-        libsqlite3_sys::sqlite3_limit(
-            db.as_ptr(),
-            libsqlite3_sys::SQLITE_LIMIT_VARIABLE_NUMBER,
-            -1,
-        )
-    };
-    usize::try_from(limit).ok().filter(|&l| l > 0)
+    // on this connection while we hold it.
+    unsafe { limit_of(db.as_ptr()) }
 }
+
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+
+/// How a value is stored in SQLite. Both SQLite drivers bind through this,
+/// so a database written by one reads back identically through the other:
+/// timestamps as `YYYY-MM-DD HH:MM:SS[.f]` text in UTC, uuids as 16-byte
+/// blobs, booleans as 0/1, JSON as text.
+pub(crate) enum Stored<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(std::borrow::Cow<'a, str>),
+    Blob(&'a [u8]),
+}
+
+pub(crate) fn stored(v: &Value) -> std::result::Result<Stored<'_>, &'static str> {
+    let text = |s: String| Stored::Text(s.into());
+    Ok(match v {
+        Value::Null(_) => Stored::Null,
+        Value::Bool(b) => Stored::Integer(i64::from(*b)),
+        Value::I16(n) => Stored::Integer(i64::from(*n)),
+        Value::I32(n) => Stored::Integer(i64::from(*n)),
+        Value::I64(n) => Stored::Integer(*n),
+        Value::F32(f) => Stored::Real(f64::from(*f)),
+        Value::F64(f) => Stored::Real(*f),
+        Value::Text(s) => Stored::Text(s.as_str().into()),
+        Value::Bytes(b) => Stored::Blob(b),
+        Value::Timestamp(t) => text(t.format(TIMESTAMP_FORMAT).to_string()),
+        Value::TimestampTz(t) => text(t.naive_utc().format(TIMESTAMP_FORMAT).to_string()),
+        Value::Date(d) => text(d.format("%Y-%m-%d").to_string()),
+        Value::Time(t) => text(t.format("%H:%M:%S%.f").to_string()),
+        Value::Uuid(u) => Stored::Blob(u.as_bytes()),
+        Value::Json(j) => text(j.to_string()),
+        Value::Array(_) => return Err("arrays are PostgreSQL-only parameters"),
+    })
+}
 
 pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
     let connect_error = |e: sqlx::Error| Error::Connect {
@@ -89,23 +130,13 @@ fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
 fn bind(params: &[Value]) -> Result<SqliteArguments> {
     let mut args = SqliteArguments::default();
     for (i, v) in params.iter().enumerate() {
-        let r = match v {
-            Value::Null(_) => args.add(None::<i64>),
-            Value::Bool(b) => args.add(*b),
-            Value::I16(n) => args.add(i64::from(*n)),
-            Value::I32(n) => args.add(i64::from(*n)),
-            Value::I64(n) => args.add(*n),
-            Value::F32(f) => args.add(f64::from(*f)),
-            Value::F64(f) => args.add(*f),
-            Value::Text(s) => args.add(s.clone()),
-            Value::Bytes(b) => args.add(b.clone()),
-            Value::Timestamp(t) => args.add(t.format(TIMESTAMP_FORMAT).to_string()),
-            Value::TimestampTz(t) => args.add(t.naive_utc().format(TIMESTAMP_FORMAT).to_string()),
-            Value::Date(d) => args.add(d.format("%Y-%m-%d").to_string()),
-            Value::Time(t) => args.add(t.format("%H:%M:%S%.f").to_string()),
-            Value::Uuid(u) => args.add(u.as_bytes().to_vec()),
-            Value::Json(j) => args.add(j.to_string()),
-            Value::Array(_) => Err("arrays are PostgreSQL-only parameters".into()),
+        let r = match stored(v) {
+            Ok(Stored::Null) => args.add(None::<i64>),
+            Ok(Stored::Integer(n)) => args.add(n),
+            Ok(Stored::Real(f)) => args.add(f),
+            Ok(Stored::Text(s)) => args.add(s.into_owned()),
+            Ok(Stored::Blob(b)) => args.add(b.to_vec()),
+            Err(why) => Err(why.into()),
         };
         r.map_err(|e| super::bind_error(i + 1, e))?;
     }

@@ -53,7 +53,6 @@ use crate::value::Value;
 
 /// How long a statement keeps retrying while the database is locked.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 
 /// Where connections are opened and how.
 #[derive(Debug)]
@@ -170,7 +169,9 @@ pub(super) async fn connect(
     let first = spec.open().map_err(|e| connect_error(e.to_string()))?;
     let caps = Capabilities {
         insert_returning: rusqlite::version_number() >= 3_035_000,
-        bind_limit: bind_limit(&first),
+        // SAFETY: `first` is open and used on this thread only.
+        bind_limit: unsafe { super::sqlite::limit_of(first.handle()) }
+            .unwrap_or(super::sqlite::BIND_LIMIT),
     };
     let pool = DirectPool {
         inner: Arc::new(Inner {
@@ -182,23 +183,6 @@ pub(super) async fn connect(
         }),
     };
     Ok((super::Pool::SqliteDirect(pool), caps))
-}
-
-/// The linked library's bind limit (`sqlite3_limit`).
-fn bind_limit(conn: &Connection) -> usize {
-    // SAFETY: the handle is valid while `conn` lives and is used on this
-    // thread only; a negative new value only reads the limit.
-    let limit = unsafe {
-        libsqlite3_sys::sqlite3_limit(
-            conn.handle(),
-            libsqlite3_sys::SQLITE_LIMIT_VARIABLE_NUMBER,
-            -1,
-        )
-    };
-    usize::try_from(limit)
-        .ok()
-        .filter(|&l| l > 0)
-        .unwrap_or(32_766)
 }
 
 impl DirectPool {
@@ -354,8 +338,7 @@ async fn retry_busy<T>(
     loop {
         match attempt(conn) {
             Ok(v) => return Ok(v),
-            Err(Failure::Busy(e)) if started.elapsed() < BUSY_TIMEOUT => {
-                let _ = e;
+            Err(Failure::Busy(_)) if started.elapsed() < BUSY_TIMEOUT => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
@@ -388,37 +371,24 @@ impl From<Error> for Failure {
     }
 }
 
-/// One parameter, bound without copying text or bytes.
+/// One parameter, bound as `sqlite.rs` stores it, text and bytes by
+/// reference.
 struct Param<'a>(&'a Value);
 
 impl ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use super::sqlite::Stored;
         use rusqlite::types::Value as Owned;
-        Ok(match self.0 {
-            Value::Null(_) => ToSqlOutput::Borrowed(ValueRef::Null),
-            Value::Bool(b) => ToSqlOutput::Owned(Owned::Integer(i64::from(*b))),
-            Value::I16(n) => ToSqlOutput::Owned(Owned::Integer(i64::from(*n))),
-            Value::I32(n) => ToSqlOutput::Owned(Owned::Integer(i64::from(*n))),
-            Value::I64(n) => ToSqlOutput::Owned(Owned::Integer(*n)),
-            Value::F32(f) => ToSqlOutput::Owned(Owned::Real(f64::from(*f))),
-            Value::F64(f) => ToSqlOutput::Owned(Owned::Real(*f)),
-            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-            Value::Timestamp(t) => {
-                ToSqlOutput::Owned(Owned::Text(t.format(TIMESTAMP_FORMAT).to_string()))
-            }
-            Value::TimestampTz(t) => ToSqlOutput::Owned(Owned::Text(
-                t.naive_utc().format(TIMESTAMP_FORMAT).to_string(),
-            )),
-            Value::Date(d) => ToSqlOutput::Owned(Owned::Text(d.format("%Y-%m-%d").to_string())),
-            Value::Time(t) => ToSqlOutput::Owned(Owned::Text(t.format("%H:%M:%S%.f").to_string())),
-            Value::Uuid(u) => ToSqlOutput::Borrowed(ValueRef::Blob(u.as_bytes())),
-            Value::Json(j) => ToSqlOutput::Owned(Owned::Text(j.to_string())),
-            Value::Array(_) => {
-                return Err(rusqlite::Error::ToSqlConversionFailure(
-                    "arrays are PostgreSQL-only parameters".into(),
-                ));
-            }
+        use std::borrow::Cow;
+        let stored = super::sqlite::stored(self.0)
+            .map_err(|why| rusqlite::Error::ToSqlConversionFailure(why.into()))?;
+        Ok(match stored {
+            Stored::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Stored::Integer(n) => ToSqlOutput::Owned(Owned::Integer(n)),
+            Stored::Real(f) => ToSqlOutput::Owned(Owned::Real(f)),
+            Stored::Text(Cow::Borrowed(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Stored::Text(Cow::Owned(s)) => ToSqlOutput::Owned(Owned::Text(s)),
+            Stored::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }

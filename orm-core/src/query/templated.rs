@@ -173,27 +173,8 @@ fn walk(
 }
 
 /// A filter's arguments in placeholder order (the order of [`walk`]),
-/// cloned out of a borrowed filter.
-fn clone_args(dialect: Dialect, node: &Node, args: &mut Vec<Arg<Value>>) {
-    match node {
-        Node::In(_, values, _) if dialect == Dialect::Postgres && render::use_array(values) => {
-            args.push(Arg::Scalar(Value::Array(values.clone())));
-        }
-        Node::InArray(_, v, _) | Node::Compare(_, _, v) => args.push(Arg::Scalar(v.clone())),
-        Node::IsNull(..) => {}
-        Node::Like(_, pattern, _) => args.push(Arg::Scalar(Value::Text(pattern.clone()))),
-        Node::In(_, values, _) => {
-            if !values.is_empty() {
-                args.push(Arg::List(values.clone()));
-            }
-        }
-        Node::And(ns) | Node::Or(ns) => ns.iter().for_each(|n| clone_args(dialect, n, args)),
-        Node::Not(n) => clone_args(dialect, n, args),
-    }
-}
-
-/// [`clone_args`], moving the values out instead: the filter keeps its
-/// shape but not its values, so it must not be bound again.
+/// moved out: the filter keeps its shape but not its values, so it must not
+/// be bound again (a borrowed filter is copied first, see [`cloned_args`]).
 fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
     let take = |v: &mut Value| std::mem::replace(v, Value::Null(crate::SqlType::Text));
     match node {
@@ -350,11 +331,12 @@ fn shape(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> (ShapeKey, Vec<
     (key, cloned_args(dialect, kind, spec))
 }
 
-/// Every argument of a SELECT in placeholder order, copied.
+/// Every argument of a SELECT in placeholder order, copied (the filter is
+/// copied and its copy's values taken: one walk for both paths).
 fn cloned_args(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> Vec<Arg<Value>> {
     let mut args = Vec::with_capacity(8);
     if let Some(n) = spec.filter {
-        clone_args(dialect, n, &mut args);
+        take_args(dialect, &mut n.clone(), &mut args);
     }
     limit_args(kind, spec, &mut args);
     args

@@ -129,6 +129,16 @@ impl Sql {
         self
     }
 
+    /// A number in the text (nothing is formatted when only parameters
+    /// are collected).
+    pub(crate) fn number(&mut self, n: usize) -> &mut Self {
+        if let Some(t) = &mut self.text {
+            use std::fmt::Write as _;
+            let _ = write!(t, "{n}");
+        }
+        self
+    }
+
     pub(crate) fn ident(&mut self, name: &str) -> &mut Self {
         if let Some(t) = &mut self.text {
             t.push_str(&render::quote(self.dialect, name));
@@ -496,7 +506,7 @@ fn update_from_values(
         .map(|(n, &c)| (n, c))
         .collect();
     let column = |sql: &mut Sql, i: usize| {
-        sql.raw("v.column").raw(&(i + 1).to_string());
+        sql.raw("v.column").number(i + 1);
     };
     sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
     for (i, &(_, c)) in set.iter().enumerate() {
