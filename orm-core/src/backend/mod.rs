@@ -120,7 +120,7 @@ pub(crate) enum Pool {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SqliteDriver {
     /// SQLite called directly on the calling task (rusqlite), the default:
-    /// no thread hop per statement and no message per row, 3-10x faster
+    /// no thread hop per statement and no message per row, 2.5-10x faster
     /// reads than sqlx's driver in `docs/benchmarks.md`. A statement blocks
     /// the executor thread while it runs (see `backend/sqlite_direct.rs`).
     #[default]
