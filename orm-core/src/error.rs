@@ -47,7 +47,7 @@ impl DbErrorKind {
 }
 
 /// What went wrong. Non-exhaustive: later issues add variants.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The database refused a statement or the connection failed.

@@ -179,6 +179,7 @@ mod meta;
 mod query;
 pub mod relation;
 mod row;
+mod runner;
 mod schema;
 mod session;
 mod sql_query;

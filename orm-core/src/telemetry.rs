@@ -5,8 +5,9 @@
 //! keeps one for everything it runs; each [`crate::Session`] keeps its own,
 //! so a test can count one session's statements while others run.
 //! `statements` counts the SQL the ORM sends for data and schema work;
-//! transaction control (BEGIN, COMMIT, ROLLBACK) is counted apart in
-//! `transactions`, so "2 queries" means two data statements.
+//! transaction control (BEGIN, COMMIT, ROLLBACK, savepoints) is not a
+//! statement, so "2 queries" means two data statements; `transactions`
+//! counts the transactions opened (one per BEGIN).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,7 +40,8 @@ pub struct StatsSnapshot {
     pub statements: u64,
     /// Rows returned by queries plus rows affected by writes.
     pub rows: u64,
-    /// BEGIN / COMMIT / ROLLBACK sent.
+    /// Transactions opened (BEGIN sent; a commit that is one statement
+    /// needs none).
     pub transactions: u64,
     /// Statements that failed.
     pub errors: u64,

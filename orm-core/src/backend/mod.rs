@@ -24,12 +24,15 @@
 //! What this module must not do: know about entities, sessions or the
 //! identity map.
 
+mod conn;
 pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 pub(crate) mod sqlite_direct;
 
 use std::sync::Arc;
+
+pub(crate) use conn::Conn;
 
 use crate::error::{DbErrorKind, Error, Result};
 use crate::row::RowSet;
@@ -131,20 +134,11 @@ pub enum SqliteDriver {
     Sqlx,
 }
 
-/// An open transaction, owning its pooled connection. Dropping it rolls back
-/// (sqlx queues the rollback on the connection before it returns to the pool).
-#[derive(Debug)]
-pub(crate) enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    MySql(sqlx::Transaction<'static, sqlx::MySql>),
-    SqliteDirect(sqlite_direct::DirectTx),
-}
-
-/// Where a statement runs: a pool (autocommit) or an open transaction.
+/// Where a statement runs: a connection taken from the pool for it alone
+/// (autocommit), or one already held (the session's transaction).
 pub(crate) enum Target<'a> {
     Pool(&'a Pool),
-    Tx(&'a mut Tx),
+    Conn(&'a mut Conn),
 }
 
 /// What a statement that returns no rows reports back.
@@ -206,71 +200,21 @@ where
     Ok(D::done(result))
 }
 
-/// Runs `$body` with `$e` bound to the right sqlx executor and `$m` to the
-/// backend module, or `$direct` with `$d` bound to the direct SQLite pool or
-/// transaction (both have `fetch` and `execute`).
-macro_rules! on_target {
-    ($target:expr, |$e:ident, $m:ident| $body:expr, |$d:ident| $direct:expr) => {
-        match $target {
-            Target::Pool(Pool::Sqlite(p)) => {
-                let $e = p;
-                use sqlite as $m;
-                $body
-            }
-            Target::Pool(Pool::Postgres(p)) => {
-                let $e = p;
-                use postgres as $m;
-                $body
-            }
-            Target::Pool(Pool::MySql(p)) => {
-                let $e = p;
-                use mysql as $m;
-                $body
-            }
-            Target::Tx(Tx::Sqlite(t)) => {
-                let $e = &mut **t;
-                use sqlite as $m;
-                $body
-            }
-            Target::Tx(Tx::Postgres(t)) => {
-                let $e = &mut **t;
-                use postgres as $m;
-                $body
-            }
-            Target::Tx(Tx::MySql(t)) => {
-                let $e = &mut **t;
-                use mysql as $m;
-                $body
-            }
-            Target::Pool(Pool::SqliteDirect(p)) => {
-                let $d = p;
-                $direct
-            }
-            Target::Tx(Tx::SqliteDirect(t)) => {
-                let $d = t;
-                $direct
-            }
-        }
-    };
-}
-
 impl Target<'_> {
     /// Runs a query and decodes every row into [`Value`]s.
     pub(crate) async fn fetch(self, sql: &Arc<str>, params: &[Value]) -> Result<RowSet> {
-        on_target!(
-            self,
-            |e, m| fetch::<m::Driver, _>(e, sql, params).await,
-            |d| d.fetch(sql, params).await
-        )
+        match self {
+            Target::Pool(pool) => pool.acquire().await?.fetch(sql, params).await,
+            Target::Conn(conn) => conn.fetch(sql, params).await,
+        }
     }
 
     /// Runs a statement that returns no rows.
     pub(crate) async fn execute(self, sql: &Arc<str>, params: &[Value]) -> Result<Done> {
-        on_target!(
-            self,
-            |e, m| execute::<m::Driver, _>(e, sql, params).await,
-            |d| d.execute(sql, params).await
-        )
+        match self {
+            Target::Pool(pool) => pool.acquire().await?.execute(sql, params).await,
+            Target::Conn(conn) => conn.execute(sql, params).await,
+        }
     }
 }
 
@@ -283,14 +227,22 @@ impl Pool {
         }
     }
 
-    /// Begins a transaction on a connection taken from the pool.
-    pub(crate) async fn begin(&self) -> Result<Tx> {
+    /// Takes a connection (see [`Conn`] for what dropping it does).
+    pub(crate) async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(sqlite::classify)?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(postgres::classify)?),
-            Pool::MySql(p) => Tx::MySql(p.begin().await.map_err(mysql::classify)?),
-            Pool::SqliteDirect(p) => Tx::SqliteDirect(p.begin().await?),
+            Pool::Sqlite(p) => Conn::sqlite(p.acquire().await.map_err(sqlite::classify)?),
+            Pool::Postgres(p) => Conn::postgres(p.acquire().await.map_err(postgres::classify)?),
+            Pool::MySql(p) => Conn::mysql(p.acquire().await.map_err(mysql::classify)?),
+            Pool::SqliteDirect(p) => Conn::direct(p.acquire().await?),
         })
+    }
+
+    /// Takes a connection and opens a transaction on it. Dropping the
+    /// future half way never leaves a transaction on a pooled connection.
+    pub(crate) async fn begin(&self) -> Result<Conn> {
+        let mut conn = self.acquire().await?;
+        conn.begin().await?;
+        Ok(conn)
     }
 
     pub(crate) async fn close(&self) {
@@ -299,26 +251,6 @@ impl Pool {
             Pool::Postgres(p) => p.close().await,
             Pool::MySql(p) => p.close().await,
             Pool::SqliteDirect(p) => p.close(),
-        }
-    }
-}
-
-impl Tx {
-    pub(crate) async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await.map_err(sqlite::classify),
-            Tx::Postgres(t) => t.commit().await.map_err(postgres::classify),
-            Tx::MySql(t) => t.commit().await.map_err(mysql::classify),
-            Tx::SqliteDirect(t) => t.commit().await,
-        }
-    }
-
-    pub(crate) async fn rollback(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await.map_err(sqlite::classify),
-            Tx::Postgres(t) => t.rollback().await.map_err(postgres::classify),
-            Tx::MySql(t) => t.rollback().await.map_err(mysql::classify),
-            Tx::SqliteDirect(t) => t.rollback().await,
         }
     }
 }

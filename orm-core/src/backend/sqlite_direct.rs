@@ -86,13 +86,6 @@ pub(crate) struct Conn {
     _permit: OwnedSemaphorePermit,
 }
 
-/// An open transaction on its own connection; rolls back when dropped.
-#[derive(Debug)]
-pub(crate) struct DirectTx {
-    conn: Conn,
-    open: bool,
-}
-
 /// Splits a `sqlite:` URL into a path and open flags. Accepts the forms the
 /// sqlx driver accepts: `sqlite::memory:`, `sqlite:path`, `sqlite://path`,
 /// `sqlite:///abs/path`, with `?mode=ro|rw|rwc|memory`.
@@ -225,20 +218,6 @@ impl DirectPool {
         })
     }
 
-    pub(crate) async fn fetch(&self, sql: &str, params: &[Value]) -> Result<RowSet> {
-        self.acquire().await?.fetch(sql, params).await
-    }
-
-    pub(crate) async fn execute(&self, sql: &str, params: &[Value]) -> Result<Done> {
-        self.acquire().await?.execute(sql, params).await
-    }
-
-    pub(crate) async fn begin(&self) -> Result<DirectTx> {
-        let mut conn = self.acquire().await?;
-        conn.execute("BEGIN", &[]).await?;
-        Ok(DirectTx { conn, open: true })
-    }
-
     pub(crate) fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.permits.close();
@@ -279,48 +258,52 @@ impl Conn {
             .expect("a pooled connection is present until drop")
     }
 
-    pub(crate) async fn fetch(&mut self, sql: &str, params: &[Value]) -> Result<RowSet> {
+    /// Runs a query. Inside a transaction the task first yields once: a
+    /// statement never suspends half stepped, so this is the point where a
+    /// caller waiting on a long unit of work can be cancelled (between its
+    /// statements), and other tasks on this thread get a turn.
+    pub(crate) async fn fetch(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        in_tx: bool,
+    ) -> Result<RowSet> {
+        if in_tx {
+            tokio::task::yield_now().await;
+        }
         retry_busy(self.raw_mut(), |c| fetch_now(c, sql, params)).await
     }
 
-    pub(crate) async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Done> {
+    /// Runs a statement that returns no rows (yielding first inside a
+    /// transaction, as [`Conn::fetch`]).
+    pub(crate) async fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        in_tx: bool,
+    ) -> Result<Done> {
+        if in_tx {
+            tokio::task::yield_now().await;
+        }
         retry_busy(self.raw_mut(), |c| execute_now(c, sql, params)).await
     }
-}
 
-impl DirectTx {
-    pub(crate) async fn fetch(&mut self, sql: &str, params: &[Value]) -> Result<RowSet> {
-        self.conn.fetch(sql, params).await
+    pub(crate) async fn begin(&mut self) -> Result<()> {
+        self.execute("BEGIN", &[], false).await.map(|_| ())
     }
 
-    pub(crate) async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Done> {
-        self.conn.execute(sql, params).await
+    /// Commits; on failure SQLite keeps the transaction open and the
+    /// caller rolls back (or drop does).
+    pub(crate) async fn commit(&mut self) -> Result<()> {
+        self.execute("COMMIT", &[], true).await.map(|_| ())
     }
 
-    pub(crate) async fn commit(mut self) -> Result<()> {
-        // On failure `open` stays true and drop rolls back, as sqlx does.
-        self.conn.execute("COMMIT", &[]).await?;
-        self.open = false;
-        Ok(())
-    }
-
-    pub(crate) async fn rollback(mut self) -> Result<()> {
-        self.open = false;
-        if self.conn.raw().is_autocommit() {
+    pub(crate) async fn rollback(&mut self) -> Result<()> {
+        if self.raw().is_autocommit() {
             // SQLite already rolled back (after SQLITE_FULL, IOERR, ...).
             return Ok(());
         }
-        self.conn.execute("ROLLBACK", &[]).await.map(|_| ())
-    }
-}
-
-impl Drop for DirectTx {
-    fn drop(&mut self) {
-        if self.open && !self.conn.raw().is_autocommit() {
-            // Cannot fail in a way worth reporting: a connection whose
-            // rollback failed is dropped by `Conn::drop` instead of reused.
-            let _ = self.conn.raw().execute_batch("ROLLBACK");
-        }
+        self.execute("ROLLBACK", &[], false).await.map(|_| ())
     }
 }
 

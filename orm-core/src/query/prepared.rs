@@ -100,8 +100,9 @@ fn combine(set: &mut RowSet, part: RowSet) {
 }
 
 impl<'s, T: Entity> Query<'s, T> {
+    /// The statements, nothing run (whether the session can run them is
+    /// checked when it does).
     pub(super) fn prepare(&self) -> Result<Prepared> {
-        self.session.check_usable()?;
         let node = self.filter_node();
         self.check_values(node)?;
         let statements = self.statements(templated::Kind::Rows, node)?;

@@ -41,9 +41,11 @@ pub(crate) mod flush_plan;
 pub(crate) mod handle;
 pub(crate) mod persist;
 pub(crate) mod tracker;
+pub(crate) mod transaction;
 
 use std::any::TypeId;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use indexmap::IndexMap;
 
@@ -52,7 +54,7 @@ pub use tracker::Change;
 pub(crate) use tracker::same as same_value;
 use tracker::{Tracked, TypeChanges, TypeTracker};
 
-use crate::backend::{Target, Tx};
+use crate::backend::{Conn, Target};
 use crate::database::Database;
 use crate::entity::Entity;
 use crate::error::{Error, Result, describe_key};
@@ -60,7 +62,6 @@ use crate::hooks::{EntityEvent, Hooks, MAX_BEFORE_FLUSH_ROUNDS, Merged, SessionE
 use crate::meta::dependency_order;
 use crate::query::{Query, Statement};
 use crate::relation::object::Obj;
-use crate::relation::sync::FlushRelations;
 use crate::row::{Row, RowSet};
 use crate::telemetry::{Stats, observe};
 use crate::value::Value;
@@ -100,9 +101,18 @@ pub struct Session {
     db: Database,
     /// One tracker per entity type, in the order types were first seen.
     trackers: IndexMap<TypeId, Box<dyn TypeTracker>>,
-    tx: Option<Tx>,
+    /// The open transaction's connection (`transaction` owns its lifetime).
+    tx: Option<Conn>,
     /// Undo marks of open savepoints.
     savepoints: Vec<u64>,
+    /// A flush or nested block was dropped before it finished (set by
+    /// `transaction::Writing`).
+    interrupted: Arc<AtomicBool>,
+    /// A commit's durable step, left by a dropped `commit()` (see `transaction`).
+    finishing: Option<transaction::Finishing>,
+    /// A failure inside a savepoint that was rolled back: (its mark, the error),
+    /// until its `nested` block ends.
+    savepoint_error: Option<(u64, Error)>,
     /// Sequence number of flushes and savepoints in this session.
     seq: u64,
     /// Why the last flush or commit failed, until `rollback()`.
@@ -132,6 +142,9 @@ impl Session {
             trackers: IndexMap::new(),
             tx: None,
             savepoints: Vec::new(),
+            interrupted: Arc::new(AtomicBool::new(false)),
+            finishing: None,
+            savepoint_error: None,
             seq: 0,
             failed: None,
             hooks: Hooks::default(),
@@ -167,23 +180,9 @@ impl Session {
         self.tx.is_some()
     }
 
-    /// Whether the last flush or commit failed and `rollback()` has not acknowledged it.
-    pub fn has_failed(&self) -> bool {
-        self.failed.is_some()
-    }
-
     fn record_transaction(&self) {
         self.stats.record_transaction();
         self.db.stats().record_transaction();
-    }
-
-    fn ensure_usable(&self) -> Result<()> {
-        match &self.failed {
-            Some(cause) => Err(Error::SessionFailed {
-                cause: cause.clone(),
-            }),
-            None => Ok(()),
-        }
     }
 
     pub(crate) fn tracked<T: Entity>(&mut self) -> &mut Tracked<T> {
@@ -516,51 +515,39 @@ impl Session {
         self.db.dialect()
     }
 
-    pub(crate) fn check_usable(&self) -> Result<()> {
+    pub(crate) fn check_usable(&mut self) -> Result<()> {
+        self.ensure_usable()
+    }
+
+    /// Before a statement: a commit a dropped call left finishing is
+    /// finished, a transaction a dropped call left in doubt is given up.
+    async fn before_statement(&mut self) -> Result<()> {
+        if self.finishing.is_some() {
+            self.settle_quietly().await;
+        }
         self.ensure_usable()
     }
 
     pub(crate) async fn fetch(&mut self, stmt: &Statement) -> Result<RowSet> {
+        self.before_statement().await?;
         let target = match &mut self.tx {
-            Some(tx) => Target::Tx(tx),
+            Some(tx) => Target::Conn(tx),
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(
-            &stats,
-            self.db.dialect(),
-            &stmt.sql,
-            target.fetch(&stmt.sql, &stmt.params),
-        )
-        .await
+        let run = target.fetch(&stmt.sql, &stmt.params);
+        observe(&stats, self.db.dialect(), &stmt.sql, run).await
     }
 
     async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
+        self.before_statement().await?;
         let target = match &mut self.tx {
-            Some(tx) => Target::Tx(tx),
+            Some(tx) => Target::Conn(tx),
             None => Target::Pool(self.db.pool()),
         };
         let stats = [&self.stats, self.db.stats()];
-        observe(
-            &stats,
-            self.db.dialect(),
-            &stmt.sql,
-            target.execute(&stmt.sql, &stmt.params),
-        )
-        .await
-    }
-
-    /// Transaction control (SAVEPOINT...): a span, counted as a transaction.
-    async fn control(&mut self, sql: &str) -> Result<()> {
-        let Some(tx) = &mut self.tx else {
-            return Ok(());
-        };
-        let sql: Arc<str> = sql.into();
-        let span = tracing::debug_span!("orm.transaction", db.statement = &*sql);
-        let _enter = span.enter();
-        Target::Tx(tx).execute(&sql, &[]).await?;
-        self.record_transaction();
-        Ok(())
+        let run = target.execute(&stmt.sql, &stmt.params);
+        observe(&stats, self.db.dialect(), &stmt.sql, run).await
     }
 
     fn merged_hooks(&self) -> Merged {
@@ -619,7 +606,7 @@ impl Session {
 
     /// Flushes if autoflush is on.
     pub(crate) async fn autoflush(&mut self) -> Result<()> {
-        self.ensure_usable()?;
+        self.ready().await?;
         if self.autoflush {
             self.flush().await?;
         }
@@ -720,6 +707,11 @@ impl Session {
     /// them (hooks are not run).
     pub fn plan(&mut self) -> Result<Vec<Statement>> {
         self.ensure_usable()?;
+        if self.finishing.is_some() {
+            return Err(Error::Config(
+                "a cancelled commit is still finishing: await settle() first".into(),
+            ));
+        }
         let empty = Merged::of(&Hooks::default(), &Hooks::default());
         let (ids, changes) = self.prepare_all(&empty, &Default::default())?;
         let steps = self.build_steps(&ids, &changes);
@@ -731,25 +723,35 @@ impl Session {
     /// is open): inserts, updates of changed columns, deletes, in foreign-key
     /// order. On failure see the module docs.
     pub async fn flush(&mut self) -> Result<()> {
-        self.flush_with(false).await
+        self.ready().await?;
+        match self.flush_with(false).await? {
+            None => Ok(()),
+            Some(_) => unreachable!("only a commit's flush is sent alone"),
+        }
     }
 
     /// `autocommit`: a commit whose flush is one statement, with no
     /// transaction open and no `after_flush` hook, sends that statement alone
     /// (one statement is atomic on every backend): one round trip instead of
-    /// BEGIN, statement, COMMIT.
-    async fn flush_with(&mut self, autocommit: bool) -> Result<()> {
+    /// BEGIN, statement, COMMIT. That statement is returned, unsent, as a
+    /// [`transaction::Finishing`] for the commit to run.
+    async fn flush_with(&mut self, autocommit: bool) -> Result<Option<transaction::Finishing>> {
         self.ensure_usable()?;
-        match self.flush_inner(autocommit).await {
-            Ok(()) => Ok(()),
+        // Until disarmed, dropping this future marks the session's
+        // transaction as one a call was writing to (see `transaction`).
+        let writing = transaction::Writing::new(&self.interrupted);
+        let outcome = match self.flush_inner(autocommit).await {
+            Ok(finishing) => Ok(finishing),
             Err(e) => {
                 self.fail(&e).await;
                 Err(e)
             }
-        }
+        };
+        writing.disarm();
+        outcome
     }
 
-    async fn flush_inner(&mut self, autocommit: bool) -> Result<()> {
+    async fn flush_inner(&mut self, autocommit: bool) -> Result<Option<transaction::Finishing>> {
         let hooks = self.merged_hooks();
         self.cascade_new();
         self.run_before_flush(&hooks)?;
@@ -769,8 +771,8 @@ impl Session {
             }
             if nothing && first && assoc_deletes.is_empty() && !relations.assoc.has_inserts() {
                 self.cancel_all();
-                self.commit_relations(&relations, self.seq);
-                return Ok(());
+                self.commit_relations(&relations.commits, self.seq);
+                return Ok(None);
             }
             let steps = match self.build_steps(&ids, &changes) {
                 Ok(s) => s,
@@ -779,18 +781,35 @@ impl Session {
                     return Err(e);
                 }
             };
+            let metas: Vec<_> = ids.iter().map(|id| self.trackers[id].meta()).collect();
+            let tables: Vec<&'static str> = metas
+                .iter()
+                .zip(&changes)
+                .filter(|(_, c)| !c.is_empty())
+                .map(|(m, _)| m.table)
+                .collect();
             // Only a statement that cannot half-succeed may run alone: an
             // INSERT, or an UPDATE/DELETE of one row. A batched UPDATE that
             // matched fewer rows than it named (stale data) must roll back
             // the rows it did change.
             let single = autocommit
                 && first
+                && self.tx.is_none()
                 && held.is_empty()
                 && relations.assoc.is_empty()
                 && steps.len() == 1
                 && (steps[0].kind == flush_plan::Kind::Insert || steps[0].rows <= 1)
                 && hooks.session(SessionEvent::AfterFlush).is_empty();
-            if self.tx.is_none() && !single {
+            if single {
+                return Ok(Some(self.single_statement(
+                    ids,
+                    steps,
+                    metas,
+                    tables,
+                    std::mem::take(&mut relations.commits),
+                )));
+            }
+            if self.tx.is_none() {
                 match self.db.pool().begin().await {
                     Ok(tx) => self.tx = Some(tx),
                     Err(e) => {
@@ -809,28 +828,15 @@ impl Session {
                 }
             }
             first = false;
-            let metas: Vec<_> = ids.iter().map(|id| self.trackers[id].meta()).collect();
-            let keys = match self.run_steps(&steps, &metas).await {
+            let keys = match persist::run_steps(self, &steps, &metas).await {
                 Ok(k) => k,
                 Err(e) => {
                     self.cancel_all();
-                    return Err(e);
+                    return Err(self.step_error(e, &steps, &metas).await);
                 }
             };
-            crate::cache::note_written(
-                &mut self.written,
-                metas
-                    .iter()
-                    .zip(&changes)
-                    .filter(|(_, c)| !c.is_empty())
-                    .map(|(m, _)| m.table),
-            );
-            self.seq += 1;
-            let seq = self.seq;
-            for (id, keys) in ids.iter().zip(keys) {
-                let tracker = self.trackers.get_mut(id).expect("id from the trackers");
-                tracker.apply(keys, seq, &hooks)?;
-            }
+            crate::cache::note_written(&mut self.written, tables);
+            self.apply_all(&ids, keys, &hooks)?;
             if held.is_empty() {
                 break;
             }
@@ -842,17 +848,51 @@ impl Session {
             self.execute(&stmt).await?;
         }
         crate::cache::note_written(&mut self.written, relations.assoc.tables());
-        self.commit_relations(&relations, self.seq);
+        self.commit_relations(&relations.commits, self.seq);
         for hook in hooks.session(SessionEvent::AfterFlush) {
             hook(self).map_err(|e| hook_error("after_flush", e))?;
+        }
+        Ok(None)
+    }
+
+    /// A flush's statements ran: every type takes its generated keys and
+    /// versions, and records its undo (see `tracker`).
+    fn apply_all(&mut self, ids: &[TypeId], keys: persist::Keys, hooks: &Merged) -> Result<()> {
+        self.seq += 1;
+        let seq = self.seq;
+        for (id, keys) in ids.iter().zip(keys) {
+            let tracker = self.trackers.get_mut(id).expect("id from the trackers");
+            tracker.apply(keys, seq, hooks)?;
         }
         Ok(())
     }
 
+    /// Turns a failed step into the flush's error: stale data is named
+    /// after the transaction (or its innermost savepoint) rolled back, so
+    /// the rows read are the committed ones.
+    async fn step_error(
+        &mut self,
+        e: persist::StepError,
+        steps: &[flush_plan::Step],
+        metas: &[&'static crate::meta::EntityMeta],
+    ) -> Error {
+        match e {
+            persist::StepError::Failed(e) => e,
+            persist::StepError::Stale { step } => {
+                let step = &steps[step];
+                if let Err(e) = self.rewind_database().await {
+                    return e;
+                }
+                let dialect = self.dialect();
+                persist::stale_error(self, dialect, metas[step.type_index], step).await
+            }
+        }
+    }
+
     /// Every relationship change of a successful flush is now in the
     /// database: the fields' bases move on (undoable until commit).
-    fn commit_relations(&mut self, relations: &FlushRelations, seq: u64) {
-        for (owner, index) in &relations.commits {
+    fn commit_relations(&mut self, commits: &[(Obj, usize)], seq: u64) {
+        for (owner, index) in commits {
             let mut base = None;
             owner.with_relation_untracked(*index, &mut |f| base = Some(f.commit()));
             if let Some(base) = base
@@ -891,26 +931,6 @@ impl Session {
         }
     }
 
-    /// After a failure: roll the transaction back, undo everything it
-    /// applied, and refuse work until `rollback()`.
-    async fn fail(&mut self, error: &Error) {
-        self.cancel_all();
-        if let Some(tx) = self.tx.take() {
-            // The transaction is failed already; a rollback error (say the
-            // connection is gone) changes nothing for the session.
-            let _ = tx.rollback().await;
-            self.record_transaction();
-        }
-        for t in self.trackers.values_mut() {
-            t.restore_to(0);
-        }
-        self.restore_relations(0);
-        self.savepoints.clear();
-        self.written.clear();
-        self.failed = Some(error.to_string());
-        self.run_view_hooks(ViewEvent::AfterRollback);
-    }
-
     fn run_view_hooks(&self, event: ViewEvent) -> Option<Error> {
         let hooks = self.merged_hooks();
         let mut first = None;
@@ -925,122 +945,21 @@ impl Session {
         }
         first
     }
+}
 
-    /// Runs `before_commit` hooks, flushes, then commits. On failure see the
-    /// module docs. An `after_commit` hook error is returned, but the commit stands.
-    pub async fn commit(&mut self) -> Result<()> {
-        self.ensure_usable()?;
-        let hooks = self.merged_hooks();
-        for hook in hooks.session(SessionEvent::BeforeCommit) {
-            if let Err(e) = hook(self) {
-                let e = hook_error("before_commit", e);
-                self.fail(&e).await;
-                return Err(e);
-            }
-        }
-        self.flush_with(true).await?;
-        if let Some(tx) = self.tx.take() {
-            self.record_transaction();
-            if let Err(e) = tx.commit().await {
-                self.fail(&e).await;
-                return Err(e);
-            }
-        }
-        if !self.written.is_empty() {
-            let written = std::mem::take(&mut self.written);
-            self.db.cache().committed(&written).await;
-        }
-        for t in self.trackers.values_mut() {
-            t.forget_undo();
-        }
-        self.relation_undo.clear();
-        self.savepoints.clear();
-        match self.run_view_hooks(ViewEvent::AfterCommit) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+impl crate::runner::Runner for Session {
+    fn fetch<'a>(
+        &'a mut self,
+        stmt: &'a Statement,
+    ) -> impl std::future::Future<Output = Result<RowSet>> + Send + 'a {
+        Session::fetch(self, stmt)
     }
 
-    /// After a failure: acknowledges it, keeping the pending work (the
-    /// transaction was already rolled back). Otherwise: rolls the
-    /// transaction back and discards every uncommitted change: new objects
-    /// leave the session, deleted ones are restored, changed ones get their
-    /// loaded values back.
-    pub async fn rollback(&mut self) -> Result<()> {
-        if self.failed.take().is_some() {
-            return Ok(());
-        }
-        let result = match self.tx.take() {
-            Some(tx) => {
-                self.record_transaction();
-                tx.rollback().await
-            }
-            None => Ok(()),
-        };
-        self.restore_relations(0);
-        self.discard_relations();
-        for t in self.trackers.values_mut() {
-            t.restore_to(0);
-            t.discard();
-        }
-        self.savepoints.clear();
-        self.written.clear();
-        let hook = self.run_view_hooks(ViewEvent::AfterRollback);
-        result?;
-        hook.map_or(Ok(()), Err)
-    }
-
-    /// Runs `work` under a SAVEPOINT. If it returns an error, the database
-    /// and the session go back to the savepoint (objects added inside leave,
-    /// changes made inside are undone) and the error is returned; the outer
-    /// transaction goes on. Pending changes are flushed first.
-    ///
-    /// If a flush inside fails, the whole transaction rolls back as for any
-    /// failed flush (see the module docs).
-    pub async fn nested<T>(
-        &mut self,
-        work: impl AsyncFnOnce(&mut Session) -> Result<T>,
-    ) -> Result<T> {
-        self.flush().await?;
-        if self.tx.is_none() {
-            self.tx = Some(self.db.pool().begin().await?);
-            self.record_transaction();
-        }
-        self.seq += 1;
-        let mark = self.seq;
-        let name = format!("orm_sp_{mark}");
-        self.control(&format!("SAVEPOINT {name}")).await?;
-        self.savepoints.push(mark);
-        let result = work(self).await;
-        if self.failed.is_some() {
-            // A failed flush inside already rolled everything back.
-            return match result {
-                Err(e) => Err(e),
-                Ok(_) => Err(Error::SessionFailed {
-                    cause: self.failed.clone().unwrap_or_default(),
-                }),
-            };
-        }
-        self.savepoints.retain(|&m| m < mark);
-        match result {
-            Ok(value) => {
-                self.control(&format!("RELEASE SAVEPOINT {name}")).await?;
-                Ok(value)
-            }
-            Err(e) => {
-                self.control(&format!("ROLLBACK TO SAVEPOINT {name}"))
-                    .await?;
-                self.control(&format!("RELEASE SAVEPOINT {name}")).await?;
-                self.restore_relations(mark);
-                self.discard_relations();
-                for t in self.trackers.values_mut() {
-                    t.cancel();
-                    t.restore_to(mark);
-                    t.discard();
-                }
-                Err(e)
-            }
-        }
+    fn execute<'a>(
+        &'a mut self,
+        stmt: &'a Statement,
+    ) -> impl std::future::Future<Output = Result<crate::backend::Done>> + Send + 'a {
+        Session::execute(self, stmt)
     }
 }
 

@@ -1,0 +1,275 @@
+//! [`Conn`]: one connection checked out of a pool, in autocommit or holding
+//! a transaction, and what happens to it when the future using it is dropped.
+//!
+//! Every statement the ORM runs goes through a `Conn`: autocommit
+//! statements check one out for the statement's length, a session's
+//! transaction holds one from BEGIN to COMMIT or ROLLBACK. It owns the
+//! connection's fate, because a future may be dropped at any await point
+//! (a timeout, a `select!` branch that lost, a client that went away) and
+//! sqlx cannot always tell afterwards what state the connection is in:
+//!
+//! * A `Conn` is *busy* from the first poll of a statement (or BEGIN,
+//!   COMMIT, ROLLBACK) until it returns. Dropped while busy, a PostgreSQL or
+//!   MySQL connection may be mid-protocol, or inside a transaction whose
+//!   BEGIN sqlx never counted (a cancelled `begin` leaves sqlx's own depth at
+//!   zero while the server is in a transaction: the connection then returns
+//!   to the pool *idle in transaction*, and every later autocommit statement
+//!   on it vanishes with it). So a busy server connection is never given
+//!   back: it is detached from the pool and closed, and the server rolls
+//!   back whatever it held. The pool opens a replacement when asked.
+//! * Dropped inside a transaction but not busy, the transaction is rolled
+//!   back before the connection is reused: the ROLLBACK is queued on the
+//!   connection (sqlx flushes it when the pool takes the connection back).
+//! * SQLite's connections are not cut: an in-memory database lives only as
+//!   long as its one connection. sqlx's SQLite driver runs each connection
+//!   on a worker thread that finishes a command even if nobody awaits it and
+//!   counts transactions itself, so a queued rollback is always right there.
+//!   The direct driver never suspends inside a statement (see
+//!   `sqlite_direct.rs`) and rolls back synchronously when dropped.
+//!
+//! Whether a dropped statement ran is unknown to the client: the session,
+//! which holds its transaction's `Conn`, learns that one was dropped busy
+//! ([`Conn::is_busy`]) and treats the transaction as lost (see
+//! `session::transaction`).
+//!
+//! What this module must not do: know about sessions or entities.
+
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx_core::transaction::TransactionManager;
+
+use super::{Done, Driver, mysql, postgres, sqlite, sqlite_direct};
+use crate::error::{DbErrorKind, Result};
+use crate::row::RowSet;
+use crate::value::Value;
+
+/// One checked-out connection of any backend.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// `None` only while being dropped.
+    kind: Option<Kind>,
+    /// A statement (or transaction control) started and has not returned.
+    busy: bool,
+    /// A transaction is open (BEGIN returned, no COMMIT/ROLLBACK yet).
+    in_tx: bool,
+    /// The connection failed at the I/O level: never reuse it.
+    broken: bool,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Sqlite(PoolConnection<sqlx::Sqlite>),
+    Postgres(PoolConnection<sqlx::Postgres>),
+    MySql(PoolConnection<sqlx::MySql>),
+    SqliteDirect(sqlite_direct::Conn),
+}
+
+/// Runs `$body` with `$c` bound to the sqlx connection and `$m` to its
+/// backend module, or `$direct` with `$d` bound to the direct SQLite one.
+macro_rules! on_kind {
+    ($kind:expr, |$c:ident, $m:ident| $body:expr, |$d:ident| $direct:expr) => {
+        match $kind {
+            Kind::Sqlite(p) => {
+                let $c = &mut **p;
+                use sqlite as $m;
+                $body
+            }
+            Kind::Postgres(p) => {
+                let $c = &mut **p;
+                use postgres as $m;
+                $body
+            }
+            Kind::MySql(p) => {
+                let $c = &mut **p;
+                use mysql as $m;
+                $body
+            }
+            Kind::SqliteDirect(p) => {
+                let $d = p;
+                $direct
+            }
+        }
+    };
+}
+
+/// Transaction control through sqlx's own manager for each backend, so its
+/// transaction depth stays true (its pool and SQLite worker rely on it).
+async fn control<DB: sqlx::Database>(conn: &mut DB::Connection, what: Control) -> sqlx::Result<()> {
+    match what {
+        Control::Begin => DB::TransactionManager::begin(conn, None).await,
+        Control::Commit => DB::TransactionManager::commit(conn).await,
+        Control::Rollback => DB::TransactionManager::rollback(conn).await,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Control {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+impl Conn {
+    pub(super) fn sqlite(c: PoolConnection<sqlx::Sqlite>) -> Conn {
+        Conn::of(Kind::Sqlite(c))
+    }
+
+    pub(super) fn postgres(c: PoolConnection<sqlx::Postgres>) -> Conn {
+        Conn::of(Kind::Postgres(c))
+    }
+
+    pub(super) fn mysql(c: PoolConnection<sqlx::MySql>) -> Conn {
+        Conn::of(Kind::MySql(c))
+    }
+
+    pub(super) fn direct(c: sqlite_direct::Conn) -> Conn {
+        Conn::of(Kind::SqliteDirect(c))
+    }
+
+    fn of(kind: Kind) -> Conn {
+        Conn {
+            kind: Some(kind),
+            busy: false,
+            in_tx: false,
+            broken: false,
+        }
+    }
+
+    fn kind(&mut self) -> &mut Kind {
+        self.kind
+            .as_mut()
+            .expect("a connection is present until it is dropped")
+    }
+
+    /// Whether a call on this connection was dropped before it returned:
+    /// its effect is unknown, and so is the transaction's.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    /// Marks the start of a call; `done` marks its end.
+    fn start(&mut self) {
+        self.busy = true;
+    }
+
+    fn done<T>(&mut self, result: &Result<T>) {
+        self.busy = false;
+        if let Err(e) = result
+            && e.db_kind() == Some(DbErrorKind::ConnectionLost)
+        {
+            self.broken = true;
+        }
+    }
+
+    /// Runs a query and decodes every row.
+    pub(crate) async fn fetch(&mut self, sql: &Arc<str>, params: &[Value]) -> Result<RowSet> {
+        self.start();
+        let in_tx = self.in_tx;
+        let result = on_kind!(
+            self.kind(),
+            |c, m| super::fetch::<m::Driver, _>(c, sql, params).await,
+            |d| d.fetch(sql, params, in_tx).await
+        );
+        self.done(&result);
+        result
+    }
+
+    /// Runs a statement that returns no rows.
+    pub(crate) async fn execute(&mut self, sql: &Arc<str>, params: &[Value]) -> Result<Done> {
+        self.start();
+        let in_tx = self.in_tx;
+        let result = on_kind!(
+            self.kind(),
+            |c, m| super::execute::<m::Driver, _>(c, sql, params).await,
+            |d| d.execute(sql, params, in_tx).await
+        );
+        self.done(&result);
+        result
+    }
+
+    async fn control(&mut self, what: Control) -> Result<()> {
+        self.start();
+        let result = on_kind!(
+            self.kind(),
+            |c, m| control::<<m::Driver as Driver>::DB>(c, what)
+                .await
+                .map_err(<m::Driver as Driver>::classify),
+            |d| match what {
+                Control::Begin => d.begin().await,
+                Control::Commit => d.commit().await,
+                Control::Rollback => d.rollback().await,
+            }
+        );
+        self.done(&result);
+        result
+    }
+
+    /// Opens a transaction on this connection.
+    pub(crate) async fn begin(&mut self) -> Result<()> {
+        self.control(Control::Begin).await?;
+        self.in_tx = true;
+        Ok(())
+    }
+
+    /// Commits the open transaction. On failure the transaction is over
+    /// too (the server rolled it back, or the connection is gone): the
+    /// connection is not reused.
+    pub(crate) async fn commit(&mut self) -> Result<()> {
+        let result = self.control(Control::Commit).await;
+        self.in_tx = false;
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+
+    /// Rolls the open transaction back; a connection whose rollback failed
+    /// is not reused.
+    pub(crate) async fn rollback(&mut self) -> Result<()> {
+        if !self.in_tx {
+            return Ok(());
+        }
+        let result = self.control(Control::Rollback).await;
+        self.in_tx = false;
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let Some(kind) = self.kind.take() else { return };
+        let unknown = self.busy || self.broken;
+        match kind {
+            // The direct driver's own drop rolls back an open transaction.
+            Kind::SqliteDirect(c) => drop(c),
+            Kind::Sqlite(mut c) => {
+                if self.in_tx || self.busy {
+                    // The worker finishes what it was given, then this.
+                    <sqlx::Sqlite as sqlx::Database>::TransactionManager::start_rollback(&mut c);
+                }
+            }
+            Kind::Postgres(c) => release(c, unknown, self.in_tx),
+            Kind::MySql(c) => release(c, unknown, self.in_tx),
+        }
+    }
+}
+
+/// Gives a server connection back to the pool (rolling back an open
+/// transaction first), or closes it when its state is unknown.
+fn release<DB: sqlx::Database>(mut c: PoolConnection<DB>, unknown: bool, in_tx: bool) {
+    if unknown {
+        // Closing the socket makes the server roll back; the pool opens a
+        // replacement when one is needed.
+        drop(c.detach());
+        return;
+    }
+    if in_tx {
+        // Queued on the connection; the pool's release check sends it and
+        // waits for it before anyone else gets the connection.
+        DB::TransactionManager::start_rollback(&mut c);
+    }
+}
