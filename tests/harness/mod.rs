@@ -16,6 +16,9 @@
 //! Write scenarios with [`backend_tests!`]: each becomes a module with one
 //! test per backend (`identity_map::same_handle::postgres`).
 
+pub mod cancel;
+pub mod proxy;
+
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -238,6 +241,14 @@ impl TestDb {
                     _dir: None,
                 }
             }
+        }
+    }
+
+    /// The SQLite driver of this backend (for a second pool on the same file).
+    pub fn sqlite_driver(&self) -> orm_core::SqliteDriver {
+        match self.backend {
+            Backend::SqliteSqlx | Backend::SqliteSqlxFile => orm_core::SqliteDriver::Sqlx,
+            _ => orm_core::SqliteDriver::Direct,
         }
     }
 
