@@ -287,7 +287,7 @@ observed_tests! {
                 let settled = s.settle().await;
                 let stored = agrees(&accounts, &observer).await?;
                 ensure!(
-                    settled.is_ok() == !s.has_failed(),
+                    settled.is_ok() != s.has_failed(),
                     "settle() said {settled:?}, has_failed() {}",
                     s.has_failed()
                 );
@@ -535,7 +535,7 @@ observed_tests! {
                     ensure!(all.len() == 3, "{} accounts", all.len());
                     let entries = all[0].read().entries.len().map_err(text)?;
                     ensure!(entries == 2, "{entries} entries loaded, not 2");
-                    let again = s.get::<Account>(all[0].read().id).await.map_err(text)?;
+                    let again = s.get::<Account>(all[0].key()).await.map_err(text)?;
                     ensure!(Handle::ptr_eq(&again, &all[0]), "two objects for one key");
                     probe(&db, &observer, polls).await?;
                     Ok(if completed { Run::Completed } else { Run::Cancelled(polls) })
