@@ -147,7 +147,7 @@ fn materialize<T: Entity>(
         // pending changes (see CachedQuery).
         cache::entities::<T>(set)?
             .into_iter()
-            .map(|e| session.merge(e))
+            .map(|e| session.merge_loaded(e))
             .collect()
     } else {
         session.materialize(set)?

@@ -261,24 +261,24 @@ backend_tests! {
         Ok(())
     }
 
-    async fn merge_keeps_pending_changes(db) {
+    async fn merge_loaded_keeps_pending_changes(db) {
         let ids = accounts(&db, 2).await?;
         let mut s = db.session();
         let a = s.get::<Account>(ids[0]).await?;
         a.write().balance = 7;
         let detached = db.session().get::<Account>(ids[0]).await?.get();
-        let merged = s.merge(detached);
+        let merged = s.merge_loaded(detached);
         assert!(Handle::ptr_eq(&merged, &a));
         assert_eq!(merged.read().balance, 7, "the pending change wins");
         // A clean object takes the merged values; an unknown one joins the map.
         let other = s.get::<Account>(ids[1]).await?;
         let mut newer = other.get();
         newer.note = Some("from cache".into());
-        s.merge(newer);
+        s.merge_loaded(newer);
         assert_eq!(other.read().note.as_deref(), Some("from cache"));
         assert!(!s.is_dirty(&other), "merged state is taken as the database's");
         let mut fresh = db.session();
-        let m = fresh.merge(a.get());
+        let m = fresh.merge_loaded(a.get());
         assert!(fresh.contains(&m));
         assert_eq!(m.state(), ObjectState::Persistent);
         Ok(())

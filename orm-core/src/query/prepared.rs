@@ -165,7 +165,7 @@ impl<'s, T: Entity> Query<'s, T> {
 /// [`Query::cached`].
 ///
 /// Cached rows become objects through the identity map with
-/// [`Session::merge`]: an object with pending changes in the session keeps
+/// [`Session::merge_loaded`]: an object with pending changes in the session keeps
 /// them, an unchanged one takes the cached values. A session with an open
 /// transaction (it has flushed writes) bypasses the cache: cached rows would
 /// not show its writes, and rows read inside it must not be shown to others.
@@ -256,7 +256,7 @@ impl<'s, T: Entity> CachedQuery<'s, T> {
         Ok(fetched
             .value
             .into_iter()
-            .map(|entity| session.merge(entity))
+            .map(|entity| session.merge_loaded(entity))
             .collect())
     }
 

@@ -39,6 +39,7 @@
 
 pub(crate) mod flush_plan;
 pub(crate) mod handle;
+mod merge;
 pub(crate) mod persist;
 pub(crate) mod tracker;
 pub(crate) mod transaction;
@@ -266,34 +267,6 @@ impl Session {
         t.snapshot = None;
     }
 
-    /// Brings an object that reflects the database's state (a detached one,
-    /// or one from a cache) into the identity map. If the session already
-    /// holds that key, pending changes win: a changed or deleted object is
-    /// returned untouched; an unchanged one takes the merged values.
-    pub fn merge<T: Entity>(&mut self, entity: T) -> Handle<T> {
-        let key = entity.key();
-        let tracked = self.tracked::<T>();
-        if let Some(existing) = tracked.map.get(&key) {
-            let clean = {
-                let t = existing.tracking();
-                t.snapshot.is_none() && t.status == ObjectState::Persistent
-            };
-            if clean {
-                existing.replace(entity);
-                existing.tracking().expired = false;
-            }
-            return existing.clone();
-        }
-        let handle = Handle::with_state(entity, ObjectState::Persistent);
-        tracked.map.insert(key, handle.clone());
-        handle
-    }
-
-    /// Merges a handle from another session (or a detached one): its current values.
-    pub fn merge_handle<T: Entity + Clone>(&mut self, handle: &Handle<T>) -> Handle<T> {
-        self.merge(handle.get())
-    }
-
     /// Marks an object so that the next row loaded for it replaces its values.
     pub fn expire<T: Entity>(&mut self, handle: &Handle<T>) {
         handle.tracking().expired = true;
@@ -442,6 +415,12 @@ impl Session {
             }
         }
         let mut found = self.query::<T>().key_filter(&key).all().await?;
+        if found.is_empty()
+            && let Some(gone) = self.cached::<T>(&key)
+        {
+            // An expired object whose row is gone leaves the session.
+            self.expunge(&gone);
+        }
         Ok(found.pop())
     }
 

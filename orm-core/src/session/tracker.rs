@@ -113,6 +113,8 @@ pub(crate) trait TypeTracker: Send + Sync {
     fn discard(&mut self);
     fn forget_undo(&mut self);
     fn expire_all(&mut self);
+    /// Expires the object whose key reads `key` (as errors describe keys).
+    fn expire_described(&mut self, key: &str);
     fn clear(&mut self);
 }
 
@@ -850,6 +852,14 @@ impl<T: Entity> TypeTracker for Tracked<T> {
     fn expire_all(&mut self) {
         for h in self.map.values() {
             h.tracking().expired = true;
+        }
+    }
+
+    fn expire_described(&mut self, key: &str) {
+        for h in self.map.values() {
+            if describe_key(&T::key_values(&h.key())) == key {
+                h.tracking().expired = true;
+            }
         }
     }
 

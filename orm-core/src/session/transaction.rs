@@ -241,6 +241,12 @@ impl Session {
     /// undo everything it applied and refuse work until `rollback()`.
     fn abandon(&mut self, cause: String) {
         self.cancel_all();
+        self.failed = Some(cause);
+        self.undo_transaction();
+    }
+
+    /// The in-memory side of a transaction that is gone.
+    fn undo_transaction(&mut self) {
         for t in self.trackers.values_mut() {
             t.restore_to(0);
         }
@@ -248,14 +254,28 @@ impl Session {
         self.savepoints.clear();
         self.savepoint_error = None;
         self.written.clear();
-        self.failed = Some(cause);
         self.run_view_hooks(ViewEvent::AfterRollback);
+    }
+
+    /// The row a stale-data error names is not what the session holds (it
+    /// changed, or is gone): its object is expired, so the next load
+    /// replaces it (or finds it gone) instead of the identity map serving
+    /// the stale state.
+    fn expire_stale(&mut self, error: &Error) {
+        if let Error::StaleData { entity, key, .. } = error {
+            for t in self.trackers.values_mut() {
+                if t.meta().name == *entity {
+                    t.expire_described(key);
+                }
+            }
+        }
     }
 
     /// After a failure: roll back to the innermost savepoint if the
     /// connection allows (see the module docs), else the whole transaction.
     pub(super) async fn fail(&mut self, error: &Error) {
         self.cancel_all();
+        self.expire_stale(error);
         let connection_lost = error.db_kind() == Some(crate::DbErrorKind::ConnectionLost);
         if let Some(&mark) = self.savepoints.last()
             && !connection_lost
@@ -369,6 +389,7 @@ impl Session {
             }
             (Then::Commit, Ok(_)) => self.committed(),
             (_, Err(e)) => {
+                self.expire_stale(&e);
                 self.abandon(e.to_string());
                 Err(e)
             }
