@@ -67,7 +67,7 @@ backend_tests! {
         assert_eq!(log.len(), 1, "one UPDATE: {log:?}");
         assert!(log[0].starts_with("UPDATE") && log[0].contains("title") && !log[0].contains("body"),
             "only the changed column: {}", log[0]);
-        let stored = row(&db, merged.read().id).await?.expect("the row");
+        let stored = row(&db, merged.key()).await?.expect("the row");
         assert_eq!((stored.title.as_str(), stored.version), ("final", 2));
         assert_eq!(merged.read().version, 2);
         Ok(())
