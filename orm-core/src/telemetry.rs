@@ -74,6 +74,12 @@ impl Stats {
         self.0.rows.load(Ordering::Relaxed)
     }
 
+    /// Transactions opened so far (one per BEGIN; savepoints are not
+    /// transactions, and a commit that is one statement needs none).
+    pub fn transactions(&self) -> u64 {
+        self.0.transactions.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let c = &self.0;
         StatsSnapshot {

@@ -62,7 +62,7 @@ backend_tests! {
         let n = 2 * per_statement + 100;
         let mut s = db.session();
         let handles = s.add_all((0..n).map(user));
-        assert_eq!(s.plan()?.len(), 3, "{n} rows in statements as large as the bind limit allows");
+        assert_eq!(s.plan_rows()?.len(), 3, "{n} rows in statements as large as the bind limit allows");
         let before = s.stats().snapshot();
         s.commit().await?;
         let delta = s.stats().snapshot() - before;
@@ -122,7 +122,7 @@ backend_tests! {
         let author_id = author.read().id;
         s.add(Post { id: 0, author_id, title: "hello".into() });
         s.add(Post { id: 0, author_id, title: "again".into() });
-        let plan = s.plan()?;
+        let plan = s.plan_rows()?;
         assert_eq!(plan.len(), 1, "two posts, one statement");
         assert!(plan[0].sql().contains("posts"));
         s.commit().await?;
@@ -144,7 +144,7 @@ backend_tests! {
         let uid = s.query::<User>().one().await?.read().id;
         s.add(Post { id: 0, author_id: uid, title: "p".into() });
         s.add(user(2));
-        let plan = s.plan()?;
+        let plan = s.plan_rows()?;
         assert!(plan[0].sql().contains("users"), "{}", plan[0].sql());
         assert!(plan[1].sql().contains("posts"), "{}", plan[1].sql());
         s.commit().await?;

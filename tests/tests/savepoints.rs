@@ -271,3 +271,29 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    async fn transactions_are_counted_once_each(db) {
+        db.create_all(&[User::schema()]).await?;
+        let mut s = db.session();
+        s.add_all([user("a"), user("b")]);
+        s.add(user("c"));
+        s.flush().await?;
+        s.nested(async |s: &mut Session| {
+            s.add(user("d"));
+            s.flush().await
+        })
+        .await?;
+        s.commit().await?;
+        assert_eq!(s.stats().transactions(), 1, "one BEGIN..COMMIT, savepoint included");
+        s.add(user("e"));
+        s.commit().await?;
+        assert_eq!(s.stats().transactions(), 1, "a commit that is one INSERT needs no transaction");
+        s.add(user("f"));
+        s.flush().await?;
+        s.rollback().await?;
+        assert_eq!(s.stats().transactions(), 2, "a rolled-back transaction counts too");
+        assert_eq!(stored(&db).await?, ["a", "b", "c", "d", "e"]);
+        Ok(())
+    }
+}

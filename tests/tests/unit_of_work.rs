@@ -114,7 +114,7 @@ backend_tests! {
         a.write().balance = 100;
         a.write().note = None;
         assert!(!s.is_dirty(&a));
-        assert!(s.plan()?.is_empty());
+        assert!(s.plan_rows()?.is_empty());
         let before = s.stats().statements();
         s.commit().await?;
         assert_eq!(s.stats().statements(), before, "nothing to write");
@@ -155,7 +155,7 @@ backend_tests! {
         assert_eq!(history.len(), 1);
         assert_eq!((history[0].column, &history[0].old), ("note", &Value::Null(orm_core::SqlType::Text)));
         assert_eq!(history[0].new, Value::Text("vip".into()));
-        let plan = s.plan()?;
+        let plan = s.plan_rows()?;
         assert_eq!(plan.len(), 1);
         let sql = plan[0].sql().replace(['`', '"'], "");
         assert!(sql.starts_with("UPDATE accounts SET note = "), "{sql}");
@@ -174,7 +174,7 @@ backend_tests! {
         s.add(Street { id: 1, city_id: 10, name: "Main".into() });
         s.add(City { id: 10, country: "FR".into(), name: "Lyon".into() });
         s.add(Country { code: "FR".into(), name: "France".into() });
-        let plan: Vec<String> = s.plan()?.iter().map(|st| st.sql().to_string()).collect();
+        let plan: Vec<String> = s.plan_rows()?.iter().map(|st| st.sql().to_string()).collect();
         assert!(plan[0].contains("countries") && plan[1].contains("cities") && plan[2].contains("streets"), "{plan:?}");
         s.commit().await?;
         let street = s.get::<Street>(1).await?;
@@ -183,7 +183,7 @@ backend_tests! {
         s.delete(&country)?;
         s.delete(&street)?;
         s.delete(&city)?;
-        let plan: Vec<String> = s.plan()?.iter().map(|st| st.sql().to_string()).collect();
+        let plan: Vec<String> = s.plan_rows()?.iter().map(|st| st.sql().to_string()).collect();
         assert!(plan[0].contains("streets") && plan[1].contains("cities") && plan[2].contains("countries"), "{plan:?}");
         s.commit().await?;
         assert_eq!(street.state(), ObjectState::Detached);
@@ -201,7 +201,7 @@ backend_tests! {
         // A cycle through a nullable column: inserted with NULL, then updated.
         s.add(Node { id: 3, parent: Some(4), label: "a".into() });
         s.add(Node { id: 4, parent: Some(3), label: "b".into() });
-        let plan = s.plan()?;
+        let plan = s.plan_rows()?;
         assert_eq!(plan.len(), 2, "one insert and one update for the cyclic key: {plan:?}");
         s.commit().await?;
         let mut check = db.session();
@@ -252,7 +252,7 @@ backend_tests! {
         b.write().balance = 2;
         c.write().note = Some("n".into());
         s.add(account("new@x", 0));
-        let planned: Vec<String> = s.plan()?.iter().map(|st| st.sql().to_string()).collect();
+        let planned: Vec<String> = s.plan_rows()?.iter().map(|st| st.sql().to_string()).collect();
         s.stats().log_statements(true);
         s.flush().await?;
         assert_eq!(s.stats().take_log(), planned);
@@ -341,7 +341,7 @@ backend_tests! {
         for a in &all {
             a.write().balance += 1;
         }
-        let plan = s.plan()?;
+        let plan = s.plan_rows()?;
         assert_eq!(plan.len(), 1, "one batched UPDATE");
         assert!(plan[0].sql().contains("+ 1"), "{}", plan[0].sql());
         // SQLite joins with the rows (a CASE is evaluated arm by arm there);
@@ -427,7 +427,7 @@ backend_tests! {
         let old = s.get::<Country>("DE".to_string()).await?;
         s.delete(&old)?;
         let new = s.add(Country { code: "DE".into(), name: "Deutschland".into() });
-        let plan = s.plan()?;
+        let plan = s.plan_rows()?;
         assert_eq!(plan.len(), 1);
         assert!(plan[0].sql().starts_with("UPDATE"), "a row switch, not DELETE + INSERT: {}", plan[0].sql());
         s.commit().await?;
@@ -491,7 +491,7 @@ backend_tests! {
         assert_eq!((a.read().balance, a.read().version, a.state()), (100, 1, ObjectState::Persistent));
         assert_eq!(b.read().note, None);
         assert_eq!(n.state(), ObjectState::Detached);
-        assert!(s.plan()?.is_empty());
+        assert!(s.plan_rows()?.is_empty());
         Ok(())
     }
 

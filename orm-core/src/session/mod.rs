@@ -682,9 +682,18 @@ impl Session {
         }
     }
 
-    /// The statements the next flush would run, in order, without running
-    /// them (hooks are not run).
-    pub fn plan(&mut self) -> Result<Vec<Statement>> {
+    /// The row statements the next flush would run for the objects the
+    /// session already tracks as new, changed or deleted, in order, without
+    /// running anything: INSERTs (batched), UPDATEs of changed columns,
+    /// DELETEs, exactly as the flush writes them if nothing else changes.
+    ///
+    /// It leaves out what a flush works out first, because working it out
+    /// changes the session: the work of `before_flush` hooks (they run
+    /// only in a flush); relationship bookkeeping: children or targets
+    /// added to collections that are not in the session yet (cascade on
+    /// save), rows that wait for a parent's generated key, orphan and
+    /// cascaded deletes, and association-table rows.
+    pub fn plan_rows(&mut self) -> Result<Vec<Statement>> {
         self.ensure_usable()?;
         if self.finishing.is_some() {
             return Err(Error::Config(
