@@ -5,12 +5,26 @@
 //! model's committed state; after every failure the session equals the
 //! model's state before the failed operation; after a rollback of a session
 //! that had not failed, the session equals the committed state.
+//!
+//! The operations are also disrupted: a flush, commit or rollback may be
+//! dropped after a random number of polls (then `settle()` finishes what it
+//! left, and the table must hold the committed state or, for a commit the
+//! session reports stored, the intended one); on the servers, whose
+//! connections go through a proxy, a flush may lose its connection half way
+//! and every connection may be cut between operations (the next statement
+//! fails with `ConnectionLost`, which must lose nothing). The table is read
+//! by an observer with its own pool; the session's pool has one connection.
 
 use std::collections::BTreeMap;
+use std::pin::pin;
+use std::sync::Arc;
 
 use orm_core::prelude::*;
+use orm_core::{ConnectOptions, DbErrorKind};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use tests::cancel::poll_at_most;
+use tests::proxy::{self, Proxy};
 use tests::{Backend, TestDb};
 
 #[entity(table = "items")]
@@ -31,25 +45,84 @@ enum Op {
     Change(i64, i64),
     Rename(i64, &'static str),
     Delete(i64),
-    Flush,
-    Commit,
-    Rollback,
+    Flush(Disrupt),
+    Commit(Disrupt),
+    Rollback(Disrupt),
+    /// Cut every connection of the session's pool (servers only).
+    Sever,
+}
+
+/// What happens to an operation while it runs.
+#[derive(Debug, Clone, Copy)]
+enum Disrupt {
+    None,
+    /// Dropped after this many polls (if it is still pending by then).
+    Cancel(usize),
+    /// Its connection is cut after this many polls (servers only).
+    Kill(usize),
 }
 
 const NAMES: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
 
-fn op() -> impl Strategy<Value = Op> {
+fn disrupt(kills: bool) -> impl Strategy<Value = Disrupt> {
+    let kill_weight = if kills { 1 } else { 0 };
+    prop_oneof![
+        4 => Just(Disrupt::None),
+        2 => (1usize..8).prop_map(Disrupt::Cancel),
+        kill_weight => (0usize..6).prop_map(Disrupt::Kill),
+    ]
+}
+
+fn cancel_only() -> impl Strategy<Value = Disrupt> {
+    prop_oneof![
+        4 => Just(Disrupt::None),
+        2 => (1usize..8).prop_map(Disrupt::Cancel),
+    ]
+}
+
+/// `kills`: the backend's connections go through a proxy that can cut them.
+fn op(kills: bool) -> impl Strategy<Value = Op> {
     let id = 0i64..6;
     let name = prop::sample::select(&NAMES[..]);
+    let sever_weight = if kills { 1 } else { 0 };
     prop_oneof![
         3 => (id.clone(), name.clone(), 0i64..100).prop_map(|(i, n, v)| Op::Add(i, n, v)),
         3 => (id.clone(), 0i64..100).prop_map(|(i, v)| Op::Change(i, v)),
         1 => (id.clone(), name).prop_map(|(i, n)| Op::Rename(i, n)),
         2 => id.prop_map(Op::Delete),
-        2 => Just(Op::Flush),
-        2 => Just(Op::Commit),
-        1 => Just(Op::Rollback),
+        2 => disrupt(kills).prop_map(Op::Flush),
+        // A commit's connection is never cut half way here: a reply to
+        // COMMIT lost in transit is the one outcome no client can know
+        // (see the session's transaction docs). Cuts between operations
+        // still reach commits.
+        2 => cancel_only().prop_map(Op::Commit),
+        1 => cancel_only().prop_map(Op::Rollback),
+        sever_weight => Just(Op::Sever),
     ]
+}
+
+/// Runs `fut` disrupted as `d` says; `None` if it was dropped.
+async fn disrupted<F: std::future::Future>(
+    d: Disrupt,
+    proxy: Option<&Proxy>,
+    fut: F,
+) -> Option<F::Output> {
+    match d {
+        Disrupt::None => Some(fut.await),
+        Disrupt::Cancel(n) => poll_at_most(n, fut).await,
+        Disrupt::Kill(n) => {
+            let mut fut = pin!(fut);
+            if n > 0
+                && let Some(done) = poll_at_most(n, fut.as_mut()).await
+            {
+                return Some(done);
+            }
+            if let Some(p) = proxy {
+                p.sever();
+            }
+            Some(fut.await)
+        }
+    }
 }
 
 type State = BTreeMap<i64, (String, i64)>;
@@ -60,6 +133,8 @@ struct Tally {
     commits: std::sync::atomic::AtomicUsize,
     failures: std::sync::atomic::AtomicUsize,
     rollbacks: std::sync::atomic::AtomicUsize,
+    cancelled: std::sync::atomic::AtomicUsize,
+    lost_connections: std::sync::atomic::AtomicUsize,
 }
 
 fn bump(c: &std::sync::atomic::AtomicUsize) {
@@ -68,6 +143,7 @@ fn bump(c: &std::sync::atomic::AtomicUsize) {
 
 struct Harness<'t> {
     tally: &'t Tally,
+    proxy: Option<&'t Proxy>,
     session: Session,
     /// Every handle ever created for an id (a row switch adds a second one).
     handles: BTreeMap<i64, Vec<Handle<Item>>>,
@@ -149,13 +225,11 @@ impl Harness<'_> {
     /// A flush or commit failed: the session must equal the model before it,
     /// then rollback() acknowledges and keeps the pending work.
     async fn failed(&mut self, before: &State, error: Error) -> Result<(), TestCaseError> {
-        if !matches!(
-            error.db_kind(),
-            Some(orm_core::DbErrorKind::UniqueViolation)
-        ) {
-            return Err(fail(format!("unexpected failure: {error}")));
+        match error.db_kind() {
+            Some(DbErrorKind::UniqueViolation) => bump(&self.tally.failures),
+            Some(DbErrorKind::ConnectionLost) => bump(&self.tally.lost_connections),
+            _ => return Err(fail(format!("unexpected failure: {error}"))),
         }
-        bump(&self.tally.failures);
         self.check_session(before, "after a failure")?;
         if !self.session.has_failed() {
             return Err(fail("the session must refuse work until rollback()".into()));
@@ -200,36 +274,88 @@ impl Harness<'_> {
                     self.intended.remove(&id);
                 }
             }
-            Op::Flush => {
+            Op::Flush(d) => {
                 let before = self.intended.clone();
-                if let Err(e) = self.session.flush().await {
-                    self.failed(&before, e).await?;
+                match disrupted(d, self.proxy, self.session.flush()).await {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => self.failed(&before, e).await?,
+                    None => self.dropped(db, &before, false).await?,
                 }
                 self.check_session(&self.intended, "after flush")?;
             }
-            Op::Commit => {
+            Op::Commit(d) => {
                 let before = self.intended.clone();
-                match self.session.commit().await {
-                    Ok(()) => {
+                match disrupted(d, self.proxy, self.session.commit()).await {
+                    Some(Ok(())) => {
                         bump(&self.tally.commits);
                         self.committed = self.intended.clone();
                         self.check_table(db).await?;
                     }
-                    Err(e) => self.failed(&before, e).await?,
+                    Some(Err(e)) => self.failed(&before, e).await?,
+                    None => self.dropped(db, &before, true).await?,
                 }
                 self.check_session(&self.intended, "after commit")?;
             }
-            Op::Rollback => {
+            Op::Rollback(d) => {
                 bump(&self.tally.rollbacks);
+                match disrupted(d, self.proxy, self.session.rollback()).await {
+                    Some(result) => result.map_err(|e| fail(e.to_string()))?,
+                    // What rollback undoes in memory is undone before its
+                    // first await; a dropped ROLLBACK rolls back with the
+                    // connection.
+                    None => {
+                        bump(&self.tally.cancelled);
+                        self.session
+                            .settle()
+                            .await
+                            .map_err(|e| fail(e.to_string()))?;
+                    }
+                }
+                self.intended = self.committed.clone();
+                self.check_session(&self.committed, "after rollback")?;
+            }
+            Op::Sever => {
+                if let Some(p) = self.proxy {
+                    p.sever();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A flush or commit was dropped: `settle()` finishes what it left.
+    /// Either the session failed (the transaction is gone: as after any
+    /// failure) or it is usable; a commit that the session reports stored
+    /// (nothing pending any more) must be in the table, else the table
+    /// holds what was committed before.
+    async fn dropped(
+        &mut self,
+        db: &Database,
+        before: &State,
+        commit: bool,
+    ) -> Result<(), TestCaseError> {
+        bump(&self.tally.cancelled);
+        match self.session.settle().await {
+            Err(Error::SessionFailed { .. }) => {
+                self.check_session(before, "after a dropped call failed the session")?;
                 self.session
                     .rollback()
                     .await
                     .map_err(|e| fail(e.to_string()))?;
-                self.intended = self.committed.clone();
-                self.check_session(&self.committed, "after rollback")?;
+            }
+            Err(e) => return Err(fail(format!("settle: {e}"))),
+            Ok(()) => {
+                let s = &self.session;
+                let pending = !s.new_objects::<Item>().is_empty()
+                    || !s.dirty_objects::<Item>().is_empty()
+                    || !s.deleted_objects::<Item>().is_empty();
+                if commit && !pending && !s.in_transaction() {
+                    bump(&self.tally.commits);
+                    self.committed = self.intended.clone();
+                }
             }
         }
-        Ok(())
+        self.check_table(db).await
     }
 }
 
@@ -241,6 +367,20 @@ fn property(backend: Backend, cases: u32) {
     let t = rt.block_on(TestDb::new(backend));
     rt.block_on(t.db.create_all(&[Item::schema()]))
         .expect("schema");
+    // The session's database: one connection, through a proxy on the
+    // servers (so it can be cut); the table is read through `t.db`.
+    let kills = matches!(backend, Backend::Postgres | Backend::MySql);
+    let proxy = kills.then(|| Arc::new(rt.block_on(Proxy::start(&proxy::host_port(&t.url)))));
+    let url = match &proxy {
+        Some(p) => proxy::through(&t.url, p),
+        None => t.url.clone(),
+    };
+    let mut options = ConnectOptions::default();
+    options.pool.max_connections = 1;
+    options.sqlite_driver = t.sqlite_driver();
+    let db = rt
+        .block_on(Database::connect_with(&url, options))
+        .expect("the session's pool");
     // ORM_MODEL_CASES raises the case count for a longer local hunt.
     let cases = std::env::var("ORM_MODEL_CASES")
         .ok()
@@ -251,60 +391,73 @@ fn property(backend: Backend, cases: u32) {
         failure_persistence: None,
         ..Config::default()
     });
-    let db = t.db.clone();
+    let observer = t.db.clone();
     let tally = Tally::default();
-    let result = runner.run(&prop::collection::vec(op(), 1..30), |ops| {
+    let result = runner.run(&prop::collection::vec(op(kills), 1..30), |ops| {
         rt.block_on(async {
-            db.execute_sql("DELETE FROM items", vec![])
+            observer
+                .execute_sql("DELETE FROM items", vec![])
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             let mut session = db.session();
             session.set_autoflush(false);
             let mut h = Harness {
                 tally: &tally,
+                proxy: proxy.as_deref(),
                 session,
                 handles: BTreeMap::new(),
                 intended: State::new(),
                 committed: State::new(),
             };
             for op in ops {
-                h.apply(&db, op).await?;
+                h.apply(&observer, op).await?;
             }
             let _ = h.session.rollback().await;
             let _ = h.session.rollback().await;
             Ok(())
         })
     });
+    rt.block_on(db.close());
+    drop(proxy);
     rt.block_on(t.cleanup());
     if let Err(e) = result {
         panic!("{backend:?}: {e}");
     }
     let load = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::Relaxed);
-    let (commits, failures, rollbacks) = (
+    let (commits, failures, rollbacks, cancelled, lost) = (
         load(&tally.commits),
         load(&tally.failures),
         load(&tally.rollbacks),
+        load(&tally.cancelled),
+        load(&tally.lost_connections),
     );
     eprintln!(
-        "{backend:?}: {commits} commits, {failures} failed flushes or commits, {rollbacks} rollbacks"
+        "{backend:?}: {commits} commits, {failures} failed flushes or commits, {rollbacks} rollbacks, \
+         {cancelled} dropped calls, {lost} lost connections"
     );
     assert!(
-        commits > 0 && failures > 0 && rollbacks > 0,
+        commits > 0 && failures > 0 && rollbacks > 0 && cancelled > 0,
         "every path was exercised"
     );
+    assert!(!kills || lost > 0, "connections were cut");
 }
 
 #[test]
 fn the_session_follows_the_model_on_sqlite() {
-    property(Backend::Sqlite, 96);
+    property(Backend::SqliteFile, 96);
+}
+
+#[test]
+fn the_session_follows_the_model_on_sqlite_through_sqlx() {
+    property(Backend::SqliteSqlxFile, 48);
 }
 
 #[test]
 fn the_session_follows_the_model_on_postgres() {
-    property(Backend::Postgres, 24);
+    property(Backend::Postgres, 32);
 }
 
 #[test]
 fn the_session_follows_the_model_on_mysql() {
-    property(Backend::MySql, 24);
+    property(Backend::MySql, 32);
 }

@@ -460,7 +460,14 @@ impl Session {
         if let Some(mut tx) = tx {
             // Dropped before it returns, the connection rolls back itself.
             let span = tracing::debug_span!("orm.transaction", db.statement = "ROLLBACK");
-            tracing::Instrument::instrument(tx.rollback(), span).await?;
+            match tracing::Instrument::instrument(tx.rollback(), span).await {
+                // A transaction whose connection is gone was rolled back by
+                // the server: what was asked for is done.
+                Err(e) if e.db_kind() == Some(crate::DbErrorKind::ConnectionLost) => {
+                    tracing::debug!(error = %e, "rollback on a lost connection");
+                }
+                other => other?,
+            }
         }
         hook.map_or(Ok(()), Err)
     }
