@@ -6,34 +6,27 @@
 //! * [`tracker`]: per entity type, the identity map, new and deleted objects,
 //!   change computation, and the transaction's undo log;
 //! * [`flush_plan`]: the ordered statements of a flush (pure);
-//! * [`persist`]: running them, reading keys back, detecting stale rows.
+//! * [`persist`]: running them, reading keys back, detecting stale rows;
+//! * [`transaction`]: the transaction's lifetime, savepoints, what a
+//!   failure undoes, and what a dropped (cancelled) call leaves behind;
+//! * `merge`: bringing detached or cached objects into the identity map.
 //!
 //! ## Object states
 //!
 //! [`ObjectState::New`] (added) → flush → `Persistent` (in the identity map;
 //! *dirty* when its values differ from its snapshot) → `delete` →
 //! `Deleted` → flush → `Detached`. `expunge`, and a rollback for new objects,
-//! detach too. A detached object can come back with [`Session::merge`].
+//! detach too. A detached copy comes back with [`Session::merge`].
 //!
-//! ## Transactions
+//! ## Transactions, failure, cancellation
 //!
-//! A session opens a transaction at its first flush and keeps it until
-//! `commit` or `rollback`; while it is open every read runs in it.
-//! [`Session::nested`] runs a closure under a SAVEPOINT: if the closure
-//! fails, the database and the session both go back to the savepoint.
-//!
-//! ## Failure loses nothing
-//!
-//! A failed flush or commit (constraint violation, stale data, hook error,
-//! lost connection...) rolls the transaction back and puts the session back
-//! where it was before the transaction's first flush: objects inserted by it
-//! are new again with their old keys, objects updated by it are dirty again
-//! with the user's values, versions are as they were, deletes are pending
-//! again; nothing is half-assigned. The session then refuses work with
-//! [`Error::SessionFailed`] until [`Session::rollback`] acknowledges the
-//! failure; that first `rollback()` keeps the pending work, so the cause can
-//! be fixed and flushed again. A `rollback()` of a session that has not
-//! failed discards every uncommitted change.
+//! See [`transaction`]: a transaction opens at the first flush and lasts
+//! until `commit` or `rollback`; a failed flush or commit rolls it back and
+//! puts the session back where it was before its first flush (nothing
+//! lost, nothing half-assigned), then refuses work until `rollback()`
+//! acknowledges it; a failure inside [`Session::nested`] rolls back to its
+//! savepoint only; a dropped call never leaves the pool or the session
+//! lying about what is stored.
 //!
 //! Changes a failing `before_flush` hook made before it failed stay in memory.
 
