@@ -709,6 +709,13 @@ impl Region {
             },
             Store::Memory(_) => None,
         };
+        // If this future is dropped while it holds the Redis lock (a caller
+        // that timed out), the lock is released at once instead of making
+        // every process wait out its timeout.
+        let held = match (&self.store, &token) {
+            (Store::Redis(r), Some(t)) => Some(lock::Held::new(r.clone(), &key.lock, t)),
+            _ => None,
+        };
         // Read again now that we lead: a value stored since our first read
         // is served, and the generations read here are the ones the value
         // will be computed under.
@@ -719,11 +726,18 @@ impl Region {
             if let (Store::Redis(r), Some(t)) = (&self.store, &token) {
                 let _ = r.unlock(&key.lock, t).await;
             }
+            if let Some(h) = held {
+                h.disarm();
+            }
             bump(&self.counters.hits);
             let source = Source::Hit;
             return Ok((bytes.clone(), Fetched { value, source }));
         }
         let computed = run(Source::Computed).await;
+        // From here the lock is released (or handed to `put`) on every path.
+        if let Some(h) = held {
+            h.disarm();
+        }
         match (computed, read.generations) {
             (Ok((bytes, fetched)), Some(generations)) => {
                 self.put(key, generations, &bytes, expiry, token.as_deref())

@@ -439,3 +439,31 @@ async fn redis_that_accepts_and_never_answers() {
     });
     unreachable(&format!("redis://127.0.0.1:{port}")).await;
 }
+
+/// A caller that holds the Redis lock and is dropped (it timed out) releases
+/// the lock: the next caller computes at once instead of waiting out the
+/// lock timeout (30 s by default).
+#[tokio::test]
+async fn redis_lock_of_a_dropped_computation_is_released() {
+    let store = redis_store(RedisOptions::default());
+    let region = Arc::new(
+        Region::redis("r", &store)
+            .lock_timeout(Duration::from_secs(20))
+            .build(),
+    );
+    let k = key(&region, "dropped");
+    let stuck = Counting::new(1, Duration::from_secs(3600));
+    let dropped = tokio::time::timeout(Duration::from_millis(300), get(&region, &k, &stuck)).await;
+    assert!(
+        dropped.is_err(),
+        "the computation never ends: the caller gives up"
+    );
+    assert_eq!(stuck.runs(), 1, "it held the lock and was computing");
+    let quick = Counting::new(2, Duration::ZERO);
+    // A hang guard well under the lock timeout, not a timing assertion.
+    let next = tokio::time::timeout(Duration::from_secs(10), get(&region, &k, &quick))
+        .await
+        .expect("the dropped caller's lock was released");
+    assert_eq!((next.value, next.source), (2, Source::Computed));
+    assert_eq!(region.stats().lock_timeouts, 0);
+}
