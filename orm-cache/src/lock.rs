@@ -125,6 +125,37 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The Redis lock of a computation in progress: released in the background
+/// if the computation's future is dropped before [`Held::disarm`].
+pub(crate) struct Held {
+    armed: Option<(Arc<crate::region::RedisStore>, String, String)>,
+}
+
+impl Held {
+    pub(crate) fn new(store: Arc<crate::region::RedisStore>, lock: &str, token: &str) -> Held {
+        Held {
+            armed: Some((store, lock.to_string(), token.to_string())),
+        }
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.armed = None;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((store, lock, token)) = self.armed.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // Owner-only: another process's lock under the same key is safe.
+            runtime.spawn(async move {
+                let _ = store.unlock(&lock, &token).await;
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,36 +205,5 @@ mod tests {
         let a = token();
         assert_eq!(a.len(), 32);
         assert_ne!(a, token());
-    }
-}
-
-/// The Redis lock of a computation in progress: released in the background
-/// if the computation's future is dropped before [`Held::disarm`].
-pub(crate) struct Held {
-    armed: Option<(Arc<crate::region::RedisStore>, String, String)>,
-}
-
-impl Held {
-    pub(crate) fn new(store: Arc<crate::region::RedisStore>, lock: &str, token: &str) -> Held {
-        Held {
-            armed: Some((store, lock.to_string(), token.to_string())),
-        }
-    }
-
-    pub(crate) fn disarm(mut self) {
-        self.armed = None;
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Some((store, lock, token)) = self.armed.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            // Owner-only: another process's lock under the same key is safe.
-            runtime.spawn(async move {
-                let _ = store.unlock(&lock, &token).await;
-            });
-        }
     }
 }
