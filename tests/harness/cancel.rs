@@ -87,6 +87,16 @@ where
     ))
 }
 
+thread_local! {
+    static BACKEND: std::cell::Cell<Option<Backend>> = const { std::cell::Cell::new(None) };
+}
+
+/// The backend the running [`run_observed`] scenario is on (each test runs
+/// on its own thread), for reports.
+pub fn current_backend() -> Option<Backend> {
+    BACKEND.with(|b| b.get())
+}
+
 /// Runs `body` with the database under test (a pool of one connection,
 /// through a [`Proxy`] on the servers) and an observer on the same
 /// database (its own pool, connected directly). SQLite runs on files here:
@@ -96,6 +106,7 @@ where
     F: FnOnce(Database, Database, Option<Arc<Proxy>>) -> Fut,
     Fut: Future<Output = TestResult>,
 {
+    BACKEND.with(|b| b.set(Some(backend)));
     let test_db = TestDb::with_options(backend, ConnectOptions::default()).await;
     let observer = test_db.db.clone();
     let proxy = match backend {

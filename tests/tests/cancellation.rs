@@ -250,10 +250,9 @@ async fn graph_stored_once(accounts: &[Handle<Account>], observer: &Database) ->
 }
 
 fn report(what: &str, db: &Database, points: usize) {
-    println!(
-        "cancellation: {what} on {}: {points} cancellation points",
-        db.dialect().name()
-    );
+    let backend = tests::cancel::current_backend()
+        .map_or_else(|| db.dialect().name().to_string(), |b| format!("{b:?}"));
+    println!("cancellation: {what} on {backend}: {points} cancellation points");
 }
 
 /// Committed accounts loaded into a fresh session, for scenarios that change them.
@@ -514,7 +513,10 @@ observed_tests! {
             .map_err(text)?;
         committed_accounts(&db, &observer).await?;
         let ids: Vec<i64> = stored(&observer).await?.iter().map(|r| r.0).collect();
-        for read in ["get", "load", "rows", "count", "sql", "batch", "cached", "cached-redis"] {
+        for read in [
+            "get", "find", "first", "load", "session-load", "refresh", "merge", "rows", "count", "sql",
+            "db-sql", "db-sql-cached", "batch", "cached", "cached-redis",
+        ] {
             let points = every_poll(LIMIT, |polls| {
                 let (db, observer, ids) = (db.clone(), observer.clone(), ids.clone());
                 async move {
@@ -610,6 +612,65 @@ async fn run_read(s: &mut Session, read: &str, ids: &[i64], polls: usize) -> Che
         )
         .await
         .map(|r| r.map(drop)),
+        "find" => poll_at_most(polls, s.find::<Account>(ids[2]))
+            .await
+            .map(|r| r.map(drop)),
+        "first" => poll_at_most(
+            polls,
+            s.query::<Account>().order_by(Account::NAME.desc()).first(),
+        )
+        .await
+        .map(|r| r.map(drop)),
+        "session-load" => {
+            let all = s.query::<Account>().all().await.map_err(text)?;
+            poll_at_most(polls, s.load(&all, Account::ENTRIES))
+                .await
+                .map(|r| r.map(drop))
+        }
+        "refresh" => {
+            let a = s.get::<Account>(ids[0]).await.map_err(text)?;
+            a.write().balance = -1;
+            let done = poll_at_most(polls, s.refresh(&a)).await;
+            if done.is_none() {
+                // A dropped refresh keeps the change or discards it; it
+                // never leaves the object half loaded.
+                let b = a.read().balance;
+                ensure!(b == -1 || b == 100, "balance {b} after a dropped refresh");
+                s.refresh(&a).await.map_err(text)?;
+            }
+            ensure!(
+                a.read().balance == 100 && !s.is_dirty(&a),
+                "refreshed from the row"
+            );
+            done
+        }
+        "merge" => {
+            let copy = db_copy(s.database(), ids[1]).await?;
+            poll_at_most(polls, s.merge(copy))
+                .await
+                .map(|r| r.map(drop))
+        }
+        "db-sql" => {
+            let db = s.database().clone();
+            poll_at_most(
+                polls,
+                db.fetch_sql("SELECT COUNT(*) FROM cx_entries", vec![]),
+            )
+            .await
+            .map(|r| r.map(drop))
+        }
+        "db-sql-cached" => {
+            let db = s.database().clone();
+            poll_at_most(
+                polls,
+                db.sql("SELECT COUNT(*) AS n FROM cx_accounts", vec![])
+                    .cached("cx-redis")
+                    .reads(["cx_accounts"])
+                    .rows(),
+            )
+            .await
+            .map(|r| r.map(drop))
+        }
         "rows" => poll_at_most(polls, s.query::<Entry>().rows())
             .await
             .map(|r| r.map(drop)),
@@ -642,4 +703,17 @@ async fn run_read(s: &mut Session, read: &str, ids: &[i64], polls: usize) -> Che
         Some(result) => result.map(|()| true).map_err(|e| format!("{read}: {e}")),
         None => Ok(false),
     }
+}
+
+/// A detached copy of an account (for `merge`).
+async fn db_copy(db: &Database, id: i64) -> Checked<Account> {
+    let h = db.session().get::<Account>(id).await.map_err(text)?;
+    let v = h.read();
+    Ok(Account {
+        id: v.id,
+        name: v.name.clone(),
+        balance: v.balance,
+        version: v.version,
+        ..Default::default()
+    })
 }
