@@ -25,10 +25,14 @@
 //!   never retried: the transaction must start again.
 //! * The future never suspends while a statement is half stepped, so
 //!   dropping it (a cancelled request) cannot leave a statement open.
+//!   Inside a transaction each statement (COMMIT included) first yields
+//!   once to the executor: a unit of work of many statements is then
+//!   cancellable between them, as it is on the servers, and other tasks on
+//!   the thread get a turn; statements in autocommit do not pay for it.
 //!
 //! Connections live in a small pool of their own: a semaphore bounds how
-//! many are out, idle ones wait in a stack, a transaction owns its
-//! connection and rolls back when dropped. `sqlite::memory:` keeps exactly
+//! many are out, idle ones wait in a stack, a connection dropped inside a
+//! transaction rolls back (synchronously) before it goes back. `sqlite::memory:` keeps exactly
 //! one connection for the life of the pool (each connection to `:memory:`
 //! would be a separate database). Not implemented here (the sqlx driver has
 //! them): idle timeout and maximum lifetime of connections.
