@@ -100,21 +100,29 @@ fn bind_array(
         Some(Value::I16(_)) => typed!(I16, i16),
         Some(Value::Text(_)) => typed!(Text, String),
         Some(Value::Uuid(_)) => typed!(Uuid, uuid::Uuid),
+        Some(Value::Bool(_)) => typed!(Bool, bool),
+        Some(Value::F32(_)) => typed!(F32, f32),
+        Some(Value::F64(_)) => typed!(F64, f64),
+        Some(Value::Bytes(_)) => typed!(Bytes, Vec<u8>),
+        Some(Value::Timestamp(_)) => typed!(Timestamp, NaiveDateTime),
+        Some(Value::TimestampTz(_)) => typed!(TimestampTz, DateTime<Utc>),
+        Some(Value::Date(_)) => typed!(Date, NaiveDate),
+        Some(Value::Time(_)) => typed!(Time, NaiveTime),
         _ => Err("unsupported array element type".into()),
     }
 }
 
-/// Whether a list can travel as one PostgreSQL array parameter.
+/// Whether a list can travel as one PostgreSQL array parameter: values of
+/// one scalar type (not JSON, and no NULLs, which the typed API never puts
+/// in a list).
 pub(crate) fn array_element_supported(items: &[Value]) -> bool {
     let Some(first) = items.first() else {
         return false;
     };
-    matches!(
-        first,
-        Value::I64(_) | Value::I32(_) | Value::I16(_) | Value::Text(_) | Value::Uuid(_)
-    ) && items
-        .iter()
-        .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
+    !matches!(first, Value::Null(_) | Value::Json(_) | Value::Array(_))
+        && items
+            .iter()
+            .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
 }
 
 /// How to decode one column, chosen once per result from its declared type.
