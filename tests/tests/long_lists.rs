@@ -20,6 +20,29 @@ pub struct Point {
     pub level: i32,
 }
 
+/// Columns stored as text, blobs, dates or arrays, depending on the backend.
+#[entity(table = "stamps")]
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    #[key]
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub tag: uuid::Uuid,
+    pub ratio: f64,
+}
+
+fn stamp(i: i64) -> Stamp {
+    use chrono::TimeZone;
+    Stamp {
+        id: i,
+        at: chrono::Utc
+            .timestamp_opt(1_700_000_000 + i * 61, 123_456_000)
+            .unwrap(),
+        tag: uuid::Uuid::from_u128(0xabcd_0000 + i as u128),
+        ratio: i as f64 / 8.0,
+    }
+}
+
 const ROWS: i64 = 3_000;
 
 async fn seed(db: &Database) -> orm_core::Result<()> {
@@ -172,6 +195,29 @@ backend_tests! {
             assert_eq!(tail, all[all.len() - 2..], "{n}: offset without limit");
             one_parameter_lists(&s, false);
         }
+        Ok(())
+    }
+
+    async fn long_lists_of_timestamps_uuids_and_floats(db) {
+        db.create_all(&[Stamp::schema()]).await?;
+        let mut s = db.session();
+        s.add_all((0..100).map(stamp));
+        s.commit().await?;
+        let n = db.bind_limit() as i64 + 1_000;
+        // Every even row's value, and many values no row has.
+        let pick = |i: i64| if i < 50 { i * 2 } else { 1_000 + i };
+        let odd: Vec<i64> = (0..100).filter(|i| i % 2 == 1).collect();
+        let at: Vec<_> = (0..n).map(|i| stamp(pick(i)).at).collect();
+        let tags: Vec<_> = (0..n).map(|i| stamp(pick(i)).tag).collect();
+        let ratios: Vec<f64> = (0..n).map(|i| stamp(pick(i)).ratio).collect();
+        let ids = |found: Vec<Handle<Stamp>>| found.iter().map(|h| h.read().id).collect::<Vec<_>>();
+        let found = s.query::<Stamp>().filter(Stamp::AT.not_in(&at)).order_by(Stamp::ID.asc()).all().await?;
+        assert_eq!(ids(found), odd, "timestamps");
+        let found = s.query::<Stamp>().filter(Stamp::TAG.not_in(&tags)).order_by(Stamp::ID.asc()).limit(100).all().await?;
+        assert_eq!(ids(found), odd, "uuids");
+        let found = s.query::<Stamp>().filter(!Stamp::RATIO.is_in(&ratios)).order_by(Stamp::ID.asc()).all().await?;
+        assert_eq!(ids(found), odd, "floats");
+        assert_eq!(s.query::<Stamp>().filter(Stamp::AT.is_in(&at)).filter(Stamp::TAG.is_in(&tags)).limit(1_000).count().await?, 50);
         Ok(())
     }
 
