@@ -173,6 +173,47 @@ async fn statement_timeout(backend: Backend) {
         assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout), "{err}");
         s.rollback().await?;
         assert_eq!(db.session().query::<Team>().count().await?, 1);
+        // A slow write inside the transaction: cancelled, rolled back
+        // (SQLite rolls an interrupted write's transaction back itself).
+        let mut s = db.session();
+        s.add(Team {
+            id: 0,
+            name: "pending".into(),
+        });
+        s.flush().await?;
+        let quote = |sql: &str| {
+            if d == Dialect::MySql {
+                sql.replace('"', "`")
+            } else {
+                sql.to_string()
+            }
+        };
+        let write = format!(
+            "{} {}",
+            quote(r#"INSERT INTO "teams" ("name")"#),
+            slow_select(d, 20_000, "'slow'")
+        );
+        let err = within("a slow write", s.execute_sql(write.clone(), vec![]))
+            .await
+            .expect_err("cancelled");
+        assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout), "{err}");
+        assert_eq!(statement(&err), write);
+        s.rollback().await?;
+        s.add(Team {
+            id: 0,
+            name: "again".into(),
+        });
+        s.commit().await?;
+        let names: Vec<String> = db
+            .session()
+            .query::<Team>()
+            .order_by(Team::ID.asc())
+            .all()
+            .await?
+            .iter()
+            .map(|t| t.read().name.clone())
+            .collect();
+        assert_eq!(names, ["after", "again"]);
         let rows = db.fetch_sql(slow_select(d, 1, "2 AS two"), vec![]).await?;
         assert_eq!(rows[0].get::<i64>("two")?, 2);
         Ok(())

@@ -315,7 +315,10 @@ impl Tx {
 
     pub(crate) async fn rollback(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.rollback().await.map_err(sqlite::classify),
+            Tx::Sqlite(mut t) => {
+                sqlite::resync_rolled_back(&mut t).await;
+                t.rollback().await.map_err(sqlite::classify)
+            }
             Tx::Postgres(t) => t.rollback().await.map_err(postgres::classify),
             Tx::MySql(t) => t.rollback().await.map_err(mysql::classify),
             Tx::SqliteDirect(t) => t.rollback().await,

@@ -99,6 +99,32 @@ unsafe extern "C" fn on_progress(ctx: *mut std::ffi::c_void) -> std::ffi::c_int 
     std::ffi::c_int::from(STARTED.get().is_some_and(|t| t.elapsed() > limit))
 }
 
+/// Before sqlx rolls a transaction back: if SQLite already did (it rolls
+/// back the whole transaction itself after an interrupted write, a full
+/// disk, an I/O error), begin one again, so that sqlx's ROLLBACK succeeds
+/// and its count of open transactions on the connection returns to zero
+/// (a failed ROLLBACK would leave it at one, and the connection's next
+/// BEGIN would be a SAVEPOINT).
+pub(crate) async fn resync_rolled_back(conn: &mut sqlx::SqliteConnection) {
+    let Ok(mut handle) = conn.lock_handle().await else {
+        return;
+    };
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: the locked handle keeps sqlx's worker thread off this
+    // connection during these calls.
+    unsafe {
+        if libsqlite3_sys::sqlite3_get_autocommit(db) != 0 {
+            libsqlite3_sys::sqlite3_exec(
+                db,
+                c"BEGIN".as_ptr(),
+                None,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+        }
+    }
+}
+
 /// Interrupts every statement of connection `db` that runs longer than
 /// `timeout` (see above).
 ///
