@@ -166,6 +166,11 @@ pub(crate) enum Node {
     /// A long PostgreSQL IN list as one array parameter (`= ANY`, `<> ALL`);
     /// only the template compiler builds it (the marker stands for the array).
     InArray(&'static str, Value, bool),
+    /// A list past the bind limit on SQLite or MySQL as one JSON array
+    /// parameter read by a subquery (`col IN (SELECT value FROM
+    /// json_each(?))`); only the query compiler builds it
+    /// (`query/templated.rs`), the value is the JSON text or a marker.
+    InJson(&'static str, Value, bool, crate::query::render::JsonElem),
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),

@@ -19,6 +19,24 @@ use crate::telemetry::{Stats, observe};
 use crate::value::Value;
 
 /// Options for [`Database::connect_with`].
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use orm_core::{ConnectOptions, Database, DbErrorKind};
+/// let options = ConnectOptions {
+///     connect_timeout: Some(Duration::from_secs(5)),
+///     statement_timeout: Some(Duration::from_millis(100)),
+///     ..Default::default()
+/// };
+/// let db = Database::connect_with("sqlite::memory:", options).await?;
+/// let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT MAX(x) FROM c";
+/// let err = db.fetch_sql(endless, vec![]).await.unwrap_err();
+/// assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout));
+/// assert!(err.to_string().contains("WITH RECURSIVE"), "the error names its statement: {err}");
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// Pool sizing and timeouts.
@@ -32,6 +50,24 @@ pub struct ConnectOptions {
     /// Which driver serves `sqlite:` URLs (SQLite called directly by
     /// default; see [`SqliteDriver`](crate::SqliteDriver)).
     pub sqlite_driver: crate::SqliteDriver,
+    /// How long opening the first connection may take before `connect`
+    /// fails with [`Error::Connect`] (default: the pool's acquire timeout).
+    /// A server that refuses connections fails at once whatever this says.
+    /// Connections the pool opens later are bounded by its acquire timeout
+    /// (sqlx's pool has no separate connect timeout). SQLite files open
+    /// synchronously (the direct driver cannot be interrupted while it
+    /// opens one; the sqlx driver's open is bounded by this).
+    pub connect_timeout: Option<std::time::Duration>,
+    /// The longest a statement may run before the backend cancels it, which
+    /// is reported as [`DbErrorKind::Timeout`](crate::DbErrorKind) with the
+    /// statement: PostgreSQL's `statement_timeout` and MariaDB's
+    /// `max_statement_time` (MySQL's `max_execution_time`, which covers
+    /// SELECTs only), set on every connection; on SQLite an interrupt from a
+    /// progress handler, both drivers, which counts only the time SQLite
+    /// works on the statement (not waits for a lock, which the busy timeout
+    /// bounds). A cancelled write inside a transaction fails the flush as
+    /// any failed statement does.
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 /// A pool of connections to one database.
@@ -79,7 +115,14 @@ impl Database {
 
     /// Opens a pool with explicit options.
     pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Database> {
-        let (pool, mut caps) = backend::connect(url, &options.pool, options.sqlite_driver).await?;
+        let timeouts = backend::Timeouts {
+            connect: options
+                .connect_timeout
+                .unwrap_or(options.pool.acquire_timeout),
+            statement: options.statement_timeout,
+        };
+        let (pool, mut caps) =
+            backend::connect(url, &options.pool, options.sqlite_driver, timeouts).await?;
         let dialect = pool.dialect();
         if let Some(returning) = options.insert_returning {
             if !returning && dialect != Dialect::MySql {

@@ -5,6 +5,13 @@
 //! backend's own code and add a backend-independent [`DbErrorKind`] so that
 //! callers (and the retry helper of a later issue) can branch on "unique
 //! violation" or "connection lost" without knowing which server said it.
+//!
+//! A database error carries the SQL of the statement that failed (attached
+//! by `telemetry::observe`, which every statement runs through; never the
+//! bound values), and a constraint violation a [`Violation`]: what the
+//! backend said about it (constraint, columns, value), completed by the
+//! flush that ran the statement (`session/persist.rs`), which knows the
+//! rows it wrote.
 
 use std::fmt;
 
@@ -46,15 +53,103 @@ impl DbErrorKind {
     }
 }
 
+/// What a constraint violation (unique, foreign key, not null, check) is
+/// about, as far as the backend and the flush can tell. Each field is
+/// `None` (or empty) when nobody could say; what each backend says:
+///
+/// | | PostgreSQL | MariaDB / MySQL | SQLite |
+/// |---|---|---|---|
+/// | `constraint` | the constraint | the key (unique; `PRIMARY` for the primary key) or constraint (foreign key, check) | the CHECK constraint only |
+/// | `table` | yes | foreign key, check | unique, not null |
+/// | `columns` | unique, foreign key, not null | foreign key, not null; unique when the key is named after its column (as `create_all` names them) | unique, not null |
+/// | `value` | unique, foreign key | unique (cut at 192 characters) | found by the flush (below) |
+///
+/// A flush adds what its rows tell: on SQLite, which names no value, the
+/// value of a unique violation by an INSERT is the one that occurs twice in
+/// the statement's rows, or else the one of its rows that the table already
+/// holds (one SELECT of the key columns, run after the failure inside the
+/// same transaction, which SQLite keeps usable after a failed statement),
+/// or the row's own when the statement wrote one row. `object_key` is the
+/// primary key of the object whose row failed when that is certain: an
+/// UPDATE or DELETE of one row, or an INSERT of assigned keys whose row
+/// holds the reported value. New objects with generated keys have none yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Violation {
+    /// The constraint or index the server names.
+    pub constraint: Option<String>,
+    /// The table the constraint belongs to.
+    pub table: Option<String>,
+    /// The columns of the violated key or constraint (`["email"]`).
+    pub columns: Vec<String>,
+    /// The offending value as text, several columns joined with `, `.
+    pub value: Option<String>,
+    /// The primary key of the object whose row violated it.
+    pub object_key: Option<String>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        let mut part = |f: &mut fmt::Formatter<'_>, args: fmt::Arguments<'_>| {
+            let r = write!(f, "{sep}{args}");
+            sep = ", ";
+            r
+        };
+        if let Some(c) = &self.constraint {
+            part(f, format_args!("constraint {c}"))?;
+        }
+        if let Some(t) = &self.table {
+            part(f, format_args!("table {t}"))?;
+        }
+        match (self.columns.is_empty(), &self.value) {
+            (false, Some(v)) => part(f, format_args!("key ({})=({v})", self.columns.join(", ")))?,
+            (false, None) => part(f, format_args!("columns ({})", self.columns.join(", ")))?,
+            (true, Some(v)) => part(f, format_args!("value ({v})"))?,
+            (true, None) => {}
+        }
+        if let Some(k) = &self.object_key {
+            part(f, format_args!("object key {k}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Statements longer than this are cut in messages (the error keeps them
+/// whole): a flush's INSERT of 10,000 rows is a long line.
+const STATEMENT_IN_MESSAGE: usize = 500;
+
+fn statement_in_message(statement: Option<&str>) -> String {
+    let Some(s) = statement else {
+        return String::new();
+    };
+    if s.len() <= STATEMENT_IN_MESSAGE {
+        return format!("; statement: {s}");
+    }
+    let mut cut = STATEMENT_IN_MESSAGE;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("; statement: {}… ({} characters)", &s[..cut], s.len())
+}
+
+fn violation_in_message(violation: Option<&Violation>) -> String {
+    match violation.map(ToString::to_string) {
+        Some(v) if !v.is_empty() => format!("; {v}"),
+        _ => String::new(),
+    }
+}
+
 /// What went wrong. Non-exhaustive: later issues add variants.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The database refused a statement or the connection failed.
-    #[error("{kind:?} from the database{}: {message} (code {}){}",
+    #[error("{kind:?} from the database{}: {message} (code {}){}{}",
         entity.map(|e| format!(" while writing {e}")).unwrap_or_default(),
         code.as_deref().unwrap_or("none"),
-        statement.as_deref().map(|s| format!("; statement: {s}")).unwrap_or_default())]
+        violation_in_message(violation.as_deref()),
+        statement_in_message(statement.as_deref()))]
     Database {
         kind: DbErrorKind,
         /// SQLSTATE on PostgreSQL, the error number on MySQL, the extended result code on SQLite.
@@ -62,8 +157,13 @@ pub enum Error {
         message: String,
         /// The entity being written or read, when known.
         entity: Option<&'static str>,
-        /// The SQL text (never the parameters, which may be secrets).
+        /// The SQL text of the statement that failed (never the parameters,
+        /// which may be secrets); `None` only for failures outside a
+        /// statement (opening a transaction, a pool closed before).
         statement: Option<String>,
+        /// Constraint violations: the constraint, key and value (see
+        /// [`Violation`] for what each backend tells).
+        violation: Option<Box<Violation>>,
     },
 
     /// Could not open a pool for the URL (the URL is shown without password).
@@ -192,6 +292,48 @@ impl Error {
             entity.get_or_insert(name);
         }
         self
+    }
+
+    /// Attaches the SQL of the statement that failed to a database error.
+    pub(crate) fn for_statement(mut self, sql: &str) -> Self {
+        if let Error::Database { statement, .. } = &mut self {
+            statement.get_or_insert_with(|| sql.to_string());
+        }
+        self
+    }
+
+    /// What a constraint violation is about: constraint, columns, value
+    /// (see [`Violation`]).
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Team {
+    ///     #[key(auto)]
+    ///     pub id: i64,
+    ///     #[column(unique)]
+    ///     pub name: String,
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// db.create_all(&[Team::schema()]).await?;
+    /// let mut s = db.session();
+    /// s.add(Team { id: 0, name: "red".into() });
+    /// s.add(Team { id: 0, name: "red".into() });
+    /// let err = s.commit().await.unwrap_err();
+    /// let v = err.violation().expect("a unique violation");
+    /// assert_eq!(v.columns, ["name"]);
+    /// assert_eq!(v.value.as_deref(), Some("red"));
+    /// assert!(err.to_string().contains("key (name)=(red)"), "{err}");
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn violation(&self) -> Option<&Violation> {
+        match self {
+            Error::Database { violation, .. } => violation.as_deref(),
+            _ => None,
+        }
     }
 }
 

@@ -195,7 +195,7 @@ pub use column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, S
 pub use concurrent::{BatchError, BatchQuery, Batched};
 pub use database::{ConnectOptions, Database};
 pub use entity::Entity;
-pub use error::{DbErrorKind, Error, Result};
+pub use error::{DbErrorKind, Error, Result, Violation};
 pub use hooks::{EntityEvent, Hooks};
 pub use meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
 pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};

@@ -21,6 +21,8 @@ use crate::telemetry::{Stats, observe};
 
 /// Runs statements somewhere, recording each in the right counters.
 pub(crate) trait Runner: Send {
+    fn dialect(&self) -> crate::Dialect;
+
     fn fetch<'a>(
         &'a mut self,
         stmt: &'a Statement,
@@ -58,6 +60,10 @@ impl Autocommit {
 }
 
 impl Runner for Autocommit {
+    fn dialect(&self) -> crate::Dialect {
+        self.db.dialect()
+    }
+
     fn fetch<'a>(
         &'a mut self,
         stmt: &'a Statement,

@@ -144,7 +144,9 @@ impl RowCount for crate::backend::Done {
 }
 
 /// Runs one statement inside an `orm.statement` span and records it in every
-/// `Stats` given (the session's and the database's).
+/// `Stats` given (the session's and the database's). A database error leaves
+/// with the statement's SQL attached: every statement passes here, and
+/// only here are the error and the text side by side.
 pub(crate) async fn observe<T, F>(
     stats: &[&Stats],
     dialect: Dialect,
@@ -162,7 +164,10 @@ where
         rows = tracing::field::Empty,
     );
     let started = Instant::now();
-    let result = fut.instrument(span.clone()).await;
+    let result = fut
+        .instrument(span.clone())
+        .await
+        .map_err(|e| e.for_statement(sql));
     let elapsed = started.elapsed();
     let rows = result.as_ref().map(RowCount::row_count).unwrap_or(0);
     span.record("rows", rows);

@@ -454,10 +454,10 @@ fn the_session_follows_the_model_on_sqlite_through_sqlx() {
 
 #[test]
 fn the_session_follows_the_model_on_postgres() {
-    property(Backend::Postgres, 32);
+    property(Backend::Postgres, 48);
 }
 
 #[test]
 fn the_session_follows_the_model_on_mysql() {
-    property(Backend::MySql, 32);
+    property(Backend::MySql, 48);
 }

@@ -190,6 +190,10 @@ impl Conn {
 
     async fn control(&mut self, what: Control) -> Result<()> {
         self.start();
+        if let (Control::Rollback, Some(Kind::Sqlite(c))) = (what, self.kind.as_mut()) {
+            // SQLite may have rolled back by itself (see the function).
+            sqlite::resync_rolled_back(c).await;
+        }
         let result = on_kind!(
             self.kind(),
             |c, m| control::<<m::Driver as Driver>::DB>(c, what)
@@ -202,7 +206,13 @@ impl Conn {
             }
         );
         self.done(&result);
-        result
+        result.map_err(|e| {
+            e.for_statement(match what {
+                Control::Begin => "BEGIN",
+                Control::Commit => "COMMIT",
+                Control::Rollback => "ROLLBACK",
+            })
+        })
     }
 
     /// Opens a transaction on this connection.
@@ -247,9 +257,21 @@ impl Drop for Conn {
             // The direct driver's own drop rolls back an open transaction.
             Kind::SqliteDirect(c) => drop(c),
             Kind::Sqlite(mut c) => {
-                if self.in_tx || self.busy {
-                    // The worker finishes what it was given, then this.
-                    <sqlx::Sqlite as sqlx::Database>::TransactionManager::start_rollback(&mut c);
+                type Manager = <sqlx::Sqlite as sqlx::Database>::TransactionManager;
+                match tokio::runtime::Handle::try_current() {
+                    // Idle inside a transaction: roll back as `rollback`
+                    // does (SQLite may have rolled back by itself), then
+                    // the connection goes back to the pool.
+                    Ok(runtime) if self.in_tx && !self.busy => {
+                        runtime.spawn(async move {
+                            sqlite::resync_rolled_back(&mut c).await;
+                            let _ = Manager::rollback(&mut c).await;
+                        });
+                    }
+                    // Mid-statement: the worker finishes what it was given,
+                    // then this rollback (of its own count of transactions).
+                    _ if self.in_tx || self.busy => Manager::start_rollback(&mut c),
+                    _ => {}
                 }
             }
             Kind::Postgres(c) => release(c, unknown, self.in_tx),

@@ -303,23 +303,68 @@ impl PoolOptions {
     }
 }
 
+/// The connect and statement timeouts of `ConnectOptions`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    /// Opening the first connection (the probe of `connect`).
+    pub connect: std::time::Duration,
+    pub statement: Option<std::time::Duration>,
+}
+
 /// Opens a pool for `url` and probes its capabilities.
+///
+/// The servers' `connect` opens one connection itself before it builds the
+/// pool: sqlx's pool retries a refused connection until its acquire
+/// timeout and then reports only "pool timed out", while the probe reports
+/// the driver's cause ("connection refused") at once. It costs one more
+/// connection per `Database::connect`.
 pub(crate) async fn connect(
     url: &str,
     options: &PoolOptions,
     sqlite_driver: SqliteDriver,
+    timeouts: Timeouts,
 ) -> Result<(Pool, Capabilities)> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
         "sqlite" if sqlite_driver == SqliteDriver::Direct => {
-            sqlite_direct::connect(url, options).await
+            sqlite_direct::connect(url, options, timeouts).await
         }
-        "sqlite" => sqlite::connect(url, options).await,
-        "postgres" | "postgresql" => postgres::connect(url, options).await,
-        "mysql" | "mariadb" => mysql::connect(url, options).await,
+        "sqlite" => sqlite::connect(url, options, timeouts).await,
+        "postgres" | "postgresql" => postgres::connect(url, options, timeouts).await,
+        "mysql" | "mariadb" => mysql::connect(url, options, timeouts).await,
         _ => Err(Error::Config(format!(
             "unsupported database URL scheme {scheme:?} (expected sqlite:, postgres:// or mysql://)"
         ))),
+    }
+}
+
+/// Opens one connection within `timeout`: the probe of a server's
+/// `connect` (see [`connect`]).
+pub(crate) async fn probe<C>(
+    opts: &C,
+    timeout: std::time::Duration,
+    url: &str,
+) -> Result<C::Connection>
+where
+    C: sqlx::ConnectOptions,
+    C::Connection: Sized,
+{
+    match tokio::time::timeout(timeout, opts.connect()).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(connect_error(url, &e)),
+        Err(_) => Err(Error::Connect {
+            url: redact(url),
+            message: format!("no connection within the connect timeout of {timeout:?}"),
+        }),
+    }
+}
+
+/// A driver error while connecting: the driver's own words, which name the
+/// cause ("Connection refused", "password authentication failed").
+pub(crate) fn connect_error(url: &str, e: &sqlx::Error) -> Error {
+    Error::Connect {
+        url: redact(url),
+        message: e.to_string(),
     }
 }
 
@@ -354,17 +399,30 @@ pub(crate) fn classify_other(err: sqlx::Error) -> Error {
         message: err.to_string(),
         entity: None,
         statement: None,
+        violation: None,
     }
 }
 
 /// Builds the ORM error for a database error with the backend's code.
 pub(crate) fn database_error(kind: DbErrorKind, code: Option<String>, message: &str) -> Error {
+    violation_error(kind, code, message, None)
+}
+
+/// [`database_error`] with what the backend said about a violated
+/// constraint.
+pub(crate) fn violation_error(
+    kind: DbErrorKind,
+    code: Option<String>,
+    message: &str,
+    violation: Option<crate::error::Violation>,
+) -> Error {
     Error::Database {
         kind,
         code,
         message: message.to_string(),
         entity: None,
         statement: None,
+        violation: violation.map(Box::new),
     }
 }
 
@@ -377,6 +435,7 @@ pub(crate) fn bind_error(index: usize, err: impl std::fmt::Display) -> Error {
         message: format!("parameter {index} could not be bound: {err}"),
         entity: None,
         statement: None,
+        violation: None,
     }
 }
 

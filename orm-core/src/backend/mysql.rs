@@ -16,33 +16,44 @@ use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySql
 use sqlx::{Arguments, Column, Decode, Executor, MySql, Row, TypeInfo, ValueRef};
 
 use super::{Capabilities, Done, Pool, PoolOptions};
-use crate::error::{DbErrorKind, Error, Result};
+use crate::error::{DbErrorKind, Error, Result, Violation};
 use crate::value::{SqlType, Value};
 
 const BIND_LIMIT: usize = 65_535;
 const SQL_MODE: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
 ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT'";
 
-pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
-    let connect_error = |e: sqlx::Error| Error::Connect {
-        url: super::redact(url),
-        message: e.to_string(),
-    };
+pub(super) async fn connect(
+    url: &str,
+    options: &PoolOptions,
+    timeouts: super::Timeouts,
+) -> Result<(Pool, Capabilities)> {
+    let connect_error = |e: sqlx::Error| super::connect_error(url, &e);
     let url = url.replacen("mariadb://", "mysql://", 1);
     let opts = MySqlConnectOptions::from_str(&url)
         .map_err(connect_error)?
         .statement_cache_capacity(options.statement_cache_capacity)
         .timezone(Some("+00:00".to_string()));
+    // Fails fast with the driver's cause (see `backend::connect`), and
+    // tells MariaDB from MySQL, whose statement timeouts differ.
+    let mut probe = super::probe(&opts, timeouts.connect, &url).await?;
+    let version: Result<String> = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&mut probe)
+        .await
+        .map_err(connect_error);
+    let _ = sqlx::Connection::close(probe).await;
+    let version = version?;
+    let setup: std::sync::Arc<str> = session_setup(&version, timeouts.statement).into();
     let pool = options
         .sqlx::<MySql>()
-        .after_connect(|conn, _meta| {
-            Box::pin(async move { conn.execute(SQL_MODE).await.map(drop) })
+        .after_connect(move |conn, _meta| {
+            let setup = setup.clone();
+            Box::pin(async move {
+                let setup = sqlx::AssertSqlSafe(String::from(&*setup));
+                conn.execute(setup).await.map(drop)
+            })
         })
         .connect_with(opts)
-        .await
-        .map_err(connect_error)?;
-    let version: String = sqlx::query_scalar("SELECT VERSION()")
-        .fetch_one(&pool)
         .await
         .map_err(connect_error)?;
     let caps = Capabilities {
@@ -50,6 +61,21 @@ pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, C
         bind_limit: BIND_LIMIT,
     };
     Ok((Pool::MySql(pool), caps))
+}
+
+/// The `SET SESSION` every connection runs: strict mode, and the statement
+/// timeout (MariaDB's `max_statement_time` in seconds, fractions allowed;
+/// MySQL's `max_execution_time` in milliseconds, SELECTs only).
+fn session_setup(version: &str, statement_timeout: Option<std::time::Duration>) -> String {
+    let mut sql = SQL_MODE.to_string();
+    match statement_timeout {
+        Some(t) if version.contains("MariaDB") => {
+            sql += &format!(", max_statement_time = {:.6}", t.as_secs_f64().max(1e-6));
+        }
+        Some(t) => sql += &format!(", max_execution_time = {}", t.as_millis().max(1)),
+        None => {}
+    }
+    sql
 }
 
 /// MariaDB gained `INSERT ... RETURNING` in 10.5; MySQL has none.
@@ -199,7 +225,60 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         1064 | 1054 | 1146 => DbErrorKind::Syntax,
         _ => DbErrorKind::Other,
     };
-    super::database_error(kind, number.map(|n| n.to_string()), db.message())
+    let violation = matches!(
+        kind,
+        DbErrorKind::UniqueViolation
+            | DbErrorKind::ForeignKeyViolation
+            | DbErrorKind::NotNullViolation
+            | DbErrorKind::CheckViolation
+    )
+    .then(|| violation(db.message()));
+    super::violation_error(kind, number.map(|n| n.to_string()), db.message(), violation)
+}
+
+/// What a MySQL/MariaDB message says about a violated constraint (the
+/// server has no separate fields for it):
+///
+/// * `Duplicate entry 'x' for key 'name'` (MySQL 8: `'users.name'`);
+/// * `... a foreign key constraint fails (`db`.`t`, CONSTRAINT `fk` FOREIGN
+///   KEY (`a`) REFERENCES ...)`;
+/// * `Column 'a' cannot be null`, `Field 'a' doesn't have a default value`;
+/// * `CONSTRAINT `c` failed for `db`.`t`` (MariaDB), `Check constraint 'c'
+///   is violated.` (MySQL).
+pub(crate) fn violation(message: &str) -> Violation {
+    let mut v = Violation::default();
+    let between = |s: &str, open: &str, close: &str| -> Option<String> {
+        let start = s.find(open)? + open.len();
+        let end = start + s[start..].find(close)?;
+        Some(s[start..end].to_string())
+    };
+    if let Some(rest) = message.strip_prefix("Duplicate entry '") {
+        // The value may hold quotes; the key name follows the last `' for key '`.
+        if let Some(at) = rest.rfind("' for key '") {
+            v.value = Some(rest[..at].to_string());
+            let key = rest[at + "' for key '".len()..].trim_end_matches('\'');
+            v.constraint = Some(key.rsplit('.').next().unwrap_or(key).to_string());
+        }
+    } else if message.contains("foreign key constraint fails") {
+        v.constraint = between(message, "CONSTRAINT `", "`");
+        v.table = between(message, "`.`", "`");
+        if let Some(cols) = between(message, "FOREIGN KEY (", ")") {
+            v.columns = cols
+                .split(", ")
+                .map(|c| c.trim_matches('`').to_string())
+                .collect();
+        }
+    } else if let Some(c) = between(message, "Column '", "' cannot be null")
+        .or_else(|| between(message, "Field '", "' doesn't have a default value"))
+    {
+        v.columns.push(c);
+    } else if message.starts_with("CONSTRAINT `") {
+        v.constraint = between(message, "CONSTRAINT `", "`");
+        v.table = between(message, "`.`", "`");
+    } else {
+        v.constraint = between(message, "Check constraint '", "'");
+    }
+    v
 }
 
 /// This backend's side of the shared runner in `backend/mod.rs`.
@@ -235,6 +314,36 @@ impl super::Driver for Driver {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn messages_name_the_violated_constraint() {
+        let v = super::violation("Duplicate entry 'it's' for key 'name'");
+        assert_eq!(
+            (v.value.as_deref(), v.constraint.as_deref()),
+            (Some("it's"), Some("name"))
+        );
+        let v = super::violation("Duplicate entry '7-a' for key 'users.PRIMARY'");
+        assert_eq!(
+            (v.value.as_deref(), v.constraint.as_deref()),
+            (Some("7-a"), Some("PRIMARY"))
+        );
+        let v = super::violation(
+            "Cannot add or update a child row: a foreign key constraint fails (`t_1`.`players`, \
+             CONSTRAINT `fk_players_team_id` FOREIGN KEY (`team_id`) REFERENCES `teams` (`id`) ON DELETE CASCADE)",
+        );
+        assert_eq!(v.constraint.as_deref(), Some("fk_players_team_id"));
+        assert_eq!(v.table.as_deref(), Some("players"));
+        assert_eq!(v.columns, ["team_id"]);
+        assert_eq!(
+            super::violation("Column 'name' cannot be null").columns,
+            ["name"]
+        );
+        let v = super::violation("CONSTRAINT `positive` failed for `t_1`.`accounts`");
+        assert_eq!(
+            (v.constraint.as_deref(), v.table.as_deref()),
+            (Some("positive"), Some("accounts"))
+        );
+    }
+
     #[test]
     fn returning_only_on_new_mariadb() {
         assert!(super::mariadb_with_returning("10.11.19-MariaDB-0+deb12u1"));

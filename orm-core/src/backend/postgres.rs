@@ -8,20 +8,28 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
 use sqlx::{Arguments, Column, Decode, Postgres, Row, TypeInfo, ValueRef};
 
 use super::{Capabilities, Done, Pool, PoolOptions};
-use crate::error::{DbErrorKind, Error, Result};
+use crate::error::{DbErrorKind, Error, Result, Violation};
 use crate::value::{SqlType, Value};
 
 /// The wire protocol counts parameters in an i16... as an u16: 65,535.
 const BIND_LIMIT: usize = 65_535;
 
-pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
-    let connect_error = |e: sqlx::Error| Error::Connect {
-        url: super::redact(url),
-        message: e.to_string(),
-    };
-    let opts = PgConnectOptions::from_str(url)
+pub(super) async fn connect(
+    url: &str,
+    options: &PoolOptions,
+    timeouts: super::Timeouts,
+) -> Result<(Pool, Capabilities)> {
+    let connect_error = |e: sqlx::Error| super::connect_error(url, &e);
+    let mut opts = PgConnectOptions::from_str(url)
         .map_err(connect_error)?
         .statement_cache_capacity(options.statement_cache_capacity);
+    if let Some(t) = timeouts.statement {
+        // Sent in the startup packet: no statement per connection.
+        opts = opts.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]);
+    }
+    // Fails fast with the driver's cause (see `backend::connect`).
+    let probe = super::probe(&opts, timeouts.connect, url).await?;
+    let _ = sqlx::Connection::close(probe).await;
     let pool = options
         .sqlx::<Postgres>()
         .connect_with(opts)
@@ -100,21 +108,29 @@ fn bind_array(
         Some(Value::I16(_)) => typed!(I16, i16),
         Some(Value::Text(_)) => typed!(Text, String),
         Some(Value::Uuid(_)) => typed!(Uuid, uuid::Uuid),
+        Some(Value::Bool(_)) => typed!(Bool, bool),
+        Some(Value::F32(_)) => typed!(F32, f32),
+        Some(Value::F64(_)) => typed!(F64, f64),
+        Some(Value::Bytes(_)) => typed!(Bytes, Vec<u8>),
+        Some(Value::Timestamp(_)) => typed!(Timestamp, NaiveDateTime),
+        Some(Value::TimestampTz(_)) => typed!(TimestampTz, DateTime<Utc>),
+        Some(Value::Date(_)) => typed!(Date, NaiveDate),
+        Some(Value::Time(_)) => typed!(Time, NaiveTime),
         _ => Err("unsupported array element type".into()),
     }
 }
 
-/// Whether a list can travel as one PostgreSQL array parameter.
+/// Whether a list can travel as one PostgreSQL array parameter: values of
+/// one scalar type (not JSON, and no NULLs, which the typed API never puts
+/// in a list).
 pub(crate) fn array_element_supported(items: &[Value]) -> bool {
     let Some(first) = items.first() else {
         return false;
     };
-    matches!(
-        first,
-        Value::I64(_) | Value::I32(_) | Value::I16(_) | Value::Text(_) | Value::Uuid(_)
-    ) && items
-        .iter()
-        .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
+    !matches!(first, Value::Null(_) | Value::Json(_) | Value::Array(_))
+        && items
+            .iter()
+            .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
 }
 
 /// How to decode one column, chosen once per result from its declared type.
@@ -216,7 +232,48 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         s if s.starts_with("42") => DbErrorKind::Syntax,
         _ => DbErrorKind::Other,
     };
-    super::database_error(kind, code, db.message())
+    let violation = matches!(
+        kind,
+        DbErrorKind::UniqueViolation
+            | DbErrorKind::ForeignKeyViolation
+            | DbErrorKind::NotNullViolation
+            | DbErrorKind::CheckViolation
+    )
+    .then(|| {
+        db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .map(violation)
+            .unwrap_or_default()
+    });
+    super::violation_error(kind, code, db.message(), violation)
+}
+
+/// What PostgreSQL's error fields say about a violated constraint: the
+/// constraint, table and (not null) column, and for keys the detail line
+/// `Key (a, b)=(1, x) already exists.` (or `is not present in table ..`).
+fn violation(e: &sqlx::postgres::PgDatabaseError) -> Violation {
+    let mut v = Violation {
+        constraint: e.constraint().map(str::to_string),
+        table: e.table().map(str::to_string),
+        ..Violation::default()
+    };
+    if let Some(c) = e.column() {
+        v.columns.push(c.to_string());
+    }
+    if let Some((columns, value)) = e.detail().and_then(key_detail) {
+        v.columns = columns;
+        v.value = Some(value);
+    }
+    v
+}
+
+/// Splits `Key (a, b)=(1, x) ...` into its columns and value text.
+pub(crate) fn key_detail(detail: &str) -> Option<(Vec<String>, String)> {
+    let rest = detail.strip_prefix("Key (")?;
+    let (columns, rest) = rest.split_once(")=(")?;
+    // The value may hold parentheses; the words after it hold none.
+    let value = &rest[..rest.rfind(')')?];
+    let columns = columns.split(", ").map(|c| c.trim_matches('"').to_string());
+    Some((columns.collect(), value.to_string()))
 }
 
 /// This backend's side of the shared runner in `backend/mod.rs`.
@@ -247,5 +304,24 @@ impl super::Driver for Driver {
             rows_affected: result.rows_affected(),
             last_insert_id: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_details_split_into_columns_and_value() {
+        assert_eq!(
+            super::key_detail("Key (email)=(a@x (home)) already exists."),
+            Some((vec!["email".to_string()], "a@x (home)".to_string()))
+        );
+        assert_eq!(
+            super::key_detail(r#"Key (team_id, "order")=(5, 2) is not present in table "teams"."#),
+            Some((
+                vec!["team_id".to_string(), "order".to_string()],
+                "5, 2".to_string()
+            ))
+        );
+        assert_eq!(super::key_detail("Failing row contains (1, null)."), None);
     }
 }

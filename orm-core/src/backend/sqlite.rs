@@ -13,7 +13,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, Sql
 use sqlx::{Arguments, Decode, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{Capabilities, Done, Pool, PoolOptions};
-use crate::error::{DbErrorKind, Error, Result};
+use crate::error::{DbErrorKind, Error, Result, Violation};
 use crate::value::Value;
 
 /// `SQLITE_MAX_VARIABLE_NUMBER` of SQLite 3.32+, the fallback if the
@@ -46,6 +46,114 @@ async fn bind_limit(pool: &sqlx::SqlitePool) -> Option<usize> {
 }
 
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+
+// Statement timeouts (both SQLite drivers). SQLite has no timer of its own:
+// a progress handler, called every `PROGRESS_STEPS` virtual-machine steps,
+// interrupts the statement (`SQLITE_INTERRUPT`, a `Timeout`) once it has run
+// too long. It must know when the running statement started; SQLite's trace
+// hook says so (`SQLITE_TRACE_STMT` as a statement starts,
+// `SQLITE_TRACE_PROFILE` as it ends), and the time is kept per thread: a
+// statement runs from its first step to its end on one thread (the direct
+// driver never suspends mid-statement, sqlx's driver steps each connection
+// on its own worker thread), so the statement running on a thread is the
+// last one that started there. Both hooks are plain functions with the
+// timeout as their context value, so nothing needs freeing when a
+// connection closes. Waiting for a lock is not running: it is bounded by
+// the busy timeout instead.
+
+thread_local! {
+    /// When the statement running on this thread started.
+    static STARTED: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// VM steps between progress checks: one clock read per ~1,000 steps costs
+/// nothing measurable and interrupts within microseconds.
+const PROGRESS_STEPS: std::ffi::c_int = 1_000;
+
+unsafe extern "C" fn on_trace(
+    event: std::ffi::c_uint,
+    _ctx: *mut std::ffi::c_void,
+    _stmt: *mut std::ffi::c_void,
+    x: *mut std::ffi::c_void,
+) -> std::ffi::c_int {
+    match event {
+        libsqlite3_sys::SQLITE_TRACE_STMT => {
+            // For a trigger's sub-program X is a comment ("-- TRIGGER t"):
+            // part of the statement already running, not a new one.
+            let text = x.cast::<u8>();
+            // SAFETY: SQLite passes its statement text, NUL-terminated.
+            let trigger = !text.is_null() && unsafe { *text == b'-' && *text.add(1) == b'-' };
+            if !trigger {
+                STARTED.set(Some(std::time::Instant::now()));
+            }
+        }
+        libsqlite3_sys::SQLITE_TRACE_PROFILE => STARTED.set(None),
+        _ => {}
+    }
+    0
+}
+
+unsafe extern "C" fn on_progress(ctx: *mut std::ffi::c_void) -> std::ffi::c_int {
+    let limit = std::time::Duration::from_micros(ctx as usize as u64);
+    std::ffi::c_int::from(STARTED.get().is_some_and(|t| t.elapsed() > limit))
+}
+
+/// Before sqlx rolls a transaction back: if SQLite already did (it rolls
+/// back the whole transaction itself after an interrupted write, a full
+/// disk, an I/O error), begin one again, so that sqlx's ROLLBACK succeeds
+/// and its count of open transactions on the connection returns to zero
+/// (a failed ROLLBACK would leave it at one, and the connection's next
+/// BEGIN would be a SAVEPOINT).
+pub(crate) async fn resync_rolled_back(conn: &mut sqlx::SqliteConnection) {
+    let Ok(mut handle) = conn.lock_handle().await else {
+        return;
+    };
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: the locked handle keeps sqlx's worker thread off this
+    // connection during these calls.
+    unsafe {
+        if libsqlite3_sys::sqlite3_get_autocommit(db) != 0 {
+            libsqlite3_sys::sqlite3_exec(
+                db,
+                c"BEGIN".as_ptr(),
+                None,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+        }
+    }
+}
+
+/// Interrupts every statement of connection `db` that runs longer than
+/// `timeout` (see above).
+///
+/// # Safety
+/// `db` must be a valid connection handle that no other thread uses during
+/// the call.
+pub(crate) unsafe fn set_statement_timeout(
+    db: *mut libsqlite3_sys::sqlite3,
+    timeout: std::time::Duration,
+) {
+    let micros = usize::try_from(timeout.as_micros())
+        .unwrap_or(usize::MAX)
+        .max(1);
+    // SAFETY: the caller's contract; the callbacks own no data.
+    unsafe {
+        libsqlite3_sys::sqlite3_trace_v2(
+            db,
+            (libsqlite3_sys::SQLITE_TRACE_STMT | libsqlite3_sys::SQLITE_TRACE_PROFILE) as _,
+            Some(on_trace),
+            std::ptr::null_mut(),
+        );
+        libsqlite3_sys::sqlite3_progress_handler(
+            db,
+            PROGRESS_STEPS,
+            Some(on_progress),
+            micros as *mut std::ffi::c_void,
+        );
+    }
+}
 
 /// How a value is stored in SQLite. Both SQLite drivers bind through this,
 /// so a database written by one reads back identically through the other:
@@ -81,7 +189,11 @@ pub(crate) fn stored(v: &Value) -> std::result::Result<Stored<'_>, &'static str>
     })
 }
 
-pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, Capabilities)> {
+pub(super) async fn connect(
+    url: &str,
+    options: &PoolOptions,
+    timeouts: super::Timeouts,
+) -> Result<(Pool, Capabilities)> {
     let connect_error = |e: sqlx::Error| Error::Connect {
         url: url.to_string(),
         message: e.to_string(),
@@ -105,10 +217,32 @@ pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<(Pool, C
             .journal_mode(SqliteJournalMode::Wal)
             .create_if_missing(true);
     }
-    let pool = pool
+    let statement_timeout = timeouts.statement;
+    let connecting = pool
         .sqlx::<Sqlite>()
-        .connect_with(opts)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if let Some(t) = statement_timeout {
+                    let mut handle = conn.lock_handle().await?;
+                    // SAFETY: the locked handle keeps sqlx's worker thread
+                    // off this connection during the call.
+                    unsafe { set_statement_timeout(handle.as_raw_handle().as_ptr(), t) };
+                }
+                Ok(())
+            })
+        })
+        .connect_with(opts);
+    // An SQLite open is local: a path that cannot be opened fails at once
+    // (sqlx's pool does not retry it); the timeout bounds a locked file.
+    let pool = tokio::time::timeout(timeouts.connect, connecting)
         .await
+        .map_err(|_| Error::Connect {
+            url: url.to_string(),
+            message: format!(
+                "no connection within the connect timeout of {:?}",
+                timeouts.connect
+            ),
+        })?
         .map_err(connect_error)?;
     let version: String = sqlx::query_scalar("SELECT sqlite_version()")
         .fetch_one(&pool)
@@ -183,7 +317,43 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
     };
     let code = db.code().map(|c| c.into_owned());
     let extended: i32 = code.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-    super::database_error(kind_of(extended, db.message()), code, db.message())
+    error_of(extended, code, db.message())
+}
+
+/// The ORM error for an extended result code and message (shared with the
+/// direct driver).
+pub(crate) fn error_of(extended: i32, code: Option<String>, message: &str) -> Error {
+    let kind = kind_of(extended, message);
+    let violation = matches!(
+        kind,
+        DbErrorKind::UniqueViolation
+            | DbErrorKind::ForeignKeyViolation
+            | DbErrorKind::NotNullViolation
+            | DbErrorKind::CheckViolation
+    )
+    .then(|| violation(message));
+    super::violation_error(kind, code, message, violation)
+}
+
+/// What SQLite's message says about a violated constraint:
+/// `UNIQUE constraint failed: t.a, t.b`, `NOT NULL constraint failed: t.a`,
+/// `CHECK constraint failed: name`; a foreign key failure names nothing.
+pub(crate) fn violation(message: &str) -> Violation {
+    let mut v = Violation::default();
+    if let Some((what, rest)) = message.split_once(" constraint failed: ") {
+        if what == "CHECK" {
+            v.constraint = Some(rest.to_string());
+        } else {
+            for qualified in rest.split(", ") {
+                let (table, column) = qualified.split_once('.').unwrap_or(("", qualified));
+                if !table.is_empty() {
+                    v.table = Some(table.to_string());
+                }
+                v.columns.push(column.to_string());
+            }
+        }
+    }
+    v
 }
 
 /// The error kind of an extended result code (shared with the direct driver).
@@ -239,6 +409,29 @@ impl super::Driver for Driver {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn messages_name_table_and_columns() {
+        let v = super::violation("UNIQUE constraint failed: users.team, users.name");
+        assert_eq!(
+            (v.table.as_deref(), v.columns.as_slice()),
+            (Some("users"), &["team".to_string(), "name".to_string()][..])
+        );
+        assert_eq!(
+            super::violation("NOT NULL constraint failed: teams.name").columns,
+            ["name"]
+        );
+        assert_eq!(
+            super::violation("CHECK constraint failed: positive")
+                .constraint
+                .as_deref(),
+            Some("positive")
+        );
+        assert_eq!(
+            super::violation("FOREIGN KEY constraint failed"),
+            Default::default()
+        );
+    }
+
     #[test]
     fn version_compare() {
         assert!(super::version_at_least("3.45.1", (3, 35)));

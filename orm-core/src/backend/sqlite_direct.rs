@@ -65,6 +65,7 @@ struct Spec {
     flags: OpenFlags,
     in_memory: bool,
     statement_cache_capacity: usize,
+    statement_timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -136,6 +137,10 @@ impl Spec {
         // Lock waits happen in `retry_busy`, asynchronously (see module doc).
         conn.busy_timeout(Duration::ZERO)?;
         conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        if let Some(t) = self.statement_timeout {
+            // SAFETY: `conn` is open and used on this thread only.
+            unsafe { super::sqlite::set_statement_timeout(conn.handle(), t) };
+        }
         if !self.in_memory && !self.flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         }
@@ -146,6 +151,7 @@ impl Spec {
 pub(super) async fn connect(
     url: &str,
     options: &PoolOptions,
+    timeouts: super::Timeouts,
 ) -> Result<(super::Pool, Capabilities)> {
     let connect_error = |message: String| Error::Connect {
         url: url.to_string(),
@@ -157,6 +163,7 @@ pub(super) async fn connect(
         flags,
         in_memory,
         statement_cache_capacity: options.statement_cache_capacity,
+        statement_timeout: timeouts.statement,
     };
     let max = if in_memory {
         1
@@ -456,8 +463,7 @@ pub(crate) fn classify(err: rusqlite::Error) -> Error {
     match err {
         rusqlite::Error::SqliteFailure(f, message) => {
             let message = message.unwrap_or_else(|| f.to_string());
-            let kind = super::sqlite::kind_of(f.extended_code, &message);
-            super::database_error(kind, Some(f.extended_code.to_string()), &message)
+            super::sqlite::error_of(f.extended_code, Some(f.extended_code.to_string()), &message)
         }
         rusqlite::Error::Utf8Error(..) | rusqlite::Error::InvalidColumnType(..) => {
             super::database_error(DbErrorKind::InvalidValue, None, &err.to_string())

@@ -312,9 +312,16 @@ impl<'s, T: Entity> Query<'s, T> {
         self.session.check_usable()?;
         self.check_values(self.filter_node())?;
         self.session.autoflush().await?;
-        let dialect = self.session.dialect();
         let stmts = if self.limit.is_some() || self.offset.is_some() {
-            let inner = render::select(dialect, &self.spec(self.filter_node()));
+            // The page counted is the query's own SELECT, fitted to the bind
+            // limit like any other; a limited query is never split.
+            let mut inner = self.statements_moving(templated::Kind::Rows)?;
+            let (Some(inner), None) = (inner.pop(), inner.pop()) else {
+                return Err(Error::Config(format!(
+                    "{}: a count with LIMIT/OFFSET must be one statement",
+                    T::meta().name
+                )));
+            };
             let sql = format!("SELECT COUNT(*) FROM ({}) AS counted", inner.sql);
             vec![Statement::new(sql, inner.params)]
         } else {
@@ -383,6 +390,8 @@ impl Node {
             Node::Compare(c, _, v) => f(c, v),
             Node::In(c, vs, _) => vs.iter().try_for_each(|v| f(c, v)),
             Node::InArray(c, v, _) => f(c, v),
+            // Built from checked values (see `templated::fit`).
+            Node::InJson(..) => Ok(()),
             Node::IsNull(..) | Node::Like(..) => Ok(()),
             Node::And(ns) | Node::Or(ns) => ns.iter().try_for_each(|n| n.check(f)),
             Node::Not(n) => n.check(f),

@@ -41,11 +41,32 @@
 //! | 10,000 | 21,408 | 24,555 | 9,424 | 9,588 |
 //!
 //! Padding is free up to 1,000 values on both and costs up to ~15% (MariaDB)
-//! and ~2% (SQLite) at 10,000; it buys a bounded statement cache, so it stays. A list longer than the
-//! bind limit is split into several statements whose rows are combined
-//! (sorted again when the query has an ORDER BY); that is only sound for
-//! `IN` without LIMIT/OFFSET, and any other over-long query is refused with
-//! a clear error rather than sent to fail on the server.
+//! and ~2% (SQLite) at 10,000; it buys a bounded statement cache, so it stays.
+//!
+//! Past the bind limit (SQLite 32,766, MySQL 65,535 parameters):
+//!
+//! * one positive `IN` outside OR/NOT, in a query without LIMIT/OFFSET, is
+//!   split into several statements whose rows are combined (sorted again
+//!   when the query has an ORDER BY; counts added up over de-duplicated
+//!   values): splitting is a union, which is what IN means;
+//! * every other long list (NOT IN, a list under OR or NOT, any list of a
+//!   query with LIMIT/OFFSET or of a limited count) would be wrong split: a
+//!   NOT IN is an intersection of its chunks, a page or a count of a union
+//!   of pages is not the page or count of the query. Such a list becomes
+//!   one JSON array parameter read by a subquery, `col NOT IN (SELECT value
+//!   FROM json_each(?))` on SQLite, `col NOT IN (SELECT j.v FROM
+//!   JSON_TABLE(?, '$[*]' COLUMNS (v BIGINT PATH '$')) AS j)` on MySQL
+//!   (MariaDB 10.6+, MySQL 8.0.4+), so the query stays one statement and
+//!   every predicate, order, page and count is the server's own. Values
+//!   stay bound (one text parameter, each value written as the backend
+//!   stores it, see [`render::json_list`]); the shape records which lists
+//!   travel so and their element kind, never their values. Lists are
+//!   converted longest first, only as many as needed (see [`fit`]).
+//!
+//! PostgreSQL needs neither: a list of 512 values or more of any scalar
+//! type is one array. What is still refused, with a clear error rather
+//! than sent to fail on the server, is a list of values JSON or a
+//! PostgreSQL array cannot carry (mixed types, NaN in JSON).
 
 use std::sync::Arc;
 
@@ -137,6 +158,10 @@ fn walk(
             key.tag(9).name(c).tag(u8::from(*neg));
             scalar(counts);
         }
+        Node::InJson(c, _, neg, elem) => {
+            key.tag(10).name(c).tag(u8::from(*neg)).tag(elem.tag());
+            scalar(counts);
+        }
         Node::Compare(c, op, _) => {
             key.tag(1).name(c).tag(op_tag(*op));
             scalar(counts);
@@ -181,7 +206,9 @@ fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
         Node::In(_, values, _) if dialect == Dialect::Postgres && render::use_array(values) => {
             args.push(Arg::Scalar(Value::Array(std::mem::take(values))));
         }
-        Node::InArray(_, v, _) | Node::Compare(_, _, v) => args.push(Arg::Scalar(take(v))),
+        Node::InArray(_, v, _) | Node::InJson(_, v, _, _) | Node::Compare(_, _, v) => {
+            args.push(Arg::Scalar(take(v)));
+        }
         Node::IsNull(..) => {}
         Node::Like(_, pattern, _) => args.push(Arg::Scalar(Value::Text(std::mem::take(pattern)))),
         Node::In(_, values, _) => {
@@ -215,6 +242,7 @@ fn skeleton(dialect: Dialect, node: &Node, next: &mut i64, lists: &mut Vec<bool>
             Node::InArray(c, marker(false), *neg)
         }
         Node::InArray(c, _, neg) => Node::InArray(c, marker(false), *neg),
+        Node::InJson(c, _, neg, elem) => Node::InJson(c, marker(false), *neg, *elem),
         Node::In(c, values, neg) if values.is_empty() => Node::In(c, Vec::new(), *neg),
         Node::In(c, _, neg) => Node::In(c, vec![marker(true)], *neg),
         Node::And(ns) => Node::And(
@@ -326,6 +354,7 @@ fn shape_key(
 }
 
 /// The shape key of a SELECT and its arguments in placeholder order.
+#[cfg(test)]
 fn shape(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> (ShapeKey, Vec<Arg<Value>>) {
     let (key, _) = shape_key(dialect, kind, spec, spec.filter, Padding::None);
     (key, cloned_args(dialect, kind, spec))
@@ -421,10 +450,142 @@ pub(crate) fn statements(
     } else {
         spec
     };
-    let (key, args) = shape(dialect, kind, spec);
+    let fitted: Node;
+    let mut spec = *spec;
+    let (mut key, (total, _)) = shape_key(dialect, kind, &spec, spec.filter, Padding::None);
+    if total > env.bind_limit
+        && let Some(filter) = spec.filter
+    {
+        // Duplicates change no IN or NOT IN: without them a list may fit.
+        let mut node = filter.clone();
+        dedupe(&mut node);
+        let (_, (total, _)) = shape_key(dialect, kind, &spec, Some(&node), Padding::None);
+        if let Some(json) = fit(
+            dialect,
+            kind,
+            &SelectSpec {
+                filter: Some(&node),
+                ..spec
+            },
+            env.bind_limit,
+            total,
+        ) {
+            node = json;
+        }
+        fitted = node;
+        spec.filter = Some(&fitted);
+        key = shape_key(dialect, kind, &spec, spec.filter, Padding::None).0;
+    }
+    let args = cloned_args(dialect, kind, &spec);
     let cacheable = use_cache && cache.enabled();
     let found = cacheable.then(|| cache.get(&key)).flatten();
-    finish(env, kind, spec, cacheable, key, args, found)
+    finish(env, kind, &spec, cacheable, key, args, found)
+}
+
+/// Sorts every IN list and drops its duplicates.
+fn dedupe(node: &mut Node) {
+    match node {
+        Node::In(_, values, _) => {
+            values.sort_by(|a, b| super::compare(a, b, false));
+            values.dedup_by(|a, b| super::compare(a, b, false).is_eq() && a == b);
+        }
+        Node::And(ns) | Node::Or(ns) => ns.iter_mut().for_each(dedupe),
+        Node::Not(n) => dedupe(n),
+        _ => {}
+    }
+}
+
+/// The IN lists of a filter that bind a parameter per value, in walk
+/// order: (length, whether the query's rows could be split on it: a
+/// positive IN outside any OR and NOT).
+fn lists(dialect: Dialect, node: &Node, guarded: bool, out: &mut Vec<(usize, bool)>) {
+    match node {
+        Node::In(_, v, _)
+            if v.is_empty() || (dialect == Dialect::Postgres && render::use_array(v)) => {}
+        Node::In(_, v, neg) => out.push((v.len(), !neg && !guarded)),
+        Node::And(ns) => ns.iter().for_each(|n| lists(dialect, n, guarded, out)),
+        Node::Or(ns) => ns.iter().for_each(|n| lists(dialect, n, true, out)),
+        Node::Not(n) => lists(dialect, n, true, out),
+        _ => {}
+    }
+}
+
+/// Turns the `nth` list of [`lists`] into one JSON parameter; false if its
+/// values cannot travel as JSON.
+fn to_json(dialect: Dialect, node: &mut Node, nth: usize, seen: &mut usize) -> bool {
+    match node {
+        Node::In(_, v, _)
+            if v.is_empty() || (dialect == Dialect::Postgres && render::use_array(v)) =>
+        {
+            false
+        }
+        Node::In(c, v, neg) => {
+            *seen += 1;
+            if *seen - 1 != nth {
+                return false;
+            }
+            match render::json_list(dialect, v) {
+                Some((list, elem)) => {
+                    *node = Node::InJson(c, list, *neg, elem);
+                    true
+                }
+                None => false,
+            }
+        }
+        // A list converted before: it keeps its place in the count.
+        Node::InJson(..) => {
+            *seen += 1;
+            false
+        }
+        Node::And(ns) | Node::Or(ns) => ns.iter_mut().any(|n| to_json(dialect, n, nth, seen)),
+        Node::Not(n) => to_json(dialect, n, nth, seen),
+        _ => false,
+    }
+}
+
+/// A filter rewritten to fit the bind limit, or `None` to keep it (it fits,
+/// or nothing can be done and [`check_splittable`] will say why).
+///
+/// Splitting a query into several statements and adding up their rows is
+/// sound only for one positive IN outside OR/NOT, with no LIMIT/OFFSET (a
+/// NOT IN split would be a union where an intersection is meant, and a
+/// split page or count is wrong). So on SQLite and MySQL, longest first,
+/// every other list becomes one JSON parameter read by a subquery
+/// ([`render::json_list`]) until the statement fits, or until what stays
+/// beside the list being split takes at most half the limit (each part
+/// then carries at least half the limit of the split list). PostgreSQL
+/// needs none of this: long lists are already one array parameter.
+fn fit(
+    dialect: Dialect,
+    kind: Kind,
+    spec: &SelectSpec<'_>,
+    bind_limit: usize,
+    mut total: usize,
+) -> Option<Node> {
+    let filter = spec.filter?;
+    if dialect == Dialect::Postgres {
+        return None;
+    }
+    let splits = kind == Kind::Count || (spec.limit.is_none() && spec.offset.is_none());
+    let mut found = Vec::new();
+    lists(dialect, filter, false, &mut found);
+    let split = (0..found.len())
+        .filter(|&i| splits && found[i].1)
+        .max_by_key(|&i| found[i].0);
+    let beside = |total: usize| total - split.map_or(0, |i| found[i].0);
+    let mut order: Vec<usize> = (0..found.len()).filter(|&i| Some(i) != split).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(found[i].0));
+    let mut node = None;
+    for i in order {
+        if total <= bind_limit || (split.is_some() && beside(total) <= bind_limit / 2) {
+            break;
+        }
+        let n = node.get_or_insert_with(|| filter.clone());
+        if to_json(dialect, n, i, &mut 0) {
+            total -= found[i].0 - 1;
+        }
+    }
+    node
 }
 
 /// The rest of [`statements`] once the shape was looked up (`found`).
@@ -518,8 +679,11 @@ fn finish(
         .collect())
 }
 
-/// A query whose values exceed the bind limit can be split only if the
-/// longest list is a positive `IN` and the query has no LIMIT/OFFSET.
+/// A query whose values exceed the bind limit (after [`fit`]) can be split
+/// only if the longest list is a positive `IN` and the query has no
+/// LIMIT/OFFSET. What is left to refuse: lists JSON cannot carry on SQLite
+/// and MySQL (values of mixed types, NaN), and on PostgreSQL lists of a
+/// type with no array parameter.
 fn check_splittable(
     dialect: Dialect,
     kind: Kind,
@@ -534,7 +698,9 @@ fn check_splittable(
         )))
     };
     if kind == Kind::Rows && (spec.limit.is_some() || spec.offset.is_some()) {
-        return refuse("a query with LIMIT/OFFSET cannot be split");
+        return refuse(
+            "a query with LIMIT/OFFSET cannot be split (and its lists cannot be sent as one parameter)",
+        );
     }
     let mut longest: Option<(usize, bool, bool)> = None; // (len, negated, under an OR/NOT)
     let postgres = dialect == Dialect::Postgres;
@@ -557,8 +723,12 @@ fn check_splittable(
     }
     match longest {
         Some((_, false, false)) => Ok(()),
-        Some((_, true, _)) => refuse("a NOT IN list cannot be split"),
-        Some((_, _, true)) => refuse("a list under OR/NOT cannot be split"),
+        Some((_, true, _)) => {
+            refuse("a NOT IN list of these values cannot be split or sent as one parameter")
+        }
+        Some((_, _, true)) => {
+            refuse("a list of these values under OR/NOT cannot be split or sent as one parameter")
+        }
         None => refuse("there is no list to split"),
     }
 }
@@ -714,5 +884,179 @@ mod tests {
             (s.misses, s.hits, s.shapes, s.verify_failures),
             (1, 4, 1, 0)
         );
+    }
+
+    fn env(cache: &TemplateCache, dialect: Dialect, bind_limit: usize) -> Env<'_> {
+        Env {
+            cache,
+            padding: Padding::PowerOfTwo,
+            bind_limit,
+            dialect,
+        }
+    }
+
+    fn ids(n: i64) -> Vec<Value> {
+        (0..n).map(Value::I64).collect()
+    }
+
+    /// Past the bind limit a NOT IN is one JSON parameter on SQLite and
+    /// MySQL, one statement whatever the length, one shape whatever the
+    /// values; paranoid mode agrees with the plain build.
+    #[test]
+    fn long_not_in_lists_are_one_json_parameter() {
+        for (dialect, needle) in [
+            (
+                Dialect::Sqlite,
+                r#""id" NOT IN (SELECT value FROM json_each(?))"#,
+            ),
+            (
+                Dialect::MySql,
+                "`id` NOT IN (SELECT j.v FROM JSON_TABLE(?, '$[*]' COLUMNS (v BIGINT PATH '$')) AS j)",
+            ),
+        ] {
+            let cache = TemplateCache::new(16, Mode::Paranoid);
+            for n in [101, 150, 1_000] {
+                let f = Node::And(vec![
+                    Node::Compare("n", CmpOp::Ge, Value::I64(0)),
+                    Node::In("id", ids(n), true),
+                ]);
+                let stmts =
+                    statements(env(&cache, dialect, 100), Kind::Rows, &spec(&f), true).unwrap();
+                assert_eq!(stmts.len(), 1, "{dialect:?}");
+                assert!(stmts[0].sql().contains(needle), "{}", stmts[0].sql());
+                assert_eq!(stmts[0].params().len(), 2);
+                let Value::Text(json) = &stmts[0].params()[1] else {
+                    panic!()
+                };
+                assert!(json.starts_with("[0,1,2,") && json.ends_with(&format!(",{}]", n - 1)));
+            }
+            let s = cache.stats();
+            assert_eq!(
+                (s.shapes, s.verify_failures),
+                (1, 0),
+                "{dialect:?}: one shape, three lengths"
+            );
+        }
+    }
+
+    /// A positive IN is still split (its parts are a union); a NOT IN next
+    /// to it travels as JSON in every part; with LIMIT even the IN is JSON.
+    #[test]
+    fn only_a_sound_split_is_split() {
+        let cache = TemplateCache::new(16, Mode::VerifyOnStore);
+        let both = Node::And(vec![
+            Node::In("id", ids(300), false),
+            Node::In("n", ids(250), true),
+        ]);
+        let parts = statements(
+            env(&cache, Dialect::Sqlite, 100),
+            Kind::Rows,
+            &spec(&both),
+            true,
+        )
+        .unwrap();
+        assert_eq!(parts.len(), 5, "300 ids in parts of 64");
+        assert!(parts.iter().all(|p| {
+            p.sql()
+                .contains(r#""n" NOT IN (SELECT value FROM json_each(?))"#)
+                && p.params().len() <= 100
+        }));
+        let paged = SelectSpec {
+            limit: Some(10),
+            ..spec(&both)
+        };
+        let one = statements(env(&cache, Dialect::Sqlite, 100), Kind::Rows, &paged, true).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            one[0].sql().matches("json_each").count(),
+            2,
+            "{}",
+            one[0].sql()
+        );
+        // Under OR or NOT a list cannot be split either.
+        let or = Node::Or(vec![
+            Node::In("id", ids(300), false),
+            Node::IsNull("n", false),
+        ]);
+        let one = statements(
+            env(&cache, Dialect::MySql, 100),
+            Kind::Count,
+            &spec(&or),
+            true,
+        )
+        .unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(
+            one[0].sql().contains("`id` IN (SELECT j.v FROM JSON_TABLE"),
+            "{}",
+            one[0].sql()
+        );
+        // Short lists stay IN lists.
+        let short = Node::And(vec![
+            Node::In("id", ids(3), true),
+            Node::In("n", ids(300), true),
+        ]);
+        let one = statements(
+            env(&cache, Dialect::Sqlite, 100),
+            Kind::Rows,
+            &spec(&short),
+            true,
+        )
+        .unwrap();
+        assert!(
+            one[0].sql().contains(r#""id" NOT IN (?, ?, ?, ?)"#),
+            "{}",
+            one[0].sql()
+        );
+    }
+
+    #[test]
+    fn json_lists_write_values_as_the_backend_stores_them() {
+        let (text, elem) = render::json_list(
+            Dialect::Sqlite,
+            &[
+                Value::Text("a\"b".into()),
+                Value::Null(crate::SqlType::Text),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (text, elem),
+            (
+                Value::Text(r#"["a\"b",null]"#.into()),
+                render::JsonElem::Text(0)
+            )
+        );
+        let u = uuid::Uuid::from_u128(0xff);
+        let (text, elem) = render::json_list(Dialect::MySql, &[Value::Uuid(u)]).unwrap();
+        assert_eq!(elem, render::JsonElem::Hex(32));
+        let (_, elem) = render::json_list(
+            Dialect::MySql,
+            &[Value::Text("é".repeat(17)), Value::Text("x".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            elem,
+            render::JsonElem::Text(32),
+            "characters, not bytes, rounded up to a power of two"
+        );
+        let (_, elem) =
+            render::json_list(Dialect::MySql, &[Value::Text("x".repeat(20_000))]).unwrap();
+        assert_eq!(elem, render::JsonElem::Text(0), "LONGTEXT");
+        assert_eq!(
+            text,
+            Value::Text(format!("[\"{}\"]", "0".repeat(30) + "ff"))
+        );
+        let (text, _) = render::json_list(
+            Dialect::Sqlite,
+            &[Value::F64(0.1), Value::F64(f64::INFINITY)],
+        )
+        .unwrap();
+        assert_eq!(text, Value::Text("[0.1,9e999]".into()));
+        assert!(
+            render::json_list(Dialect::Sqlite, &[Value::I64(1), Value::Text("x".into())]).is_none(),
+            "mixed kinds"
+        );
+        assert!(render::json_list(Dialect::MySql, &[Value::F64(f64::NAN)]).is_none());
     }
 }

@@ -929,6 +929,10 @@ impl Session {
 }
 
 impl crate::runner::Runner for Session {
+    fn dialect(&self) -> crate::Dialect {
+        Session::dialect(self)
+    }
+
     fn fetch<'a>(
         &'a mut self,
         stmt: &'a Statement,

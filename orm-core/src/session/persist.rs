@@ -9,10 +9,16 @@
 //! versions. (MySQL reports *matched* rows here because sqlx sets
 //! `CLIENT_FOUND_ROWS`, so an UPDATE that writes identical values still
 //! counts its row.)
+//!
+//! A statement that fails leaves with the entity it wrote and, for a
+//! constraint violation, what its rows tell ([`explain`]): the servers name
+//! the value, SQLite does not, and only the flush knows which rows the
+//! statement carried, so it can say which of them collided.
 
 use super::flush_plan::{self, Kind, Step};
 use super::tracker::same;
-use crate::error::{Error, Result, describe_key};
+use crate::backend::Dialect;
+use crate::error::{DbErrorKind, Error, Result, describe_key};
 use crate::meta::EntityMeta;
 use crate::query::Statement;
 use crate::runner::Runner;
@@ -53,19 +59,19 @@ pub(crate) async fn run_steps<R: Runner>(
         let meta = metas[step.type_index];
         match step.kind {
             Kind::Insert if step.returning => {
-                let set = runner
-                    .fetch(&step.stmt)
-                    .await
-                    .map_err(|e| e.for_entity(meta.name))?;
+                let set = match runner.fetch(&step.stmt).await {
+                    Ok(set) => set,
+                    Err(e) => return Err(explain(runner, e, meta, step).await.into()),
+                };
                 if let Some(out) = &mut keys[step.type_index] {
                     out.extend(set.rows.into_iter().filter_map(|mut r| r.pop()));
                 }
             }
             Kind::Insert => {
-                let done = runner
-                    .execute(&step.stmt)
-                    .await
-                    .map_err(|e| e.for_entity(meta.name))?;
+                let done = match runner.execute(&step.stmt).await {
+                    Ok(done) => done,
+                    Err(e) => return Err(explain(runner, e, meta, step).await.into()),
+                };
                 if let (Some(out), Some(first)) = (&mut keys[step.type_index], done.last_insert_id)
                 {
                     let increment = match step_size {
@@ -76,10 +82,10 @@ pub(crate) async fn run_steps<R: Runner>(
                 }
             }
             Kind::Fixup | Kind::Update | Kind::Delete => {
-                let done = runner
-                    .execute(&step.stmt)
-                    .await
-                    .map_err(|e| e.for_entity(meta.name))?;
+                let done = match runner.execute(&step.stmt).await {
+                    Ok(done) => done,
+                    Err(e) => return Err(explain(runner, e, meta, step).await.into()),
+                };
                 if done.rows_affected != step.rows as u64 {
                     return Err(StepError::Stale { step: n });
                 }
@@ -164,5 +170,195 @@ pub(crate) async fn stale_error<R: Runner>(
         expected_version: expected.as_ref().and_then(Value::as_i64),
         actual_version: None,
         row_exists: true,
+    }
+}
+
+/// A failed step's error with what the flush knows: the entity, and for
+/// a constraint violation what the statement's rows tell about it (see
+/// [`crate::Violation`] for what is certain and what each backend says).
+async fn explain<R: Runner>(
+    runner: &mut R,
+    e: Error,
+    meta: &'static EntityMeta,
+    step: &Step,
+) -> Error {
+    let mut e = e.for_entity(meta.name);
+    let Error::Database {
+        kind,
+        violation: Some(v),
+        ..
+    } = &mut e
+    else {
+        return e;
+    };
+    let unique = *kind == DbErrorKind::UniqueViolation;
+    // MariaDB names the violated key, not its columns; `create_all`
+    // names a unique column's key after the column.
+    if v.columns.is_empty()
+        && let Some(c) = &v.constraint
+    {
+        if c == "PRIMARY" {
+            v.columns = meta
+                .key_columns()
+                .map(|(_, c)| c.name.to_string())
+                .collect();
+        } else if meta.columns.iter().any(|m| m.name == c) {
+            v.columns = vec![c.clone()];
+        }
+    }
+    if step.kind != Kind::Insert {
+        if let [(key, _)] = step.checks.as_slice() {
+            v.object_key = Some(describe_key(key));
+        }
+        return e;
+    }
+    let Some(rows) = inserted_rows(meta, step) else {
+        return e;
+    };
+    let positions: Option<Vec<usize>> = v
+        .columns
+        .iter()
+        .map(|c| meta.columns.iter().position(|m| m.name == c))
+        .collect();
+    let mut offender = None;
+    match positions {
+        Some(cols) if !cols.is_empty() => {
+            let sep = if runner.dialect() == Dialect::MySql {
+                "-"
+            } else {
+                ", "
+            };
+            let text = |row: &[&Value]| {
+                let cells: Vec<String> = cols.iter().map(|&c| plain(row[c])).collect();
+                cells.join(sep)
+            };
+            if let Some(value) = &v.value {
+                // The server's value: the second row holding it, if two
+                // do (the first was written), else the one.
+                let holding: Vec<usize> = (0..rows.len())
+                    .filter(|&r| text(&rows[r]) == *value)
+                    .collect();
+                offender = holding.get(1).or(holding.first()).copied();
+            } else if unique {
+                offender = match rows.len() {
+                    1 => Some(0),
+                    _ => match twice(&rows, text) {
+                        Some(r) => Some(r),
+                        None if runner.dialect() == Dialect::Sqlite => {
+                            already_stored(runner, meta, &cols, &rows).await
+                        }
+                        None => None,
+                    },
+                };
+                if let Some(r) = offender {
+                    v.value = Some(
+                        cols.iter()
+                            .map(|&c| plain(rows[r][c]))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    if rows.len() == 1 {
+        offender = Some(0);
+    }
+    if let (Some(r), None) = (offender, meta.auto_key()) {
+        let key: Vec<Value> = meta
+            .key_columns()
+            .map(|(i, _)| rows[r][i].clone())
+            .collect();
+        v.object_key = Some(describe_key(&key));
+    }
+    e
+}
+
+/// SQLite, which names no value: the first of `rows` whose `cols` the
+/// table already holds (one SELECT, inside the failed statement's
+/// transaction, which SQLite keeps usable after a failed statement).
+async fn already_stored<R: Runner>(
+    runner: &mut R,
+    meta: &'static EntityMeta,
+    cols: &[usize],
+    rows: &[Vec<&Value>],
+) -> Option<usize> {
+    let q = |name: &str| crate::query::render::quote(Dialect::Sqlite, name);
+    let mut sql = String::from("SELECT v.column1 FROM (VALUES ");
+    let mut params = Vec::with_capacity(rows.len() * cols.len());
+    for (r, row) in rows.iter().enumerate() {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        sql.push_str(&r.to_string());
+        for &c in cols {
+            sql.push_str(", ?");
+            params.push(row[c].clone());
+        }
+        sql.push(')');
+    }
+    sql.push_str(") AS v WHERE EXISTS (SELECT 1 FROM ");
+    sql.push_str(&q(meta.table));
+    sql.push_str(" AS t WHERE ");
+    for (n, &c) in cols.iter().enumerate() {
+        if n > 0 {
+            sql.push_str(" AND ");
+        }
+        sql.push_str(&format!(
+            "t.{} = v.column{}",
+            q(meta.columns[c].name),
+            n + 2
+        ));
+    }
+    sql.push_str(") ORDER BY v.column1 LIMIT 1");
+    let set = runner.fetch(&Statement::new(sql, params)).await.ok()?;
+    let found = set.rows.first()?.first()?.as_i64()?;
+    usize::try_from(found).ok().filter(|&r| r < rows.len())
+}
+
+/// The rows an INSERT step wrote, each as wide as the entity (the
+/// generated key's cell is a stand-in): its parameters, row by row, in the
+/// columns' order without the generated key (`flush_plan::insert_steps`).
+fn inserted_rows<'s>(meta: &EntityMeta, step: &'s Step) -> Option<Vec<Vec<&'s Value>>> {
+    static NONE: Value = Value::Null(crate::SqlType::BigInt);
+    let auto = meta.auto_key();
+    let width = meta.columns.len() - usize::from(auto.is_some());
+    let params = step.stmt.params();
+    if width == 0 || params.len() != step.rows * width {
+        return None;
+    }
+    let rows = params
+        .chunks(width)
+        .map(|cells| {
+            let mut cells = cells.iter();
+            (0..meta.columns.len())
+                .map(|i| {
+                    if Some(i) == auto {
+                        &NONE
+                    } else {
+                        cells.next().unwrap_or(&NONE)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Some(rows)
+}
+
+/// The index of the first row whose key text an earlier row already had.
+fn twice(rows: &[Vec<&Value>], text: impl Fn(&[&Value]) -> String) -> Option<usize> {
+    let mut seen = std::collections::HashSet::new();
+    (0..rows.len()).find(|&r| !seen.insert(text(&rows[r])))
+}
+
+/// A value as the servers print one in a message: text as it is, numbers
+/// and uuids in their usual form.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        Value::I16(n) => n.to_string(),
+        Value::I32(n) => n.to_string(),
+        Value::I64(n) => n.to_string(),
+        Value::Uuid(u) => u.to_string(),
+        other => other.describe(),
     }
 }

@@ -590,6 +590,7 @@ impl Session {
         tracing::Instrument::instrument(tx.execute(&sql, &[]), span)
             .await
             .map(drop)
+            .map_err(|e| e.for_statement(&sql))
     }
 }
 
