@@ -107,6 +107,9 @@ impl<T: Entity> Handle<T> {
     /// relationship fields (they are not columns, and they know their owner).
     pub(crate) fn replace(&self, mut fresh: T) {
         let mut value = self.inner.value.write();
+        // A write like any other for the keyed collections holding the
+        // object: a rollback puts a key attribute back this way.
+        T::meta().note_write();
         for i in 0..T::meta().relations.len() {
             if let (Some(old), Some(new)) = (value.relation_mut(i), fresh.relation_mut(i)) {
                 old.swap_with(new.as_any_mut());

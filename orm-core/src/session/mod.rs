@@ -399,6 +399,29 @@ impl Session {
             .collect()
     }
 
+    /// The entity types the session has seen.
+    pub(crate) fn tracked_metas(&self) -> impl Iterator<Item = &'static crate::EntityMeta> + '_ {
+        self.trackers.values().map(|t| t.meta())
+    }
+
+    /// The new objects and the persistent ones written since their load or
+    /// last flush, of one entity type.
+    pub(crate) fn written_objects(&self, meta: &crate::EntityMeta) -> Vec<Obj> {
+        self.trackers
+            .values()
+            .find(|t| t.meta().same(meta))
+            .map_or_else(Vec::new, |t| t.written())
+    }
+
+    /// The object of type `meta` with this (single-column) key in the
+    /// identity map.
+    pub(crate) fn find_object(&self, meta: &crate::EntityMeta, key: &Value) -> Option<Obj> {
+        self.trackers
+            .values()
+            .find(|t| t.meta().same(meta))
+            .and_then(|t| t.find(key))
+    }
+
     /// Forgets every object (they become detached). The transaction stays open.
     pub fn clear(&mut self) {
         for t in self.trackers.values_mut() {
@@ -978,9 +1001,13 @@ impl Session {
             None => Ok(()),
         };
         self.restore_relations(0);
-        self.discard_relations();
         for t in self.trackers.values_mut() {
             t.restore_to(0);
+        }
+        // After the undo: an object a flush updated has its snapshot back
+        // only now, and with it its place among the relationship owners.
+        self.discard_relations();
+        for t in self.trackers.values_mut() {
             t.discard();
         }
         self.savepoints.clear();
@@ -1032,10 +1059,13 @@ impl Session {
                     .await?;
                 self.control(&format!("RELEASE SAVEPOINT {name}")).await?;
                 self.restore_relations(mark);
-                self.discard_relations();
                 for t in self.trackers.values_mut() {
                     t.cancel();
                     t.restore_to(mark);
+                }
+                // After the undo, as in rollback().
+                self.discard_relations();
+                for t in self.trackers.values_mut() {
                     t.discard();
                 }
                 Err(e)

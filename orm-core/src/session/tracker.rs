@@ -106,6 +106,10 @@ pub(crate) trait TypeTracker: Send + Sync {
     /// Objects whose relationships a flush must look at: new, deleted, and
     /// written since their load or last flush (none if `T` has no relationships).
     fn relation_owners(&self) -> Vec<crate::relation::object::Obj>;
+    /// New objects and persistent ones written since their load or last flush.
+    fn written(&self) -> Vec<crate::relation::object::Obj>;
+    /// The mapped object with this single-column key.
+    fn find(&self, key: &Value) -> Option<crate::relation::object::Obj>;
 
     fn apply(&mut self, keys: Option<Vec<Value>>, seq: u64, hooks: &Merged) -> Result<()>;
     fn cancel(&mut self);
@@ -496,6 +500,32 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 .map(crate::relation::object::obj),
         );
         out
+    }
+
+    fn written(&self) -> Vec<crate::relation::object::Obj> {
+        let mut out: Vec<crate::relation::object::Obj> =
+            self.new.iter().map(crate::relation::object::obj).collect();
+        out.extend(
+            self.map
+                .values()
+                .filter(|h| h.tracking().snapshot.is_some())
+                .map(crate::relation::object::obj),
+        );
+        out
+    }
+
+    fn find(&self, key: &Value) -> Option<crate::relation::object::Obj> {
+        let meta = T::meta();
+        let mut columns = meta.key_columns();
+        let (i, _) = columns.next()?;
+        if columns.next().is_some() {
+            return None;
+        }
+        // key_from_row reads the key columns alone.
+        let mut row = vec![Value::Null(crate::value::SqlType::Text); meta.columns.len()];
+        row[i] = key.clone();
+        let key = T::key_from_row(&row).ok()?;
+        self.map.get(&key).map(crate::relation::object::obj)
     }
 
     fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges> {
