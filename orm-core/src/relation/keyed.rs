@@ -170,7 +170,7 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     }
 
     fn key_of(child: &Handle<T>, column: usize) -> Result<K> {
-        let value = child.read().column_value(column);
+        let value = child.read_checked()?.column_value(column);
         K::from_value(value).map_err(|f| Error::Decode {
             entity: T::meta().name,
             column: T::meta().columns[column].name.into(),
@@ -202,10 +202,13 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
             let mut extra = Vec::new();
             for (addr, h) in items {
                 let key = Self::key_of(h, column)?;
-                if by_key.contains_key(&key) {
-                    extra.push((key, *addr));
-                } else {
-                    by_key.insert(key, *addr);
+                match by_key.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        extra.push((e.key().clone(), *addr));
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(*addr);
+                    }
                 }
             }
             index.by_key = Some(by_key);
