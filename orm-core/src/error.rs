@@ -166,6 +166,14 @@ pub enum Error {
     #[error("configuration error: {0}")]
     Config(String),
 
+    /// This thread holds the write guard of an object the operation has to
+    /// read (a guard held across an `.await`, or alive in the same scope):
+    /// waiting for it would be for ever. Drop the guard first.
+    #[error(
+        "{entity} {key} is borrowed for writing by this thread (a write guard held across an .await, or still alive in this scope); drop it first"
+    )]
+    Borrowed { entity: &'static str, key: String },
+
     /// Several children of one keyed collection have the same key attribute
     /// (a key attribute written directly, not through the collection).
     /// Reading that key and flushing the owner report it; nothing is

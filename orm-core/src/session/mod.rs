@@ -47,7 +47,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-pub use handle::{Handle, ObjectState};
+pub use handle::{BORROW_WAIT, Handle, ObjectState, ReadGuard, WriteGuard, set_borrow_wait};
 pub use tracker::Change;
 pub(crate) use tracker::same as same_value;
 use tracker::{Tracked, TypeChanges, TypeTracker};
@@ -763,6 +763,15 @@ impl Session {
     /// BEGIN, statement, COMMIT.
     async fn flush_with(&mut self, autocommit: bool) -> Result<()> {
         self.ensure_usable()?;
+        // A write guard this thread holds on one of the session's objects
+        // (across an .await) would stop the flush for ever at its first
+        // read of it: said before anything starts, the session untouched.
+        // Free unless this thread holds some write guard.
+        if handle::this_thread_writes() {
+            for t in self.trackers.values() {
+                t.check_borrows()?;
+            }
+        }
         match self.flush_inner(autocommit).await {
             Ok(()) => Ok(()),
             Err(e) => {

@@ -110,6 +110,9 @@ pub(crate) trait TypeTracker: Send + Sync {
     fn written(&self) -> Vec<crate::relation::object::Obj>;
     /// The mapped object with this single-column key.
     fn find(&self, key: &Value) -> Option<crate::relation::object::Obj>;
+    /// [`Error::Borrowed`] for an object of this type whose write guard this
+    /// thread holds (new, mapped or deleted).
+    fn check_borrows(&self) -> Result<()>;
 
     fn apply(&mut self, keys: Option<Vec<Value>>, seq: u64, hooks: &Merged) -> Result<()>;
     fn cancel(&mut self);
@@ -512,6 +515,19 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 .map(crate::relation::object::obj),
         );
         out
+    }
+
+    fn check_borrows(&self) -> Result<()> {
+        match self
+            .new
+            .iter()
+            .chain(self.map.values())
+            .chain(&self.deleted)
+            .find(|h| h.written_here())
+        {
+            Some(h) => Err(h.borrowed_error()),
+            None => Ok(()),
+        }
     }
 
     fn find(&self, key: &Value) -> Option<crate::relation::object::Obj> {
