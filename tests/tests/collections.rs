@@ -464,6 +464,16 @@ backend_tests! {
             assert_eq!(ports(&db).await?, vec![("a".into(), "pb".into(), id)], "loaded {loaded}");
             assert_eq!(a.state(), ObjectState::Detached);
         }
+
+        // A new child of a loaded owner given a taken key after it was
+        // added, the collection never read again: the flush still sees it.
+        let mut s = db.session();
+        let d = s.query::<Device>().load(Device::PORTS).one().await?;
+        let c = d.write().ports.insert("c".into(), port("", "pc"))?;
+        c.write().kind = "a".into();
+        let before = ports(&db).await?;
+        assert!(matches!(s.commit().await, Err(Error::KeyConflict { children: 2, .. })));
+        assert_eq!(ports(&db).await?, before);
         Ok(())
     }
 

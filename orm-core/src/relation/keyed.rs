@@ -394,13 +394,19 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     /// (key, child) pairs in insertion (or load) order;
     /// [`Error::KeyConflict`] if two children have one key.
     pub fn iter(&self) -> Result<Vec<(K, Handle<T>)>> {
-        self.check_conflicts()?;
         let column = self.key_column()?;
-        self.members
+        let pairs: Vec<(K, Handle<T>)> = self
+            .members
             .items()?
             .values()
             .map(|h| Ok((Self::key_of(h, column)?, h.clone())))
-            .collect()
+            .collect::<Result<_>>()?;
+        // The keys are read anyway: check them here rather than build the
+        // index (a flush's writes to any child make every index stale).
+        if let Some((key, n)) = first_shared(pairs.iter().map(|(k, _)| k)) {
+            return Err(self.conflict_error(key, n));
+        }
+        Ok(pairs)
     }
 
     /// The children, in order.
@@ -418,15 +424,34 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     }
 
     /// [`Error::KeyConflict`] for the first key several children share.
+    /// A fresh index knows; a stale one is not rebuilt for this (the
+    /// flush asks after writes to children, which make every index of the
+    /// child type stale): the keys are compared directly.
     fn check_conflicts(&self) -> Result<()> {
-        let index = self.fresh_index()?;
-        if let Some((key, _)) = index.extra.first() {
-            let key = key.clone();
-            let n = index.conflict(&key).unwrap_or(2);
-            drop(index);
-            return Err(self.conflict_error(&key, n));
+        self.members.check()?;
+        let column = self.key_column()?;
+        {
+            let index = self.index.lock();
+            if index.by_key.is_some() && index.seen == Some(T::meta().write_count()) {
+                let Some((key, _)) = index.extra.first() else {
+                    return Ok(());
+                };
+                let key = key.clone();
+                let n = index.conflict(&key).unwrap_or(2);
+                drop(index);
+                return Err(self.conflict_error(&key, n));
+            }
         }
-        Ok(())
+        let keys: Vec<K> = self
+            .members
+            .items()?
+            .values()
+            .map(|h| Self::key_of(h, column))
+            .collect::<Result<_>>()?;
+        match first_shared(keys.iter()) {
+            Some((key, n)) => Err(self.conflict_error(key, n)),
+            None => Ok(()),
+        }
     }
 
     /// A child that came in from the other side replaces every other child
@@ -441,6 +466,25 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         self.index.lock().seen = None;
         Ok(())
     }
+}
+
+/// The first key that appears more than once, and how many times. Pairwise
+/// for the few children a keyed collection usually has (no hashing, no
+/// allocation), a set beyond that.
+fn first_shared<'k, K: Hash + Eq + 'k>(
+    keys: impl Iterator<Item = &'k K> + Clone,
+) -> Option<(&'k K, usize)> {
+    let n = keys.clone().count();
+    let dup = if n <= 16 {
+        keys.clone()
+            .enumerate()
+            .find(|(i, k)| keys.clone().skip(i + 1).any(|o| o == *k))
+            .map(|(_, k)| k)
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        keys.clone().find(|k| !seen.insert(*k))
+    }?;
+    Some((dup, keys.filter(|k| *k == dup).count()))
 }
 
 /// One column of a keyed collection's children, by key (see [`Keyed::view`]).
@@ -570,8 +614,11 @@ impl<K: CollectionKey, T: Entity> Collection for Keyed<K, T> {
         let _ = self.evict_for(child);
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate(&self, all: bool) -> Result<()> {
         if !self.members.is_loaded() || self.members.link.is_none() {
+            return Ok(());
+        }
+        if !all && !self.members.gained() {
             return Ok(());
         }
         self.check_conflicts()

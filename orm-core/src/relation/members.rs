@@ -37,20 +37,22 @@ struct Loaded<T: Entity> {
     /// flush (a new child replaced under its key, added then removed). The
     /// base does not hold them, so the diff alone would never see them go
     /// and the flush would insert them as if nothing happened: they are
-    /// removals too, and the orphan rule applies to them.
-    gone: Set<T>,
+    /// removals too, and the orphan rule applies to them. A vector: it is
+    /// nearly always empty, and a map here would cost every loaded
+    /// collection its hasher.
+    gone: Vec<Handle<T>>,
 }
 
 /// What [`Members::commit`] hands back to undo a flush: the base and the
 /// children gone since it.
-type Undo<T> = (Option<Set<T>>, Set<T>);
+type Undo<T> = (Option<Set<T>>, Vec<Handle<T>>);
 
 impl<T: Entity> Loaded<T> {
     fn new(items: Set<T>) -> Box<Self> {
         Box::new(Loaded {
             items,
             base: None,
-            gone: IndexMap::new(),
+            gone: Vec::new(),
         })
     }
 
@@ -65,8 +67,10 @@ impl<T: Entity> Loaded<T> {
     fn take(&mut self, addr: usize) -> Option<Handle<T>> {
         self.touch();
         let h = self.items.shift_remove(&addr)?;
-        if !self.base.as_ref().is_some_and(|b| b.contains_key(&addr)) {
-            self.gone.insert(addr, h.clone());
+        if !self.base.as_ref().is_some_and(|b| b.contains_key(&addr))
+            && !self.gone.iter().any(|g| g.addr() == addr)
+        {
+            self.gone.push(h.clone());
         }
         Some(h)
     }
@@ -161,6 +165,18 @@ impl<T: Entity> Members<T> {
         self.state.as_ref().is_some_and(|s| s.base.is_some())
     }
 
+    /// Whether a child joined since the base (every child of a new owner).
+    pub(crate) fn gained(&self) -> bool {
+        match self.state.as_deref() {
+            Some(Loaded {
+                items,
+                base: Some(base),
+                ..
+            }) => items.keys().any(|a| !base.contains_key(a)),
+            _ => false,
+        }
+    }
+
     /// (added, removed) since the base; removed includes the children that
     /// joined and left since (see `Loaded::gone`).
     pub(crate) fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
@@ -178,10 +194,10 @@ impl<T: Entity> Members<T> {
             .map(|(_, h)| obj(h))
             .collect();
         let removed = base
-            .iter()
+            .values()
             .chain(gone)
-            .filter(|(a, _)| !items.contains_key(*a))
-            .map(|(_, h)| obj(h))
+            .filter(|h| !items.contains_key(&h.addr()))
+            .map(obj)
             .collect();
         (added, removed)
     }
@@ -196,7 +212,7 @@ impl<T: Entity> Members<T> {
     pub(crate) fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
         let undo: Undo<T> = match self.state.as_mut() {
             Some(s) => (s.base.take(), std::mem::take(&mut s.gone)),
-            None => (None, IndexMap::new()),
+            None => (None, Vec::new()),
         };
         Box::new(undo)
     }
@@ -206,8 +222,10 @@ impl<T: Entity> Members<T> {
             let (base, gone) = *undo;
             state.base = base;
             // The flush being undone dealt with these; the next one must again.
-            for (addr, h) in gone {
-                state.gone.entry(addr).or_insert(h);
+            for h in gone {
+                if !state.gone.iter().any(|g| Handle::ptr_eq(g, &h)) {
+                    state.gone.push(h);
+                }
             }
         }
     }
@@ -329,8 +347,8 @@ pub(crate) trait Collection: Send + Sync + Sized + 'static {
     /// belongs-to was pointed at the owner).
     fn attached(&mut self, _child: &Handle<Self::Item>) {}
     /// What a flush checks before it writes anything (a keyed collection:
-    /// one child per key).
-    fn validate(&self) -> Result<()> {
+    /// one child per key); see [`RelationField::validate`].
+    fn validate(&self, _all: bool) -> Result<()> {
         Ok(())
     }
 }
@@ -397,8 +415,8 @@ impl<C: Collection> RelationField for C {
         }
     }
 
-    fn validate(&self) -> Result<()> {
-        Collection::validate(self)
+    fn validate(&self, all: bool) -> Result<()> {
+        Collection::validate(self, all)
     }
 
     fn detach(&mut self, child: &Obj) {

@@ -380,9 +380,11 @@ pub trait RelationField: Send + Sync + 'static {
     fn detach(&mut self, child: &object::Obj);
 
     /// What a flush checks before it writes anything: a keyed collection
-    /// holds one child per key ([`Error::KeyConflict`]).
+    /// holds one child per key ([`Error::KeyConflict`]). With `all` false,
+    /// only a collection that gained children since its base is checked
+    /// (see `sync::check_keyed` for why that is enough).
     #[doc(hidden)]
-    fn validate(&self) -> Result<()> {
+    fn validate(&self, _all: bool) -> Result<()> {
         Ok(())
     }
 }

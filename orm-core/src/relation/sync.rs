@@ -83,7 +83,10 @@ impl Session {
     }
 
     pub(crate) async fn sync_relations(&mut self) -> Result<FlushRelations> {
-        self.check_keyed()?;
+        let owners = self.relation_owners();
+        self.check_keyed(&owners)?;
+        // The walk's first round starts from the same owners.
+        let mut first = Some(owners);
         let mut out = FlushRelations::default();
         let mut visited: HashSet<(usize, ObjectState)> = HashSet::new();
         let mut orphans: Vec<Orphan> = Vec::new();
@@ -93,8 +96,9 @@ impl Session {
         // object is deleted (an orphan) by then.
         let mut nulls: Vec<(Obj, usize, &'static RelationMeta)> = Vec::new();
         loop {
-            let owners: Vec<Obj> = self
-                .relation_owners()
+            let owners: Vec<Obj> = first
+                .take()
+                .unwrap_or_else(|| self.relation_owners())
                 .into_iter()
                 .filter(|o| !visited.contains(&(o.addr(), o.state())))
                 .collect();
@@ -336,11 +340,19 @@ impl Session {
 }
 
 impl Session {
-    /// One child per key: every keyed collection this flush may write
-    /// through (owners it looks at, and the loaded parents of children
-    /// written since the last flush, found by their foreign key) holds one
-    /// child per key, else [`Error::KeyConflict`] before anything is written.
-    fn check_keyed(&self) -> Result<()> {
+    /// One child per key, before anything is written, else
+    /// [`Error::KeyConflict`]. Two children share a key only if a collection
+    /// gained a child (its key is checked by the operation, but may be
+    /// written directly afterwards, and a new object keeps no snapshot to
+    /// tell) or a persistent child's key attribute changed since its
+    /// snapshot. So: the keyed collections of the owners the flush walks
+    /// that gained children (every collection of a new owner), and the
+    /// loaded parents, found by foreign key, of the persistent children
+    /// whose key attribute or foreign key changed. Not every loaded
+    /// collection: the index of one is rebuilt whenever any object of the
+    /// child type was written, which would make every flush pay for every
+    /// collection in the session.
+    fn check_keyed(&self, owners: &[Obj]) -> Result<()> {
         let keyed: Vec<(usize, &'static RelationMeta)> = self
             .tracked_metas()
             .flat_map(|m| m.relations.iter().enumerate())
@@ -349,19 +361,20 @@ impl Session {
         if keyed.is_empty() {
             return Ok(());
         }
-        let mut checked: HashSet<(usize, usize)> = HashSet::new();
-        let owners = self.relation_owners();
         // A deleted owner's children go with it, whatever their keys.
         for o in owners.iter().filter(|o| o.state() != ObjectState::Deleted) {
             for (index, rel) in o.meta().relations.iter().enumerate() {
-                if rel.keyed_by.is_some() && checked.insert((o.addr(), index)) {
-                    validate(o, index)?;
+                if rel.keyed_by.is_some() {
+                    validate(o, index, false)?;
                 }
             }
         }
+        let mut checked: HashSet<(usize, usize)> = HashSet::new();
         for (index, rel) in keyed {
             let target = rel.target_meta();
-            let fk = rel.fk_column()?;
+            let (Some(key), Ok(fk)) = (rel.keyed_column(), rel.fk_column()) else {
+                continue;
+            };
             // Objects of a type with relationships are among the owners
             // already; the others are asked for.
             let written = if target.relations.is_empty() {
@@ -374,6 +387,9 @@ impl Session {
                     .collect()
             };
             for child in written {
+                if child.state() != ObjectState::Persistent || !child.columns_changed(&[key, fk]) {
+                    continue;
+                }
                 let parent_key = child.column_value(fk);
                 if matches!(parent_key, Value::Null(_)) {
                     continue;
@@ -382,7 +398,7 @@ impl Session {
                     && parent.state() != ObjectState::Deleted
                     && checked.insert((parent.addr(), index))
                 {
-                    validate(&parent, index)?;
+                    validate(&parent, index, true)?;
                 }
             }
         }
@@ -390,9 +406,9 @@ impl Session {
     }
 }
 
-fn validate(owner: &Obj, index: usize) -> Result<()> {
+fn validate(owner: &Obj, index: usize, all: bool) -> Result<()> {
     let mut result = Ok(());
-    owner.peek_relation(index, &mut |f| result = f.validate());
+    owner.peek_relation(index, &mut |f| result = f.validate(all));
     result
 }
 

@@ -561,8 +561,18 @@ impl<T: Entity> Handle<T> {
     /// if a guard held elsewhere is not released within [`BORROW_WAIT`]
     /// (see the module docs).
     pub fn write(&self) -> WriteGuard<'_, T> {
-        let guard = self.lock_write();
+        let guard = self.write_quietly();
         T::meta().note_write();
+        guard
+    }
+
+    /// A tracked write (the snapshot as for [`Handle::write`]) that keyed
+    /// collections need not notice: the session's writes of relationship
+    /// fields and foreign keys, which are never a key attribute. Counting
+    /// them would make every keyed index of the child type stale whenever
+    /// any collection gains or loses a child.
+    pub(crate) fn write_quietly(&self) -> WriteGuard<'_, T> {
+        let guard = self.lock_write();
         let mut tracking = self.inner.tracking.lock();
         if matches!(
             tracking.status,
