@@ -265,6 +265,29 @@ pub enum Error {
     /// A URL, option or schema the ORM cannot work with.
     #[error("configuration error: {0}")]
     Config(String),
+
+    /// This thread holds the write guard of an object the operation has to
+    /// read (a guard held across an `.await`, or alive in the same scope):
+    /// waiting for it would be for ever. Drop the guard first.
+    #[error(
+        "{entity} {key} is borrowed for writing by this thread (a write guard held across an .await, or still alive in this scope); drop it first"
+    )]
+    Borrowed { entity: &'static str, key: String },
+
+    /// Several children of one keyed collection have the same key attribute
+    /// (a key attribute written directly, not through the collection).
+    /// Reading that key and flushing the owner report it; nothing is
+    /// written. `insert_handle(key, &child)` with the child that keeps the
+    /// key settles it (the others are replaced), or give them other keys.
+    #[error(
+        "{relation} of the object with key {owner}: {children} children have the key {key}; put the one that keeps it there with insert_handle (the others become orphans) or give the others other keys"
+    )]
+    KeyConflict {
+        relation: String,
+        owner: String,
+        key: String,
+        children: usize,
+    },
 }
 
 impl Error {

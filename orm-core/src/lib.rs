@@ -203,7 +203,9 @@ pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::{Param, Query, Shape, Statement, TemplateOptions};
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use row::{Row, RowSet};
-pub use session::{Change, Handle, ObjectState, Session};
+pub use session::{
+    BORROW_WAIT, Change, Handle, ObjectState, ReadGuard, Session, WriteGuard, set_borrow_wait,
+};
 pub use sql_query::SqlQuery;
 pub use telemetry::{Stats, StatsSnapshot};
 pub use types::{AsJson, AsText, ColumnType, Converter, With};

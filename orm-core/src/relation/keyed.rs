@@ -2,6 +2,8 @@
 //! children (SQLAlchemy's attribute-keyed dict), and [`ValueView`], one
 //! column of the children by key (its association proxy).
 //!
+//! The rules that keep one child per key are on [`Keyed`].
+//!
 //! The index is derived state: the children's key attribute is the truth.
 //! It is rebuilt when an object of the child type was written since it was
 //! built (the entity's write counter moved), so changing a child's key
@@ -27,8 +29,11 @@ impl<K: ColumnValue + Eq + Hash + Clone + Send + Sync + 'static> CollectionKey f
 
 struct Index<K> {
     /// Built at the first access (a collection that is never read by key
-    /// costs no hash map).
+    /// costs no hash map): the first child (in collection order) per key.
     by_key: Option<HashMap<K, usize>>,
+    /// Further children under a key `by_key` has already: only direct
+    /// writes of key attributes make these, so usually empty.
+    extra: Vec<(K, usize)>,
     /// The child type's write count when the index was built.
     seen: Option<u64>,
 }
@@ -41,6 +46,7 @@ impl<K: Hash + Eq> Index<K> {
         }
     }
 
+    /// Forgets every child under `key`.
     fn forget<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
     where
         K: Borrow<Q>,
@@ -48,6 +54,7 @@ impl<K: Hash + Eq> Index<K> {
         if let Some(m) = &mut self.by_key {
             m.remove(key);
         }
+        self.extra.retain(|(k, _)| k.borrow() != key);
     }
 
     fn lookup<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<usize>
@@ -56,6 +63,33 @@ impl<K: Hash + Eq> Index<K> {
     {
         self.by_key.as_ref().and_then(|m| m.get(key)).copied()
     }
+
+    /// Every child under `key`, the first one first.
+    fn holders<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Vec<usize>
+    where
+        K: Borrow<Q>,
+    {
+        let mut out: Vec<usize> = self.lookup(key).into_iter().collect();
+        out.extend(
+            self.extra
+                .iter()
+                .filter(|(k, _)| k.borrow() == key)
+                .map(|(_, a)| *a),
+        );
+        out
+    }
+
+    /// How many children share `key`, if more than one.
+    fn conflict<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+    {
+        if self.extra.is_empty() {
+            return None;
+        }
+        let n = self.extra.iter().filter(|(k, _)| k.borrow() == key).count();
+        (n > 0).then_some(n + 1)
+    }
 }
 
 /// Children of a has-many relationship by the value of one of their
@@ -63,10 +97,44 @@ impl<K: Hash + Eq> Index<K> {
 ///
 /// * [`Keyed::insert`] gets or creates: a key already present updates that
 ///   child, never adds a second row;
-/// * inserting a child under the key it already has changes nothing;
-/// * [`Keyed::remove`] (or replacing a key's child) makes an orphan, which
-///   the flush deletes;
+/// * [`Keyed::insert_handle`] and [`Keyed::add`] put a given child under a
+///   key, replacing the child there;
+/// * [`Keyed::remove`] (or replacing a key's child) makes an orphan;
 /// * [`Keyed::view`] reads and writes one column of the children by key.
+///
+/// # One child per key
+///
+/// * **Replacing.** Every operation that puts a child under a key another
+///   child holds replaces that child: [`Keyed::insert_handle`],
+///   [`Keyed::add`] of a child whose key attribute is taken, the key
+///   column's [`ValueView::set`], and a child moved in from the other side
+///   (`Relation::set` of its belongs-to, or another parent's collection
+///   giving it up). [`Keyed::insert`] never replaces: it gets or creates,
+///   updating the child already there.
+/// * **The replaced child is an orphan**, exactly as if it had been
+///   [removed](Keyed::remove), on new and loaded owners alike. At the next
+///   flush, unless some collection took it by then, the relationship's
+///   orphan rule applies: `orphans = "delete"` (the default) deletes a
+///   persistent child, and a new one is never inserted (it leaves the
+///   session, as SQLAlchemy's delete-orphan cascade expunges a pending
+///   orphan); `orphans = "detach"` keeps a persistent child's row with a
+///   NULL foreign key, never inserts a new child the collection created
+///   (`insert`, `view(..).set`), and inserts with a NULL foreign key a new
+///   child the program added to the session itself (`session.add`), which
+///   is the program's object, as it is for SQLAlchemy without delete-orphan.
+/// * **Re-keying** a child (`insert_handle` with a child of the collection,
+///   or writing its key attribute) moves it: one UPDATE, never a second row.
+/// * **Two children with one key by a direct write** (`b.write().kind =
+///   "a"` while `a` is under "a") is an error, not a replacement: reading
+///   that key, [`Keyed::iter`] and [`Keyed::keys`], and the next flush
+///   report [`Error::KeyConflict`] naming the owner, the relationship and
+///   the key, and the flush writes nothing. Why not "the later one wins":
+///   in SQLAlchemy only collection operations (`d[k] = v`, `del d[k]`)
+///   orphan a child, an attribute write never deletes a row, and here the
+///   default orphan rule is delete; and "later" is not well defined for an
+///   index derived from attributes (two writes between two reads). The fix
+///   is one call that says which child keeps the key: `insert_handle(key,
+///   &child)` replaces the others.
 ///
 /// A keyed collection works once its owner has a handle (after
 /// `session.add` or a load): the handle tells it which column is the key.
@@ -102,13 +170,24 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     }
 
     fn key_of(child: &Handle<T>, column: usize) -> Result<K> {
-        let value = child.read().column_value(column);
+        let value = child.read_checked()?.column_value(column);
         K::from_value(value).map_err(|f| Error::Decode {
             entity: T::meta().name,
             column: T::meta().columns[column].name.into(),
             expected: f.expected,
             found: f.found,
         })
+    }
+
+    /// The error for `children` children under `key`.
+    fn conflict_error(&self, key: &K, children: usize) -> Error {
+        let link = self.members.link.as_ref();
+        Error::KeyConflict {
+            relation: link.map_or_else(|| "keyed collection".into(), |l| l.meta.describe()),
+            owner: link.map_or_else(|| "(unbound)".into(), |l| l.owner_key_description()),
+            key: key.to_value().describe(),
+            children,
+        }
     }
 
     /// Brings the index up to date with the children's key attributes.
@@ -120,13 +199,46 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         if index.seen != Some(writes) || index.by_key.is_none() {
             let items = self.members.items()?;
             let mut by_key = HashMap::with_capacity(items.len());
+            let mut extra = Vec::new();
             for (addr, h) in items {
-                by_key.insert(Self::key_of(h, column)?, *addr);
+                let key = Self::key_of(h, column)?;
+                match by_key.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        extra.push((e.key().clone(), *addr));
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(*addr);
+                    }
+                }
             }
             index.by_key = Some(by_key);
+            index.extra = extra;
             index.seen = Some(writes);
         }
         Ok(index)
+    }
+
+    /// The child under `key` from a fresh index, or the conflict.
+    fn lookup<Q>(&self, key: &Q) -> Result<Option<Handle<T>>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let index = self.fresh_index()?;
+        if let Some(n) = index.conflict(key) {
+            let key = index
+                .extra
+                .iter()
+                .find(|(k, _)| k.borrow() == key)
+                .map(|(k, _)| k.clone())
+                .expect("a conflict has an extra entry");
+            drop(index);
+            return Err(self.conflict_error(&key, n));
+        }
+        Ok(index
+            .lookup(key)
+            .and_then(|a| self.members.items().ok()?.get(&a))
+            .cloned())
     }
 
     /// Runs `f`, then marks the index fresh if it was before: the
@@ -142,17 +254,14 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         out
     }
 
-    /// The child under `key`, if any.
+    /// The child under `key`, if any; [`Error::KeyConflict`] if several
+    /// children have that key attribute.
     pub fn get<Q>(&self, key: &Q) -> Result<Option<Handle<T>>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let index = self.fresh_index()?;
-        Ok(index
-            .lookup(key)
-            .and_then(|a| self.members.items().ok()?.get(&a))
-            .cloned())
+        self.lookup(key)
     }
 
     pub fn contains_key<Q>(&self, key: &Q) -> Result<bool>
@@ -166,7 +275,7 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
     /// Gets or creates the child under `key`: an existing child takes
     /// `value`'s columns (all but its key, foreign key and version); else
     /// `value` becomes a new child with its key attribute set to `key`,
-    /// which the flush inserts.
+    /// which the flush inserts (unless it is replaced or removed first).
     pub fn insert(&mut self, key: K, mut value: T) -> Result<Handle<T>> {
         let column = self.key_column()?;
         let existing = self.get(&key)?;
@@ -203,21 +312,31 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         })
     }
 
-    /// Puts an existing child under `key` (setting its key attribute). The
-    /// child already under `key`, if another, is replaced (an orphan); the
-    /// same child under the same key changes nothing.
+    /// Puts a child under `key`, setting its key attribute: a child of
+    /// another parent moves here, a child of this collection is re-keyed.
+    /// Every other child under `key` is replaced (an orphan at the flush);
+    /// the same child under the same key changes nothing. With several
+    /// children under `key` (see [`Error::KeyConflict`]), this says which
+    /// one keeps it.
     pub fn insert_handle(&mut self, key: K, child: &Handle<T>) -> Result<()> {
         let column = self.key_column()?;
-        let current = self.get(&key)?;
-        if current.as_ref().is_some_and(|c| Handle::ptr_eq(c, child)) {
+        let holders = self.fresh_index()?.holders(&key);
+        let member = self.members.items()?.contains_key(&child.addr());
+        if member && holders == [child.addr()] {
             return Ok(());
         }
-        self.keeping_fresh(|this| {
-            if let Some(old) = current {
-                this.members.remove(old.addr())?;
-                this.index.lock().forget(&key);
+        let had = Self::key_of(child, column)?;
+        // A conflict being settled, or the child coming from one: the index
+        // is rebuilt at the next read instead of patched.
+        let tangled = holders.len() > 1 || {
+            let index = self.index.lock();
+            index.extra.iter().any(|(_, a)| *a == child.addr())
+        };
+        let out = self.keeping_fresh(|this| {
+            for addr in holders.iter().filter(|a| **a != child.addr()) {
+                this.members.remove(*addr)?;
             }
-            let had = Self::key_of(child, column)?;
+            this.index.lock().forget(&key);
             if had != key {
                 child.write().set_column(column, key.to_value())?;
                 let mut index = this.index.lock();
@@ -228,10 +347,15 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
             this.members.insert(child)?;
             this.index.lock().put(key, child.addr());
             Ok(())
-        })
+        });
+        if tangled {
+            self.index.lock().seen = None;
+        }
+        out
     }
 
-    /// Adds a child under its own key attribute.
+    /// Adds a child under its own key attribute, replacing the child there
+    /// (see [`Keyed::insert_handle`]).
     pub fn add(&mut self, child: &Handle<T>) -> Result<()> {
         let column = self.key_column()?;
         let key = Self::key_of(child, column)?;
@@ -267,14 +391,22 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         Ok(self.iter()?.into_iter().map(|(k, _)| k).collect())
     }
 
-    /// (key, child) pairs in insertion (or load) order.
+    /// (key, child) pairs in insertion (or load) order;
+    /// [`Error::KeyConflict`] if two children have one key.
     pub fn iter(&self) -> Result<Vec<(K, Handle<T>)>> {
         let column = self.key_column()?;
-        self.members
+        let pairs: Vec<(K, Handle<T>)> = self
+            .members
             .items()?
             .values()
             .map(|h| Ok((Self::key_of(h, column)?, h.clone())))
-            .collect()
+            .collect::<Result<_>>()?;
+        // The keys are read anyway: check them here rather than build the
+        // index (a flush's writes to any child make every index stale).
+        if let Some((key, n)) = first_shared(pairs.iter().map(|(k, _)| k)) {
+            return Err(self.conflict_error(key, n));
+        }
+        Ok(pairs)
     }
 
     /// The children, in order.
@@ -290,6 +422,69 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
             column,
         }
     }
+
+    /// [`Error::KeyConflict`] for the first key several children share.
+    /// A fresh index knows; a stale one is not rebuilt for this (the
+    /// flush asks after writes to children, which make every index of the
+    /// child type stale): the keys are compared directly.
+    fn check_conflicts(&self) -> Result<()> {
+        self.members.check()?;
+        let column = self.key_column()?;
+        {
+            let index = self.index.lock();
+            if index.by_key.is_some() && index.seen == Some(T::meta().write_count()) {
+                let Some((key, _)) = index.extra.first() else {
+                    return Ok(());
+                };
+                let key = key.clone();
+                let n = index.conflict(&key).unwrap_or(2);
+                drop(index);
+                return Err(self.conflict_error(&key, n));
+            }
+        }
+        let keys: Vec<K> = self
+            .members
+            .items()?
+            .values()
+            .map(|h| Self::key_of(h, column))
+            .collect::<Result<_>>()?;
+        match first_shared(keys.iter()) {
+            Some((key, n)) => Err(self.conflict_error(key, n)),
+            None => Ok(()),
+        }
+    }
+
+    /// A child that came in from the other side replaces every other child
+    /// under its key, as `insert_handle` would.
+    fn evict_for(&mut self, child: &Handle<T>) -> Result<()> {
+        let column = self.key_column()?;
+        let key = Self::key_of(child, column)?;
+        let holders = self.fresh_index()?.holders(&key);
+        for addr in holders.iter().filter(|a| **a != child.addr()) {
+            self.members.remove(*addr)?;
+        }
+        self.index.lock().seen = None;
+        Ok(())
+    }
+}
+
+/// The first key that appears more than once, and how many times. Pairwise
+/// for the few children a keyed collection usually has (no hashing, no
+/// allocation), a set beyond that.
+fn first_shared<'k, K: Hash + Eq + 'k>(
+    keys: impl Iterator<Item = &'k K> + Clone,
+) -> Option<(&'k K, usize)> {
+    let n = keys.clone().count();
+    let dup = if n <= 16 {
+        keys.clone()
+            .enumerate()
+            .find(|(i, k)| keys.clone().skip(i + 1).any(|o| o == *k))
+            .map(|(_, k)| k)
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        keys.clone().find(|k| !seen.insert(*k))
+    }?;
+    Some((dup, keys.filter(|k| *k == dup).count()))
 }
 
 /// One column of a keyed collection's children, by key (see [`Keyed::view`]).
@@ -318,12 +513,26 @@ impl<K: CollectionKey, T: Entity, V: ColumnValue> ValueView<'_, K, T, V> {
     }
 
     /// Sets the column of the child under `key`, creating the child (from
-    /// `T::default()`) when there is none.
+    /// `T::default()`) when there is none. The key column's view re-keys:
+    /// the child moves to the key `value`, replacing the child there as
+    /// [`Keyed::insert_handle`] does (a child it creates goes under `value`).
     pub fn set(&mut self, key: K, value: V) -> Result<Handle<T>>
     where
         T: Default,
     {
         let index = self.column.index();
+        if self.keyed.key_column()? == index {
+            let to = K::from_value(value.to_value()).map_err(|f| Error::Decode {
+                entity: T::meta().name,
+                column: self.column.name().into(),
+                expected: f.expected,
+                found: f.found,
+            })?;
+            return match self.keyed.get(&key)? {
+                Some(h) => self.keyed.insert_handle(to, &h).map(|()| h),
+                None => self.keyed.insert(to, T::default()),
+            };
+        }
         match self.keyed.get(&key)? {
             Some(h) => {
                 let v = value.to_value();
@@ -380,6 +589,7 @@ impl<K: CollectionKey, T: Entity> Collection for Keyed<K, T> {
             members,
             index: Mutex::new(Index {
                 by_key: None,
+                extra: Vec::new(),
                 seen: None,
             }),
         }
@@ -396,5 +606,21 @@ impl<K: CollectionKey, T: Entity> Collection for Keyed<K, T> {
     /// The index is rebuilt at the next access.
     fn moved(&mut self) {
         self.index.lock().seen = None;
+    }
+
+    fn attached(&mut self, child: &Handle<T>) {
+        // A key that cannot be read now (say it does not decode) leaves the
+        // children as they are; the flush's validate reports what is wrong.
+        let _ = self.evict_for(child);
+    }
+
+    fn validate(&self, all: bool) -> Result<()> {
+        if !self.members.is_loaded() || self.members.link.is_none() {
+            return Ok(());
+        }
+        if !all && !self.members.gained() {
+            return Ok(());
+        }
+        self.check_conflicts()
     }
 }

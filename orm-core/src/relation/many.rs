@@ -14,6 +14,18 @@ use crate::session::Handle;
 /// [`crate::relation`]); the flush inserts new children, sets foreign keys,
 /// writes and deletes association rows, and deletes orphans.
 ///
+/// A child is a member once: adding it again changes nothing, and moving
+/// it to another owner's collection (loaded or new) takes it out of the
+/// old owner's loaded collection when the child has the belongs-to side
+/// (else the old collection keeps listing it until reloaded, but the flush
+/// writes the new owner's key and never treats it as the old owner's
+/// orphan). A has-many child removed and not put back by the flush is an
+/// orphan: `orphans = "delete"` deletes it, or, if it is new, never inserts
+/// it; `orphans = "detach"` sets its foreign key to NULL (a new child the
+/// collection created is never inserted, one the program added to the
+/// session is inserted detached). Removing and re-adding before the flush
+/// leaves the child where it was.
+///
 /// ```
 /// # use orm_core::prelude::*;
 /// #[entity(table = "groups")]

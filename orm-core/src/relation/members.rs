@@ -33,17 +33,46 @@ struct Loaded<T: Entity> {
     items: Set<T>,
     /// Membership at the load or the last flush; `None` while unchanged.
     base: Option<Set<T>>,
+    /// Children that joined after the base and left again before the next
+    /// flush (a new child replaced under its key, added then removed). The
+    /// base does not hold them, so the diff alone would never see them go
+    /// and the flush would insert them as if nothing happened: they are
+    /// removals too, and the orphan rule applies to them. A vector: it is
+    /// nearly always empty, and a map here would cost every loaded
+    /// collection its hasher.
+    gone: Vec<Handle<T>>,
 }
+
+/// What [`Members::commit`] hands back to undo a flush: the base and the
+/// children gone since it.
+type Undo<T> = (Option<Set<T>>, Vec<Handle<T>>);
 
 impl<T: Entity> Loaded<T> {
     fn new(items: Set<T>) -> Box<Self> {
-        Box::new(Loaded { items, base: None })
+        Box::new(Loaded {
+            items,
+            base: None,
+            gone: Vec::new(),
+        })
     }
 
     fn touch(&mut self) {
         if self.base.is_none() {
             self.base = Some(self.items.clone());
         }
+    }
+
+    /// Takes `addr` out (the base is taken first), remembering a child the
+    /// base never had.
+    fn take(&mut self, addr: usize) -> Option<Handle<T>> {
+        self.touch();
+        let h = self.items.shift_remove(&addr)?;
+        if !self.base.as_ref().is_some_and(|b| b.contains_key(&addr))
+            && !self.gone.iter().any(|g| g.addr() == addr)
+        {
+            self.gone.push(h.clone());
+        }
+        Some(h)
     }
 }
 
@@ -105,8 +134,7 @@ impl<T: Entity> Members<T> {
         if !state.items.contains_key(&addr) {
             return Ok(None);
         }
-        state.touch();
-        let h = state.items.shift_remove(&addr);
+        let h = state.take(addr);
         if let (Some(link), Some(h)) = (&self.link, &h) {
             left(link, &obj(h));
         }
@@ -130,19 +158,32 @@ impl<T: Entity> Members<T> {
         if !state.items.contains_key(&child.addr()) {
             return None;
         }
-        state.touch();
-        state.items.shift_remove(&child.addr())
+        state.take(child.addr())
     }
 
     pub(crate) fn changed(&self) -> bool {
         self.state.as_ref().is_some_and(|s| s.base.is_some())
     }
 
-    /// (added, removed) since the base.
+    /// Whether a child joined since the base (every child of a new owner).
+    pub(crate) fn gained(&self) -> bool {
+        match self.state.as_deref() {
+            Some(Loaded {
+                items,
+                base: Some(base),
+                ..
+            }) => items.keys().any(|a| !base.contains_key(a)),
+            _ => false,
+        }
+    }
+
+    /// (added, removed) since the base; removed includes the children that
+    /// joined and left since (see `Loaded::gone`).
     pub(crate) fn diff(&self) -> (Vec<Obj>, Vec<Obj>) {
         let Some(Loaded {
             items,
             base: Some(base),
+            gone,
         }) = self.state.as_deref()
         else {
             return (Vec::new(), Vec::new());
@@ -153,9 +194,10 @@ impl<T: Entity> Members<T> {
             .map(|(_, h)| obj(h))
             .collect();
         let removed = base
-            .iter()
-            .filter(|(a, _)| !items.contains_key(*a))
-            .map(|(_, h)| obj(h))
+            .values()
+            .chain(gone)
+            .filter(|h| !items.contains_key(&h.addr()))
+            .map(obj)
             .collect();
         (added, removed)
     }
@@ -168,12 +210,23 @@ impl<T: Entity> Members<T> {
     }
 
     pub(crate) fn commit(&mut self) -> Box<dyn Any + Send + Sync> {
-        Box::new(self.state.as_mut().and_then(|s| s.base.take()))
+        let undo: Undo<T> = match self.state.as_mut() {
+            Some(s) => (s.base.take(), std::mem::take(&mut s.gone)),
+            None => (None, Vec::new()),
+        };
+        Box::new(undo)
     }
 
     pub(crate) fn uncommit(&mut self, base: Box<dyn Any + Send + Sync>) {
-        if let (Ok(base), Some(state)) = (base.downcast::<Option<Set<T>>>(), self.state.as_mut()) {
-            state.base = *base;
+        if let (Ok(undo), Some(state)) = (base.downcast::<Undo<T>>(), self.state.as_mut()) {
+            let (base, gone) = *undo;
+            state.base = base;
+            // The flush being undone dealt with these; the next one must again.
+            for h in gone {
+                if !state.gone.iter().any(|g| Handle::ptr_eq(g, &h)) {
+                    state.gone.push(h);
+                }
+            }
         }
     }
 
@@ -186,6 +239,7 @@ impl<T: Entity> Members<T> {
         {
             Some((state, base)) => {
                 state.items = base;
+                state.gone.clear();
                 true
             }
             None => false,
@@ -289,6 +343,14 @@ pub(crate) trait Collection: Send + Sync + Sized + 'static {
     fn members_mut(&mut self) -> &mut Members<Self::Item>;
     /// The membership changed from outside (a load, the other side, a rollback).
     fn moved(&mut self) {}
+    /// `child` joined from the other side of the relationship (its
+    /// belongs-to was pointed at the owner).
+    fn attached(&mut self, _child: &Handle<Self::Item>) {}
+    /// What a flush checks before it writes anything (a keyed collection:
+    /// one child per key); see [`RelationField::validate`].
+    fn validate(&self, _all: bool) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<C: Collection> RelationField for C {
@@ -347,9 +409,14 @@ impl<C: Collection> RelationField for C {
     }
 
     fn attach(&mut self, child: &Obj) {
-        if self.members_mut().attach(child).is_some() {
+        if let Some(h) = self.members_mut().attach(child) {
             self.moved();
+            self.attached(&h);
         }
+    }
+
+    fn validate(&self, all: bool) -> Result<()> {
+        Collection::validate(self, all)
     }
 
     fn detach(&mut self, child: &Obj) {

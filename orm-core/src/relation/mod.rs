@@ -66,9 +66,20 @@
 //! [`Session::load`](crate::Session::load) or `query.load(..)`. The
 //! relationships of a new object are loaded and empty (it has no rows yet).
 //! A loaded collection remembers its membership as of the load or the last
-//! flush (its *base*); a flush writes the difference and the base moves on,
-//! and a rollback puts the base (and, for a discarded transaction, the
-//! membership) back.
+//! flush (its *base*) and the children that joined and left since; a flush
+//! writes the difference and the base moves on, and a rollback puts the
+//! base (and, for a discarded transaction, the membership) back.
+//!
+//! ## One child per key, and orphans
+//!
+//! A keyed collection holds one child per key, always: putting a child
+//! under a taken key replaces the child there, and a replaced child is an
+//! orphan like a removed one, for new and loaded owners alike; the rules,
+//! and why two children given one key by a direct write are an error
+//! rather than a replacement, are on [`Keyed`] (`keyed.rs`). An orphan
+//! follows its relationship's [`Orphans`] rule at the next flush; a new
+//! child replaced or removed before any flush is never inserted (except a
+//! child the program added to the session itself, under `detach`).
 //!
 //! [`EntityMeta`]: crate::EntityMeta
 //! [`Error::NotLoaded`]: crate::Error::NotLoaded
@@ -367,6 +378,15 @@ pub trait RelationField: Send + Sync + 'static {
     /// Removes a child from the other side of the relationship.
     #[doc(hidden)]
     fn detach(&mut self, child: &object::Obj);
+
+    /// What a flush checks before it writes anything: a keyed collection
+    /// holds one child per key ([`Error::KeyConflict`]). With `all` false,
+    /// only a collection that gained children since its base is checked
+    /// (see `sync::check_keyed` for why that is enough).
+    #[doc(hidden)]
+    fn validate(&self, _all: bool) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Type-checks a relationship field against its declared target (used by

@@ -32,7 +32,12 @@ pub trait Object: Send + Sync {
     /// A `Box<Handle<T>>`.
     fn handle_any(&self) -> Box<dyn Any>;
     fn column_value(&self, index: usize) -> Value;
-    /// Sets a column through a tracked write (a persistent object becomes dirty).
+    /// Whether any of these columns differs from the object's snapshot
+    /// (false without one: not written since its load or last flush).
+    fn columns_changed(&self, columns: &[usize]) -> bool;
+    /// Sets a foreign-key column through a tracked write (a persistent
+    /// object becomes dirty); not a write keyed collections notice, since a
+    /// foreign key is never a key attribute.
     fn set_column(&self, index: usize, value: Value) -> Result<()>;
     /// Runs `f` on relationship field `index` under a tracked write.
     fn with_relation(&self, index: usize, f: &mut dyn FnMut(&mut dyn RelationField));
@@ -87,16 +92,31 @@ impl<T: Entity> Object for Handle<T> {
         self.read().column_value(index)
     }
 
+    fn columns_changed(&self, columns: &[usize]) -> bool {
+        let value = self.read();
+        let tracking = self.tracking();
+        let Some(snapshot) = &tracking.snapshot else {
+            return false;
+        };
+        columns.iter().any(|&i| {
+            snapshot
+                .get(i)
+                .is_some_and(|was| !crate::session::same_value(was, &value.column_value(i)))
+        })
+    }
+
     fn set_column(&self, index: usize, value: Value) -> Result<()> {
         let same = crate::session::same_value(&self.read().column_value(index), &value);
         if same {
             return Ok(());
         }
-        self.write().set_column(index, value)
+        self.write_quietly().set_column(index, value)
     }
 
     fn with_relation(&self, index: usize, f: &mut dyn FnMut(&mut dyn RelationField)) {
-        let mut value = self.write();
+        // A relationship field is no column: keyed indexes stay fresh (a
+        // collection's own membership changes tell it through `moved`).
+        let mut value = self.write_quietly();
         if let Some(field) = value.relation_mut(index) {
             f(field);
         }

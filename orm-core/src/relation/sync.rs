@@ -1,16 +1,21 @@
 //! What a flush does with relationships, before the unit of work computes
 //! rows (`Session::sync_relations`).
 //!
-//! It walks every object that may have relationship changes (new objects,
-//! deleted ones, and persistent ones written since their load or last
-//! flush) and, per relationship field:
+//! First it checks that every keyed collection the flush may write through
+//! holds one child per key ([`Error::KeyConflict`] before anything is
+//! written; see `keyed`). Then it walks every object that may have
+//! relationship changes (new objects, deleted ones, and persistent ones
+//! written since their load or last flush) and, per relationship field:
 //!
 //! * **has-many**: new children join the session (cascade on save); each
 //!   added child's foreign key is set from the owner's key, or, when the
 //!   owner is new with a generated key, recorded as a [`PendingFk`] that the
-//!   flush resolves after the owner's INSERT; removed children are orphan
-//!   candidates (deleted or detached at the end, unless another collection
-//!   took them); a deleted owner's children are deleted, refused or
+//!   flush resolves after the owner's INSERT; removed children (including
+//!   those that joined and left since the last flush: a replaced new child)
+//!   are orphan candidates, handled at the end unless another collection
+//!   took them or their foreign key names another parent by then: deleted
+//!   (a new one just leaves the session, never inserted) or detached; a
+//!   deleted owner's children are deleted, refused or
 //!   detached as declared (an unloaded collection is loaded first, one
 //!   query per relationship for all deleted owners);
 //! * **many-to-many**: added and removed targets become association pairs;
@@ -47,8 +52,8 @@ pub(crate) struct FlushRelations {
     pub commits: Vec<(Obj, usize)>,
 }
 
-/// Orphan candidates: (relationship, child).
-type Orphan = (&'static RelationMeta, Obj);
+/// Orphan candidates: (relationship, child, the owner's key if it has one).
+type Orphan = (&'static RelationMeta, Obj, Option<Value>);
 
 impl Session {
     /// Cascade on save, alone: new objects added to collections or
@@ -78,6 +83,10 @@ impl Session {
     }
 
     pub(crate) async fn sync_relations(&mut self) -> Result<FlushRelations> {
+        let owners = self.relation_owners();
+        self.check_keyed(&owners)?;
+        // The walk's first round starts from the same owners.
+        let mut first = Some(owners);
         let mut out = FlushRelations::default();
         let mut visited: HashSet<(usize, ObjectState)> = HashSet::new();
         let mut orphans: Vec<Orphan> = Vec::new();
@@ -87,8 +96,9 @@ impl Session {
         // object is deleted (an orphan) by then.
         let mut nulls: Vec<(Obj, usize, &'static RelationMeta)> = Vec::new();
         loop {
-            let owners: Vec<Obj> = self
-                .relation_owners()
+            let owners: Vec<Obj> = first
+                .take()
+                .unwrap_or_else(|| self.relation_owners())
                 .into_iter()
                 .filter(|o| !visited.contains(&(o.addr(), o.state())))
                 .collect();
@@ -96,11 +106,11 @@ impl Session {
                 if orphans.is_empty() {
                     break;
                 }
-                for (rel, child) in std::mem::take(&mut orphans) {
+                for (rel, child, owner_key) in std::mem::take(&mut orphans) {
                     if claimed.contains(&child.addr()) {
                         continue;
                     }
-                    self.orphan(rel, &child)?;
+                    self.orphan(rel, &child, owner_key.as_ref())?;
                 }
                 continue;
             }
@@ -165,7 +175,7 @@ impl Session {
                         let children = owner.relation_children(index);
                         self.cascade_delete(owner, rel, fk, &children)?;
                         // Children taken out before the delete are orphans.
-                        orphans.extend(removed.into_iter().map(|c| (rel, c)));
+                        orphans.extend(removed.into_iter().map(|c| (rel, c, owner_key.clone())));
                         continue;
                     }
                     for child in &added {
@@ -180,7 +190,7 @@ impl Session {
                             }),
                         }
                     }
-                    orphans.extend(removed.into_iter().map(|c| (rel, c)));
+                    orphans.extend(removed.into_iter().map(|c| (rel, c, owner_key.clone())));
                 }
                 RelationKind::ManyToMany => {
                     if state == ObjectState::Deleted {
@@ -264,10 +274,26 @@ impl Session {
         Ok(())
     }
 
-    /// A child removed from a has-many collection and taken by no other.
-    fn orphan(&mut self, rel: &'static RelationMeta, child: &Obj) -> Result<()> {
+    /// A child removed from a has-many collection and taken by no other
+    /// collection in this flush.
+    fn orphan(
+        &mut self,
+        rel: &'static RelationMeta,
+        child: &Obj,
+        owner_key: Option<&Value>,
+    ) -> Result<()> {
         if matches!(child.state(), ObjectState::Deleted | ObjectState::Detached) {
             return Ok(());
+        }
+        // Its foreign key names another parent: it moved there (a child
+        // without a belongs-to cannot take itself out of the old parent's
+        // loaded collection, or its foreign key was written), so it is that
+        // parent's child, not an orphan.
+        if let Some(k) = owner_key {
+            let now = child.column_value(rel.fk_column()?);
+            if !matches!(now, Value::Null(_)) && !crate::session::same_value(&now, k) {
+                return Ok(());
+            }
         }
         match rel.orphans {
             Orphans::Delete => child.delete_in(self),
@@ -311,6 +337,79 @@ impl Session {
         *pending = left;
         Ok(waiting)
     }
+}
+
+impl Session {
+    /// One child per key, before anything is written, else
+    /// [`Error::KeyConflict`]. Two children share a key only if a collection
+    /// gained a child (its key is checked by the operation, but may be
+    /// written directly afterwards, and a new object keeps no snapshot to
+    /// tell) or a persistent child's key attribute changed since its
+    /// snapshot. So: the keyed collections of the owners the flush walks
+    /// that gained children (every collection of a new owner), and the
+    /// loaded parents, found by foreign key, of the persistent children
+    /// whose key attribute or foreign key changed. Not every loaded
+    /// collection: the index of one is rebuilt whenever any object of the
+    /// child type was written, which would make every flush pay for every
+    /// collection in the session.
+    fn check_keyed(&self, owners: &[Obj]) -> Result<()> {
+        let keyed: Vec<(usize, &'static RelationMeta)> = self
+            .tracked_metas()
+            .flat_map(|m| m.relations.iter().enumerate())
+            .filter(|(_, r)| r.kind == RelationKind::HasMany && r.keyed_by.is_some())
+            .collect();
+        if keyed.is_empty() {
+            return Ok(());
+        }
+        // A deleted owner's children go with it, whatever their keys.
+        for o in owners.iter().filter(|o| o.state() != ObjectState::Deleted) {
+            for (index, rel) in o.meta().relations.iter().enumerate() {
+                if rel.keyed_by.is_some() {
+                    validate(o, index, false)?;
+                }
+            }
+        }
+        let mut checked: HashSet<(usize, usize)> = HashSet::new();
+        for (index, rel) in keyed {
+            let target = rel.target_meta();
+            let (Some(key), Ok(fk)) = (rel.keyed_column(), rel.fk_column()) else {
+                continue;
+            };
+            // Objects of a type with relationships are among the owners
+            // already; the others are asked for.
+            let written = if target.relations.is_empty() {
+                self.written_objects(target)
+            } else {
+                owners
+                    .iter()
+                    .filter(|o| o.meta().same(target))
+                    .cloned()
+                    .collect()
+            };
+            for child in written {
+                if child.state() != ObjectState::Persistent || !child.columns_changed(&[key, fk]) {
+                    continue;
+                }
+                let parent_key = child.column_value(fk);
+                if matches!(parent_key, Value::Null(_)) {
+                    continue;
+                }
+                if let Some(parent) = self.find_object(rel.owner_meta(), &parent_key)
+                    && parent.state() != ObjectState::Deleted
+                    && checked.insert((parent.addr(), index))
+                {
+                    validate(&parent, index, true)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate(owner: &Obj, index: usize, all: bool) -> Result<()> {
+    let mut result = Ok(());
+    owner.peek_relation(index, &mut |f| result = f.validate(all));
+    result
 }
 
 /// (changed, added, removed) of one field, read without a snapshot.

@@ -43,7 +43,7 @@ use std::sync::atomic::AtomicBool;
 
 use indexmap::IndexMap;
 
-pub use handle::{Handle, ObjectState};
+pub use handle::{BORROW_WAIT, Handle, ObjectState, ReadGuard, WriteGuard, set_borrow_wait};
 pub use tracker::Change;
 pub(crate) use tracker::same as same_value;
 use tracker::{Tracked, TypeChanges, TypeTracker};
@@ -362,6 +362,29 @@ impl Session {
             .values()
             .flat_map(|t| t.relation_owners())
             .collect()
+    }
+
+    /// The entity types the session has seen.
+    pub(crate) fn tracked_metas(&self) -> impl Iterator<Item = &'static crate::EntityMeta> + '_ {
+        self.trackers.values().map(|t| t.meta())
+    }
+
+    /// The new objects and the persistent ones written since their load or
+    /// last flush, of one entity type.
+    pub(crate) fn written_objects(&self, meta: &crate::EntityMeta) -> Vec<Obj> {
+        self.trackers
+            .values()
+            .find(|t| t.meta().same(meta))
+            .map_or_else(Vec::new, |t| t.written())
+    }
+
+    /// The object of type `meta` with this (single-column) key in the
+    /// identity map.
+    pub(crate) fn find_object(&self, meta: &crate::EntityMeta, key: &Value) -> Option<Obj> {
+        self.trackers
+            .values()
+            .find(|t| t.meta().same(meta))
+            .and_then(|t| t.find(key))
     }
 
     /// Forgets every object (they become detached). The transaction stays open.
@@ -718,6 +741,15 @@ impl Session {
     /// [`transaction::Finishing`] for the commit to run.
     async fn flush_with(&mut self, autocommit: bool) -> Result<Option<transaction::Finishing>> {
         self.ensure_usable()?;
+        // A write guard this thread holds on one of the session's objects
+        // (across an .await) would stop the flush for ever at its first
+        // read of it: said before anything starts, the session untouched.
+        // Free unless this thread holds some write guard.
+        if handle::this_thread_writes() {
+            for t in self.trackers.values() {
+                t.check_borrows()?;
+            }
+        }
         // Until disarmed, dropping this future marks the session's
         // transaction as one a call was writing to (see `transaction`).
         let writing = transaction::Writing::new(&self.interrupted);

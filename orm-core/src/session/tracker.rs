@@ -106,6 +106,13 @@ pub(crate) trait TypeTracker: Send + Sync {
     /// Objects whose relationships a flush must look at: new, deleted, and
     /// written since their load or last flush (none if `T` has no relationships).
     fn relation_owners(&self) -> Vec<crate::relation::object::Obj>;
+    /// New objects and persistent ones written since their load or last flush.
+    fn written(&self) -> Vec<crate::relation::object::Obj>;
+    /// The mapped object with this single-column key.
+    fn find(&self, key: &Value) -> Option<crate::relation::object::Obj>;
+    /// [`Error::Borrowed`] for an object of this type whose write guard this
+    /// thread holds (new, mapped or deleted).
+    fn check_borrows(&self) -> Result<()>;
 
     fn apply(&mut self, keys: Option<Vec<Value>>, seq: u64, hooks: &Merged) -> Result<()>;
     fn cancel(&mut self);
@@ -498,6 +505,45 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                 .map(crate::relation::object::obj),
         );
         out
+    }
+
+    fn written(&self) -> Vec<crate::relation::object::Obj> {
+        let mut out: Vec<crate::relation::object::Obj> =
+            self.new.iter().map(crate::relation::object::obj).collect();
+        out.extend(
+            self.map
+                .values()
+                .filter(|h| h.tracking().snapshot.is_some())
+                .map(crate::relation::object::obj),
+        );
+        out
+    }
+
+    fn check_borrows(&self) -> Result<()> {
+        match self
+            .new
+            .iter()
+            .chain(self.map.values())
+            .chain(&self.deleted)
+            .find(|h| h.written_here())
+        {
+            Some(h) => Err(h.borrowed_error()),
+            None => Ok(()),
+        }
+    }
+
+    fn find(&self, key: &Value) -> Option<crate::relation::object::Obj> {
+        let meta = T::meta();
+        let mut columns = meta.key_columns();
+        let (i, _) = columns.next()?;
+        if columns.next().is_some() {
+            return None;
+        }
+        // key_from_row reads the key columns alone.
+        let mut row = vec![Value::Null(crate::value::SqlType::Text); meta.columns.len()];
+        row[i] = key.clone();
+        let key = T::key_from_row(&row).ok()?;
+        self.map.get(&key).map(crate::relation::object::obj)
     }
 
     fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges> {

@@ -313,10 +313,14 @@ impl Session {
     /// leave, changed ones get their values at the savepoint back).
     fn rewind_to(&mut self, mark: u64) {
         self.restore_relations(mark);
-        self.discard_relations();
         for t in self.trackers.values_mut() {
             t.cancel();
             t.restore_to(mark);
+        }
+        // After the undo: an object a flush updated has its snapshot back
+        // only now, and with it its place among the relationship owners.
+        self.discard_relations();
+        for t in self.trackers.values_mut() {
             t.discard();
         }
     }
@@ -449,9 +453,12 @@ impl Session {
         }
         let tx = self.tx.take();
         self.restore_relations(0);
-        self.discard_relations();
         for t in self.trackers.values_mut() {
             t.restore_to(0);
+        }
+        // After the undo, as in `rewind_to`.
+        self.discard_relations();
+        for t in self.trackers.values_mut() {
             t.discard();
         }
         self.savepoints.clear();
