@@ -4,15 +4,15 @@
 //! statements and renames cannot break it. Not for direct use: items here
 //! may change without notice.
 
-pub use crate::column::{Column, Scalar};
-pub use crate::entity::Entity;
 pub use crate::error::{Error, Result};
-pub use crate::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
+pub use crate::model::column::{Column, Scalar};
+pub use crate::model::entity::Entity;
+pub use crate::model::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
+pub use crate::model::types::{ColumnType, NotNull, Nullable, Stores, With};
 pub use crate::relation::{
     Holds, OnDeleteChildren, Orphans, Relation, RelationField, RelationKind, RelationMeta, Via,
     loader,
 };
-pub use crate::types::{ColumnType, NotNull, Nullable, Stores, With};
 pub use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
 pub use std::sync::atomic::AtomicU64;
 

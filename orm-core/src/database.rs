@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use crate::backend::{self, Capabilities, Dialect, Pool, PoolOptions, Target};
 use crate::error::{Error, Result};
-use crate::hooks::Hooks;
-use crate::meta::{EntityMeta, dependency_order};
+use crate::model::meta::{EntityMeta, dependency_order};
 use crate::query::Statement;
 use crate::row::Row;
-use crate::schema;
 use crate::session::Session;
+use crate::session::hooks::Hooks;
+use crate::sql::ddl;
 use crate::telemetry::{Stats, observe};
 use crate::value::Value;
 
@@ -183,8 +183,8 @@ impl Database {
     }
 
     /// What a SELECT needs to come from the template cache.
-    pub(crate) fn template_env(&self) -> crate::query::templated::Env<'_> {
-        crate::query::templated::Env {
+    pub(crate) fn template_env(&self) -> crate::sql::templated::Env<'_> {
+        crate::sql::templated::Env {
             cache: &self.inner.templates,
             padding: self.inner.padding,
             bind_limit: self.bind_limit(),
@@ -280,11 +280,11 @@ impl Database {
     pub async fn create_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
         let ordered = dependency_order(entities).map_err(Error::Config)?;
         for meta in ordered {
-            for sql in schema::create_table(self.dialect(), meta) {
+            for sql in ddl::create_table(self.dialect(), meta) {
                 self.execute_sql(sql, vec![]).await?;
             }
         }
-        for (_, statements) in schema::association_tables(self.dialect(), entities) {
+        for (_, statements) in ddl::association_tables(self.dialect(), entities) {
             for sql in statements {
                 self.execute_sql(sql, vec![]).await?;
             }
@@ -295,12 +295,12 @@ impl Database {
     /// Drops the tables of `entities` that exist, referencing tables first.
     pub async fn drop_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
         let ordered = dependency_order(entities).map_err(Error::Config)?;
-        for (table, _) in schema::association_tables(self.dialect(), entities) {
-            self.execute_sql(schema::drop_named(self.dialect(), table), vec![])
+        for (table, _) in ddl::association_tables(self.dialect(), entities) {
+            self.execute_sql(ddl::drop_named(self.dialect(), table), vec![])
                 .await?;
         }
         for meta in ordered.into_iter().rev() {
-            self.execute_sql(schema::drop_table(self.dialect(), meta), vec![])
+            self.execute_sql(ddl::drop_table(self.dialect(), meta), vec![])
                 .await?;
         }
         Ok(())
@@ -311,10 +311,10 @@ impl Database {
         let ordered = dependency_order(entities).map_err(Error::Config)?;
         let mut sql: Vec<String> = ordered
             .into_iter()
-            .flat_map(|m| schema::create_table(self.dialect(), m))
+            .flat_map(|m| ddl::create_table(self.dialect(), m))
             .collect();
         sql.extend(
-            schema::association_tables(self.dialect(), entities)
+            ddl::association_tables(self.dialect(), entities)
                 .into_iter()
                 .flat_map(|(_, s)| s),
         );

@@ -169,44 +169,42 @@
 
 mod backend;
 pub mod cache;
-mod column;
-mod concurrent;
 mod database;
-mod entity;
 mod error;
-pub mod hooks;
-mod meta;
+mod model;
+mod object;
 mod query;
 pub mod relation;
 mod row;
 mod runner;
-mod schema;
 mod session;
-mod sql_query;
+mod sql;
 mod telemetry;
-pub mod types;
 mod value;
+
+pub use model::types;
+pub use session::hooks;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use backend::{Dialect, PoolOptions, SqliteDriver};
-pub use column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar};
-pub use concurrent::{BatchError, BatchQuery, Batched};
 pub use database::{ConnectOptions, Database};
-pub use entity::Entity;
 pub use error::{DbErrorKind, Error, Result, Violation};
 pub use hooks::{EntityEvent, Hooks};
-pub use meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
+pub use model::column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar};
+pub use model::entity::Entity;
+pub use model::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
 pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};
 pub use orm_derive::{ColumnValue, entity, fields};
+pub use query::batch::{BatchError, BatchQuery, Batched};
+pub use query::raw::SqlQuery;
 pub use query::{Param, Query, Shape, Statement, TemplateOptions};
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use row::{Row, RowSet};
 pub use session::{
     BORROW_WAIT, Change, Handle, ObjectState, ReadGuard, Session, WriteGuard, set_borrow_wait,
 };
-pub use sql_query::SqlQuery;
 pub use telemetry::{Stats, StatsSnapshot};
 pub use types::{AsJson, AsText, ColumnType, Converter, With};
 pub use value::{ColumnValue, DecodeFailure, SqlType, Value};

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 /// The SQL type a column is declared with, independent of backend.
 ///
-/// `crate::schema` maps each to a backend's type name; typed NULLs carry one so
+/// `crate::sql::ddl` maps each to a backend's type name; typed NULLs carry one so
 /// that PostgreSQL receives a correctly typed parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -186,7 +186,7 @@ impl DecodeFailure {
 /// error at that field.
 ///
 /// Implementing it makes a type storable everywhere (per type, see
-/// [`crate::types`]); `#[derive(ColumnValue)]` does it for newtypes and
+/// [`crate::model::types`]); `#[derive(ColumnValue)]` does it for newtypes and
 /// enums. A type that implements it should also implement the marker
 /// [`crate::Scalar`] (the derive does), so that typed filters compare it.
 #[diagnostic::on_unimplemented(
@@ -498,6 +498,44 @@ impl From<&str> for Value {
 impl<T: ColumnValue> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Value {
         v.to_value()
+    }
+}
+
+/// Orders two cells of one column (for re-sorting split results); NULLs
+/// sort as the backend sorts them.
+pub(crate) fn compare(a: &Value, b: &Value, nulls_last: bool) -> std::cmp::Ordering {
+    use Value as V;
+    use std::cmp::Ordering;
+    match (a, b) {
+        (V::Null(_), V::Null(_)) => Ordering::Equal,
+        (V::Null(_), _) => {
+            if nulls_last {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (_, V::Null(_)) => {
+            if nulls_last {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (V::Text(x), V::Text(y)) => x.cmp(y),
+        (V::Bool(x), V::Bool(y)) => x.cmp(y),
+        (V::F32(x), V::F32(y)) => x.total_cmp(y),
+        (V::F64(x), V::F64(y)) => x.total_cmp(y),
+        (V::Bytes(x), V::Bytes(y)) => x.cmp(y),
+        (V::Timestamp(x), V::Timestamp(y)) => x.cmp(y),
+        (V::TimestampTz(x), V::TimestampTz(y)) => x.cmp(y),
+        (V::Date(x), V::Date(y)) => x.cmp(y),
+        (V::Time(x), V::Time(y)) => x.cmp(y),
+        (V::Uuid(x), V::Uuid(y)) => x.cmp(y),
+        _ => match (a.as_i64(), b.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => Ordering::Equal,
+        },
     }
 }
 

@@ -103,8 +103,8 @@ pub use orm_cache::region::{
 };
 
 use crate::database::Database;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::entity::Entity;
 use crate::query::prepared::Prepared;
 use crate::row::RowSet;
 use crate::telemetry::Stats;

@@ -5,23 +5,23 @@
 //! land in that session's identity map. Rendering to SQL lives in
 //! [`render`]; this module only collects the parts and runs them.
 
-pub(crate) mod builder;
+pub(crate) mod batch;
 pub(crate) mod prepared;
-pub(crate) mod render;
-pub(crate) mod templated;
+pub(crate) mod raw;
 
 use std::marker::PhantomData;
 
-pub use builder::{Param, Shape};
-pub use render::Statement;
-pub use templated::TemplateOptions;
+pub use crate::sql::Statement;
+pub use crate::sql::builder::{Param, Shape};
+pub use crate::sql::templated::TemplateOptions;
 
-use crate::column::{Direction, Filter, Node, Order};
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::column::{Direction, Filter, Node, Order};
+use crate::model::entity::Entity;
 use crate::relation::{Path, Relation, RelationMeta};
 use crate::row::Row;
 use crate::session::{Handle, Session};
+use crate::sql::{render, templated};
 
 /// A query over entity `T`, built step by step and run with
 /// [`all`](Query::all), [`first`](Query::first), [`one`](Query::one),
@@ -157,7 +157,7 @@ impl<'s, T: Entity> Query<'s, T> {
             T::meta()
                 .key_columns()
                 .zip(T::key_values(key))
-                .map(|((_, c), v)| Node::Compare(c.name, crate::column::CmpOp::Eq, v))
+                .map(|((_, c), v)| Node::Compare(c.name, crate::model::column::CmpOp::Eq, v))
                 .collect(),
         );
         self.push_filter(node);
@@ -273,7 +273,7 @@ impl<'s, T: Entity> Query<'s, T> {
         let (set, session) = self.run().await?;
         let found = session.materialize(set)?;
         for steps in &loads {
-            let level = found.iter().map(crate::relation::object::obj).collect();
+            let level = found.iter().map(crate::object::erased::obj).collect();
             session.load_steps(level, steps).await?;
         }
         Ok(found)
@@ -332,44 +332,6 @@ impl<'s, T: Entity> Query<'s, T> {
             total += first_count(self.session.fetch(stmt).await?)?;
         }
         Ok(total)
-    }
-}
-
-/// Orders two cells of one column (for re-sorting split results); NULLs
-/// sort as the backend sorts them.
-pub(crate) fn compare(a: &crate::Value, b: &crate::Value, nulls_last: bool) -> std::cmp::Ordering {
-    use crate::Value as V;
-    use std::cmp::Ordering;
-    match (a, b) {
-        (V::Null(_), V::Null(_)) => Ordering::Equal,
-        (V::Null(_), _) => {
-            if nulls_last {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            }
-        }
-        (_, V::Null(_)) => {
-            if nulls_last {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            }
-        }
-        (V::Text(x), V::Text(y)) => x.cmp(y),
-        (V::Bool(x), V::Bool(y)) => x.cmp(y),
-        (V::F32(x), V::F32(y)) => x.total_cmp(y),
-        (V::F64(x), V::F64(y)) => x.total_cmp(y),
-        (V::Bytes(x), V::Bytes(y)) => x.cmp(y),
-        (V::Timestamp(x), V::Timestamp(y)) => x.cmp(y),
-        (V::TimestampTz(x), V::TimestampTz(y)) => x.cmp(y),
-        (V::Date(x), V::Date(y)) => x.cmp(y),
-        (V::Time(x), V::Time(y)) => x.cmp(y),
-        (V::Uuid(x), V::Uuid(y)) => x.cmp(y),
-        _ => match (a.as_i64(), b.as_i64()) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            _ => Ordering::Equal,
-        },
     }
 }
 

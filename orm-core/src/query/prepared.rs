@@ -9,16 +9,18 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::{Query, Statement, compare, templated};
+use super::{Query, Statement};
 use crate::cache::{self, CacheSpec};
-use crate::column::Direction;
-use crate::concurrent::BatchQuery;
 use crate::database::Database;
-use crate::entity::Entity;
 use crate::error::Result;
+use crate::model::column::Direction;
+use crate::model::entity::Entity;
+use crate::query::batch::BatchQuery;
 use crate::row::{Row, RowSet};
 use crate::session::{Handle, Session};
+use crate::sql::templated;
 use crate::telemetry::{Stats, observe};
+use crate::value::compare;
 
 /// Statements ready to run without their builder.
 #[derive(Debug, Clone)]

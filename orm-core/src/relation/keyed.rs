@@ -17,9 +17,9 @@ use std::hash::Hash;
 use parking_lot::Mutex;
 
 use super::members::{Collection, Members};
-use crate::column::Column;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::column::Column;
+use crate::model::entity::Entity;
 use crate::session::Handle;
 use crate::value::ColumnValue;
 

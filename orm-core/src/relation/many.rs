@@ -3,8 +3,8 @@
 use std::fmt;
 
 use super::members::{Collection, Members};
-use crate::entity::Entity;
 use crate::error::Result;
+use crate::model::entity::Entity;
 use crate::session::Handle;
 
 /// The children of a has-many or many-to-many relationship, in insertion

@@ -14,8 +14,8 @@ use std::any::Any;
 
 use super::object::{Link, Obj, obj, typed};
 use super::{RelationField, RelationKind, not_loaded};
-use crate::entity::Entity;
 use crate::error::Result;
+use crate::model::entity::Entity;
 use crate::session::Handle;
 
 pub(crate) type Set<T> = IndexMap<usize, Handle<T>>;

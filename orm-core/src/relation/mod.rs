@@ -84,30 +84,28 @@
 //! [`EntityMeta`]: crate::EntityMeta
 //! [`Error::NotLoaded`]: crate::Error::NotLoaded
 
-pub(crate) mod assoc;
 mod keyed;
 pub(crate) mod keys;
-pub(crate) mod load;
 mod many;
 mod members;
-#[doc(hidden)]
-pub mod object;
 mod reference;
-pub(crate) mod sync;
+
+#[doc(hidden)]
+pub use crate::object::erased as object;
 
 use std::any::Any;
 use std::marker::PhantomData;
 
+pub use crate::session::loading::{LoadFn, loader};
 pub use keyed::CollectionKey;
 pub use keyed::{Keyed, ValueView};
-pub use load::{LoadFn, loader};
 pub use many::Many;
 pub use reference::Ref;
 
-use crate::entity::Entity;
 use crate::error::{Error, Result};
-use crate::meta::EntityMeta;
-use object::Link;
+use crate::model::entity::Entity;
+use crate::model::meta::EntityMeta;
+use crate::object::erased::Link;
 
 /// The kind of a relationship field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

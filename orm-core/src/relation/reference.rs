@@ -5,8 +5,8 @@ use std::fmt;
 
 use super::object::{Link, Obj, obj, typed};
 use super::{Relation, RelationField, RelationKind, not_loaded};
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::entity::Entity;
 use crate::session::Handle;
 use crate::value::Value;
 

@@ -59,8 +59,8 @@ use orm_cache::template::{Cached, Mode, Placeholders, ShapeKey, Template, Templa
 
 use crate::backend::{Capabilities, Dialect};
 use crate::error::{Error, Result};
-use crate::meta::EntityMeta;
-use crate::query::{Statement, render};
+use crate::model::meta::EntityMeta;
+use crate::sql::{Statement, render};
 use crate::value::Value;
 
 use super::tracker::{RowDelete, RowUpdate, TypeChanges};

@@ -16,8 +16,8 @@
 //! Relationship fields of the copy are not merged.
 
 use super::{Handle, ObjectState, Session, same_value};
-use crate::entity::Entity;
 use crate::error::{Error, Result, describe_key};
+use crate::model::entity::Entity;
 
 impl Session {
     /// Reconciles a detached copy (from another session, a form, a

@@ -30,10 +30,13 @@
 //!
 //! Changes a failing `before_flush` hook made before it failed stay in memory.
 
+pub(crate) mod assoc;
 pub(crate) mod flush_plan;
-pub(crate) mod handle;
+pub mod hooks;
+pub(crate) mod loading;
 mod merge;
 pub(crate) mod persist;
+pub(crate) mod sync;
 pub(crate) mod tracker;
 pub(crate) mod transaction;
 
@@ -43,20 +46,24 @@ use std::sync::atomic::AtomicBool;
 
 use indexmap::IndexMap;
 
-pub use handle::{BORROW_WAIT, Handle, ObjectState, ReadGuard, WriteGuard, set_borrow_wait};
+pub use crate::object::handle::{
+    BORROW_WAIT, Handle, ObjectState, ReadGuard, WriteGuard, set_borrow_wait,
+};
 pub use tracker::Change;
 pub(crate) use tracker::same as same_value;
 use tracker::{Tracked, TypeChanges, TypeTracker};
 
 use crate::backend::{Conn, Target};
 use crate::database::Database;
-use crate::entity::Entity;
 use crate::error::{Error, Result, describe_key};
-use crate::hooks::{EntityEvent, Hooks, MAX_BEFORE_FLUSH_ROUNDS, Merged, SessionEvent, ViewEvent};
-use crate::meta::dependency_order;
+use crate::model::entity::Entity;
+use crate::model::meta::dependency_order;
+use crate::object::erased::Obj;
 use crate::query::{Query, Statement};
-use crate::relation::object::Obj;
 use crate::row::{Row, RowSet};
+use crate::session::hooks::{
+    EntityEvent, Hooks, MAX_BEFORE_FLUSH_ROUNDS, Merged, SessionEvent, ViewEvent,
+};
 use crate::telemetry::{Stats, observe};
 use crate::value::Value;
 
@@ -159,7 +166,7 @@ impl Session {
         &self.stats
     }
 
-    /// This session's hooks (merged with the database's; see [`crate::hooks`]).
+    /// This session's hooks (merged with the database's; see [`crate::session::hooks`]).
     pub fn hooks(&self) -> &Hooks {
         &self.hooks
     }
@@ -461,7 +468,7 @@ impl Session {
     /// SQL from the *shape* of `params` (present or absent, list or not)
     /// and is called once per shape; values are bound. `site` names the
     /// query (the cache key is the site plus the shape, never the values).
-    /// See [`crate::query::builder`](crate::Shape) for an example.
+    /// See [`crate::sql::builder`](crate::Shape) for an example.
     pub async fn fetch_built(
         &mut self,
         site: &'static str,
@@ -484,7 +491,7 @@ impl Session {
         build: impl Fn(&crate::query::Shape<'_>) -> String,
     ) -> Result<RowSet> {
         self.ensure_usable()?;
-        let stmt = crate::query::builder::statement(
+        let stmt = crate::sql::builder::statement(
             self.db.templates(),
             self.dialect(),
             site,
@@ -745,7 +752,7 @@ impl Session {
         // (across an .await) would stop the flush for ever at its first
         // read of it: said before anything starts, the session untouched.
         // Free unless this thread holds some write guard.
-        if handle::this_thread_writes() {
+        if crate::object::handle::this_thread_writes() {
             for t in self.trackers.values() {
                 t.check_borrows()?;
             }
@@ -887,7 +894,7 @@ impl Session {
         &mut self,
         e: persist::StepError,
         steps: &[flush_plan::Step],
-        metas: &[&'static crate::meta::EntityMeta],
+        metas: &[&'static crate::model::meta::EntityMeta],
     ) -> Error {
         match e {
             persist::StepError::Failed(e) => e,

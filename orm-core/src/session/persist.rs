@@ -19,7 +19,7 @@ use super::flush_plan::{self, Kind, Step};
 use super::tracker::same;
 use crate::backend::Dialect;
 use crate::error::{DbErrorKind, Error, Result, describe_key};
-use crate::meta::EntityMeta;
+use crate::model::meta::EntityMeta;
 use crate::query::Statement;
 use crate::runner::Runner;
 use crate::value::Value;
@@ -284,7 +284,7 @@ async fn already_stored<R: Runner>(
     cols: &[usize],
     rows: &[Vec<&Value>],
 ) -> Option<usize> {
-    let q = |name: &str| crate::query::render::quote(Dialect::Sqlite, name);
+    let q = |name: &str| crate::sql::render::quote(Dialect::Sqlite, name);
     let mut sql = String::from("SELECT v.column1 FROM (VALUES ");
     let mut params = Vec::with_capacity(rows.len() * cols.len());
     for (r, row) in rows.iter().enumerate() {

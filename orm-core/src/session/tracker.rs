@@ -33,11 +33,11 @@
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 
-use super::handle::{Handle, ObjectState};
-use crate::entity::Entity;
 use crate::error::{Error, Result, describe_key};
-use crate::hooks::{EntityEvent, Merged};
-use crate::meta::EntityMeta;
+use crate::model::entity::Entity;
+use crate::model::meta::EntityMeta;
+use crate::object::handle::{Handle, ObjectState};
+use crate::session::hooks::{EntityEvent, Merged};
 use crate::value::Value;
 
 /// The writes one flush makes for one entity type, as values.
@@ -105,11 +105,11 @@ pub(crate) trait TypeTracker: Send + Sync {
     fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges>;
     /// Objects whose relationships a flush must look at: new, deleted, and
     /// written since their load or last flush (none if `T` has no relationships).
-    fn relation_owners(&self) -> Vec<crate::relation::object::Obj>;
+    fn relation_owners(&self) -> Vec<crate::object::erased::Obj>;
     /// New objects and persistent ones written since their load or last flush.
-    fn written(&self) -> Vec<crate::relation::object::Obj>;
+    fn written(&self) -> Vec<crate::object::erased::Obj>;
     /// The mapped object with this single-column key.
-    fn find(&self, key: &Value) -> Option<crate::relation::object::Obj>;
+    fn find(&self, key: &Value) -> Option<crate::object::erased::Obj>;
     /// [`Error::Borrowed`] for an object of this type whose write guard this
     /// thread holds (new, mapped or deleted).
     fn check_borrows(&self) -> Result<()>;
@@ -489,12 +489,12 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         Ok(())
     }
 
-    fn relation_owners(&self) -> Vec<crate::relation::object::Obj> {
+    fn relation_owners(&self) -> Vec<crate::object::erased::Obj> {
         if T::meta().relations.is_empty() {
             return Vec::new();
         }
-        let mut out: Vec<crate::relation::object::Obj> =
-            self.new.iter().map(crate::relation::object::obj).collect();
+        let mut out: Vec<crate::object::erased::Obj> =
+            self.new.iter().map(crate::object::erased::obj).collect();
         out.extend(
             self.map
                 .values()
@@ -502,19 +502,19 @@ impl<T: Entity> TypeTracker for Tracked<T> {
                     let t = h.tracking();
                     t.status == ObjectState::Deleted || t.snapshot.is_some()
                 })
-                .map(crate::relation::object::obj),
+                .map(crate::object::erased::obj),
         );
         out
     }
 
-    fn written(&self) -> Vec<crate::relation::object::Obj> {
-        let mut out: Vec<crate::relation::object::Obj> =
-            self.new.iter().map(crate::relation::object::obj).collect();
+    fn written(&self) -> Vec<crate::object::erased::Obj> {
+        let mut out: Vec<crate::object::erased::Obj> =
+            self.new.iter().map(crate::object::erased::obj).collect();
         out.extend(
             self.map
                 .values()
                 .filter(|h| h.tracking().snapshot.is_some())
-                .map(crate::relation::object::obj),
+                .map(crate::object::erased::obj),
         );
         out
     }
@@ -532,7 +532,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         }
     }
 
-    fn find(&self, key: &Value) -> Option<crate::relation::object::Obj> {
+    fn find(&self, key: &Value) -> Option<crate::object::erased::Obj> {
         let meta = T::meta();
         let mut columns = meta.key_columns();
         let (i, _) = columns.next()?;
@@ -543,7 +543,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         let mut row = vec![Value::Null(crate::value::SqlType::Text); meta.columns.len()];
         row[i] = key.clone();
         let key = T::key_from_row(&row).ok()?;
-        self.map.get(&key).map(crate::relation::object::obj)
+        self.map.get(&key).map(crate::object::erased::obj)
     }
 
     fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges> {

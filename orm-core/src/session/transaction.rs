@@ -58,10 +58,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Session, flush_plan, hook_error, persist};
 use crate::backend::Conn;
 use crate::error::{Error, Result};
-use crate::hooks::{SessionEvent, ViewEvent};
-use crate::meta::EntityMeta;
-use crate::relation::object::Obj;
+use crate::model::meta::EntityMeta;
+use crate::object::erased::Obj;
 use crate::runner::Autocommit;
+use crate::session::hooks::{SessionEvent, ViewEvent};
 
 /// Held by a call that writes to the transaction; raises the session's
 /// `interrupted` flag if the call's future is dropped before it disarms.

@@ -61,8 +61,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::entity::Entity;
 use crate::error::{Error, describe_key};
+use crate::model::entity::Entity;
 use crate::value::Value;
 
 /// How long a borrow waits, by default, for a guard held elsewhere (by
@@ -303,14 +303,14 @@ pub struct Handle<T> {
 
 impl<T: Entity> Handle<T> {
     /// A handle for a new or loaded object. Its relationship fields learn
-    /// their owner here (`crate::relation::object::Link`), so a collection
+    /// their owner here (`crate::object::erased::Link`), so a collection
     /// can reach the object it belongs to.
     pub(crate) fn with_state(mut value: T, status: ObjectState) -> Handle<T> {
         let inner = Arc::new_cyclic(|weak: &Weak<Slot<T>>| {
             if !T::meta().relations.is_empty() {
-                crate::relation::object::bind_all(
+                crate::object::erased::bind_all(
                     &mut value,
-                    weak.clone() as Weak<dyn crate::relation::object::OwnerSlot>,
+                    weak.clone() as Weak<dyn crate::object::erased::OwnerSlot>,
                     weak.as_ptr() as *const () as usize,
                     status,
                 );
@@ -338,9 +338,9 @@ impl<T: Entity> Handle<T> {
             return;
         }
         let status = self.state();
-        let weak = Arc::downgrade(&self.inner) as Weak<dyn crate::relation::object::OwnerSlot>;
+        let weak = Arc::downgrade(&self.inner) as Weak<dyn crate::object::erased::OwnerSlot>;
         let addr = self.addr();
-        crate::relation::object::bind_all(&mut *self.lock_write(), weak, addr, status);
+        crate::object::erased::bind_all(&mut *self.lock_write(), weak, addr, status);
     }
 
     /// Replaces the object's column values with `fresh`'s, keeping its
@@ -370,8 +370,8 @@ impl Tracking {
     }
 }
 
-impl<T: Entity> crate::relation::object::OwnerSlot for Slot<T> {
-    fn object(self: Arc<Self>) -> crate::relation::object::Obj {
+impl<T: Entity> crate::object::erased::OwnerSlot for Slot<T> {
+    fn object(self: Arc<Self>) -> crate::object::erased::Obj {
         Arc::new(Handle { inner: self })
     }
 }

@@ -10,13 +10,13 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::types::{ColumnType, Converter, With};
+use crate::model::types::{ColumnType, Converter, With};
 use crate::value::{ColumnValue, Value};
 
 /// A column of entity `E` whose column type is `T`: the field's type for
 /// built-in and [`ColumnValue`] types (`Column<User, Option<String>>`), and
 /// [`With<C, F>`] for a field of type `F` stored through converter `C`
-/// (`#[column(with = C)]`, see [`crate::types`]).
+/// (`#[column(with = C)]`, see [`crate::model::types`]).
 pub struct Column<E, T> {
     name: &'static str,
     index: usize,
@@ -170,7 +170,7 @@ pub(crate) enum Node {
     /// parameter read by a subquery (`col IN (SELECT value FROM
     /// json_each(?))`); only the query compiler builds it
     /// (`query/templated.rs`), the value is the JSON text or a marker.
-    InJson(&'static str, Value, bool, crate::query::render::JsonElem),
+    InJson(&'static str, Value, bool, crate::sql::render::JsonElem),
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),

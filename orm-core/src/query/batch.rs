@@ -54,8 +54,8 @@ use futures_util::StreamExt;
 
 use crate::cache::{self, CacheSpec};
 use crate::database::Database;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::entity::Entity;
 use crate::query::prepared::Prepared;
 use crate::row::{Row, RowSet};
 use crate::session::{Handle, Session};

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use crate::cache::{self, CacheSpec};
-use crate::concurrent::BatchQuery;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::query::Statement;
+use crate::query::batch::BatchQuery;
 use crate::query::prepared::Prepared;
 use crate::row::Row;
 use crate::value::Value;

@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use crate::entity::Entity;
 use crate::error::Result;
+use crate::model::entity::Entity;
 use crate::session::Session;
 
 /// How often `before_flush` hooks may run in one flush while they keep adding work.

@@ -1,7 +1,7 @@
 //! Schema metadata: what `#[entity]` knows about a struct, as plain data.
 //!
 //! The derive emits one `static` [`EntityMeta`] per entity; everything that
-//! needs the schema (DDL in `crate::schema`, SQL rendering in `crate::query`,
+//! needs the schema (DDL in `crate::sql::ddl`, SQL rendering in `crate::query`,
 //! the flush in `crate::session`) reads it from here. Metadata is `'static`
 //! and immutable, so reading it costs nothing at run time.
 

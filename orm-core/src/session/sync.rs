@@ -31,9 +31,9 @@
 use std::collections::HashSet;
 
 use super::assoc::AssocChanges;
-use super::object::Obj;
-use super::{OnDeleteChildren, Orphans, RelationKind, RelationMeta};
 use crate::error::{Error, Result};
+use crate::object::erased::Obj;
+use crate::relation::{OnDeleteChildren, Orphans, RelationKind, RelationMeta};
 use crate::session::{ObjectState, Session};
 use crate::value::Value;
 

@@ -13,10 +13,10 @@ use indexmap::IndexMap;
 
 use orm_cache::template::ShapeKey;
 
-use super::RelationMeta;
-use super::object::Obj;
 use crate::error::{Error, Result};
+use crate::object::erased::Obj;
 use crate::query::Statement;
+use crate::relation::RelationMeta;
 use crate::session::ObjectState;
 use crate::session::flush_plan::Writer;
 use crate::value::Value;

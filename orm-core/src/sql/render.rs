@@ -16,8 +16,8 @@ use sea_query::{
 };
 
 use crate::backend::Dialect;
-use crate::column::{CmpOp, Direction, Node};
-use crate::meta::EntityMeta;
+use crate::model::column::{CmpOp, Direction, Node};
+use crate::model::meta::EntityMeta;
 use crate::value::{SqlType, Value};
 
 /// A statement ready to run: SQL text and its parameters in placeholder order.
@@ -619,7 +619,7 @@ fn from_sea(v: sea_query::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{EntityMeta, test_column};
+    use crate::model::meta::{EntityMeta, test_column};
 
     static USERS: EntityMeta = EntityMeta {
         name: "User",

@@ -13,13 +13,13 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 
-use super::keys::ValueKey;
-use super::object::{Obj, obj};
-use super::{Path, RelationKind, RelationMeta};
-use crate::column::Node;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::column::Node;
+use crate::model::entity::Entity;
+use crate::object::erased::{Obj, obj};
 use crate::query::Param;
+use crate::relation::keys::ValueKey;
+use crate::relation::{Path, RelationKind, RelationMeta};
 use crate::row::RowSet;
 use crate::session::{Handle, Session};
 use crate::value::Value;
@@ -206,7 +206,7 @@ async fn fetch_via<C: Entity>(
     let meta = C::meta();
     let key = single_key(meta, rel)?;
     let dialect = session.database().dialect();
-    let q = |name: &str| crate::query::render::quote(dialect, name);
+    let q = |name: &str| crate::sql::render::quote(dialect, name);
     let columns: Vec<String> = meta
         .columns
         .iter()

@@ -84,7 +84,7 @@
 //!   seam: sqlx binds every parameter in binary with a declared type, and a
 //!   text parameter sent into an `inet` column is refused by PostgreSQL unless
 //!   the SQL casts it. Doing it right needs a `Value::Inet` variant carried
-//!   through `crate::query::render`'s sea-query conversion and all three
+//!   through `crate::sql::render`'s sea-query conversion and all three
 //!   backends' `bind`, plus an `INET` decode plan, i.e. touching the value
 //!   model everywhere for one type. `AsText` gives the same equality and
 //!   uniqueness semantics on every backend (ordering is textual, not by

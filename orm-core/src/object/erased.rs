@@ -6,10 +6,10 @@
 use std::any::Any;
 use std::sync::{Arc, Weak};
 
-use super::{RelationField, RelationMeta};
-use crate::entity::Entity;
 use crate::error::{Result, describe_key};
-use crate::meta::EntityMeta;
+use crate::model::entity::Entity;
+use crate::model::meta::EntityMeta;
+use crate::relation::{RelationField, RelationMeta};
 use crate::session::{Handle, ObjectState, Session};
 use crate::value::Value;
 

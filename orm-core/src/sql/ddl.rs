@@ -27,7 +27,7 @@ use sea_query::{
 };
 
 use crate::backend::Dialect;
-use crate::meta::{ColumnMeta, EntityMeta, OnDelete};
+use crate::model::meta::{ColumnMeta, EntityMeta, OnDelete};
 use crate::value::SqlType;
 
 /// The backend's type name for a column.

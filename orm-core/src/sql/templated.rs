@@ -76,8 +76,8 @@ use orm_cache::template::{
 
 use super::render::{self, SelectSpec, Statement};
 use crate::backend::Dialect;
-use crate::column::{CmpOp, Direction, Node};
 use crate::error::{Error, Result};
+use crate::model::column::{CmpOp, Direction, Node};
 use crate::value::Value;
 
 /// Template settings of a database.
@@ -486,8 +486,8 @@ pub(crate) fn statements(
 fn dedupe(node: &mut Node) {
     match node {
         Node::In(_, values, _) => {
-            values.sort_by(|a, b| super::compare(a, b, false));
-            values.dedup_by(|a, b| super::compare(a, b, false).is_eq() && a == b);
+            values.sort_by(|a, b| crate::value::compare(a, b, false));
+            values.dedup_by(|a, b| crate::value::compare(a, b, false).is_eq() && a == b);
         }
         Node::And(ns) | Node::Or(ns) => ns.iter_mut().for_each(dedupe),
         Node::Not(n) => dedupe(n),
@@ -657,8 +657,8 @@ fn finish(
         // dropping them changes nothing else.
         for arg in &mut args {
             if let Arg::List(values) = arg {
-                values.sort_by(|a, b| super::compare(a, b, false));
-                values.dedup_by(|a, b| super::compare(a, b, false).is_eq() && a == b);
+                values.sort_by(|a, b| crate::value::compare(a, b, false));
+                values.dedup_by(|a, b| crate::value::compare(a, b, false).is_eq() && a == b);
             }
         }
     }
@@ -736,7 +736,7 @@ fn check_splittable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{EntityMeta, test_column};
+    use crate::model::meta::{EntityMeta, test_column};
     use crate::value::SqlType;
 
     static T: EntityMeta = EntityMeta {

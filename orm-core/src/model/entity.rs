@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::error::Result;
-use crate::meta::EntityMeta;
+use crate::model::meta::EntityMeta;
 use crate::relation::RelationField;
 use crate::value::Value;
 

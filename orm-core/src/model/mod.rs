@@ -1,0 +1,12 @@
+//! The model: what `#[entity]` declares, as plain data and the traits
+//! generated code implements. It never names a session or a handle.
+//!
+//! * [`entity`]: the [`Entity`](entity::Entity) trait;
+//! * [`meta`]: table and column metadata;
+//! * [`column`]: typed columns, filters and orderings;
+//! * [`types`]: column types and converters.
+
+pub(crate) mod column;
+pub(crate) mod entity;
+pub(crate) mod meta;
+pub mod types;

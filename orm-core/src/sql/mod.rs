@@ -1,0 +1,14 @@
+//! The SQL layer: statements as text and parameters, built from metadata
+//! and filters, with no knowledge of sessions, queries or objects.
+//!
+//! * [`render`]: SELECT statements and their filters (sea-query);
+//! * [`templated`]: the same through the template cache (shapes, lists);
+//! * [`builder`]: hand-written SQL by the shape of its parameters;
+//! * [`ddl`]: CREATE / DROP for entity metadata.
+
+pub(crate) mod builder;
+pub(crate) mod ddl;
+pub(crate) mod render;
+pub(crate) mod templated;
+
+pub use render::Statement;
