@@ -1,74 +1,26 @@
-//! [`Database`]: a connection pool, its dialect and capabilities, schema
-//! management, and the factory for sessions.
+//! [`Database`]: the entry point. An [`Engine`] (the pool and what is
+//! shared with it) plus the hooks every session of it runs, schema
+//! management, raw SQL, and the factory for sessions and retried units of
+//! work.
 //!
-//! A `Database` is cheap to clone (an `Arc`); share one per process. Work on
-//! entities happens in a [`Session`]; the database itself only runs DDL and
-//! raw SQL.
+//! A `Database` is cheap to clone (two `Arc`s); share one per process. Work
+//! on entities happens in a [`Session`]. Layer 5: the top of orm-core.
 
 use std::sync::Arc;
 
-use crate::backend::{self, Capabilities, Dialect, Pool, PoolOptions, Target};
-use crate::error::{Error, Result};
+pub use crate::engine::ConnectOptions;
+use crate::engine::Engine;
+use crate::error::Result;
 use crate::model::meta::{EntityMeta, dependency_order};
-use crate::query::Statement;
+use crate::query::batch::{self, BatchError, BatchQuery};
+use crate::query::raw::SqlQuery;
 use crate::row::Row;
+use crate::runner::{Autocommit, Runner};
 use crate::session::Session;
 use crate::session::hooks::Hooks;
-use crate::sql::ddl;
-use crate::telemetry::{Stats, observe};
+use crate::sql::{Statement, ddl};
 use crate::value::Value;
-
-/// Options for [`Database::connect_with`].
-///
-/// ```
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use std::time::Duration;
-/// use orm_core::{ConnectOptions, Database, DbErrorKind};
-/// let options = ConnectOptions {
-///     connect_timeout: Some(Duration::from_secs(5)),
-///     statement_timeout: Some(Duration::from_millis(100)),
-///     ..Default::default()
-/// };
-/// let db = Database::connect_with("sqlite::memory:", options).await?;
-/// let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT MAX(x) FROM c";
-/// let err = db.fetch_sql(endless, vec![]).await.unwrap_err();
-/// assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout));
-/// assert!(err.to_string().contains("WITH RECURSIVE"), "the error names its statement: {err}");
-/// # Ok::<(), orm_core::Error>(())
-/// # }).unwrap();
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct ConnectOptions {
-    /// Pool sizing and timeouts.
-    pub pool: PoolOptions,
-    /// The SQL template cache (capacity, safety mode, list padding).
-    pub templates: crate::query::TemplateOptions,
-    /// Override the detection of `INSERT ... RETURNING`. `Some(false)` makes the
-    /// ORM read generated keys with `LAST_INSERT_ID()` on MySQL (the path used
-    /// by MySQL servers, which lack RETURNING); other backends require it.
-    pub insert_returning: Option<bool>,
-    /// Which driver serves `sqlite:` URLs (SQLite called directly by
-    /// default; see [`SqliteDriver`](crate::SqliteDriver)).
-    pub sqlite_driver: crate::SqliteDriver,
-    /// How long opening the first connection may take before `connect`
-    /// fails with [`Error::Connect`] (default: the pool's acquire timeout).
-    /// A server that refuses connections fails at once whatever this says.
-    /// Connections the pool opens later are bounded by its acquire timeout
-    /// (sqlx's pool has no separate connect timeout). SQLite files open
-    /// synchronously (the direct driver cannot be interrupted while it
-    /// opens one; the sqlx driver's open is bounded by this).
-    pub connect_timeout: Option<std::time::Duration>,
-    /// The longest a statement may run before the backend cancels it, which
-    /// is reported as [`DbErrorKind::Timeout`](crate::DbErrorKind) with the
-    /// statement: PostgreSQL's `statement_timeout` and MariaDB's
-    /// `max_statement_time` (MySQL's `max_execution_time`, which covers
-    /// SELECTs only), set on every connection; on SQLite an interrupt from a
-    /// progress handler, both drivers, which counts only the time SQLite
-    /// works on the statement (not waits for a lock, which the busy timeout
-    /// bounds). A cancelled write inside a transaction fails the flush as
-    /// any failed statement does.
-    pub statement_timeout: Option<std::time::Duration>,
-}
+use crate::{Dialect, Error};
 
 /// A pool of connections to one database.
 ///
@@ -83,25 +35,14 @@ pub struct ConnectOptions {
 /// ```
 #[derive(Clone)]
 pub struct Database {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    hooks: Hooks,
-    templates: orm_cache::template::TemplateCache,
-    padding: orm_cache::template::Padding,
-    pool: Pool,
-    caps: Capabilities,
-    dialect: Dialect,
-    stats: Stats,
-    /// Result-cache regions (`crate::cache`).
-    cache: crate::cache::ResultCache,
+    engine: Engine,
+    hooks: Arc<Hooks>,
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
-            .field("dialect", &self.inner.dialect)
+            .field("dialect", &self.dialect())
             .finish()
     }
 }
@@ -115,87 +56,53 @@ impl Database {
 
     /// Opens a pool with explicit options.
     pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Database> {
-        let timeouts = backend::Timeouts {
-            connect: options
-                .connect_timeout
-                .unwrap_or(options.pool.acquire_timeout),
-            statement: options.statement_timeout,
-        };
-        let (pool, mut caps) =
-            backend::connect(url, &options.pool, options.sqlite_driver, timeouts).await?;
-        let dialect = pool.dialect();
-        if let Some(returning) = options.insert_returning {
-            if !returning && dialect != Dialect::MySql {
-                return Err(Error::Config(format!(
-                    "{} needs INSERT ... RETURNING to read generated keys",
-                    dialect.name()
-                )));
-            }
-            caps.insert_returning = returning;
-        }
         Ok(Database {
-            inner: Arc::new(Inner {
-                hooks: Hooks::default(),
-                templates: orm_cache::template::TemplateCache::new(
-                    options.templates.capacity,
-                    options.templates.mode,
-                ),
-                padding: options.templates.padding,
-                pool,
-                caps,
-                dialect,
-                stats: Stats::default(),
-                cache: crate::cache::ResultCache::default(),
-            }),
+            engine: Engine::connect(url, options).await?,
+            hooks: Arc::new(Hooks::default()),
         })
+    }
+
+    /// The database a session works on.
+    pub(crate) fn of(engine: Engine, hooks: Arc<Hooks>) -> Database {
+        Database { engine, hooks }
     }
 
     /// The SQL dialect of this database.
     pub fn dialect(&self) -> Dialect {
-        self.inner.dialect
+        self.engine.dialect()
     }
 
     /// Whether generated keys are read back with `INSERT ... RETURNING`.
     pub fn uses_insert_returning(&self) -> bool {
-        self.inner.caps.insert_returning
+        self.engine.caps().insert_returning
     }
 
     /// The most parameters one statement may bind on this backend.
     pub fn bind_limit(&self) -> usize {
-        self.inner.caps.bind_limit
+        self.engine.bind_limit()
     }
 
     /// Statements run through this database by every session, and by itself.
-    pub fn stats(&self) -> &Stats {
-        &self.inner.stats
+    pub fn stats(&self) -> &crate::Stats {
+        self.engine.stats()
     }
 
     /// The SQL template cache: statistics, and the run-time switches
     /// (`set_enabled`, `set_mode`).
     pub fn templates(&self) -> &orm_cache::template::TemplateCache {
-        &self.inner.templates
+        self.engine.templates()
     }
 
     /// The result-cache regions: set them up once (`add`), read through
     /// them with `.cached(region)` on a query; see [`crate::cache`].
     pub fn cache(&self) -> &crate::cache::ResultCache {
-        &self.inner.cache
-    }
-
-    /// What a SELECT needs to come from the template cache.
-    pub(crate) fn template_env(&self) -> crate::sql::templated::Env<'_> {
-        crate::sql::templated::Env {
-            cache: &self.inner.templates,
-            padding: self.inner.padding,
-            bind_limit: self.bind_limit(),
-            dialect: self.inner.dialect,
-        }
+        self.engine.cache()
     }
 
     /// Hooks that apply to every session of this database (merged with each
     /// session's own by priority, then registration order).
     pub fn hooks(&self) -> &Hooks {
-        &self.inner.hooks
+        &self.hooks
     }
 
     /// Runs a unit of work in a fresh session and commits it, retrying up to
@@ -263,31 +170,15 @@ impl Database {
 
     /// A new session: its own identity map, pending objects and transaction.
     pub fn session(&self) -> Session {
-        Session::new(self.clone())
-    }
-
-    pub(crate) fn pool(&self) -> &Pool {
-        &self.inner.pool
-    }
-
-    pub(crate) fn caps(&self) -> Capabilities {
-        self.inner.caps
+        Session::new(self.engine.clone(), self.hooks.clone())
     }
 
     /// Creates the tables (and indexes and foreign keys) of `entities` that do
     /// not exist yet, referenced tables first, then the association tables
     /// of their many-to-many relationships.
     pub async fn create_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
-        let ordered = dependency_order(entities).map_err(Error::Config)?;
-        for meta in ordered {
-            for sql in ddl::create_table(self.dialect(), meta) {
-                self.execute_sql(sql, vec![]).await?;
-            }
-        }
-        for (_, statements) in ddl::association_tables(self.dialect(), entities) {
-            for sql in statements {
-                self.execute_sql(sql, vec![]).await?;
-            }
+        for sql in self.create_all_sql(entities)? {
+            self.execute_sql(sql, vec![]).await?;
         }
         Ok(())
     }
@@ -325,13 +216,9 @@ impl Database {
     /// backend's own (`$1` on PostgreSQL, `?` elsewhere). Returns rows affected.
     pub async fn execute_sql(&self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> Result<u64> {
         let stmt = Statement::new(sql, params);
-        let done = observe(
-            &[&self.inner.stats],
-            self.dialect(),
-            &stmt.sql,
-            Target::Pool(self.pool()).execute(&stmt.sql, &stmt.params),
-        )
-        .await?;
+        let done = Autocommit::new(self.engine.clone(), None)
+            .execute(&stmt)
+            .await?;
         Ok(done.rows_affected)
     }
 
@@ -342,19 +229,50 @@ impl Database {
         params: Vec<Value>,
     ) -> Result<Vec<Row>> {
         let stmt = Statement::new(sql, params);
-        let set = observe(
-            &[&self.inner.stats],
-            self.dialect(),
-            &stmt.sql,
-            Target::Pool(self.pool()).fetch(&stmt.sql, &stmt.params),
-        )
-        .await?;
+        let set = Autocommit::new(self.engine.clone(), None)
+            .fetch(&stmt)
+            .await?;
         Ok(set.into_rows())
     }
 
     /// Closes every connection; later use fails with a connection error.
     pub async fn close(&self) {
-        self.inner.pool.close().await;
+        self.engine.pool().close().await;
+    }
+}
+
+impl Database {
+    /// A raw SELECT to run, cache or batch (see [`SqlQuery`]).
+    pub fn sql(&self, sql: impl Into<Arc<str>>, params: Vec<Value>) -> SqlQuery {
+        SqlQuery::new(self.engine.clone(), Statement::new(sql, params))
+    }
+
+    /// Runs independent queries concurrently over the pool, at most `limit`
+    /// at a time; their rows in input order, each failure with its query.
+    /// Entity queries give their plain rows here (use
+    /// [`Session::concurrently`] for objects).
+    pub async fn concurrently(
+        &self,
+        limit: usize,
+        queries: Vec<BatchQuery>,
+    ) -> Vec<Result<Vec<Row>, BatchError>> {
+        batch::fetch_all(&self.engine, limit, queries, None)
+            .await
+            .into_iter()
+            .enumerate()
+            .map(|(i, (label, _, result))| {
+                result
+                    .map(|(set, _)| set.into_rows())
+                    .map_err(batch::failure(i, label))
+            })
+            .collect()
+    }
+}
+
+impl Session {
+    /// The database this session works on.
+    pub fn database(&self) -> Database {
+        Database::of(self.engine().clone(), self.database_hooks().clone())
     }
 }
 

@@ -170,6 +170,7 @@
 mod backend;
 pub mod cache;
 mod database;
+mod engine;
 mod error;
 mod model;
 mod object;

@@ -8,16 +8,24 @@
 //! owns outright, so the statement can finish even when the commit's future
 //! is dropped (see `session::transaction`).
 //!
-//! What this module must not do: know about entities or objects.
+//! [`Prepared`] is a read apart from whatever built it (an entity query, a
+//! raw statement): its statements and how to combine their rows, runnable
+//! on any runner (a session, the pool, a concurrent batch's task, a
+//! result-cache region's computation).
+//!
+//! Layer 2. What this module must not do: know about entities or objects.
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use crate::backend::{Done, Target};
-use crate::database::Database;
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::query::Statement;
+use crate::model::column::Direction;
 use crate::row::RowSet;
+use crate::sql::Statement;
 use crate::telemetry::{Stats, observe};
+use crate::value::compare;
 
 /// Runs statements somewhere, recording each in the right counters.
 pub(crate) trait Runner: Send {
@@ -37,12 +45,12 @@ pub(crate) trait Runner: Send {
 /// Statements on the pool in autocommit, each on a connection of its own,
 /// counted in a session's counters (if any) and the database's.
 pub(crate) struct Autocommit {
-    db: Database,
+    db: Engine,
     session: Option<Stats>,
 }
 
 impl Autocommit {
-    pub(crate) fn new(db: Database, session: Option<Stats>) -> Autocommit {
+    pub(crate) fn new(db: Engine, session: Option<Stats>) -> Autocommit {
         Autocommit { db, session }
     }
 
@@ -79,4 +87,75 @@ impl Runner for Autocommit {
         let run = Target::Pool(self.db.pool()).execute(&stmt.sql, &stmt.params);
         self.observed(stmt, run)
     }
+}
+
+/// Statements ready to run without their builder.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    /// More than one when an `IN` list was split at the bind limit.
+    pub(crate) statements: Vec<Statement>,
+    /// How to order the combined rows of split statements again: column
+    /// positions and directions (empty: keep the order they came in).
+    pub(crate) resort: Vec<(usize, Direction)>,
+    pub(crate) nulls_last: bool,
+    /// The tables the statements read (what invalidates a cached result).
+    pub(crate) tables: Vec<Cow<'static, str>>,
+}
+
+impl Prepared {
+    /// One hand-written statement.
+    pub(crate) fn raw(statement: Statement, tables: Vec<Cow<'static, str>>) -> Prepared {
+        Prepared {
+            statements: vec![statement],
+            resort: Vec::new(),
+            nulls_last: false,
+            tables,
+        }
+    }
+
+    /// The SQL of the first statement (for messages).
+    pub(crate) fn sql(&self) -> &str {
+        self.statements.first().map_or("", |s| &s.sql)
+    }
+
+    /// Runs every statement on `runner` (a session, inside its transaction
+    /// if one is open, or the pool) and combines their rows.
+    pub(crate) async fn run<R: Runner>(&self, runner: &mut R) -> Result<RowSet> {
+        let mut set = RowSet::default();
+        for stmt in &self.statements {
+            combine(&mut set, runner.fetch(stmt).await?);
+        }
+        Ok(self.finish(set))
+    }
+
+    /// Runs on the pool, in autocommit; counted in `stats` (a session's)
+    /// and the engine's.
+    pub(crate) async fn fetch(&self, engine: &Engine, stats: Option<&Stats>) -> Result<RowSet> {
+        self.run(&mut Autocommit::new(engine.clone(), stats.cloned()))
+            .await
+    }
+
+    fn finish(&self, mut set: RowSet) -> RowSet {
+        if self.statements.len() > 1 && !self.resort.is_empty() {
+            let nulls_last = self.nulls_last;
+            set.rows.sort_by(|a, b| {
+                self.resort
+                    .iter()
+                    .map(|&(i, d)| {
+                        let o = compare(&a[i], &b[i], nulls_last);
+                        if d == Direction::Desc { o.reverse() } else { o }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        set
+    }
+}
+
+fn combine(set: &mut RowSet, part: RowSet) {
+    if set.rows.is_empty() {
+        set.columns = part.columns;
+    }
+    set.rows.extend(part.rows);
 }

@@ -501,6 +501,17 @@ impl<T: ColumnValue> From<Option<T>> for Value {
     }
 }
 
+/// Value equality for change detection: NaN equals NaN, so a NaN column is
+/// not dirty forever.
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits() || x == y,
+        (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits() || x == y,
+        (Value::Null(_), Value::Null(_)) => true,
+        _ => a == b,
+    }
+}
+
 /// Orders two cells of one column (for re-sorting split results); NULLs
 /// sort as the backend sorts them.
 pub(crate) fn compare(a: &Value, b: &Value, nulls_last: bool) -> std::cmp::Ordering {

@@ -645,7 +645,7 @@ async fn run_read(s: &mut Session, read: &str, ids: &[i64], polls: usize) -> Che
             done
         }
         "merge" => {
-            let copy = db_copy(s.database(), ids[1]).await?;
+            let copy = db_copy(&s.database(), ids[1]).await?;
             poll_at_most(polls, s.merge(copy))
                 .await
                 .map(|r| r.map(drop))

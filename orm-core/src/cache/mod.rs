@@ -102,14 +102,14 @@ pub use orm_cache::region::{
     RegionStats, Source, Store,
 };
 
-use crate::database::Database;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::entity::Entity;
-use crate::query::prepared::Prepared;
 use crate::row::RowSet;
+use crate::runner::Prepared;
 use crate::telemetry::Stats;
 
-/// The result-cache regions of a [`Database`] (`db.cache()`).
+/// The result-cache regions of a [`Database`](crate::Database) (`db.cache()`).
 #[derive(Default)]
 pub struct ResultCache {
     regions: RwLock<IndexMap<String, Arc<Region>>>,
@@ -220,7 +220,7 @@ pub(crate) fn note_written(
     }
 }
 
-fn region_key(region: &Region, db: &Database, prepared: &Prepared, spec: &CacheSpec) -> CacheKey {
+fn region_key(region: &Region, db: &Engine, prepared: &Prepared, spec: &CacheSpec) -> CacheKey {
     let mut tables: Vec<&str> = prepared.tables.iter().map(|t| &**t).collect();
     tables.sort_unstable();
     tables.dedup();
@@ -245,13 +245,13 @@ fn region_key(region: &Region, db: &Database, prepared: &Prepared, spec: &CacheS
 }
 
 /// The store key of a prepared query in its region.
-pub(crate) fn key_of(db: &Database, prepared: &Prepared, spec: &CacheSpec) -> Result<String> {
+pub(crate) fn key_of(db: &Engine, prepared: &Prepared, spec: &CacheSpec) -> Result<String> {
     let region = db.cache().region(&spec.region)?;
     Ok(region_key(&region, db, prepared, spec).as_str().to_string())
 }
 
 /// Forgets a prepared query's cached result.
-pub(crate) async fn invalidate(db: &Database, prepared: &Prepared, spec: &CacheSpec) -> Result<()> {
+pub(crate) async fn invalidate(db: &Engine, prepared: &Prepared, spec: &CacheSpec) -> Result<()> {
     let region = db.cache().region(&spec.region)?;
     region
         .invalidate(&region_key(&region, db, prepared, spec))
@@ -283,7 +283,7 @@ pub(crate) fn entities<T: Entity>(set: RowSet) -> Result<Vec<T>> {
 /// (the session's) and the database's. `convert` makes the caller's value
 /// from rows, fresh or decoded; on decoded rows its failure is a miss.
 pub(crate) async fn fetch<V: Send + 'static>(
-    db: &Database,
+    db: &Engine,
     prepared: Prepared,
     spec: &CacheSpec,
     stats: Option<Stats>,

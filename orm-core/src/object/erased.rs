@@ -9,8 +9,9 @@ use std::sync::{Arc, Weak};
 use crate::error::{Result, describe_key};
 use crate::model::entity::Entity;
 use crate::model::meta::EntityMeta;
+use crate::object::handle::{Handle, ObjectState};
 use crate::relation::{RelationField, RelationMeta};
-use crate::session::{Handle, ObjectState, Session};
+use crate::session::Session;
 use crate::value::Value;
 
 /// An erased handle.
@@ -101,12 +102,12 @@ impl<T: Entity> Object for Handle<T> {
         columns.iter().any(|&i| {
             snapshot
                 .get(i)
-                .is_some_and(|was| !crate::session::same_value(was, &value.column_value(i)))
+                .is_some_and(|was| !crate::value::same(was, &value.column_value(i)))
         })
     }
 
     fn set_column(&self, index: usize, value: Value) -> Result<()> {
-        let same = crate::session::same_value(&self.read().column_value(index), &value);
+        let same = crate::value::same(&self.read().column_value(index), &value);
         if same {
             return Ok(());
         }

@@ -53,11 +53,11 @@ use std::any::Any;
 use futures_util::StreamExt;
 
 use crate::cache::{self, CacheSpec};
-use crate::database::Database;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::entity::Entity;
-use crate::query::prepared::Prepared;
 use crate::row::{Row, RowSet};
+use crate::runner::Prepared;
 use crate::session::{Handle, Session};
 use crate::telemetry::Stats;
 
@@ -180,7 +180,7 @@ impl BatchQuery {
     }
 
     /// Its rows, and whether they came through a cache region.
-    async fn fetch(self, db: Database, stats: Option<Stats>) -> Result<(RowSet, bool)> {
+    async fn fetch(self, db: Engine, stats: Option<Stats>) -> Result<(RowSet, bool)> {
         match &self.cache {
             Some(spec) => {
                 let fetched = cache::fetch(&db, self.prepared, spec, stats, Ok).await?;
@@ -193,8 +193,8 @@ impl BatchQuery {
 
 /// Runs the queries' fetches, at most `limit` at a time, each in its own
 /// task; results in input order.
-async fn fetch_all(
-    db: &Database,
+pub(crate) async fn fetch_all(
+    db: &Engine,
     limit: usize,
     queries: Vec<BatchQuery>,
     stats: Option<Stats>,
@@ -220,34 +220,11 @@ async fn fetch_all(
         .await
 }
 
-fn failure(index: usize, query: String) -> impl FnOnce(Error) -> BatchError {
+pub(crate) fn failure(index: usize, query: String) -> impl FnOnce(Error) -> BatchError {
     move |error| BatchError {
         index,
         query,
         error: Box::new(error),
-    }
-}
-
-impl Database {
-    /// Runs independent queries concurrently over the pool, at most `limit`
-    /// at a time; their rows in input order, each failure with its query.
-    /// Entity queries give their plain rows here (use
-    /// [`Session::concurrently`] for objects).
-    pub async fn concurrently(
-        &self,
-        limit: usize,
-        queries: Vec<BatchQuery>,
-    ) -> Vec<Result<Vec<Row>, BatchError>> {
-        fetch_all(self, limit, queries, None)
-            .await
-            .into_iter()
-            .enumerate()
-            .map(|(i, (label, _, result))| {
-                result
-                    .map(|(set, _)| set.into_rows())
-                    .map_err(failure(i, label))
-            })
-            .collect()
     }
 }
 
@@ -269,13 +246,13 @@ impl Session {
             // connection, so one after another.
             let mut out = Vec::with_capacity(queries.len());
             for q in queries {
-                let result = q.prepared.fetch_in(self).await.map(|set| (set, false));
+                let result = q.prepared.run(self).await.map(|set| (set, false));
                 out.push((q.label, q.materialize, result));
             }
             out
         } else {
             let stats = Some(self.stats().clone());
-            fetch_all(self.database(), limit, queries, stats).await
+            fetch_all(self.engine(), limit, queries, stats).await
         };
         Ok(fetched
             .into_iter()

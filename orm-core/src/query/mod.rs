@@ -125,7 +125,7 @@ impl<'s, T: Entity> Query<'s, T> {
     pub(crate) async fn all_without_autoflush(self) -> Result<Vec<Handle<T>>> {
         self.session.check_usable()?;
         self.check_values(self.filter_node())?;
-        let set = self.prepare()?.fetch_in(self.session).await?;
+        let set = self.prepare()?.run(self.session).await?;
         self.session.materialize(set)
     }
 
@@ -237,7 +237,7 @@ impl<'s, T: Entity> Query<'s, T> {
     /// [`Query::statements`] for a query being consumed (values moved out of
     /// the filter on a template hit; the filter must not be used again).
     fn statements_moving(&mut self, kind: templated::Kind) -> Result<Vec<Statement>> {
-        let db = self.session.database();
+        let db = self.session.engine();
         let mut filter = self.filter.take();
         templated::statements_moving(
             db.template_env(),
@@ -249,7 +249,7 @@ impl<'s, T: Entity> Query<'s, T> {
     }
 
     fn statements(&self, kind: templated::Kind, node: Option<&Node>) -> Result<Vec<Statement>> {
-        let db = self.session.database();
+        let db = self.session.engine();
         templated::statements(db.template_env(), kind, &self.spec(node), self.use_template)
     }
 
@@ -259,7 +259,7 @@ impl<'s, T: Entity> Query<'s, T> {
         self.session.autoflush().await?;
         // The same path as cached and batched queries: split statements'
         // rows are combined and ordered again in `Prepared`.
-        let set = self.prepare_moving()?.fetch_in(self.session).await?;
+        let set = self.prepare_moving()?.run(self.session).await?;
         Ok((set, self.session))
     }
 

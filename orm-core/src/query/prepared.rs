@@ -9,97 +9,15 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::{Query, Statement};
+use super::Query;
 use crate::cache::{self, CacheSpec};
-use crate::database::Database;
 use crate::error::Result;
-use crate::model::column::Direction;
 use crate::model::entity::Entity;
 use crate::query::batch::BatchQuery;
 use crate::row::{Row, RowSet};
+use crate::runner::Prepared;
 use crate::session::{Handle, Session};
 use crate::sql::templated;
-use crate::telemetry::{Stats, observe};
-use crate::value::compare;
-
-/// Statements ready to run without their builder.
-#[derive(Debug, Clone)]
-pub(crate) struct Prepared {
-    /// More than one when an `IN` list was split at the bind limit.
-    pub(crate) statements: Vec<Statement>,
-    /// How to order the combined rows of split statements again: column
-    /// positions and directions (empty: keep the order they came in).
-    pub(crate) resort: Vec<(usize, Direction)>,
-    pub(crate) nulls_last: bool,
-    /// The tables the statements read (what invalidates a cached result).
-    pub(crate) tables: Vec<Cow<'static, str>>,
-}
-
-impl Prepared {
-    /// One hand-written statement.
-    pub(crate) fn raw(statement: Statement, tables: Vec<Cow<'static, str>>) -> Prepared {
-        Prepared {
-            statements: vec![statement],
-            resort: Vec::new(),
-            nulls_last: false,
-            tables,
-        }
-    }
-
-    /// The SQL of the first statement (for messages).
-    pub(crate) fn sql(&self) -> &str {
-        self.statements.first().map_or("", |s| &s.sql)
-    }
-
-    /// Runs on the pool, in autocommit; counted in `stats` (a session's)
-    /// and the database's.
-    pub(crate) async fn fetch(&self, db: &Database, stats: Option<&Stats>) -> Result<RowSet> {
-        let mut set = RowSet::default();
-        for stmt in &self.statements {
-            let target = crate::backend::Target::Pool(db.pool());
-            let run = target.fetch(&stmt.sql, &stmt.params);
-            let part = match stats {
-                Some(s) => observe(&[s, db.stats()], db.dialect(), &stmt.sql, run).await?,
-                None => observe(&[db.stats()], db.dialect(), &stmt.sql, run).await?,
-            };
-            combine(&mut set, part);
-        }
-        Ok(self.finish(set))
-    }
-
-    /// Runs in the session (inside its transaction if one is open).
-    pub(crate) async fn fetch_in(&self, session: &mut Session) -> Result<RowSet> {
-        let mut set = RowSet::default();
-        for stmt in &self.statements {
-            combine(&mut set, session.fetch(stmt).await?);
-        }
-        Ok(self.finish(set))
-    }
-
-    fn finish(&self, mut set: RowSet) -> RowSet {
-        if self.statements.len() > 1 && !self.resort.is_empty() {
-            let nulls_last = self.nulls_last;
-            set.rows.sort_by(|a, b| {
-                self.resort
-                    .iter()
-                    .map(|&(i, d)| {
-                        let o = compare(&a[i], &b[i], nulls_last);
-                        if d == Direction::Desc { o.reverse() } else { o }
-                    })
-                    .find(|o| o.is_ne())
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-        }
-        set
-    }
-}
-
-fn combine(set: &mut RowSet, part: RowSet) {
-    if set.rows.is_empty() {
-        set.columns = part.columns;
-    }
-    set.rows.extend(part.rows);
-}
 
 impl<'s, T: Entity> Query<'s, T> {
     /// The statements, nothing run (whether the session can run them is
@@ -120,7 +38,7 @@ impl<'s, T: Entity> Query<'s, T> {
         Ok(self.prepared(statements))
     }
 
-    fn prepared(&self, statements: Vec<crate::query::Statement>) -> Prepared {
+    fn prepared(&self, statements: Vec<crate::sql::Statement>) -> Prepared {
         let meta = T::meta();
         let resort = self
             .order
@@ -221,7 +139,7 @@ impl<'s, T: Entity> CachedQuery<'s, T> {
     /// The key the region stores this result under.
     pub fn cache_key(&self) -> Result<String> {
         cache::key_of(
-            self.query.session.database(),
+            self.query.session.engine(),
             &self.query.prepare()?,
             &self.spec,
         )
@@ -229,7 +147,7 @@ impl<'s, T: Entity> CachedQuery<'s, T> {
 
     /// Forgets this query's cached result.
     pub async fn invalidate(self) -> Result<()> {
-        let db = self.query.session.database().clone();
+        let db = self.query.session.engine().clone();
         cache::invalidate(&db, &self.query.prepare()?, &self.spec).await
     }
 
@@ -239,7 +157,7 @@ impl<'s, T: Entity> CachedQuery<'s, T> {
         let session = self.query.session;
         session.autoflush().await?;
         let direct = if session.in_transaction() {
-            Some(prepared.fetch_in(session).await?)
+            Some(prepared.run(session).await?)
         } else {
             None
         };
@@ -253,7 +171,7 @@ impl<'s, T: Entity> CachedQuery<'s, T> {
             return session.materialize(set);
         }
         let stats = Some(session.stats().clone());
-        let db = session.database().clone();
+        let db = session.engine().clone();
         let fetched = cache::fetch(&db, prepared, &spec, stats, cache::entities::<T>).await?;
         Ok(fetched
             .value
@@ -275,7 +193,7 @@ impl<'s, T: Entity> CachedQuery<'s, T> {
             return Ok(set.into_rows());
         }
         let stats = Some(session.stats().clone());
-        let db = session.database().clone();
+        let db = session.engine().clone();
         let fetched = cache::fetch(&db, prepared, &spec, stats, Ok).await?;
         Ok(fetched.value.into_rows())
     }

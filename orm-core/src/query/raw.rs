@@ -5,15 +5,14 @@
 use std::time::Duration;
 
 use crate::cache::{self, CacheSpec};
-use crate::database::Database;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::query::Statement;
 use crate::query::batch::BatchQuery;
-use crate::query::prepared::Prepared;
 use crate::row::Row;
-use crate::value::Value;
+use crate::runner::Prepared;
+use crate::sql::Statement;
 
-/// A raw SELECT on a database, made by [`Database::sql`]. Placeholders are
+/// A raw SELECT on a database, made by [`Database::sql`](crate::Database::sql). Placeholders are
 /// the backend's own (`$1` on PostgreSQL, `?` elsewhere). It runs on the
 /// pool in autocommit.
 ///
@@ -34,19 +33,18 @@ use crate::value::Value;
 /// ```
 #[derive(Debug, Clone)]
 pub struct SqlQuery {
-    db: Database,
+    db: Engine,
     prepared: Prepared,
     region: Option<String>,
     key: Option<String>,
     expiry: Option<Duration>,
 }
 
-impl Database {
-    /// A raw SELECT to run, cache or batch (see [`SqlQuery`]).
-    pub fn sql(&self, sql: impl Into<std::sync::Arc<str>>, params: Vec<Value>) -> SqlQuery {
+impl SqlQuery {
+    pub(crate) fn new(db: Engine, statement: Statement) -> SqlQuery {
         SqlQuery {
-            db: self.clone(),
-            prepared: Prepared::raw(Statement::new(sql, params), Vec::new()),
+            db,
+            prepared: Prepared::raw(statement, Vec::new()),
             region: None,
             key: None,
             expiry: None,

@@ -20,7 +20,7 @@ use super::members::{Collection, Members};
 use crate::error::{Error, Result};
 use crate::model::column::Column;
 use crate::model::entity::Entity;
-use crate::session::Handle;
+use crate::object::handle::Handle;
 use crate::value::ColumnValue;
 
 /// What a keyed collection's key type needs.
@@ -294,7 +294,7 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
                         let c = &meta.columns[i];
                         !c.primary_key && !c.version && Some(i) != skip && i != column
                     })
-                    .filter(|&i| !crate::session::same_value(&row[i], &current[i]))
+                    .filter(|&i| !crate::value::same(&row[i], &current[i]))
                     .collect();
                 if !changed.is_empty() {
                     let mut w = h.write();
@@ -536,7 +536,7 @@ impl<K: CollectionKey, T: Entity, V: ColumnValue> ValueView<'_, K, T, V> {
         match self.keyed.get(&key)? {
             Some(h) => {
                 let v = value.to_value();
-                if !crate::session::same_value(&h.read().column_value(index), &v) {
+                if !crate::value::same(&h.read().column_value(index), &v) {
                     h.write().set_column(index, v)?;
                 }
                 Ok(h)

@@ -5,7 +5,7 @@ use std::fmt;
 use super::members::{Collection, Members};
 use crate::error::Result;
 use crate::model::entity::Entity;
-use crate::session::Handle;
+use crate::object::handle::Handle;
 
 /// The children of a has-many or many-to-many relationship, in insertion
 /// (or load) order; each child once.

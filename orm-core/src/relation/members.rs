@@ -16,7 +16,7 @@ use super::object::{Link, Obj, obj, typed};
 use super::{RelationField, RelationKind, not_loaded};
 use crate::error::Result;
 use crate::model::entity::Entity;
-use crate::session::Handle;
+use crate::object::handle::Handle;
 
 pub(crate) type Set<T> = IndexMap<usize, Handle<T>>;
 

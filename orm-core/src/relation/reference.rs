@@ -7,7 +7,7 @@ use super::object::{Link, Obj, obj, typed};
 use super::{Relation, RelationField, RelationKind, not_loaded};
 use crate::error::{Error, Result};
 use crate::model::entity::Entity;
-use crate::session::Handle;
+use crate::object::handle::Handle;
 use crate::value::Value;
 
 /// The parent of a belongs-to relationship
@@ -101,7 +101,7 @@ impl<C: Entity, P: Entity> Relation<C, P> {
                 None => Some(Value::Null(C::meta().columns[fk].sql_type)),
             };
             if let Some(v) = value
-                && !crate::session::same_value(&w.column_value(fk), &v)
+                && !crate::value::same(&w.column_value(fk), &v)
             {
                 w.set_column(fk, v)?;
             }

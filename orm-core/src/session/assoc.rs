@@ -15,10 +15,10 @@ use orm_cache::template::ShapeKey;
 
 use crate::error::{Error, Result};
 use crate::object::erased::Obj;
-use crate::query::Statement;
+use crate::object::handle::ObjectState;
 use crate::relation::RelationMeta;
-use crate::session::ObjectState;
 use crate::session::flush_plan::Writer;
+use crate::sql::Statement;
 use crate::value::Value;
 
 /// Most pairs in one statement.

@@ -17,11 +17,11 @@ use crate::error::{Error, Result};
 use crate::model::column::Node;
 use crate::model::entity::Entity;
 use crate::object::erased::{Obj, obj};
-use crate::query::Param;
 use crate::relation::keys::ValueKey;
 use crate::relation::{Path, RelationKind, RelationMeta};
 use crate::row::RowSet;
 use crate::session::{Handle, Session};
+use crate::sql::builder::Param;
 use crate::value::Value;
 
 /// Loads one relationship for a batch of owners; returns the children of

@@ -15,9 +15,10 @@
 //! row deleted meanwhile is a conflict to report, and `add` inserts.
 //! Relationship fields of the copy are not merged.
 
-use super::{Handle, ObjectState, Session, same_value};
+use super::{Handle, ObjectState, Session};
 use crate::error::{Error, Result, describe_key};
 use crate::model::entity::Entity;
+use crate::value::same as same_value;
 
 impl Session {
     /// Reconciles a detached copy (from another session, a form, a

@@ -50,11 +50,10 @@ pub use crate::object::handle::{
     BORROW_WAIT, Handle, ObjectState, ReadGuard, WriteGuard, set_borrow_wait,
 };
 pub use tracker::Change;
-pub(crate) use tracker::same as same_value;
 use tracker::{Tracked, TypeChanges, TypeTracker};
 
 use crate::backend::{Conn, Target};
-use crate::database::Database;
+use crate::engine::Engine;
 use crate::error::{Error, Result, describe_key};
 use crate::model::entity::Entity;
 use crate::model::meta::dependency_order;
@@ -99,7 +98,10 @@ use crate::value::Value;
 /// # }).unwrap();
 /// ```
 pub struct Session {
-    db: Database,
+    /// The pool and what is shared with it.
+    engine: Engine,
+    /// The database's hooks (merged with the session's own).
+    db_hooks: Arc<Hooks>,
     /// One tracker per entity type, in the order types were first seen.
     trackers: IndexMap<TypeId, Box<dyn TypeTracker>>,
     /// The open transaction's connection (`transaction` owns its lifetime).
@@ -137,9 +139,10 @@ struct RelationUndo {
 }
 
 impl Session {
-    pub(crate) fn new(db: Database) -> Session {
+    pub(crate) fn new(engine: Engine, db_hooks: Arc<Hooks>) -> Session {
         Session {
-            db,
+            engine,
+            db_hooks,
             trackers: IndexMap::new(),
             tx: None,
             savepoints: Vec::new(),
@@ -157,8 +160,13 @@ impl Session {
     }
 
     /// The database this session works on.
-    pub fn database(&self) -> &Database {
-        &self.db
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The database's hooks, which apply to this session too.
+    pub(crate) fn database_hooks(&self) -> &Arc<Hooks> {
+        &self.db_hooks
     }
 
     /// This session's statement counters.
@@ -183,7 +191,7 @@ impl Session {
 
     fn record_transaction(&self) {
         self.stats.record_transaction();
-        self.db.stats().record_transaction();
+        self.engine.stats().record_transaction();
     }
 
     pub(crate) fn tracked<T: Entity>(&mut self) -> &mut Tracked<T> {
@@ -472,8 +480,8 @@ impl Session {
     pub async fn fetch_built(
         &mut self,
         site: &'static str,
-        params: Vec<crate::query::Param>,
-        build: impl Fn(&crate::query::Shape<'_>) -> String,
+        params: Vec<crate::sql::builder::Param>,
+        build: impl Fn(&crate::sql::builder::Shape<'_>) -> String,
     ) -> Result<Vec<Row>> {
         Ok(self
             .fetch_built_set(site, 0, params, build)
@@ -487,12 +495,12 @@ impl Session {
         &mut self,
         site: &'static str,
         salt: u64,
-        params: Vec<crate::query::Param>,
-        build: impl Fn(&crate::query::Shape<'_>) -> String,
+        params: Vec<crate::sql::builder::Param>,
+        build: impl Fn(&crate::sql::builder::Shape<'_>) -> String,
     ) -> Result<RowSet> {
         self.ensure_usable()?;
         let stmt = crate::sql::builder::statement(
-            self.db.templates(),
+            self.engine.templates(),
             self.dialect(),
             site,
             salt,
@@ -514,7 +522,7 @@ impl Session {
     }
 
     pub(crate) fn dialect(&self) -> crate::Dialect {
-        self.db.dialect()
+        self.engine.dialect()
     }
 
     pub(crate) fn check_usable(&mut self) -> Result<()> {
@@ -534,32 +542,32 @@ impl Session {
         self.before_statement().await?;
         let target = match &mut self.tx {
             Some(tx) => Target::Conn(tx),
-            None => Target::Pool(self.db.pool()),
+            None => Target::Pool(self.engine.pool()),
         };
-        let stats = [&self.stats, self.db.stats()];
+        let stats = [&self.stats, self.engine.stats()];
         let run = target.fetch(&stmt.sql, &stmt.params);
-        observe(&stats, self.db.dialect(), &stmt.sql, run).await
+        observe(&stats, self.engine.dialect(), &stmt.sql, run).await
     }
 
     async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
         self.before_statement().await?;
         let target = match &mut self.tx {
             Some(tx) => Target::Conn(tx),
-            None => Target::Pool(self.db.pool()),
+            None => Target::Pool(self.engine.pool()),
         };
-        let stats = [&self.stats, self.db.stats()];
+        let stats = [&self.stats, self.engine.stats()];
         let run = target.execute(&stmt.sql, &stmt.params);
-        observe(&stats, self.db.dialect(), &stmt.sql, run).await
+        observe(&stats, self.engine.dialect(), &stmt.sql, run).await
     }
 
     fn merged_hooks(&self) -> Merged {
-        Merged::of(self.db.hooks(), &self.hooks)
+        Merged::of(&*self.db_hooks, &self.hooks)
     }
 
     /// Turns a result into handles through the identity map: a row whose key
     /// is mapped yields the mapped object, unchanged, unless it was expired.
     pub(crate) fn materialize<T: Entity>(&mut self, set: RowSet) -> Result<Vec<Handle<T>>> {
-        let after_load = if self.db.hooks().is_empty() && self.hooks.is_empty() {
+        let after_load = if self.db_hooks.is_empty() && self.hooks.is_empty() {
             Vec::new()
         } else {
             self.merged_hooks().entity::<T>(EntityEvent::AfterLoad)
@@ -694,14 +702,14 @@ impl Session {
             .zip(changes)
             .map(|(id, c)| (self.trackers[id].meta(), c))
             .collect();
-        flush_plan::build(self.writer(), self.db.caps(), &types)
+        flush_plan::build(self.writer(), self.engine.caps(), &types)
     }
 
     /// Where flush statements are written: the dialect and the template cache.
     fn writer(&self) -> flush_plan::Writer<'_> {
         flush_plan::Writer {
             dialect: self.dialect(),
-            cache: self.db.templates(),
+            cache: self.engine.templates(),
         }
     }
 
@@ -830,7 +838,7 @@ impl Session {
                 )));
             }
             if self.tx.is_none() {
-                match self.db.pool().begin().await {
+                match self.engine.pool().begin().await {
                     Ok(tx) => self.tx = Some(tx),
                     Err(e) => {
                         self.cancel_all();
@@ -863,7 +871,7 @@ impl Session {
         }
         for stmt in relations
             .assoc
-            .inserts(self.writer(), self.db.bind_limit())?
+            .inserts(self.writer(), self.engine.bind_limit())?
         {
             self.execute(&stmt).await?;
         }

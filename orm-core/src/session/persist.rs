@@ -16,13 +16,13 @@
 //! statement carried, so it can say which of them collided.
 
 use super::flush_plan::{self, Kind, Step};
-use super::tracker::same;
 use crate::backend::Dialect;
 use crate::error::{DbErrorKind, Error, Result, describe_key};
 use crate::model::meta::EntityMeta;
-use crate::query::Statement;
 use crate::runner::Runner;
+use crate::sql::Statement;
 use crate::value::Value;
+use crate::value::same;
 
 /// Generated keys of each entity type of a flush (by type index); `None`
 /// for types whose keys are not generated.

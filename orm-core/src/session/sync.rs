@@ -291,7 +291,7 @@ impl Session {
         // parent's child, not an orphan.
         if let Some(k) = owner_key {
             let now = child.column_value(rel.fk_column()?);
-            if !matches!(now, Value::Null(_)) && !crate::session::same_value(&now, k) {
+            if !matches!(now, Value::Null(_)) && !crate::value::same(&now, k) {
                 return Ok(());
             }
         }

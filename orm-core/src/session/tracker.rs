@@ -38,7 +38,7 @@ use crate::model::entity::Entity;
 use crate::model::meta::EntityMeta;
 use crate::object::handle::{Handle, ObjectState};
 use crate::session::hooks::{EntityEvent, Merged};
-use crate::value::Value;
+use crate::value::{Value, same};
 
 /// The writes one flush makes for one entity type, as values.
 #[derive(Debug, Default)]
@@ -190,17 +190,6 @@ impl<T: Entity> Default for Tracked<T> {
             flushing: None,
             undo: Vec::new(),
         }
-    }
-}
-
-/// Value equality for change detection: NaN equals NaN, so a NaN column is
-/// not dirty forever.
-pub(crate) fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits() || x == y,
-        (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits() || x == y,
-        (Value::Null(_), Value::Null(_)) => true,
-        _ => a == b,
     }
 }
 

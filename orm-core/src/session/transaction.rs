@@ -335,8 +335,8 @@ impl Session {
         tables: Vec<&'static str>,
         commits: Vec<(Obj, usize)>,
     ) -> Finishing {
-        let mut runner = Autocommit::new(self.db.clone(), Some(self.stats.clone()));
-        let db = self.db.clone();
+        let mut runner = Autocommit::new(self.engine.clone(), Some(self.stats.clone()));
+        let db = self.engine.clone();
         let work = async move {
             let keys = match persist::run_steps(&mut runner, &steps, &metas).await {
                 Ok(keys) => keys,
@@ -359,7 +359,7 @@ impl Session {
     /// The transaction's COMMIT, then the invalidation of cached results
     /// that read what it wrote.
     fn commit_transaction(&mut self, mut tx: Conn) -> Finishing {
-        let db = self.db.clone();
+        let db = self.engine.clone();
         let written = std::mem::take(&mut self.written);
         let work = async move {
             let span = tracing::debug_span!("orm.transaction", db.statement = "COMMIT");
@@ -529,7 +529,7 @@ impl Session {
         work: impl AsyncFnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
         if self.tx.is_none() {
-            self.tx = Some(self.db.pool().begin().await?);
+            self.tx = Some(self.engine.pool().begin().await?);
             self.record_transaction();
         }
         self.seq += 1;
