@@ -561,7 +561,7 @@ impl Session {
     }
 
     fn merged_hooks(&self) -> Merged {
-        Merged::of(&*self.db_hooks, &self.hooks)
+        Merged::of(&self.db_hooks, &self.hooks)
     }
 
     /// Turns a result into handles through the identity map: a row whose key
