@@ -7,12 +7,14 @@
 pub use crate::error::{Error, Result};
 pub use crate::model::column::{Column, Scalar};
 pub use crate::model::entity::Entity;
+pub use crate::model::fields::RelationField;
 pub use crate::model::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
-pub use crate::model::types::{ColumnType, NotNull, Nullable, Stores, With};
-pub use crate::relation::{
-    Holds, OnDeleteChildren, Orphans, Relation, RelationField, RelationKind, RelationMeta, Via,
-    loader,
+pub use crate::model::relation::{
+    OnDeleteChildren, Orphans, Relation, RelationKind, RelationMeta, Via,
 };
+pub use crate::model::types::{ColumnType, NotNull, Nullable, Stores, With};
+pub use crate::relation::Holds;
+pub use crate::session::type_ops::type_ops;
 pub use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
 pub use std::sync::atomic::AtomicU64;
 

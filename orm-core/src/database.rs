@@ -95,7 +95,7 @@ impl Database {
 
     /// The result-cache regions: set them up once (`add`), read through
     /// them with `.cached(region)` on a query; see [`crate::cache`].
-    pub fn cache(&self) -> &crate::cache::ResultCache {
+    pub fn cache(&self) -> &crate::results::ResultCache {
         self.engine.cache()
     }
 

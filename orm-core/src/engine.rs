@@ -80,7 +80,7 @@ struct Inner {
     dialect: Dialect,
     stats: Stats,
     /// Result-cache regions (`crate::cache`).
-    cache: crate::cache::ResultCache,
+    cache: crate::results::ResultCache,
 }
 
 impl std::fmt::Debug for Engine {
@@ -123,7 +123,7 @@ impl Engine {
                 caps,
                 dialect,
                 stats: Stats::default(),
-                cache: crate::cache::ResultCache::default(),
+                cache: crate::results::ResultCache::default(),
             }),
         })
     }
@@ -149,7 +149,7 @@ impl Engine {
         &self.inner.templates
     }
 
-    pub(crate) fn cache(&self) -> &crate::cache::ResultCache {
+    pub(crate) fn cache(&self) -> &crate::results::ResultCache {
         &self.inner.cache
     }
 

@@ -176,6 +176,7 @@ mod model;
 mod object;
 mod query;
 pub mod relation;
+mod results;
 mod row;
 mod runner;
 mod session;

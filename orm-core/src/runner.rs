@@ -113,6 +113,16 @@ impl Prepared {
         }
     }
 
+    /// Statements whose combined rows need no order.
+    pub(crate) fn unordered(statements: Vec<Statement>) -> Prepared {
+        Prepared {
+            statements,
+            resort: Vec::new(),
+            nulls_last: false,
+            tables: Vec::new(),
+        }
+    }
+
     /// The SQL of the first statement (for messages).
     pub(crate) fn sql(&self) -> &str {
         self.statements.first().map_or("", |s| &s.sql)

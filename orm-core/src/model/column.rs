@@ -357,3 +357,52 @@ impl<E, T: Comparable<Base = String>> Column<E, T> {
         Filter::from_node(Node::Like(self.name, pattern.into(), true))
     }
 }
+
+impl Node {
+    /// The filter selecting the row with primary key `key`.
+    pub(crate) fn key<T: crate::model::entity::Entity>(key: &T::Key) -> Node {
+        Node::And(
+            T::meta()
+                .key_columns()
+                .zip(T::key_values(key))
+                .map(|((_, c), v)| Node::Compare(c.name, CmpOp::Eq, v))
+                .collect(),
+        )
+    }
+
+    /// Refuses values `dialect` would store unfaithfully, naming `entity`
+    /// and the column (before anything is sent).
+    pub(crate) fn check_for(
+        &self,
+        entity: &'static str,
+        dialect: crate::backend::Dialect,
+    ) -> crate::error::Result<()> {
+        self.check(&mut |column, v| {
+            dialect
+                .check_value(v)
+                .map_err(|reason| crate::error::Error::InvalidValue {
+                    entity,
+                    column,
+                    backend: dialect.name(),
+                    reason,
+                })
+        })
+    }
+
+    /// Visits every bound value with its column.
+    pub(crate) fn check(
+        &self,
+        f: &mut impl FnMut(&'static str, &Value) -> crate::error::Result<()>,
+    ) -> crate::error::Result<()> {
+        match self {
+            Node::Compare(c, _, v) => f(c, v),
+            Node::In(c, vs, _) => vs.iter().try_for_each(|v| f(c, v)),
+            Node::InArray(c, v, _) => f(c, v),
+            // Built from checked values (see `templated::fit`).
+            Node::InJson(..) => Ok(()),
+            Node::IsNull(..) | Node::Like(..) => Ok(()),
+            Node::And(ns) | Node::Or(ns) => ns.iter().try_for_each(|n| n.check(f)),
+            Node::Not(n) => n.check(f),
+        }
+    }
+}

@@ -10,8 +10,8 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::error::Result;
+use crate::model::fields::RelationField;
 use crate::model::meta::EntityMeta;
-use crate::relation::RelationField;
 use crate::value::Value;
 
 /// A struct mapped to a table. Implemented by `#[entity]`.

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::relation::RelationMeta;
+use crate::model::relation::RelationMeta;
 use crate::value::SqlType;
 
 /// One entity's table.

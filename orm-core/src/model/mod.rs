@@ -8,5 +8,8 @@
 
 pub(crate) mod column;
 pub(crate) mod entity;
+#[doc(hidden)]
+pub mod fields;
 pub(crate) mod meta;
+pub(crate) mod relation;
 pub mod types;

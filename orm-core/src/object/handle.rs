@@ -63,6 +63,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, describe_key};
 use crate::model::entity::Entity;
+use crate::model::fields::ObjectState;
 use crate::value::Value;
 
 /// How long a borrow waits, by default, for a guard held elsewhere (by
@@ -83,20 +84,6 @@ pub fn set_borrow_wait(wait: Duration) {
 
 fn borrow_wait() -> Duration {
     Duration::from_millis(WAIT_MS.load(Ordering::Relaxed))
-}
-
-/// Where an object stands in its session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ObjectState {
-    /// Added, not yet inserted.
-    New,
-    /// Loaded or inserted; in the identity map.
-    Persistent,
-    /// Marked for deletion at the next flush (still in the identity map).
-    Deleted,
-    /// Not (or no longer) tracked by a session: expunged, deleted and
-    /// flushed, or discarded by a rollback.
-    Detached,
 }
 
 pub(crate) struct Tracking {
@@ -303,14 +290,14 @@ pub struct Handle<T> {
 
 impl<T: Entity> Handle<T> {
     /// A handle for a new or loaded object. Its relationship fields learn
-    /// their owner here (`crate::object::erased::Link`), so a collection
+    /// their owner here (`crate::model::fields::Link`), so a collection
     /// can reach the object it belongs to.
     pub(crate) fn with_state(mut value: T, status: ObjectState) -> Handle<T> {
         let inner = Arc::new_cyclic(|weak: &Weak<Slot<T>>| {
             if !T::meta().relations.is_empty() {
                 crate::object::erased::bind_all(
                     &mut value,
-                    weak.clone() as Weak<dyn crate::object::erased::OwnerSlot>,
+                    weak.clone() as Weak<dyn crate::model::fields::OwnerSlot>,
                     weak.as_ptr() as *const () as usize,
                     status,
                 );
@@ -338,7 +325,7 @@ impl<T: Entity> Handle<T> {
             return;
         }
         let status = self.state();
-        let weak = Arc::downgrade(&self.inner) as Weak<dyn crate::object::erased::OwnerSlot>;
+        let weak = Arc::downgrade(&self.inner) as Weak<dyn crate::model::fields::OwnerSlot>;
         let addr = self.addr();
         crate::object::erased::bind_all(&mut *self.lock_write(), weak, addr, status);
     }
@@ -370,8 +357,8 @@ impl Tracking {
     }
 }
 
-impl<T: Entity> crate::object::erased::OwnerSlot for Slot<T> {
-    fn object(self: Arc<Self>) -> crate::object::erased::Obj {
+impl<T: Entity> crate::model::fields::OwnerSlot for Slot<T> {
+    fn object(self: Arc<Self>) -> crate::model::fields::Obj {
         Arc::new(Handle { inner: self })
     }
 }

@@ -52,10 +52,10 @@ use std::any::Any;
 
 use futures_util::StreamExt;
 
-use crate::cache::{self, CacheSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::entity::Entity;
+use crate::results::{self as cache, CacheSpec};
 use crate::row::{Row, RowSet};
 use crate::runner::Prepared;
 use crate::session::{Handle, Session};

@@ -18,7 +18,7 @@ pub use crate::sql::templated::TemplateOptions;
 use crate::error::{Error, Result};
 use crate::model::column::{Direction, Filter, Node, Order};
 use crate::model::entity::Entity;
-use crate::relation::{Path, Relation, RelationMeta};
+use crate::model::relation::{Path, Relation, RelationMeta};
 use crate::row::Row;
 use crate::session::{Handle, Session};
 use crate::sql::{render, templated};
@@ -85,11 +85,6 @@ impl<'s, T: Entity> Query<'s, T> {
         }
     }
 
-    pub(crate) fn where_node(mut self, node: Node) -> Self {
-        self.push_filter(node);
-        self
-    }
-
     /// Loads a relationship (or a path) of every result, one query per
     /// level: `.load(Receiver::PLANES)`, `.load(Receiver::PLANES.then(Plane::PARTS))`.
     pub fn load<L>(mut self, path: impl Into<Path<T, L>>) -> Self {
@@ -121,14 +116,6 @@ impl<'s, T: Entity> Query<'s, T> {
         self
     }
 
-    /// `all` for loads that run inside a flush.
-    pub(crate) async fn all_without_autoflush(self) -> Result<Vec<Handle<T>>> {
-        self.session.check_usable()?;
-        self.check_values(self.filter_node())?;
-        let set = self.prepare()?.run(self.session).await?;
-        self.session.materialize(set)
-    }
-
     /// Adds a condition; several calls are combined with AND.
     pub fn filter(mut self, filter: Filter<T>) -> Self {
         self.push_filter(filter.node);
@@ -149,19 +136,6 @@ impl<'s, T: Entity> Query<'s, T> {
                 Node::And(all)
             }
         });
-    }
-
-    /// Restricts to the row with this primary key.
-    pub(crate) fn key_filter(mut self, key: &T::Key) -> Self {
-        let node = Node::And(
-            T::meta()
-                .key_columns()
-                .zip(T::key_values(key))
-                .map(|((_, c), v)| Node::Compare(c.name, crate::model::column::CmpOp::Eq, v))
-                .collect(),
-        );
-        self.push_filter(node);
-        self
     }
 
     /// Adds an ORDER BY term (terms apply in call order).
@@ -193,18 +167,8 @@ impl<'s, T: Entity> Query<'s, T> {
     }
 
     fn check_values(&self, node: Option<&Node>) -> Result<()> {
-        let dialect = self.session.dialect();
         match node {
-            Some(n) => n.check(&mut |column, v| {
-                dialect
-                    .check_value(v)
-                    .map_err(|reason| Error::InvalidValue {
-                        entity: T::meta().name,
-                        column,
-                        backend: dialect.name(),
-                        reason,
-                    })
-            }),
+            Some(n) => n.check_for(T::meta().name, self.session.dialect()),
             None => Ok(()),
         }
     }
@@ -342,21 +306,9 @@ fn first_count(set: crate::row::RowSet) -> Result<i64> {
         .unwrap_or(Ok(0))
 }
 
-impl Node {
-    /// Visits every bound value with its column.
-    pub(crate) fn check(
-        &self,
-        f: &mut impl FnMut(&'static str, &crate::Value) -> Result<()>,
-    ) -> Result<()> {
-        match self {
-            Node::Compare(c, _, v) => f(c, v),
-            Node::In(c, vs, _) => vs.iter().try_for_each(|v| f(c, v)),
-            Node::InArray(c, v, _) => f(c, v),
-            // Built from checked values (see `templated::fit`).
-            Node::InJson(..) => Ok(()),
-            Node::IsNull(..) | Node::Like(..) => Ok(()),
-            Node::And(ns) | Node::Or(ns) => ns.iter().try_for_each(|n| n.check(f)),
-            Node::Not(n) => n.check(f),
-        }
+impl Session {
+    /// Starts a query over `T`.
+    pub fn query<T: Entity>(&mut self) -> Query<'_, T> {
+        Query::new(self)
     }
 }

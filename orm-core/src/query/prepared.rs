@@ -10,10 +10,10 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use super::Query;
-use crate::cache::{self, CacheSpec};
 use crate::error::Result;
 use crate::model::entity::Entity;
 use crate::query::batch::BatchQuery;
+use crate::results::{self as cache, CacheSpec};
 use crate::row::{Row, RowSet};
 use crate::runner::Prepared;
 use crate::session::{Handle, Session};

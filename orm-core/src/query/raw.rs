@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::cache::{self, CacheSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::query::batch::BatchQuery;
+use crate::results::{self as cache, CacheSpec};
 use crate::row::Row;
 use crate::runner::Prepared;
 use crate::sql::Statement;

@@ -12,10 +12,11 @@
 use indexmap::IndexMap;
 use std::any::Any;
 
-use super::object::{Link, Obj, obj, typed};
 use super::{RelationField, RelationKind, not_loaded};
 use crate::error::Result;
 use crate::model::entity::Entity;
+use crate::model::fields::{Link, Obj};
+use crate::object::erased::{obj, typed};
 use crate::object::handle::Handle;
 
 pub(crate) type Set<T> = IndexMap<usize, Handle<T>>;

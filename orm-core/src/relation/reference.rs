@@ -3,10 +3,11 @@
 use std::any::Any;
 use std::fmt;
 
-use super::object::{Link, Obj, obj, typed};
 use super::{Relation, RelationField, RelationKind, not_loaded};
 use crate::error::{Error, Result};
 use crate::model::entity::Entity;
+use crate::model::fields::{Link, Obj};
+use crate::object::erased::{obj, typed};
 use crate::object::handle::Handle;
 use crate::value::Value;
 

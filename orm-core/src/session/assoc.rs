@@ -14,9 +14,9 @@ use indexmap::IndexMap;
 use orm_cache::template::ShapeKey;
 
 use crate::error::{Error, Result};
-use crate::object::erased::Obj;
-use crate::object::handle::ObjectState;
-use crate::relation::RelationMeta;
+use crate::model::fields::Obj;
+use crate::model::fields::ObjectState;
+use crate::model::relation::RelationMeta;
 use crate::session::flush_plan::Writer;
 use crate::sql::Statement;
 use crate::value::Value;

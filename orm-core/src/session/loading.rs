@@ -16,18 +16,19 @@ use std::pin::Pin;
 use crate::error::{Error, Result};
 use crate::model::column::Node;
 use crate::model::entity::Entity;
-use crate::object::erased::{Obj, obj};
+use crate::model::fields::Obj;
+use crate::model::relation::{Path, RelationKind, RelationMeta};
+use crate::object::erased::obj;
 use crate::relation::keys::ValueKey;
-use crate::relation::{Path, RelationKind, RelationMeta};
 use crate::row::RowSet;
 use crate::session::{Handle, Session};
 use crate::sql::builder::Param;
 use crate::value::Value;
 
 /// Loads one relationship for a batch of owners; returns the children of
-/// every owner when `next` asks for them (the next level). Generated code
-/// points [`RelationMeta::load`] at `loader::<Target>`.
-pub type LoadFn = for<'a> fn(
+/// every owner when `next` asks for them (the next level). The target
+/// type's [`TypeOps`](super::type_ops::TypeOps) carry `loader::<Target>`.
+pub(crate) type LoadFn = for<'a> fn(
     &'a mut Session,
     &'static RelationMeta,
     Vec<Obj>,
@@ -35,8 +36,7 @@ pub type LoadFn = for<'a> fn(
 ) -> Pin<Box<dyn Future<Output = Result<Vec<Obj>>> + Send + 'a>>;
 
 /// The [`LoadFn`] of relationships whose target is `C`.
-#[doc(hidden)]
-pub fn loader<'a, C: Entity>(
+pub(crate) fn loader<'a, C: Entity>(
     session: &'a mut Session,
     rel: &'static RelationMeta,
     owners: Vec<Obj>,
@@ -186,9 +186,7 @@ async fn fetch_in<C: Entity>(
         return Ok(Vec::new());
     }
     session
-        .query::<C>()
-        .where_node(Node::In(column, values, false))
-        .all_without_autoflush()
+        .select_where::<C>(Node::In(column, values, false))
         .await
 }
 
@@ -205,7 +203,7 @@ async fn fetch_via<C: Entity>(
         .ok_or_else(|| Error::Config(format!("{}: no association table", rel.describe())))?;
     let meta = C::meta();
     let key = single_key(meta, rel)?;
-    let dialect = session.database().dialect();
+    let dialect = session.dialect();
     let q = |name: &str| crate::sql::render::quote(dialect, name);
     let columns: Vec<String> = meta
         .columns
@@ -304,8 +302,37 @@ impl Session {
             if level.is_empty() {
                 break;
             }
-            level = (rel.load)(self, rel, level, i + 1 < steps.len()).await?;
+            level = (super::type_ops::of(rel).load)(self, rel, level, i + 1 < steps.len()).await?;
         }
         Ok(())
+    }
+}
+
+impl Session {
+    /// The objects of `T` whose rows match `node`, through the template
+    /// cache (a long `IN` list split at the bind limit) and the identity
+    /// map; no autoflush (a flush loads too).
+    pub(crate) async fn select_where<T: Entity>(&mut self, node: Node) -> Result<Vec<Handle<T>>> {
+        self.check_usable()?;
+        node.check_for(T::meta().name, self.dialect())?;
+        let spec = crate::sql::render::SelectSpec {
+            meta: T::meta(),
+            filter: None,
+            order: &[],
+            limit: None,
+            offset: None,
+        };
+        let mut filter = Some(node);
+        let statements = crate::sql::templated::statements_moving(
+            self.engine().template_env(),
+            crate::sql::templated::Kind::Rows,
+            &spec,
+            filter.as_mut(),
+            true,
+        )?;
+        let set = crate::runner::Prepared::unordered(statements)
+            .run(self)
+            .await?;
+        self.materialize(set)
     }
 }

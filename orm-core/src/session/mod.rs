@@ -39,6 +39,7 @@ pub(crate) mod persist;
 pub(crate) mod sync;
 pub(crate) mod tracker;
 pub(crate) mod transaction;
+pub(crate) mod type_ops;
 
 use std::any::TypeId;
 use std::sync::Arc;
@@ -46,23 +47,23 @@ use std::sync::atomic::AtomicBool;
 
 use indexmap::IndexMap;
 
-pub use crate::object::handle::{
-    BORROW_WAIT, Handle, ObjectState, ReadGuard, WriteGuard, set_borrow_wait,
-};
+pub use crate::model::fields::ObjectState;
+pub use crate::object::handle::{BORROW_WAIT, Handle, ReadGuard, WriteGuard, set_borrow_wait};
 pub use tracker::Change;
 use tracker::{Tracked, TypeChanges, TypeTracker};
 
 use crate::backend::{Conn, Target};
 use crate::engine::Engine;
 use crate::error::{Error, Result, describe_key};
+use crate::model::column::Node;
 use crate::model::entity::Entity;
+use crate::model::fields::Obj;
 use crate::model::meta::dependency_order;
-use crate::object::erased::Obj;
-use crate::query::{Query, Statement};
 use crate::row::{Row, RowSet};
 use crate::session::hooks::{
     EntityEvent, Hooks, MAX_BEFORE_FLUSH_ROUNDS, Merged, SessionEvent, ViewEvent,
 };
+use crate::sql::Statement;
 use crate::telemetry::{Stats, observe};
 use crate::value::Value;
 
@@ -233,28 +234,7 @@ impl Session {
     /// Marks an object for deletion at the next flush (a new object is simply
     /// dropped from the session).
     pub fn delete<T: Entity>(&mut self, handle: &Handle<T>) -> Result<()> {
-        let state = handle.state();
-        let owned = self.contains(handle);
-        let tracked = self.tracked::<T>();
-        match state {
-            ObjectState::New if tracked.new.iter().any(|h| Handle::ptr_eq(h, handle)) => {
-                tracked.new.retain(|h| !Handle::ptr_eq(h, handle));
-                let mut t = handle.tracking();
-                t.status = ObjectState::Detached;
-                t.queued = false;
-                Ok(())
-            }
-            ObjectState::Persistent if owned => {
-                handle.tracking().status = ObjectState::Deleted;
-                tracked.deleted.push(handle.clone());
-                Ok(())
-            }
-            ObjectState::Deleted if owned => Ok(()),
-            other => Err(Error::NotInSession {
-                entity: T::meta().name,
-                state: state_name(other),
-            }),
-        }
+        self.tracked::<T>().delete(handle)
     }
 
     /// Removes an object from the session without touching the database.
@@ -291,7 +271,17 @@ impl Session {
     pub async fn refresh<T: Entity>(&mut self, handle: &Handle<T>) -> Result<()> {
         self.ensure_usable()?;
         let key = T::key_from_row(&handle.loaded_row())?;
-        let stmt = self.query::<T>().key_filter(&key).statement();
+        let node = Node::key::<T>(&key);
+        let stmt = crate::sql::render::select(
+            self.dialect(),
+            &crate::sql::render::SelectSpec {
+                meta: T::meta(),
+                filter: Some(&node),
+                order: &[],
+                limit: None,
+                offset: None,
+            },
+        );
         let set = self.fetch(&stmt).await?;
         let Some(values) = set.rows.into_iter().next() else {
             return Err(Error::NotFound {
@@ -445,7 +435,8 @@ impl Session {
                 return Ok(Some(h));
             }
         }
-        let mut found = self.query::<T>().key_filter(&key).all().await?;
+        self.autoflush().await?;
+        let mut found = self.select_where::<T>(Node::key::<T>(&key)).await?;
         if found.is_empty()
             && let Some(gone) = self.cached::<T>(&key)
         {
@@ -453,11 +444,6 @@ impl Session {
             self.expunge(&gone);
         }
         Ok(found.pop())
-    }
-
-    /// Starts a query over `T`.
-    pub fn query<T: Entity>(&mut self) -> Query<'_, T> {
-        Query::new(self)
     }
 
     /// Runs raw SQL returning rows inside the session's transaction (if open).
@@ -863,7 +849,7 @@ impl Session {
                     return Err(self.step_error(e, &steps, &metas).await);
                 }
             };
-            crate::cache::note_written(&mut self.written, tables);
+            crate::results::note_written(&mut self.written, tables);
             self.apply_all(&ids, keys, &hooks)?;
             if held.is_empty() {
                 break;
@@ -875,7 +861,7 @@ impl Session {
         {
             self.execute(&stmt).await?;
         }
-        crate::cache::note_written(&mut self.written, relations.assoc.tables());
+        crate::results::note_written(&mut self.written, relations.assoc.tables());
         self.commit_relations(&relations.commits, self.seq);
         for hook in hooks.session(SessionEvent::AfterFlush) {
             hook(self).map_err(|e| hook_error("after_flush", e))?;
@@ -1002,14 +988,5 @@ fn hook_error(event: &'static str, e: Error) -> Error {
             event,
             message: other.to_string(),
         },
-    }
-}
-
-fn state_name(state: ObjectState) -> &'static str {
-    match state {
-        ObjectState::New => "new",
-        ObjectState::Persistent => "persistent",
-        ObjectState::Deleted => "deleted",
-        ObjectState::Detached => "detached",
     }
 }

@@ -32,8 +32,8 @@ use std::collections::HashSet;
 
 use super::assoc::AssocChanges;
 use crate::error::{Error, Result};
-use crate::object::erased::Obj;
-use crate::relation::{OnDeleteChildren, Orphans, RelationKind, RelationMeta};
+use crate::model::fields::Obj;
+use crate::model::relation::{OnDeleteChildren, Orphans, RelationKind, RelationMeta};
 use crate::session::{ObjectState, Session};
 use crate::value::Value;
 
@@ -71,11 +71,11 @@ impl Session {
                 return;
             }
             for o in owners {
-                for index in 0..o.meta().relations.len() {
+                for (index, rel) in o.meta().relations.iter().enumerate() {
                     let mut added = Vec::new();
                     o.peek_relation(index, &mut |f| added = f.diff().0);
                     for c in added {
-                        c.enqueue(self);
+                        self.enqueue(rel, &c);
                     }
                 }
             }
@@ -131,7 +131,7 @@ impl Session {
             }
             if !to_load.is_empty() {
                 for (rel, list) in to_load {
-                    (rel.load)(self, rel, list, false).await?;
+                    (super::type_ops::of(rel).load)(self, rel, list, false).await?;
                 }
                 continue;
             }
@@ -179,7 +179,7 @@ impl Session {
                         continue;
                     }
                     for child in &added {
-                        child.enqueue(self);
+                        self.enqueue(rel, child);
                         claimed.insert(child.addr());
                         match &owner_key {
                             Some(k) => child.set_column(fk, k.clone())?,
@@ -198,7 +198,7 @@ impl Session {
                         continue;
                     }
                     for target in &added {
-                        target.enqueue(self);
+                        self.enqueue(rel, target);
                         out.assoc.pair(rel, owner, target, true);
                     }
                     for target in &removed {
@@ -215,7 +215,7 @@ impl Session {
                             // A child pointed at a new parent is no orphan
                             // of the old one, loaded or not.
                             claimed.insert(owner.addr());
-                            parent.enqueue(self);
+                            self.enqueue(rel, parent);
                             match parent.key_value() {
                                 Some(k) => owner.set_column(fk, k)?,
                                 None => out.pending.push(PendingFk {
@@ -252,7 +252,7 @@ impl Session {
         match rel.on_delete {
             OnDeleteChildren::Delete => {
                 for c in live {
-                    c.delete_in(self)?;
+                    self.delete_object(rel, c)?;
                 }
             }
             OnDeleteChildren::Refuse => {
@@ -296,7 +296,7 @@ impl Session {
             }
         }
         match rel.orphans {
-            Orphans::Delete => child.delete_in(self),
+            Orphans::Delete => self.delete_object(rel, child),
             Orphans::Detach => {
                 let fk = rel.fk_column()?;
                 child.set_column(fk, null_for(child, fk, rel)?)

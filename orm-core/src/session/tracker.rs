@@ -35,8 +35,10 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result, describe_key};
 use crate::model::entity::Entity;
+use crate::model::fields::{Obj, ObjectState};
 use crate::model::meta::EntityMeta;
-use crate::object::handle::{Handle, ObjectState};
+use crate::object::erased::typed;
+use crate::object::handle::Handle;
 use crate::session::hooks::{EntityEvent, Merged};
 use crate::value::{Value, same};
 
@@ -105,11 +107,11 @@ pub(crate) trait TypeTracker: Send + Sync {
     fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges>;
     /// Objects whose relationships a flush must look at: new, deleted, and
     /// written since their load or last flush (none if `T` has no relationships).
-    fn relation_owners(&self) -> Vec<crate::object::erased::Obj>;
+    fn relation_owners(&self) -> Vec<crate::model::fields::Obj>;
     /// New objects and persistent ones written since their load or last flush.
-    fn written(&self) -> Vec<crate::object::erased::Obj>;
+    fn written(&self) -> Vec<crate::model::fields::Obj>;
     /// The mapped object with this single-column key.
-    fn find(&self, key: &Value) -> Option<crate::object::erased::Obj>;
+    fn find(&self, key: &Value) -> Option<crate::model::fields::Obj>;
     /// [`Error::Borrowed`] for an object of this type whose write guard this
     /// thread holds (new, mapped or deleted).
     fn check_borrows(&self) -> Result<()>;
@@ -120,6 +122,12 @@ pub(crate) trait TypeTracker: Send + Sync {
     fn discard(&mut self);
     fn forget_undo(&mut self);
     fn expire_all(&mut self);
+    /// Queues a new object a collection or reference created (see
+    /// `Session::enqueue`).
+    fn enqueue(&mut self, obj: &Obj);
+    /// Deletes an object reached through a relationship (see
+    /// `Session::delete_object`).
+    fn delete_erased(&mut self, obj: &Obj) -> Result<()>;
     /// Expires the object whose key reads `key` (as errors describe keys).
     fn expire_described(&mut self, key: &str);
     fn clear(&mut self);
@@ -179,6 +187,40 @@ pub(crate) struct Tracked<T: Entity> {
     pub(crate) deleted: Vec<Handle<T>>,
     flushing: Option<Flushing<T>>,
     undo: Vec<Undo<T>>,
+}
+
+impl<T: Entity> Tracked<T> {
+    /// Whether this handle is the one the identity map holds for its key.
+    pub(crate) fn holds(&self, handle: &Handle<T>) -> bool {
+        self.map
+            .get(&handle.key())
+            .is_some_and(|h| Handle::ptr_eq(h, handle))
+    }
+
+    /// Marks an object for deletion at the next flush (a new object is
+    /// simply dropped from the session).
+    pub(crate) fn delete(&mut self, handle: &Handle<T>) -> Result<()> {
+        let state = handle.state();
+        match state {
+            ObjectState::New if self.new.iter().any(|h| Handle::ptr_eq(h, handle)) => {
+                self.new.retain(|h| !Handle::ptr_eq(h, handle));
+                let mut t = handle.tracking();
+                t.status = ObjectState::Detached;
+                t.queued = false;
+                Ok(())
+            }
+            ObjectState::Persistent if self.holds(handle) => {
+                handle.tracking().status = ObjectState::Deleted;
+                self.deleted.push(handle.clone());
+                Ok(())
+            }
+            ObjectState::Deleted if self.holds(handle) => Ok(()),
+            other => Err(Error::NotInSession {
+                entity: T::meta().name,
+                state: other.name(),
+            }),
+        }
+    }
 }
 
 impl<T: Entity> Default for Tracked<T> {
@@ -478,11 +520,11 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         Ok(())
     }
 
-    fn relation_owners(&self) -> Vec<crate::object::erased::Obj> {
+    fn relation_owners(&self) -> Vec<crate::model::fields::Obj> {
         if T::meta().relations.is_empty() {
             return Vec::new();
         }
-        let mut out: Vec<crate::object::erased::Obj> =
+        let mut out: Vec<crate::model::fields::Obj> =
             self.new.iter().map(crate::object::erased::obj).collect();
         out.extend(
             self.map
@@ -496,8 +538,8 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         out
     }
 
-    fn written(&self) -> Vec<crate::object::erased::Obj> {
-        let mut out: Vec<crate::object::erased::Obj> =
+    fn written(&self) -> Vec<crate::model::fields::Obj> {
+        let mut out: Vec<crate::model::fields::Obj> =
             self.new.iter().map(crate::object::erased::obj).collect();
         out.extend(
             self.map
@@ -521,7 +563,7 @@ impl<T: Entity> TypeTracker for Tracked<T> {
         }
     }
 
-    fn find(&self, key: &Value) -> Option<crate::object::erased::Obj> {
+    fn find(&self, key: &Value) -> Option<crate::model::fields::Obj> {
         let meta = T::meta();
         let mut columns = meta.key_columns();
         let (i, _) = columns.next()?;
@@ -887,6 +929,39 @@ impl<T: Entity> TypeTracker for Tracked<T> {
     fn expire_all(&mut self) {
         for h in self.map.values() {
             h.tracking().expired = true;
+        }
+    }
+
+    fn enqueue(&mut self, obj: &Obj) {
+        let Some(h) = typed::<T>(obj) else { return };
+        let queue = {
+            let mut t = h.tracking();
+            let queue = t.status == ObjectState::New && !t.queued;
+            if queue {
+                t.queued = true;
+            }
+            queue
+        };
+        if queue {
+            self.new.push(h);
+        }
+    }
+
+    fn delete_erased(&mut self, obj: &Obj) -> Result<()> {
+        let Some(h) = typed::<T>(obj) else {
+            return Ok(());
+        };
+        let (status, queued) = {
+            let t = h.tracking();
+            (t.status, t.queued)
+        };
+        match status {
+            ObjectState::New if !queued => {
+                h.tracking().status = ObjectState::Detached;
+                Ok(())
+            }
+            ObjectState::Deleted | ObjectState::Detached => Ok(()),
+            _ => self.delete(&h),
         }
     }
 

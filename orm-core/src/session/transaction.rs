@@ -58,8 +58,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Session, flush_plan, hook_error, persist};
 use crate::backend::Conn;
 use crate::error::{Error, Result};
+use crate::model::fields::Obj;
 use crate::model::meta::EntityMeta;
-use crate::object::erased::Obj;
 use crate::runner::Autocommit;
 use crate::session::hooks::{SessionEvent, ViewEvent};
 

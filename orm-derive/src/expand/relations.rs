@@ -72,7 +72,7 @@ pub fn metas(entity: &Entity) -> Vec<TokenStream> {
                 })
             }));
             let Range { first, last } = Range::of(&target);
-            let loader = quote_spanned!(first=> __p::loader::);
+            let ops = quote_spanned!(first=> __p::type_ops::);
             let open = quote_spanned!(first=> <);
             let close = quote_spanned!(last=> >);
             quote! {
@@ -86,7 +86,7 @@ pub fn metas(entity: &Entity) -> Vec<TokenStream> {
                     on_delete: __p::OnDeleteChildren::#on_delete,
                     orphans: __p::Orphans::#orphans,
                     via: #via,
-                    load: #loader #open #target #close,
+                    target_ops: #ops #open #target #close,
                 }
             }
         })
