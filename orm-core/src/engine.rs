@@ -104,7 +104,7 @@ impl Engine {
             backend::connect(url, &options.pool, options.sqlite_driver, timeouts).await?;
         let dialect = pool.dialect();
         if let Some(returning) = options.insert_returning {
-            if !returning && dialect != Dialect::MySql {
+            if !returning && !dialect.spec().last_insert_id {
                 return Err(Error::Config(format!(
                     "{} needs INSERT ... RETURNING to read generated keys",
                     dialect.name()

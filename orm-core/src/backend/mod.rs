@@ -32,62 +32,12 @@ pub(crate) mod sqlite_direct;
 
 use std::sync::Arc;
 
+pub use crate::sql::dialect::Dialect;
 pub(crate) use conn::Conn;
 
 use crate::error::{DbErrorKind, Error, Result};
 use crate::row::RowSet;
 use crate::value::Value;
-
-/// Which SQL dialect a database speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-impl Dialect {
-    /// A short lowercase name ("sqlite", "postgres", "mysql").
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-            Dialect::MySql => "mysql",
-        }
-    }
-
-    /// Refuses values the backend would store unfaithfully, before they are
-    /// sent: SQLite turns NaN into NULL, MySQL has no NaN or infinity,
-    /// PostgreSQL text cannot hold a NUL byte.
-    pub fn check_value(self, value: &Value) -> std::result::Result<(), String> {
-        let nonfinite = |f: f64| {
-            if f.is_nan() {
-                Some("NaN")
-            } else if f.is_infinite() {
-                Some("infinity")
-            } else {
-                None
-            }
-        };
-        let float = match *value {
-            Value::F32(f) => Some(f64::from(f)),
-            Value::F64(f) => Some(f),
-            _ => None,
-        };
-        match (self, float.and_then(nonfinite), value) {
-            (Dialect::Sqlite, Some("NaN"), _) => {
-                Err("NaN cannot be stored: SQLite would silently turn it into NULL".into())
-            }
-            (Dialect::MySql, Some(what), _) => {
-                Err(format!("{what} cannot be stored in a MySQL float column"))
-            }
-            (Dialect::Postgres, _, Value::Text(s)) if s.contains('\0') => {
-                Err("text contains a NUL byte, which PostgreSQL text cannot hold".into())
-            }
-            _ => Ok(()),
-        }
-    }
-}
 
 /// What the backend can do, found out when the pool opens.
 #[derive(Debug, Clone, Copy)]
@@ -476,31 +426,5 @@ mod tests {
         );
         assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
         assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
-    }
-
-    #[test]
-    fn check_value_is_per_backend() {
-        assert!(Dialect::Sqlite.check_value(&Value::F64(f64::NAN)).is_err());
-        assert!(
-            Dialect::Sqlite
-                .check_value(&Value::F64(f64::INFINITY))
-                .is_ok()
-        );
-        assert!(
-            Dialect::MySql
-                .check_value(&Value::F32(f32::NEG_INFINITY))
-                .is_err()
-        );
-        assert!(Dialect::Postgres.check_value(&Value::F64(f64::NAN)).is_ok());
-        assert!(
-            Dialect::Postgres
-                .check_value(&Value::Text("a\0b".into()))
-                .is_err()
-        );
-        assert!(
-            Dialect::MySql
-                .check_value(&Value::Text("a\0b".into()))
-                .is_ok()
-        );
     }
 }

@@ -53,7 +53,7 @@ impl<'s, T: Entity> Query<'s, T> {
         Prepared {
             statements,
             resort,
-            nulls_last: self.session.dialect() == crate::Dialect::Postgres,
+            nulls_last: self.session.dialect().spec().nulls_last,
             tables: vec![Cow::Borrowed(meta.table)],
         }
     }

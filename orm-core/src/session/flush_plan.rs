@@ -57,9 +57,10 @@ use std::sync::Arc;
 
 use orm_cache::template::{Cached, Mode, Placeholders, ShapeKey, Template, TemplateCache};
 
-use crate::backend::{Capabilities, Dialect};
+use crate::backend::Capabilities;
 use crate::error::{Error, Result};
 use crate::model::meta::EntityMeta;
+use crate::sql::dialect::{Dialect, UpdateBatch};
 use crate::sql::{Statement, render};
 use crate::value::Value;
 
@@ -149,11 +150,12 @@ impl Sql {
     pub(crate) fn param(&mut self, v: Value) -> &mut Self {
         self.params.push(v);
         if let Some(t) = &mut self.text {
-            if self.dialect == Dialect::Postgres {
-                t.push('$');
-                t.push_str(&self.params.len().to_string());
-            } else {
-                t.push('?');
+            match self.dialect.spec().placeholders {
+                Placeholders::Dollar => {
+                    t.push('$');
+                    t.push_str(&self.params.len().to_string());
+                }
+                Placeholders::Question => t.push('?'),
             }
         }
         self
@@ -244,10 +246,7 @@ impl Writer<'_> {
     /// placeholder order). Paranoid mode writes the text every time and
     /// compares.
     pub(crate) fn statement(&self, key: ShapeKey, write: impl Fn(&mut Sql)) -> Result<Statement> {
-        let style = match self.dialect {
-            Dialect::Postgres => Placeholders::Dollar,
-            _ => Placeholders::Question,
-        };
+        let style = self.dialect.spec().placeholders;
         let enabled = self.cache.enabled();
         if enabled && let Some(Cached::Template(t)) = self.cache.get(&key) {
             let mut sql = Sql::params_only(self.dialect);
@@ -330,7 +329,7 @@ fn insert_steps(
     // Without RETURNING an insert of no columns cannot report a key per
     // row, and MySQL cannot insert several rows of DEFAULT VALUES at once.
     let per_statement = if columns.is_empty() {
-        if returning.is_some() && dialect != Dialect::MySql {
+        if returning.is_some() && dialect.spec().multi_row_default_values {
             MAX_ROWS
         } else {
             1
@@ -454,7 +453,7 @@ fn update_batch(
             )));
         }
     }
-    if w.dialect == Dialect::Sqlite {
+    if w.dialect.spec().update_batch == UpdateBatch::ValuesJoin {
         return w.statement(k, |sql| {
             update_from_values(sql, meta, rows, plus_one, versioned)
         });

@@ -16,7 +16,6 @@
 //! statement carried, so it can say which of them collided.
 
 use super::flush_plan::{self, Kind, Step};
-use crate::backend::Dialect;
 use crate::error::{DbErrorKind, Error, Result, describe_key};
 use crate::model::meta::EntityMeta;
 use crate::runner::Runner;
@@ -129,7 +128,7 @@ async fn auto_increment_step<R: Runner>(runner: &mut R) -> Result<i64> {
 /// (or back to its savepoint) before calling this.
 pub(crate) async fn stale_error<R: Runner>(
     runner: &mut R,
-    dialect: crate::Dialect,
+    dialect: crate::sql::dialect::Dialect,
     meta: &'static EntityMeta,
     step: &Step,
 ) -> Error {
@@ -223,11 +222,7 @@ async fn explain<R: Runner>(
     let mut offender = None;
     match positions {
         Some(cols) if !cols.is_empty() => {
-            let sep = if runner.dialect() == Dialect::MySql {
-                "-"
-            } else {
-                ", "
-            };
+            let sep = runner.dialect().spec().duplicate_value.unwrap_or(", ");
             let text = |row: &[&Value]| {
                 let cells: Vec<String> = cols.iter().map(|&c| plain(row[c])).collect();
                 cells.join(sep)
@@ -244,7 +239,8 @@ async fn explain<R: Runner>(
                     1 => Some(0),
                     _ => match twice(&rows, text) {
                         Some(r) => Some(r),
-                        None if runner.dialect() == Dialect::Sqlite => {
+                        // A backend that names no value (SQLite).
+                        None if runner.dialect().spec().duplicate_value.is_none() => {
                             already_stored(runner, meta, &cols, &rows).await
                         }
                         None => None,
@@ -277,14 +273,16 @@ async fn explain<R: Runner>(
 
 /// SQLite, which names no value: the first of `rows` whose `cols` the
 /// table already holds (one SELECT, inside the failed statement's
-/// transaction, which SQLite keeps usable after a failed statement).
+/// transaction, which SQLite keeps usable after a failed statement;
+/// written in SQLite's syntax: its VALUES name their columns `column1`..).
 async fn already_stored<R: Runner>(
     runner: &mut R,
     meta: &'static EntityMeta,
     cols: &[usize],
     rows: &[Vec<&Value>],
 ) -> Option<usize> {
-    let q = |name: &str| crate::sql::render::quote(Dialect::Sqlite, name);
+    let dialect = runner.dialect();
+    let q = |name: &str| crate::sql::render::quote(dialect, name);
     let mut sql = String::from("SELECT v.column1 FROM (VALUES ");
     let mut params = Vec::with_capacity(rows.len() * cols.len());
     for (r, row) in rows.iter().enumerate() {

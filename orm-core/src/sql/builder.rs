@@ -176,10 +176,7 @@ pub(crate) fn statement(
         .collect();
     // An absent or empty-list parameter has no placeholder: bind a stand-in
     // that the template never reads (its pieces name only present arguments).
-    let style = match dialect {
-        Dialect::Postgres => Placeholders::Dollar,
-        _ => Placeholders::Question,
-    };
+    let style = dialect.spec().placeholders;
     let key = shape_key(site, salt, dialect, params);
     let template = match cache.enabled().then(|| cache.get(&key)).flatten() {
         Some(Cached::Template(t)) => {

@@ -4,10 +4,12 @@
 //! * [`render`]: SELECT statements and their filters (sea-query);
 //! * [`templated`]: the same through the template cache (shapes, lists);
 //! * [`builder`]: hand-written SQL by the shape of its parameters;
-//! * [`ddl`]: CREATE / DROP for entity metadata.
+//! * [`ddl`]: CREATE / DROP for entity metadata;
+//! * [`dialect`]: what each dialect writes differently, in one table each.
 
 pub(crate) mod builder;
 pub(crate) mod ddl;
+pub mod dialect;
 pub(crate) mod render;
 pub(crate) mod templated;
 

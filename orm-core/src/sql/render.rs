@@ -10,14 +10,13 @@
 use std::sync::Arc;
 
 use sea_query::{
-    Asterisk, Condition, Expr, ExprTrait, Func, InsertStatement, MysqlQueryBuilder,
-    Order as SeaOrder, PostgresQueryBuilder, Query, QueryStatementWriter, SelectStatement,
-    SqliteQueryBuilder, Values,
+    Asterisk, Condition, Expr, ExprTrait, Func, InsertStatement, Order as SeaOrder, Query,
+    QueryStatementWriter, SelectStatement, Values,
 };
 
-use crate::backend::Dialect;
 use crate::model::column::{CmpOp, Direction, Node};
 use crate::model::meta::EntityMeta;
+use crate::sql::dialect::{Dialect, JsonLists};
 use crate::value::{SqlType, Value};
 
 /// A statement ready to run: SQL text and its parameters in placeholder order.
@@ -56,11 +55,7 @@ pub(crate) struct SelectSpec<'a> {
 }
 
 pub(crate) fn build(dialect: Dialect, stmt: &impl QueryStatementWriter) -> Statement {
-    let (sql, values) = match dialect {
-        Dialect::Postgres => stmt.build(PostgresQueryBuilder),
-        Dialect::MySql => stmt.build(MysqlQueryBuilder),
-        Dialect::Sqlite => stmt.build(SqliteQueryBuilder),
-    };
+    let (sql, values) = dialect.spec().build(stmt);
     Statement {
         sql: sql.into(),
         params: from_sea_values(values),
@@ -91,8 +86,8 @@ pub(crate) fn select(dialect: Dialect, spec: &SelectSpec<'_>) -> Statement {
         (Some(l), _) => {
             q.limit(l);
         }
-        // MySQL has no OFFSET without LIMIT; the largest LIMIT stands in for "all".
-        (None, Some(_)) if dialect != Dialect::Postgres => {
+        // No OFFSET without LIMIT there: the largest LIMIT stands in for "all".
+        (None, Some(_)) if dialect.spec().offset_needs_limit => {
             q.limit(i64::MAX as u64);
         }
         _ => {}
@@ -140,10 +135,7 @@ pub(crate) fn insert(
 
 /// Quotes an identifier for the dialect.
 pub(crate) fn quote(dialect: Dialect, ident: &str) -> String {
-    match dialect {
-        Dialect::MySql => format!("`{}`", ident.replace('`', "``")),
-        _ => format!("\"{}\"", ident.replace('"', "\"\"")),
-    }
+    dialect.spec().quote(ident)
 }
 
 fn condition(node: &Node, dialect: Dialect) -> Condition {
@@ -187,10 +179,13 @@ fn expr(node: &Node, dialect: Dialect) -> Expr {
         Node::In(_, values, negated) if values.is_empty() => {
             Expr::cust(if *negated { "1 = 1" } else { "1 = 0" })
         }
-        Node::In(col, values, negated) if dialect == Dialect::Postgres && use_array(values) => {
-            any_array(col, to_sea(&Value::Array(values.clone())), *negated)
-        }
-        Node::InArray(col, marker, negated) => any_array(col, to_sea(marker), *negated),
+        Node::In(col, values, negated) if as_array(dialect, values) => any_array(
+            dialect,
+            col,
+            to_sea(&Value::Array(values.clone())),
+            *negated,
+        ),
+        Node::InArray(col, marker, negated) => any_array(dialect, col, to_sea(marker), *negated),
         Node::InJson(col, list, negated, elem) => {
             json_subquery(dialect, col, list, *negated, *elem)
         }
@@ -213,9 +208,15 @@ fn expr(node: &Node, dialect: Dialect) -> Expr {
 /// faster from about 1,000 (see `query/templated.rs`).
 pub(crate) const ARRAY_MIN: usize = 512;
 
-/// Whether a PostgreSQL IN list becomes one array parameter.
+/// Whether a list long enough to travel as one array parameter can (its
+/// elements are of one type the backend's arrays hold).
 pub(crate) fn use_array(values: &[Value]) -> bool {
     values.len() >= ARRAY_MIN && crate::backend::postgres::array_element_supported(values)
+}
+
+/// Whether this IN list becomes one array parameter in `dialect`.
+pub(crate) fn as_array(dialect: Dialect, values: &[Value]) -> bool {
+    dialect.spec().array_lists && use_array(values)
 }
 
 /// How the elements of a JSON list parameter ([`json_list`]) become values
@@ -275,9 +276,9 @@ pub(crate) fn json_list(dialect: Dialect, values: &[Value]) -> Option<(Value, Js
         if i > 0 {
             out.push(',');
         }
-        let elem = match dialect {
-            Dialect::Sqlite => json_sqlite(v, &mut out)?,
-            _ => json_mysql(v, &mut out)?,
+        let elem = match dialect.spec().json_lists? {
+            JsonLists::JsonEach => json_sqlite(v, &mut out)?,
+            JsonLists::JsonTable => json_mysql(v, &mut out)?,
         };
         let Some((elem, chars)) = elem else { continue };
         widest = std::cmp::max(widest, chars);
@@ -288,7 +289,7 @@ pub(crate) fn json_list(dialect: Dialect, values: &[Value]) -> Option<(Value, Js
         }
     }
     out.push(']');
-    let width = if dialect == Dialect::MySql {
+    let width = if dialect.spec().json_lists == Some(JsonLists::JsonTable) {
         varchar_width(widest)
     } else {
         0
@@ -471,8 +472,8 @@ fn json_subquery(
 ) -> Expr {
     let not = if negated { "NOT " } else { "" };
     let column = quote(dialect, col);
-    let sql = match dialect {
-        Dialect::MySql => {
+    let sql = match dialect.spec().json_lists.unwrap_or(JsonLists::JsonEach) {
+        JsonLists::JsonTable => {
             // The binary collation of the ORM's tables: equality is exact,
             // as with bound text.
             let text = |w: u16| match w {
@@ -499,7 +500,7 @@ fn json_subquery(
                 "{column} {not}IN (SELECT {value} FROM JSON_TABLE(?, '$[*]' COLUMNS (v {ty} PATH '$')) AS j)"
             )
         }
-        _ => {
+        JsonLists::JsonEach => {
             let value = if matches!(elem, JsonElem::Hex(_)) {
                 "unhex(value)"
             } else {
@@ -512,9 +513,9 @@ fn json_subquery(
 }
 
 /// `col = ANY($n)` / `col <> ALL($n)` (PostgreSQL only, so quoted its way).
-fn any_array(col: &'static str, array: sea_query::Value, negated: bool) -> Expr {
+fn any_array(dialect: Dialect, col: &'static str, array: sea_query::Value, negated: bool) -> Expr {
     let op = if negated { "<> ALL($1)" } else { "= ANY($1)" };
-    Expr::cust_with_values(format!("{} {op}", quote(Dialect::Postgres, col)), [array])
+    Expr::cust_with_values(format!("{} {op}", quote(dialect, col)), [array])
 }
 
 fn to_sea(v: &Value) -> sea_query::Value {

@@ -118,10 +118,7 @@ pub(crate) enum Kind {
 }
 
 fn placeholders(dialect: Dialect) -> Placeholders {
-    match dialect {
-        Dialect::Postgres => Placeholders::Dollar,
-        _ => Placeholders::Question,
-    }
+    dialect.spec().placeholders
 }
 
 fn op_tag(op: CmpOp) -> u8 {
@@ -150,7 +147,7 @@ fn walk(
     };
     match node {
         // Long lists on PostgreSQL: one array parameter, a shape of its own.
-        Node::In(c, values, neg) if dialect == Dialect::Postgres && render::use_array(values) => {
+        Node::In(c, values, neg) if render::as_array(dialect, values) => {
             key.tag(9).name(c).tag(u8::from(*neg));
             scalar(counts);
         }
@@ -203,7 +200,7 @@ fn walk(
 fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
     let take = |v: &mut Value| std::mem::replace(v, Value::Null(crate::SqlType::Text));
     match node {
-        Node::In(_, values, _) if dialect == Dialect::Postgres && render::use_array(values) => {
+        Node::In(_, values, _) if render::as_array(dialect, values) => {
             args.push(Arg::Scalar(Value::Array(std::mem::take(values))));
         }
         Node::InArray(_, v, _) | Node::InJson(_, v, _, _) | Node::Compare(_, _, v) => {
@@ -238,7 +235,7 @@ fn skeleton(dialect: Dialect, node: &Node, next: &mut i64, lists: &mut Vec<bool>
             let Value::I64(n) = m else { unreachable!() };
             Node::Like(c, format!("\u{1}{n}"), *neg)
         }
-        Node::In(c, values, neg) if dialect == Dialect::Postgres && render::use_array(values) => {
+        Node::In(c, values, neg) if render::as_array(dialect, values) => {
             Node::InArray(c, marker(false), *neg)
         }
         Node::InArray(c, _, neg) => Node::InArray(c, marker(false), *neg),
@@ -377,7 +374,7 @@ fn needs_stand_in_limit(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> 
     kind == Kind::Rows
         && spec.offset.is_some()
         && spec.limit.is_none()
-        && dialect != Dialect::Postgres
+        && dialect.spec().offset_needs_limit
 }
 
 /// [`statements`] for a query that is consumed by running it: on a template
@@ -500,8 +497,7 @@ fn dedupe(node: &mut Node) {
 /// positive IN outside any OR and NOT).
 fn lists(dialect: Dialect, node: &Node, guarded: bool, out: &mut Vec<(usize, bool)>) {
     match node {
-        Node::In(_, v, _)
-            if v.is_empty() || (dialect == Dialect::Postgres && render::use_array(v)) => {}
+        Node::In(_, v, _) if v.is_empty() || render::as_array(dialect, v) => {}
         Node::In(_, v, neg) => out.push((v.len(), !neg && !guarded)),
         Node::And(ns) => ns.iter().for_each(|n| lists(dialect, n, guarded, out)),
         Node::Or(ns) => ns.iter().for_each(|n| lists(dialect, n, true, out)),
@@ -514,11 +510,7 @@ fn lists(dialect: Dialect, node: &Node, guarded: bool, out: &mut Vec<(usize, boo
 /// values cannot travel as JSON.
 fn to_json(dialect: Dialect, node: &mut Node, nth: usize, seen: &mut usize) -> bool {
     match node {
-        Node::In(_, v, _)
-            if v.is_empty() || (dialect == Dialect::Postgres && render::use_array(v)) =>
-        {
-            false
-        }
+        Node::In(_, v, _) if v.is_empty() || render::as_array(dialect, v) => false,
         Node::In(c, v, neg) => {
             *seen += 1;
             if *seen - 1 != nth {
@@ -563,7 +555,7 @@ fn fit(
     mut total: usize,
 ) -> Option<Node> {
     let filter = spec.filter?;
-    if dialect == Dialect::Postgres {
+    if dialect.spec().array_lists {
         return None;
     }
     let splits = kind == Kind::Count || (spec.limit.is_none() && spec.offset.is_none());
@@ -703,23 +695,22 @@ fn check_splittable(
         );
     }
     let mut longest: Option<(usize, bool, bool)> = None; // (len, negated, under an OR/NOT)
-    let postgres = dialect == Dialect::Postgres;
-    fn find(node: &Node, guarded: bool, postgres: bool, best: &mut Option<(usize, bool, bool)>) {
+    let arrays = dialect.spec().array_lists;
+    fn find(node: &Node, guarded: bool, arrays: bool, best: &mut Option<(usize, bool, bool)>) {
         match node {
             Node::In(_, v, neg)
-                if best.is_none_or(|(l, ..)| v.len() > l)
-                    && !(postgres && render::use_array(v)) =>
+                if best.is_none_or(|(l, ..)| v.len() > l) && !(arrays && render::use_array(v)) =>
             {
                 *best = Some((v.len(), *neg, guarded));
             }
-            Node::And(ns) => ns.iter().for_each(|n| find(n, guarded, postgres, best)),
-            Node::Or(ns) => ns.iter().for_each(|n| find(n, true, postgres, best)),
-            Node::Not(n) => find(n, true, postgres, best),
+            Node::And(ns) => ns.iter().for_each(|n| find(n, guarded, arrays, best)),
+            Node::Or(ns) => ns.iter().for_each(|n| find(n, true, arrays, best)),
+            Node::Not(n) => find(n, true, arrays, best),
             _ => {}
         }
     }
     if let Some(n) = spec.filter {
-        find(n, false, postgres, &mut longest);
+        find(n, false, arrays, &mut longest);
     }
     match longest {
         Some((_, false, false)) => Ok(()),
