@@ -5,8 +5,9 @@
 //! `proc_macro2` so that they can be unit-tested outside the compiler:
 //!
 //! 1. [`attr`] parses `#[entity(..)]`, `#[key(..)]`, `#[version]`,
-//!    `#[transient]` and `#[column(..)]` into plain structs (and strips the
-//!    helper attributes from the struct);
+//!    `#[transient]`, `#[column(..)]` and the relationship attributes into
+//!    plain structs, one file per attribute family (and strips the helper
+//!    attributes from the struct);
 //! 2. [`model`] builds the entity: table, columns, transient fields, keys,
 //!    attached traits;
 //! 3. [`check`] validates the model;
