@@ -96,7 +96,7 @@ pub(super) fn no_value(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Resu
 
 /// Skips whatever follows a key we reported, up to the next `,`, so that the
 /// keys after it are still parsed (and their mistakes reported too).
-pub(super) fn skip_value(input: ParseStream) -> syn::Result<()> {
+pub(crate) fn skip_value(input: ParseStream) -> syn::Result<()> {
     while !input.is_empty() && !input.peek(Token![,]) {
         input.parse::<proc_macro2::TokenTree>()?;
     }
@@ -104,6 +104,6 @@ pub(super) fn skip_value(input: ParseStream) -> syn::Result<()> {
 }
 
 /// A path as written, without spaces, for messages (`crate::audit::Audited`).
-pub(super) fn path_name(path: &Path) -> String {
+pub(crate) fn path_name(path: &Path) -> String {
     quote!(#path).to_string().replace(' ', "")
 }

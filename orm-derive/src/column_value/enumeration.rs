@@ -9,6 +9,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, DataEnum, DeriveInput, Expr, ExprLit, Fields, Ident, Lit, LitStr};
 
 use super::ATTR;
+use crate::attr::{path_name, skip_value};
 use crate::errors::Errors;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,7 +80,7 @@ fn storage(ident: &Ident, attrs: &[Attribute], errors: &mut Errors) -> Option<St
                     &meta.path,
                     "unknown storage; expected #[column_value(text)] or #[column_value(integer)]",
                 );
-                return skip_value(&meta);
+                return skip_value(meta.input);
             }
             Ok(())
         });
@@ -118,10 +119,10 @@ fn rename(attrs: &[Attribute], storage: Option<Storage>, errors: &mut Errors) ->
                     &meta.path,
                     format!(
                         "unknown option `{}` on a variant; expected #[column_value(rename = \"stored name\")]",
-                        path_text(&meta.path)
+                        path_name(&meta.path)
                     ),
                 );
-                return skip_value(&meta);
+                return skip_value(meta.input);
             }
             let value: Expr = meta.value()?.parse()?;
             match value {
@@ -146,19 +147,6 @@ fn rename(attrs: &[Attribute], storage: Option<Storage>, errors: &mut Errors) ->
         }
     }
     out
-}
-
-/// Consumes `= value` or `(..)` after an option we reported, so that the
-/// options after it are still parsed.
-fn skip_value(meta: &syn::meta::ParseNestedMeta) -> syn::Result<()> {
-    while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-        meta.input.parse::<proc_macro2::TokenTree>()?;
-    }
-    Ok(())
-}
-
-fn path_text(path: &syn::Path) -> String {
-    quote!(#path).to_string().replace(' ', "")
 }
 
 fn text(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
