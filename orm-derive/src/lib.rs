@@ -19,7 +19,9 @@
 //!
 //! Mistakes are collected in [`errors::Errors`] and reported together, each at
 //! the span of the token that is wrong. The attribute reference lives in the
-//! `orm-core` crate docs.
+//! `orm-core` crate docs. What the macros generate for a few representative
+//! inputs is kept, whole and pretty-printed, in `src/snapshots/*.snap`
+//! (the tests in `expansions.rs`).
 
 use proc_macro::TokenStream;
 
@@ -28,6 +30,8 @@ mod check;
 mod column_value;
 mod errors;
 mod expand;
+#[cfg(test)]
+mod expansions;
 mod model;
 mod naming;
 mod shared_fields;

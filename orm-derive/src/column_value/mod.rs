@@ -56,68 +56,6 @@ mod tests {
     }
 
     #[test]
-    fn newtypes_delegate_to_their_field() {
-        let out = derive(quote!(
-            pub struct UserId(pub i64);
-        ))
-        .unwrap()
-        .to_string();
-        for expected in [
-            "impl __p :: ColumnValue for UserId {",
-            "const SQL_TYPE : __p :: SqlType = < i64 as __p :: ColumnValue > :: SQL_TYPE ;",
-            "< i64 as __p :: ColumnValue > :: to_value (& self . 0)",
-            "expected : \"UserId\"",
-            "impl __p :: Scalar for UserId",
-        ] {
-            assert!(out.contains(expected), "missing `{expected}` in\n{out}");
-        }
-        let named = derive(quote!(
-            struct Code<T>
-            where
-                T: Copy,
-            {
-                value: String,
-            }
-        ))
-        .unwrap()
-        .to_string();
-        assert!(named.contains("impl < T > __p :: ColumnValue for Code < T > where T : Copy , String : __p :: ColumnValue"), "{named}");
-        assert!(named.contains("Code { value : inner }"), "{named}");
-    }
-
-    #[test]
-    fn enums_as_text_or_integer() {
-        let text = derive(quote! {
-            #[column_value(text)]
-            enum Status { Active, #[column_value(rename = "gone")] Retired }
-        })
-        .unwrap()
-        .to_string();
-        for expected in [
-            "Self :: Active => \"Active\"",
-            "Self :: Retired => \"gone\"",
-            "\"gone\" => return :: core :: result :: Result :: Ok (Self :: Retired)",
-            "\"Status: one of \\\"Active\\\", \\\"gone\\\"\"",
-        ] {
-            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
-        }
-        let int = derive(quote! {
-            #[column_value(integer)]
-            enum Priority { Low = 1, High = 10 }
-        })
-        .unwrap()
-        .to_string();
-        for expected in [
-            "__p :: SqlType :: Integer",
-            "Self :: High => Self :: High as :: core :: primitive :: i32",
-            "if n == Priority :: Low as :: core :: primitive :: i64",
-            "Priority :: High as :: core :: primitive :: i128 == Priority :: High as :: core :: primitive :: i32 as :: core :: primitive :: i128",
-        ] {
-            assert!(int.contains(expected), "missing `{expected}` in\n{int}");
-        }
-    }
-
-    #[test]
     fn mistakes_are_reported_together() {
         assert_eq!(
             mistakes(quote!(

@@ -170,32 +170,6 @@ mod tests {
     }
 
     #[test]
-    fn accessors_and_setters_become_the_macro() {
-        let out = fields(
-            TokenStream::new(),
-            quote! {
-                pub trait AuditFields {
-                    fn updated_by(&self) -> &String;
-                    fn set_updated_by(&mut self, value: String);
-                    fn shout(&self) -> String { self.updated_by().to_uppercase() }
-                }
-            },
-        )
-        .unwrap()
-        .to_string();
-        for expected in [
-            "pub trait AuditFields",
-            "mod __orm_fields_AuditFields",
-            "macro_rules ! AuditFields",
-            "methods { get updated_by => updated_by ; set set_updated_by => updated_by ; }",
-            "pub (crate) use __orm_fields_AuditFields :: AuditFields ;",
-        ] {
-            assert!(out.contains(expected), "missing `{expected}` in\n{out}");
-        }
-        assert!(!out.contains("shout =>"), "default methods are not fields");
-    }
-
-    #[test]
     fn other_shapes_are_reported_each_at_its_signature() {
         let got = mistakes(
             quote!(x),
