@@ -187,8 +187,14 @@ mod telemetry;
 pub mod types;
 mod value;
 
+mod __private;
+
+/// The derive's private API under its versioned name, the only name
+/// generated code uses (see `__private.rs` for why it carries a version).
 #[doc(hidden)]
-pub mod __private;
+pub mod __private_v1 {
+    pub use crate::__private::*;
+}
 
 pub use backend::{Dialect, PoolOptions, SqliteDriver};
 pub use column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar};

@@ -11,7 +11,9 @@
 //! 2. [`model`] builds the entity: table, columns, transient fields, keys,
 //!    attached traits;
 //! 3. [`check`] validates the model;
-//! 4. [`expand`] generates the code, which calls only `::orm_core::__private`.
+//! 4. [`expand`] generates the code, which calls only orm-core's private
+//!    module, `::orm_core::__private_v1`, through the paths of
+//!    [`crate_path`] (which says why the name carries a version).
 //!
 //! [`shared_fields`] is `#[fields]` (fields traits shared by several
 //! entities) and the hidden `impl_fields!` it relies on; [`column_value`] is
@@ -28,6 +30,7 @@ use proc_macro::TokenStream;
 mod attr;
 mod check;
 mod column_value;
+mod crate_path;
 mod errors;
 mod expand;
 #[cfg(test)]

@@ -124,6 +124,7 @@ mod hygiene {
 
     mod orm_core {}
     mod __private {}
+    mod __private_v1 {}
     mod core {}
     mod std {}
     struct Vec;
@@ -1093,6 +1094,7 @@ mod relationship_hygiene {
 
     mod orm_core {}
     mod __private {}
+    mod __private_v1 {}
     mod core {}
     mod std {}
     struct Vec;

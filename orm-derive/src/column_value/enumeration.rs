@@ -10,6 +10,7 @@ use syn::{Attribute, DataEnum, DeriveInput, Expr, ExprLit, Fields, Ident, Lit, L
 
 use super::ATTR;
 use crate::attr::{path_name, skip_value};
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -18,7 +19,12 @@ enum Storage {
     Integer,
 }
 
-pub fn expand(input: &DeriveInput, data: &DataEnum, errors: &mut Errors) -> TokenStream {
+pub fn expand(
+    input: &DeriveInput,
+    data: &DataEnum,
+    krate: &CratePath,
+    errors: &mut Errors,
+) -> TokenStream {
     let ident = &input.ident;
     let storage = storage(ident, &input.attrs, errors);
     if !input.generics.params.is_empty() {
@@ -60,8 +66,8 @@ pub fn expand(input: &DeriveInput, data: &DataEnum, errors: &mut Errors) -> Toke
         variants.push((&variant.ident, stored));
     }
     match storage {
-        Some(Storage::Text) => text(ident, &variants),
-        Some(Storage::Integer) => integer(ident, &variants),
+        Some(Storage::Text) => text(ident, &variants, krate),
+        Some(Storage::Integer) => integer(ident, &variants, krate),
         None => TokenStream::new(),
     }
 }
@@ -149,14 +155,15 @@ fn rename(attrs: &[Attribute], storage: Option<Storage>, errors: &mut Errors) ->
     out
 }
 
-fn text(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
+fn text(ident: &Ident, variants: &[(&Ident, String)], krate: &CratePath) -> TokenStream {
     let names: Vec<&String> = variants.iter().map(|(_, s)| s).collect();
     let idents: Vec<&Ident> = variants.iter().map(|(i, _)| *i).collect();
     let listed: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
     let expected = format!("{ident}: one of {}", listed.join(", "));
+    let use_private = krate.use_private();
     quote! {
         const _: () = {
-            use ::orm_core::__private as __p;
+            #use_private
 
             impl __p::ColumnValue for #ident {
                 const SQL_TYPE: __p::SqlType = __p::SqlType::Text;
@@ -185,7 +192,7 @@ fn text(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
     }
 }
 
-fn integer(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
+fn integer(ident: &Ident, variants: &[(&Ident, String)], krate: &CratePath) -> TokenStream {
     let idents: Vec<&Ident> = variants.iter().map(|(i, _)| *i).collect();
     let expected = format!("{ident}: the discriminant of one of its variants");
     let fits = idents.iter().map(|v| {
@@ -199,9 +206,10 @@ fn integer(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
             );
         }
     });
+    let use_private = krate.use_private();
     quote! {
         const _: () = {
-            use ::orm_core::__private as __p;
+            #use_private
 
             const _: () = {
                 #(#fits)*

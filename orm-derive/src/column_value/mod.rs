@@ -11,7 +11,7 @@
 //!
 //! Both implement `ColumnValue` and the `Scalar` marker (so typed filters
 //! compare them) inside `const _: () = { .. }`, through
-//! `::orm_core::__private` only.
+//! orm-core's private module only (`crate::crate_path`).
 
 mod enumeration;
 mod newtype;
@@ -19,6 +19,7 @@ mod newtype;
 use proc_macro2::TokenStream;
 use syn::{Data, DeriveInput};
 
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
 /// The derive's helper attribute.
@@ -27,9 +28,10 @@ const ATTR: &str = "column_value";
 pub fn derive(item: TokenStream) -> syn::Result<TokenStream> {
     let input: DeriveInput = syn::parse2(item)?;
     let mut errors = Errors::new();
+    let krate = CratePath::default();
     let tokens = match &input.data {
-        Data::Struct(data) => newtype::expand(&input, data, &mut errors),
-        Data::Enum(data) => enumeration::expand(&input, data, &mut errors),
+        Data::Struct(data) => newtype::expand(&input, data, &krate, &mut errors),
+        Data::Enum(data) => enumeration::expand(&input, data, &krate, &mut errors),
         Data::Union(data) => {
             errors.spanned(
                 data.union_token,

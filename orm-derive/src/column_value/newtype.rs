@@ -5,10 +5,16 @@ use quote::{quote, quote_spanned};
 use syn::{DataStruct, DeriveInput, Fields, Member};
 
 use super::ATTR;
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 use crate::spans::Range;
 
-pub fn expand(input: &DeriveInput, data: &DataStruct, errors: &mut Errors) -> TokenStream {
+pub fn expand(
+    input: &DeriveInput,
+    data: &DataStruct,
+    krate: &CratePath,
+    errors: &mut Errors,
+) -> TokenStream {
     let ident = &input.ident;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
         errors.spanned(
@@ -59,9 +65,10 @@ pub fn expand(input: &DeriveInput, data: &DataStruct, errors: &mut Errors) -> To
         let bound = quote_spanned!(first=> #inner: __p::ColumnValue);
         quote!(where #predicates #comma #bound)
     };
+    let use_private = krate.use_private();
     quote! {
         const _: () = {
-            use ::orm_core::__private as __p;
+            #use_private
 
             impl #impl_generics __p::ColumnValue for #ident #type_generics #column_where {
                 const SQL_TYPE: __p::SqlType = #inner_value::SQL_TYPE;

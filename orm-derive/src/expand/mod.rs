@@ -6,7 +6,7 @@
 //! (`accessors.rs`).
 //!
 //! Generated code names nothing the user may have renamed or not imported:
-//! every path is absolute, through `::orm_core::__private`, `::core` or
+//! every path is absolute, through `::orm_core::__private_v1`, `::core` or
 //! `::std`.
 
 mod accessors;

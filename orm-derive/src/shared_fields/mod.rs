@@ -14,7 +14,7 @@
 //!    any path or `use` that reaches the trait reaches the macro too.
 //! 2. `#[entity(fields(path::AuditFields))]` calls `path::AuditFields! { .. }`
 //!    with the entity's name and every field with its type and kind.
-//! 3. The macro calls `orm_core::__private::impl_fields!` (`implement.rs`)
+//! 3. The macro calls `orm_core::__private_v1::impl_fields!` (`implement.rs`)
 //!    with both lists, which writes `impl AuditFields for Entity` using the
 //!    *entity's* field types, resolved where the entity is declared.
 //!
@@ -30,6 +30,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::{FnArg, ItemTrait, ReturnType, Signature, TraitItem, Type};
 
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
 /// What a method of a `#[fields]` trait does.
@@ -90,6 +91,7 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     errors.finish()?;
     let ident = &item.ident;
     let module = format_ident!("__orm_fields_{}", ident);
+    let private = CratePath::default().private();
     Ok(quote! {
         #item
 
@@ -99,7 +101,7 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             #[allow(unused_macros)]
             macro_rules! #ident {
                 ($($entity:tt)*) => {
-                    ::orm_core::__private::impl_fields! {
+                    #private::impl_fields! {
                         methods { #(#methods)* }
                         $($entity)*
                     }
