@@ -1,9 +1,12 @@
-//! How generated code names orm-core: `::orm_core`, and only its private
-//! module [`PRIVATE_MODULE`] (`::orm_core::__private_v1`), the small API the
-//! macros are written against.
+//! How generated code names orm-core: `::orm_core`, or the path of
+//! `crate = path` (`#[entity(crate = ..)]`, `#[fields(crate = ..)]`,
+//! `#[column_value(crate = ..)]`) when a facade crate re-exports the macros
+//! and `orm_core` may not be nameable where they expand; and in it only the
+//! private module [`PRIVATE_MODULE`] (`::orm_core::__private_v1`), the small
+//! API the macros are written against.
 //!
 //! Every path to orm-core that any macro emits is built here, so that the
-//! crate's name and the private module's name are each written once.
+//! crate's path and the private module's name are each written once.
 //!
 //! # Why the private module's name carries a version
 //!
@@ -30,39 +33,57 @@
 //! The number goes up, here and in orm-core's `lib.rs`, whenever an item of
 //! the private API is added, removed, or changes signature or meaning.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+
+use crate::spans::Range;
 
 /// The name of orm-core's private module, with the version of its API.
 pub const PRIVATE_MODULE: &str = "__private_v1";
 
-/// The path generated code takes to orm-core.
-#[derive(Clone)]
+/// The path generated code takes to orm-core: `::orm_core` unless
+/// `crate = path` gives another.
+#[derive(Clone, Default)]
 pub struct CratePath {
-    /// `::orm_core`.
-    krate: TokenStream,
-}
-
-impl Default for CratePath {
-    fn default() -> Self {
-        CratePath {
-            krate: quote!(::orm_core),
-        }
-    }
+    given: Option<syn::Path>,
 }
 
 impl CratePath {
-    /// `::orm_core::__private_v1`.
-    pub fn private(&self) -> TokenStream {
-        let krate = &self.krate;
-        let module = format_ident!("{PRIVATE_MODULE}");
-        quote!(#krate::#module)
+    /// The path of `crate = path`.
+    pub fn new(path: &syn::Path) -> Self {
+        CratePath {
+            given: Some(path.clone()),
+        }
     }
 
-    /// The private module's path shown at `span` (what it resolves to is
-    /// unchanged): a path inside tokens spanned at the user's code, so that
-    /// an error about the whole expression is reported there.
+    /// Where a mistake in the path is reported: at the end of a given path
+    /// (a path that does not lead to orm-core), at the attribute otherwise.
+    fn span(&self) -> Span {
+        self.given
+            .as_ref()
+            .map_or_else(Span::call_site, |path| Range::of(path).last)
+    }
+
+    /// `::orm_core::__private_v1`. A given path keeps its tokens (so that
+    /// `$crate` from a `macro_rules!` still resolves where it was written).
+    pub fn private(&self) -> TokenStream {
+        let module = Ident::new(PRIVATE_MODULE, self.span());
+        match &self.given {
+            None => quote!(::orm_core::#module),
+            Some(path) => quote!(#path::#module),
+        }
+    }
+
+    /// The private module's path for tokens spanned at the user's code
+    /// (`<Target as ..::Entity>::meta` at the target type), so that an error
+    /// about the whole expression is reported there: `::orm_core` is
+    /// spanned at `span`; a given path only shown there (what it resolves to
+    /// is unchanged).
     pub fn private_at(&self, span: Span) -> TokenStream {
+        if self.given.is_none() {
+            let module = Ident::new(PRIVATE_MODULE, span);
+            return quote_spanned!(span=> ::orm_core::#module);
+        }
         self.private()
             .into_iter()
             .map(|mut tree| {
@@ -73,10 +94,13 @@ impl CratePath {
     }
 
     /// `use ::orm_core::__private_v1 as __p;`, the alias generated code uses
-    /// inside its `const _: () = { .. };` blocks.
+    /// inside its `const _: () = { .. };` blocks, spanned at [`Self::span`]
+    /// (rustc reports an unresolved import at the whole import).
     pub fn use_private(&self) -> TokenStream {
         let private = self.private();
-        quote!(use #private as __p;)
+        let span = self.span();
+        let (use_, as_p) = (quote_spanned!(span=> use), quote_spanned!(span=> as __p;));
+        quote!(#use_ #private #as_p)
     }
 }
 
@@ -94,5 +118,14 @@ mod tests {
         );
         let at = krate.private_at(Span::call_site());
         assert_eq!(at.to_string(), krate.private().to_string());
+    }
+
+    #[test]
+    fn a_facade_path_replaces_orm_core() {
+        let krate = CratePath::new(&syn::parse_quote!(my_facade::orm));
+        assert_eq!(
+            krate.private().to_string(),
+            "my_facade :: orm :: __private_v1"
+        );
     }
 }

@@ -252,3 +252,36 @@ fn column_value_newtypes() {
     });
     snapshot("column_value_newtypes", &format!("{plain}\n{generic}"));
 }
+
+/// `crate = path` on all three macros: every path to orm-core goes through
+/// the facade's path (`facade::orm::__private_v1`), none through
+/// `::orm_core`.
+#[test]
+fn crate_path_override() {
+    let entity = entity(
+        quote!(crate = facade::orm, table = "tags"),
+        quote! {
+            pub struct Tag {
+                #[key(auto)] pub id: i64,
+                #[column(with = facade::orm::AsText)] pub colour: Colour,
+                #[many_to_many(Post, via = "post_tags")] pub posts: Many<Post>,
+            }
+        },
+    );
+    let item = quote! {
+        pub trait LabelFields {
+            fn label(&self) -> &String;
+        }
+    };
+    let fields = input_and_expansion(
+        quote!(#[fields(crate = facade::orm)] #item),
+        crate::shared_fields::fields(quote!(crate = facade::orm), item),
+    );
+    let column_value = column_value(quote! {
+        #[column_value(crate = facade::orm, integer)]
+        pub enum Level { Low = 1 }
+    });
+    let text = format!("{entity}\n{fields}\n{column_value}");
+    assert!(!text.contains("orm_core"), "{text}");
+    snapshot("crate_path_override", &text);
+}

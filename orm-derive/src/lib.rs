@@ -51,7 +51,8 @@ pub fn entity(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Declares a fields trait that `#[entity(fields(Trait))]` implements for
-/// every entity that lists it. See the `orm-core` crate docs.
+/// every entity that lists it; `#[fields(crate = path)]` when orm-core is
+/// re-exported under another name. See the `orm-core` crate docs.
 #[proc_macro_attribute]
 pub fn fields(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -66,8 +67,9 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Stores a newtype as its field, or a fieldless enum as text
-/// (`#[column_value(text)]`) or an integer (`#[column_value(integer)]`).
-/// See `orm_core::types`.
+/// (`#[column_value(text)]`) or an integer (`#[column_value(integer)]`);
+/// `#[column_value(crate = path)]` when orm-core is re-exported under
+/// another name. See `orm_core::types`.
 #[proc_macro_derive(ColumnValue, attributes(column_value))]
 pub fn column_value(item: TokenStream) -> TokenStream {
     column_value::derive(item.into())

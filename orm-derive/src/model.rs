@@ -182,7 +182,7 @@ impl Entity {
             fields,
             transients,
             relations,
-            krate: CratePath::default(),
+            krate: args.krate.unwrap_or_default(),
         })
     }
 

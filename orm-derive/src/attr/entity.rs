@@ -1,13 +1,15 @@
 //! `#[entity(..)]` on the struct: `table = "name"`, the hook functions
-//! `is_modified = path` and `after_load = path`, and the trait lists
-//! `logic(..)` and `fields(..)`.
+//! `is_modified = path` and `after_load = path`, the trait lists
+//! `logic(..)` and `fields(..)`, and `crate = path`, the path generated code
+//! takes to orm-core.
 
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 use syn::{Expr, LitStr, Path, Token};
 
-use super::values::{duplicate, path_name, skip_value, string_value, type_path, value};
+use super::values::{crate_arg, duplicate, path_name, skip_value, string_value, type_path, value};
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
 /// The arguments of `#[entity(..)]`.
@@ -22,10 +24,12 @@ pub struct EntityArgs {
     pub logic: Vec<Path>,
     /// `fields(A, B)`: `#[fields]` traits the derive implements.
     pub fields: Vec<Path>,
+    /// `crate = path`: orm-core re-exported by another crate or module.
+    pub krate: Option<CratePath>,
 }
 
 const ENTITY_ARGS: &str = "`table = \"name\"`, `is_modified = path`, `after_load = path`, \
-                           `logic(Trait, ..)` or `fields(Trait, ..)`";
+                           `logic(Trait, ..)`, `fields(Trait, ..)` or `crate = path`";
 
 /// Parses the tokens inside `#[entity(..)]`.
 pub fn entity_args(tokens: TokenStream, errors: &mut Errors) -> EntityArgs {
@@ -63,6 +67,8 @@ pub fn entity_args(tokens: TokenStream, errors: &mut Errors) -> EntityArgs {
                 return skip_value(meta.input);
             }
             *list = trait_list(&meta, errors)?;
+        } else if meta.path.is_ident("crate") {
+            crate_arg(&meta, "#[entity(..)]", &mut args.krate, errors)?;
         } else {
             errors.spanned(
                 &meta.path,
@@ -162,26 +168,27 @@ mod tests {
     use super::*;
     use crate::attr::tests::messages;
 
+    /// The arguments parsed from `tokens`, and the mistakes.
+    fn parse(tokens: TokenStream) -> (EntityArgs, Vec<String>) {
+        let mut errors = Errors::new();
+        let args = entity_args(tokens, &mut errors);
+        (args, messages(errors))
+    }
+
     #[test]
     fn unknown_entity_args_are_reported() {
-        let mut errors = Errors::new();
-        let args = entity_args(quote!(tabel = "x", table = "users"), &mut errors);
+        let (args, got) = parse(quote!(tabel = "x", table = "users"));
         assert_eq!(args.table.unwrap().value(), "users");
-        let got = messages(errors);
         assert_eq!(
             got,
             [
                 "unknown #[entity] argument `tabel`; expected `table = \"name\"`, `is_modified = path`, \
-                 `after_load = path`, `logic(Trait, ..)` or `fields(Trait, ..)`"
+                 `after_load = path`, `logic(Trait, ..)`, `fields(Trait, ..)` or `crate = path`"
             ]
         );
 
-        let mut errors = Errors::new();
-        entity_args(quote!(table = 5), &mut errors);
-        assert_eq!(
-            messages(errors),
-            ["expected a string literal: `table = \"name\"`"]
-        );
+        let (_, got) = parse(quote!(table = 5));
+        assert_eq!(got, ["expected a string literal: `table = \"name\"`"]);
     }
 
     #[test]
@@ -190,74 +197,58 @@ mod tests {
             quote!(is_modified = crate::same::tags, table = "t"),
             quote!(table = "t", is_modified = crate::same::tags),
         ] {
-            let mut errors = Errors::new();
-            let args = entity_args(tokens, &mut errors);
-            assert!(messages(errors).is_empty());
+            let (args, got) = parse(tokens);
+            assert!(got.is_empty());
             assert_eq!(args.table.unwrap().value(), "t");
             assert_eq!(path_name(&args.is_modified.unwrap()), "crate::same::tags");
         }
 
-        let mut errors = Errors::new();
-        let args = entity_args(quote!(is_modified = "same_tags"), &mut errors);
+        let (args, got) = parse(quote!(is_modified = "same_tags"));
         assert!(args.is_modified.is_none());
-        let got = messages(errors);
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(
             got[0].starts_with("expected the path of a function `fn(&Self, &Self) -> bool`"),
             "{got:?}"
         );
 
-        let mut errors = Errors::new();
-        entity_args(
-            quote!(is_modified = a, is_modified = b, is_modified),
-            &mut errors,
-        );
+        let (_, got) = parse(quote!(is_modified = a, is_modified = b, is_modified));
         assert_eq!(
-            messages(errors),
+            got,
             [
                 "duplicate `is_modified` in #[entity(..)]",
                 "duplicate `is_modified` in #[entity(..)]",
             ]
         );
 
-        let mut errors = Errors::new();
-        entity_args(quote!(is_modified), &mut errors);
+        let (_, got) = parse(quote!(is_modified));
         assert_eq!(
-            messages(errors),
+            got,
             ["`is_modified` needs a value: `is_modified = path::to::function`"]
         );
     }
 
     #[test]
     fn logic_fields_and_after_load() {
-        let mut errors = Errors::new();
-        let args = entity_args(
-            quote!(
-                logic(ReceiverLogic, crate::audit::Audited,),
-                after_load = Self::derive,
-                fields(AuditFields)
-            ),
-            &mut errors,
-        );
-        assert!(messages(errors).is_empty());
+        let (args, got) = parse(quote!(
+            logic(ReceiverLogic, crate::audit::Audited,),
+            after_load = Self::derive,
+            fields(AuditFields)
+        ));
+        assert!(got.is_empty());
         let logic: Vec<String> = args.logic.iter().map(path_name).collect();
         assert_eq!(logic, ["ReceiverLogic", "crate::audit::Audited"]);
         assert_eq!(path_name(&args.fields[0]), "AuditFields");
         assert_eq!(path_name(&args.after_load.unwrap()), "Self::derive");
 
-        let mut errors = Errors::new();
-        entity_args(
-            quote!(
-                logic = A,
-                fields("AuditFields", &B, C),
-                logic(),
-                after_load = "f",
-                fields(D)
-            ),
-            &mut errors,
-        );
+        let (_, got) = parse(quote!(
+            logic = A,
+            fields("AuditFields", &B, C),
+            logic(),
+            after_load = "f",
+            fields(D)
+        ));
         assert_eq!(
-            messages(errors),
+            got,
             [
                 "`logic` takes a list of traits: `logic(TraitA, path::to::TraitB)`",
                 "expected the path of a trait: `fields(TraitA, path::to::TraitB)`",
@@ -267,5 +258,38 @@ mod tests {
                 "duplicate `fields` in #[entity(..)]: list every trait in one `fields(..)`",
             ]
         );
+    }
+
+    #[test]
+    fn crate_takes_a_plain_path() {
+        let (args, got) = parse(quote!(crate = ::my_facade::orm, table = "t"));
+        assert!(got.is_empty());
+        assert_eq!(
+            args.krate.expect("a crate path").private().to_string(),
+            ":: my_facade :: orm :: __private_v1"
+        );
+
+        let expected = "expected the path to orm_core, or to a crate or module that re-exports it: \
+                        `crate = my_facade::orm`";
+        for tokens in [
+            quote!(crate = "orm_core"),
+            quote!(crate = orm::<T>),
+            quote!(crate = &orm),
+        ] {
+            let (args, got) = parse(tokens.clone());
+            assert!(args.krate.is_none(), "{tokens}");
+            assert_eq!(got, [expected], "{tokens}");
+        }
+
+        let (_, got) = parse(quote!(crate = a, crate = b, crate));
+        assert_eq!(
+            got,
+            [
+                "duplicate `crate` in #[entity(..)]",
+                "duplicate `crate` in #[entity(..)]",
+            ]
+        );
+        let (_, got) = parse(quote!(crate));
+        assert_eq!(got, ["`crate` needs a value: `crate = my_facade::orm`"]);
     }
 }

@@ -33,7 +33,7 @@ pub use column::{ColumnAttrs, OnDelete};
 pub use entity::{EntityArgs, entity_args};
 pub use relation::{ChildrenOnDelete, Orphans, RelationAttr, RelationKind};
 pub use role::KeyAttr;
-pub(crate) use values::{path_name, skip_value};
+pub(crate) use values::{crate_arg, path_name, skip_value};
 
 use crate::errors::Errors;
 

@@ -8,6 +8,7 @@ use syn::meta::ParseNestedMeta;
 use syn::parse::ParseStream;
 use syn::{Expr, ExprLit, Lit, LitStr, Path, Token, Type};
 
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
 /// A key given twice in one attribute (`attr` names it for the message).
@@ -56,6 +57,38 @@ pub(super) fn string_value(
         }
         None => None,
     })
+}
+
+/// `crate = path`, the path to orm_core or to a crate or module that
+/// re-exports it, into `out`; `attr` names the attribute (`#[entity(..)]`)
+/// for a duplicate. A value that is not a plain path is reported at it.
+pub(crate) fn crate_arg(
+    meta: &ParseNestedMeta,
+    attr: &str,
+    out: &mut Option<CratePath>,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    const EXAMPLE: &str = "crate = my_facade::orm";
+    if out.is_some() {
+        return duplicate(meta, attr, errors);
+    }
+    match value(meta, EXAMPLE, errors)? {
+        Some(Expr::Path(expr))
+            if expr.qself.is_none()
+                && expr.attrs.is_empty()
+                && expr.path.segments.iter().all(|s| s.arguments.is_none()) =>
+        {
+            *out = Some(CratePath::new(&expr.path));
+        }
+        Some(other) => errors.spanned(
+            other,
+            format!(
+                "expected the path to orm_core, or to a crate or module that re-exports it: `{EXAMPLE}`"
+            ),
+        ),
+        None => {}
+    }
+    Ok(())
 }
 
 /// Parses a path to a type or trait, up to the next `,`; anything else

@@ -8,25 +8,20 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, DataEnum, DeriveInput, Expr, ExprLit, Fields, Ident, Lit, LitStr};
 
-use super::ATTR;
+use super::{ATTR, Storage, TypeAttrs};
 use crate::attr::{path_name, skip_value};
 use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Storage {
-    Text,
-    Integer,
-}
-
 pub fn expand(
     input: &DeriveInput,
     data: &DataEnum,
-    krate: &CratePath,
+    attrs: &TypeAttrs,
     errors: &mut Errors,
 ) -> TokenStream {
     let ident = &input.ident;
-    let storage = storage(ident, &input.attrs, errors);
+    let krate = &attrs.krate;
+    let storage = storage(ident, attrs, errors);
     if !input.generics.params.is_empty() {
         errors.spanned(
             &input.generics,
@@ -72,29 +67,16 @@ pub fn expand(
     }
 }
 
-/// `#[column_value(text)]` or `#[column_value(integer)]` on the enum.
-fn storage(ident: &Ident, attrs: &[Attribute], errors: &mut Errors) -> Option<Storage> {
-    let mut found: Vec<(Storage, Ident)> = Vec::new();
-    for attr in attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
-        let result = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("text") {
-                found.push((Storage::Text, meta.path.require_ident()?.clone()));
-            } else if meta.path.is_ident("integer") {
-                found.push((Storage::Integer, meta.path.require_ident()?.clone()));
-            } else {
-                errors.spanned(
-                    &meta.path,
-                    "unknown storage; expected #[column_value(text)] or #[column_value(integer)]",
-                );
-                return skip_value(meta.input);
-            }
-            Ok(())
-        });
-        if let Err(error) = result {
-            errors.push(error);
-        }
+/// `#[column_value(text)]` or `#[column_value(integer)]` on the enum: one
+/// of them, exactly.
+fn storage(ident: &Ident, attrs: &TypeAttrs, errors: &mut Errors) -> Option<Storage> {
+    for unknown in &attrs.unknown {
+        errors.spanned(
+            unknown,
+            "unknown storage; expected #[column_value(text)] or #[column_value(integer)]",
+        );
     }
-    match found.as_slice() {
+    match attrs.storage.as_slice() {
         [] => {
             errors.spanned(
                 ident,

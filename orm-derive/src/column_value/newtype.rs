@@ -4,19 +4,18 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{DataStruct, DeriveInput, Fields, Member};
 
-use super::ATTR;
-use crate::crate_path::CratePath;
+use super::TypeAttrs;
 use crate::errors::Errors;
 use crate::spans::Range;
 
 pub fn expand(
     input: &DeriveInput,
     data: &DataStruct,
-    krate: &CratePath,
+    attrs: &TypeAttrs,
     errors: &mut Errors,
 ) -> TokenStream {
     let ident = &input.ident;
-    for attr in input.attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
+    for attr in &attrs.with_storage {
         errors.spanned(
             attr,
             "#[column_value(..)] applies to enums; a newtype is stored as its field",
@@ -65,7 +64,7 @@ pub fn expand(
         let bound = quote_spanned!(first=> #inner: __p::ColumnValue);
         quote!(where #predicates #comma #bound)
     };
-    let use_private = krate.use_private();
+    let use_private = attrs.krate.use_private();
     quote! {
         const _: () = {
             #use_private

@@ -28,8 +28,10 @@ pub use implement::impl_fields;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
+use syn::parse::Parser;
 use syn::{FnArg, ItemTrait, ReturnType, Signature, TraitItem, Type};
 
+use crate::attr::{crate_arg, path_name, skip_value};
 use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
@@ -44,12 +46,7 @@ enum Method {
 /// Expands `#[fields(attr)] item`, or returns every mistake found.
 pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::new();
-    if !attr.is_empty() {
-        errors.spanned(
-            &attr,
-            "#[fields] takes no arguments: the trait's methods say which fields it needs",
-        );
-    }
+    let krate = args(attr, &mut errors);
     let item: ItemTrait = match syn::parse2(item) {
         Ok(item) => item,
         Err(error) => {
@@ -91,7 +88,7 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     errors.finish()?;
     let ident = &item.ident;
     let module = format_ident!("__orm_fields_{}", ident);
-    let private = CratePath::default().private();
+    let private = krate.private();
     Ok(quote! {
         #item
 
@@ -114,6 +111,30 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         #[allow(unused_imports)]
         pub(crate) use #module::#ident;
     })
+}
+
+/// `#[fields(crate = path)]`, the only argument: the trait's methods say
+/// which fields it needs.
+fn args(tokens: TokenStream, errors: &mut Errors) -> CratePath {
+    let mut krate = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            return crate_arg(&meta, "#[fields(..)]", &mut krate, errors);
+        }
+        errors.spanned(
+            &meta.path,
+            format!(
+                "unknown #[fields] argument `{}`: the trait's methods say which fields it needs, \
+                 and the only argument is `crate = path`",
+                path_name(&meta.path)
+            ),
+        );
+        skip_value(meta.input)
+    });
+    if let Err(error) = parser.parse2(tokens) {
+        errors.push(error);
+    }
+    krate.unwrap_or_default()
 }
 
 const SHAPE: &str = "a #[fields] trait method is an accessor `fn name(&self) -> &T;` or a setter \
@@ -189,10 +210,38 @@ mod tests {
             },
         );
         assert_eq!(got.len(), 8, "{got:#?}");
-        assert!(got[0].starts_with("#[fields] takes no arguments"));
+        assert!(got[0].starts_with("unknown #[fields] argument `x`"));
         assert!(got[1].starts_with("a #[fields] trait cannot be generic"));
         assert!(got[2..7].iter().all(|m| m == SHAPE), "{got:#?}");
         assert!(got[7].starts_with("a #[fields] trait has only accessor and setter methods"));
+    }
+
+    #[test]
+    fn crate_is_the_only_argument() {
+        let out = fields(
+            quote!(crate = facade::orm),
+            quote!(
+                trait T {}
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(
+            out.contains("facade :: orm :: __private_v1 :: impl_fields !"),
+            "{out}"
+        );
+        assert_eq!(
+            mistakes(
+                quote!(crate = 1, strict),
+                quote!(
+                    trait T {}
+                )
+            ),
+            [
+                "expected the path to orm_core, or to a crate or module that re-exports it: `crate = my_facade::orm`",
+                "unknown #[fields] argument `strict`: the trait's methods say which fields it needs, and the only argument is `crate = path`",
+            ]
+        );
     }
 
     #[test]
