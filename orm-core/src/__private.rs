@@ -1,8 +1,29 @@
-//! The small, documented API that `#[entity]`-generated code calls.
+//! The small, documented API that `#[entity]`-generated code calls
+//! (and `#[fields]` and `#[derive(ColumnValue)]`).
 //!
-//! Generated code refers to `::orm_core::__private::*` only, so user `use`
-//! statements and renames cannot break it. Not for direct use: items here
-//! may change without notice.
+//! It is public only under its versioned name, `orm_core::__private_v1`
+//! (`lib.rs`), and generated code refers to `::orm_core::__private_v1::*`
+//! only (or `<path>::__private_v1::*` with `#[entity(crate = path)]`), so
+//! user `use` statements and renames cannot break it. Not for direct use:
+//! items here may change without notice.
+//!
+//! Why the name carries a version: the items here and the derive that calls
+//! them change together, so a derive must only ever expand against the
+//! orm-core it was written for. Cargo sees to that for released crates,
+//! because orm-core requires exactly its own version of orm-derive
+//! (`orm-derive = { version = "=0.1.0", .. }` in the workspace's
+//! `Cargo.toml`, as serde requires `=1.0.x` of serde_derive and diesel
+//! `~1.4.0` of diesel_derives). The name covers what the pin cannot see (a
+//! direct dependency on another orm-derive, a patched or vendored copy, a
+//! checkout between releases): generated code names the module of the API
+//! it was written for, as serde's names `serde::__private228`, so a derive
+//! and an orm-core that do not match fail to compile at once, at the
+//! attribute, with ``could not find `__private_v1` in `orm_core` ``, rather
+//! than with errors about individual items deep in generated code.
+//!
+//! The number goes up (here, in `lib.rs`, and in orm-derive's
+//! `crate_path::PRIVATE_MODULE`) whenever an item here is added, removed, or
+//! changes signature or meaning.
 
 pub use crate::error::{Error, Result};
 pub use crate::model::column::{Column, Scalar};

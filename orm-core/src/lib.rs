@@ -37,6 +37,7 @@
 //! | `after_load = path` | a `fn(&mut Self)` run at the end of [`Entity::from_row`], so on every object built from a row (queries, `refresh`, the `is_modified` comparison): the place to compute `#[transient]` derived state. It is part of the type and runs before the session's `after_load::<T>` hooks ([`hooks`]), which are per session or database, ordered, fallible, and skip rows that map to an object already in the session |
 //! | `logic(A, path::B)` | implements each logic trait for the entity with an empty body (`impl A for Entity {}`): logic traits have only default methods, written against fields traits |
 //! | `fields(A, path::B)` | implements each [`#[fields]`](macro@fields) trait for the entity from its fields, with no hand-written impl |
+//! | `crate = path` | the path generated code takes to this crate, `::orm_core` by default: for a crate that re-exports `orm_core` under its own name (`pub use orm_core::*;` in `my_facade`, which brings the hidden module generated code calls along), so that code using the macros through it need not name `orm_core`: `#[my_facade::entity(crate = my_facade)]`; `#[fields(crate = path)]` and `#[column_value(crate = path)]` take the same |
 //!
 //! On fields:
 //!
@@ -187,8 +188,14 @@ mod value;
 pub use model::types;
 pub use session::hooks;
 
+mod __private;
+
+/// The derive's private API under its versioned name, the only name
+/// generated code uses (see `__private.rs` for why it carries a version).
 #[doc(hidden)]
-pub mod __private;
+pub mod __private_v1 {
+    pub use crate::__private::*;
+}
 
 pub use backend::{Dialect, PoolOptions, SqliteDriver};
 pub use database::{ConnectOptions, Database};

@@ -11,10 +11,7 @@
 
 use std::collections::HashMap;
 
-use quote::ToTokens;
-use syn::Path;
-
-use crate::attr::{OnDelete, RelationKind};
+use crate::attr::{OnDelete, RelationKind, path_name};
 use crate::errors::Errors;
 use crate::model::{Entity, Field, Relation, field_ident, last_segment};
 
@@ -130,7 +127,7 @@ fn relation(entity: &Entity, r: &Relation, errors: &mut Errors) {
     let target = a
         .target
         .as_ref()
-        .map_or_else(|| "Target".to_string(), path_text);
+        .map_or_else(|| "Target".to_string(), path_name);
     let shape = last_segment(&r.ty).map(|(name, _)| name);
     let shape = shape.as_deref();
     match a.kind {
@@ -301,7 +298,7 @@ fn trait_lists(entity: &Entity, errors: &mut Errors) {
     for (list, name) in [(&entity.logic, "logic"), (&entity.shared_fields, "fields")] {
         let mut seen: Vec<String> = Vec::new();
         for path in list {
-            let text = path_text(path);
+            let text = path_name(path);
             if seen.contains(&text) {
                 errors.spanned(path, format!("`{text}` is already listed in `{name}(..)`"));
             } else {
@@ -309,10 +306,6 @@ fn trait_lists(entity: &Entity, errors: &mut Errors) {
             }
         }
     }
-}
-
-fn path_text(path: &Path) -> String {
-    path.to_token_stream().to_string().replace(' ', "")
 }
 
 fn names(entity: &Entity, errors: &mut Errors) {

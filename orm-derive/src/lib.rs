@@ -5,12 +5,15 @@
 //! `proc_macro2` so that they can be unit-tested outside the compiler:
 //!
 //! 1. [`attr`] parses `#[entity(..)]`, `#[key(..)]`, `#[version]`,
-//!    `#[transient]` and `#[column(..)]` into plain structs (and strips the
-//!    helper attributes from the struct);
+//!    `#[transient]`, `#[column(..)]` and the relationship attributes into
+//!    plain structs, one file per attribute family (and strips the helper
+//!    attributes from the struct);
 //! 2. [`model`] builds the entity: table, columns, transient fields, keys,
 //!    attached traits;
 //! 3. [`check`] validates the model;
-//! 4. [`expand`] generates the code, which calls only `::orm_core::__private`.
+//! 4. [`expand`] generates the code, which calls only orm-core's private
+//!    module, `::orm_core::__private_v1`, through the paths of
+//!    [`crate_path`] (which says why the name carries a version).
 //!
 //! [`shared_fields`] is `#[fields]` (fields traits shared by several
 //! entities) and the hidden `impl_fields!` it relies on; [`column_value`] is
@@ -18,15 +21,20 @@
 //!
 //! Mistakes are collected in [`errors::Errors`] and reported together, each at
 //! the span of the token that is wrong. The attribute reference lives in the
-//! `orm-core` crate docs.
+//! `orm-core` crate docs. What the macros generate for a few representative
+//! inputs is kept, whole and pretty-printed, in `src/snapshots/*.snap`
+//! (the tests in `expansions.rs`).
 
 use proc_macro::TokenStream;
 
 mod attr;
 mod check;
 mod column_value;
+mod crate_path;
 mod errors;
 mod expand;
+#[cfg(test)]
+mod expansions;
 mod model;
 mod naming;
 mod shared_fields;
@@ -43,7 +51,8 @@ pub fn entity(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Declares a fields trait that `#[entity(fields(Trait))]` implements for
-/// every entity that lists it. See the `orm-core` crate docs.
+/// every entity that lists it; `#[fields(crate = path)]` when orm-core is
+/// re-exported under another name. See the `orm-core` crate docs.
 #[proc_macro_attribute]
 pub fn fields(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -58,8 +67,9 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Stores a newtype as its field, or a fieldless enum as text
-/// (`#[column_value(text)]`) or an integer (`#[column_value(integer)]`).
-/// See `orm_core::types`.
+/// (`#[column_value(text)]`) or an integer (`#[column_value(integer)]`);
+/// `#[column_value(crate = path)]` when orm-core is re-exported under
+/// another name. See `orm_core::types`.
 #[proc_macro_derive(ColumnValue, attributes(column_value))]
 pub fn column_value(item: TokenStream) -> TokenStream {
     column_value::derive(item.into())

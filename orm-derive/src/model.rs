@@ -14,6 +14,7 @@ use syn::ext::IdentExt;
 use syn::{Attribute, Fields, Ident, ItemStruct, LitStr, Path, Type, Visibility};
 
 use crate::attr::{self, ColumnAttrs, EntityArgs, FieldAttrs, KeyAttr, RelationAttr};
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 use crate::naming;
 
@@ -41,6 +42,8 @@ pub struct Entity {
     /// Relationship fields in declaration order, which is also the order of
     /// `EntityMeta::relations`.
     pub relations: Vec<Relation>,
+    /// How generated code names orm-core.
+    pub krate: CratePath,
 }
 
 /// A `#[belongs_to]`, `#[has_many]` or `#[many_to_many]` field: not a
@@ -179,6 +182,7 @@ impl Entity {
             fields,
             transients,
             relations,
+            krate: args.krate.unwrap_or_default(),
         })
     }
 

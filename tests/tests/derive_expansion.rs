@@ -124,6 +124,7 @@ mod hygiene {
 
     mod orm_core {}
     mod __private {}
+    mod __private_v1 {}
     mod core {}
     mod std {}
     struct Vec;
@@ -235,10 +236,34 @@ mod hygiene {
             self.loads += 1;
         }
     }
+
+    /// `crate = ..` through this module's alias of orm-core, a relative
+    /// path (`tests/facade` is the case where `orm_core` is no name at all).
+    #[derive(Debug, Clone, Copy, PartialEq, renamed::ColumnValue)]
+    #[column_value(crate = renamed)]
+    pub struct Weight(pub i32);
+
+    #[renamed::fields(crate = renamed)]
+    pub trait WeightFields {
+        fn weight(&self) -> &Weight;
+    }
+
+    #[renamed::entity(crate = renamed, table = "aliased_parcels", fields(WeightFields))]
+    #[derive(Debug, PartialEq)]
+    pub struct Parcel {
+        #[key]
+        pub code: ::std::string::String,
+        pub weight: Weight,
+        #[column(with = renamed::AsText)]
+        pub addr: ::std::net::IpAddr,
+        #[column(references = Thing)]
+        pub thing: ::core::option::Option<::std::string::String>,
+    }
 }
 
 use hygiene::{
-    Code, Counter, Gadget, GadgetFields, LabelFields, Level, Mode, Shout, Thing, Wrapped,
+    Code, Counter, Gadget, GadgetFields, LabelFields, Level, Mode, Parcel, Shout, Thing, Weight,
+    WeightFields, Wrapped,
 };
 
 fn names(meta: &EntityMeta, f: impl Fn(&ColumnMeta) -> &'static str) -> Vec<&'static str> {
@@ -258,6 +283,27 @@ fn player() -> Player {
         team_id: 2,
         mentor_id: Some(5),
     }
+}
+
+#[test]
+fn a_crate_path_through_a_module_alias() {
+    let meta = Parcel::schema();
+    assert_eq!(meta.table, "aliased_parcels");
+    assert_eq!(meta.columns[1].sql_type, SqlType::Integer);
+    let targets: Vec<_> = meta.references().map(|m| m.table).collect();
+    assert_eq!(targets, ["nested_things"]);
+    let p = Parcel {
+        code: "p1".into(),
+        weight: Weight(3),
+        addr: "10.0.0.1".parse().unwrap(),
+        thing: None,
+    };
+    let row = p.to_row();
+    assert_eq!(row[1], Value::I32(3));
+    assert_eq!(row[2], Value::Text("10.0.0.1".into()));
+    assert_eq!(Parcel::from_row(row).unwrap(), p);
+    assert_eq!(*WeightFields::weight(&p), Weight(3));
+    let _: Column<Parcel, With<AsText, std::net::IpAddr>> = Parcel::ADDR;
 }
 
 #[test]
@@ -1093,6 +1139,7 @@ mod relationship_hygiene {
 
     mod orm_core {}
     mod __private {}
+    mod __private_v1 {}
     mod core {}
     mod std {}
     struct Vec;

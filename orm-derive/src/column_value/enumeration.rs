@@ -8,18 +8,20 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, DataEnum, DeriveInput, Expr, ExprLit, Fields, Ident, Lit, LitStr};
 
-use super::ATTR;
+use super::{ATTR, Storage, TypeAttrs};
+use crate::attr::{path_name, skip_value};
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Storage {
-    Text,
-    Integer,
-}
-
-pub fn expand(input: &DeriveInput, data: &DataEnum, errors: &mut Errors) -> TokenStream {
+pub fn expand(
+    input: &DeriveInput,
+    data: &DataEnum,
+    attrs: &TypeAttrs,
+    errors: &mut Errors,
+) -> TokenStream {
     let ident = &input.ident;
-    let storage = storage(ident, &input.attrs, errors);
+    let krate = &attrs.krate;
+    let storage = storage(ident, attrs, errors);
     if !input.generics.params.is_empty() {
         errors.spanned(
             &input.generics,
@@ -59,35 +61,22 @@ pub fn expand(input: &DeriveInput, data: &DataEnum, errors: &mut Errors) -> Toke
         variants.push((&variant.ident, stored));
     }
     match storage {
-        Some(Storage::Text) => text(ident, &variants),
-        Some(Storage::Integer) => integer(ident, &variants),
+        Some(Storage::Text) => text(ident, &variants, krate),
+        Some(Storage::Integer) => integer(ident, &variants, krate),
         None => TokenStream::new(),
     }
 }
 
-/// `#[column_value(text)]` or `#[column_value(integer)]` on the enum.
-fn storage(ident: &Ident, attrs: &[Attribute], errors: &mut Errors) -> Option<Storage> {
-    let mut found: Vec<(Storage, Ident)> = Vec::new();
-    for attr in attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
-        let result = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("text") {
-                found.push((Storage::Text, meta.path.require_ident()?.clone()));
-            } else if meta.path.is_ident("integer") {
-                found.push((Storage::Integer, meta.path.require_ident()?.clone()));
-            } else {
-                errors.spanned(
-                    &meta.path,
-                    "unknown storage; expected #[column_value(text)] or #[column_value(integer)]",
-                );
-                return skip_value(&meta);
-            }
-            Ok(())
-        });
-        if let Err(error) = result {
-            errors.push(error);
-        }
+/// `#[column_value(text)]` or `#[column_value(integer)]` on the enum: one
+/// of them, exactly.
+fn storage(ident: &Ident, attrs: &TypeAttrs, errors: &mut Errors) -> Option<Storage> {
+    for unknown in &attrs.unknown {
+        errors.spanned(
+            unknown,
+            "unknown storage; expected #[column_value(text)] or #[column_value(integer)]",
+        );
     }
-    match found.as_slice() {
+    match attrs.storage.as_slice() {
         [] => {
             errors.spanned(
                 ident,
@@ -118,10 +107,10 @@ fn rename(attrs: &[Attribute], storage: Option<Storage>, errors: &mut Errors) ->
                     &meta.path,
                     format!(
                         "unknown option `{}` on a variant; expected #[column_value(rename = \"stored name\")]",
-                        path_text(&meta.path)
+                        path_name(&meta.path)
                     ),
                 );
-                return skip_value(&meta);
+                return skip_value(meta.input);
             }
             let value: Expr = meta.value()?.parse()?;
             match value {
@@ -148,27 +137,15 @@ fn rename(attrs: &[Attribute], storage: Option<Storage>, errors: &mut Errors) ->
     out
 }
 
-/// Consumes `= value` or `(..)` after an option we reported, so that the
-/// options after it are still parsed.
-fn skip_value(meta: &syn::meta::ParseNestedMeta) -> syn::Result<()> {
-    while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-        meta.input.parse::<proc_macro2::TokenTree>()?;
-    }
-    Ok(())
-}
-
-fn path_text(path: &syn::Path) -> String {
-    quote!(#path).to_string().replace(' ', "")
-}
-
-fn text(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
+fn text(ident: &Ident, variants: &[(&Ident, String)], krate: &CratePath) -> TokenStream {
     let names: Vec<&String> = variants.iter().map(|(_, s)| s).collect();
     let idents: Vec<&Ident> = variants.iter().map(|(i, _)| *i).collect();
     let listed: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
     let expected = format!("{ident}: one of {}", listed.join(", "));
+    let use_private = krate.use_private();
     quote! {
         const _: () = {
-            use ::orm_core::__private as __p;
+            #use_private
 
             impl __p::ColumnValue for #ident {
                 const SQL_TYPE: __p::SqlType = __p::SqlType::Text;
@@ -197,7 +174,7 @@ fn text(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
     }
 }
 
-fn integer(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
+fn integer(ident: &Ident, variants: &[(&Ident, String)], krate: &CratePath) -> TokenStream {
     let idents: Vec<&Ident> = variants.iter().map(|(i, _)| *i).collect();
     let expected = format!("{ident}: the discriminant of one of its variants");
     let fits = idents.iter().map(|v| {
@@ -211,9 +188,10 @@ fn integer(ident: &Ident, variants: &[(&Ident, String)]) -> TokenStream {
             );
         }
     });
+    let use_private = krate.use_private();
     quote! {
         const _: () = {
-            use ::orm_core::__private as __p;
+            #use_private
 
             const _: () = {
                 #(#fits)*

@@ -11,25 +11,93 @@
 //!
 //! Both implement `ColumnValue` and the `Scalar` marker (so typed filters
 //! compare them) inside `const _: () = { .. }`, through
-//! `::orm_core::__private` only.
+//! orm-core's private module only (`crate::crate_path`).
+//!
+//! This module parses `#[column_value(..)]` on the type, which both kinds
+//! read: the storage of an enum and `crate = path` (orm-core re-exported by
+//! a facade crate).
 
 mod enumeration;
 mod newtype;
 
 use proc_macro2::TokenStream;
-use syn::{Data, DeriveInput};
+use syn::{Attribute, Data, DeriveInput, Ident, Path};
 
+use crate::attr::{crate_arg, skip_value};
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
 /// The derive's helper attribute.
 const ATTR: &str = "column_value";
 
+/// How an enum is stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    /// `#[column_value(text)]`: by variant name.
+    Text,
+    /// `#[column_value(integer)]`: by discriminant.
+    Integer,
+}
+
+/// What the `#[column_value(..)]` attributes on the type say.
+struct TypeAttrs<'a> {
+    /// `text` and `integer`, in order, each with its word to point at.
+    storage: Vec<(Storage, Ident)>,
+    /// Options that are none of the known ones.
+    unknown: Vec<Path>,
+    /// The attributes with an option other than `crate`.
+    with_storage: Vec<&'a Attribute>,
+    /// `crate = path`, or `::orm_core`.
+    krate: CratePath,
+}
+
+impl<'a> TypeAttrs<'a> {
+    fn parse(attrs: &'a [Attribute], errors: &mut Errors) -> Self {
+        let mut out = TypeAttrs {
+            storage: Vec::new(),
+            unknown: Vec::new(),
+            with_storage: Vec::new(),
+            krate: CratePath::default(),
+        };
+        let mut krate = None;
+        for attr in attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
+            let mut storage_here = false;
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("crate") {
+                    return crate_arg(&meta, "#[column_value(..)]", &mut krate, errors);
+                }
+                storage_here = true;
+                if meta.path.is_ident("text") {
+                    out.storage
+                        .push((Storage::Text, meta.path.require_ident()?.clone()));
+                } else if meta.path.is_ident("integer") {
+                    out.storage
+                        .push((Storage::Integer, meta.path.require_ident()?.clone()));
+                } else {
+                    out.unknown.push(meta.path.clone());
+                    return skip_value(meta.input);
+                }
+                Ok(())
+            });
+            if let Err(error) = result {
+                errors.push(error);
+            }
+            if storage_here {
+                out.with_storage.push(attr);
+            }
+        }
+        out.krate = krate.unwrap_or_default();
+        out
+    }
+}
+
 pub fn derive(item: TokenStream) -> syn::Result<TokenStream> {
     let input: DeriveInput = syn::parse2(item)?;
     let mut errors = Errors::new();
+    let attrs = TypeAttrs::parse(&input.attrs, &mut errors);
     let tokens = match &input.data {
-        Data::Struct(data) => newtype::expand(&input, data, &mut errors),
-        Data::Enum(data) => enumeration::expand(&input, data, &mut errors),
+        Data::Struct(data) => newtype::expand(&input, data, &attrs, &mut errors),
+        Data::Enum(data) => enumeration::expand(&input, data, &attrs, &mut errors),
         Data::Union(data) => {
             errors.spanned(
                 data.union_token,
@@ -52,68 +120,6 @@ mod tests {
         match derive(item) {
             Ok(_) => Vec::new(),
             Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn newtypes_delegate_to_their_field() {
-        let out = derive(quote!(
-            pub struct UserId(pub i64);
-        ))
-        .unwrap()
-        .to_string();
-        for expected in [
-            "impl __p :: ColumnValue for UserId {",
-            "const SQL_TYPE : __p :: SqlType = < i64 as __p :: ColumnValue > :: SQL_TYPE ;",
-            "< i64 as __p :: ColumnValue > :: to_value (& self . 0)",
-            "expected : \"UserId\"",
-            "impl __p :: Scalar for UserId",
-        ] {
-            assert!(out.contains(expected), "missing `{expected}` in\n{out}");
-        }
-        let named = derive(quote!(
-            struct Code<T>
-            where
-                T: Copy,
-            {
-                value: String,
-            }
-        ))
-        .unwrap()
-        .to_string();
-        assert!(named.contains("impl < T > __p :: ColumnValue for Code < T > where T : Copy , String : __p :: ColumnValue"), "{named}");
-        assert!(named.contains("Code { value : inner }"), "{named}");
-    }
-
-    #[test]
-    fn enums_as_text_or_integer() {
-        let text = derive(quote! {
-            #[column_value(text)]
-            enum Status { Active, #[column_value(rename = "gone")] Retired }
-        })
-        .unwrap()
-        .to_string();
-        for expected in [
-            "Self :: Active => \"Active\"",
-            "Self :: Retired => \"gone\"",
-            "\"gone\" => return :: core :: result :: Result :: Ok (Self :: Retired)",
-            "\"Status: one of \\\"Active\\\", \\\"gone\\\"\"",
-        ] {
-            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
-        }
-        let int = derive(quote! {
-            #[column_value(integer)]
-            enum Priority { Low = 1, High = 10 }
-        })
-        .unwrap()
-        .to_string();
-        for expected in [
-            "__p :: SqlType :: Integer",
-            "Self :: High => Self :: High as :: core :: primitive :: i32",
-            "if n == Priority :: Low as :: core :: primitive :: i64",
-            "Priority :: High as :: core :: primitive :: i128 == Priority :: High as :: core :: primitive :: i32 as :: core :: primitive :: i128",
-        ] {
-            assert!(int.contains(expected), "missing `{expected}` in\n{int}");
         }
     }
 
@@ -176,5 +182,51 @@ mod tests {
                 .starts_with("an enum with no variants")
         );
         assert!(mistakes(quote!(union U { a: i32 }))[0].contains("not for a union"));
+    }
+
+    #[test]
+    fn crate_is_an_option_of_newtypes_and_enums() {
+        for item in [
+            quote!(
+                #[column_value(crate = facade)]
+                struct Id(i64);
+            ),
+            quote!(
+                #[column_value(crate = facade, text)]
+                enum E {
+                    A,
+                }
+            ),
+            quote!(
+                #[column_value(integer)]
+                #[column_value(crate = facade)]
+                enum E {
+                    A,
+                }
+            ),
+        ] {
+            let out = derive(item).unwrap().to_string();
+            assert!(out.contains("use facade :: __private_v1 as __p ;"), "{out}");
+        }
+        assert_eq!(
+            mistakes(quote!(
+                #[column_value(crate = "facade", crate = facade)]
+                struct Id(i64);
+            )),
+            [
+                "expected the path to orm_core, or to a crate or module that re-exports it: `crate = my_facade::orm`"
+            ]
+        );
+        assert_eq!(
+            mistakes(quote!(
+                #[column_value(crate = a)]
+                #[column_value(crate = b, text)]
+                struct Id(i64);
+            )),
+            [
+                "duplicate `crate` in #[column_value(..)]",
+                "#[column_value(..)] applies to enums; a newtype is stored as its field",
+            ]
+        );
     }
 }

@@ -4,13 +4,18 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{DataStruct, DeriveInput, Fields, Member};
 
-use super::ATTR;
+use super::TypeAttrs;
 use crate::errors::Errors;
 use crate::spans::Range;
 
-pub fn expand(input: &DeriveInput, data: &DataStruct, errors: &mut Errors) -> TokenStream {
+pub fn expand(
+    input: &DeriveInput,
+    data: &DataStruct,
+    attrs: &TypeAttrs,
+    errors: &mut Errors,
+) -> TokenStream {
     let ident = &input.ident;
-    for attr in input.attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
+    for attr in &attrs.with_storage {
         errors.spanned(
             attr,
             "#[column_value(..)] applies to enums; a newtype is stored as its field",
@@ -59,9 +64,10 @@ pub fn expand(input: &DeriveInput, data: &DataStruct, errors: &mut Errors) -> To
         let bound = quote_spanned!(first=> #inner: __p::ColumnValue);
         quote!(where #predicates #comma #bound)
     };
+    let use_private = attrs.krate.use_private();
     quote! {
         const _: () = {
-            use ::orm_core::__private as __p;
+            #use_private
 
             impl #impl_generics __p::ColumnValue for #ident #type_generics #column_where {
                 const SQL_TYPE: __p::SqlType = #inner_value::SQL_TYPE;

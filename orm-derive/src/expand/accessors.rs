@@ -11,7 +11,7 @@
 //!   have only default methods);
 //! * for each `#[fields]` trait of `fields(..)`, a call of the `macro_rules!`
 //!   that `#[fields]` generated next to the trait, with the entity's fields;
-//!   that macro calls `orm_core::__private::impl_fields!`
+//!   that macro calls `orm_core::__private_v1::impl_fields!`
 //!   (`crate::shared_fields`), which writes the impl.
 //!
 //! Setters only assign: change tracking compares values when a handle is

@@ -6,13 +6,14 @@
 //! `#[column(with = C)]`; see `orm_core::types`. Generated code uses it only
 //! as `<T as ColumnType>::item` (`SQL_TYPE`, `encode`, `decode`, ...), every
 //! token spanned at the field's type, and passes decoders to
-//! `__private` as functions instead of naming `T` in a generic bound. Every
+//! the private API as functions instead of naming `T` in a generic bound. Every
 //! failure of an unsupported type is then the same obligation at the same
 //! span, which the compiler reports once, with `ColumnType`'s message.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 
+use crate::crate_path::CratePath;
 use crate::model::{Field, last_segment, option_inner};
 pub use crate::spans::Range;
 
@@ -23,9 +24,8 @@ pub fn needs_auto_key_assertion(ty: &syn::Type) -> bool {
 }
 
 /// A field's column type as generated code uses it.
-pub struct ColumnType {
-    /// The column type, for column constants.
-    codec: TokenStream,
+pub struct ColumnType<'a> {
+    field: &'a Field,
     /// What generated code calls the items on: `<T as ColumnType>` for
     /// plain fields, `<C as Stores<F, NotNull>>` (or `Nullable`) for
     /// `with = C`, so that a failure names the type or the converter.
@@ -33,16 +33,16 @@ pub struct ColumnType {
     range: Range,
 }
 
-impl ColumnType {
-    pub fn new(field: &Field) -> Self {
+impl<'a> ColumnType<'a> {
+    pub fn new(field: &'a Field) -> Self {
         let range = Range::of(&field.ty);
         let Range { first, last } = range;
         let ty = &field.ty;
         let open = quote_spanned!(first=> <);
-        let (codec, storage) = match &field.attrs.with {
+        let storage = match &field.attrs.with {
             None => {
                 let close = quote_spanned!(last=> as __p::ColumnType>);
-                (ty.to_token_stream(), quote!(#open #ty #close))
+                quote!(#open #ty #close)
             }
             Some(converter) => {
                 let marker = match option_inner(ty) {
@@ -50,22 +50,28 @@ impl ColumnType {
                     None => quote_spanned!(last=> __p::NotNull),
                 };
                 let close = quote_spanned!(last=> as __p::Stores<#ty, #marker> >);
-                let codec = Self::with_codec(converter, ty, range);
-                (codec, quote!(#open #converter #close))
+                quote!(#open #converter #close)
             }
         };
         ColumnType {
-            codec,
+            field,
             storage,
             range,
         }
     }
 
-    /// `With<C, T>`, or `Option<With<C, T>>` for a field spelled `Option<T>`.
-    fn with_codec(converter: &syn::Type, ty: &syn::Type, range: Range) -> TokenStream {
-        let Range { first, last } = range;
+    /// The column type, for column constants (outside the `const _` block,
+    /// so through `krate`): `T`, `With<C, T>` or, for a field spelled
+    /// `Option<T>`, `Option<With<C, T>>`.
+    pub fn codec(&self, krate: &CratePath) -> TokenStream {
+        let ty = &self.field.ty;
+        let Some(converter) = &self.field.attrs.with else {
+            return ty.to_token_stream();
+        };
+        let Range { first, last } = self.range;
         let with = |ty: &syn::Type| {
-            let open = quote_spanned!(first=> ::orm_core::__private::With<);
+            let private = krate.private_at(first);
+            let open = quote_spanned!(first=> #private::With<);
             let close = quote_spanned!(last=> >);
             quote!(#open #converter, #ty #close)
         };
@@ -78,11 +84,6 @@ impl ColumnType {
             }
             None => with(ty),
         }
-    }
-
-    /// The column type: `T`, `With<C, T>` or `Option<With<C, T>>`.
-    pub fn codec(&self) -> &TokenStream {
-        &self.codec
     }
 
     /// `<T as ColumnType>::item` (or `<C as Stores<F, _>>::item`), e.g.

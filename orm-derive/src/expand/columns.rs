@@ -14,17 +14,18 @@ use crate::model::Entity;
 pub fn expand(entity: &Entity) -> TokenStream {
     let ident = &entity.ident;
     let vis = &entity.vis;
+    let private = entity.krate.private();
     let constants = entity.fields.iter().map(|f| {
         let constant = f.constant();
         let column_type = ColumnType::new(f);
-        let ty = column_type.codec();
+        let ty = column_type.codec(&entity.krate);
         let column = &f.column;
         let index = Literal::usize_unsuffixed(f.index);
         let doc = format!("Column `{column}` of `{}`.", entity.table);
         quote! {
             #[doc = #doc]
-            #vis const #constant: ::orm_core::__private::Column<#ident, #ty> =
-                ::orm_core::__private::Column::new(#column, #index);
+            #vis const #constant: #private::Column<#ident, #ty> =
+                #private::Column::new(#column, #index);
         }
     });
     let relations = relations::constants(entity);
@@ -35,8 +36,8 @@ pub fn expand(entity: &Entity) -> TokenStream {
             #(#relations)*
 
             #[doc = #schema_doc]
-            #vis fn schema() -> &'static ::orm_core::__private::EntityMeta {
-                <Self as ::orm_core::__private::Entity>::meta()
+            #vis fn schema() -> &'static #private::EntityMeta {
+                <Self as #private::Entity>::meta()
             }
         }
     }

@@ -53,10 +53,11 @@ pub fn expand(entity: &Entity) -> TokenStream {
     let relation_metas = relations::metas(entity);
     let relation_accessors = relations::accessors(entity);
     let relation_checks = relations::checks(entity);
+    let use_private = entity.krate.use_private();
 
     quote! {
         const _: () = {
-            use ::orm_core::__private as __p;
+            #use_private
 
             #auto_key
 

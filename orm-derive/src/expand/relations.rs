@@ -23,11 +23,12 @@ fn target(entity: &Entity, r: &Relation) -> TokenStream {
         .expect("a relationship without a target is reported before expansion")
 }
 
-/// `<Target as __p::Entity>::meta`, at the target path.
-fn target_meta(target: &TokenStream) -> TokenStream {
+/// `<Target as ::orm_core::__private_v1::Entity>::meta`, at the target path.
+fn target_meta(entity: &Entity, target: &TokenStream) -> TokenStream {
     let Range { first, last } = Range::of(target);
     let open = quote_spanned!(first=> <);
-    let close = quote_spanned!(last=> as ::orm_core::__private::Entity>::meta);
+    let private = entity.krate.private_at(last);
+    let close = quote_spanned!(last=> as #private::Entity>::meta);
     quote!(#open #target #close)
 }
 
@@ -41,7 +42,7 @@ pub fn metas(entity: &Entity) -> Vec<TokenStream> {
             let a = &r.attr;
             let name = &r.name;
             let target = target(entity, r);
-            let target_meta = target_meta(&target);
+            let target_meta = target_meta(entity, &target);
             let kind = match a.kind {
                 RelationKind::BelongsTo => quote!(BelongsTo),
                 RelationKind::HasMany => quote!(HasMany),
@@ -221,6 +222,7 @@ pub fn checks(entity: &Entity) -> TokenStream {
 pub fn constants(entity: &Entity) -> Vec<TokenStream> {
     let ident = &entity.ident;
     let vis = &entity.vis;
+    let private = entity.krate.private();
     entity
         .relations
         .iter()
@@ -233,14 +235,15 @@ pub fn constants(entity: &Entity) -> Vec<TokenStream> {
             // at the same path: a target that is not an entity is then the
             // same error as in the metadata, which the compiler reports once.
             let Range { first, last } = Range::of(&target);
-            let path = quote_spanned!(first=> ::orm_core::__private::Relation::);
+            let private_at_target = entity.krate.private_at(first);
+            let path = quote_spanned!(first=> #private_at_target::Relation::);
             let new = proc_macro2::Ident::new("new", last);
             let args = parenthesized(quote!(#index), last);
-            let target_meta = target_meta(&target);
+            let target_meta = target_meta(entity, &target);
             quote! {
                 #[doc = #doc]
-                #vis const #constant: ::orm_core::__private::Relation<#ident, #target> = {
-                    let _: fn() -> &'static ::orm_core::__private::EntityMeta = #target_meta;
+                #vis const #constant: #private::Relation<#ident, #target> = {
+                    let _: fn() -> &'static #private::EntityMeta = #target_meta;
                     #path #new #args
                 };
             }

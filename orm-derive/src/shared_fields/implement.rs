@@ -159,51 +159,22 @@ pub fn impl_fields(input: TokenStream) -> syn::Result<TokenStream> {
 mod tests {
     use super::*;
 
-    fn run(input: TokenStream) -> Result<String, Vec<String>> {
-        impl_fields(input)
-            .map(|t| t.to_string())
-            .map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
+    /// The mistakes `impl_fields!` reports for an input (what it writes is in
+    /// the `shared_fields_trait` snapshot).
+    fn mistakes(input: TokenStream) -> Vec<String> {
+        match impl_fields(input) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
     }
 
     #[test]
-    fn accessors_use_the_entity_field_types() {
-        let out = run(quote! {
-            methods { get updated_by => updated_by; set set_updated_by => updated_by; get id => id; }
-            crate::audit::AuditFields; Receiver;
-            key id: i64, column updated_by: ::std::string::String, version v: i32,
-        })
-        .unwrap();
-        assert_eq!(
-            out,
-            quote! {
-                impl crate::audit::AuditFields for Receiver {
-                    fn updated_by(&self) -> &::std::string::String { &self.updated_by }
-                    fn set_updated_by(&mut self, value: ::std::string::String) { self.updated_by = value; }
-                    fn id(&self) -> &i64 { &self.id }
-                }
-            }
-            .to_string()
-        );
-    }
-
-    #[test]
-    fn relationship_fields_have_accessors_but_no_setter() {
-        let out = run(quote! {
-            methods { get planes => planes; }
-            PlaneFields; Receiver;
-            key id: i64, relation planes: Many<Plane>,
-        })
-        .unwrap();
-        assert!(
-            out.contains("fn planes (& self) -> & Many < Plane >"),
-            "{out}"
-        );
-        let got = run(quote! {
+    fn relationship_fields_have_no_setter() {
+        let got = mistakes(quote! {
             methods { set set_planes => planes; }
             PlaneFields; Receiver;
             relation planes: Many<Plane>,
-        })
-        .unwrap_err();
+        });
         assert_eq!(
             got,
             [
@@ -214,12 +185,11 @@ mod tests {
 
     #[test]
     fn missing_fields_and_key_setters_are_reported() {
-        let got = run(quote! {
+        let got = mistakes(quote! {
             methods { get updated_by => updated_by; set set_id => id; set set_v => v; }
             AuditFields; Receiver;
             key id: i64, version v: i32,
-        })
-        .unwrap_err();
+        });
         assert_eq!(
             got,
             [

@@ -14,7 +14,7 @@
 //!    any path or `use` that reaches the trait reaches the macro too.
 //! 2. `#[entity(fields(path::AuditFields))]` calls `path::AuditFields! { .. }`
 //!    with the entity's name and every field with its type and kind.
-//! 3. The macro calls `orm_core::__private::impl_fields!` (`implement.rs`)
+//! 3. The macro calls `orm_core::__private_v1::impl_fields!` (`implement.rs`)
 //!    with both lists, which writes `impl AuditFields for Entity` using the
 //!    *entity's* field types, resolved where the entity is declared.
 //!
@@ -28,8 +28,11 @@ pub use implement::impl_fields;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
+use syn::parse::Parser;
 use syn::{FnArg, ItemTrait, ReturnType, Signature, TraitItem, Type};
 
+use crate::attr::{crate_arg, path_name, skip_value};
+use crate::crate_path::CratePath;
 use crate::errors::Errors;
 
 /// What a method of a `#[fields]` trait does.
@@ -43,12 +46,7 @@ enum Method {
 /// Expands `#[fields(attr)] item`, or returns every mistake found.
 pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::new();
-    if !attr.is_empty() {
-        errors.spanned(
-            &attr,
-            "#[fields] takes no arguments: the trait's methods say which fields it needs",
-        );
-    }
+    let krate = args(attr, &mut errors);
     let item: ItemTrait = match syn::parse2(item) {
         Ok(item) => item,
         Err(error) => {
@@ -90,6 +88,7 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     errors.finish()?;
     let ident = &item.ident;
     let module = format_ident!("__orm_fields_{}", ident);
+    let private = krate.private();
     Ok(quote! {
         #item
 
@@ -99,7 +98,7 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             #[allow(unused_macros)]
             macro_rules! #ident {
                 ($($entity:tt)*) => {
-                    ::orm_core::__private::impl_fields! {
+                    #private::impl_fields! {
                         methods { #(#methods)* }
                         $($entity)*
                     }
@@ -112,6 +111,30 @@ pub fn fields(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         #[allow(unused_imports)]
         pub(crate) use #module::#ident;
     })
+}
+
+/// `#[fields(crate = path)]`, the only argument: the trait's methods say
+/// which fields it needs.
+fn args(tokens: TokenStream, errors: &mut Errors) -> CratePath {
+    let mut krate = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            return crate_arg(&meta, "#[fields(..)]", &mut krate, errors);
+        }
+        errors.spanned(
+            &meta.path,
+            format!(
+                "unknown #[fields] argument `{}`: the trait's methods say which fields it needs, \
+                 and the only argument is `crate = path`",
+                path_name(&meta.path)
+            ),
+        );
+        skip_value(meta.input)
+    });
+    if let Err(error) = parser.parse2(tokens) {
+        errors.push(error);
+    }
+    krate.unwrap_or_default()
 }
 
 const SHAPE: &str = "a #[fields] trait method is an accessor `fn name(&self) -> &T;` or a setter \
@@ -170,32 +193,6 @@ mod tests {
     }
 
     #[test]
-    fn accessors_and_setters_become_the_macro() {
-        let out = fields(
-            TokenStream::new(),
-            quote! {
-                pub trait AuditFields {
-                    fn updated_by(&self) -> &String;
-                    fn set_updated_by(&mut self, value: String);
-                    fn shout(&self) -> String { self.updated_by().to_uppercase() }
-                }
-            },
-        )
-        .unwrap()
-        .to_string();
-        for expected in [
-            "pub trait AuditFields",
-            "mod __orm_fields_AuditFields",
-            "macro_rules ! AuditFields",
-            "methods { get updated_by => updated_by ; set set_updated_by => updated_by ; }",
-            "pub (crate) use __orm_fields_AuditFields :: AuditFields ;",
-        ] {
-            assert!(out.contains(expected), "missing `{expected}` in\n{out}");
-        }
-        assert!(!out.contains("shout =>"), "default methods are not fields");
-    }
-
-    #[test]
     fn other_shapes_are_reported_each_at_its_signature() {
         let got = mistakes(
             quote!(x),
@@ -213,10 +210,38 @@ mod tests {
             },
         );
         assert_eq!(got.len(), 8, "{got:#?}");
-        assert!(got[0].starts_with("#[fields] takes no arguments"));
+        assert!(got[0].starts_with("unknown #[fields] argument `x`"));
         assert!(got[1].starts_with("a #[fields] trait cannot be generic"));
         assert!(got[2..7].iter().all(|m| m == SHAPE), "{got:#?}");
         assert!(got[7].starts_with("a #[fields] trait has only accessor and setter methods"));
+    }
+
+    #[test]
+    fn crate_is_the_only_argument() {
+        let out = fields(
+            quote!(crate = facade::orm),
+            quote!(
+                trait T {}
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(
+            out.contains("facade :: orm :: __private_v1 :: impl_fields !"),
+            "{out}"
+        );
+        assert_eq!(
+            mistakes(
+                quote!(crate = 1, strict),
+                quote!(
+                    trait T {}
+                )
+            ),
+            [
+                "expected the path to orm_core, or to a crate or module that re-exports it: `crate = my_facade::orm`",
+                "unknown #[fields] argument `strict`: the trait's methods say which fields it needs, and the only argument is `crate = path`",
+            ]
+        );
     }
 
     #[test]
