@@ -41,6 +41,23 @@ pub struct TemplateStats {
     pub verify_failures: u64,
 }
 
+/// What [`TemplateCache::resolve`] gives the caller.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    /// A cached template (verified when stored, and now in paranoid mode).
+    Hit(Arc<Template>),
+    /// A template compiled and verified now, and stored.
+    Stored(Arc<Template>),
+    /// Build this statement the plain way (caching off, or the shape is
+    /// uncacheable).
+    Fresh,
+    /// Its template just failed verification on store: not stored, the
+    /// shape is uncacheable from now on (counted); build it the plain way.
+    Rejected,
+    /// Paranoid mode: the template and a plain build differ (counted).
+    Mismatch,
+}
+
 /// What the cache holds for a shape.
 #[derive(Debug, Clone)]
 pub enum Cached {
@@ -124,6 +141,57 @@ impl TemplateCache {
 
     pub fn enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed) && self.mode() != Mode::Off
+    }
+
+    /// The template for `key`, by the one protocol every statement kind
+    /// follows:
+    ///
+    /// * caching off: [`Resolved::Fresh`];
+    /// * a hit: the template; in [`Mode::Paranoid`] only if `matches` says
+    ///   it binds to what a plain build writes, else [`Resolved::Mismatch`];
+    /// * a shape marked uncacheable: [`Resolved::Fresh`];
+    /// * a miss: `compile`s a template and checks it with `matches` before
+    ///   storing it (every mode that caches verifies on store); a template
+    ///   that does not match is never stored, the shape is marked
+    ///   uncacheable (counted), and the caller builds fresh
+    ///   ([`Resolved::Rejected`], which it logs; in paranoid mode
+    ///   [`Resolved::Mismatch`]).
+    ///
+    /// `matches` builds the statement the plain way and compares it with
+    /// what the template binds for the same arguments.
+    pub fn resolve<E>(
+        &self,
+        key: &ShapeKey,
+        compile: impl FnOnce() -> Result<Template, E>,
+        matches: impl Fn(&Template) -> bool,
+    ) -> Result<Resolved, E> {
+        if !self.enabled() {
+            return Ok(Resolved::Fresh);
+        }
+        let paranoid = self.mode() == Mode::Paranoid;
+        match self.get(key) {
+            Some(Cached::Template(t)) => {
+                if paranoid && !matches(&t) {
+                    self.count_verify_failure();
+                    return Ok(Resolved::Mismatch);
+                }
+                Ok(Resolved::Hit(t))
+            }
+            Some(Cached::Uncacheable) => Ok(Resolved::Fresh),
+            None => {
+                let t = Arc::new(compile()?);
+                if !matches(&t) {
+                    self.mark_uncacheable(key.clone());
+                    return Ok(if paranoid {
+                        Resolved::Mismatch
+                    } else {
+                        Resolved::Rejected
+                    });
+                }
+                self.insert(key.clone(), t.clone());
+                Ok(Resolved::Stored(t))
+            }
+        }
     }
 
     /// What is cached for `key`, counting a hit or a miss.

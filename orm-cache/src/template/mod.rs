@@ -35,7 +35,7 @@ use parking_lot::Mutex;
 mod cache;
 mod shape;
 
-pub use cache::{Cached, Mode, TemplateCache, TemplateStats};
+pub use cache::{Cached, Mode, Resolved, TemplateCache, TemplateStats};
 pub use shape::ShapeKey;
 
 /// How a backend writes placeholders.

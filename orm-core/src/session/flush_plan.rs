@@ -53,9 +53,7 @@
 //! Rows whose key changes are written one by one: MySQL evaluates SET
 //! assignments left to right, so a later CASE would see the new key.
 
-use std::sync::Arc;
-
-use orm_cache::template::{Cached, Mode, Placeholders, ShapeKey, Template, TemplateCache};
+use orm_cache::template::{Placeholders, Resolved, ShapeKey, Template, TemplateCache};
 
 use crate::backend::Capabilities;
 use crate::error::{Error, Result};
@@ -247,38 +245,53 @@ impl Writer<'_> {
     /// compares.
     pub(crate) fn statement(&self, key: ShapeKey, write: impl Fn(&mut Sql)) -> Result<Statement> {
         let style = self.dialect.spec().placeholders;
-        let enabled = self.cache.enabled();
-        if enabled && let Some(Cached::Template(t)) = self.cache.get(&key) {
+        // The plain build, made at most once per call (on a miss, and in
+        // paranoid mode): what a template must bind to.
+        let plain = std::cell::OnceCell::new();
+        let plain = || {
+            plain.get_or_init(|| {
+                let mut sql = Sql::new(self.dialect);
+                write(&mut sql);
+                sql.finish()
+            })
+        };
+        let bind = |t: &Template| {
             let mut sql = Sql::params_only(self.dialect);
             write(&mut sql);
-            let bound = t
-                .bind_in_order(style, sql.params)
-                .map_err(|e| Error::Config(format!("flush template: {e}")))?;
-            if self.cache.mode() == Mode::Paranoid {
-                let mut plain = Sql::new(self.dialect);
-                write(&mut plain);
-                let plain = plain.finish();
-                if *plain.sql != *bound.sql || plain.params != bound.params {
-                    self.cache.count_verify_failure();
-                    return Err(Error::Config(format!(
-                        "paranoid check failed for flush statement {}",
-                        plain.sql
-                    )));
-                }
+            t.bind_in_order(style, sql.params)
+        };
+        let resolved = self.cache.resolve(
+            &key,
+            || {
+                let stmt = plain();
+                let order: Vec<usize> = (0..stmt.params.len()).collect();
+                Template::compile(&stmt.sql, &order, &vec![false; order.len()])
+            },
+            |t| matches!(bind(t), Ok(b) if *b.sql == *plain().sql && b.params == plain().params),
+        );
+        match resolved {
+            Ok(Resolved::Hit(t) | Resolved::Stored(t)) => {
+                let bound = bind(&t).map_err(|e| Error::Config(format!("flush template: {e}")))?;
+                Ok(Statement::new(bound.sql, bound.params))
             }
-            return Ok(Statement::new(bound.sql, bound.params));
-        }
-        let mut sql = Sql::new(self.dialect);
-        write(&mut sql);
-        let stmt = sql.finish();
-        if enabled {
-            let order: Vec<usize> = (0..stmt.params.len()).collect();
-            match Template::compile(&stmt.sql, &order, &vec![false; order.len()]) {
-                Ok(t) => self.cache.insert(key, Arc::new(t)),
-                Err(_) => self.cache.mark_uncacheable(key),
+            Ok(Resolved::Fresh) => Ok(plain().clone()),
+            Ok(Resolved::Rejected) => {
+                tracing::warn!(
+                    sql = &*plain().sql,
+                    "a flush template differs from the plain build; not cached"
+                );
+                Ok(plain().clone())
+            }
+            Ok(Resolved::Mismatch) => Err(Error::Config(format!(
+                "paranoid check failed for flush statement {}",
+                plain().sql
+            ))),
+            // Text the template parser cannot take apart: build it fresh.
+            Err(_) => {
+                self.cache.mark_uncacheable(key);
+                Ok(plain().clone())
             }
         }
-        Ok(stmt)
     }
 }
 
@@ -725,4 +738,79 @@ pub(crate) fn select_versions(
         keys.iter().map(|k| (k.as_slice(), None)).collect();
     sql.where_rows(meta, &targets);
     sql.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use orm_cache::template::{Cached, Mode, ShapeKey, TemplateCache};
+
+    use super::{Sql, Writer};
+    use crate::sql::dialect::Dialect;
+    use crate::value::Value;
+
+    fn shape(tag: u8) -> ShapeKey {
+        let mut k = ShapeKey::new();
+        k.tag(tag).name("t");
+        k
+    }
+
+    /// A writer whose parameters depend on whether it writes text: the
+    /// kind of bug a template would hide, since a hit only collects
+    /// parameters.
+    fn inconsistent(sql: &mut Sql) {
+        sql.raw("UPDATE t SET a = ").param(Value::I64(1));
+        if sql.text.is_none() {
+            sql.param(Value::I64(2));
+        }
+    }
+
+    fn consistent(sql: &mut Sql) {
+        sql.raw("UPDATE t SET a = ").param(Value::I64(1));
+    }
+
+    #[test]
+    fn a_flush_template_that_differs_from_the_plain_build_is_never_stored() {
+        let cache = TemplateCache::new(16, Mode::VerifyOnStore);
+        let w = Writer {
+            dialect: Dialect::Postgres,
+            cache: &cache,
+        };
+        let first = w.statement(shape(1), inconsistent).unwrap();
+        assert_eq!(
+            (&*first.sql, first.params.as_slice()),
+            ("UPDATE t SET a = $1", &[Value::I64(1)][..])
+        );
+        assert_eq!(cache.stats().verify_failures, 1, "caught when storing");
+        assert!(matches!(cache.get(&shape(1)), Some(Cached::Uncacheable)));
+        let again = w.statement(shape(1), inconsistent).unwrap();
+        assert_eq!(
+            again.params,
+            [Value::I64(1)],
+            "built the plain way from then on"
+        );
+        // A consistent writer is stored, then served from the template.
+        w.statement(shape(2), consistent).unwrap();
+        assert!(matches!(cache.get(&shape(2)), Some(Cached::Template(_))));
+        let hit = w.statement(shape(2), consistent).unwrap();
+        assert_eq!(
+            (&*hit.sql, hit.params.as_slice()),
+            ("UPDATE t SET a = $1", &[Value::I64(1)][..])
+        );
+    }
+
+    #[test]
+    fn paranoid_mode_checks_every_flush_statement() {
+        let cache = TemplateCache::new(16, Mode::VerifyOnStore);
+        let w = Writer {
+            dialect: Dialect::Sqlite,
+            cache: &cache,
+        };
+        w.statement(shape(3), consistent).unwrap();
+        cache.set_mode(Mode::Paranoid);
+        // The same shape now writes something else: a hit that verify
+        // mode would serve from the stale template is refused.
+        let err = w.statement(shape(3), inconsistent).unwrap_err();
+        assert!(err.to_string().contains("paranoid check failed"), "{err}");
+        assert_eq!(cache.stats().verify_failures, 1);
+    }
 }

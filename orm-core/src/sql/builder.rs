@@ -47,7 +47,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use orm_cache::template::{Arg, Cached, Mode, Placeholders, ShapeKey, Template};
+use orm_cache::template::{Arg, Placeholders, Resolved, ShapeKey, Template};
 
 use super::render::Statement;
 use crate::backend::Dialect;
@@ -178,37 +178,27 @@ pub(crate) fn statement(
     // that the template never reads (its pieces name only present arguments).
     let style = dialect.spec().placeholders;
     let key = shape_key(site, salt, dialect, params);
-    let template = match cache.enabled().then(|| cache.get(&key)).flatten() {
-        Some(Cached::Template(t)) => {
-            if cache.mode() == Mode::Paranoid && compile(params, &build)? != *t {
-                cache.count_verify_failure();
-                return Err(Error::Config(format!(
-                    "paranoid check: the builder of {site} wrote different SQL for the same shape (does it read a value it captured?)"
-                )));
-            }
-            t
+    let mismatch = || {
+        Error::Config(format!(
+            "paranoid check: the builder of {site} wrote different SQL for the same shape (does it read a value it captured?)"
+        ))
+    };
+    let resolved = cache.resolve(
+        &key,
+        || compile(params, &build),
+        |t| compile(params, &build).is_ok_and(|again| again == *t),
+    )?;
+    let template = match resolved {
+        Resolved::Hit(t) | Resolved::Stored(t) => t,
+        Resolved::Fresh => Arc::new(compile(params, &build)?),
+        Resolved::Rejected => {
+            tracing::warn!(
+                site,
+                "a query builder wrote different SQL for one shape; not cached"
+            );
+            Arc::new(compile(params, &build)?)
         }
-        Some(Cached::Uncacheable) => Arc::new(compile(params, &build)?),
-        None => {
-            let t = Arc::new(compile(params, &build)?);
-            if cache.enabled() {
-                if compile(params, &build)? == *t {
-                    cache.insert(key, t.clone());
-                } else {
-                    tracing::warn!(
-                        site,
-                        "a query builder wrote different SQL for one shape; not cached"
-                    );
-                    cache.mark_uncacheable(key);
-                    if cache.mode() == Mode::Paranoid {
-                        return Err(Error::Config(format!(
-                            "paranoid check: the builder of {site} wrote different SQL for the same shape (does it read a value it captured?)"
-                        )));
-                    }
-                }
-            }
-            t
-        }
+        Resolved::Mismatch => return Err(mismatch()),
     };
     let bound = bind(&template, style, &args)?;
     Ok(Statement::new(bound.0, bound.1))

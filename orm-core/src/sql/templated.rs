@@ -71,7 +71,7 @@
 use std::sync::Arc;
 
 use orm_cache::template::{
-    Arg, Cached, Mode, Padding, Placeholders, ShapeKey, Template, TemplateCache,
+    Arg, Mode, Padding, Placeholders, Resolved, ShapeKey, Template, TemplateCache,
 };
 
 use super::render::{self, SelectSpec, Statement};
@@ -396,28 +396,29 @@ pub(crate) fn statements_moving(
         dialect,
     } = env;
     let usual = !needs_stand_in_limit(dialect, kind, spec);
-    if use_cache && cache.enabled() && cache.mode() != Mode::Paranoid && usual {
+    if use_cache && cache.enabled() && usual {
         let (key, (total, padded)) = shape_key(dialect, kind, spec, filter.as_deref(), padding);
         if total <= bind_limit && padded <= bind_limit {
-            let found = cache.get(&key);
-            if let Some(Cached::Template(template)) = &found {
-                let mut args = Vec::with_capacity(8);
-                if let Some(n) = filter.as_deref_mut() {
-                    take_args(dialect, n, &mut args);
+            let template = {
+                let spec = SelectSpec {
+                    filter: filter.as_deref(),
+                    ..*spec
+                };
+                match resolve(env, kind, &spec, &key)? {
+                    Some(t) => t,
+                    None => return Ok(vec![fresh(dialect, kind, &spec)]),
                 }
-                limit_args(kind, spec, &mut args);
-                let b = template
-                    .bind_owned(placeholders(dialect), args, padding)
-                    .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
-                return Ok(vec![Statement::new(b.sql, b.params)]);
-            }
-            // Looked up once: the rest is the copying path's.
-            let spec = SelectSpec {
-                filter: filter.as_deref(),
-                ..*spec
             };
-            let args = cloned_args(dialect, kind, &spec);
-            return finish(env, kind, &spec, true, key, args, found);
+            // The template binds the filter's values, moved out of it.
+            let mut args = Vec::with_capacity(8);
+            if let Some(n) = filter.as_deref_mut() {
+                take_args(dialect, n, &mut args);
+            }
+            limit_args(kind, spec, &mut args);
+            let b = template
+                .bind_owned(placeholders(dialect), args, padding)
+                .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
+            return Ok(vec![Statement::new(b.sql, b.params)]);
         }
     }
     let spec = SelectSpec {
@@ -475,8 +476,7 @@ pub(crate) fn statements(
     }
     let args = cloned_args(dialect, kind, &spec);
     let cacheable = use_cache && cache.enabled();
-    let found = cacheable.then(|| cache.get(&key)).flatten();
-    finish(env, kind, &spec, cacheable, key, args, found)
+    finish(env, kind, &spec, cacheable, key, args)
 }
 
 /// Sorts every IN list and drops its duplicates.
@@ -580,7 +580,43 @@ fn fit(
     node
 }
 
-/// The rest of [`statements`] once the shape was looked up (`found`).
+/// A shape's template by the cache's protocol (`TemplateCache::resolve`):
+/// verified on store against the plain build, and on every use in paranoid
+/// mode. `None`: build this statement the plain way.
+fn resolve(
+    env: Env<'_>,
+    kind: Kind,
+    spec: &SelectSpec<'_>,
+    key: &ShapeKey,
+) -> Result<Option<Arc<Template>>> {
+    let dialect = env.dialect;
+    let matches = |t: &Template| {
+        let args = cloned_args(dialect, kind, spec);
+        let plain = fresh(dialect, kind, spec);
+        matches!(t.bind(placeholders(dialect), &args, Padding::None),
+            Ok(b) if *b.sql == *plain.sql && b.params == plain.params)
+    };
+    match env
+        .cache
+        .resolve(key, || compile(dialect, kind, spec), matches)?
+    {
+        Resolved::Hit(t) | Resolved::Stored(t) => Ok(Some(t)),
+        Resolved::Fresh => Ok(None),
+        Resolved::Rejected => {
+            tracing::warn!(
+                entity = spec.meta.name,
+                "SQL template differs from the plain build; caching disabled for this shape"
+            );
+            Ok(None)
+        }
+        Resolved::Mismatch => Err(Error::Config(format!(
+            "paranoid template check failed for {}: the template and the plain build differ",
+            spec.meta.name
+        ))),
+    }
+}
+
+/// The rest of [`statements`] once the shape is known.
 fn finish(
     env: Env<'_>,
     kind: Kind,
@@ -588,60 +624,23 @@ fn finish(
     cacheable: bool,
     key: ShapeKey,
     mut args: Vec<Arg<Value>>,
-    found: Option<Cached>,
 ) -> Result<Vec<Statement>> {
     let Env {
-        cache,
         padding,
         bind_limit,
         dialect,
+        ..
     } = env;
     let total = Padding::None.params(&args);
-    if !cacheable && total <= bind_limit {
-        return Ok(vec![fresh(dialect, kind, spec)]);
-    }
-    let template = match found {
-        Some(Cached::Template(t)) => t,
-        Some(Cached::Uncacheable) if total <= bind_limit => {
-            return Ok(vec![fresh(dialect, kind, spec)]);
-        }
-        _ => {
-            let t = Arc::new(compile(dialect, kind, spec)?);
-            if cacheable {
-                let built = t.bind(placeholders(dialect), &args, Padding::None);
-                let plain = fresh(dialect, kind, spec);
-                match built {
-                    Ok(b) if *b.sql == *plain.sql && b.params == plain.params => {
-                        cache.insert(key.clone(), t.clone())
-                    }
-                    _ => {
-                        tracing::warn!(
-                            entity = spec.meta.name,
-                            "SQL template differs from the plain build; caching disabled for this shape"
-                        );
-                        cache.mark_uncacheable(key);
-                        if total <= bind_limit {
-                            return Ok(vec![plain]);
-                        }
-                    }
-                }
-            }
-            t
-        }
+    let template = match cacheable
+        .then(|| resolve(env, kind, spec, &key))
+        .transpose()?
+    {
+        Some(Some(t)) => t,
+        _ if total <= bind_limit => return Ok(vec![fresh(dialect, kind, spec)]),
+        // Too many values for one statement: a template splits them.
+        _ => Arc::new(compile(dialect, kind, spec)?),
     };
-    if cache.mode() == Mode::Paranoid && total <= bind_limit {
-        let built = template
-            .bind(placeholders(dialect), &args, Padding::None)
-            .map_err(|e| Error::Config(e.to_string()))?;
-        let plain = fresh(dialect, kind, spec);
-        if *built.sql != *plain.sql || built.params != plain.params {
-            cache.count_verify_failure();
-            return Err(Error::Config(format!(
-                "paranoid template check failed for {}: template {:?} vs plain {:?}",
-                spec.meta.name, built.sql, plain.sql
-            )));
-        }
-    }
     if total > bind_limit {
         check_splittable(dialect, kind, spec, bind_limit, total)?;
         // Split parts are added up (rows concatenated, counts summed): a
