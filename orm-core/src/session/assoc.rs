@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::model::fields::Obj;
 use crate::model::fields::ObjectState;
 use crate::model::relation::RelationMeta;
-use crate::session::flush_plan::Writer;
 use crate::sql::Statement;
+use crate::sql::dml::Writer;
 use crate::value::Value;
 
 /// Most pairs in one statement.

@@ -5,7 +5,7 @@
 //! * [`handle`]: shared references and per-object state (snapshot on first write);
 //! * [`tracker`]: per entity type, the identity map, new and deleted objects,
 //!   change computation, and the transaction's undo log;
-//! * [`flush_plan`]: the ordered statements of a flush (pure);
+//! * [`ordering`]: the ordered statements of a flush (pure), written by `crate::sql::dml`;
 //! * [`persist`]: running them, reading keys back, detecting stale rows;
 //! * [`transaction`]: the transaction's lifetime, savepoints, what a
 //!   failure undoes, and what a dropped (cancelled) call leaves behind;
@@ -31,10 +31,10 @@
 //! Changes a failing `before_flush` hook made before it failed stay in memory.
 
 pub(crate) mod assoc;
-pub(crate) mod flush_plan;
 pub mod hooks;
 pub(crate) mod loading;
 mod merge;
+pub(crate) mod ordering;
 pub(crate) mod persist;
 pub(crate) mod sync;
 pub(crate) mod tracker;
@@ -49,8 +49,9 @@ use indexmap::IndexMap;
 
 pub use crate::model::fields::ObjectState;
 pub use crate::object::handle::{BORROW_WAIT, Handle, ReadGuard, WriteGuard, set_borrow_wait};
+use crate::sql::dml::TypeChanges;
 pub use tracker::Change;
-use tracker::{Tracked, TypeChanges, TypeTracker};
+use tracker::{Tracked, TypeTracker};
 
 use crate::backend::{Conn, Target};
 use crate::engine::Engine;
@@ -678,22 +679,18 @@ impl Session {
         }
     }
 
-    fn build_steps(
-        &self,
-        ids: &[TypeId],
-        changes: &[TypeChanges],
-    ) -> Result<Vec<flush_plan::Step>> {
+    fn build_steps(&self, ids: &[TypeId], changes: &[TypeChanges]) -> Result<Vec<ordering::Step>> {
         let types: Vec<_> = ids
             .iter()
             .zip(changes)
             .map(|(id, c)| (self.trackers[id].meta(), c))
             .collect();
-        flush_plan::build(self.writer(), self.engine.caps(), &types)
+        ordering::build(self.writer(), self.engine.caps(), &types)
     }
 
     /// Where flush statements are written: the dialect and the template cache.
-    fn writer(&self) -> flush_plan::Writer<'_> {
-        flush_plan::Writer {
+    fn writer(&self) -> crate::sql::dml::Writer<'_> {
+        crate::sql::dml::Writer {
             dialect: self.dialect(),
             cache: self.engine.templates(),
         }
@@ -812,7 +809,7 @@ impl Session {
                 && held.is_empty()
                 && relations.assoc.is_empty()
                 && steps.len() == 1
-                && (steps[0].kind == flush_plan::Kind::Insert || steps[0].rows <= 1)
+                && (steps[0].kind == ordering::Kind::Insert || steps[0].rows <= 1)
                 && hooks.session(SessionEvent::AfterFlush).is_empty();
             if single {
                 return Ok(Some(self.single_statement(
@@ -887,7 +884,7 @@ impl Session {
     async fn step_error(
         &mut self,
         e: persist::StepError,
-        steps: &[flush_plan::Step],
+        steps: &[ordering::Step],
         metas: &[&'static crate::model::meta::EntityMeta],
     ) -> Error {
         match e {

@@ -15,7 +15,7 @@
 //! the value, SQLite does not, and only the flush knows which rows the
 //! statement carried, so it can say which of them collided.
 
-use super::flush_plan::{self, Kind, Step};
+use super::ordering::{Kind, Step};
 use crate::error::{DbErrorKind, Error, Result, describe_key};
 use crate::model::meta::EntityMeta;
 use crate::runner::Runner;
@@ -137,7 +137,7 @@ pub(crate) async fn stale_error<R: Runner>(
         _ => "UPDATE",
     };
     let keys: Vec<Vec<Value>> = step.checks.iter().map(|(k, _)| k.clone()).collect();
-    let stmt = flush_plan::select_versions(dialect, meta, &keys);
+    let stmt = crate::sql::dml::select_versions(dialect, meta, &keys);
     let found = match runner.fetch(&stmt).await {
         Ok(set) => set.rows,
         Err(e) => return e.for_entity(meta.name),
@@ -315,7 +315,7 @@ async fn already_stored<R: Runner>(
 
 /// The rows an INSERT step wrote, each as wide as the entity (the
 /// generated key's cell is a stand-in): its parameters, row by row, in the
-/// columns' order without the generated key (`flush_plan::insert_steps`).
+/// columns' order without the generated key (`ordering::insert_steps`).
 fn inserted_rows<'s>(meta: &EntityMeta, step: &'s Step) -> Option<Vec<Vec<&'s Value>>> {
     static NONE: Value = Value::Null(crate::SqlType::BigInt);
     let auto = meta.auto_key();

@@ -15,7 +15,7 @@
 //!    of only the changed columns of dirty objects, deletes, and row switches
 //!    (a deleted row and a new object with the same key become one UPDATE).
 //!    It remembers which handles those changes came from.
-//! 2. The session runs every type's statements (`flush_plan`, `persist`).
+//! 2. The session runs every type's statements (`ordering`, `persist`).
 //! 3. Only if all of them succeeded, [`TypeTracker::apply`] assigns generated
 //!    keys and versions, moves objects between states, clears snapshots, and
 //!    pushes an undo record; otherwise [`TypeTracker::cancel`] forgets the
@@ -40,51 +40,8 @@ use crate::model::meta::EntityMeta;
 use crate::object::erased::typed;
 use crate::object::handle::Handle;
 use crate::session::hooks::{EntityEvent, Merged};
+use crate::sql::dml::{RowDelete, RowUpdate, TypeChanges};
 use crate::value::{Value, same};
-
-/// The writes one flush makes for one entity type, as values.
-#[derive(Debug, Default)]
-pub(crate) struct TypeChanges {
-    /// Full rows, in insert order (the version column already set to 1).
-    pub inserts: Vec<Vec<Value>>,
-    /// Self-referencing foreign keys inserted as NULL to break a cycle,
-    /// written by an UPDATE once every row exists: (key, column, value).
-    pub fixups: Vec<(Vec<Value>, usize, Value)>,
-    pub updates: Vec<RowUpdate>,
-    /// Deletes in order (rows referenced by other deleted rows of the same
-    /// type come after them), each with its layer for self-references.
-    pub deletes: Vec<RowDelete>,
-}
-
-impl TypeChanges {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.inserts.is_empty() && self.updates.is_empty() && self.deletes.is_empty()
-    }
-}
-
-/// One UPDATE of one row.
-#[derive(Debug, Clone)]
-pub(crate) struct RowUpdate {
-    /// The key the row has in the database (before this update).
-    pub key: Vec<Value>,
-    /// Positions of the columns to set.
-    pub columns: Vec<usize>,
-    /// Their new values (the version column's is the bumped version).
-    pub values: Vec<Value>,
-    /// The version the row must still have.
-    pub old_version: Option<Value>,
-    /// Whether the update changes key columns (never batched).
-    pub rekeys: bool,
-}
-
-/// One DELETE of one row.
-#[derive(Debug, Clone)]
-pub(crate) struct RowDelete {
-    pub key: Vec<Value>,
-    pub old_version: Option<Value>,
-    /// Rows of a higher layer are deleted by a later statement (self-references).
-    pub layer: usize,
-}
 
 /// A column change of one object: old and new value.
 #[derive(Debug, Clone, PartialEq)]

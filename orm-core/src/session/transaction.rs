@@ -55,7 +55,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Session, flush_plan, hook_error, persist};
+use super::{Session, hook_error, ordering, persist};
 use crate::backend::Conn;
 use crate::error::{Error, Result};
 use crate::model::fields::Obj;
@@ -330,7 +330,7 @@ impl Session {
     pub(super) fn single_statement(
         &mut self,
         ids: Vec<std::any::TypeId>,
-        steps: Vec<flush_plan::Step>,
+        steps: Vec<ordering::Step>,
         metas: Vec<&'static EntityMeta>,
         tables: Vec<&'static str>,
         commits: Vec<(Obj, usize)>,

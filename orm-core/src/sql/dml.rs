@@ -1,19 +1,8 @@
-//! The flush plan: the ordered statements that write one flush's changes.
-//!
-//! Pure: it turns every type's [`TypeChanges`] into [`Step`]s without
-//! touching a connection, which is what [`crate::Session::plan`] shows.
-//!
-//! ## Order
-//!
-//! 1. INSERTs, entity types in foreign-key order (referenced tables first),
-//!    rows in multi-row statements as large as the bind limit allows;
-//! 2. UPDATEs that set self-referencing keys left NULL to break a cycle;
-//! 3. UPDATEs of changed columns (and row switches), types in foreign-key order;
-//! 4. DELETEs, types in reverse foreign-key order (referencing tables first),
-//!    and within a self-referencing type, children before parents.
+//! DML: the INSERT, UPDATE and DELETE statements of a flush, written from
+//! entity metadata and rows of values, through the template cache (one
+//! protocol for every statement kind: `TemplateCache::resolve`).
 //!
 //! ## Batched UPDATE
-//!
 //! Rows of one type that changed the same set of columns share one statement:
 //!
 //! ```sql
@@ -52,47 +41,60 @@
 //! names; fewer is stale data (`crate::session::persist` finds which row).
 //! Rows whose key changes are written one by one: MySQL evaluates SET
 //! assignments left to right, so a later CASE would see the new key.
+//!
+//! Layer 1 (the SQL layer): no session, no objects; the values of a flush's
+//! writes ([`TypeChanges`]) are plain data.
 
 use orm_cache::template::{Placeholders, Resolved, ShapeKey, Template, TemplateCache};
 
-use crate::backend::Capabilities;
 use crate::error::{Error, Result};
 use crate::model::meta::EntityMeta;
 use crate::sql::dialect::{Dialect, UpdateBatch};
 use crate::sql::{Statement, render};
 use crate::value::Value;
 
-use super::tracker::{RowDelete, RowUpdate, TypeChanges};
-
-/// Most rows in one UPDATE or DELETE (a CASE with more arms costs the
-/// server more than another statement saves).
-pub(crate) const MAX_ROWS: usize = 1000;
-
-/// Most rows in one INSERT; the bind limit usually binds first.
-pub(crate) const MAX_INSERT_ROWS: usize = 50_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Insert,
-    Fixup,
-    Update,
-    Delete,
+/// The writes one flush makes for one entity type, as values.
+#[derive(Debug, Default)]
+pub(crate) struct TypeChanges {
+    /// Full rows, in insert order (the version column already set to 1).
+    pub inserts: Vec<Vec<Value>>,
+    /// Self-referencing foreign keys inserted as NULL to break a cycle,
+    /// written by an UPDATE once every row exists: (key, column, value).
+    pub fixups: Vec<(Vec<Value>, usize, Value)>,
+    pub updates: Vec<RowUpdate>,
+    /// Deletes in order (rows referenced by other deleted rows of the same
+    /// type come after them), each with its layer for self-references.
+    pub deletes: Vec<RowDelete>,
 }
 
-/// One statement of a flush.
+impl TypeChanges {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inserts.is_empty() && self.updates.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// One UPDATE of one row.
 #[derive(Debug, Clone)]
-pub(crate) struct Step {
-    pub kind: Kind,
-    /// Index of the entity type in the flush's type list.
-    pub type_index: usize,
-    pub stmt: Statement,
-    /// Rows the statement inserts, or must match.
-    pub rows: usize,
-    /// Reads generated keys back with RETURNING.
-    pub returning: bool,
-    /// For UPDATE and DELETE: each row's key and expected version, to name
-    /// the stale row when fewer rows matched.
-    pub checks: Vec<(Vec<Value>, Option<Value>)>,
+pub(crate) struct RowUpdate {
+    /// The key the row has in the database (before this update).
+    pub key: Vec<Value>,
+    /// Positions of the columns to set.
+    pub columns: Vec<usize>,
+    /// Their new values (the version column's is the bumped version).
+    pub values: Vec<Value>,
+    /// The version the row must still have.
+    pub old_version: Option<Value>,
+    /// Whether the update changes key columns (never batched).
+    pub rekeys: bool,
+}
+
+/// One DELETE of one row.
+#[derive(Debug, Clone)]
+pub(crate) struct RowDelete {
+    pub key: Vec<Value>,
+    pub old_version: Option<Value>,
+    /// Rows of a higher layer are deleted by a later statement (self-references).
+    pub layer: usize,
 }
 
 /// Writes SQL with numbered or positional placeholders. With no text
@@ -295,14 +297,14 @@ impl Writer<'_> {
     }
 }
 
-fn key(kind: u8, dialect: Dialect, meta: &'static EntityMeta) -> ShapeKey {
+pub(crate) fn key(kind: u8, dialect: Dialect, meta: &'static EntityMeta) -> ShapeKey {
     let mut k = ShapeKey::new();
     k.tag(kind).tag(dialect as u8).name(meta.table);
     k
 }
 
 /// Refuses values the backend would store unfaithfully, naming the column.
-fn check_values<'v>(
+pub(crate) fn check_values<'v>(
     dialect: Dialect,
     meta: &EntityMeta,
     cells: impl IntoIterator<Item = (usize, &'v Value)>,
@@ -320,96 +322,58 @@ fn check_values<'v>(
     Ok(())
 }
 
-fn insert_steps(
+/// `INSERT INTO t (columns) VALUES (..), (..) [RETURNING key]` of `rows`
+/// (full rows in column order; `columns` are the ones written).
+pub(crate) fn insert(
     w: Writer<'_>,
-    caps: Capabilities,
     meta: &'static EntityMeta,
-    index: usize,
+    columns: &[usize],
     rows: &[Vec<Value>],
-) -> Result<Vec<Step>> {
-    let dialect = w.dialect;
-    let auto = meta.auto_key();
-    let columns: Vec<usize> = (0..meta.columns.len())
-        .filter(|&i| Some(i) != auto)
-        .collect();
-    for row in rows {
-        check_values(dialect, meta, columns.iter().map(|&i| (i, &row[i])))?;
+    returning: Option<&'static str>,
+) -> Result<Statement> {
+    let mut k = key(100, w.dialect, meta);
+    k.number(rows.len() as u64)
+        .tag(u8::from(returning.is_some()));
+    for &c in columns {
+        k.number(c as u64);
     }
-    let returning = match auto {
-        Some(i) if caps.insert_returning => Some(meta.columns[i].name),
-        _ => None,
-    };
-    // Without RETURNING an insert of no columns cannot report a key per
-    // row, and MySQL cannot insert several rows of DEFAULT VALUES at once.
-    let per_statement = if columns.is_empty() {
-        if returning.is_some() && dialect.spec().multi_row_default_values {
-            MAX_ROWS
-        } else {
-            1
+    w.statement(k, |sql| {
+        sql.raw("INSERT INTO ").ident(meta.table).raw(" (");
+        for (n, &c) in columns.iter().enumerate() {
+            if n > 0 {
+                sql.raw(", ");
+            }
+            sql.ident(meta.columns[c].name);
         }
-    } else {
-        // As many rows as the bind limit allows: fewer, larger statements
-        // (measured: 10,000 rows in chunks of 1,000 took 1.7-2.7x raw sqlx's
-        // bind-limit chunks on SQLite and MariaDB).
-        (caps.bind_limit / columns.len()).clamp(1, MAX_INSERT_ROWS)
-    };
-    rows.chunks(per_statement)
-        .map(|chunk| {
-            let stmt = if columns.is_empty() {
-                // Rare (a table of only a generated key): sea-query knows
-                // each dialect's DEFAULT VALUES form.
-                render::insert(dialect, meta, &columns, chunk, returning)
-            } else {
-                let mut k = key(100, dialect, meta);
-                k.number(chunk.len() as u64)
-                    .tag(u8::from(returning.is_some()));
-                for &c in &columns {
-                    k.number(c as u64);
+        sql.raw(") VALUES ");
+        for (r, row) in rows.iter().enumerate() {
+            sql.raw(if r > 0 { ", (" } else { "(" });
+            for (n, &c) in columns.iter().enumerate() {
+                if n > 0 {
+                    sql.raw(", ");
                 }
-                w.statement(k, |sql| {
-                    sql.raw("INSERT INTO ").ident(meta.table).raw(" (");
-                    for (n, &c) in columns.iter().enumerate() {
-                        if n > 0 {
-                            sql.raw(", ");
-                        }
-                        sql.ident(meta.columns[c].name);
-                    }
-                    sql.raw(") VALUES ");
-                    for (r, row) in chunk.iter().enumerate() {
-                        sql.raw(if r > 0 { ", (" } else { "(" });
-                        for (n, &c) in columns.iter().enumerate() {
-                            if n > 0 {
-                                sql.raw(", ");
-                            }
-                            sql.param(row[c].clone());
-                        }
-                        sql.raw(")");
-                    }
-                    if let Some(k) = returning {
-                        sql.raw(" RETURNING ").ident(k);
-                    }
-                })?
-            };
-            Ok(Step {
-                kind: Kind::Insert,
-                type_index: index,
-                stmt,
-                rows: chunk.len(),
-                returning: returning.is_some(),
-                checks: Vec::new(),
-            })
-        })
-        .collect()
+                sql.param(row[c].clone());
+            }
+            sql.raw(")");
+        }
+        if let Some(k) = returning {
+            sql.raw(" RETURNING ").ident(k);
+        }
+    })
 }
 
-fn all_versioned<'r>(
+pub(crate) fn all_versioned<'r>(
     meta: &EntityMeta,
     mut versions: impl Iterator<Item = Option<&'r Value>>,
 ) -> bool {
     meta.version_column().is_some() && versions.all(|v| v.is_some())
 }
 
-fn update_single(w: Writer<'_>, meta: &'static EntityMeta, u: &RowUpdate) -> Result<Statement> {
+pub(crate) fn update_single(
+    w: Writer<'_>,
+    meta: &'static EntityMeta,
+    u: &RowUpdate,
+) -> Result<Statement> {
     let mut k = key(101, w.dialect, meta);
     k.tag(u8::from(all_versioned(
         meta,
@@ -430,7 +394,7 @@ fn update_single(w: Writer<'_>, meta: &'static EntityMeta, u: &RowUpdate) -> Res
     })
 }
 
-fn update_batch(
+pub(crate) fn update_batch(
     w: Writer<'_>,
     meta: &'static EntityMeta,
     rows: &[&RowUpdate],
@@ -566,152 +530,44 @@ fn update_from_values(
     }
 }
 
-fn update_steps(
-    w: Writer<'_>,
-    caps: Capabilities,
-    meta: &'static EntityMeta,
-    index: usize,
-    updates: &[RowUpdate],
-) -> Result<Vec<Step>> {
-    let mut steps = Vec::new();
-    // Group by the set of changed columns, keeping first-seen order.
-    let mut groups: Vec<(Vec<usize>, Vec<&RowUpdate>)> = Vec::new();
-    for u in updates {
-        check_values(w.dialect, meta, u.columns.iter().copied().zip(&u.values))?;
-        if u.rekeys {
-            steps.push(update_step(index, update_single(w, meta, u)?, &[u]));
-            continue;
-        }
-        match groups.iter_mut().find(|(cols, _)| *cols == u.columns) {
-            Some((_, rows)) => rows.push(u),
-            None => groups.push((u.columns.clone(), vec![u])),
-        }
-    }
-    for (columns, rows) in groups {
-        let keys = meta.key_columns().count();
-        let per_row = columns.len() * (keys + 1) + keys + 1;
-        let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);
-        for chunk in rows.chunks(per_statement) {
-            let stmt = if chunk.len() == 1 {
-                update_single(w, meta, chunk[0])?
-            } else {
-                update_batch(w, meta, chunk)?
-            };
-            steps.push(update_step(index, stmt, chunk));
-        }
-    }
-    Ok(steps)
-}
-
-fn update_step(index: usize, stmt: Statement, rows: &[&RowUpdate]) -> Step {
-    Step {
-        kind: Kind::Update,
-        type_index: index,
-        stmt,
-        rows: rows.len(),
-        returning: false,
-        checks: rows
-            .iter()
-            .map(|u| (u.key.clone(), u.old_version.clone()))
-            .collect(),
-    }
-}
-
-fn fixup_steps(
+/// `UPDATE t SET column = value WHERE <key>`: a self-referencing key left
+/// NULL by an INSERT to break a cycle.
+pub(crate) fn fixup(
     w: Writer<'_>,
     meta: &'static EntityMeta,
-    index: usize,
-    fixups: &[(Vec<Value>, usize, Value)],
-) -> Result<Vec<Step>> {
-    fixups
-        .iter()
-        .map(|(row_key, column, value)| {
-            let mut k = key(104, w.dialect, meta);
-            k.number(*column as u64);
-            let stmt = w.statement(k, |sql| {
-                sql.raw("UPDATE ")
-                    .ident(meta.table)
-                    .raw(" SET ")
-                    .ident(meta.columns[*column].name)
-                    .raw(" = ")
-                    .param(value.clone())
-                    .raw(" WHERE ")
-                    .key_match(meta, row_key);
-            })?;
-            Ok(Step {
-                kind: Kind::Fixup,
-                type_index: index,
-                stmt,
-                rows: 1,
-                returning: false,
-                checks: vec![(row_key.clone(), None)],
-            })
-        })
-        .collect()
+    row_key: &[Value],
+    column: usize,
+    value: &Value,
+) -> Result<Statement> {
+    let mut k = key(104, w.dialect, meta);
+    k.number(column as u64);
+    w.statement(k, |sql| {
+        sql.raw("UPDATE ")
+            .ident(meta.table)
+            .raw(" SET ")
+            .ident(meta.columns[column].name)
+            .raw(" = ")
+            .param(value.clone())
+            .raw(" WHERE ")
+            .key_match(meta, row_key);
+    })
 }
 
-fn delete_steps(
+/// `DELETE FROM t WHERE <keys (and versions)>`.
+pub(crate) fn delete(
     w: Writer<'_>,
-    caps: Capabilities,
     meta: &'static EntityMeta,
-    index: usize,
-    deletes: &[RowDelete],
-) -> Result<Vec<Step>> {
-    let mut steps = Vec::new();
-    let top = deletes.iter().map(|d| d.layer).max().unwrap_or(0);
-    let per_statement = (caps.bind_limit / (meta.key_columns().count() + 1)).clamp(1, MAX_ROWS);
-    for layer in 0..=top {
-        let rows: Vec<&RowDelete> = deletes.iter().filter(|d| d.layer == layer).collect();
-        for chunk in rows.chunks(per_statement) {
-            let targets: Vec<(&[Value], Option<&Value>)> = chunk
-                .iter()
-                .map(|d| (d.key.as_slice(), d.old_version.as_ref()))
-                .collect();
-            let mut k = key(103, w.dialect, meta);
-            k.number(chunk.len() as u64).tag(u8::from(all_versioned(
-                meta,
-                targets.iter().map(|(_, v)| *v),
-            )));
-            let stmt = w.statement(k, |sql| {
-                sql.raw("DELETE FROM ").ident(meta.table);
-                sql.where_rows(meta, &targets);
-            })?;
-            steps.push(Step {
-                kind: Kind::Delete,
-                type_index: index,
-                stmt,
-                rows: chunk.len(),
-                returning: false,
-                checks: chunk
-                    .iter()
-                    .map(|d| (d.key.clone(), d.old_version.clone()))
-                    .collect(),
-            });
-        }
-    }
-    Ok(steps)
-}
-
-/// The statements of one flush. `types` is in foreign-key order (referenced first).
-pub(crate) fn build(
-    w: Writer<'_>,
-    caps: Capabilities,
-    types: &[(&'static EntityMeta, &TypeChanges)],
-) -> Result<Vec<Step>> {
-    let mut steps = Vec::new();
-    for (i, (meta, changes)) in types.iter().enumerate() {
-        steps.extend(insert_steps(w, caps, meta, i, &changes.inserts)?);
-    }
-    for (i, (meta, changes)) in types.iter().enumerate() {
-        steps.extend(fixup_steps(w, meta, i, &changes.fixups)?);
-    }
-    for (i, (meta, changes)) in types.iter().enumerate() {
-        steps.extend(update_steps(w, caps, meta, i, &changes.updates)?);
-    }
-    for (i, (meta, changes)) in types.iter().enumerate().rev() {
-        steps.extend(delete_steps(w, caps, meta, i, &changes.deletes)?);
-    }
-    Ok(steps)
+    targets: &[(&[Value], Option<&Value>)],
+) -> Result<Statement> {
+    let mut k = key(103, w.dialect, meta);
+    k.number(targets.len() as u64).tag(u8::from(all_versioned(
+        meta,
+        targets.iter().map(|(_, v)| *v),
+    )));
+    w.statement(k, |sql| {
+        sql.raw("DELETE FROM ").ident(meta.table);
+        sql.where_rows(meta, targets);
+    })
 }
 
 /// `SELECT <key columns>[, <version>] FROM t WHERE <keys>`: what a stale
