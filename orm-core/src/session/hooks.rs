@@ -31,9 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::entity::Entity;
+use crate::object::handle::Handle;
 use crate::session::Session;
+use crate::session::tracker::Tracked;
 
 /// How often `before_flush` hooks may run in one flush while they keep adding work.
 pub const MAX_BEFORE_FLUSH_ROUNDS: usize = 10;
@@ -340,5 +342,109 @@ impl Merged {
         self.entity_any(TypeId::of::<T>(), event)
             .filter_map(|f| f.downcast_ref::<EntityViewHook<T>>().cloned())
             .collect()
+    }
+}
+
+impl<T: Entity> Tracked<T> {
+    pub(super) fn run_hooks(
+        hooks: &Merged,
+        event: EntityEvent,
+        handles: &[Handle<T>],
+    ) -> Result<()> {
+        let list = hooks.entity::<T>(event);
+        if list.is_empty() {
+            return Ok(());
+        }
+        for h in handles {
+            // `write` so that changes made by the hook are tracked like any other.
+            let mut value = h.write();
+            for hook in &list {
+                hook(&mut value).map_err(|e| Error::Hook {
+                    event: event.name(),
+                    message: format!("{}: {e}", T::meta().name),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn run_view_hooks(
+        hooks: &Merged,
+        event: EntityEvent,
+        handles: impl Iterator<Item = Handle<T>>,
+    ) -> Result<()> {
+        let list = hooks.entity_view::<T>(event);
+        if list.is_empty() {
+            return Ok(());
+        }
+        for h in handles {
+            let value = h.read();
+            for hook in &list {
+                hook(&value).map_err(|e| Error::Hook {
+                    event: event.name(),
+                    message: format!("{}: {e}", T::meta().name),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hook dispatch: every hook the session runs is called from here.
+impl Session {
+    pub(super) fn merged_hooks(&self) -> Merged {
+        Merged::of(&self.db_hooks, &self.hooks)
+    }
+
+    pub(super) fn signature(&self) -> Vec<(usize, usize, usize)> {
+        self.trackers.values().map(|t| t.signature()).collect()
+    }
+
+    /// Runs the `before_flush` hooks until they stop adding work.
+    pub(super) fn run_before_flush(&mut self, hooks: &Merged) -> Result<()> {
+        let list = hooks.session(SessionEvent::BeforeFlush);
+        if list.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..MAX_BEFORE_FLUSH_ROUNDS {
+            let before = self.signature();
+            for hook in &list {
+                hook(self).map_err(|e| hook_error("before_flush", e))?;
+            }
+            if self.signature() == before {
+                return Ok(());
+            }
+        }
+        Err(Error::Hook {
+            event: "before_flush",
+            message: format!(
+                "the hooks were still adding work after {MAX_BEFORE_FLUSH_ROUNDS} rounds"
+            ),
+        })
+    }
+
+    pub(super) fn run_view_hooks(&self, event: ViewEvent) -> Option<Error> {
+        let hooks = self.merged_hooks();
+        let mut first = None;
+        for hook in hooks.view(event) {
+            if let Err(e) = hook(self) {
+                let name = match event {
+                    ViewEvent::AfterCommit => "after_commit",
+                    ViewEvent::AfterRollback => "after_rollback",
+                };
+                first.get_or_insert(hook_error(name, e));
+            }
+        }
+        first
+    }
+}
+
+pub(super) fn hook_error(event: &'static str, e: Error) -> Error {
+    match e {
+        e @ Error::Hook { .. } => e,
+        other => Error::Hook {
+            event,
+            message: other.to_string(),
+        },
     }
 }

@@ -31,7 +31,10 @@
 //! Changes a failing `before_flush` hook made before it failed stay in memory.
 
 pub(crate) mod assoc;
+mod changes;
+mod flush;
 pub mod hooks;
+mod identity;
 pub(crate) mod loading;
 mod merge;
 pub(crate) mod ordering;
@@ -40,6 +43,8 @@ pub(crate) mod sync;
 pub(crate) mod tracker;
 pub(crate) mod transaction;
 pub(crate) mod type_ops;
+mod undo;
+mod versioning;
 
 use std::any::TypeId;
 use std::sync::Arc;
@@ -49,8 +54,7 @@ use indexmap::IndexMap;
 
 pub use crate::model::fields::ObjectState;
 pub use crate::object::handle::{BORROW_WAIT, Handle, ReadGuard, WriteGuard, set_borrow_wait};
-use crate::sql::dml::TypeChanges;
-pub use tracker::Change;
+pub use changes::Change;
 use tracker::{Tracked, TypeTracker};
 
 use crate::backend::{Conn, Target};
@@ -59,11 +63,8 @@ use crate::error::{Error, Result, describe_key};
 use crate::model::column::Node;
 use crate::model::entity::Entity;
 use crate::model::fields::Obj;
-use crate::model::meta::dependency_order;
 use crate::row::{Row, RowSet};
-use crate::session::hooks::{
-    EntityEvent, Hooks, MAX_BEFORE_FLUSH_ROUNDS, Merged, SessionEvent, ViewEvent,
-};
+use crate::session::hooks::Hooks;
 use crate::sql::Statement;
 use crate::telemetry::{Stats, observe};
 use crate::value::Value;
@@ -130,14 +131,7 @@ pub struct Session {
     written: Vec<&'static str>,
     /// Relationship fields whose base a flush of the open transaction moved
     /// on: (flush seq, owner, field, old base), undone like the trackers' log.
-    relation_undo: Vec<RelationUndo>,
-}
-
-struct RelationUndo {
-    seq: u64,
-    owner: Obj,
-    index: usize,
-    base: Box<dyn std::any::Any + Send + Sync>,
+    undo_log: Vec<undo::Entry>,
 }
 
 impl Session {
@@ -157,7 +151,7 @@ impl Session {
             stats: Stats::default(),
             autoflush: true,
             written: Vec::new(),
-            relation_undo: Vec::new(),
+            undo_log: Vec::new(),
         }
     }
 
@@ -547,60 +541,6 @@ impl Session {
         observe(&stats, self.engine.dialect(), &stmt.sql, run).await
     }
 
-    fn merged_hooks(&self) -> Merged {
-        Merged::of(&self.db_hooks, &self.hooks)
-    }
-
-    /// Turns a result into handles through the identity map: a row whose key
-    /// is mapped yields the mapped object, unchanged, unless it was expired.
-    pub(crate) fn materialize<T: Entity>(&mut self, set: RowSet) -> Result<Vec<Handle<T>>> {
-        let after_load = if self.db_hooks.is_empty() && self.hooks.is_empty() {
-            Vec::new()
-        } else {
-            self.merged_hooks().entity::<T>(EntityEvent::AfterLoad)
-        };
-        let run_after_load = |value: &mut T| -> Result<()> {
-            for hook in &after_load {
-                hook(value).map_err(|e| Error::Hook {
-                    event: "after_load",
-                    message: format!("{}: {e}", T::meta().name),
-                })?;
-            }
-            Ok(())
-        };
-        let map = &mut self.tracked::<T>().map;
-        // Room for every row up front: a large load would otherwise rehash
-        // the identity map several times on the way (seen in profiles of
-        // 10,000-row loads).
-        map.reserve(set.rows.len());
-        let mut out = Vec::with_capacity(set.rows.len());
-        for values in set.rows {
-            let key = T::key_from_row(&values)?;
-            let handle = match map.get(&key) {
-                Some(h) => {
-                    if h.tracking().expired {
-                        let mut fresh = T::from_row(values)?;
-                        run_after_load(&mut fresh)?;
-                        h.replace(fresh);
-                        let mut t = h.tracking();
-                        t.expired = false;
-                        t.snapshot = None;
-                    }
-                    h.clone()
-                }
-                None => {
-                    let mut value = T::from_row(values)?;
-                    run_after_load(&mut value)?;
-                    let h = Handle::with_state(value, ObjectState::Persistent);
-                    map.insert(key, h.clone());
-                    h
-                }
-            };
-            out.push(handle);
-        }
-        Ok(out)
-    }
-
     /// Flushes if autoflush is on.
     pub(crate) async fn autoflush(&mut self) -> Result<()> {
         self.ready().await?;
@@ -608,353 +548,6 @@ impl Session {
             self.flush().await?;
         }
         Ok(())
-    }
-
-    // ----- the unit of work -------------------------------------------------
-
-    fn signature(&self) -> Vec<(usize, usize, usize)> {
-        self.trackers.values().map(|t| t.signature()).collect()
-    }
-
-    /// Runs the `before_flush` hooks until they stop adding work.
-    fn run_before_flush(&mut self, hooks: &Merged) -> Result<()> {
-        let list = hooks.session(SessionEvent::BeforeFlush);
-        if list.is_empty() {
-            return Ok(());
-        }
-        for _ in 0..MAX_BEFORE_FLUSH_ROUNDS {
-            let before = self.signature();
-            for hook in &list {
-                hook(self).map_err(|e| hook_error("before_flush", e))?;
-            }
-            if self.signature() == before {
-                return Ok(());
-            }
-        }
-        Err(Error::Hook {
-            event: "before_flush",
-            message: format!(
-                "the hooks were still adding work after {MAX_BEFORE_FLUSH_ROUNDS} rounds"
-            ),
-        })
-    }
-
-    /// Computes every type's changes; the order is foreign-key order.
-    fn prepare_all(
-        &mut self,
-        hooks: &Merged,
-        held: &std::collections::HashSet<usize>,
-    ) -> Result<(Vec<TypeId>, Vec<TypeChanges>)> {
-        for t in self.trackers.values() {
-            t.check_keys()?;
-        }
-        let metas: Vec<_> = self.trackers.values().map(|t| t.meta()).collect();
-        let order = dependency_order(&metas).map_err(Error::Config)?;
-        let ids: Vec<TypeId> = order
-            .iter()
-            .filter_map(|m| {
-                self.trackers
-                    .iter()
-                    .find(|(_, t)| t.meta().same(m))
-                    .map(|(id, _)| *id)
-            })
-            .collect();
-        let mut changes = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let tracker = self.trackers.get_mut(id).expect("id from the trackers");
-            match tracker.prepare(hooks, held) {
-                Ok(c) => changes.push(c),
-                Err(e) => {
-                    self.cancel_all();
-                    return Err(e);
-                }
-            }
-        }
-        Ok((ids, changes))
-    }
-
-    fn cancel_all(&mut self) {
-        for t in self.trackers.values_mut() {
-            t.cancel();
-        }
-    }
-
-    fn build_steps(&self, ids: &[TypeId], changes: &[TypeChanges]) -> Result<Vec<ordering::Step>> {
-        let types: Vec<_> = ids
-            .iter()
-            .zip(changes)
-            .map(|(id, c)| (self.trackers[id].meta(), c))
-            .collect();
-        ordering::build(self.writer(), self.engine.caps(), &types)
-    }
-
-    /// Where flush statements are written: the dialect and the template cache.
-    fn writer(&self) -> crate::sql::dml::Writer<'_> {
-        crate::sql::dml::Writer {
-            dialect: self.dialect(),
-            cache: self.engine.templates(),
-        }
-    }
-
-    /// The row statements the next flush would run for the objects the
-    /// session already tracks as new, changed or deleted, in order, without
-    /// running anything: INSERTs (batched), UPDATEs of changed columns,
-    /// DELETEs, exactly as the flush writes them if nothing else changes.
-    ///
-    /// It leaves out what a flush works out first, because working it out
-    /// changes the session: the work of `before_flush` hooks (they run
-    /// only in a flush); relationship bookkeeping: children or targets
-    /// added to collections that are not in the session yet (cascade on
-    /// save), rows that wait for a parent's generated key, orphan and
-    /// cascaded deletes, and association-table rows.
-    pub fn plan_rows(&mut self) -> Result<Vec<Statement>> {
-        self.ensure_usable()?;
-        if self.finishing.is_some() {
-            return Err(Error::Config(
-                "a cancelled commit is still finishing: await settle() first".into(),
-            ));
-        }
-        let empty = Merged::of(&Hooks::default(), &Hooks::default());
-        let (ids, changes) = self.prepare_all(&empty, &Default::default())?;
-        let steps = self.build_steps(&ids, &changes);
-        self.cancel_all();
-        Ok(steps?.into_iter().map(|s| s.stmt).collect())
-    }
-
-    /// Writes every pending change in one transaction (opened here if none
-    /// is open): inserts, updates of changed columns, deletes, in foreign-key
-    /// order. On failure see the module docs.
-    pub async fn flush(&mut self) -> Result<()> {
-        self.ready().await?;
-        match self.flush_with(false).await? {
-            None => Ok(()),
-            Some(_) => unreachable!("only a commit's flush is sent alone"),
-        }
-    }
-
-    /// `autocommit`: a commit whose flush is one statement, with no
-    /// transaction open and no `after_flush` hook, sends that statement alone
-    /// (one statement is atomic on every backend): one round trip instead of
-    /// BEGIN, statement, COMMIT. That statement is returned, unsent, as a
-    /// [`transaction::Finishing`] for the commit to run.
-    async fn flush_with(&mut self, autocommit: bool) -> Result<Option<transaction::Finishing>> {
-        self.ensure_usable()?;
-        // A write guard this thread holds on one of the session's objects
-        // (across an .await) would stop the flush for ever at its first
-        // read of it: said before anything starts, the session untouched.
-        // Free unless this thread holds some write guard.
-        if crate::object::handle::this_thread_writes() {
-            for t in self.trackers.values() {
-                t.check_borrows()?;
-            }
-        }
-        // Until disarmed, dropping this future marks the session's
-        // transaction as one a call was writing to (see `transaction`).
-        let writing = transaction::Writing::new(&self.interrupted);
-        let outcome = match self.flush_inner(autocommit).await {
-            Ok(finishing) => Ok(finishing),
-            Err(e) => {
-                self.fail(&e).await;
-                Err(e)
-            }
-        };
-        writing.disarm();
-        outcome
-    }
-
-    async fn flush_inner(&mut self, autocommit: bool) -> Result<Option<transaction::Finishing>> {
-        let hooks = self.merged_hooks();
-        self.cascade_new();
-        self.run_before_flush(&hooks)?;
-        let mut relations = self.sync_relations().await?;
-        let assoc_deletes = relations.assoc.deletes(self.writer())?;
-        let mut first = true;
-        loop {
-            let held = self.resolve_pending(&mut relations.pending)?;
-            let (ids, changes) = self.prepare_all(&hooks, &held)?;
-            let nothing = changes.iter().all(TypeChanges::is_empty);
-            if nothing && !held.is_empty() {
-                self.cancel_all();
-                return Err(Error::Config(format!(
-                    "{} object(s) wait for the generated key of a parent that is not being inserted",
-                    held.len()
-                )));
-            }
-            if nothing && first && assoc_deletes.is_empty() && !relations.assoc.has_inserts() {
-                self.cancel_all();
-                self.commit_relations(&relations.commits, self.seq);
-                return Ok(None);
-            }
-            let steps = match self.build_steps(&ids, &changes) {
-                Ok(s) => s,
-                Err(e) => {
-                    self.cancel_all();
-                    return Err(e);
-                }
-            };
-            let metas: Vec<_> = ids.iter().map(|id| self.trackers[id].meta()).collect();
-            let tables: Vec<&'static str> = metas
-                .iter()
-                .zip(&changes)
-                .filter(|(_, c)| !c.is_empty())
-                .map(|(m, _)| m.table)
-                .collect();
-            // Only a statement that cannot half-succeed may run alone: an
-            // INSERT, or an UPDATE/DELETE of one row. A batched UPDATE that
-            // matched fewer rows than it named (stale data) must roll back
-            // the rows it did change.
-            let single = autocommit
-                && first
-                && self.tx.is_none()
-                && held.is_empty()
-                && relations.assoc.is_empty()
-                && steps.len() == 1
-                && (steps[0].kind == ordering::Kind::Insert || steps[0].rows <= 1)
-                && hooks.session(SessionEvent::AfterFlush).is_empty();
-            if single {
-                return Ok(Some(self.single_statement(
-                    ids,
-                    steps,
-                    metas,
-                    tables,
-                    std::mem::take(&mut relations.commits),
-                )));
-            }
-            if self.tx.is_none() {
-                match self.engine.pool().begin().await {
-                    Ok(tx) => self.tx = Some(tx),
-                    Err(e) => {
-                        self.cancel_all();
-                        return Err(e);
-                    }
-                }
-                self.record_transaction();
-            }
-            if first {
-                for stmt in &assoc_deletes {
-                    if let Err(e) = self.execute(stmt).await {
-                        self.cancel_all();
-                        return Err(e);
-                    }
-                }
-            }
-            first = false;
-            let keys = match persist::run_steps(self, &steps, &metas).await {
-                Ok(k) => k,
-                Err(e) => {
-                    self.cancel_all();
-                    return Err(self.step_error(e, &steps, &metas).await);
-                }
-            };
-            crate::results::note_written(&mut self.written, tables);
-            self.apply_all(&ids, keys, &hooks)?;
-            if held.is_empty() {
-                break;
-            }
-        }
-        for stmt in relations
-            .assoc
-            .inserts(self.writer(), self.engine.bind_limit())?
-        {
-            self.execute(&stmt).await?;
-        }
-        crate::results::note_written(&mut self.written, relations.assoc.tables());
-        self.commit_relations(&relations.commits, self.seq);
-        for hook in hooks.session(SessionEvent::AfterFlush) {
-            hook(self).map_err(|e| hook_error("after_flush", e))?;
-        }
-        Ok(None)
-    }
-
-    /// A flush's statements ran: every type takes its generated keys and
-    /// versions, and records its undo (see `tracker`).
-    fn apply_all(&mut self, ids: &[TypeId], keys: persist::Keys, hooks: &Merged) -> Result<()> {
-        self.seq += 1;
-        let seq = self.seq;
-        for (id, keys) in ids.iter().zip(keys) {
-            let tracker = self.trackers.get_mut(id).expect("id from the trackers");
-            tracker.apply(keys, seq, hooks)?;
-        }
-        Ok(())
-    }
-
-    /// Turns a failed step into the flush's error: stale data is named
-    /// after the transaction (or its innermost savepoint) rolled back, so
-    /// the rows read are the committed ones.
-    async fn step_error(
-        &mut self,
-        e: persist::StepError,
-        steps: &[ordering::Step],
-        metas: &[&'static crate::model::meta::EntityMeta],
-    ) -> Error {
-        match e {
-            persist::StepError::Failed(e) => e,
-            persist::StepError::Stale { step } => {
-                let step = &steps[step];
-                if let Err(e) = self.rewind_database().await {
-                    return e;
-                }
-                let dialect = self.dialect();
-                persist::stale_error(self, dialect, metas[step.type_index], step).await
-            }
-        }
-    }
-
-    /// Every relationship change of a successful flush is now in the
-    /// database: the fields' bases move on (undoable until commit).
-    fn commit_relations(&mut self, commits: &[(Obj, usize)], seq: u64) {
-        for (owner, index) in commits {
-            let mut base = None;
-            owner.with_relation_untracked(*index, &mut |f| base = Some(f.commit()));
-            if let Some(base) = base
-                && self.tx.is_some()
-            {
-                self.relation_undo.push(RelationUndo {
-                    seq,
-                    owner: owner.clone(),
-                    index: *index,
-                    base,
-                });
-            }
-        }
-    }
-
-    /// Puts back the bases of relationship fields committed by flushes
-    /// since `mark`.
-    fn restore_relations(&mut self, mark: u64) {
-        while self.relation_undo.last().is_some_and(|u| u.seq >= mark) {
-            let u = self.relation_undo.pop().expect("checked non-empty");
-            let mut base = Some(u.base);
-            u.owner.with_relation_untracked(u.index, &mut |f| {
-                if let Some(b) = base.take() {
-                    f.uncommit(b);
-                }
-            });
-        }
-    }
-
-    /// A discarded transaction: collections go back to their bases.
-    fn discard_relations(&mut self) {
-        for o in self.relation_owners() {
-            for i in 0..o.meta().relations.len() {
-                o.with_relation_untracked(i, &mut |f| f.discard());
-            }
-        }
-    }
-
-    fn run_view_hooks(&self, event: ViewEvent) -> Option<Error> {
-        let hooks = self.merged_hooks();
-        let mut first = None;
-        for hook in hooks.view(event) {
-            if let Err(e) = hook(self) {
-                let name = match event {
-                    ViewEvent::AfterCommit => "after_commit",
-                    ViewEvent::AfterRollback => "after_rollback",
-                };
-                first.get_or_insert(hook_error(name, e));
-            }
-        }
-        first
     }
 }
 
@@ -975,15 +568,5 @@ impl crate::runner::Runner for Session {
         stmt: &'a Statement,
     ) -> impl std::future::Future<Output = Result<crate::backend::Done>> + Send + 'a {
         Session::execute(self, stmt)
-    }
-}
-
-fn hook_error(event: &'static str, e: Error) -> Error {
-    match e {
-        e @ Error::Hook { .. } => e,
-        other => Error::Hook {
-            event,
-            message: other.to_string(),
-        },
     }
 }

@@ -17,12 +17,19 @@
 //!
 //! Layer 3 (the session).
 
+use super::tracker::Tracked;
 use crate::backend::Capabilities;
+use crate::error::Error;
 use crate::error::Result;
+use crate::model::entity::Entity;
 use crate::model::meta::EntityMeta;
 use crate::sql::Statement;
 use crate::sql::dml::{self, RowDelete, RowUpdate, TypeChanges, Writer, check_values};
 use crate::value::Value;
+use std::collections::{HashMap, HashSet};
+
+use super::changes::{NewRow, key_of};
+use crate::error::describe_key;
 
 /// Most rows in one UPDATE or DELETE (a CASE with more arms costs the
 /// server more than another statement saves).
@@ -236,4 +243,133 @@ pub(crate) fn build(
         steps.extend(delete_steps(w, caps, meta, i, &changes.deletes)?);
     }
     Ok(steps)
+}
+
+impl<T: Entity> Tracked<T> {
+    /// Orders new rows so that a row referenced through a self-referencing
+    /// foreign key is inserted before the rows referencing it; rows in a
+    /// cycle get the cyclic column as NULL and an UPDATE afterwards.
+    pub(super) fn order_inserts(
+        rows: Vec<NewRow<T>>,
+        fixups: &mut Vec<(Vec<Value>, usize, Value)>,
+    ) -> Result<Vec<NewRow<T>>> {
+        let meta = T::meta();
+        let self_refs = meta.self_references();
+        // Only assigned keys are known before the insert.
+        if self_refs.is_empty()
+            || rows.len() < 2
+            || meta.key_columns().count() != 1
+            || meta.auto_key().is_some()
+        {
+            return Ok(rows);
+        }
+        let key_col = meta.key_columns().next().map(|(i, _)| i).unwrap_or(0);
+        let position: HashMap<String, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| (r[key_col].describe(), i))
+            .collect();
+        // deps[i]: rows that must be inserted before row i.
+        let deps: Vec<Vec<(usize, usize)>> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| {
+                self_refs
+                    .iter()
+                    .filter(|&&c| !r[c].is_null())
+                    .filter_map(|&c| position.get(&r[c].describe()).map(|&j| (j, c)))
+                    .filter(|&(j, _)| j != i)
+                    .collect()
+            })
+            .collect();
+        let mut placed = vec![false; rows.len()];
+        let mut order = Vec::with_capacity(rows.len());
+        loop {
+            let before = order.len();
+            for i in 0..rows.len() {
+                if !placed[i] && deps[i].iter().all(|&(j, _)| placed[j]) {
+                    placed[i] = true;
+                    order.push(i);
+                }
+            }
+            if order.len() == rows.len() {
+                break;
+            }
+            if order.len() == before {
+                // A cycle: insert the first stuck row with its self-references
+                // NULL and set them once every row exists.
+                let i = (0..rows.len()).find(|&i| !placed[i]).unwrap_or(0);
+                for &(_, c) in &deps[i] {
+                    if !meta.columns[c].nullable {
+                        return Err(Error::Config(format!(
+                            "{}: rows {} form a foreign-key cycle through the non-nullable column {}",
+                            meta.name,
+                            describe_key(&key_of(meta, &rows[i].1)),
+                            meta.columns[c].name
+                        )));
+                    }
+                }
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        let mut slots: Vec<Option<NewRow<T>>> = rows.into_iter().map(Some).collect();
+        let mut done = HashSet::new();
+        let mut out = Vec::with_capacity(slots.len());
+        for i in order {
+            let (h, mut row) = slots[i].take().expect("each row placed once");
+            for &(j, c) in &deps[i] {
+                if !done.contains(&j) {
+                    let value =
+                        std::mem::replace(&mut row[c], Value::Null(meta.columns[c].sql_type));
+                    fixups.push((key_of(meta, &row), c, value));
+                }
+            }
+            done.insert(i);
+            out.push((h, row));
+        }
+        Ok(out)
+    }
+
+    /// Assigns delete layers: a row referenced (through a self-reference) by
+    /// another deleted row goes in a later layer than it.
+    pub(super) fn layer_deletes(deletes: &mut [RowDelete], rows: &[Vec<Value>]) {
+        let meta = T::meta();
+        let self_refs = meta.self_references();
+        if self_refs.is_empty() || deletes.len() < 2 || meta.key_columns().count() != 1 {
+            return;
+        }
+        let key_col = meta.key_columns().next().map(|(i, _)| i).unwrap_or(0);
+        let keys: HashMap<String, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r[key_col].describe(), i))
+            .collect();
+        // parent[i] = rows that row i references.
+        let parents: Vec<Vec<usize>> = rows
+            .iter()
+            .map(|r| {
+                self_refs
+                    .iter()
+                    .filter_map(|&c| keys.get(&r[c].describe()).copied())
+                    .collect()
+            })
+            .collect();
+        // A parent's layer is above every child's; iterate to a fixed point
+        // (bounded: a cycle stops at the row count).
+        for _ in 0..rows.len() {
+            let mut changed = false;
+            for child in 0..rows.len() {
+                for &p in &parents[child] {
+                    if p != child && deletes[p].layer <= deletes[child].layer {
+                        deletes[p].layer = deletes[child].layer + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
 }

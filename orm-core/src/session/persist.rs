@@ -21,7 +21,6 @@ use crate::model::meta::EntityMeta;
 use crate::runner::Runner;
 use crate::sql::Statement;
 use crate::value::Value;
-use crate::value::same;
 
 /// Generated keys of each entity type of a flush (by type index); `None`
 /// for types whose keys are not generated.
@@ -120,56 +119,6 @@ async fn auto_increment_step<R: Runner>(runner: &mut R) -> Result<i64> {
         .and_then(|r| r.first())
         .and_then(Value::as_i64)
         .unwrap_or(1))
-}
-
-/// Names the first row of `step` that no longer matched, reading the rows
-/// as they are now. The statement changed the rows it did match: inside
-/// its transaction they would look moved too, so the caller rolls that back
-/// (or back to its savepoint) before calling this.
-pub(crate) async fn stale_error<R: Runner>(
-    runner: &mut R,
-    dialect: crate::sql::dialect::Dialect,
-    meta: &'static EntityMeta,
-    step: &Step,
-) -> Error {
-    let operation = match step.kind {
-        Kind::Delete => "DELETE",
-        _ => "UPDATE",
-    };
-    let keys: Vec<Vec<Value>> = step.checks.iter().map(|(k, _)| k.clone()).collect();
-    let stmt = crate::sql::dml::select_versions(dialect, meta, &keys);
-    let found = match runner.fetch(&stmt).await {
-        Ok(set) => set.rows,
-        Err(e) => return e.for_entity(meta.name),
-    };
-    let width = meta.key_columns().count();
-    for (key, expected) in &step.checks {
-        let row = found
-            .iter()
-            .find(|r| r.len() >= width && r[..width].iter().zip(key).all(|(a, b)| same(a, b)));
-        let actual = row.and_then(|r| r.get(width)).and_then(Value::as_i64);
-        let version_differs =
-            expected.as_ref().and_then(Value::as_i64) != actual && expected.is_some();
-        if row.is_none() || version_differs {
-            return Error::StaleData {
-                entity: meta.name,
-                key: describe_key(key),
-                operation,
-                expected_version: expected.as_ref().and_then(Value::as_i64),
-                actual_version: actual,
-                row_exists: row.is_some(),
-            };
-        }
-    }
-    let (key, expected) = &step.checks[0];
-    Error::StaleData {
-        entity: meta.name,
-        key: describe_key(key),
-        operation,
-        expected_version: expected.as_ref().and_then(Value::as_i64),
-        actual_version: None,
-        row_exists: true,
-    }
 }
 
 /// A failed step's error with what the flush knows: the entity, and for

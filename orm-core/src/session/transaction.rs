@@ -55,7 +55,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Session, hook_error, ordering, persist};
+use super::hooks::hook_error;
+use super::{Session, ordering, persist};
 use crate::backend::Conn;
 use crate::error::{Error, Result};
 use crate::model::fields::Obj;
@@ -247,10 +248,7 @@ impl Session {
 
     /// The in-memory side of a transaction that is gone.
     fn undo_transaction(&mut self) {
-        for t in self.trackers.values_mut() {
-            t.restore_to(0);
-        }
-        self.restore_relations(0);
+        self.undo_since(0);
         self.savepoints.clear();
         self.savepoint_error = None;
         self.written.clear();
@@ -312,11 +310,8 @@ impl Session {
     /// undone, then everything changed since is discarded (objects added
     /// leave, changed ones get their values at the savepoint back).
     fn rewind_to(&mut self, mark: u64) {
-        self.restore_relations(mark);
-        for t in self.trackers.values_mut() {
-            t.cancel();
-            t.restore_to(mark);
-        }
+        self.cancel_all();
+        self.undo_since(mark);
         // After the undo: an object a flush updated has its snapshot back
         // only now, and with it its place among the relationship owners.
         self.discard_relations();
@@ -344,7 +339,13 @@ impl Session {
                 Err(persist::StepError::Stale { step }) => {
                     let step = &steps[step];
                     let meta = metas[step.type_index];
-                    return Err(persist::stale_error(&mut runner, db.dialect(), meta, step).await);
+                    return Err(super::versioning::stale_error(
+                        &mut runner,
+                        db.dialect(),
+                        meta,
+                        step,
+                    )
+                    .await);
                 }
             };
             db.cache().committed(&tables).await;
@@ -402,10 +403,7 @@ impl Session {
 
     /// The transaction is stored: nothing is undoable any more.
     fn committed(&mut self) -> Result<()> {
-        for t in self.trackers.values_mut() {
-            t.forget_undo();
-        }
-        self.relation_undo.clear();
+        self.forget_undo_log();
         self.savepoints.clear();
         match self.run_view_hooks(ViewEvent::AfterCommit) {
             Some(e) => Err(e),
@@ -452,10 +450,7 @@ impl Session {
             return Ok(());
         }
         let tx = self.tx.take();
-        self.restore_relations(0);
-        for t in self.trackers.values_mut() {
-            t.restore_to(0);
-        }
+        self.undo_since(0);
         // After the undo, as in `rewind_to`.
         self.discard_relations();
         for t in self.trackers.values_mut() {
