@@ -5,7 +5,6 @@
 //! Layer 3 (the session).
 
 use super::Session;
-use super::hooks::hook_error;
 use super::ordering;
 use super::persist;
 use super::transaction;
@@ -340,9 +339,7 @@ impl Session {
         }
         crate::results::note_written(&mut self.written, relations.assoc.tables());
         self.commit_relations(&relations.commits, self.seq);
-        for hook in hooks.session(SessionEvent::AfterFlush) {
-            hook(self).map_err(|e| hook_error("after_flush", e))?;
-        }
+        self.run_after_flush(&hooks)?;
         Ok(None)
     }
 

@@ -392,6 +392,31 @@ impl<T: Entity> Tracked<T> {
 
 /// Hook dispatch: every hook the session runs is called from here.
 impl Session {
+    /// `after_flush` hooks, inside the transaction; an error fails the flush.
+    pub(super) fn run_after_flush(&mut self, hooks: &Merged) -> Result<()> {
+        for hook in hooks.session(SessionEvent::AfterFlush) {
+            hook(self).map_err(|e| hook_error("after_flush", e))?;
+        }
+        Ok(())
+    }
+
+    /// `before_commit` hooks, before the commit's flush.
+    pub(super) fn run_before_commit(&mut self, hooks: &Merged) -> Result<()> {
+        for hook in hooks.session(SessionEvent::BeforeCommit) {
+            hook(self).map_err(|e| hook_error("before_commit", e))?;
+        }
+        Ok(())
+    }
+
+    /// The `after_load` hooks of `T` (none when no hook is registered
+    /// anywhere: the common case costs nothing per row).
+    pub(super) fn after_load_hooks<T: Entity>(&self) -> Vec<EntityHook<T>> {
+        if self.db_hooks.is_empty() && self.hooks.is_empty() {
+            return Vec::new();
+        }
+        self.merged_hooks().entity::<T>(EntityEvent::AfterLoad)
+    }
+
     pub(super) fn merged_hooks(&self) -> Merged {
         Merged::of(&self.db_hooks, &self.hooks)
     }
@@ -447,4 +472,15 @@ pub(super) fn hook_error(event: &'static str, e: Error) -> Error {
             message: other.to_string(),
         },
     }
+}
+
+/// Runs `after_load` hooks on an object built from a row.
+pub(super) fn run_after_load<T: Entity>(hooks: &[EntityHook<T>], value: &mut T) -> Result<()> {
+    for hook in hooks {
+        hook(value).map_err(|e| Error::Hook {
+            event: "after_load",
+            message: format!("{}: {e}", T::meta().name),
+        })?;
+    }
+    Ok(())
 }

@@ -10,7 +10,6 @@
 //! its belongs-to reference to the owner, when it declares one, for free.
 
 use crate::model::fields::ObjectState;
-use crate::session::hooks::EntityEvent;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -343,20 +342,8 @@ impl Session {
     /// Turns a result into handles through the identity map: a row whose key
     /// is mapped yields the mapped object, unchanged, unless it was expired.
     pub(crate) fn materialize<T: Entity>(&mut self, set: RowSet) -> Result<Vec<Handle<T>>> {
-        let after_load = if self.db_hooks.is_empty() && self.hooks.is_empty() {
-            Vec::new()
-        } else {
-            self.merged_hooks().entity::<T>(EntityEvent::AfterLoad)
-        };
-        let run_after_load = |value: &mut T| -> Result<()> {
-            for hook in &after_load {
-                hook(value).map_err(|e| Error::Hook {
-                    event: "after_load",
-                    message: format!("{}: {e}", T::meta().name),
-                })?;
-            }
-            Ok(())
-        };
+        let after_load = self.after_load_hooks::<T>();
+        let run_after_load = |value: &mut T| super::hooks::run_after_load(&after_load, value);
         let map = &mut self.tracked::<T>().map;
         // Room for every row up front: a large load would otherwise rehash
         // the identity map several times on the way (seen in profiles of

@@ -55,14 +55,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::hooks::hook_error;
 use super::{Session, ordering, persist};
 use crate::backend::Conn;
 use crate::error::{Error, Result};
 use crate::model::fields::Obj;
 use crate::model::meta::EntityMeta;
 use crate::runner::Autocommit;
-use crate::session::hooks::{SessionEvent, ViewEvent};
+use crate::session::hooks::ViewEvent;
 
 /// Held by a call that writes to the transaction; raises the session's
 /// `interrupted` flag if the call's future is dropped before it disarms.
@@ -417,12 +416,9 @@ impl Session {
     pub async fn commit(&mut self) -> Result<()> {
         self.ready().await?;
         let hooks = self.merged_hooks();
-        for hook in hooks.session(SessionEvent::BeforeCommit) {
-            if let Err(e) = hook(self) {
-                let e = hook_error("before_commit", e);
-                self.fail(&e).await;
-                return Err(e);
-            }
+        if let Err(e) = self.run_before_commit(&hooks) {
+            self.fail(&e).await;
+            return Err(e);
         }
         let finishing = match self.flush_with(true).await? {
             Some(statement) => statement,
