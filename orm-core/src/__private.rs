@@ -24,6 +24,8 @@
 //! The number goes up (here, in `lib.rs`, and in orm-derive's
 //! `crate_path::PRIVATE_MODULE`) whenever an item here is added, removed, or
 //! changes signature or meaning.
+//!
+//! Layer 5 (the entry points): it uses only what is below it (see `crate::layers`).
 
 pub use crate::error::{Error, Result};
 pub use crate::model::column::{Column, Scalar};

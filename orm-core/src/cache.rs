@@ -85,6 +85,8 @@
 //! or from another format version) is a miss. Generation bumps that could
 //! not be sent are sent with the next lookup that reaches Redis; until then
 //! other processes may serve values the commit should have invalidated.
+//!
+//! Layer 5 (the entry points): it uses only what is below it (see `crate::layers`).
 
 pub use crate::query::prepared::CachedQuery;
 pub use crate::results::ResultCache;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub use crate::engine::ConnectOptions;
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::error::Result;
 use crate::model::meta::{EntityMeta, dependency_order};
 use crate::query::batch::{self, BatchError, BatchQuery};
@@ -18,9 +19,9 @@ use crate::row::Row;
 use crate::runner::{Autocommit, Runner};
 use crate::session::Session;
 use crate::session::hooks::Hooks;
+use crate::sql::dialect::Dialect;
 use crate::sql::{Statement, ddl};
 use crate::value::Value;
-use crate::{Dialect, Error};
 
 /// A pool of connections to one database.
 ///
@@ -83,7 +84,7 @@ impl Database {
     }
 
     /// Statements run through this database by every session, and by itself.
-    pub fn stats(&self) -> &crate::Stats {
+    pub fn stats(&self) -> &crate::telemetry::Stats {
         self.engine.stats()
     }
 

@@ -45,7 +45,7 @@ pub struct ConnectOptions {
     pub insert_returning: Option<bool>,
     /// Which driver serves `sqlite:` URLs (SQLite called directly by
     /// default; see [`SqliteDriver`](crate::SqliteDriver)).
-    pub sqlite_driver: crate::SqliteDriver,
+    pub sqlite_driver: crate::backend::SqliteDriver,
     /// How long opening the first connection may take before `connect`
     /// fails with [`Error::Connect`] (default: the pool's acquire timeout).
     /// A server that refuses connections fails at once whatever this says.

@@ -12,6 +12,8 @@
 //! backend said about it (constraint, columns, value), completed by the
 //! flush that ran the statement (`session/persist.rs`), which knows the
 //! rows it wrote.
+//!
+//! Layer 0 (values, rows and errors): it uses nothing of the ORM (see `crate::layers`).
 
 use std::fmt;
 
@@ -361,8 +363,8 @@ impl Error {
 }
 
 /// Renders a primary key for messages: `7` or `(7, "a")`.
-pub(crate) fn describe_key(values: &[crate::Value]) -> String {
-    struct Key<'a>(&'a [crate::Value]);
+pub(crate) fn describe_key(values: &[crate::value::Value]) -> String {
+    struct Key<'a>(&'a [crate::value::Value]);
     impl fmt::Display for Key<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match self.0 {

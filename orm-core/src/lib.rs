@@ -173,6 +173,7 @@ pub mod cache;
 mod database;
 mod engine;
 mod error;
+mod layers;
 mod model;
 mod object;
 mod query;

@@ -4,6 +4,8 @@
 //! names (shared by all rows) and each row's [`Value`]s. Entity loading
 //! consumes the values by move; plain-row users read them by name or by
 //! position through [`Row`].
+//!
+//! Layer 0 (values, rows and errors): it uses nothing of the ORM (see `crate::layers`).
 
 use std::sync::Arc;
 

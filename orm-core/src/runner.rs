@@ -29,7 +29,7 @@ use crate::value::compare;
 
 /// Runs statements somewhere, recording each in the right counters.
 pub(crate) trait Runner: Send {
-    fn dialect(&self) -> crate::Dialect;
+    fn dialect(&self) -> crate::sql::dialect::Dialect;
 
     fn fetch<'a>(
         &'a mut self,
@@ -68,7 +68,7 @@ impl Autocommit {
 }
 
 impl Runner for Autocommit {
-    fn dialect(&self) -> crate::Dialect {
+    fn dialect(&self) -> crate::sql::dialect::Dialect {
         self.db.dialect()
     }
 

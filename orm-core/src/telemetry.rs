@@ -8,6 +8,8 @@
 //! transaction control (BEGIN, COMMIT, ROLLBACK, savepoints) is not a
 //! statement, so "2 queries" means two data statements; `transactions`
 //! counts the transactions opened (one per BEGIN).
+//!
+//! Layer 1 (telemetry): it uses only what is below it (see `crate::layers`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -152,10 +154,10 @@ pub(crate) async fn observe<T, F>(
     dialect: Dialect,
     sql: &str,
     fut: F,
-) -> crate::Result<T>
+) -> crate::error::Result<T>
 where
     T: RowCount,
-    F: Future<Output = crate::Result<T>>,
+    F: Future<Output = crate::error::Result<T>>,
 {
     let span = tracing::debug_span!(
         "orm.statement",

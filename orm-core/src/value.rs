@@ -12,6 +12,8 @@
 //! `BOOLEAN` as `TINYINT`) and strict about *values*: an integer that does not
 //! fit the field, a malformed uuid or timestamp text is a [`DecodeFailure`],
 //! never a silent truncation or a panic.
+//!
+//! Layer 0 (values, rows and errors): it uses nothing of the ORM (see `crate::layers`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use uuid::Uuid;

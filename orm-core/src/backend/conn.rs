@@ -33,6 +33,8 @@
 //! `session::transaction`).
 //!
 //! What this module must not do: know about sessions or entities.
+//!
+//! Layer 1 (the backend seam): it uses only what is below it (see `crate::layers`).
 
 use std::sync::Arc;
 

@@ -23,6 +23,8 @@
 //!
 //! What this module must not do: know about entities, sessions or the
 //! identity map.
+//!
+//! Layer 1 (the backend seam): it uses only what is below it (see `crate::layers`).
 
 mod conn;
 pub(crate) mod mysql;

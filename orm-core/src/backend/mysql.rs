@@ -8,6 +8,8 @@
 //! reports its row (the unit of work's version check depends on this).
 //! MariaDB 10.5+ supports `INSERT ... RETURNING`; MySQL does not, and generated
 //! keys come from `LAST_INSERT_ID()` instead.
+//!
+//! Layer 1 (the backend seam): it uses only what is below it (see `crate::layers`).
 
 use std::str::FromStr;
 

@@ -1,5 +1,7 @@
 //! PostgreSQL through sqlx: connect, bind with typed NULLs, decode by the
 //! column's declared type (planned once per result), classify by SQLSTATE.
+//!
+//! Layer 1 (the backend seam): it uses only what is below it (see `crate::layers`).
 
 use std::str::FromStr;
 

@@ -6,6 +6,8 @@
 //! timestamps or uuids as the field asks. Timestamps are written as
 //! `YYYY-MM-DD HH:MM:SS[.f]` text in UTC so that they sort and compare
 //! correctly in SQL.
+//!
+//! Layer 1 (the backend seam): it uses only what is below it (see `crate::layers`).
 
 use std::str::FromStr;
 
@@ -282,7 +284,7 @@ fn decode(row: &SqliteRow) -> Result<Vec<Value>> {
     for i in 0..row.len() {
         let raw = row.try_get_raw(i).map_err(classify)?;
         if raw.is_null() {
-            out.push(Value::Null(crate::SqlType::Text));
+            out.push(Value::Null(crate::value::SqlType::Text));
             continue;
         }
         let name = || row.columns()[i].name_owned();

@@ -40,6 +40,8 @@
 //! Values are bound and decoded exactly as `sqlite.rs` does for sqlx (same
 //! storage classes, same text formats for timestamps), so a database written
 //! by one driver reads back identically through the other.
+//!
+//! Layer 1 (the backend seam): it uses only what is below it (see `crate::layers`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -418,7 +420,7 @@ fn fetch_now(conn: &Connection, sql: &str, params: &[Value]) -> Result<RowSet, F
 /// Decodes one cell by its storage class, as `sqlite.rs` does.
 fn decode(cell: ValueRef<'_>, name: impl Fn() -> String) -> Result<Value> {
     Ok(match cell {
-        ValueRef::Null => Value::Null(crate::SqlType::Text),
+        ValueRef::Null => Value::Null(crate::value::SqlType::Text),
         ValueRef::Integer(i) => Value::I64(i),
         ValueRef::Real(f) => Value::F64(f),
         ValueRef::Text(t) => Value::Text(

@@ -6,6 +6,8 @@
 //! convert to the column's type, so `User::AGE.eq("x")` does not compile.
 //! Filters hold [`Value`]s, not SQL: `crate::query` renders them for a
 //! dialect, which keeps them reusable as cache keys later.
+//!
+//! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -5,6 +5,8 @@
 //! [`Value`]s in the metadata's column order. Users never implement it by
 //! hand; they call the inherent items the derive adds (`User::schema()`,
 //! `User::NAME`).
+//!
+//! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 use std::fmt::Debug;
 use std::hash::Hash;

@@ -4,6 +4,8 @@
 //! needs the schema (DDL in `crate::sql::ddl`, SQL rendering in `crate::query`,
 //! the flush in `crate::session`) reads it from here. Metadata is `'static`
 //! and immutable, so reading it costs nothing at run time.
+//!
+//! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -5,6 +5,8 @@
 //! * [`meta`]: table and column metadata;
 //! * [`column`]: typed columns, filters and orderings;
 //! * [`types`]: column types and converters.
+//!
+//! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 pub(crate) mod column;
 pub(crate) mod entity;

@@ -2,6 +2,8 @@
 //! relationships between entities of any types (a key, a state, relationship
 //! fields, a way back into the session), and the [`Link`] a relationship
 //! field keeps to its owner.
+//!
+//! Layer 2 (objects): it uses only what is below it (see `crate::layers`).
 
 use std::any::Any;
 use std::sync::{Arc, Weak};

@@ -50,6 +50,8 @@
 //! only read never pay for a snapshot.
 //!
 //! Lock order: the value lock before the state lock, everywhere.
+//!
+//! Layer 2 (objects): it uses only what is below it (see `crate::layers`).
 
 use std::cell::Cell;
 use std::fmt;

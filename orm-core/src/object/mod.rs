@@ -3,6 +3,8 @@
 //!
 //! * [`handle`]: shared references, per-object state, borrow guards;
 //! * [`erased`]: a handle of any entity type, and a field's link to its owner.
+//!
+//! Layer 2 (objects): it uses only what is below it (see `crate::layers`).
 
 #[doc(hidden)]
 pub mod erased;

@@ -47,6 +47,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
 use std::any::Any;
 

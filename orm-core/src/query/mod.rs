@@ -4,6 +4,8 @@
 //! A [`Query`] borrows the session mutably for its short life, so results
 //! land in that session's identity map. Rendering to SQL lives in
 //! [`render`]; this module only collects the parts and runs them.
+//!
+//! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
 pub(crate) mod batch;
 pub(crate) mod prepared;

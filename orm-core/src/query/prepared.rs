@@ -5,6 +5,8 @@
 //! [`Query::cached`] and [`Query::batched`] live here, next to the query's
 //! private parts; the cache itself is [`crate::cache`], batches are
 //! [`crate::BatchQuery`].
+//!
+//! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
 use std::borrow::Cow;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! [`SqlQuery`]: hand-written SQL as a value that can be run, cached in a
 //! result-cache region, or sent in a concurrent batch (the hot read path of
 //! reports: aggregates that map to no entity).
+//!
+//! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
 use std::time::Duration;
 

@@ -8,6 +8,8 @@
 //! It is rebuilt when an object of the child type was written since it was
 //! built (the entity's write counter moved), so changing a child's key
 //! attribute re-keys it without any event.
+//!
+//! Layer 2 (relationship collections): it uses only what is below it (see `crate::layers`).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;

@@ -2,6 +2,8 @@
 //! the values a foreign key and a primary key hold compare equal across
 //! integer widths (an `i32` key column read back as `i64` on one backend
 //! and as `i32` on another is still one key).
+//!
+//! Layer 2 (relationship collections): it uses only what is below it (see `crate::layers`).
 
 use std::hash::{Hash, Hasher};
 

@@ -1,4 +1,6 @@
 //! [`Many<T>`]: a has-many or many-to-many collection of handles.
+//!
+//! Layer 2 (relationship collections): it uses only what is below it (see `crate::layers`).
 
 use std::fmt;
 

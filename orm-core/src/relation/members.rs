@@ -8,6 +8,8 @@
 //! flush) and its belongs-to reference, and takes the child out of the
 //! collection of the parent it had; adding to a many-to-many collection adds
 //! the owner to the target's loaded inverse collection.
+//!
+//! Layer 2 (relationship collections): it uses only what is below it (see `crate::layers`).
 
 use indexmap::IndexMap;
 use std::any::Any;

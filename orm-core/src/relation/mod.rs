@@ -83,6 +83,8 @@
 //!
 //! [`EntityMeta`]: crate::EntityMeta
 //! [`Error::NotLoaded`]: crate::Error::NotLoaded
+//!
+//! Layer 2 (relationship collections): it uses only what is below it (see `crate::layers`).
 
 mod keyed;
 pub(crate) mod keys;

@@ -1,4 +1,6 @@
 //! [`Ref<T>`]: the object a belongs-to relationship points at.
+//!
+//! Layer 2 (relationship collections): it uses only what is below it (see `crate::layers`).
 
 use std::any::Any;
 use std::fmt;

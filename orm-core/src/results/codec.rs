@@ -17,6 +17,8 @@
 //!
 //! The same cell encoding feeds the SHA-1 of cache keys (the parameters of
 //! a statement, in order).
+//!
+//! Layer 2 (the result cache): it uses only what is below it (see `crate::layers`).
 
 use std::sync::Arc;
 

@@ -8,6 +8,8 @@
 //! after every entity insert (both keys exist then). They are written with
 //! the flush's writer, so they go through the template cache like every
 //! other flush statement.
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use indexmap::IndexMap;
 

@@ -24,6 +24,8 @@
 //!
 //! A hook returns `Result<()>`; an error aborts the flush like a database
 //! error does (the transaction rolls back, the session is as before).
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use std::any::{Any, TypeId};
 use std::sync::Arc;

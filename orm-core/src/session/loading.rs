@@ -8,6 +8,8 @@
 //! already loaded keeps its membership (pending adds and removes win); its
 //! children still feed the next level. Each loaded has-many child also gets
 //! its belongs-to reference to the owner, when it declares one, for free.
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use crate::model::fields::ObjectState;
 use std::collections::{HashMap, HashSet};
@@ -55,7 +57,10 @@ fn index_of(rel: &'static RelationMeta) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn single_key(meta: &'static crate::EntityMeta, rel: &RelationMeta) -> Result<&'static str> {
+fn single_key(
+    meta: &'static crate::model::meta::EntityMeta,
+    rel: &RelationMeta,
+) -> Result<&'static str> {
     let mut keys = meta.key_columns();
     match (keys.next(), keys.next()) {
         (Some((_, c)), None) => Ok(c.name),

@@ -14,6 +14,8 @@
 //! whose row is gone is an error rather than an INSERT: a detached copy of a
 //! row deleted meanwhile is a conflict to report, and `add` inserts.
 //! Relationship fields of the copy are not merged.
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use super::{Handle, ObjectState, Session};
 use crate::error::{Error, Result, describe_key};

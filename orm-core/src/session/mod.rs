@@ -29,6 +29,8 @@
 //! lying about what is stored.
 //!
 //! Changes a failing `before_flush` hook made before it failed stay in memory.
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 pub(crate) mod assoc;
 mod changes;
@@ -365,13 +367,15 @@ impl Session {
     }
 
     /// The entity types the session has seen.
-    pub(crate) fn tracked_metas(&self) -> impl Iterator<Item = &'static crate::EntityMeta> + '_ {
+    pub(crate) fn tracked_metas(
+        &self,
+    ) -> impl Iterator<Item = &'static crate::model::meta::EntityMeta> + '_ {
         self.trackers.values().map(|t| t.meta())
     }
 
     /// The new objects and the persistent ones written since their load or
     /// last flush, of one entity type.
-    pub(crate) fn written_objects(&self, meta: &crate::EntityMeta) -> Vec<Obj> {
+    pub(crate) fn written_objects(&self, meta: &crate::model::meta::EntityMeta) -> Vec<Obj> {
         self.trackers
             .values()
             .find(|t| t.meta().same(meta))
@@ -380,7 +384,11 @@ impl Session {
 
     /// The object of type `meta` with this (single-column) key in the
     /// identity map.
-    pub(crate) fn find_object(&self, meta: &crate::EntityMeta, key: &Value) -> Option<Obj> {
+    pub(crate) fn find_object(
+        &self,
+        meta: &crate::model::meta::EntityMeta,
+        key: &Value,
+    ) -> Option<Obj> {
         self.trackers
             .values()
             .find(|t| t.meta().same(meta))
@@ -502,7 +510,7 @@ impl Session {
         Ok(self.execute(&stmt).await?.rows_affected)
     }
 
-    pub(crate) fn dialect(&self) -> crate::Dialect {
+    pub(crate) fn dialect(&self) -> crate::sql::dialect::Dialect {
         self.engine.dialect()
     }
 
@@ -552,7 +560,7 @@ impl Session {
 }
 
 impl crate::runner::Runner for Session {
-    fn dialect(&self) -> crate::Dialect {
+    fn dialect(&self) -> crate::sql::dialect::Dialect {
         Session::dialect(self)
     }
 

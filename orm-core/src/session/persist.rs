@@ -14,6 +14,8 @@
 //! constraint violation, what its rows tell ([`explain`]): the servers name
 //! the value, SQLite does not, and only the flush knows which rows the
 //! statement carried, so it can say which of them collided.
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use super::ordering::{Kind, Step};
 use crate::error::{DbErrorKind, Error, Result, describe_key};
@@ -266,7 +268,7 @@ async fn already_stored<R: Runner>(
 /// generated key's cell is a stand-in): its parameters, row by row, in the
 /// columns' order without the generated key (`ordering::insert_steps`).
 fn inserted_rows<'s>(meta: &EntityMeta, step: &'s Step) -> Option<Vec<Vec<&'s Value>>> {
-    static NONE: Value = Value::Null(crate::SqlType::BigInt);
+    static NONE: Value = Value::Null(crate::value::SqlType::BigInt);
     let auto = meta.auto_key();
     let width = meta.columns.len() - usize::from(auto.is_some());
     let params = step.stmt.params();

@@ -27,6 +27,8 @@
 //! What the walk decided is a [`FlushRelations`]: the pending foreign
 //! keys, the association changes, and the fields whose base the flush
 //! moves on once every statement succeeded.
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use std::collections::HashSet;
 

@@ -49,6 +49,8 @@
 //!   pending hands it to the runtime to finish. (A connection *lost* during
 //!   COMMIT is the one outcome no client can know; it is reported as
 //!   `ConnectionLost` and the session treats the work as not stored.)
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -273,7 +275,7 @@ impl Session {
     pub(super) async fn fail(&mut self, error: &Error) {
         self.cancel_all();
         self.expire_stale(error);
-        let connection_lost = error.db_kind() == Some(crate::DbErrorKind::ConnectionLost);
+        let connection_lost = error.db_kind() == Some(crate::error::DbErrorKind::ConnectionLost);
         if let Some(&mark) = self.savepoints.last()
             && !connection_lost
             && self.tx.as_ref().is_some_and(|tx| !tx.is_busy())
@@ -461,7 +463,7 @@ impl Session {
             match tracing::Instrument::instrument(tx.rollback(), span).await {
                 // A transaction whose connection is gone was rolled back by
                 // the server: what was asked for is done.
-                Err(e) if e.db_kind() == Some(crate::DbErrorKind::ConnectionLost) => {
+                Err(e) if e.db_kind() == Some(crate::error::DbErrorKind::ConnectionLost) => {
                     tracing::debug!(error = %e, "rollback on a lost connection");
                 }
                 other => other?,

@@ -8,6 +8,8 @@
 //! [`TypeOps`] for that type as an opaque `dyn Any` (the model below must
 //! not name the session): the session downcasts it and gets, monomorphized
 //! for the target, a way to make its tracker and to load the relationship.
+//!
+//! Layer 3 (the session): it uses only what is below it (see `crate::layers`).
 
 use std::any::{Any, TypeId};
 

@@ -43,6 +43,8 @@
 //! # Ok::<(), orm_core::Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! Layer 1 (the SQL layer): it uses only what is below it (see `crate::layers`).
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -170,7 +172,7 @@ pub(crate) fn statement(
         .iter()
         .map(|p| match p {
             Param::Value(v) => Arg::Scalar(v.clone()),
-            Param::Absent => Arg::Scalar(Value::Null(crate::SqlType::Text)),
+            Param::Absent => Arg::Scalar(Value::Null(crate::value::SqlType::Text)),
             Param::List(v) => Arg::List(v.clone()),
         })
         .collect();
@@ -214,7 +216,9 @@ fn bind(
     let args: Vec<Arg<Value>> = args
         .iter()
         .map(|a| match a {
-            Arg::List(v) if v.is_empty() => Arg::List(vec![Value::Null(crate::SqlType::Text)]),
+            Arg::List(v) if v.is_empty() => {
+                Arg::List(vec![Value::Null(crate::value::SqlType::Text)])
+            }
             other => other.clone(),
         })
         .collect();

@@ -20,6 +20,8 @@
 //! a number). MySQL tables are created `utf8mb4` with the binary collation:
 //! emoji are stored, and equality and uniqueness are exact, as on the other
 //! backends. MySQL cannot index LONGTEXT, hence VARCHAR(255) for such columns.
+//!
+//! Layer 1 (the SQL layer): it uses only what is below it (see `crate::layers`).
 
 use sea_query::{
     ColumnDef, Expr, ForeignKey, ForeignKeyAction, Index, IndexCreateStatement,

@@ -7,6 +7,8 @@
 //! * [`dml`]: the INSERT, UPDATE and DELETE statements of a flush;
 //! * [`ddl`]: CREATE / DROP for entity metadata;
 //! * [`dialect`]: what each dialect writes differently, in one table each.
+//!
+//! Layer 1 (the SQL layer): it uses only what is below it (see `crate::layers`).
 
 pub(crate) mod builder;
 pub(crate) mod ddl;

@@ -6,6 +6,8 @@
 //! are converted to the ORM's [`Value`]s for the backend seam.
 //! (The SQL-template cache of `orm-cache` will sit in front of this module;
 //! until then every statement is built fresh.)
+//!
+//! Layer 1 (the SQL layer): it uses only what is below it (see `crate::layers`).
 
 use std::sync::Arc;
 

@@ -67,6 +67,8 @@
 //! type is one array. What is still refused, with a clear error rather
 //! than sent to fail on the server, is a list of values JSON or a
 //! PostgreSQL array cannot carry (mixed types, NaN in JSON).
+//!
+//! Layer 1 (the SQL layer): it uses only what is below it (see `crate::layers`).
 
 use std::sync::Arc;
 
@@ -198,7 +200,7 @@ fn walk(
 /// moved out: the filter keeps its shape but not its values, so it must not
 /// be bound again (a borrowed filter is copied first, see [`cloned_args`]).
 fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
-    let take = |v: &mut Value| std::mem::replace(v, Value::Null(crate::SqlType::Text));
+    let take = |v: &mut Value| std::mem::replace(v, Value::Null(crate::value::SqlType::Text));
     match node {
         Node::In(_, values, _) if render::as_array(dialect, values) => {
             args.push(Arg::Scalar(Value::Array(std::mem::take(values))));
@@ -1006,7 +1008,7 @@ mod tests {
             Dialect::Sqlite,
             &[
                 Value::Text("a\"b".into()),
-                Value::Null(crate::SqlType::Text),
+                Value::Null(crate::value::SqlType::Text),
             ],
         )
         .unwrap();

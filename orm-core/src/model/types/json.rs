@@ -1,4 +1,6 @@
 //! [`AsJson`]: any `serde` type as a JSON column.
+//!
+//! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -90,6 +90,8 @@
 //!   uniqueness semantics on every backend (ordering is textual, not by
 //!   address). Because the selection is per field, moving to a native type
 //!   later changes the converter, not user code.
+//!
+//! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 mod json;
 mod text;

@@ -1,4 +1,6 @@
 //! [`AsText`]: any `Display + FromStr` type as a text column.
+//!
+//! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 use std::fmt::Display;
 use std::str::FromStr;
