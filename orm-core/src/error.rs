@@ -46,6 +46,18 @@ pub enum DbErrorKind {
 }
 
 impl DbErrorKind {
+    /// Whether the statement broke a constraint (unique, foreign key, not
+    /// null, check): the errors that carry a [`Violation`].
+    pub fn is_constraint(self) -> bool {
+        matches!(
+            self,
+            DbErrorKind::UniqueViolation
+                | DbErrorKind::ForeignKeyViolation
+                | DbErrorKind::NotNullViolation
+                | DbErrorKind::CheckViolation
+        )
+    }
+
     /// Whether running the same unit of work again may succeed.
     pub fn is_transient(self) -> bool {
         matches!(

@@ -26,6 +26,44 @@
 //!
 //! Layer 1 (the backend seam): it uses only what is below it (see `crate::layers`).
 
+/// A backend file's side of the shared runner: its own `bind`, `plan`,
+/// `decode` and `classify`, and how its query result reports rows and the
+/// last generated key.
+macro_rules! driver {
+    ($db:ty, $args:ty, $row:ty, $plan:ty, $result:ty, |$r:ident| $last_id:expr) => {
+        /// This backend's side of the shared runner in `backend/mod.rs`.
+        pub(crate) struct Driver;
+
+        impl super::Driver for Driver {
+            type DB = $db;
+            type Plan = $plan;
+
+            fn bind(params: &[Value]) -> Result<$args> {
+                bind(params)
+            }
+
+            fn plan(row: &$row) -> Result<Self::Plan> {
+                plan(row)
+            }
+
+            fn decode(row: &$row, plan: &Self::Plan) -> Result<Vec<Value>> {
+                decode(row, plan)
+            }
+
+            fn classify(err: sqlx::Error) -> Error {
+                classify(err)
+            }
+
+            fn done($r: $result) -> Done {
+                Done {
+                    rows_affected: $r.rows_affected(),
+                    last_insert_id: $last_id,
+                }
+            }
+        }
+    };
+}
+
 mod conn;
 pub(crate) mod mysql;
 pub(crate) mod postgres;

@@ -227,14 +227,7 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         1064 | 1054 | 1146 => DbErrorKind::Syntax,
         _ => DbErrorKind::Other,
     };
-    let violation = matches!(
-        kind,
-        DbErrorKind::UniqueViolation
-            | DbErrorKind::ForeignKeyViolation
-            | DbErrorKind::NotNullViolation
-            | DbErrorKind::CheckViolation
-    )
-    .then(|| violation(db.message()));
+    let violation = kind.is_constraint().then(|| violation(db.message()));
     super::violation_error(kind, number.map(|n| n.to_string()), db.message(), violation)
 }
 
@@ -283,36 +276,14 @@ pub(crate) fn violation(message: &str) -> Violation {
     v
 }
 
-/// This backend's side of the shared runner in `backend/mod.rs`.
-pub(crate) struct Driver;
-
-impl super::Driver for Driver {
-    type DB = MySql;
-    type Plan = Vec<Cell>;
-
-    fn bind(params: &[Value]) -> Result<MySqlArguments> {
-        bind(params)
-    }
-
-    fn plan(row: &MySqlRow) -> Result<Self::Plan> {
-        plan(row)
-    }
-
-    fn decode(row: &MySqlRow, plan: &Self::Plan) -> Result<Vec<Value>> {
-        decode(row, plan)
-    }
-
-    fn classify(err: sqlx::Error) -> Error {
-        classify(err)
-    }
-
-    fn done(result: sqlx::mysql::MySqlQueryResult) -> Done {
-        Done {
-            rows_affected: result.rows_affected(),
-            last_insert_id: i64::try_from(result.last_insert_id()).ok(),
-        }
-    }
-}
+driver!(
+    MySql,
+    MySqlArguments,
+    MySqlRow,
+    Vec<Cell>,
+    sqlx::mysql::MySqlQueryResult,
+    |r| i64::try_from(r.last_insert_id()).ok()
+);
 
 #[cfg(test)]
 mod tests {

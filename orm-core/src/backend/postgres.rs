@@ -234,14 +234,7 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         s if s.starts_with("42") => DbErrorKind::Syntax,
         _ => DbErrorKind::Other,
     };
-    let violation = matches!(
-        kind,
-        DbErrorKind::UniqueViolation
-            | DbErrorKind::ForeignKeyViolation
-            | DbErrorKind::NotNullViolation
-            | DbErrorKind::CheckViolation
-    )
-    .then(|| {
+    let violation = kind.is_constraint().then(|| {
         db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .map(violation)
             .unwrap_or_default()
@@ -278,36 +271,14 @@ pub(crate) fn key_detail(detail: &str) -> Option<(Vec<String>, String)> {
     Some((columns.collect(), value.to_string()))
 }
 
-/// This backend's side of the shared runner in `backend/mod.rs`.
-pub(crate) struct Driver;
-
-impl super::Driver for Driver {
-    type DB = Postgres;
-    type Plan = Vec<Cell>;
-
-    fn bind(params: &[Value]) -> Result<PgArguments> {
-        bind(params)
-    }
-
-    fn plan(row: &PgRow) -> Result<Self::Plan> {
-        plan(row)
-    }
-
-    fn decode(row: &PgRow, plan: &Self::Plan) -> Result<Vec<Value>> {
-        decode(row, plan)
-    }
-
-    fn classify(err: sqlx::Error) -> Error {
-        classify(err)
-    }
-
-    fn done(result: sqlx::postgres::PgQueryResult) -> Done {
-        Done {
-            rows_affected: result.rows_affected(),
-            last_insert_id: None,
-        }
-    }
-}
+driver!(
+    Postgres,
+    PgArguments,
+    PgRow,
+    Vec<Cell>,
+    sqlx::postgres::PgQueryResult,
+    |r| None
+);
 
 #[cfg(test)]
 mod tests {

@@ -279,7 +279,12 @@ fn bind(params: &[Value]) -> Result<SqliteArguments> {
     Ok(args)
 }
 
-fn decode(row: &SqliteRow) -> Result<Vec<Value>> {
+/// SQLite decodes by each cell's storage class: nothing to plan.
+fn plan(_row: &SqliteRow) -> Result<()> {
+    Ok(())
+}
+
+fn decode(row: &SqliteRow, _plan: &()) -> Result<Vec<Value>> {
     let mut out = Vec::with_capacity(row.len());
     for i in 0..row.len() {
         let raw = row.try_get_raw(i).map_err(classify)?;
@@ -326,14 +331,7 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
 /// direct driver).
 pub(crate) fn error_of(extended: i32, code: Option<String>, message: &str) -> Error {
     let kind = kind_of(extended, message);
-    let violation = matches!(
-        kind,
-        DbErrorKind::UniqueViolation
-            | DbErrorKind::ForeignKeyViolation
-            | DbErrorKind::NotNullViolation
-            | DbErrorKind::CheckViolation
-    )
-    .then(|| violation(message));
+    let violation = kind.is_constraint().then(|| violation(message));
     super::violation_error(kind, code, message, violation)
 }
 
@@ -376,38 +374,14 @@ pub(crate) fn kind_of(extended: i32, message: &str) -> DbErrorKind {
     }
 }
 
-/// This backend's side of the shared runner in `backend/mod.rs`.
-pub(crate) struct Driver;
-
-impl super::Driver for Driver {
-    type DB = Sqlite;
-    type Plan = ();
-
-    fn bind(params: &[Value]) -> Result<SqliteArguments> {
-        bind(params)
-    }
-
-    fn plan(row: &SqliteRow) -> Result<Self::Plan> {
-        let _ = row;
-        Ok(())
-    }
-
-    fn decode(row: &SqliteRow, plan: &Self::Plan) -> Result<Vec<Value>> {
-        let () = *plan;
-        decode(row)
-    }
-
-    fn classify(err: sqlx::Error) -> Error {
-        classify(err)
-    }
-
-    fn done(result: sqlx::sqlite::SqliteQueryResult) -> Done {
-        Done {
-            rows_affected: result.rows_affected(),
-            last_insert_id: Some(result.last_insert_rowid()),
-        }
-    }
-}
+driver!(
+    Sqlite,
+    SqliteArguments,
+    SqliteRow,
+    (),
+    sqlx::sqlite::SqliteQueryResult,
+    |r| Some(r.last_insert_rowid())
+);
 
 #[cfg(test)]
 mod tests {

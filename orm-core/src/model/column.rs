@@ -324,11 +324,7 @@ impl<E, T: Comparable> Column<E, T> {
         I: IntoIterator,
         I::Item: Operand<T::Base>,
     {
-        Filter::from_node(Node::In(
-            self.name,
-            values.into_iter().map(Operand::into_value).collect(),
-            false,
-        ))
+        self.in_list(values, false)
     }
 
     /// `column NOT IN (...)`; an empty list matches every row.
@@ -337,10 +333,18 @@ impl<E, T: Comparable> Column<E, T> {
         I: IntoIterator,
         I::Item: Operand<T::Base>,
     {
+        self.in_list(values, true)
+    }
+
+    fn in_list<I>(self, values: I, negated: bool) -> Filter<E>
+    where
+        I: IntoIterator,
+        I::Item: Operand<T::Base>,
+    {
         Filter::from_node(Node::In(
             self.name,
             values.into_iter().map(Operand::into_value).collect(),
-            true,
+            negated,
         ))
     }
 }

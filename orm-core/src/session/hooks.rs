@@ -39,6 +39,60 @@ use crate::object::handle::Handle;
 use crate::session::Session;
 use crate::session::tracker::Tracked;
 
+/// Registration methods of session hooks: `mut` ones receive
+/// `&mut Session` (they may change objects), `view` ones `&Session`.
+macro_rules! session_hooks {
+    (mut { $($(#[$md:meta])* $mname:ident => $mevent:ident,)* } view { $($(#[$vd:meta])* $vname:ident => $vevent:ident,)* }) => {
+        $(
+            $(#[$md])*
+            pub fn $mname(
+                &self,
+                priority: i32,
+                f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static,
+            ) -> &Self {
+                self.push(priority, Callback::Session(SessionEvent::$mevent, Arc::new(f)))
+            }
+        )*
+        $(
+            $(#[$vd])*
+            pub fn $vname(
+                &self,
+                priority: i32,
+                f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static,
+            ) -> &Self {
+                self.push(priority, Callback::View(ViewEvent::$vevent, Arc::new(f)))
+            }
+        )*
+    };
+}
+
+/// Registration methods of per-entity hooks: one per event, `mut` ones
+/// receive `&mut T` (they may change the object), `view` ones `&T`.
+macro_rules! entity_hooks {
+    (mut { $($(#[$md:meta])* $mname:ident => $mevent:ident,)* } view { $($(#[$vd:meta])* $vname:ident => $vevent:ident,)* }) => {
+        $(
+            $(#[$md])*
+            pub fn $mname<T: Entity>(
+                &self,
+                priority: i32,
+                f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
+            ) -> &Self {
+                self.entity::<T>(priority, EntityEvent::$mevent, Arc::new(f))
+            }
+        )*
+        $(
+            $(#[$vd])*
+            pub fn $vname<T: Entity>(
+                &self,
+                priority: i32,
+                f: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
+            ) -> &Self {
+                self.entity_view::<T>(priority, EntityEvent::$vevent, Arc::new(f))
+            }
+        )*
+    };
+}
+
 /// How often `before_flush` hooks may run in one flush while they keep adding work.
 pub const MAX_BEFORE_FLUSH_ROUNDS: usize = 10;
 
@@ -153,52 +207,19 @@ impl Hooks {
         )
     }
 
-    /// After a flush's statements ran, inside its transaction.
-    pub fn after_flush(
-        &self,
-        priority: i32,
-        f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.push(
-            priority,
-            Callback::Session(SessionEvent::AfterFlush, Arc::new(f)),
-        )
-    }
-
-    /// At commit, before the final flush.
-    pub fn before_commit(
-        &self,
-        priority: i32,
-        f: impl Fn(&mut Session) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.push(
-            priority,
-            Callback::Session(SessionEvent::BeforeCommit, Arc::new(f)),
-        )
-    }
-
-    /// After the transaction committed (read-only: see the module docs).
-    pub fn after_commit(
-        &self,
-        priority: i32,
-        f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.push(
-            priority,
-            Callback::View(ViewEvent::AfterCommit, Arc::new(f)),
-        )
-    }
-
-    /// After the transaction rolled back.
-    pub fn after_rollback(
-        &self,
-        priority: i32,
-        f: impl Fn(&Session) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.push(
-            priority,
-            Callback::View(ViewEvent::AfterRollback, Arc::new(f)),
-        )
+    session_hooks! {
+        mut {
+            /// After a flush's statements ran, inside its transaction.
+            after_flush => AfterFlush,
+            /// At commit, before the final flush.
+            before_commit => BeforeCommit,
+        }
+        view {
+            /// After the transaction committed (read-only: see the module docs).
+            after_commit => AfterCommit,
+            /// After the transaction rolled back.
+            after_rollback => AfterRollback,
+        }
     }
 
     fn entity<T: Entity>(&self, priority: i32, event: EntityEvent, f: EntityHook<T>) -> &Self {
@@ -220,67 +241,27 @@ impl Hooks {
         )
     }
 
-    /// When a `T` is built from a row (the reconstructor).
-    pub fn after_load<T: Entity>(
-        &self,
-        priority: i32,
-        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.entity::<T>(priority, EntityEvent::AfterLoad, Arc::new(f))
-    }
-
-    /// Before a new `T` is inserted.
-    pub fn before_insert<T: Entity>(
-        &self,
-        priority: i32,
-        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.entity::<T>(priority, EntityEvent::BeforeInsert, Arc::new(f))
-    }
-
-    /// Before a changed `T` is updated.
-    pub fn before_update<T: Entity>(
-        &self,
-        priority: i32,
-        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.entity::<T>(priority, EntityEvent::BeforeUpdate, Arc::new(f))
-    }
-
-    /// Before a `T` is deleted.
-    pub fn before_delete<T: Entity>(
-        &self,
-        priority: i32,
-        f: impl Fn(&mut T) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.entity::<T>(priority, EntityEvent::BeforeDelete, Arc::new(f))
-    }
-
-    /// After a `T` was inserted (keys and version assigned).
-    pub fn after_insert<T: Entity>(
-        &self,
-        priority: i32,
-        f: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.entity_view::<T>(priority, EntityEvent::AfterInsert, Arc::new(f))
-    }
-
-    /// After a `T` was updated.
-    pub fn after_update<T: Entity>(
-        &self,
-        priority: i32,
-        f: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.entity_view::<T>(priority, EntityEvent::AfterUpdate, Arc::new(f))
-    }
-
-    /// After a `T` was deleted.
-    pub fn after_delete<T: Entity>(
-        &self,
-        priority: i32,
-        f: impl Fn(&T) -> Result<()> + Send + Sync + 'static,
-    ) -> &Self {
-        self.entity_view::<T>(priority, EntityEvent::AfterDelete, Arc::new(f))
+    entity_hooks! {
+        // Hooks that may change the object (`&mut T`).
+        mut {
+        /// When a `T` is built from a row (the reconstructor).
+        after_load => AfterLoad,
+        /// Before a new `T` is inserted.
+        before_insert => BeforeInsert,
+        /// Before a changed `T` is updated.
+        before_update => BeforeUpdate,
+        /// Before a `T` is deleted.
+        before_delete => BeforeDelete,
+        }
+        // Hooks that see the object as written (`&T`).
+        view {
+        /// After a `T` was inserted (keys and version assigned).
+        after_insert => AfterInsert,
+        /// After a `T` was updated.
+        after_update => AfterUpdate,
+        /// After a `T` was deleted.
+        after_delete => AfterDelete,
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
