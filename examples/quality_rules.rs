@@ -1,4 +1,4 @@
-//! Story 2: a rule lookup whose filters depend on the request (optional
+//! Hand-written SQL through templates: a rule lookup whose filters depend on the request (optional
 //! filters, several IN lists of varying length), run in a loop with SQL
 //! templates off and on; prints lookups/s for both and the template cache's
 //! statistics.

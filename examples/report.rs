@@ -1,5 +1,5 @@
-//! Story 3: a report on pgbench-like tables, serial vs concurrent, and a slow
-//! query through the result cache.
+//! Reporting: six slow queries on pgbench-like tables, serial vs
+//! concurrent, and a slow query through the result cache.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --release --example report

@@ -1,12 +1,13 @@
-//! Story 1: a configuration service. A command re-routes every receiver of
+//! A configuration service: receivers with keyed configuration planes and
+//! groups, changed by commands. A command re-routes every receiver of
 //! a group: each routing plane gets a new gateway, a missing filter plane is
 //! created, legacy planes are removed, and each touched receiver's config
 //! serial is bumped by a before-flush hook.
 //!
 //! It runs the command twice on the same data: the naive way (load and save
 //! each object in its own transaction, re-reading the parent after each
-//! child, as the hand-written layer of the story did) and through one unit
-//! of work, and prints the statements each took.
+//! child, as a hand-written load/save layer above an ORM does) and through
+//! one unit of work, and prints the statements each took.
 //!
 //! `cargo run --example receivers` (SQLite in memory; set `DATABASE_URL` for
 //! a server).
@@ -137,7 +138,7 @@ async fn bump_serial(db: &Database, receiver_id: i64) -> Result<(), Error> {
 /// three batched queries, change objects in memory, commit once.
 async fn unit_of_work(db: &Database) -> Result<u64, Error> {
     let mut s = db.session();
-    // Story 1's serial bump, as an ordered before-flush hook: every receiver
+    // The config serial bump, as an ordered before-flush hook: every receiver
     // with a new, changed or deleted plane gets exactly one bump per flush.
     // Hooks may run again while they add work, so the hook is idempotent: a
     // receiver whose serial already changed in this flush is skipped.

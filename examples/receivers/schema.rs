@@ -13,7 +13,7 @@ pub struct Receiver {
     pub id: i64,
     #[column(unique, len = 64)]
     pub name: String,
-    /// An IP address, stored as text (story 1's type decorator).
+    /// An IP address, stored as text (`AsText`, a custom column type).
     #[column(with = AsText, len = 45)]
     pub address: IpAddr,
     /// Bumped by the before-flush hook whenever a plane of this receiver changes.

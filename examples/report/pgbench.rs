@@ -1,4 +1,4 @@
-//! Story 3's data and queries: pgbench-like tables (branches, tellers,
+//! The report's data and queries: pgbench-like tables (branches, tellers,
 //! accounts, history) that the report creates and fills itself, and the six
 //! report queries. Shared by `examples/report.rs` and the `cache` benchmark.
 //!

@@ -20,6 +20,8 @@
 //! freshness, generations, checksum), so either format can change without
 //! ever decoding garbage.
 
+#![warn(missing_docs)]
+
 mod lock;
 pub mod region;
 pub mod template;

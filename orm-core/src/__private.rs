@@ -103,6 +103,7 @@ pub struct Cells {
 }
 
 impl Cells {
+    /// The cells of one row of `meta`'s columns; a row of another width is an error.
     pub fn new(values: Vec<Value>, meta: &'static EntityMeta) -> Result<Cells> {
         if values.len() != meta.columns.len() {
             return Err(short_row(meta, values.len()));

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 pub use crate::engine::ConnectOptions;
 use crate::engine::Engine;
-use crate::error::Error;
 use crate::error::Result;
 use crate::model::meta::{EntityMeta, dependency_order};
 use crate::query::batch::{self, BatchError, BatchQuery};
@@ -186,7 +185,7 @@ impl Database {
 
     /// Drops the tables of `entities` that exist, referencing tables first.
     pub async fn drop_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
-        let ordered = dependency_order(entities).map_err(Error::Config)?;
+        let ordered = dependency_order(entities)?;
         for (table, _) in ddl::association_tables(self.dialect(), entities) {
             self.execute_sql(ddl::drop_named(self.dialect(), table), vec![])
                 .await?;
@@ -200,7 +199,7 @@ impl Database {
 
     /// The DDL `create_all` would run, without running it.
     pub fn create_all_sql(&self, entities: &[&'static EntityMeta]) -> Result<Vec<String>> {
-        let ordered = dependency_order(entities).map_err(Error::Config)?;
+        let ordered = dependency_order(entities)?;
         let mut sql: Vec<String> = ordered
             .into_iter()
             .flat_map(|m| ddl::create_table(self.dialect(), m))

@@ -3,7 +3,7 @@
 //! Every variant says *what* was involved (entity, key, column, statement) so
 //! that a log line is enough to find the row. Database errors keep the
 //! backend's own code and add a backend-independent [`DbErrorKind`] so that
-//! callers (and the retry helper of a later issue) can branch on "unique
+//! callers (and `Database::retry`) can branch on "unique
 //! violation" or "connection lost" without knowing which server said it.
 //!
 //! A database error carries the SQL of the statement that failed (attached
@@ -24,9 +24,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DbErrorKind {
+    /// A row would repeat the value of a unique key or the primary key.
     UniqueViolation,
+    /// A foreign key names a row that does not exist, or a row still
+    /// referenced would be deleted.
     ForeignKeyViolation,
+    /// NULL in a column declared NOT NULL.
     NotNullViolation,
+    /// A row fails a CHECK constraint.
     CheckViolation,
     /// The server chose this transaction as a deadlock victim.
     Deadlock,
@@ -42,6 +47,7 @@ pub enum DbErrorKind {
     InvalidValue,
     /// SQL the server could not parse or plan (a bug in the ORM or a raw query).
     Syntax,
+    /// Anything else the server said (see the error's `code` and `message`).
     Other,
 }
 
@@ -154,7 +160,32 @@ fn violation_in_message(violation: Option<&Violation>) -> String {
     }
 }
 
-/// What went wrong. Non-exhaustive: later issues add variants.
+/// What went wrong. Every variant names what was involved (entity, key,
+/// column, statement). Non-exhaustive: variants may be added, so a `match`
+/// needs a catch-all arm.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// #[entity]
+/// pub struct Note {
+///     #[key]
+///     pub id: i64,
+///     pub text: String,
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::connect("sqlite::memory:").await?;
+/// db.create_all(&[Note::schema()]).await?;
+/// let mut s = db.session();
+/// match s.get::<Note>(7).await {
+///     Ok(note) => println!("{}", note.read().text),
+///     Err(Error::NotFound { entity, key }) => assert_eq!((entity, key.as_str()), ("Note", "7")),
+///     Err(e) if e.is_retryable() => { /* run the unit of work again: Database::retry */ }
+///     Err(e) => return Err(e),
+/// }
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -165,9 +196,11 @@ pub enum Error {
         violation_in_message(violation.as_deref()),
         statement_in_message(statement.as_deref()))]
     Database {
+        /// What kind of failure it is, whichever backend said it.
         kind: DbErrorKind,
         /// SQLSTATE on PostgreSQL, the error number on MySQL, the extended result code on SQLite.
         code: Option<String>,
+        /// The server's or driver's own message.
         message: String,
         /// The entity being written or read, when known.
         entity: Option<&'static str>,
@@ -182,37 +215,65 @@ pub enum Error {
 
     /// Could not open a pool for the URL (the URL is shown without password).
     #[error("cannot connect to {url}: {message}")]
-    Connect { url: String, message: String },
+    Connect {
+        /// The URL, its password replaced by `***`.
+        url: String,
+        /// The driver's reason ("Connection refused", a timeout).
+        message: String,
+    },
 
     /// `get`/`one` found no row.
     #[error("{entity} with key {key} not found")]
-    NotFound { entity: &'static str, key: String },
+    NotFound {
+        /// The entity looked for.
+        entity: &'static str,
+        /// The key looked for, as text (`7`, `(7, "a")`).
+        key: String,
+    },
 
     /// `one` found more than one row.
     #[error("expected one {entity}, found {count} rows")]
-    MultipleRows { entity: &'static str, count: usize },
+    MultipleRows {
+        /// The entity queried.
+        entity: &'static str,
+        /// How many rows matched.
+        count: usize,
+    },
 
     /// A cell could not become the field's Rust type.
     #[error("cannot decode {entity}.{column}: expected {expected}, found {found}")]
     Decode {
+        /// The entity being read.
         entity: &'static str,
+        /// The column whose cell did not decode.
         column: String,
+        /// The Rust type the field wants.
         expected: &'static str,
+        /// The stored value, as text.
         found: String,
     },
 
     /// A value the backend cannot store faithfully, refused before it is sent.
     #[error("invalid value for {entity}.{column} on {backend}: {reason}")]
     InvalidValue {
+        /// The entity being written or queried.
         entity: &'static str,
+        /// The column the value is for.
         column: &'static str,
+        /// The backend that cannot store it (`sqlite`, `postgres`, `mysql`).
         backend: &'static str,
+        /// What the backend would do with it (NaN becoming NULL, a NUL byte).
         reason: String,
     },
 
     /// Two objects in one session claim the same primary key.
     #[error("{entity} with key {key} is already in the session")]
-    DuplicateKey { entity: &'static str, key: String },
+    DuplicateKey {
+        /// The entity of both objects.
+        entity: &'static str,
+        /// The key they share, as text.
+        key: String,
+    },
 
     /// An UPDATE or DELETE matched no row: another transaction changed the
     /// version or deleted the row since it was loaded. Nothing was lost: the
@@ -222,30 +283,43 @@ pub enum Error {
         if !row_exists { "the row was deleted".to_string() }
         else { format!("the row has version {}", actual_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())) })]
     StaleData {
+        /// The entity whose row changed or went.
         entity: &'static str,
+        /// The object's key, as text.
         key: String,
+        /// `UPDATE` or `DELETE`.
         operation: &'static str,
+        /// The version the session loaded (`None` for unversioned entities).
         expected_version: Option<i64>,
+        /// The version the row has now, when it still exists and is versioned.
         actual_version: Option<i64>,
+        /// Whether the row still exists (`false`: another transaction deleted it).
         row_exists: bool,
     },
 
     /// A flush or commit failed earlier; the session refuses work until
     /// `rollback()` acknowledges it (see the session docs).
     #[error("the session's last flush failed ({cause}); call rollback() before using it again")]
-    SessionFailed { cause: String },
+    SessionFailed {
+        /// The message of the failure that put the session in this state.
+        cause: String,
+    },
 
     /// A hook returned an error (or `before_flush` hooks never settled).
     #[error("{event} hook failed: {message}")]
     Hook {
+        /// The hook's event (`before_flush`, `before_insert`, ...).
         event: &'static str,
+        /// The error the hook returned, as text.
         message: String,
     },
 
     /// The object is not tracked by this session.
     #[error("{entity} object is not in this session ({state})")]
     NotInSession {
+        /// The object's entity.
         entity: &'static str,
+        /// The object's state (`detached`, `deleted`, ...).
         state: &'static str,
     },
 
@@ -254,7 +328,12 @@ pub enum Error {
     #[error(
         "{relation} of the object with key {key} is not loaded; load it with session.load(&objects, ..) or query.load(..)"
     )]
-    NotLoaded { relation: String, key: String },
+    NotLoaded {
+        /// The relationship, as `Owner.field`.
+        relation: String,
+        /// The owner's key, as text.
+        key: String,
+    },
 
     /// Deleting an object whose relationship refuses deletion while it has
     /// children (`on_delete = "refuse"`).
@@ -262,9 +341,13 @@ pub enum Error {
         "cannot delete {entity} {key}: {relation} still has {children} children (on_delete = \"refuse\")"
     )]
     Restricted {
+        /// The entity of the object being deleted.
         entity: &'static str,
+        /// Its key, as text.
         key: String,
+        /// The relationship that refuses, as `Owner.field`.
         relation: String,
+        /// How many children it still has.
         children: usize,
     },
 
@@ -274,11 +357,145 @@ pub enum Error {
 
     /// A plain-row lookup past the last column.
     #[error("column index {index} out of range (the row has {len} columns)")]
-    ColumnIndex { index: usize, len: usize },
+    ColumnIndex {
+        /// The index asked for.
+        index: usize,
+        /// How many columns the row has.
+        len: usize,
+    },
 
-    /// A URL, option or schema the ORM cannot work with.
+    /// A URL or option the ORM cannot work with: an unknown URL scheme, a
+    /// SQLite URL parameter the direct driver does not know, an option the
+    /// backend cannot honour (`insert_returning: Some(false)` on a backend
+    /// that reads generated keys only with `RETURNING`), a cache region that
+    /// is not set up or is set up twice, a Redis URL that does not parse.
+    /// Running again does not help: the configuration has to change.
     #[error("configuration error: {0}")]
     Config(String),
+
+    /// The entities' declarations cannot do what was asked of them: a
+    /// foreign-key cycle between tables (`create_all`, `drop_all`, a flush
+    /// of both), rows of one table that reference each other through a
+    /// non-nullable column, a relationship whose `by` or `keyed_by` names no
+    /// column, a relationship to an entity without a single-column primary
+    /// key, orphans detached through a non-nullable foreign key. The
+    /// declarations have to change.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Hen {
+    ///     #[key(auto)] pub id: i64,
+    ///     #[column(references = Egg)] pub egg_id: i64,
+    /// }
+    /// #[entity]
+    /// pub struct Egg {
+    ///     #[key(auto)] pub id: i64,
+    ///     #[column(references = Hen)] pub hen_id: i64,
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// let err = db.create_all(&[Hen::schema(), Egg::schema()]).await.unwrap_err();
+    /// assert!(matches!(err, Error::Schema { entity: "Hen", .. }), "{err}");
+    /// assert_eq!(err.to_string(), "schema error in Hen: foreign-key cycle between Hen, Egg");
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[error("schema error in {}: {message}", relation.as_deref().unwrap_or(*entity))]
+    Schema {
+        /// The entity whose declaration is at fault (the first of a cycle).
+        entity: &'static str,
+        /// The relationship at fault, as `Owner.field`, when it is one.
+        relation: Option<String>,
+        /// What cannot work, and why.
+        message: String,
+    },
+
+    /// The API was used in a way it does not support: a keyed collection
+    /// used before its owner has a handle, `then(..)` following no `load`,
+    /// `Relation::set` on a relationship that is not a belongs-to, objects
+    /// that wait for the generated key of a parent that is not being
+    /// inserted (or left the session), a cache key or expiry without a
+    /// region, rows cached under a key another query's rows use, a call
+    /// while a cancelled commit is still finishing (await
+    /// `Session::settle` first). The program has to change; nothing was
+    /// written.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Shelf {
+    ///     #[key(auto)] pub id: i64,
+    ///     #[has_many(Jar, by = "shelf_id", keyed_by = "label")] pub jars: Keyed<String, Jar>,
+    /// }
+    /// #[entity]
+    /// #[derive(Debug, Default)]
+    /// pub struct Jar {
+    ///     #[key(auto)] pub id: i64,
+    ///     pub shelf_id: i64,
+    ///     pub label: String,
+    /// }
+    /// // Not added to a session: the collection has no owner to link children to.
+    /// let mut shelf = Shelf { id: 0, jars: Keyed::new() };
+    /// let err = shelf.jars.insert("jam".into(), Jar::default()).unwrap_err();
+    /// assert!(matches!(err, Error::Usage { entity: Some("Jar"), .. }), "{err}");
+    /// ```
+    #[error("{}{message}", place(*entity, relation.as_deref()))]
+    Usage {
+        /// The entity involved, when one is.
+        entity: Option<&'static str>,
+        /// The relationship involved, as `Owner.field`, when one is.
+        relation: Option<String>,
+        /// What was asked, and what to do instead.
+        message: String,
+    },
+
+    /// A query whose bound values exceed the backend's limit on parameters
+    /// per statement, and that can neither be split into several statements
+    /// (only one positive `IN` outside OR/NOT, in a query without
+    /// LIMIT/OFFSET, can) nor send its long lists as one parameter (an
+    /// array on PostgreSQL, JSON text elsewhere: not for values of mixed
+    /// types or NaN). Nothing was sent; ask for less per query.
+    #[error("{entity}: {values} bound values exceed the backend's limit of {limit} and {reason}")]
+    QueryTooLarge {
+        /// The entity queried.
+        entity: &'static str,
+        /// How many values the query binds.
+        values: usize,
+        /// The backend's limit on bound values per statement.
+        limit: usize,
+        /// Why the query cannot be split or its lists sent as one parameter.
+        reason: String,
+    },
+
+    /// A SQL template did not fit its statement: in paranoid mode a stored
+    /// template and a fresh build differ, or a template does not bind to
+    /// its arguments. For a `Session::fetch_built` query it is the
+    /// builder's fault (it reads a value it captured, or writes a
+    /// placeholder for an absent parameter or an empty list); for the ORM's
+    /// own statements it is a bug. Nothing was sent.
+    #[error("SQL template of {site}: {message}")]
+    Template {
+        /// Whose statement: the entity queried, the site of a
+        /// `fetch_built` query, or `flush` for a flush statement.
+        site: String,
+        /// What did not fit.
+        message: String,
+    },
+
+    /// Something the ORM relies on did not hold: the database returned
+    /// fewer generated keys than rows inserted (a trigger that drops rows),
+    /// a query the ORM split when it must be one statement, a column index
+    /// the entity does not have. A bug in the ORM, or a database that
+    /// behaves as the ORM does not expect; a flush that meets it fails as
+    /// after any other failure.
+    #[error("internal error{}: {message}", entity.map(|e| format!(" in {e}")).unwrap_or_default())]
+    Internal {
+        /// The entity involved, when known.
+        entity: Option<&'static str>,
+        /// The invariant that failed.
+        message: String,
+    },
 
     /// This thread holds the write guard of an object the operation has to
     /// read (a guard held across an `.await`, or alive in the same scope):
@@ -286,7 +503,12 @@ pub enum Error {
     #[error(
         "{entity} {key} is borrowed for writing by this thread (a write guard held across an .await, or still alive in this scope); drop it first"
     )]
-    Borrowed { entity: &'static str, key: String },
+    Borrowed {
+        /// The object's entity.
+        entity: &'static str,
+        /// Its key, as text (`(new, no key yet)` for a new object).
+        key: String,
+    },
 
     /// Several children of one keyed collection have the same key attribute
     /// (a key attribute written directly, not through the collection).
@@ -297,9 +519,13 @@ pub enum Error {
         "{relation} of the object with key {owner}: {children} children have the key {key}; put the one that keeps it there with insert_handle (the others become orphans) or give the others other keys"
     )]
     KeyConflict {
+        /// The keyed relationship, as `Owner.field`.
         relation: String,
+        /// The owner's key, as text.
         owner: String,
+        /// The collection key several children have.
         key: String,
+        /// How many children have it.
         children: usize,
     },
 }
@@ -371,6 +597,14 @@ impl Error {
             Error::Database { violation, .. } => violation.as_deref(),
             _ => None,
         }
+    }
+}
+
+/// `Owner.field: ` or `Entity: ` before a usage message, or nothing.
+fn place(entity: Option<&str>, relation: Option<&str>) -> String {
+    match relation.or(entity) {
+        Some(p) => format!("{p}: "),
+        None => String::new(),
     }
 }
 

@@ -168,6 +168,8 @@
 //! Generics: `#[entity]` structs cannot be generic (a compile error says so);
 //! `#[derive(ColumnValue)]` newtypes can.
 
+#![warn(missing_docs)]
+
 mod backend;
 pub mod cache;
 mod database;

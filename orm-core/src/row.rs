@@ -25,6 +25,7 @@ impl RowSet {
         self.rows.len()
     }
 
+    /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -76,14 +77,17 @@ impl Row {
         &self.values
     }
 
+    /// The values, moved out.
     pub fn into_values(self) -> Vec<Value> {
         self.values
     }
 
+    /// Number of columns.
     pub fn len(&self) -> usize {
         self.values.len()
     }
 
+    /// Whether the row has no column.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -82,6 +82,7 @@ impl Stats {
         self.0.transactions.load(Ordering::Relaxed)
     }
 
+    /// Every counter now, as one copy (subtract two to measure a stretch).
     pub fn snapshot(&self) -> StatsSnapshot {
         let c = &self.0;
         StatsSnapshot {

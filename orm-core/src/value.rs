@@ -25,21 +25,33 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SqlType {
+    /// 16-bit integer (`i16`).
     SmallInt,
+    /// 32-bit integer (`i32`).
     Integer,
+    /// 64-bit integer (`i64`).
     BigInt,
+    /// 32-bit float (`f32`).
     Real,
+    /// 64-bit float (`f64`).
     Double,
+    /// `bool` (an integer 0/1 on SQLite and MySQL).
     Boolean,
+    /// Text (`String`); `VARCHAR(n)` with `#[column(len = n)]`.
     Text,
+    /// Bytes (`Vec<u8>`).
     Bytes,
     /// Date and time without a time zone.
     Timestamp,
     /// An instant, stored as UTC.
     TimestampTz,
+    /// A calendar date (`NaiveDate`).
     Date,
+    /// A time of day (`NaiveTime`).
     Time,
+    /// A UUID (native on PostgreSQL, 16 bytes elsewhere).
     Uuid,
+    /// A JSON document (`serde_json::Value`).
     Json,
 }
 
@@ -69,21 +81,35 @@ impl SqlType {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {
+    /// SQL NULL of a column of this type.
     Null(SqlType),
+    /// A boolean.
     Bool(bool),
+    /// A 16-bit integer.
     I16(i16),
+    /// A 32-bit integer.
     I32(i32),
+    /// A 64-bit integer.
     I64(i64),
+    /// A 32-bit float.
     F32(f32),
+    /// A 64-bit float.
     F64(f64),
+    /// Text.
     Text(String),
+    /// Bytes.
     Bytes(Vec<u8>),
+    /// A date and time without a time zone.
     Timestamp(NaiveDateTime),
+    /// An instant in UTC.
     TimestampTz(DateTime<Utc>),
+    /// A calendar date.
     Date(NaiveDate),
+    /// A time of day.
     Time(NaiveTime),
+    /// A UUID.
     Uuid(Uuid),
-    /// Boxed so that `Value` stays 32 bytes.
+    /// A JSON document, boxed so that `Value` stays 32 bytes.
     Json(Box<serde_json::Value>),
     /// A PostgreSQL array parameter (`col = ANY($1)`); built by the ORM for
     /// long IN lists, never decoded from rows.
@@ -91,6 +117,7 @@ pub enum Value {
 }
 
 impl Value {
+    /// Whether it is NULL (of any type).
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null(_))
     }
@@ -172,6 +199,7 @@ pub struct DecodeFailure {
 }
 
 impl DecodeFailure {
+    /// `expected` wanted, `found` found.
     pub fn new(expected: &'static str, found: &Value) -> Self {
         DecodeFailure {
             expected,

@@ -25,6 +25,8 @@
 //! inputs is kept, whole and pretty-printed, in `src/snapshots/*.snap`
 //! (the tests in `expansions.rs`).
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 
 mod attr;

@@ -1,5 +1,5 @@
 //! A second borrow of a guarded object is an error or a panic naming the
-//! entity and the key, never a deadlock (issue 14): a write guard held
+//! entity and the key, never a deadlock: a write guard held
 //! across `s.commit().await`, `s.flush().await`, a query that puts a row
 //! into the same object, and a keyed collection's read, each on a
 //! current-thread runtime (what `#[tokio::test]` runs), on every backend;

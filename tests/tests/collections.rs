@@ -1,4 +1,4 @@
-//! One child per key, always (issue 14): every way a child can be replaced
+//! One child per key, always: every way a child can be replaced
 //! in a keyed collection, on new and loaded owners, under both orphan rules,
 //! with the rows read back after the commit; plain collections with a child
 //! added twice, moved between owners, removed and re-added; and rollback

@@ -580,8 +580,18 @@ fn set_column_sets_one_field_by_index() {
 fn set_column_rejects_a_bad_index() {
     let mut p = player();
     match p.set_column(6, Value::I64(1)) {
-        Err(Error::Config(message)) => assert_eq!(message, "Player: no column at index 6"),
-        other => panic!("expected a config error, got {other:?}"),
+        Err(
+            err @ Error::Internal {
+                entity: Some("Player"),
+                ..
+            },
+        ) => {
+            assert_eq!(
+                err.to_string(),
+                "internal error in Player: no column at index 6"
+            )
+        }
+        other => panic!("expected an internal error, got {other:?}"),
     }
     let err = Membership {
         team_id: 1,
@@ -591,7 +601,7 @@ fn set_column_rejects_a_bad_index() {
     .set_column(usize::MAX, Value::I64(1))
     .unwrap_err();
     assert!(
-        matches!(&err, Error::Config(m) if m == &format!("Membership: no column at index {}", usize::MAX)),
+        matches!(&err, Error::Internal { entity: Some("Membership"), message } if message == &format!("no column at index {}", usize::MAX)),
         "{err}"
     );
     assert_eq!(p, player(), "nothing changed");

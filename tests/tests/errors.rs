@@ -2,11 +2,14 @@
 //! once with the driver's reason, the connect and statement timeouts, and
 //! database errors that carry their statement and, for constraint
 //! violations, the constraint, key, value and object, on every backend.
+//! Failures that are not the database's are told apart by variant:
+//! configuration, schema, misuse, a query too large to send, a template
+//! that does not fit, a broken invariant.
 
 use std::time::Duration;
 
 use orm_core::prelude::*;
-use orm_core::{ConnectOptions, DbErrorKind, Dialect, PoolOptions, SqliteDriver, Value};
+use orm_core::{ConnectOptions, DbErrorKind, Dialect, Param, PoolOptions, SqliteDriver, Value};
 use tests::{Backend, backend_tests, run_with, slow_select};
 
 #[entity(table = "teams")]
@@ -33,6 +36,49 @@ pub struct Tag {
     pub code: String,
     #[column(unique, len = 40)]
     pub label: String,
+}
+
+/// A keyed collection and its belongs-to side, for the misuse cases; the
+/// internal-error case puts a trigger on `jars` that drops some rows.
+#[entity(table = "shelves")]
+#[derive(Debug)]
+pub struct Shelf {
+    #[key(auto)]
+    pub id: i64,
+    #[has_many(Jar, by = "shelf_id", keyed_by = "label")]
+    pub jars: Keyed<String, Jar>,
+}
+
+#[entity(table = "jars")]
+#[derive(Debug, Default)]
+pub struct Jar {
+    #[key(auto)]
+    pub id: i64,
+    #[column(references = Shelf)]
+    pub shelf_id: i64,
+    #[column(len = 40)]
+    pub label: String,
+    #[belongs_to(Shelf, by = "shelf_id")]
+    pub shelf: Ref<Shelf>,
+}
+
+/// Two tables that reference each other: no order creates or fills them.
+#[entity(table = "hens")]
+#[derive(Debug)]
+pub struct Hen {
+    #[key(auto)]
+    pub id: i64,
+    #[column(references = Egg)]
+    pub egg_id: i64,
+}
+
+#[entity(table = "eggs")]
+#[derive(Debug)]
+pub struct Egg {
+    #[key(auto)]
+    pub id: i64,
+    #[column(references = Hen)]
+    pub hen_id: i64,
 }
 
 /// A guard against a hang, not a timing assertion: everything here should
@@ -368,6 +414,106 @@ backend_tests! {
         }
         assert!(statement(&err).starts_with("UPDATE"), "{}", statement(&err));
         s.rollback().await?;
+        Ok(())
+    }
+
+    async fn failures_that_are_not_the_databases_are_told_apart(db) {
+        // Configuration: a region that was never set up.
+        match db.cache().region("nowhere") {
+            Err(Error::Config(message)) => assert!(message.contains("nowhere"), "{message}"),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+        // Schema: tables that reference each other, for the DDL and a flush alike.
+        let err = db.create_all(&[Hen::schema(), Egg::schema()]).await.expect_err("a cycle");
+        assert!(matches!(&err, Error::Schema { entity: "Hen", relation: None, .. }), "{err:?}");
+        assert_eq!(err.to_string(), "schema error in Hen: foreign-key cycle between Hen, Egg");
+        let mut s = db.session();
+        s.add(Hen { id: 0, egg_id: 0 });
+        s.add(Egg { id: 0, hen_id: 0 });
+        let err = s.flush().await.expect_err("a cycle");
+        assert!(matches!(&err, Error::Schema { message, .. } if message.contains("cycle")), "{err:?}");
+        assert_eq!(s.stats().statements(), 0, "refused before any SQL");
+        drop(s);
+
+        db.create_all(&[Shelf::schema(), Jar::schema()]).await?;
+        let mut s = db.session();
+        // Usage: a keyed collection whose owner has no handle, then() after
+        // no load, set() on a has-many.
+        let mut loose = Shelf { id: 0, jars: Keyed::new() };
+        let err = loose.jars.insert("jam".into(), Jar::default()).expect_err("no owner yet");
+        assert!(matches!(&err, Error::Usage { entity: Some("Jar"), .. }), "{err:?}");
+        let err = s.query::<Shelf>().then(Jar::SHELF).all().await.expect_err("no load before then");
+        assert!(matches!(&err, Error::Usage { relation: Some(r), .. } if r == "Jar.shelf"), "{err:?}");
+        assert_eq!(err.to_string(), "Jar.shelf: then() follows no load of Jar; load(..) a relationship to Jar first");
+        let shelf = s.add(Shelf { id: 0, jars: Keyed::new() });
+        let jar = s.add(Jar { label: "jam".into(), ..Jar::default() });
+        let err = Shelf::JARS.set(&shelf, Some(&jar)).expect_err("set is for belongs-to");
+        assert!(matches!(&err, Error::Usage { relation: Some(r), .. } if r == "Shelf.jars"), "{err:?}");
+        Jar::SHELF.set(&jar, Some(&shelf))?;
+        s.commit().await?;
+
+        // A query too large: more bound values than the backend takes, and
+        // no list to split or send as one parameter.
+        let limit = db.bind_limit();
+        // In groups of 256: one OR of 65,536 terms overflows a test thread's
+        // 2 MiB stack before the query is refused.
+        let many = || {
+            let ids: Vec<i64> = (0..=limit as i64).collect();
+            Filter::any(ids.chunks(256).map(|c| Filter::any(c.iter().map(|&i| Jar::ID.eq(i)))))
+        };
+        let err = s.query::<Jar>().filter(many()).all().await.expect_err("too many values");
+        match &err {
+            Error::QueryTooLarge { entity: "Jar", values, limit: l, reason } => {
+                assert_eq!((*values, *l), (limit + 1, limit));
+                assert!(reason.contains("no list to split"), "{reason}");
+            }
+            other => panic!("expected QueryTooLarge, got {other:?}"),
+        }
+        let err = s.query::<Jar>().filter(many()).limit(5).all().await.expect_err("a page is never split");
+        assert!(matches!(&err, Error::QueryTooLarge { reason, .. } if reason.contains("LIMIT/OFFSET")), "{err:?}");
+
+        // A template that does not fit: a builder writes a placeholder for
+        // an absent parameter.
+        let err = s
+            .fetch_built("jars.by_label", vec![Param::opt(None::<&str>)], |p| {
+                format!("SELECT id FROM jars WHERE label = {}", p.param(0))
+            })
+            .await
+            .expect_err("parameter 0 is absent");
+        match &err {
+            Error::Template { site, message } => {
+                assert_eq!(site, "jars.by_label");
+                assert!(message.contains("absent"), "{message}");
+            }
+            other => panic!("expected a template error, got {other:?}"),
+        }
+
+        // Internal: the database inserts fewer rows than it was sent (a
+        // trigger that drops rows; MariaDB's triggers cannot).
+        let trigger: &[&str] = match db.dialect() {
+            Dialect::Sqlite => &["CREATE TRIGGER drop_jars BEFORE INSERT ON jars \
+                WHEN NEW.label LIKE 'drop%' BEGIN SELECT RAISE(IGNORE); END"],
+            Dialect::Postgres => &[
+                "CREATE FUNCTION drop_jars() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.label LIKE 'drop%' THEN RETURN NULL; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER drop_jars BEFORE INSERT ON jars FOR EACH ROW EXECUTE FUNCTION drop_jars()",
+            ],
+            Dialect::MySql => &[],
+        };
+        if !trigger.is_empty() {
+            for sql in trigger {
+                db.execute_sql(*sql, vec![]).await?;
+            }
+            let id = shelf.read().id;
+            s.add_all(["keep", "drop-1", "drop-2"].map(|l| Jar { shelf_id: id, label: l.into(), ..Jar::default() }));
+            // A flush, in a transaction (a commit of one statement would send it alone, in autocommit).
+            let err = s.flush().await.expect_err("two rows dropped");
+            assert!(matches!(&err, Error::Internal { entity: Some("Jar"), .. }), "{err:?}");
+            assert_eq!(err.to_string(), "internal error in Jar: expected 3 generated keys, the database returned 1");
+            s.rollback().await?;
+            s.rollback().await?;
+            assert_eq!(s.query::<Jar>().count().await?, 1, "the flush rolled back");
+        }
         Ok(())
     }
 }

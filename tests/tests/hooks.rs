@@ -153,8 +153,9 @@ backend_tests! {
     }
 
     async fn a_commit_without_flush_runs_before_flush_before_versions(db) {
-        // Story 1's trap: a before_flush hook that changes objects must run
-        // before the dirty set is read, or the version bump misses them.
+        // The trap of a counter bumped from hooks: a before_flush hook that
+        // changes objects must run before the dirty set is read, or the
+        // version bump misses them.
         schema(&db).await?;
         let mut s = db.session();
         let d = s.add(doc("t"));

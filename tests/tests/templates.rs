@@ -155,7 +155,8 @@ fn random_filters_match_fresh_builds_on_mysql() {
     property(Backend::MySql, 64);
 }
 
-/// Story 2's lookup as a hand-written builder: optional filters, IN lists.
+/// A rule lookup (`examples/quality_rules.rs`) as a hand-written builder:
+/// optional filters, IN lists.
 fn rule_lookup(p: &Shape<'_>) -> String {
     let mut sql = String::from("SELECT id FROM rules WHERE 1 = 1");
     if p.present(0) {
@@ -241,7 +242,8 @@ backend_tests! {
         assert_eq!(db.templates().stats().verify_failures, failures + 1);
         // ...and paranoid mode makes it an error.
         db.templates().set_mode(TemplateMode::Paranoid);
-        assert!(s.fetch_built("rules.sneaky2", vec![], &sneaky).await.is_err());
+        let err = s.fetch_built("rules.sneaky2", vec![], &sneaky).await.expect_err("paranoid");
+        assert!(matches!(&err, Error::Template { site, message } if site == "rules.sneaky2" && message.contains("paranoid")), "{err:?}");
         db.templates().set_mode(TemplateMode::VerifyOnStore);
         Ok(())
     }

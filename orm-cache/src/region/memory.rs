@@ -70,6 +70,7 @@ impl MemoryStore {
         self.entries.len()
     }
 
+    /// Whether it holds no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

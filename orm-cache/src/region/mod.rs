@@ -75,6 +75,7 @@ use memory::Entry;
 /// Why a region or store could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegionError {
+    /// A setting that cannot work (a Redis URL that does not parse).
     Config(String),
 }
 
@@ -162,7 +163,9 @@ pub enum Origin {
 /// A value and where it came from.
 #[derive(Debug, Clone)]
 pub struct Fetched<V> {
+    /// The value.
     pub value: V,
+    /// Whether it was a hit, shared, computed, ...
     pub source: Source,
 }
 
@@ -186,6 +189,7 @@ impl CacheKey {
 pub struct KeyHasher(sha1_smol::Sha1);
 
 impl KeyHasher {
+    /// A hasher with no parts yet.
     pub fn new() -> KeyHasher {
         KeyHasher(sha1_smol::Sha1::new())
     }
@@ -232,6 +236,7 @@ pub struct RegionStats {
     pub lock_timeouts: u64,
     /// Background refreshes run.
     pub refreshes: u64,
+    /// Background refreshes that failed (logged; the stale value is not replaced).
     pub refresh_failures: u64,
 }
 
@@ -308,10 +313,12 @@ impl RegionConfig {
         self
     }
 
+    /// The region's name, unique on a database.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Makes the region (a memory region gets its own store).
     pub fn build(self) -> Region {
         let store = match self.store {
             StoreConfig::Memory { max_bytes } => {
@@ -335,6 +342,26 @@ impl RegionConfig {
 }
 
 /// A named cache of values with a store, an expiry and a key prefix.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use orm_cache::region::{KeyHasher, Region, Source};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let region = Arc::new(Region::memory("short").expiry(Duration::from_secs(30)).build());
+/// let mut id = KeyHasher::new();
+/// id.part(b"SELECT 42");
+/// let key = region.hashed_key(id, &["answers"]); // a write to `answers` invalidates it
+/// let compute = |_| async { Ok::<_, String>((b"42".to_vec(), 42)) };
+/// let decode = |bytes: &[u8]| std::str::from_utf8(bytes).ok()?.parse::<i32>().ok();
+/// let first = region.get_or_compute(&key, None, decode, compute).await?;
+/// let second = region.get_or_compute(&key, None, decode, compute).await?;
+/// assert_eq!((first.value, first.source), (42, Source::Computed));
+/// assert_eq!((second.value, second.source), (42, Source::Hit));
+/// # Ok::<(), String>(())
+/// # }).unwrap();
+/// ```
 pub struct Region {
     name: String,
     prefix: String,
@@ -407,18 +434,22 @@ impl Region {
         RegionConfig::new(name.into(), StoreConfig::Redis(store.clone()))
     }
 
+    /// The region's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// What every key of this region starts with (after the store's namespace).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
+    /// How long a stored value is fresh, unless a query gives its own.
     pub fn expiry(&self) -> Duration {
         self.expiry
     }
 
+    /// Where the region keeps its values.
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -454,6 +485,7 @@ impl Region {
         format!("{}{}#gen", self.store.namespace(), self.prefix)
     }
 
+    /// The region's counters since it was made.
     pub fn stats(&self) -> RegionStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);

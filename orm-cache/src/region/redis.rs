@@ -199,10 +199,12 @@ impl RedisStore {
         &self.options.namespace
     }
 
+    /// The options it was made with.
     pub fn options(&self) -> &RedisOptions {
         &self.options
     }
 
+    /// Its counters since it was made.
     pub fn stats(&self) -> RedisStats {
         let c = &self.counters;
         RedisStats {

@@ -25,19 +25,29 @@ use super::{ShapeKey, Template};
 /// How much the cache checks its templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// No templates: every statement is built the plain way.
     Off,
+    /// A new template is checked once, against a plain build, before it is
+    /// stored; a template that differs is never stored (the default).
     VerifyOnStore,
+    /// As `VerifyOnStore`, and every use is checked again: a difference is
+    /// an error (for tests and debugging; it costs a plain build per use).
     Paranoid,
 }
 
 /// Counters of a [`TemplateCache`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TemplateStats {
+    /// Statements served from a cached template.
     pub hits: u64,
+    /// Shapes looked up and not found (then compiled).
     pub misses: u64,
     /// Shapes currently cached.
     pub shapes: u64,
+    /// Templates dropped to keep the cache within its capacity.
     pub evictions: u64,
+    /// Templates that differed from a plain build (on store, or on use in
+    /// paranoid mode).
     pub verify_failures: u64,
 }
 
@@ -61,6 +71,7 @@ pub enum Resolved {
 /// What the cache holds for a shape.
 #[derive(Debug, Clone)]
 pub enum Cached {
+    /// A verified template.
     Template(Arc<Template>),
     /// Verification failed once: always build this shape fresh.
     Uncacheable,
@@ -120,6 +131,7 @@ impl TemplateCache {
         }
     }
 
+    /// The safety mode.
     pub fn mode(&self) -> Mode {
         match self.mode.load(Ordering::Relaxed) {
             0 => Mode::Off,
@@ -139,6 +151,7 @@ impl TemplateCache {
         self.enabled.store(on, Ordering::Relaxed);
     }
 
+    /// Whether templates are used now (switched on and the mode is not `Off`).
     pub fn enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed) && self.mode() != Mode::Off
     }
@@ -231,6 +244,7 @@ impl TemplateCache {
         self.cache.clear();
     }
 
+    /// The counters since the cache was made.
     pub fn stats(&self) -> TemplateStats {
         let c = &self.counters;
         TemplateStats {

@@ -81,7 +81,9 @@ impl Padding {
 /// An argument of a statement: one value, or a list for an `IN` slot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg<V> {
+    /// One value for one placeholder.
     Scalar(V),
+    /// Values for an expanding `IN` slot (as many placeholders as values).
     List(Vec<V>),
 }
 
@@ -103,7 +105,21 @@ enum Piece {
     List(usize),
 }
 
-/// A compiled statement.
+/// A compiled statement: SQL text split at its parameter slots, bound to
+/// any values of its shape without rendering again.
+///
+/// ```
+/// use orm_cache::template::{Arg, Padding, Placeholders, Template};
+///
+/// // Rendered once, one marker per argument; argument 1 is a list.
+/// let sql = "SELECT id FROM t WHERE a = ? AND b IN (?)";
+/// let t = Template::compile(sql, &[0, 1], &[false, true])?;
+/// let args = [Arg::Scalar(7), Arg::List(vec![1, 2, 3])];
+/// let bound = t.bind(Placeholders::Dollar, &args, Padding::None)?;
+/// assert_eq!(&*bound.sql, "SELECT id FROM t WHERE a = $1 AND b IN ($2, $3, $4)");
+/// assert_eq!(bound.params, [7, 1, 2, 3]);
+/// # Ok::<(), orm_cache::template::TemplateError>(())
+/// ```
 #[derive(Debug)]
 pub struct Template {
     pieces: Vec<Piece>,
@@ -151,7 +167,9 @@ impl Eq for Template {}
 /// A statement ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bound<V> {
+    /// The SQL text, placeholders written for the dialect.
     pub sql: Arc<str>,
+    /// The values, in placeholder order.
     pub params: Vec<V>,
 }
 
@@ -159,7 +177,12 @@ pub struct Bound<V> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateError {
     /// The text has a different number of placeholders than markers given.
-    PlaceholderCount { found: usize, markers: usize },
+    PlaceholderCount {
+        /// Placeholders in the text.
+        found: usize,
+        /// Markers given.
+        markers: usize,
+    },
     /// A marker names an argument that does not exist.
     NoSuchArgument(usize),
     /// Arguments do not match the template's shape.

@@ -46,6 +46,7 @@ impl Hash for ShapeKey {
 }
 
 impl ShapeKey {
+    /// An empty key.
     pub fn new() -> ShapeKey {
         ShapeKey {
             inline: [0; INLINE],
@@ -117,10 +118,12 @@ impl ShapeKey {
         self
     }
 
+    /// Its length in bytes.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether nothing was added yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -43,6 +43,7 @@ impl<E, T> fmt::Debug for Column<E, T> {
 /// and `&str` for text columns; for a converted column `With<C, F>`, the
 /// field type `F` and `&F`, encoded by `C`.
 pub trait Operand<T> {
+    /// The value bound for it (encoded by the column's converter, if any).
     fn into_value(self) -> Value;
 }
 
@@ -85,6 +86,7 @@ impl Operand<String> for &&str {
 /// The non-optional type of a column: `String` for both `String` and
 /// `Option<String>` fields. Comparisons take operands of this type.
 pub trait Comparable {
+    /// `T` for `T` and `Option<T>`.
     type Base: ColumnType;
 }
 
@@ -132,15 +134,40 @@ scalar!(
 /// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
+    /// `=`
     Eq,
+    /// `<>`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
 }
 
-/// A condition on rows of entity `E`.
+/// A condition on rows of entity `E`, made from the entity's typed column
+/// constants and combined with [`Filter::and`], [`Filter::or`], `!`,
+/// [`Filter::all`] and [`Filter::any`]. A filter on another entity's
+/// columns does not compile.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// #[entity]
+/// pub struct Book {
+///     #[key(auto)]
+///     pub id: i64,
+///     pub title: String,
+///     pub year: Option<i32>,
+/// }
+///
+/// let recent = Book::YEAR.ge(2000).and(Book::TITLE.like("The %"));
+/// let undated_or_old = Filter::any([Book::YEAR.is_null(), Book::YEAR.lt(1900)]);
+/// let neither: Filter<Book> = !recent.or(undated_or_old);
+/// # let _ = neither;
+/// ```
 pub struct Filter<E> {
     pub(crate) node: Node,
     _marker: PhantomData<fn() -> E>,
@@ -218,7 +245,9 @@ impl<E> std::ops::Not for Filter<E> {
 /// Sort direction of an [`Order`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
+    /// Smallest first (`ASC`).
     Asc,
+    /// Largest first (`DESC`).
     Desc,
 }
 
@@ -276,6 +305,7 @@ impl<E, T> Column<E, T> {
         Filter::from_node(Node::IsNull(self.name, true))
     }
 
+    /// `ORDER BY column ASC` (where NULLs go is the backend's rule).
     pub fn asc(self) -> Order<E> {
         Order {
             column: self.name,
@@ -284,6 +314,7 @@ impl<E, T> Column<E, T> {
         }
     }
 
+    /// `ORDER BY column DESC`.
     pub fn desc(self) -> Order<E> {
         Order {
             column: self.name,

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::{Error, Result};
 use crate::model::relation::RelationMeta;
 use crate::value::SqlType;
 
@@ -36,7 +37,9 @@ pub struct ColumnMeta {
     pub name: &'static str,
     /// The Rust field name.
     pub field: &'static str,
+    /// The backend-independent type (each backend's DDL names it its way).
     pub sql_type: SqlType,
+    /// May hold NULL (an `Option` field).
     pub nullable: bool,
     /// Part of the primary key (several columns for a composite key).
     pub primary_key: bool,
@@ -45,6 +48,7 @@ pub struct ColumnMeta {
     /// The optimistic-lock counter (`#[version]`): set to 1 on insert, bumped
     /// by every flush that changes the row, checked by UPDATE and DELETE.
     pub version: bool,
+    /// Has a unique index (`#[column(unique)]`).
     pub unique: bool,
     /// Has its own (non-unique) index.
     pub indexed: bool,
@@ -62,6 +66,7 @@ pub struct ForeignKey {
     /// The referenced entity's metadata (a function so that entities may refer
     /// to each other, and to themselves, in any order).
     pub target: fn() -> &'static EntityMeta,
+    /// What the database does to this row when the referenced one is deleted.
     pub on_delete: OnDelete,
 }
 
@@ -70,7 +75,9 @@ pub struct ForeignKey {
 pub enum OnDelete {
     /// Refuse the delete (the default).
     Restrict,
+    /// Delete the referencing rows too.
     Cascade,
+    /// Set the referencing column to NULL (it must be nullable).
     SetNull,
 }
 
@@ -139,9 +146,7 @@ impl EntityMeta {
 /// that reference it (input order is kept where the graph allows).
 /// Self-references are ignored; a cycle between different entities is an error
 /// naming them.
-pub(crate) fn dependency_order(
-    metas: &[&'static EntityMeta],
-) -> Result<Vec<&'static EntityMeta>, String> {
+pub(crate) fn dependency_order(metas: &[&'static EntityMeta]) -> Result<Vec<&'static EntityMeta>> {
     let mut placed: Vec<&'static EntityMeta> = Vec::with_capacity(metas.len());
     let mut left: Vec<&'static EntityMeta> = metas.to_vec();
     while !left.is_empty() {
@@ -153,7 +158,11 @@ pub(crate) fn dependency_order(
             Some(i) => placed.push(left.remove(i)),
             None => {
                 let names: Vec<_> = left.iter().map(|m| m.name).collect();
-                return Err(format!("foreign-key cycle between {}", names.join(", ")));
+                return Err(Error::Schema {
+                    entity: names[0],
+                    relation: None,
+                    message: format!("foreign-key cycle between {}", names.join(", ")),
+                });
             }
         }
     }

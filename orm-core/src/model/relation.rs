@@ -47,6 +47,7 @@ pub enum Orphans {
 /// The association table of a many-to-many relationship.
 #[derive(Debug)]
 pub struct Via {
+    /// The table's name (created by `create_all`, written only by the flush).
     pub table: &'static str,
     /// The column holding the owner's key.
     pub owner_column: &'static str,
@@ -59,6 +60,7 @@ pub struct Via {
 pub struct RelationMeta {
     /// The field's name.
     pub name: &'static str,
+    /// Belongs-to, has-many (plain or keyed) or many-to-many.
     pub kind: RelationKind,
     /// The owner entity (the struct with the field).
     pub owner: fn() -> &'static EntityMeta,
@@ -69,7 +71,9 @@ pub struct RelationMeta {
     pub by: &'static str,
     /// For keyed collections, the target's field the children are keyed by.
     pub keyed_by: Option<&'static str>,
+    /// What deleting the owner does to its children (`on_delete = ..`).
     pub on_delete: OnDeleteChildren,
+    /// What happens to a child taken out of the collection (`orphans = ..`).
     pub orphans: Orphans,
     /// For many-to-many, the association table.
     pub via: Option<Via>,
@@ -100,13 +104,10 @@ impl RelationMeta {
             RelationKind::BelongsTo => self.owner_meta(),
             _ => self.target_meta(),
         };
-        meta.field_column(self.by).ok_or_else(|| {
-            Error::Config(format!(
-                "{}: {} has no column field {:?}",
-                self.describe(),
-                meta.name,
-                self.by
-            ))
+        meta.field_column(self.by).ok_or_else(|| Error::Schema {
+            entity: self.owner_meta().name,
+            relation: Some(self.describe()),
+            message: format!("{} has no column field {:?}", meta.name, self.by),
         })
     }
 

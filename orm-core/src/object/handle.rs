@@ -285,7 +285,36 @@ impl<T: fmt::Debug> fmt::Debug for WriteGuard<'_, T> {
     }
 }
 
-/// A shared reference to an entity object tracked by a session.
+/// A shared reference to an entity object tracked by a session. Clones are
+/// the same object: the identity map hands out one handle per key, so
+/// [`Handle::ptr_eq`] tells whether two are the same row. Read and write
+/// through short-lived guards ([`Handle::read`], [`Handle::write`]); never
+/// hold one across an `.await`.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// #[entity]
+/// pub struct Counter {
+///     #[key(auto)]
+///     pub id: i64,
+///     pub n: i64,
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::connect("sqlite::memory:").await?;
+/// db.create_all(&[Counter::schema()]).await?;
+/// let mut s = db.session();
+/// let c = s.add(Counter { id: 0, n: 1 });
+/// assert_eq!(c.state(), ObjectState::New);
+/// c.write().n += 1;
+/// s.commit().await?;
+/// let id = c.read().id; // the generated key, read back by the insert
+/// let again = s.get::<Counter>(id).await?;
+/// assert!(Handle::ptr_eq(&c, &again));
+/// assert_eq!((again.state(), again.read().n), (ObjectState::Persistent, 2));
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct Handle<T> {
     inner: Arc<Slot<T>>,
 }

@@ -1,6 +1,6 @@
 //! Concurrent queries: a batch of independent queries run over the pool
-//! with a bound on how many run at once (story 3: six slow report queries
-//! on six connections instead of one after another).
+//! with a bound on how many run at once (six slow report queries on six
+//! connections instead of one after another).
 //!
 //! Each query of the batch runs as its own task, on its own pooled
 //! connection, in autocommit; at most `limit` run at a time (the pool's own
@@ -80,6 +80,7 @@ pub struct BatchQuery {
 
 /// What one query of a batch returned.
 pub enum Batched {
+    /// The rows of a plain-rows query.
     Rows(Vec<Row>),
     /// A `Vec<Handle<T>>` of the query's entity.
     Entities(Box<dyn Any + Send>),
@@ -209,9 +210,10 @@ pub(crate) async fn fetch_all(
             let result = match tokio::spawn(q.fetch(db, stats)).await {
                 Ok(result) => result,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => Err(Error::Config(format!(
-                    "the query's task was cancelled: {e}"
-                ))),
+                Err(e) => Err(Error::Internal {
+                    entity: None,
+                    message: format!("the query's task was cancelled: {e}"),
+                }),
             };
             (label, into, result)
         }

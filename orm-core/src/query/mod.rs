@@ -68,7 +68,7 @@ pub struct Query<'s, T: Entity> {
     /// Relationship paths to load for the results (`load`, `then`).
     loads: Vec<Vec<&'static RelationMeta>>,
     /// A `then` that did not fit the path before it, reported by `all`.
-    load_error: Option<String>,
+    load_error: Option<Error>,
     _marker: PhantomData<fn() -> T>,
 }
 
@@ -106,12 +106,13 @@ impl<'s, T: Entity> Query<'s, T> {
                 steps.push(next.meta());
             }
             _ => {
-                self.load_error.get_or_insert_with(|| {
-                    format!(
-                        "then({}) follows no load of {}",
-                        next.meta().describe(),
+                self.load_error.get_or_insert_with(|| Error::Usage {
+                    entity: Some(C::meta().name),
+                    relation: Some(next.meta().describe()),
+                    message: format!(
+                        "then() follows no load of {0}; load(..) a relationship to {0} first",
                         C::meta().name
-                    )
+                    ),
                 });
             }
         }
@@ -233,7 +234,7 @@ impl<'s, T: Entity> Query<'s, T> {
     /// relationships asked for by [`Query::load`] loaded.
     pub async fn all(mut self) -> Result<Vec<Handle<T>>> {
         if let Some(e) = self.load_error.take() {
-            return Err(Error::Config(e));
+            return Err(e);
         }
         let loads = std::mem::take(&mut self.loads);
         let (set, session) = self.run().await?;
@@ -283,10 +284,10 @@ impl<'s, T: Entity> Query<'s, T> {
             // limit like any other; a limited query is never split.
             let mut inner = self.statements_moving(templated::Kind::Rows)?;
             let (Some(inner), None) = (inner.pop(), inner.pop()) else {
-                return Err(Error::Config(format!(
-                    "{}: a count with LIMIT/OFFSET must be one statement",
-                    T::meta().name
-                )));
+                return Err(Error::Internal {
+                    entity: Some(T::meta().name),
+                    message: "a count with LIMIT/OFFSET must be one statement".into(),
+                });
             };
             let sql = format!("SELECT COUNT(*) FROM ({}) AS counted", inner.sql);
             vec![Statement::new(sql, inner.params)]

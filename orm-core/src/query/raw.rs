@@ -92,10 +92,14 @@ impl SqlQuery {
                 key: self.key.clone(),
                 expiry: self.expiry,
             })),
-            None if self.key.is_some() || self.expiry.is_some() => Err(Error::Config(format!(
-                "a cache key or expiry without a region (call cached(region)): {}",
-                self.prepared.sql()
-            ))),
+            None if self.key.is_some() || self.expiry.is_some() => Err(Error::Usage {
+                entity: None,
+                relation: None,
+                message: format!(
+                    "a cache key or expiry without a region (call cached(region)): {}",
+                    self.prepared.sql()
+                ),
+            }),
             None => Ok(None),
         }
     }

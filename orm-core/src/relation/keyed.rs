@@ -140,6 +140,44 @@ impl<K: Hash + Eq> Index<K> {
 ///
 /// A keyed collection works once its owner has a handle (after
 /// `session.add` or a load): the handle tells it which column is the key.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// #[entity]
+/// pub struct Receiver {
+///     #[key(auto)]
+///     pub id: i64,
+///     #[has_many(Plane, by = "receiver_id", keyed_by = "kind")]
+///     pub planes: Keyed<String, Plane>,
+/// }
+///
+/// #[entity]
+/// #[derive(Default)]
+/// pub struct Plane {
+///     #[key(auto)]
+///     pub id: i64,
+///     #[column(references = Receiver)]
+///     pub receiver_id: i64,
+///     pub kind: String,
+///     pub config: String,
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::connect("sqlite::memory:").await?;
+/// db.create_all(&[Receiver::schema(), Plane::schema()]).await?;
+/// let mut s = db.session();
+/// let r = s.add(Receiver { id: 0, planes: Keyed::new() });
+/// let plane = |config: &str| Plane { config: config.into(), ..Default::default() };
+/// r.write().planes.insert("routing".into(), plane("via=a"))?;
+/// // The same key again updates that child: still one plane.
+/// r.write().planes.insert("routing".into(), plane("via=b"))?;
+/// s.commit().await?; // the receiver, then its plane with the receiver's new key
+/// let routing = r.read().planes.get("routing")?.expect("a routing plane");
+/// assert_eq!((routing.read().kind.as_str(), routing.read().config.as_str()), ("routing", "via=b"));
+/// assert_eq!(s.query::<Plane>().count().await?, 1);
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct Keyed<K, T: Entity> {
     members: Members<T>,
     index: Mutex<Index<K>>,
@@ -151,23 +189,25 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         Keyed::from_members(Members::loaded())
     }
 
+    /// Whether the children are loaded (always, for a new owner's collection).
     pub fn is_loaded(&self) -> bool {
         self.members.is_loaded()
     }
 
     fn key_column(&self) -> Result<usize> {
-        let link = self.members.link.as_ref().ok_or_else(|| {
-            Error::Config(
-                "a keyed collection is used before its owner has a handle (add the owner to the session first)"
-                    .into(),
-            )
+        let link = self.members.link.as_ref().ok_or_else(|| Error::Usage {
+            entity: Some(T::meta().name),
+            relation: None,
+            message: "a keyed collection is used before its owner has a handle (add the owner to the session first)"
+                .into(),
         })?;
-        link.meta.keyed_column().ok_or_else(|| {
-            Error::Config(format!(
-                "{}: keyed_by names no column of {}",
-                link.meta.describe(),
+        link.meta.keyed_column().ok_or_else(|| Error::Schema {
+            entity: link.meta.owner_meta().name,
+            relation: Some(link.meta.describe()),
+            message: format!(
+                "keyed_by names no column of {}",
                 link.meta.target_meta().name
-            ))
+            ),
         })
     }
 
@@ -266,6 +306,7 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         self.lookup(key)
     }
 
+    /// Whether a child is under `key`.
     pub fn contains_key<Q>(&self, key: &Q) -> Result<bool>
     where
         K: Borrow<Q>,
@@ -380,10 +421,12 @@ impl<K: CollectionKey, T: Entity> Keyed<K, T> {
         })
     }
 
+    /// How many children it has ([`Error::NotLoaded`] if they are not loaded).
     pub fn len(&self) -> Result<usize> {
         Ok(self.members.items()?.len())
     }
 
+    /// Whether it has no child ([`Error::NotLoaded`] if they are not loaded).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }

@@ -105,14 +105,17 @@ impl<T: Entity> Many<T> {
         Ok(())
     }
 
+    /// Whether `child` is one of the children (the same object, not an equal one).
     pub fn contains(&self, child: &Handle<T>) -> Result<bool> {
         Ok(self.members.items()?.contains_key(&child.addr()))
     }
 
+    /// How many children it has ([`Error::NotLoaded`](crate::Error::NotLoaded) if they are not loaded).
     pub fn len(&self) -> Result<usize> {
         Ok(self.members.items()?.len())
     }
 
+    /// Whether it has no child ([`Error::NotLoaded`](crate::Error::NotLoaded) if they are not loaded).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }

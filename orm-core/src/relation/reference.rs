@@ -48,6 +48,7 @@ impl<T: Entity> Ref<T> {
         }
     }
 
+    /// Whether the parent is loaded (or was set); a NULL foreign key loads as `None`.
     pub fn is_loaded(&self) -> bool {
         self.loaded
     }
@@ -83,10 +84,12 @@ impl<C: Entity, P: Entity> Relation<C, P> {
     pub fn set(&self, child: &Handle<C>, parent: Option<&Handle<P>>) -> Result<()> {
         let rel = self.meta();
         if rel.kind != RelationKind::BelongsTo {
-            return Err(Error::Config(format!(
-                "{}: set() is for belongs-to relationships; use the collection's add/remove",
-                rel.describe()
-            )));
+            return Err(Error::Usage {
+                entity: Some(rel.owner_meta().name),
+                relation: Some(rel.describe()),
+                message: "set() is for belongs-to relationships; use the collection's add/remove"
+                    .into(),
+            });
         }
         let fk = rel.fk_column()?;
         let mut old: Option<Handle<P>> = None;

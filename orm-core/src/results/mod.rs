@@ -187,10 +187,14 @@ pub(crate) fn entities<T: Entity>(set: RowSet) -> Result<Vec<T>> {
             .zip(meta.columns)
             .all(|(c, m)| c.eq_ignore_ascii_case(m.name));
     if !set.rows.is_empty() && !same_columns {
-        return Err(Error::Config(format!(
-            "cached rows do not have the columns of {}",
-            meta.name
-        )));
+        return Err(Error::Usage {
+            entity: Some(meta.name),
+            relation: None,
+            message: format!(
+                "the rows cached under this key do not have the columns of {} (does another query use the same cache key?)",
+                meta.name
+            ),
+        });
     }
     set.rows.into_iter().map(T::from_row).collect()
 }

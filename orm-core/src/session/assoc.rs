@@ -159,11 +159,13 @@ impl AssocChanges {
                 .values()
                 .filter(|p| p.insert && live(&p.left) && live(&p.right)),
             |o| {
-                o.key_value().map(Some).ok_or_else(|| {
-                    Error::Config(format!(
+                o.key_value().map(Some).ok_or_else(|| Error::Usage {
+                    entity: Some(o.meta().name),
+                    relation: None,
+                    message: format!(
                         "a {} in a many-to-many collection was never inserted",
                         o.meta().name
-                    ))
+                    ),
                 })
             },
         )?;

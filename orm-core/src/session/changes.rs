@@ -22,8 +22,11 @@ use crate::value::{Value, same};
 /// A column change of one object: old and new value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
+    /// The column's SQL name.
     pub column: &'static str,
+    /// Its value when loaded or last flushed.
     pub old: Value,
+    /// Its value now.
     pub new: Value,
 }
 

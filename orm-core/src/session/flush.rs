@@ -183,9 +183,11 @@ impl Session {
     pub fn plan_rows(&mut self) -> Result<Vec<Statement>> {
         self.ensure_usable()?;
         if self.finishing.is_some() {
-            return Err(Error::Config(
-                "a cancelled commit is still finishing: await settle() first".into(),
-            ));
+            return Err(Error::Usage {
+                entity: None,
+                relation: None,
+                message: "a cancelled commit is still finishing: await settle() first".into(),
+            });
         }
         let empty = Merged::of(&Hooks::default(), &Hooks::default());
         let (ids, changes) = self.prepare_all(&empty, &Default::default())?;
@@ -254,10 +256,14 @@ impl Session {
             let nothing = changes.iter().all(TypeChanges::is_empty);
             if nothing && !held.is_empty() {
                 self.cancel_all();
-                return Err(Error::Config(format!(
-                    "{} object(s) wait for the generated key of a parent that is not being inserted",
-                    held.len()
-                )));
+                return Err(Error::Usage {
+                    entity: None,
+                    relation: None,
+                    message: format!(
+                        "{} object(s) wait for the generated key of a parent that is not being inserted",
+                        held.len()
+                    ),
+                });
             }
             if nothing && first && assoc_deletes.is_empty() && !relations.assoc.has_inserts() {
                 self.cancel_all();
@@ -401,7 +407,7 @@ impl Session {
             t.check_keys()?;
         }
         let metas: Vec<_> = self.trackers.values().map(|t| t.meta()).collect();
-        let order = dependency_order(&metas).map_err(Error::Config)?;
+        let order = dependency_order(&metas)?;
         let ids: Vec<TypeId> = order
             .iter()
             .filter_map(|m| {

@@ -119,16 +119,24 @@ pub(crate) enum ViewEvent {
 /// Per-entity events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntityEvent {
+    /// An object was built from a row.
     AfterLoad,
+    /// A new object is about to be inserted by a flush.
     BeforeInsert,
+    /// A changed object is about to be updated by a flush.
     BeforeUpdate,
+    /// A deleted object's row is about to be deleted by a flush.
     BeforeDelete,
+    /// The flush's statements succeeded and inserted this object.
     AfterInsert,
+    /// The flush's statements succeeded and updated this object.
     AfterUpdate,
+    /// The flush's statements succeeded and deleted this object's row.
     AfterDelete,
 }
 
 impl EntityEvent {
+    /// The event's name in messages (`before_insert`).
     pub fn name(self) -> &'static str {
         match self {
             EntityEvent::AfterLoad => "after_load",
@@ -157,7 +165,33 @@ struct Entry {
     callback: Callback,
 }
 
-/// A registry of hooks, on a database or a session. Registration takes `&self`.
+/// A registry of hooks, on a database or a session. Registration takes
+/// `&self`. Hooks run by priority, lowest first, then in registration order,
+/// a database's and a session's merged by that rule.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// use std::sync::{Arc, Mutex};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Database::connect("sqlite::memory:").await?;
+/// let ran = Arc::new(Mutex::new(Vec::new()));
+/// let log = ran.clone();
+/// db.hooks().before_commit(10, move |_| {
+///     log.lock().unwrap().push("database, 10");
+///     Ok(())
+/// });
+/// let mut s = db.session();
+/// let log = ran.clone();
+/// s.hooks().before_commit(0, move |_| {
+///     log.lock().unwrap().push("session, 0");
+///     Ok(())
+/// });
+/// s.commit().await?;
+/// assert_eq!(*ran.lock().unwrap(), ["session, 0", "database, 10"]);
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Default)]
 pub struct Hooks {
     entries: RwLock<Vec<Entry>>,

@@ -64,11 +64,14 @@ fn single_key(
     let mut keys = meta.key_columns();
     match (keys.next(), keys.next()) {
         (Some((_, c)), None) => Ok(c.name),
-        _ => Err(Error::Config(format!(
-            "{}: relationships need a single-column primary key on {}",
-            rel.describe(),
-            meta.name
-        ))),
+        _ => Err(Error::Schema {
+            entity: meta.name,
+            relation: Some(rel.describe()),
+            message: format!(
+                "relationships need a single-column primary key on {}",
+                meta.name
+            ),
+        }),
     }
 }
 
@@ -203,10 +206,10 @@ async fn fetch_via<C: Entity>(
     rel: &'static RelationMeta,
     values: Vec<Value>,
 ) -> Result<HashMap<ValueKey, Vec<Handle<C>>>> {
-    let via = rel
-        .via
-        .as_ref()
-        .ok_or_else(|| Error::Config(format!("{}: no association table", rel.describe())))?;
+    let via = rel.via.as_ref().ok_or_else(|| Error::Internal {
+        entity: Some(rel.owner_meta().name),
+        message: format!("{}: no association table", rel.describe()),
+    })?;
     let meta = C::meta();
     let key = single_key(meta, rel)?;
     let dialect = session.dialect();
@@ -244,11 +247,14 @@ async fn fetch_via<C: Entity>(
         let mut rows = Vec::with_capacity(set.rows.len());
         for mut row in set.rows {
             if row.len() <= width {
-                return Err(Error::Config(format!(
-                    "{}: the association query returned {} columns",
-                    rel.describe(),
-                    row.len()
-                )));
+                return Err(Error::Internal {
+                    entity: Some(rel.owner_meta().name),
+                    message: format!(
+                        "{}: the association query returned {} columns",
+                        rel.describe(),
+                        row.len()
+                    ),
+                });
             }
             owner_keys.push(row.pop().unwrap_or(Value::I64(0)));
             row.truncate(width);

@@ -461,7 +461,7 @@ impl Session {
         Ok(self.fetch(&stmt).await?.into_rows())
     }
 
-    /// Runs a cacheable query-building function (story 2): `build` writes
+    /// Runs a cacheable query-building function: `build` writes
     /// SQL from the *shape* of `params` (present or absent, list or not)
     /// and is called once per shape; values are bound. `site` names the
     /// query (the cache key is the site plus the shape, never the values).

@@ -301,12 +301,15 @@ impl<T: Entity> Tracked<T> {
                 let i = (0..rows.len()).find(|&i| !placed[i]).unwrap_or(0);
                 for &(_, c) in &deps[i] {
                     if !meta.columns[c].nullable {
-                        return Err(Error::Config(format!(
-                            "{}: rows {} form a foreign-key cycle through the non-nullable column {}",
-                            meta.name,
-                            describe_key(&key_of(meta, &rows[i].1)),
-                            meta.columns[c].name
-                        )));
+                        return Err(Error::Schema {
+                            entity: meta.name,
+                            relation: None,
+                            message: format!(
+                                "rows {} form a foreign-key cycle through the non-nullable column {}",
+                                describe_key(&key_of(meta, &rows[i].1)),
+                                meta.columns[c].name
+                            ),
+                        });
                     }
                 }
                 placed[i] = true;

@@ -101,11 +101,13 @@ pub(crate) async fn run_steps<R: Runner>(
         if let Some(k) = &keys[i]
             && k.len() != expected
         {
-            return Err(StepError::Failed(Error::Config(format!(
-                "{}: expected {expected} generated keys, the database returned {}",
-                meta.name,
-                k.len()
-            ))));
+            return Err(StepError::Failed(Error::Internal {
+                entity: Some(meta.name),
+                message: format!(
+                    "expected {expected} generated keys, the database returned {}",
+                    k.len()
+                ),
+            }));
         }
     }
     Ok(keys)

@@ -325,11 +325,15 @@ impl Session {
                 Some(k) => p.child.set_column(p.column, k)?,
                 None => {
                     if p.parent.state() == ObjectState::Detached {
-                        return Err(Error::Config(format!(
-                            "a {} refers to a {} that left the session before it was inserted",
-                            p.child.meta().name,
-                            p.parent.meta().name
-                        )));
+                        return Err(Error::Usage {
+                            entity: Some(p.child.meta().name),
+                            relation: None,
+                            message: format!(
+                                "a {} refers to a {} that left the session before it was inserted",
+                                p.child.meta().name,
+                                p.parent.meta().name
+                            ),
+                        });
                     }
                     waiting.insert(p.child.addr());
                     left.push(p);
@@ -427,13 +431,16 @@ fn peek(owner: &Obj, index: usize) -> (bool, Vec<Obj>, Vec<Obj>) {
 fn null_for(o: &Obj, fk: usize, rel: &RelationMeta) -> Result<Value> {
     let column = &o.meta().columns[fk];
     if !column.nullable {
-        return Err(Error::Config(format!(
-            "{}: detaching a {} needs a nullable foreign key, and {}.{} is not",
-            rel.describe(),
-            o.meta().name,
-            o.meta().table,
-            column.name
-        )));
+        return Err(Error::Schema {
+            entity: rel.owner_meta().name,
+            relation: Some(rel.describe()),
+            message: format!(
+                "detaching a {} needs a nullable foreign key, and {}.{} is not",
+                o.meta().name,
+                o.meta().table,
+                column.name
+            ),
+        });
     }
     Ok(Value::Null(column.sql_type))
 }

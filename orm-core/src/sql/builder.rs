@@ -1,5 +1,6 @@
-//! Cacheable query-building functions (story 2): hand-written SQL built
-//! once per *shape* of its parameters, never per value.
+//! Cacheable query-building functions: hand-written SQL (a lookup whose
+//! filters depend on the request) built once per *shape* of its
+//! parameters, never per value.
 //!
 //! The builder closure never sees a value. It receives a [`Shape`] that says,
 //! for each parameter, whether it is present (`None` vs `Some`), a list, an
@@ -68,6 +69,7 @@ pub enum Param {
 }
 
 impl Param {
+    /// A value, always present.
     pub fn value(v: impl Into<Value>) -> Param {
         Param::Value(v.into())
     }
@@ -77,6 +79,7 @@ impl Param {
         v.map_or(Param::Absent, |v| Param::Value(v.into()))
     }
 
+    /// A list for an `IN` slot (empty is allowed: test `is_empty_list`).
     pub fn list<V: Into<Value>>(values: impl IntoIterator<Item = V>) -> Param {
         Param::List(values.into_iter().map(Into::into).collect())
     }
@@ -132,8 +135,20 @@ fn shape_key(site: &'static str, salt: u64, dialect: Dialect, params: &[Param]) 
     key
 }
 
+/// A built query's SQL that does not fit its shape (see [`Error::Template`]).
+fn template_error(site: &str, message: impl std::fmt::Display) -> Error {
+    Error::Template {
+        site: site.to_string(),
+        message: message.to_string(),
+    }
+}
+
 /// Runs the builder and compiles what it wrote.
-fn compile(params: &[Param], build: &impl Fn(&Shape<'_>) -> String) -> Result<Template> {
+fn compile(
+    site: &str,
+    params: &[Param],
+    build: &impl Fn(&Shape<'_>) -> String,
+) -> Result<Template> {
     let shape = Shape {
         params,
         order: RefCell::new(Vec::new()),
@@ -143,20 +158,24 @@ fn compile(params: &[Param], build: &impl Fn(&Shape<'_>) -> String) -> Result<Te
     for &i in &order {
         match params.get(i) {
             Some(Param::Absent) | None => {
-                return Err(Error::Config(format!(
-                    "the builder wrote a placeholder for parameter {i}, which is absent"
-                )));
+                return Err(template_error(
+                    site,
+                    format!("the builder wrote a placeholder for parameter {i}, which is absent"),
+                ));
             }
             Some(Param::List(v)) if v.is_empty() => {
-                return Err(Error::Config(format!(
-                    "the builder wrote placeholders for parameter {i}, an empty list; test is_empty_list"
-                )));
+                return Err(template_error(
+                    site,
+                    format!(
+                        "the builder wrote placeholders for parameter {i}, an empty list; test is_empty_list"
+                    ),
+                ));
             }
             _ => {}
         }
     }
     let lists: Vec<bool> = params.iter().map(|p| matches!(p, Param::List(_))).collect();
-    Template::compile(&sql, &order, &lists).map_err(|e| Error::Config(format!("built SQL: {e}")))
+    Template::compile(&sql, &order, &lists).map_err(|e| template_error(site, e))
 }
 
 /// The statement for one call of a built query.
@@ -181,28 +200,29 @@ pub(crate) fn statement(
     let style = dialect.spec().placeholders;
     let key = shape_key(site, salt, dialect, params);
     let mismatch = || {
-        Error::Config(format!(
-            "paranoid check: the builder of {site} wrote different SQL for the same shape (does it read a value it captured?)"
-        ))
+        template_error(
+            site,
+            "paranoid check failed: the builder wrote different SQL for the same shape (does it read a value it captured?)",
+        )
     };
     let resolved = cache.resolve(
         &key,
-        || compile(params, &build),
-        |t| compile(params, &build).is_ok_and(|again| again == *t),
+        || compile(site, params, &build),
+        |t| compile(site, params, &build).is_ok_and(|again| again == *t),
     )?;
     let template = match resolved {
         Resolved::Hit(t) | Resolved::Stored(t) => t,
-        Resolved::Fresh => Arc::new(compile(params, &build)?),
+        Resolved::Fresh => Arc::new(compile(site, params, &build)?),
         Resolved::Rejected => {
             tracing::warn!(
                 site,
                 "a query builder wrote different SQL for one shape; not cached"
             );
-            Arc::new(compile(params, &build)?)
+            Arc::new(compile(site, params, &build)?)
         }
         Resolved::Mismatch => return Err(mismatch()),
     };
-    let bound = bind(&template, style, &args)?;
+    let bound = bind(&template, style, &args).map_err(|e| template_error(site, e))?;
     Ok(Statement::new(bound.0, bound.1))
 }
 
@@ -210,7 +230,7 @@ fn bind(
     template: &Template,
     style: Placeholders,
     args: &[Arg<Value>],
-) -> Result<(std::sync::Arc<str>, Vec<Value>)> {
+) -> Result<(std::sync::Arc<str>, Vec<Value>), orm_cache::template::TemplateError> {
     // Empty lists are never bound (the builder wrote no placeholder): give
     // them one stand-in so the template's shape check passes.
     let args: Vec<Arg<Value>> = args
@@ -222,8 +242,6 @@ fn bind(
             other => other.clone(),
         })
         .collect();
-    let b = template
-        .bind(style, &args, orm_cache::template::Padding::PowerOfTwo)
-        .map_err(|e| Error::Config(e.to_string()))?;
+    let b = template.bind(style, &args, orm_cache::template::Padding::PowerOfTwo)?;
     Ok((b.sql, b.params))
 }

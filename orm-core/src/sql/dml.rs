@@ -273,7 +273,10 @@ impl Writer<'_> {
         );
         match resolved {
             Ok(Resolved::Hit(t) | Resolved::Stored(t)) => {
-                let bound = bind(&t).map_err(|e| Error::Config(format!("flush template: {e}")))?;
+                let bound = bind(&t).map_err(|e| Error::Template {
+                    site: "flush".into(),
+                    message: format!("{e}; statement: {}", plain().sql),
+                })?;
                 Ok(Statement::new(bound.sql, bound.params))
             }
             Ok(Resolved::Fresh) => Ok(plain().clone()),
@@ -284,10 +287,13 @@ impl Writer<'_> {
                 );
                 Ok(plain().clone())
             }
-            Ok(Resolved::Mismatch) => Err(Error::Config(format!(
-                "paranoid check failed for flush statement {}",
-                plain().sql
-            ))),
+            Ok(Resolved::Mismatch) => Err(Error::Template {
+                site: "flush".into(),
+                message: format!(
+                    "paranoid check failed: the template and the plain build differ; statement: {}",
+                    plain().sql
+                ),
+            }),
             // Text the template parser cannot take apart: build it fresh.
             Err(_) => {
                 self.cache.mark_uncacheable(key);
@@ -424,10 +430,10 @@ pub(crate) fn update_batch(
             }
         });
         if !by_one {
-            return Err(Error::Config(format!(
-                "{}: a batched update does not bump the version by one",
-                meta.name
-            )));
+            return Err(Error::Internal {
+                entity: Some(meta.name),
+                message: "a batched update does not bump the version by one".into(),
+            });
         }
     }
     if w.dialect.spec().update_batch == UpdateBatch::ValuesJoin {

@@ -37,10 +37,12 @@ impl Statement {
         }
     }
 
+    /// The SQL text, placeholders in the backend's style.
     pub fn sql(&self) -> &str {
         &self.sql
     }
 
+    /// The bound values, in placeholder order.
     pub fn params(&self) -> &[Value] {
         &self.params
     }

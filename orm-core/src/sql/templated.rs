@@ -87,6 +87,7 @@ use crate::value::Value;
 pub struct TemplateOptions {
     /// Shapes kept (least recently useful ones are evicted).
     pub capacity: usize,
+    /// How much templates are checked (verify on store by default).
     pub mode: Mode,
     /// Padding of bound lists.
     pub padding: Padding,
@@ -302,14 +303,8 @@ fn compile(dialect: Dialect, kind: Kind, spec: &SelectSpec<'_>) -> Result<Templa
     };
     let stmt = fresh(dialect, kind, &marked);
     let markers: Option<Vec<usize>> = stmt.params.iter().map(marker_index).collect();
-    let markers = markers.ok_or_else(|| {
-        Error::Config(format!(
-            "unexpected literal in template of {}",
-            spec.meta.name
-        ))
-    })?;
-    Template::compile(&stmt.sql, &markers, &lists)
-        .map_err(|e| Error::Config(format!("template of {}: {e}", spec.meta.name)))
+    let markers = markers.ok_or_else(|| template_error(spec, "unexpected literal in the SQL"))?;
+    Template::compile(&stmt.sql, &markers, &lists).map_err(|e| template_error(spec, e))
 }
 
 fn limit_args(kind: Kind, spec: &SelectSpec<'_>, args: &mut Vec<Arg<Value>>) {
@@ -419,7 +414,7 @@ pub(crate) fn statements_moving(
             limit_args(kind, spec, &mut args);
             let b = template
                 .bind_owned(placeholders(dialect), args, padding)
-                .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
+                .map_err(|e| template_error(spec, e))?;
             return Ok(vec![Statement::new(b.sql, b.params)]);
         }
     }
@@ -611,10 +606,10 @@ fn resolve(
             );
             Ok(None)
         }
-        Resolved::Mismatch => Err(Error::Config(format!(
-            "paranoid template check failed for {}: the template and the plain build differ",
-            spec.meta.name
-        ))),
+        Resolved::Mismatch => Err(template_error(
+            spec,
+            "paranoid check failed: the template and the plain build differ",
+        )),
     }
 }
 
@@ -658,18 +653,26 @@ fn finish(
     if total <= bind_limit && padding.params(&args) <= bind_limit {
         let b = template
             .bind_owned(placeholders(dialect), args, padding)
-            .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?;
+            .map_err(|e| template_error(spec, e))?;
         return Ok(vec![Statement::new(b.sql, b.params)]);
     }
     let bound = {
         template
             .bind_split(placeholders(dialect), &args, padding, bind_limit)
-            .map_err(|e| Error::Config(format!("{}: {e}", spec.meta.name)))?
+            .map_err(|e| template_error(spec, e))?
     };
     Ok(bound
         .into_iter()
         .map(|b| Statement::new(b.sql, b.params))
         .collect())
+}
+
+/// A template of an entity query that does not fit (see [`Error::Template`]).
+fn template_error(spec: &SelectSpec<'_>, what: impl std::fmt::Display) -> Error {
+    Error::Template {
+        site: spec.meta.name.to_string(),
+        message: what.to_string(),
+    }
 }
 
 /// A query whose values exceed the bind limit (after [`fit`]) can be split
@@ -685,10 +688,12 @@ fn check_splittable(
     total: usize,
 ) -> Result<()> {
     let refuse = |why: &str| {
-        Err(Error::Config(format!(
-            "{}: {total} bound values exceed the backend's limit of {limit} and {why}",
-            spec.meta.name
-        )))
+        Err(Error::QueryTooLarge {
+            entity: spec.meta.name,
+            values: total,
+            limit,
+            reason: why.to_string(),
+        })
     };
     if kind == Kind::Rows && (spec.limit.is_some() || spec.offset.is_some()) {
         return refuse(

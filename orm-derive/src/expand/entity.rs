@@ -258,7 +258,7 @@ fn set_column(entity: &Entity) -> TokenStream {
             }
         }
     });
-    let no_column = format!("{}: no column at index {{index}}", entity.name);
+    let name = entity.name.to_string();
     quote! {
         fn set_column(
             &mut self,
@@ -268,9 +268,10 @@ fn set_column(entity: &Entity) -> TokenStream {
             match index {
                 #(#arms)*
                 _ => {
-                    return ::core::result::Result::Err(__p::Error::Config(
-                        ::std::format!(#no_column),
-                    ));
+                    return ::core::result::Result::Err(__p::Error::Internal {
+                        entity: ::core::option::Option::Some(#name),
+                        message: ::std::format!("no column at index {index}"),
+                    });
                 }
             }
             ::core::result::Result::Ok(())

@@ -79,8 +79,8 @@
 //! * **`Option` is written literally.** With `with = C`, the derive reads a
 //!   field type spelled `Option<T>` as a nullable column of `T`; an alias of
 //!   `Option` would ask `C` to store the `Option` itself.
-//! * **No native PostgreSQL `inet` (yet).** The issue allows one for
-//!   `IpAddr`; it is left out because it is not clean with the current value
+//! * **No native PostgreSQL `inet` (yet).** It would suit `IpAddr`; it is
+//!   left out because it is not clean with the current value
 //!   seam: sqlx binds every parameter in binary with a declared type, and a
 //!   text parameter sent into an `inet` column is refused by PostgreSQL unless
 //!   the SQL casts it. Doing it right needs a `Value::Inet` variant carried

@@ -9,7 +9,7 @@ use super::Converter;
 use crate::value::{DecodeFailure, SqlType, Value};
 
 /// Stores a `Display + FromStr` type as text: `Display` writes it, `FromStr`
-/// reads it back. Story 1's `IpAddr` (v4 and v6) is the typical use:
+/// reads it back. An `IpAddr` (v4 and v6) is the typical use:
 ///
 /// ```
 /// use std::net::IpAddr;
