@@ -15,6 +15,7 @@
 //!   client go away and rolls back).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +25,8 @@ use tokio::task::AbortHandle;
 /// A running proxy; stops when dropped.
 pub struct Proxy {
     addr: SocketAddr,
+    /// Reads from clients, each forwarded to the server as one write.
+    sends: Arc<AtomicUsize>,
     pumps: Arc<Mutex<Vec<AbortHandle>>>,
     accept: AbortHandle,
 }
@@ -38,6 +41,8 @@ impl Proxy {
         let pumps: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let target = target.to_string();
         let registry = pumps.clone();
+        let sends: Arc<AtomicUsize> = Arc::default();
+        let counter = sends.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&target).await else {
@@ -47,8 +52,8 @@ impl Proxy {
                 let _ = server.set_nodelay(true);
                 let (cr, cw) = client.into_split();
                 let (sr, sw) = server.into_split();
-                let up = tokio::spawn(pump(cr, sw));
-                let down = tokio::spawn(pump(sr, cw));
+                let up = tokio::spawn(pump(cr, sw, Some(counter.clone())));
+                let down = tokio::spawn(pump(sr, cw, None));
                 let mut list = registry.lock().unwrap();
                 list.retain(|h| !h.is_finished());
                 list.push(up.abort_handle());
@@ -58,6 +63,7 @@ impl Proxy {
         .abort_handle();
         Proxy {
             addr,
+            sends,
             pumps,
             accept,
         }
@@ -66,6 +72,14 @@ impl Proxy {
     /// `host:port` clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many times a client sent bytes to the server so far. A client
+    /// that waits for each reply sends once per round trip, so the
+    /// difference over a run of statements counts their round trips (a
+    /// ping on each checkout or return would double it).
+    pub fn sends(&self) -> usize {
+        self.sends.load(Ordering::SeqCst)
     }
 
     /// Cuts every connection open through the proxy now (new ones still work).
@@ -86,12 +100,19 @@ impl Drop for Proxy {
     }
 }
 
-async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf) {
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    sends: Option<Arc<AtomicUsize>>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Some(c) = &sends {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
                 // Let the other side's task run first: the bytes are
                 // delivered at the next turn of the runtime at the soonest.
                 tokio::task::yield_now().await;

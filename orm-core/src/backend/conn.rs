@@ -15,11 +15,13 @@
 //!   zero while the server is in a transaction: the connection then returns
 //!   to the pool *idle in transaction*, and every later autocommit statement
 //!   on it vanishes with it). So a busy server connection is never given
-//!   back: it is detached from the pool and closed, and the server rolls
-//!   back whatever it held. The pool opens a replacement when asked.
+//!   back: it is closed, and the server rolls back whatever it held. The
+//!   pool (`pool.rs`, which has no ping of its own and trusts this
+//!   verdict) opens a replacement when asked.
 //! * Dropped inside a transaction but not busy, the transaction is rolled
-//!   back before the connection is reused: the ROLLBACK is queued on the
-//!   connection (sqlx flushes it when the pool takes the connection back).
+//!   back before the connection is reused: on a server, a task sends the
+//!   ROLLBACK at once and holds the connection until it returns; on
+//!   sqlx's SQLite driver it is queued on the connection's worker.
 //! * SQLite's connections are not cut: an in-memory database lives only as
 //!   long as its one connection. sqlx's SQLite driver runs each connection
 //!   on a worker thread that finishes a command even if nobody awaits it and
@@ -41,6 +43,7 @@ use std::sync::Arc;
 use sqlx::pool::PoolConnection;
 use sqlx_core::transaction::TransactionManager;
 
+use super::pool::{Pooled, Raw};
 use super::{Done, Driver, mysql, postgres, sqlite, sqlite_direct};
 use crate::error::{DbErrorKind, Result};
 use crate::row::RowSet;
@@ -62,8 +65,8 @@ pub(crate) struct Conn {
 #[derive(Debug)]
 enum Kind {
     Sqlite(PoolConnection<sqlx::Sqlite>),
-    Postgres(PoolConnection<sqlx::Postgres>),
-    MySql(PoolConnection<sqlx::MySql>),
+    Postgres(Pooled<sqlx::PgConnection>),
+    MySql(Pooled<sqlx::MySqlConnection>),
     SqliteDirect(sqlite_direct::Conn),
 }
 
@@ -117,11 +120,11 @@ impl Conn {
         Conn::of(Kind::Sqlite(c))
     }
 
-    pub(super) fn postgres(c: PoolConnection<sqlx::Postgres>) -> Conn {
+    pub(super) fn postgres(c: Pooled<sqlx::PgConnection>) -> Conn {
         Conn::of(Kind::Postgres(c))
     }
 
-    pub(super) fn mysql(c: PoolConnection<sqlx::MySql>) -> Conn {
+    pub(super) fn mysql(c: Pooled<sqlx::MySqlConnection>) -> Conn {
         Conn::of(Kind::MySql(c))
     }
 
@@ -282,18 +285,33 @@ impl Drop for Conn {
     }
 }
 
-/// Gives a server connection back to the pool (rolling back an open
-/// transaction first), or closes it when its state is unknown.
-fn release<DB: sqlx::Database>(mut c: PoolConnection<DB>, unknown: bool, in_tx: bool) {
+/// Gives a server connection back to the pool, rolling back an open
+/// transaction first, or closes it when its state is unknown.
+fn release<C: Raw>(mut c: Pooled<C>, unknown: bool, in_tx: bool) {
     if unknown {
         // Closing the socket makes the server roll back; the pool opens a
         // replacement when one is needed.
-        drop(c.detach());
+        c.discard();
         return;
     }
-    if in_tx {
-        // Queued on the connection; the pool's release check sends it and
-        // waits for it before anyone else gets the connection.
-        DB::TransactionManager::start_rollback(&mut c);
+    if !in_tx {
+        // Clean and idle: back to the pool as it is (drop), no ping.
+        return;
+    }
+    type Manager<C> = <<C as sqlx::Connection>::Database as sqlx::Database>::TransactionManager;
+    match tokio::runtime::Handle::try_current() {
+        // The ROLLBACK runs now, on a task that holds the connection (and
+        // its pool slot) until it returns, so the transaction's locks go at
+        // once and nobody else gets the connection inside it.
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                match Manager::<C>::rollback(&mut c).await {
+                    Ok(()) => drop(c),
+                    Err(_) => c.discard(),
+                }
+            });
+        }
+        // No runtime to run it on: closing the socket rolls back.
+        Err(_) => c.discard(),
     }
 }

@@ -66,6 +66,7 @@ macro_rules! driver {
 
 mod conn;
 pub(crate) mod mysql;
+mod pool;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 pub(crate) mod sqlite_direct;
@@ -92,8 +93,8 @@ pub(crate) struct Capabilities {
 #[derive(Debug, Clone)]
 pub(crate) enum Pool {
     Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-    MySql(sqlx::MySqlPool),
+    Postgres(pool::ServerPool<sqlx::PgConnection>),
+    MySql(pool::ServerPool<sqlx::MySqlConnection>),
     /// SQLite without sqlx ([`SqliteDriver::Direct`]).
     SqliteDirect(sqlite_direct::DirectPool),
 }
@@ -221,8 +222,8 @@ impl Pool {
     pub(crate) async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
             Pool::Sqlite(p) => Conn::sqlite(p.acquire().await.map_err(sqlite::classify)?),
-            Pool::Postgres(p) => Conn::postgres(p.acquire().await.map_err(postgres::classify)?),
-            Pool::MySql(p) => Conn::mysql(p.acquire().await.map_err(mysql::classify)?),
+            Pool::Postgres(p) => Conn::postgres(p.acquire().await?),
+            Pool::MySql(p) => Conn::mysql(p.acquire().await?),
             Pool::SqliteDirect(p) => Conn::direct(p.acquire().await?),
         })
     }
@@ -246,6 +247,13 @@ impl Pool {
 }
 
 /// Pool settings common to every backend.
+///
+/// PostgreSQL and MySQL use the ORM's own pool (`backend/pool.rs`), which
+/// sends nothing but the statements: no ping when a connection is handed
+/// out or comes back (sqlx's pool pings on every return, a round trip per
+/// autocommit statement). Its connections are opened on demand, and one
+/// idle past `idle_timeout` or older than `max_lifetime` is closed when the
+/// pool next sees it (`min_connections` applies to SQLite only).
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     /// Most connections open at once (default 10; 1 for in-memory SQLite).
@@ -261,7 +269,8 @@ pub struct PoolOptions {
     pub max_lifetime: Option<std::time::Duration>,
     /// Ping each connection before handing it out. Off by default: it costs a
     /// round trip per statement, and a dead connection is reported as
-    /// [`DbErrorKind::ConnectionLost`] anyway.
+    /// [`DbErrorKind::ConnectionLost`] anyway (and replaced for the next
+    /// statement). On for networks that drop idle connections silently.
     pub test_before_acquire: bool,
     /// Prepared statements cached per connection.
     pub statement_cache_capacity: usize,

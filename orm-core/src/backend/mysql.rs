@@ -14,9 +14,12 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlRow};
-use sqlx::{Arguments, Column, Decode, Executor, MySql, Row, TypeInfo, ValueRef};
+use sqlx::mysql::{
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
+};
+use sqlx::{Arguments, Column, ConnectOptions, Decode, Executor, MySql, Row, TypeInfo, ValueRef};
 
+use super::pool::{Connector, ServerPool};
 use super::{Capabilities, Done, Pool, PoolOptions};
 use crate::error::{DbErrorKind, Error, Result, Violation};
 use crate::value::{SqlType, Value};
@@ -43,26 +46,30 @@ pub(super) async fn connect(
         .fetch_one(&mut probe)
         .await
         .map_err(connect_error);
-    let _ = sqlx::Connection::close(probe).await;
     let version = version?;
     let setup: std::sync::Arc<str> = session_setup(&version, timeouts.statement).into();
-    let pool = options
-        .sqlx::<MySql>()
-        .after_connect(move |conn, _meta| {
-            let setup = setup.clone();
-            Box::pin(async move {
-                let setup = sqlx::AssertSqlSafe(String::from(&*setup));
-                conn.execute(setup).await.map(drop)
-            })
+    prepare(&mut probe, &setup).await.map_err(connect_error)?;
+    let connect: Connector<MySqlConnection> = Box::new(move || {
+        let (opts, setup) = (opts.clone(), setup.clone());
+        Box::pin(async move {
+            let mut conn = opts.connect().await.map_err(classify)?;
+            prepare(&mut conn, &setup).await.map_err(classify)?;
+            Ok(conn)
         })
-        .connect_with(opts)
-        .await
-        .map_err(connect_error)?;
+    });
+    let pool = ServerPool::new(options, connect, Some(probe));
     let caps = Capabilities {
         insert_returning: mariadb_with_returning(&version),
         bind_limit: BIND_LIMIT,
     };
     Ok((Pool::MySql(pool), caps))
+}
+
+/// Runs the session set-up on a new connection.
+async fn prepare(conn: &mut MySqlConnection, setup: &str) -> sqlx::Result<()> {
+    conn.execute(sqlx::AssertSqlSafe(setup.to_string()))
+        .await
+        .map(drop)
 }
 
 /// The `SET SESSION` every connection runs: strict mode, and the statement

@@ -6,9 +6,10 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
-use sqlx::{Arguments, Column, Decode, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
+use sqlx::{Arguments, Column, ConnectOptions, Decode, Postgres, Row, TypeInfo, ValueRef};
 
+use super::pool::{Connector, ServerPool};
 use super::{Capabilities, Done, Pool, PoolOptions};
 use crate::error::{DbErrorKind, Error, Result, Violation};
 use crate::value::{SqlType, Value};
@@ -29,14 +30,14 @@ pub(super) async fn connect(
         // Sent in the startup packet: no statement per connection.
         opts = opts.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]);
     }
-    // Fails fast with the driver's cause (see `backend::connect`).
+    // Fails fast with the driver's cause (see `backend::connect`), and
+    // becomes the pool's first connection.
     let probe = super::probe(&opts, timeouts.connect, url).await?;
-    let _ = sqlx::Connection::close(probe).await;
-    let pool = options
-        .sqlx::<Postgres>()
-        .connect_with(opts)
-        .await
-        .map_err(connect_error)?;
+    let connect: Connector<PgConnection> = Box::new(move || {
+        let opts = opts.clone();
+        Box::pin(async move { opts.connect().await.map_err(classify) })
+    });
+    let pool = ServerPool::new(options, connect, Some(probe));
     let caps = Capabilities {
         insert_returning: true,
         bind_limit: BIND_LIMIT,
