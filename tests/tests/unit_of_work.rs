@@ -107,6 +107,68 @@ async fn balance_in_db(db: &Database, id: i64) -> orm_core::Result<(i64, i64)> {
 }
 
 backend_tests! {
+    /// A query on a clean session runs no flush (no `before_flush`, as
+    /// SQLAlchemy skips a clean session's flush), and every way of making
+    /// it unclean is still flushed before the next query: a first write, a
+    /// second write of an object whose first write changed nothing, an
+    /// added object, a deletion, a write after a rollback.
+    async fn autoflush_skips_a_clean_session_only(db) {
+        let ids = accounts(&db, 3).await?;
+        let flushes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut s = db.session();
+        let counter = flushes.clone();
+        s.hooks().before_flush(0, move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+        let count = || flushes.load(std::sync::atomic::Ordering::SeqCst);
+        // The balance row as the session's own connection reads it.
+        async fn stored(s: &mut Session, id: i64) -> orm_core::Result<i64> {
+            let rows = s.query::<Account>().filter(Account::ID.eq(id)).rows().await?;
+            rows[0].get::<i64>("balance")
+        }
+        let a = s.get::<Account>(ids[0]).await?;
+        let b = s.get::<Account>(ids[1]).await?;
+        // A session fresh from loads: the first autoflush looks, the next do not.
+        stored(&mut s, ids[0]).await?;
+        let looked = count();
+        for _ in 0..3 {
+            stored(&mut s, ids[0]).await?;
+        }
+        assert_eq!(count(), looked, "a clean session runs no flush");
+
+        // A write that changes nothing, then one that does (the snapshot was
+        // taken by the first): flushed before the query, which sees it.
+        a.write().balance = 100;
+        assert_eq!(stored(&mut s, ids[0]).await?, 100);
+        a.write().balance = 7;
+        assert_eq!(stored(&mut s, ids[0]).await?, 7);
+        s.rollback().await?;
+        assert_eq!(balance_in_db(&db, ids[0]).await?.0, 100, "rolled back");
+
+        // The rollback gave the object its stored values back (nothing is
+        // pending); a write after it is flushed before the next query.
+        assert_eq!(a.read().balance, 100);
+        assert!(!s.is_dirty(&a));
+        let before = count();
+        a.write().balance = 7;
+        assert_eq!(stored(&mut s, ids[0]).await?, 7);
+        assert_eq!(count(), before + 1, "one flush for the write after the rollback");
+        s.commit().await?;
+        assert_eq!(balance_in_db(&db, ids[0]).await?.0, 7);
+
+        // An added object and a deletion are flushed before the next query.
+        s.add(account("new@x", 1));
+        let before = count();
+        assert_eq!(s.query::<Account>().all().await?.len(), 4);
+        assert_eq!(count(), before + 1);
+        s.delete(&b)?;
+        assert_eq!(s.query::<Account>().all().await?.len(), 3);
+        s.commit().await?;
+        assert_eq!(s.query::<Account>().all().await?.len(), 3);
+        Ok(())
+    }
+
     async fn assigning_the_same_value_is_not_a_change(db) {
         let ids = accounts(&db, 1).await?;
         let mut s = db.session();

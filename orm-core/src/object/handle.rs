@@ -74,6 +74,18 @@ use crate::value::Value;
 /// threads is reported. Change it with [`set_borrow_wait`].
 pub const BORROW_WAIT: Duration = Duration::from_secs(30);
 
+/// Tracked writes of any object in the process (every [`Handle::write`]
+/// and every write of the session's relationship bookkeeping): a session
+/// that found nothing to flush at count `n` still has nothing while the
+/// count is `n` (see `Session::autoflush`). One relaxed add per write; a
+/// write in another session only costs this one a real check.
+static TRACKED_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// The count of tracked writes so far (see [`TRACKED_WRITES`]).
+pub(crate) fn tracked_writes() -> u64 {
+    TRACKED_WRITES.load(Ordering::Relaxed)
+}
+
 /// The current bound, in milliseconds (read on the slow path only).
 static WAIT_MS: AtomicU64 = AtomicU64::new(BORROW_WAIT.as_millis() as u64);
 
@@ -591,6 +603,7 @@ impl<T: Entity> Handle<T> {
     /// any collection gains or loses a child.
     pub(crate) fn write_quietly(&self) -> WriteGuard<'_, T> {
         let guard = self.lock_write();
+        TRACKED_WRITES.fetch_add(1, Ordering::Relaxed);
         let mut tracking = self.inner.tracking.lock();
         if matches!(
             tracking.status,

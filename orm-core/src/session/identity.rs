@@ -83,18 +83,37 @@ impl<T: Entity> Tracked<T> {
         Ok(())
     }
 
+    /// Owners a flush's relationship walk must visit: deleted objects
+    /// (their children cascade), and new or written ones with a
+    /// relationship field whose membership changed. An object whose
+    /// fields were never touched costs one read of its fields here (typed:
+    /// no erased handle, no allocation) and nothing in the walk, which
+    /// would find nothing to do for it (an unchanged field has an empty
+    /// diff).
     pub(super) fn relation_owner_objects(&self) -> Vec<crate::model::fields::Obj> {
-        if T::meta().relations.is_empty() {
+        let count = T::meta().relations.len();
+        if count == 0 {
             return Vec::new();
         }
-        let mut out: Vec<crate::model::fields::Obj> =
-            self.new.iter().map(crate::object::erased::obj).collect();
+        let touched = |h: &Handle<T>| {
+            let value = h.read();
+            (0..count).any(|i| value.relation(i).is_some_and(|f| f.changed()))
+        };
+        let mut out: Vec<crate::model::fields::Obj> = self
+            .new
+            .iter()
+            .filter(|h| touched(h))
+            .map(crate::object::erased::obj)
+            .collect();
         out.extend(
             self.map
                 .values()
                 .filter(|h| {
-                    let t = h.tracking();
-                    t.status == ObjectState::Deleted || t.snapshot.is_some()
+                    let (status, written) = {
+                        let t = h.tracking();
+                        (t.status, t.snapshot.is_some())
+                    };
+                    status == ObjectState::Deleted || (written && touched(h))
                 })
                 .map(crate::object::erased::obj),
         );

@@ -128,6 +128,10 @@ pub struct Session {
     hooks: Hooks,
     stats: Stats,
     autoflush: bool,
+    /// The count of tracked writes (`object::handle::tracked_writes`) at
+    /// which the last flush began and succeeded: while it is unchanged and
+    /// no object is new or deleted, an autoflush has nothing to do.
+    clean_at: Option<u64>,
     /// Tables the open transaction's flushes wrote: the result cache
     /// invalidates them at commit (`crate::cache`).
     written: Vec<&'static str>,
@@ -152,6 +156,7 @@ impl Session {
             hooks: Hooks::default(),
             stats: Stats::default(),
             autoflush: true,
+            clean_at: None,
             written: Vec::new(),
             undo_log: Vec::new(),
         }
@@ -549,12 +554,24 @@ impl Session {
         observe(&stats, self.engine.dialect(), &stmt.sql, run).await
     }
 
-    /// Flushes if autoflush is on.
+    /// Flushes if autoflush is on and anything may be pending. A session
+    /// with nothing new, nothing deleted and no tracked write since its last
+    /// flush began is clean (SQLAlchemy's `_is_clean`): the query runs
+    /// without a flush, so an autoflush costs a counter read and a look at
+    /// each type's new and deleted lists, not a pass over every object, and
+    /// `before_flush` hooks do not run for it (an explicit `flush` runs them).
     pub(crate) async fn autoflush(&mut self) -> Result<()> {
         self.ready().await?;
-        if self.autoflush {
-            self.flush().await?;
+        if !self.autoflush {
+            return Ok(());
         }
+        let writes = crate::object::handle::tracked_writes();
+        let queued = || self.trackers.values().any(|t| t.has_queued());
+        if self.clean_at == Some(writes) && !queued() {
+            return Ok(());
+        }
+        self.flush().await?;
+        self.clean_at = Some(writes);
         Ok(())
     }
 }

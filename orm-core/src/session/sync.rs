@@ -5,7 +5,10 @@
 //! holds one child per key ([`Error::KeyConflict`] before anything is
 //! written; see `keyed`). Then it walks every object that may have
 //! relationship changes (new objects, deleted ones, and persistent ones
-//! written since their load or last flush) and, per relationship field:
+//! written since their load or last flush, of these only those with a
+//! relationship field whose membership changed: an untouched field has
+//! nothing to say, so an object whose relationships were never used costs
+//! the walk nothing) and, per relationship field:
 //!
 //! * **has-many**: new children join the session (cascade on save); each
 //!   added child's foreign key is set from the owner's key, or, when the
@@ -381,18 +384,9 @@ impl Session {
             let (Some(key), Ok(fk)) = (rel.keyed_column(), rel.fk_column()) else {
                 continue;
             };
-            // Objects of a type with relationships are among the owners
-            // already; the others are asked for.
-            let written = if target.relations.is_empty() {
-                self.written_objects(target)
-            } else {
-                owners
-                    .iter()
-                    .filter(|o| o.meta().same(target))
-                    .cloned()
-                    .collect()
-            };
-            for child in written {
+            // Every written child, whether or not its own relationship
+            // fields changed (the owners are only those whose did).
+            for child in self.written_objects(target) {
                 if child.state() != ObjectState::Persistent || !child.columns_changed(&[key, fk]) {
                     continue;
                 }

@@ -38,6 +38,9 @@ pub(crate) trait TypeTracker: Send + Sync {
     /// (new, touched, deleted) counts: how `before_flush` rounds detect new work.
     fn signature(&self) -> (usize, usize, usize);
     fn check_keys(&self) -> Result<()>;
+    /// Whether any object of this type is new or deleted (queued for the
+    /// next flush).
+    fn has_queued(&self) -> bool;
     /// Computes the type's changes, leaving out the objects in `held`
     /// (waiting for a parent's generated key: a later pass writes them).
     fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges>;
@@ -112,6 +115,10 @@ impl<T: Entity> TypeTracker for Tracked<T> {
 
     fn check_keys(&self) -> Result<()> {
         self.check_new_keys()
+    }
+
+    fn has_queued(&self) -> bool {
+        !self.new.is_empty() || !self.deleted.is_empty()
     }
 
     fn relation_owners(&self) -> Vec<crate::model::fields::Obj> {

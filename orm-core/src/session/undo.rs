@@ -189,6 +189,8 @@ impl Session {
     /// Undoes every flush since `mark` (0: the whole transaction), newest
     /// first, rows and relationships in the order they were applied.
     pub(super) fn undo_since(&mut self, mark: u64) {
+        // Objects get their pending state back without a tracked write.
+        self.clean_at = None;
         while self.undo_log.last().is_some_and(|e| e.seq() >= mark) {
             match self.undo_log.pop().expect("checked non-empty") {
                 Entry::Rows { seq, ty } => {
