@@ -75,24 +75,39 @@ impl<T: Entity> Tracked<T> {
 
     /// Whether a touched persistent object really changed, and which columns.
     fn changes_of(handle: &Handle<T>) -> Result<Option<Dirty>> {
+        Self::inspect(handle, |row, snapshot, changed| Dirty {
+            row,
+            snapshot: snapshot.to_vec(),
+            changed,
+        })
+    }
+
+    /// Runs `f` on a changed object's current row, its snapshot and the
+    /// changed columns, the snapshot borrowed (read under the object's
+    /// state lock, taken after its value lock as everywhere): an object
+    /// written back to its loaded values costs no copy of its snapshot.
+    fn inspect<R>(
+        handle: &Handle<T>,
+        f: impl FnOnce(Vec<Value>, &[Value], Vec<usize>) -> R,
+    ) -> Result<Option<R>> {
         let value = handle.read();
         let tracking = handle.tracking();
-        let Some(snapshot) = tracking.snapshot.clone() else {
+        let Some(snapshot) = tracking.snapshot.as_deref() else {
             return Ok(None);
         };
-        drop(tracking);
-        if let Some(verdict) = value.is_modified(&snapshot)
+        // A user's `is_modified` sees plain values, never a handle: it
+        // cannot reach this object's locks.
+        if let Some(verdict) = value.is_modified(snapshot)
             && !verdict?
         {
             return Ok(None);
         }
         let row = value.to_row();
-        let changed = Self::diff(&row, &snapshot);
-        Ok((!changed.is_empty()).then_some(Dirty {
-            row,
-            snapshot,
-            changed,
-        }))
+        let changed = Self::diff(&row, snapshot);
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(f(row, snapshot, changed)))
     }
 
     /// Public view: the changes of one object since its load or last flush.
@@ -115,7 +130,7 @@ impl<T: Entity> Tracked<T> {
     }
 
     pub(crate) fn is_dirty(handle: &Handle<T>) -> bool {
-        matches!(Self::changes_of(handle), Ok(Some(_)))
+        matches!(Self::inspect(handle, |_, _, _| ()), Ok(Some(())))
     }
 
     pub(super) fn prepare_changes(
