@@ -109,6 +109,81 @@ pub(crate) struct Tracking {
     /// For a new object: whether it is in its session's list of new objects
     /// (a child created by a collection is not, until a flush cascades it in).
     pub(crate) queued: bool,
+    /// The written-objects list of the session whose identity map holds
+    /// this object (see [`Journal`]); `None` while new or detached.
+    pub(crate) journal: Option<Arc<Journal>>,
+    /// Whether this object is on that list now (it goes there once).
+    pub(crate) journaled: bool,
+}
+
+/// The objects of one type written since their session last looked: each
+/// tracked write of an object whose [`Tracking::journal`] is set puts the
+/// object here once (a relaxed flag check under the state lock the write
+/// takes anyway, and an `Arc` clone the first time: no allocation beyond
+/// the list's own growth). A flush finds the dirty objects and the
+/// relationship owners here instead of scanning every object of its
+/// identity map; entries are taken out when the session has seen what
+/// they say (`Journal::take`), their flags cleared.
+#[derive(Default)]
+pub(crate) struct Journal {
+    entries: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
+}
+
+impl Journal {
+    /// How many objects are on the list.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// The objects on the list of type `T`, leaving it as it is.
+    pub(crate) fn handles<T: Entity>(&self) -> Vec<Handle<T>> {
+        self.entries
+            .lock()
+            .iter()
+            .filter_map(|e| e.clone().downcast::<Slot<T>>().ok())
+            .map(|inner| Handle { inner })
+            .collect()
+    }
+
+    /// Keeps on the list only the objects still written since their load
+    /// or last flush (a snapshot, not detached); the others go on it again
+    /// at their next write. The list's lock is never held while an
+    /// object's state lock is taken (a write takes them the other way round).
+    pub(crate) fn prune<T: Entity>(&self) {
+        let entries = std::mem::take(&mut *self.entries.lock());
+        let mut keep = Vec::with_capacity(entries.len());
+        for e in entries {
+            let Ok(slot) = e.downcast::<Slot<T>>() else {
+                continue;
+            };
+            let mut t = slot.tracking.lock();
+            if t.snapshot.is_some() && t.status != ObjectState::Detached {
+                drop(t);
+                keep.push(slot as Arc<dyn std::any::Any + Send + Sync>);
+            } else {
+                t.journaled = false;
+            }
+        }
+        if !keep.is_empty() {
+            self.entries.lock().extend(keep);
+        }
+    }
+
+    /// Empties the list (the session lets go of its objects).
+    pub(crate) fn clear<T: Entity>(&self) {
+        let entries = std::mem::take(&mut *self.entries.lock());
+        for e in entries {
+            if let Ok(slot) = e.downcast::<Slot<T>>() {
+                slot.tracking.lock().journaled = false;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal").field("len", &self.len()).finish()
+    }
 }
 
 struct Slot<T> {
@@ -335,7 +410,17 @@ impl<T: Entity> Handle<T> {
     /// A handle for a new or loaded object. Its relationship fields learn
     /// their owner here (`crate::model::fields::Link`), so a collection
     /// can reach the object it belongs to.
-    pub(crate) fn with_state(mut value: T, status: ObjectState) -> Handle<T> {
+    pub(crate) fn with_state(value: T, status: ObjectState) -> Handle<T> {
+        Self::with_state_in(value, status, None)
+    }
+
+    /// [`Handle::with_state`] for an object entering a session's identity
+    /// map: its writes are noted in that map's [`Journal`].
+    pub(crate) fn with_state_in(
+        mut value: T,
+        status: ObjectState,
+        journal: Option<&Arc<Journal>>,
+    ) -> Handle<T> {
         let inner = Arc::new_cyclic(|weak: &Weak<Slot<T>>| {
             if !T::meta().relations.is_empty() {
                 crate::object::erased::bind_all(
@@ -347,7 +432,10 @@ impl<T: Entity> Handle<T> {
             }
             Slot {
                 value: RwLock::new(value),
-                tracking: Mutex::new(Tracking::new(status)),
+                tracking: Mutex::new(Tracking {
+                    journal: journal.cloned(),
+                    ..Tracking::new(status)
+                }),
             }
         });
         Handle { inner }
@@ -396,6 +484,8 @@ impl Tracking {
             snapshot: None,
             expired: false,
             queued: status == ObjectState::New,
+            journal: None,
+            journaled: false,
         }
     }
 }
@@ -571,6 +661,29 @@ impl<T> Handle<T> {
         self.inner.tracking.lock().status
     }
 
+    /// Puts the object in a session's identity map's written list: its
+    /// writes from now on are noted there (see [`Journal`]). With `noted`
+    /// it goes on the list at once (an object whose pending state came back
+    /// without a write: an undone flush).
+    pub(crate) fn join(&self, journal: &Arc<Journal>, noted: bool)
+    where
+        T: Entity,
+    {
+        let mut tracking = self.inner.tracking.lock();
+        if !tracking
+            .journal
+            .as_ref()
+            .is_some_and(|j| Arc::ptr_eq(j, journal))
+        {
+            tracking.journal = Some(journal.clone());
+            tracking.journaled = false;
+        }
+        if noted && !tracking.journaled {
+            journal.entries.lock().push(self.inner.clone());
+            tracking.journaled = true;
+        }
+    }
+
     pub(crate) fn tracking(&self) -> parking_lot::MutexGuard<'_, Tracking> {
         self.inner.tracking.lock()
     }
@@ -605,6 +718,12 @@ impl<T: Entity> Handle<T> {
         let guard = self.lock_write();
         TRACKED_WRITES.fetch_add(1, Ordering::Relaxed);
         let mut tracking = self.inner.tracking.lock();
+        if !tracking.journaled
+            && let Some(journal) = &tracking.journal
+        {
+            journal.entries.lock().push(self.inner.clone());
+            tracking.journaled = true;
+        }
         if matches!(
             tracking.status,
             ObjectState::Persistent | ObjectState::Deleted

@@ -152,12 +152,12 @@ impl<T: Entity> Tracked<T> {
         };
         Self::run_hooks(hooks, EntityEvent::BeforeInsert, &ready)?;
         Self::run_hooks(hooks, EntityEvent::BeforeDelete, &self.deleted)?;
+        // From the written list, not a pass over every mapped object.
         let dirty: Vec<Handle<T>> = self
-            .map
-            .values()
+            .written_mapped()
+            .into_iter()
             .filter(|h| !held.contains(&h.addr()))
             .filter(|h| h.state() == ObjectState::Persistent && Self::is_dirty(h))
-            .cloned()
             .collect();
         Self::run_hooks(hooks, EntityEvent::BeforeUpdate, &dirty)?;
 

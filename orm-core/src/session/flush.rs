@@ -92,6 +92,7 @@ impl<T: Entity> Tracked<T> {
             t.status = ObjectState::Persistent;
             t.snapshot = None;
             drop(t);
+            h.join(&self.journal, false);
             self.map.insert(h.key(), h.clone());
             done.insert(h.addr());
             h.rebind();
@@ -104,6 +105,7 @@ impl<T: Entity> Tracked<T> {
             }
             new.tracking().status = ObjectState::Persistent;
             old.tracking().status = ObjectState::Detached;
+            new.join(&self.journal, false);
             self.map.insert(new.key(), new.clone());
             done.insert(new.addr());
             undo.switched.push((new.clone(), old.clone()));
@@ -147,6 +149,8 @@ impl<T: Entity> Tracked<T> {
         }
         self.deleted.clear();
 
+        // Flushed objects have no snapshot now: off the written list.
+        self.journal.prune::<T>();
         // Recorded before the after-hooks run, so a failing hook can be undone.
         self.undo.push(undo);
         Self::run_view_hooks(

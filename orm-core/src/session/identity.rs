@@ -54,12 +54,7 @@ impl<T: Entity> Tracked<T> {
     }
 
     pub(super) fn counts(&self) -> (usize, usize, usize) {
-        let touched = self
-            .map
-            .values()
-            .filter(|h| h.tracking().snapshot.is_some())
-            .count();
-        (self.new.len(), touched, self.deleted.len())
+        (self.new.len(), self.journal.len(), self.deleted.len())
     }
 
     pub(super) fn check_new_keys(&self) -> Result<()> {
@@ -103,18 +98,13 @@ impl<T: Entity> Tracked<T> {
             .new
             .iter()
             .filter(|h| touched(h))
+            .chain(&self.deleted)
             .map(crate::object::erased::obj)
             .collect();
         out.extend(
-            self.map
-                .values()
-                .filter(|h| {
-                    let (status, written) = {
-                        let t = h.tracking();
-                        (t.status, t.snapshot.is_some())
-                    };
-                    status == ObjectState::Deleted || (written && touched(h))
-                })
+            self.written_mapped()
+                .iter()
+                .filter(|h| h.state() == ObjectState::Persistent && touched(h))
                 .map(crate::object::erased::obj),
         );
         out
@@ -123,12 +113,30 @@ impl<T: Entity> Tracked<T> {
     pub(super) fn written_objects(&self) -> Vec<crate::model::fields::Obj> {
         let mut out: Vec<crate::model::fields::Obj> =
             self.new.iter().map(crate::object::erased::obj).collect();
-        out.extend(
-            self.map
-                .values()
-                .filter(|h| h.tracking().snapshot.is_some())
-                .map(crate::object::erased::obj),
-        );
+        out.extend(self.written_mapped().iter().map(crate::object::erased::obj));
+        out
+    }
+
+    /// The mapped objects (persistent or deleted) written since their load
+    /// or last flush: the written list's, without a pass over the map.
+    pub(super) fn written_mapped(&self) -> Vec<Handle<T>> {
+        let mut out = self.journal.handles::<T>();
+        out.retain(|h| {
+            // The key it is mapped under is its key as loaded (the
+            // snapshot's): a write may have changed the key attribute.
+            let loaded_key = {
+                let t = h.tracking();
+                match (&t.snapshot, t.status) {
+                    (Some(row), ObjectState::Persistent | ObjectState::Deleted) => {
+                        T::key_from_row(row).ok()
+                    }
+                    _ => None,
+                }
+            };
+            loaded_key
+                .and_then(|k| self.map.get(&k))
+                .is_some_and(|m| Handle::ptr_eq(m, h))
+        });
         out
     }
 
@@ -211,6 +219,7 @@ impl<T: Entity> Tracked<T> {
             h.tracking().status = ObjectState::Detached;
         }
         self.map.clear();
+        self.journal.clear::<T>();
         self.new.clear();
         self.deleted.clear();
         self.undo.clear();

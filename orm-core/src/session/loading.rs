@@ -355,7 +355,9 @@ impl Session {
     pub(crate) fn materialize<T: Entity>(&mut self, set: RowSet) -> Result<Vec<Handle<T>>> {
         let after_load = self.after_load_hooks::<T>();
         let run_after_load = |value: &mut T| super::hooks::run_after_load(&after_load, value);
-        let map = &mut self.tracked::<T>().map;
+        let tracked = self.tracked::<T>();
+        let journal = tracked.journal.clone();
+        let map = &mut tracked.map;
         // Room for every row up front: a large load would otherwise rehash
         // the identity map several times on the way (seen in profiles of
         // 10,000-row loads).
@@ -378,7 +380,7 @@ impl Session {
                 None => {
                     let mut value = T::from_row(values)?;
                     run_after_load(&mut value)?;
-                    let h = Handle::with_state(value, ObjectState::Persistent);
+                    let h = Handle::with_state_in(value, ObjectState::Persistent, Some(&journal));
                     map.insert(key, h.clone());
                     h
                 }

@@ -142,7 +142,7 @@ impl Session {
             }
             return existing.clone();
         }
-        let handle = Handle::with_state(entity, ObjectState::Persistent);
+        let handle = Handle::with_state_in(entity, ObjectState::Persistent, Some(&tracked.journal));
         tracked.map.insert(key, handle.clone());
         handle
     }

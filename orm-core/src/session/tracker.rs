@@ -82,6 +82,17 @@ pub(crate) struct Tracked<T: Entity> {
     pub(crate) deleted: Vec<Handle<T>>,
     pub(super) flushing: Option<Flushing<T>>,
     pub(super) undo: Vec<Undo<T>>,
+    /// The mapped objects written since their load or last flush (see
+    /// `object::handle::Journal`): where a flush looks for dirty objects
+    /// and relationship owners, instead of at every mapped object.
+    pub(crate) journal: std::sync::Arc<crate::object::handle::Journal>,
+}
+
+impl<T: Entity> Drop for Tracked<T> {
+    fn drop(&mut self) {
+        // The list holds its objects and they hold the list: let go.
+        self.journal.clear::<T>();
+    }
 }
 
 impl<T: Entity> Default for Tracked<T> {
@@ -92,6 +103,7 @@ impl<T: Entity> Default for Tracked<T> {
             deleted: Vec::new(),
             flushing: None,
             undo: Vec::new(),
+            journal: Default::default(),
         }
     }
 }

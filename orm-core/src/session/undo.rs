@@ -58,6 +58,8 @@ impl<T: Entity> Tracked<T> {
                     self.map.insert(key_before, h.clone());
                 }
                 h.tracking().snapshot = Some(snapshot);
+                // Dirty again without a write: back on the written list.
+                h.join(&self.journal, true);
             }
             for (new, old) in undo.switched.into_iter().rev() {
                 let key = new.key();
