@@ -61,7 +61,8 @@ pub struct Query<'s, T: Entity> {
     /// Every condition so far: one node, or an AND of several (kept
     /// combined so that running the query never copies it).
     filter: Option<Node>,
-    order: Vec<(&'static str, Direction)>,
+    /// Inline up to two terms: no allocation for the usual ORDER BY.
+    order: smallvec::SmallVec<[(&'static str, Direction); 2]>,
     limit: Option<u64>,
     offset: Option<u64>,
     use_template: bool,
@@ -77,7 +78,7 @@ impl<'s, T: Entity> Query<'s, T> {
         Query {
             session,
             filter: None,
-            order: Vec::new(),
+            order: smallvec::SmallVec::new(),
             limit: None,
             offset: None,
             use_template: true,
@@ -195,7 +196,7 @@ impl<'s, T: Entity> Query<'s, T> {
         render::SelectSpec {
             meta: T::meta(),
             filter,
-            order: &self.order,
+            order: &self.order[..],
             limit: self.limit,
             offset: self.offset,
         }
