@@ -58,6 +58,8 @@ pub struct Options {
     pub pin: Option<pin::Pin>,
     /// SQLite only: the peers keep the statistics of the empty tables (see `workloads::setup`).
     pub stale_stats: bool,
+    /// `--only W1,W5`: run these workloads only (for investigating one; `--write-docs` refuses it).
+    pub only: Option<&'static [String]>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -70,6 +72,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--quick" => options.quick = true,
             "--write-docs" => options.write_docs = true,
             "--stale-stats" => options.stale_stats = true,
+            "--only" => {
+                let list = args.next().ok_or("--only needs a list of workloads, e.g. W1,W5")?;
+                let ids: Vec<String> = list.split(',').map(|w| w.trim().to_uppercase()).collect();
+                options.only = Some(Vec::leak(ids));
+            }
             "--pin" => options.pin = Some(pin::Pin::parse(None)?),
             p if p.starts_with("--pin=") => options.pin = Some(pin::Pin::parse(Some(&p["--pin=".len()..]))?),
             "--backend" => {
@@ -112,6 +119,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn peers(backends: &[Backend], options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
+    if options.write_docs && options.only.is_some() {
+        return Err("--write-docs writes every workload's table: drop --only".into());
+    }
     if options.stale_stats && !backends.contains(&Backend::Sqlite) {
         eprintln!("--stale-stats changes the SQLite case only (a server keeps its statistics for every connection)");
     }
@@ -139,9 +149,13 @@ async fn peers(backends: &[Backend], options: Options) -> Result<(), Box<dyn std
     for &b in backends {
         reports.push(runner::run_backend(b, options).await?);
     }
-    eprintln!("W6 (no database)");
-    let w6 = workloads::w6_templates::w6(options.quick).await?;
-    let table = runner::markdown(&reports, Some(&w6));
+    let w6 = if options.only.is_none_or(|only| only.iter().any(|w| w == "W6")) {
+        eprintln!("W6 (no database)");
+        Some(workloads::w6_templates::w6(options.quick).await?)
+    } else {
+        None
+    };
+    let table = runner::markdown(&reports, w6.as_deref());
     println!("placement: {placement}\n");
     println!("{table}");
     eprintln!("took {:.0} s", started.elapsed().as_secs_f64());

@@ -22,7 +22,9 @@
 //! MariaDB's threads created later inherit the mask of the thread that
 //! creates them. Their previous masks are put back when the run ends
 //! ([`Pinned`]'s drop); a run killed before that leaves them pinned, and
-//! the runner prints the `taskset` line that undoes it. A server that runs
+//! the runner prints the `taskset` line that undoes it. Tasks the servers
+//! started while pinned (a PostgreSQL backend forked for another client,
+//! a new MariaDB thread) get the mask the server had before. A server that runs
 //! elsewhere (not a process of this machine) or that this user may not pin
 //! is reported as not pinned, and the report says so.
 
@@ -62,6 +64,10 @@ pub struct Pinned {
     servers: Vec<(&'static str, Result<usize, String>)>,
     /// (tid, previous mask) of every server task pinned.
     restore: Vec<(i32, libc::cpu_set_t)>,
+    /// Per server pinned: its process names and the mask its first process
+    /// had, for the tasks started while it was pinned (PostgreSQL backends
+    /// forked for other clients, new MariaDB threads).
+    originals: Vec<(&'static [&'static str], libc::cpu_set_t)>,
 }
 
 fn mask_of(cpu: usize) -> libc::cpu_set_t {
@@ -122,7 +128,7 @@ pub fn pin_self(pin: Pin) -> Result<(), String> {
     set_affinity(0, &mask_of(pin.client)).map_err(|e| format!("--pin: sched_setaffinity(CPU {}): {e}", pin.client))
 }
 
-/// The pids of the processes called `name` (`/proc/<pid>/comm`).
+/// The pids of the processes called one of `names` (`/proc/<pid>/comm`).
 fn pids_named(names: &[&str]) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     let mut pids: Vec<i32> = dir
@@ -143,10 +149,10 @@ fn tasks_of(pid: i32) -> Vec<i32> {
 /// Pins the local servers the run talks to (`servers`: "postgres",
 /// "mariadb") to `pin.server`.
 pub fn pin_servers(pin: Pin, servers: &[&'static str]) -> Pinned {
-    let mut pinned = Pinned { pin, servers: Vec::new(), restore: Vec::new() };
+    let mut pinned = Pinned { pin, servers: Vec::new(), restore: Vec::new(), originals: Vec::new() };
     let target = mask_of(pin.server);
     for &server in servers {
-        let names: &[&str] = match server {
+        let names: &'static [&'static str] = match server {
             "postgres" => &["postgres"],
             _ => &["mariadbd", "mysqld"],
         };
@@ -155,6 +161,9 @@ pub fn pin_servers(pin: Pin, servers: &[&'static str]) -> Pinned {
             let why = format!("no local process named {}", names.join(" or "));
             pinned.servers.push((server, Err(why)));
             continue;
+        }
+        if let Ok(first) = get_affinity(pids[0]) {
+            pinned.originals.push((names, first));
         }
         let (mut done, mut failed) = (0, None);
         for tid in pids.iter().flat_map(|&p| tasks_of(p)) {
@@ -215,18 +224,25 @@ impl Pinned {
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        let mut failed = 0;
+        let (mut restored, mut failed) = (0, 0);
+        let mut set = |tid: i32, mask: &libc::cpu_set_t| match set_affinity(tid, mask) {
+            Ok(()) => restored += 1,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(_) => failed += 1,
+        };
         for (tid, before) in &self.restore {
-            if let Err(e) = set_affinity(*tid, before)
-                && e.raw_os_error() != Some(libc::ESRCH)
-            {
-                failed += 1;
+            set(*tid, before);
+        }
+        // Tasks started while pinned inherited the pin: give them the server's first mask.
+        let known: std::collections::HashSet<i32> = self.restore.iter().map(|(t, _)| *t).collect();
+        for (names, original) in &self.originals {
+            for tid in pids_named(names).into_iter().flat_map(tasks_of).filter(|t| !known.contains(t)) {
+                set(tid, original);
             }
         }
         if !self.restore.is_empty() {
             eprintln!(
-                "--pin: servers' CPU masks restored ({} tasks{})",
-                self.restore.len() - failed,
+                "--pin: servers' CPU masks restored ({restored} tasks{})",
                 if failed > 0 { format!(", {failed} failed") } else { String::new() }
             );
         }

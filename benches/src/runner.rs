@@ -72,6 +72,9 @@ pub async fn run_backend(backend: Backend, options: crate::Options) -> Result<Ba
     let passes = if quick { 3 } else { 7 };
     let mut cases = Vec::new();
     for case in workloads::cases(quick, backend) {
+        if options.only.is_some_and(|only| !only.iter().any(|w| w == case.id)) {
+            continue;
+        }
         eprintln!("[{}] {} {}", backend.name(), case.id, case.label);
         // A peer's connection that was reopened would have lost its pragmas.
         workloads::check_pragmas(&ctx).await?;

@@ -129,6 +129,13 @@ impl Raw {
         self.scalar_text(sql).await
     }
 
+    /// SQLite's `EXPLAIN QUERY PLAN` rows (their `detail` column).
+    pub async fn plan(&self, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        let rows: Vec<(i64, i64, i64, String)> = each!(self, c => sqlx::query_as(sql).fetch_all(c).await?);
+        Ok(rows.into_iter().map(|r| r.3).collect())
+    }
+
     /// W8's report into tuples.
     pub async fn report(&self, sql: String) -> Result<Vec<(i32, i64, i64)>, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql);

@@ -248,6 +248,39 @@ pub async fn check_pragmas(ctx: &Ctx) -> Result<String, Box<dyn std::error::Erro
     Ok(format!("{} on every peer's connection (read back before each case)", seen.join(", ")))
 }
 
+/// SQLite: the plans the floor's connection (a peer's, so its view of the
+/// statistics) makes for W5's batched UPDATE (the ORM's shape, a join with
+/// a VALUES list of 1,000 rows), W2's join and W4's IN list, one line each,
+/// for the log: what `--stale-stats` can change.
+pub async fn sqlite_plans(ctx: &Ctx) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let lo = ctx.lo;
+    let values: Vec<String> = (lo..lo + UPDATE_USERS).map(|id| format!("({id}, 1)")).collect();
+    let queries = [
+        (
+            "W5 update",
+            format!(
+                "UPDATE bench_users SET visits = v.column2 FROM (VALUES {}) AS v WHERE bench_users.id = v.column1",
+                values.join(", ")
+            ),
+        ),
+        (
+            "W2 join",
+            format!(
+                "SELECT u.id, p.id FROM bench_users u LEFT JOIN bench_posts p ON p.user_id = u.id \
+                 WHERE u.id < {} AND u.age >= {JOIN_MIN_AGE}",
+                lo + JOIN_USERS
+            ),
+        ),
+        ("W4 posts", format!("SELECT id FROM bench_posts WHERE user_id IN ({}, {}, {})", lo, lo + 1, lo + 2)),
+    ];
+    let mut out = Vec::new();
+    for (what, sql) in queries {
+        let steps = ctx.raw.plan(&format!("EXPLAIN QUERY PLAN {sql}")).await?;
+        out.push(format!("{what}: {}", steps.join("; ")));
+    }
+    Ok(out)
+}
+
 /// ANALYZE on the seeding database's connection, every seeded table:
 /// PostgreSQL `ANALYZE t, ..`, MariaDB `ANALYZE TABLE t, ..` (InnoDB's
 /// persistent statistics), SQLite `ANALYZE` (writes `sqlite_stat1`).
@@ -427,6 +460,9 @@ pub async fn setup(backend: Backend, quick: bool, stale: bool) -> Result<Ctx, Bo
     };
     if backend == Backend::Sqlite {
         ctx.pragmas = Some(check_pragmas(&ctx).await?);
+        for line in sqlite_plans(&ctx).await? {
+            eprintln!("[sqlite] plan on the floor's connection, {line}");
+        }
     }
     Ok(ctx)
 }
