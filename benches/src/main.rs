@@ -164,11 +164,8 @@ async fn peers(backends: &[Backend], options: Options) -> Result<(), Box<dyn std
         let (Some(a), Some(b)) = (docs.find(BEGIN), docs.find(END)) else {
             return Err(format!("{DOCS}: markers {BEGIN:?} / {END:?} not found").into());
         };
-        let flags = [
-            (options.quick, " --quick"),
-            (options.pin.is_some(), " --pin"),
-            (options.stale_stats, " --stale-stats"),
-        ];
+        let flags =
+            [(options.quick, " --quick"), (options.pin.is_some(), " --pin"), (options.stale_stats, " --stale-stats")];
         let header = format!(
             "{BEGIN}\n\nGenerated {} by `cargo run --release --manifest-path benches/Cargo.toml -- peers --backend {}{}` \
              on {} ({} cores). CPU placement: {placement}.\n\n",
@@ -206,7 +203,11 @@ fn machine() -> String {
         .unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     format!("{uname}, {cpu}")
 }

@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::peers::Peer;
-use crate::workloads::{self, Backend, Case, Ctx};
 use crate::workloads::w6_templates::W6Row;
+use crate::workloads::{self, Backend, Case, Ctx};
 
 pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
     v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
@@ -61,7 +61,10 @@ pub struct BackendReport {
     pub pragmas: Option<String>,
 }
 
-pub async fn run_backend(backend: Backend, options: crate::Options) -> Result<BackendReport, Box<dyn std::error::Error>> {
+pub async fn run_backend(
+    backend: Backend,
+    options: crate::Options,
+) -> Result<BackendReport, Box<dyn std::error::Error>> {
     let quick = options.quick;
     eprintln!("[{}] seeding", backend.name());
     let ctx = workloads::setup(backend, quick, options.stale_stats).await?;
@@ -95,8 +98,11 @@ pub async fn run_backend(backend: Backend, options: crate::Options) -> Result<Ba
 async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, Box<dyn std::error::Error>> {
     let input = workloads::input(case.kind);
     let want = workloads::expected(ctx, case.kind);
-    let mut peers: Vec<PeerResult> =
-        case.peers.iter().map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0, peak_heap: None }).collect();
+    let mut peers: Vec<PeerResult> = case
+        .peers
+        .iter()
+        .map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0, peak_heap: None })
+        .collect();
     workloads::prepare(ctx, case.kind).await?;
     for pass in 0..=passes {
         let k = peers.len();
@@ -150,7 +156,13 @@ async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, B
 
 fn fmt_time(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 { format!("{us:.0} µs") } else if us < 1e6 { format!("{:.2} ms", us / 1e3) } else { format!("{:.2} s", us / 1e6) }
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1e6 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
 }
 
 /// Two decimals, three significant digits below 0.1 (a cache hit is

@@ -198,7 +198,9 @@ impl Diesel {
             value: String,
         }
         let mut conn = self.lock()?;
-        let Conn::Lite(c) = &mut *conn else { return Err("pragmas are SQLite's".into()) };
+        let Conn::Lite(c) = &mut *conn else {
+            return Err("pragmas are SQLite's".into());
+        };
         let sql = format!("SELECT CAST({name} AS TEXT) AS value FROM pragma_{name}");
         let rows: Vec<Answer> = diesel::sql_query(sql).load(c)?;
         rows.into_iter().next().map(|a| a.value).ok_or_else(|| format!("PRAGMA {name}: no answer").into())

@@ -20,7 +20,7 @@ pub enum Peer {
     /// This ORM: a fresh session per operation.
     Orm,
     /// This ORM used the naive way (W7 only): load and save each object in
-    /// its own session and transaction, as story 1's hand-written layer did.
+    /// its own session and transaction, as a hand-written load/save layer does.
     OrmNaive,
     /// SeaORM 2.0 as its documentation writes it (W1-W5; see `seaorm`).
     SeaOrm,

@@ -165,8 +165,7 @@ pub async fn join(ctx: &Ctx) -> R {
          FROM bench_users u LEFT JOIN bench_posts p ON p.user_id = u.id WHERE u.id < ? AND u.age >= ?",
     );
     let hi = ctx.lo + JOIN_USERS;
-    let rows: Vec<UserPostRow> =
-        each!(raw, c => sqlx::query_as(sql).bind(hi).bind(JOIN_MIN_AGE).fetch_all(c).await?);
+    let rows: Vec<UserPostRow> = each!(raw, c => sqlx::query_as(sql).bind(hi).bind(JOIN_MIN_AGE).fetch_all(c).await?);
     Ok(Outcome::new(rows.len(), 1))
 }
 
@@ -204,10 +203,8 @@ pub async fn update(ctx: &Ctx, bulk: bool) -> R {
         "SELECT id, name, email, age, visits FROM bench_users WHERE id < $1",
         "SELECT id, name, email, age, visits FROM bench_users WHERE id < ?",
     );
-    let update = raw.sql(
-        "UPDATE bench_users SET visits = $1 WHERE id = $2",
-        "UPDATE bench_users SET visits = ? WHERE id = ?",
-    );
+    let update =
+        raw.sql("UPDATE bench_users SET visits = $1 WHERE id = $2", "UPDATE bench_users SET visits = ? WHERE id = ?");
     let hi = ctx.lo + UPDATE_USERS;
     let (changed, statements) = each!(raw, c => {
         let mut tx = c.begin().await?;

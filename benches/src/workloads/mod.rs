@@ -6,8 +6,8 @@
 pub mod cache;
 pub mod in_lists;
 pub mod receivers;
-pub mod w8_report;
 pub mod w6_templates;
+pub mod w8_report;
 
 use orm_core::Database;
 
@@ -144,7 +144,11 @@ pub fn orm_options(sqlite_driver: orm_core::SqliteDriver) -> orm_core::ConnectOp
 /// only `mode`, `cache`, `immutable`, `vfs`): `PRAGMA synchronous = NORMAL`
 /// runs through `execute_sql` on the one connection, and the runner reads it
 /// back before every case ([`check_pragmas`]).
-async fn orm_peer(backend: Backend, url: &str, driver: orm_core::SqliteDriver) -> Result<Database, Box<dyn std::error::Error>> {
+async fn orm_peer(
+    backend: Backend,
+    url: &str,
+    driver: orm_core::SqliteDriver,
+) -> Result<Database, Box<dyn std::error::Error>> {
     let db = Database::connect_with(url, orm_options(driver)).await?;
     if backend == Backend::Sqlite {
         db.execute_sql("PRAGMA synchronous = NORMAL", vec![]).await?;
@@ -216,7 +220,9 @@ pub async fn check_pragmas(ctx: &Ctx) -> Result<String, Box<dyn std::error::Erro
         let orm = |db: &Database| {
             let sql = sql.clone();
             let db = db.clone();
-            async move { Ok::<String, Box<dyn std::error::Error>>(db.fetch_sql(sql, vec![]).await?[0].get::<String>("value")?) }
+            async move {
+                Ok::<String, Box<dyn std::error::Error>>(db.fetch_sql(sql, vec![]).await?[0].get::<String>("value")?)
+            }
         };
         use sea_orm::ConnectionTrait;
         let sea_row = ctx
@@ -423,8 +429,8 @@ pub async fn setup(backend: Backend, quick: bool, stale: bool) -> Result<Ctx, Bo
     ))
     .await? as usize;
     let w2_users =
-        count(format!("SELECT COUNT(*) FROM bench_users WHERE id < {} AND age >= {JOIN_MIN_AGE}", lo + JOIN_USERS)).await?
-            as usize;
+        count(format!("SELECT COUNT(*) FROM bench_users WHERE id < {} AND age >= {JOIN_MIN_AGE}", lo + JOIN_USERS))
+            .await? as usize;
     let hi = lo + GRAPH_USERS;
     let w4_posts = count(format!("SELECT COUNT(*) FROM bench_posts WHERE user_id < {hi}")).await? as usize;
     let w4_comments = count(format!(
@@ -481,7 +487,9 @@ pub fn graph_outcome<U, P, C>(
     let posts: usize = graph.iter().map(|(_, p)| p.len()).sum();
     let comments = graph.iter().flat_map(|(_, p)| p).map(|(_, c)| c.len()).sum();
     if graph.len() != GRAPH_USERS as usize || posts != ctx.w4_posts {
-        return Err(format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into());
+        return Err(
+            format!("W4: {} users, {posts} posts, expected {GRAPH_USERS}, {}", graph.len(), ctx.w4_posts).into()
+        );
     }
     Ok(Outcome::new(comments, statements))
 }
@@ -508,9 +516,9 @@ pub enum Kind {
     Graph,
     /// W5: load, change, write back, commit.
     Update,
-    /// W7: story 1's command on `n` receivers (reseeded before every operation).
+    /// W7: the re-route command on `n` receivers (reseeded before every operation).
     Reroute(usize),
-    /// W8: story 3's report query, uncached and through result-cache regions.
+    /// W8: the report query, uncached and through result-cache regions.
     Report,
 }
 
@@ -530,9 +538,27 @@ pub fn cases(quick: bool, backend: Backend) -> Vec<Case> {
         Case { id: "W1", label: "load 1 user".into(), kind: Kind::Load(1), peers: three(), reps: r(200) },
         Case { id: "W1", label: "load 100 users".into(), kind: Kind::Load(100), peers: three(), reps: r(40) },
         Case { id: "W1", label: "load 10,000 users".into(), kind: Kind::Load(10_000), peers: three(), reps: r(2) },
-        Case { id: "W2", label: "users LEFT JOIN posts, filtered".into(), kind: Kind::Join, peers: three(), reps: r(5) },
-        Case { id: "W3", label: "insert 100 users, keys back".into(), kind: Kind::Insert(100), peers: three(), reps: r(10) },
-        Case { id: "W3", label: "insert 10,000 users, keys back".into(), kind: Kind::Insert(10_000), peers: three(), reps: r(1) },
+        Case {
+            id: "W2",
+            label: "users LEFT JOIN posts, filtered".into(),
+            kind: Kind::Join,
+            peers: three(),
+            reps: r(5),
+        },
+        Case {
+            id: "W3",
+            label: "insert 100 users, keys back".into(),
+            kind: Kind::Insert(100),
+            peers: three(),
+            reps: r(10),
+        },
+        Case {
+            id: "W3",
+            label: "insert 10,000 users, keys back".into(),
+            kind: Kind::Insert(10_000),
+            peers: three(),
+            reps: r(1),
+        },
         Case {
             id: "W4",
             label: "100 users + posts + comments, assembled".into(),
@@ -544,7 +570,8 @@ pub fn cases(quick: bool, backend: Backend) -> Vec<Case> {
             id: "W5",
             label: "load 1,000, change 1 column each, commit".into(),
             kind: Kind::Update,
-            peers: [vec![Peer::Sqlx, Peer::SqlxBulk], orm(), vec![Peer::SeaOrm, Peer::Diesel, Peer::SqlAlchemy]].concat(),
+            peers: [vec![Peer::Sqlx, Peer::SqlxBulk], orm(), vec![Peer::SeaOrm, Peer::Diesel, Peer::SqlAlchemy]]
+                .concat(),
             reps: r(2),
         },
         Case {
@@ -670,10 +697,14 @@ pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Out
         (Peer::OrmMemory, Kind::Report) => w8_report::orm(ctx, Some("memory")).await?,
         (Peer::OrmRedis, Kind::Report) => w8_report::orm(ctx, Some("redis")).await?,
         (Peer::Sqlx, Kind::Report) => w8_report::sqlx(ctx).await?,
-        (Peer::OrmMemory | Peer::OrmRedis, _) => return Err("the cached ORM peers run W8 only".into()),
+        (Peer::OrmMemory | Peer::OrmRedis, _) => {
+            return Err("the cached ORM peers run W8 only".into());
+        }
         (Peer::SeaOrm | Peer::Diesel, Kind::Report) => {
             return Err("W8 compares the ORM's regions with raw sqlx only".into());
         }
-        (Peer::OrmSqlxDriver, Kind::Report) => return Err("W8 runs the ORM on the default driver".into()),
+        (Peer::OrmSqlxDriver, Kind::Report) => {
+            return Err("W8 runs the ORM on the default driver".into());
+        }
     })
 }

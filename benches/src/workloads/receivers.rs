@@ -1,4 +1,4 @@
-//! W7: story 1's command (`examples/receivers`) on the bench's own tables
+//! W7: the configuration service's re-route command (`examples/receivers`) on the bench's own tables
 //! (`bench_receivers`, `bench_groups`, `bench_planes`,
 //! `bench_receiver_groups`): the seed (rebuilt untimed before every
 //! operation, the command changes the data), the command's logic as plain
