@@ -119,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn peers(backends: &[Backend], options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
+    let load_before = loadavg();
     if options.write_docs && options.only.is_some() {
         return Err("--write-docs writes every workload's table: drop --only".into());
     }
@@ -156,7 +157,8 @@ async fn peers(backends: &[Backend], options: Options) -> Result<(), Box<dyn std
         None
     };
     let table = runner::markdown(&reports, w6.as_deref());
-    println!("placement: {placement}\n");
+    let load = format!("load average (1 min) {load_before} at the start, {} at the end", loadavg());
+    println!("placement: {placement}; {load}\n");
     println!("{table}");
     eprintln!("took {:.0} s", started.elapsed().as_secs_f64());
     if options.write_docs {
@@ -168,7 +170,7 @@ async fn peers(backends: &[Backend], options: Options) -> Result<(), Box<dyn std
             [(options.quick, " --quick"), (options.pin.is_some(), " --pin"), (options.stale_stats, " --stale-stats")];
         let header = format!(
             "{BEGIN}\n\nGenerated {} by `cargo run --release --manifest-path benches/Cargo.toml -- peers --backend {}{}` \
-             on {} ({} cores). CPU placement: {placement}.\n\n",
+             on {} ({} cores). CPU placement: {placement}; {load}.\n\n",
             today(),
             backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(","),
             flags.iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect::<String>(),
@@ -193,6 +195,14 @@ fn today() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// The 1-minute load average (other work on the machine during the run).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn machine() -> String {
