@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod in_lists;
+pub mod pool_cost;
 pub mod receivers;
 pub mod w6_templates;
 pub mod w8_report;
