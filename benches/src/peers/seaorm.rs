@@ -13,8 +13,10 @@
 //! (the one connection lives through the run, so the pragmas set when it
 //! opened stay), and on SQLite `map_sqlx_sqlite_opts` with the floor's
 //! pragmas (`sqlx_raw::sqlite_pragmas`: WAL, `synchronous = NORMAL`,
-//! foreign keys, 5 s busy timeout). What no option removes: SeaORM's only
-//! connection type is a sqlx pool, and sqlx 0.9 pings a connection when it
+//! foreign keys, 5 s busy timeout). What no option removes: SeaORM's sqlx
+//! drivers (the ones its documentation connects with and this bench builds;
+//! its `rusqlite` feature, a SQLite driver of its own, is not measured) hold
+//! a sqlx pool, and sqlx 0.9 pings a connection when it
 //! goes back to the pool (`PoolConnection`'s drop spawns the return, which
 //! pings before the connection is idle again), so with one connection each
 //! statement outside a transaction pays that ping before the next can
