@@ -9,7 +9,7 @@ pub mod sqlx_raw;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Peer {
-    /// Raw sqlx, the baseline of every ratio: hand-written SQL, `query_as`,
+    /// Raw sqlx on one bare connection (no pool), the floor of every ratio: hand-written SQL, `query_as`,
     /// `QueryBuilder` for multi-row inserts, `RETURNING` on inserts, the
     /// straightforward per-row UPDATE loop for W5, hash-map assembly for W4
     /// and batched writes for W7.
