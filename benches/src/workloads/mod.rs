@@ -44,7 +44,7 @@ impl Backend {
     pub fn url(self) -> String {
         let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
         match self {
-            // A file, not :memory:, so the ORM's pool and raw sqlx's pool see one database.
+            // A file, never :memory: (`setup` refuses it): every peer's connection opens the same database.
             Backend::Sqlite => env("ORM_BENCH_SQLITE_URL", "sqlite:///tmp/orm-bench.sqlite"),
             Backend::Postgres => env("ORM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"),
             Backend::Mysql => env("ORM_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
