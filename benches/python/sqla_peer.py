@@ -1,15 +1,18 @@
 """The SQLAlchemy 2.x peer of the benchmark runner (`benches/src/peers/sqlalchemy.rs`).
 
-Started once per backend, after the runner has seeded the tables:
+Started once per backend, when the runner opens the peers' connections
+(after the seed, or before it with `--stale-stats`):
 
-    sqla_peer.py <sqlite|postgres|mysql> <runner's database URL> <smallest seeded user id>
+    sqla_peer.py <sqlite|postgres|mysql> <runner's database URL>
 
 It maps the runner's tables (it never creates or seeds them) and reads one
 command per line on stdin:
 
     W1 <n>   load n users                        W4   100 users + posts + comments
     W2       users LEFT JOIN posts, filtered     W5   load 1,000 users, change, commit
-    W3 <n>   insert n users, keys read back      W7 <n>  story 1's command on n receivers
+    W3 <n>   insert n users, keys read back      W7 <n>  the re-route command on n receivers
+    LO <n>   the smallest seeded user id         TOUCH   read bench_users once (untimed)
+    PRAGMA <name>   a SQLite pragma of the pool's connection, answered `value <text>`
 
 and answers each with one line, `ok <ns> <count> <statements> <peak RSS KiB>`
 or `error <message>` (the traceback goes to stderr). Each operation is
@@ -30,6 +33,13 @@ whatever the driver does with it, and each insertmanyvalues batch (INSERT ..
 VALUES (..), (..) .. RETURNING, 1,000 rows a batch by default) as one.
 BEGIN / COMMIT are the driver's, not cursor calls, and are not counted (the
 ORM does not count them either).
+
+Connections: the engine's pool holds one connection (`pool_size=1,
+max_overflow=0`, QueuePool, SQLAlchemy's default pool for every backend
+here, the SQLite file included), as every peer of the runner runs on one.
+On SQLite a `connect` listener sets the runner's pragmas on it (WAL,
+`synchronous = NORMAL`, foreign keys, a 5 s busy timeout), SQLAlchemy's
+documented recipe for per-connection pragmas.
 """
 
 import ipaddress
@@ -109,11 +119,11 @@ class NewUser(Base):
     visits: Mapped[int] = mapped_column(Integer)
 
 
-# W7: story 1's receivers, as the bench's ORM schema declares them.
+# W7: the configuration service's receivers, as the bench's ORM schema declares them.
 
 
 class IPAddress(TypeDecorator):
-    """An IP address stored as text (story 1's type decorator)."""
+    """An IP address stored as text (a type decorator)."""
 
     impl = String(45)
     cache_ok = True
@@ -212,7 +222,7 @@ class CommandSession(Session):
 
 @event.listens_for(CommandSession, "before_flush")
 def bump_serials(session, flush_context, instances):
-    """Story 1's hook: bump the config serial of every receiver with a new, changed or removed plane (once)."""
+    """The command's hook: bump the config serial of every receiver with a new, changed or removed plane (once)."""
     touched = {}
     for obj in itertools.chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, Plane):
@@ -229,10 +239,11 @@ def bump_serials(session, flush_context, instances):
 
 
 class Peer:
-    def __init__(self, backend, url, lo):
-        self.lo = lo
+    def __init__(self, backend, url):
+        self.lo = None
         self.statements = 0
-        self.engine = create_engine(sqlalchemy_url(backend, url))
+        # One connection, as every peer of the runner has (see the module doc).
+        self.engine = create_engine(sqlalchemy_url(backend, url), pool_size=1, max_overflow=0)
         self.inputs = {}
 
         @event.listens_for(self.engine, "before_cursor_execute")
@@ -242,9 +253,10 @@ class Peer:
         if backend == "sqlite":
             # As the other peers' connections (SQLAlchemy's documented recipe).
             @event.listens_for(self.engine, "connect")
-            def foreign_keys(dbapi_connection, connection_record):
+            def pragmas(dbapi_connection, connection_record):
                 cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA foreign_keys=ON")
+                for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+                    cursor.execute(f"PRAGMA {pragma}")
                 cursor.close()
 
         # Connect once now, so a bad URL or a missing driver fails before the first command.
@@ -316,7 +328,7 @@ class Peer:
                 raise RuntimeError(f"W5: {dirty} dirty of {len(users)}")
             return len(users)
 
-    # W7: story 1's unit of work: the group, its receivers and their keyed planes (three queries),
+    # W7: the re-route command's unit of work: the group, its receivers and their keyed planes (three queries),
     # changes in memory, the serials bumped before the flush, one commit. Returns the planes changed.
     def w7(self):
         with CommandSession(self.engine) as session:
@@ -345,9 +357,30 @@ class Peer:
             session.commit()
             return changes
 
+    def touch(self):
+        """One read of bench_users on the pool's connection (on SQLite it loads the schema and its statistics)."""
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT COUNT(*) FROM bench_users").scalar()
+
+    def pragma(self, name):
+        if not name.isidentifier():
+            raise RuntimeError(f"PRAGMA {name!r}")
+        with self.engine.connect() as conn:
+            return f"value {conn.exec_driver_sql(f'SELECT CAST({name} AS TEXT) FROM pragma_{name}').scalar()}"
+
     def command(self, line):
         words = line.split()
+        if words[0] == "PRAGMA":
+            return self.pragma(words[1])
+        if words[0] == "TOUCH":
+            self.touch()
+            return f"ok 0 0 0 {peak_rss_kib()}"
         op, args = words[0], [int(w) for w in words[1:]]
+        if op == "LO":
+            self.lo = args[0]
+            return f"ok 0 0 0 {peak_rss_kib()}"
+        if self.lo is None:
+            raise RuntimeError(f"{line!r} before LO")
         run = {
             "W1": lambda: self.w1(args[0]),
             "W2": self.w2,
@@ -399,8 +432,8 @@ def sqlalchemy_url(backend, url):
 
 
 def main():
-    backend, url, lo = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    peer = Peer(backend, url, lo)
+    backend, url = sys.argv[1], sys.argv[2]
+    peer = Peer(backend, url)
     print(f"ready sqlalchemy {sqlalchemy.__version__} {peer.engine.dialect.driver}", flush=True)
     for line in sys.stdin:
         line = line.strip()

@@ -72,7 +72,11 @@ pub fn write_svg(path: &str, reports: &[BackendReport]) -> Result<(), Box<dyn st
         let names: Vec<String> = (0..n).map(|i| short(r, i)).collect();
         let mut chart = ChartBuilder::on(area)
             .caption(
-                format!("{} ({}): median time per operation / raw sqlx, log scale", r.backend.name(), r.version),
+                format!(
+                    "{} ({}): median time / the floor (raw sqlx, bare connection), log scale",
+                    r.backend.name(),
+                    r.version
+                ),
                 ("sans-serif", 18),
             )
             .margin(10)
@@ -86,7 +90,7 @@ pub fn write_svg(path: &str, reports: &[BackendReport]) -> Result<(), Box<dyn st
             .x_labels(0)
             .y_labels(0)
             .y_label_formatter(&|_| String::new())
-            .y_desc("ratio to sqlx")
+            .y_desc("ratio to the floor")
             .draw()?;
         // Grid lines at 1, 2 and 5 times each power of ten in range.
         let grid: Vec<f64> =

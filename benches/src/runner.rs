@@ -7,13 +7,17 @@
 //! (SQLAlchemy) times the operation itself and reports it in `Outcome::elapsed`,
 //! which then replaces the runner's clock (so the pipe round trip is not
 //! charged to it).
+//!
+//! The floor of every ratio is raw sqlx on one bare connection
+//! (`Peer::Sqlx`); every ratio is taken within one pass, and the report
+//! gives the median of the per-pass ratios with their min-max.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::peers::Peer;
-use crate::workloads::{self, Backend, Case, Ctx};
 use crate::workloads::w6_templates::W6Row;
+use crate::workloads::{self, Backend, Case, Ctx};
 
 pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
     v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
@@ -37,7 +41,7 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
-    /// Ratios to raw sqlx, one per pass.
+    /// Ratios to the floor (raw sqlx on its bare connection), one per pass.
     pub fn ratios(&self, p: &PeerResult) -> Vec<f64> {
         let base = self.peers.iter().find(|b| b.peer == Peer::Sqlx).expect("sqlx baseline");
         p.per_pass.iter().zip(&base.per_pass).map(|(t, b)| t.as_secs_f64() / b.as_secs_f64()).collect()
@@ -51,26 +55,54 @@ pub struct BackendReport {
     pub cases: Vec<CaseResult>,
     /// The SQLAlchemy peer's process: `sqlalchemy <version> <driver>` and its peak RSS (KiB) after all cases.
     pub sqla: (String, u64),
+    /// How the peers' connections got their view of the statistics.
+    pub statistics: String,
+    /// SQLite: the pragmas read back on every peer's connection.
+    pub pragmas: Option<String>,
 }
 
-pub async fn run_backend(backend: Backend, quick: bool) -> Result<BackendReport, Box<dyn std::error::Error>> {
+pub async fn run_backend(
+    backend: Backend,
+    options: crate::Options,
+) -> Result<BackendReport, Box<dyn std::error::Error>> {
+    let quick = options.quick;
     eprintln!("[{}] seeding", backend.name());
-    let ctx = workloads::setup(backend).await?;
+    let ctx = workloads::setup(backend, quick, options.stale_stats).await?;
+    eprintln!("[{}] statistics: {}", backend.name(), ctx.statistics);
+    if let Some(p) = &ctx.pragmas {
+        eprintln!("[{}] {p}", backend.name());
+    }
     let passes = if quick { 3 } else { 7 };
     let mut cases = Vec::new();
     for case in workloads::cases(quick, backend) {
+        if options.only.is_some_and(|only| !only.iter().any(|w| w == case.id)) {
+            continue;
+        }
         eprintln!("[{}] {} {}", backend.name(), case.id, case.label);
+        // A peer's connection that was reopened would have lost its pragmas.
+        workloads::check_pragmas(&ctx).await?;
         cases.push(run_case(&ctx, &case, passes).await?);
     }
     let sqla = (ctx.sqla.version.clone(), ctx.sqla.peak_rss_kib());
-    Ok(BackendReport { backend, version: ctx.version.clone(), passes, cases, sqla })
+    Ok(BackendReport {
+        backend,
+        version: ctx.version.clone(),
+        passes,
+        cases,
+        sqla,
+        statistics: ctx.statistics.clone(),
+        pragmas: ctx.pragmas.clone(),
+    })
 }
 
 async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, Box<dyn std::error::Error>> {
     let input = workloads::input(case.kind);
     let want = workloads::expected(ctx, case.kind);
-    let mut peers: Vec<PeerResult> =
-        case.peers.iter().map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0, peak_heap: None }).collect();
+    let mut peers: Vec<PeerResult> = case
+        .peers
+        .iter()
+        .map(|&peer| PeerResult { peer, per_pass: Vec::new(), statements: 0, peak_heap: None })
+        .collect();
     workloads::prepare(ctx, case.kind).await?;
     for pass in 0..=passes {
         let k = peers.len();
@@ -124,7 +156,13 @@ async fn run_case(ctx: &Ctx, case: &Case, passes: usize) -> Result<CaseResult, B
 
 fn fmt_time(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 { format!("{us:.0} µs") } else if us < 1e6 { format!("{:.2} ms", us / 1e3) } else { format!("{:.2} s", us / 1e6) }
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1e6 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
 }
 
 /// Two decimals, three significant digits below 0.1 (a cache hit is
@@ -137,9 +175,14 @@ pub fn markdown(reports: &[BackendReport], w6: Option<&[W6Row]>) -> String {
     let mut o = String::new();
     for r in reports {
         let _ = writeln!(o, "#### {} ({}), {} passes\n", r.backend.name(), r.version, r.passes);
+        let _ = writeln!(o, "Statistics: {}.", r.statistics);
+        if let Some(p) = &r.pragmas {
+            let _ = writeln!(o, "SQLite file: {p}.");
+        }
+        o.push('\n');
         let _ = writeln!(
             o,
-            "| id | operation | peer | median / op | ratio to sqlx | ratio min-max | statements / op | peak heap / op |"
+            "| id | operation | peer | median / op | ratio to floor (sqlx) | ratio min-max | statements / op | peak heap / op |"
         );
         let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|");
         for c in &r.cases {

@@ -69,7 +69,7 @@ pub struct NewUser {
     pub visits: i32,
 }
 
-// W7: story 1's receivers (examples/receivers/schema.rs), own tables.
+// W7: the configuration service's receivers (examples/receivers/schema.rs), own tables.
 
 #[entity(table = "bench_receivers")]
 #[derive(Debug)]
@@ -78,7 +78,7 @@ pub struct Receiver {
     pub id: i64,
     #[column(unique, len = 64)]
     pub name: String,
-    /// An IP address, stored as text (story 1's type decorator).
+    /// An IP address, stored as text (a custom column type).
     #[column(with = AsText, len = 45)]
     pub address: IpAddr,
     /// Bumped once per command for every receiver with a changed plane.
@@ -205,6 +205,10 @@ pub struct NewUserData {
 
 pub fn new_users(n: usize) -> Vec<NewUserData> {
     (0..n)
-        .map(|i| NewUserData { name: format!("new-{i}"), email: format!("new-{i}@example.org"), age: 20 + (i % 50) as i32 })
+        .map(|i| NewUserData {
+            name: format!("new-{i}"),
+            email: format!("new-{i}@example.org"),
+            age: 20 + (i % 50) as i32,
+        })
         .collect()
 }

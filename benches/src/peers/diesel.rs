@@ -22,9 +22,10 @@
 //! `prefer`, would negotiate TLS with this server; the bench's sqlx is built
 //! without TLS, so raw sqlx, SeaORM and the ORM talk plain TCP).
 //!
-//! SQLite: the connection runs `PRAGMA foreign_keys = ON` and a 5 s
-//! `busy_timeout`, as raw sqlx's options do (the WAL journal is already
-//! set on the file). W3 uses `RETURNING` there (the
+//! SQLite: the connection runs the floor's pragmas (`journal_mode = WAL`,
+//! `synchronous = NORMAL`, `foreign_keys = ON`, a 5 s `busy_timeout`)
+//! right after `establish`, as Diesel's SQLite documentation sets pragmas
+//! (`batch_execute`). W3 uses `RETURNING` there (the
 //! `returning_clauses_for_sqlite_3_35` feature).
 //!
 //! MySQL/MariaDB: Diesel's MySQL backend (MariaDB included) has no
@@ -178,11 +179,37 @@ impl Diesel {
                 let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
                 let path = path.split('?').next().unwrap_or(path);
                 let mut c = SqliteConnection::establish(path)?;
-                c.batch_execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")?;
+                c.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA busy_timeout = 5000;",
+                )?;
                 Conn::Lite(c)
             }
         };
         Ok(Diesel(Mutex::new(conn)))
+    }
+
+    /// A one-column answer of the connection (the runner's check of the
+    /// SQLite pragmas: `PRAGMA synchronous`, `PRAGMA journal_mode`).
+    pub fn pragma(&self, name: &str) -> Result<String, Box<dyn Error>> {
+        #[derive(QueryableByName)]
+        struct Answer {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let mut conn = self.lock()?;
+        let Conn::Lite(c) = &mut *conn else {
+            return Err("pragmas are SQLite's".into());
+        };
+        let sql = format!("SELECT CAST({name} AS TEXT) AS value FROM pragma_{name}");
+        let rows: Vec<Answer> = diesel::sql_query(sql).load(c)?;
+        rows.into_iter().next().map(|a| a.value).ok_or_else(|| format!("PRAGMA {name}: no answer").into())
+    }
+
+    /// `SELECT COUNT(*) FROM bench_users` (the runner's first use of the connection).
+    pub fn count_users(&self) -> Result<i64, Box<dyn Error>> {
+        let mut conn = self.lock()?;
+        Ok(each!(conn, c => bench_users::table.count().get_result::<i64>(c)?))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Conn>, Box<dyn Error>> {

@@ -9,7 +9,7 @@ pub mod sqlx_raw;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Peer {
-    /// Raw sqlx, the baseline of every ratio: hand-written SQL, `query_as`,
+    /// Raw sqlx on one bare connection (no pool), the floor of every ratio: hand-written SQL, `query_as`,
     /// `QueryBuilder` for multi-row inserts, `RETURNING` on inserts, the
     /// straightforward per-row UPDATE loop for W5, hash-map assembly for W4
     /// and batched writes for W7.
@@ -20,7 +20,7 @@ pub enum Peer {
     /// This ORM: a fresh session per operation.
     Orm,
     /// This ORM used the naive way (W7 only): load and save each object in
-    /// its own session and transaction, as story 1's hand-written layer did.
+    /// its own session and transaction, as a hand-written load/save layer does.
     OrmNaive,
     /// SeaORM 2.0 as its documentation writes it (W1-W5; see `seaorm`).
     SeaOrm,

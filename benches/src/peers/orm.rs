@@ -32,11 +32,8 @@ pub async fn load(ctx: &Ctx, db: &Database, n: usize) -> R {
 /// both queries.
 pub async fn join(ctx: &Ctx, db: &Database) -> R {
     let mut s = db.session();
-    let users = s
-        .query::<User>()
-        .filter(User::ID.lt(ctx.lo + JOIN_USERS).and(User::AGE.ge(JOIN_MIN_AGE)))
-        .all()
-        .await?;
+    let users =
+        s.query::<User>().filter(User::ID.lt(ctx.lo + JOIN_USERS).and(User::AGE.ge(JOIN_MIN_AGE))).all().await?;
     let ids: Vec<i64> = users.iter().map(|u| u.read().id).collect();
     let posts = s.query::<Post>().filter(Post::USER_ID.is_in(&ids)).all().await?;
     if users.len() != ctx.w2_users {
@@ -104,7 +101,7 @@ pub async fn graph(ctx: &Ctx, db: &Database) -> R {
     done(&s, comments)
 }
 
-/// W7, story 1's unit of work (`unit_of_work` in examples/receivers): the
+/// W7, the re-route command's unit of work (`unit_of_work` in examples/receivers): the
 /// group, its receivers and their keyed planes in three batched queries,
 /// changes in memory, one commit; the serial bump is the example's
 /// before-flush hook. Returns the planes changed (re-routed, deleted, added).

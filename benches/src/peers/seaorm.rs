@@ -4,9 +4,24 @@
 //! .exec_with_returning_keys` for keys back, `LoaderTrait::load_many` for a
 //! batched graph, and ActiveModel `update` inside `db.begin()` for W5.
 //!
-//! Its connection wraps a sqlx pool built exactly as raw sqlx's is
-//! (`Raw::connect`: 4 connections, no ping before acquire, sqlx's default
-//! statement logging), so the two differ only above the pool.
+//! Its connection is what its documentation opens: `Database::connect`
+//! with `ConnectOptions`, here `max_connections(1)` and
+//! `min_connections(1)` (one connection, opened at connect),
+//! `sqlx_logging(false)`, `test_before_acquire(false)` (SeaORM's default
+//! pings the connection before every acquire: a round trip per statement
+//! that its own options turn off), no idle timeout and no maximum lifetime
+//! (the one connection lives through the run, so the pragmas set when it
+//! opened stay), and on SQLite `map_sqlx_sqlite_opts` with the floor's
+//! pragmas (`sqlx_raw::sqlite_pragmas`: WAL, `synchronous = NORMAL`,
+//! foreign keys, 5 s busy timeout). What no option removes: SeaORM's sqlx
+//! drivers (the ones its documentation connects with and this bench builds;
+//! its `rusqlite` feature, a SQLite driver of its own, is not measured) hold
+//! a sqlx pool, and sqlx 0.9 pings a connection when it
+//! goes back to the pool (`PoolConnection`'s drop spawns the return, which
+//! pings before the connection is idle again), so with one connection each
+//! statement outside a transaction pays that ping before the next can
+//! acquire (inside `begin()` .. `commit()` the transaction holds the
+//! connection: one ping at the end). The floor, a bare connection, does not.
 //!
 //! Without `RETURNING` (a MySQL-protocol server: SeaORM's
 //! `mariadb-use-returning` feature would also make ActiveModel updates send
@@ -23,7 +38,7 @@ use sea_orm::{
 };
 
 use super::Outcome;
-use super::sqlx_raw::Raw;
+use super::sqlx_raw::sqlite_pragmas;
 use crate::schema::NewUserData;
 use crate::workloads::{Backend, Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
 
@@ -143,14 +158,18 @@ pub mod new_users {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// A SeaORM connection over its own pool, built as raw sqlx's is.
-pub async fn connect(backend: Backend, url: &str) -> Result<DatabaseConnection, Box<dyn Error>> {
-    use sea_orm::{SqlxMySqlConnector, SqlxPostgresConnector, SqlxSqliteConnector};
-    Ok(match Raw::connect(backend, url).await? {
-        Raw::Pg(p) => SqlxPostgresConnector::from_sqlx_postgres_pool(p),
-        Raw::My { pool, .. } => SqlxMySqlConnector::from_sqlx_mysql_pool(pool),
-        Raw::Lite(p) => SqlxSqliteConnector::from_sqlx_sqlite_pool(p),
-    })
+/// The SeaORM connection: `Database::connect` on one connection (see the module doc).
+pub async fn connect(url: &str) -> Result<DatabaseConnection, Box<dyn Error>> {
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false)
+        .test_before_acquire(false)
+        .idle_timeout(None::<std::time::Duration>)
+        .max_lifetime(None::<std::time::Duration>)
+        .map_sqlx_sqlite_opts(|o| sqlite_pragmas(o.create_if_missing(true)));
+    Ok(sea_orm::Database::connect(options).await?)
 }
 
 /// W1: `n` users into models.

@@ -3,8 +3,12 @@
 //!
 //! The first use creates a venv under `benches/target/sqla-venv` and installs
 //! `benches/python/requirements.txt` there (pinned versions; skipped when the
-//! venv's stamp says they are installed). After seeding, `start` spawns one
-//! Python process per backend; each operation is one command line on its
+//! venv's stamp says they are installed). `start` spawns one Python process
+//! per backend when the runner opens the peers' connections (after the seed,
+//! or before it with `--stale-stats`); its engine has a pool of one
+//! connection (`pool_size=1, max_overflow=0`), and on SQLite the floor's
+//! pragmas are set on it by a `connect` listener. `set_lo` tells it the
+//! seeded key range; each operation is one command line on its
 //! stdin (`W1 100`, `W7 50`, ..) and one reply line: the time the Python side
 //! measured around the operation alone (`time.perf_counter_ns`, so the pipe
 //! round trip is not charged to it), the result count, the statements its
@@ -43,15 +47,14 @@ struct Process {
 
 impl SqlAlchemy {
     /// Creates the venv if needed and starts the peer on `url` (the runner's
-    /// sqlx URL; the script maps it to SQLAlchemy's drivers); `lo` is the
-    /// smallest seeded user id.
-    pub fn start(backend: Backend, url: &str, lo: i64) -> Result<SqlAlchemy, Error> {
+    /// sqlx URL; the script maps it to SQLAlchemy's drivers).
+    pub fn start(backend: Backend, url: &str) -> Result<SqlAlchemy, Error> {
         tokio::task::block_in_place(|| {
             let python = venv()?;
             let script = Path::new(PYTHON_DIR).join("sqla_peer.py");
             let mut child = Command::new(&python)
                 .arg(&script)
-                .args([backend.name(), url, &lo.to_string()])
+                .args([backend.name(), url])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -95,6 +98,32 @@ impl SqlAlchemy {
         tokio::task::block_in_place(|| p.command(&command))
     }
 
+    /// The smallest seeded user id (the workloads' key range starts there).
+    pub fn set_lo(&self, lo: i64) -> Result<(), Error> {
+        self.untimed(&format!("LO {lo}"))
+    }
+
+    /// One read of `bench_users` on the pool's connection (its first use, see `workloads::setup`).
+    pub fn touch(&self) -> Result<(), Error> {
+        self.untimed("TOUCH")
+    }
+
+    fn untimed(&self, command: &str) -> Result<(), Error> {
+        let mut p = self.inner.lock().expect("sqlalchemy process");
+        tokio::task::block_in_place(|| p.command(command)).map(|_| ())
+    }
+
+    /// A SQLite pragma as the pool's connection reports it (`synchronous`, `journal_mode`).
+    pub fn pragma(&self, name: &str) -> Result<String, Error> {
+        let mut p = self.inner.lock().expect("sqlalchemy process");
+        let command = format!("PRAGMA {name}");
+        let reply = tokio::task::block_in_place(|| p.ask(&command))?;
+        match reply.strip_prefix("value ") {
+            Some(v) => Ok(v.to_string()),
+            None => Err(p.failure(&format!("command `{command}`"), &format!("unexpected reply {reply:?}"))),
+        }
+    }
+
     /// The Python process's peak resident set so far (KiB).
     pub fn peak_rss_kib(&self) -> u64 {
         self.inner.lock().expect("sqlalchemy process").peak_rss_kib
@@ -102,7 +131,8 @@ impl SqlAlchemy {
 }
 
 impl Process {
-    fn command(&mut self, command: &str) -> Result<Outcome, Error> {
+    /// Sends one command; its reply line (an `error` reply is an error).
+    fn ask(&mut self, command: &str) -> Result<String, Error> {
         let reply = writeln!(self.stdin, "{command}")
             .and_then(|_| self.stdin.flush())
             .map_err(|e| e.to_string())
@@ -111,6 +141,11 @@ impl Process {
         if let Some(message) = reply.strip_prefix("error ") {
             return Err(self.failure(&format!("command `{command}`"), message));
         }
+        Ok(reply)
+    }
+
+    fn command(&mut self, command: &str) -> Result<Outcome, Error> {
+        let reply = self.ask(command)?;
         let fields: Option<Vec<u64>> =
             reply.strip_prefix("ok ").and_then(|r| r.split_whitespace().map(|f| f.parse().ok()).collect());
         let Some(&[ns, count, statements, rss]) = fields.as_deref() else {

@@ -1,20 +1,29 @@
-//! Raw sqlx, the floor for anything built on sqlx: hand-written SQL,
+//! Raw sqlx, the floor of every ratio: one bare connection per backend
+//! (`PgConnection::connect`, `MySqlConnection::connect`,
+//! `SqliteConnection::connect_with` on the SQLite file in WAL mode with
+//! `synchronous = NORMAL` and foreign keys on), no pool, so it pays no
+//! acquire, no release and no ping; hand-written SQL,
 //! `query_as` into `FromRow` structs, `QueryBuilder` for multi-row inserts
 //! with `RETURNING id` (MariaDB has it too; a MySQL server takes
 //! `LAST_INSERT_ID()`), and for W5 both the per-row UPDATE loop and one bulk
 //! UPDATE (`FROM UNNEST` on PostgreSQL, `CASE` elsewhere). Lists of keys
 //! (W4, W7) are one array parameter (`= ANY($1)`) on PostgreSQL, an IN list
 //! built with `QueryBuilder` elsewhere.
+//!
+//! The connection sits behind a `tokio::sync::Mutex` (the runner's context
+//! is shared by reference; one operation runs at a time, so the lock is
+//! never contended: an uncontended lock is a few atomic operations, against
+//! tens of microseconds for the cheapest statement). The runner's untimed
+//! work (counts, cleanup, checks) uses this connection too.
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::mysql::MySqlPoolOptions;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{MySqlConnection, MySqlPool, PgConnection, PgPool, QueryBuilder, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, MySqlConnection, PgConnection, QueryBuilder, SqliteConnection};
+use tokio::sync::Mutex;
 
 use super::Outcome;
 use crate::schema::{
@@ -26,41 +35,63 @@ use crate::workloads::{Backend, Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDA
 type R = Result<Outcome, Box<dyn Error>>;
 
 pub enum Raw {
-    Pg(PgPool),
-    My { pool: MySqlPool, returning: bool },
-    Lite(SqlitePool),
+    Pg(Mutex<PgConnection>),
+    My { conn: Mutex<MySqlConnection>, returning: bool },
+    Lite(Mutex<SqliteConnection>),
 }
 
-/// The same tokens for each pool type (the SQL text is chosen per backend).
+/// The same tokens for each connection type (the SQL text is chosen per
+/// backend): `$c` is the locked `&mut` connection.
 macro_rules! each {
-    ($raw:expr, $p:ident => $body:expr) => {
+    ($raw:expr, $c:ident => $body:expr) => {
         match $raw {
-            Raw::Pg($p) => $body,
-            Raw::My { pool: $p, .. } => $body,
-            Raw::Lite($p) => $body,
+            Raw::Pg(m) => {
+                let mut guard = m.lock().await;
+                let $c: &mut PgConnection = &mut guard;
+                $body
+            }
+            Raw::My { conn: m, .. } => {
+                let mut guard = m.lock().await;
+                let $c: &mut MySqlConnection = &mut guard;
+                $body
+            }
+            Raw::Lite(m) => {
+                let mut guard = m.lock().await;
+                let $c: &mut SqliteConnection = &mut guard;
+                $body
+            }
         }
     };
 }
 
+/// How every peer opens the SQLite file (each through its own API): WAL
+/// journal, `synchronous = NORMAL` (WAL's usual setting: a commit is
+/// durable at the next checkpoint, not fsynced on every commit), foreign
+/// keys on, a 5 s busy timeout.
+pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(sqlite_pragmas(SqliteConnectOptions::from_str(url)?.create_if_missing(true)))
+}
+
+/// The pragmas of [`sqlite_options`] on options built elsewhere (SeaORM's).
+pub fn sqlite_pragmas(opts: SqliteConnectOptions) -> SqliteConnectOptions {
+    opts.journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5))
+}
+
 impl Raw {
-    /// Pools as the ORM's: no ping before each acquire (sqlx's default pings,
-    /// which would charge the baseline a round trip per statement).
+    /// One bare connection (sqlx's defaults otherwise: statement cache of
+    /// 100, statement logging at a level no logger listens to).
     pub async fn connect(backend: Backend, url: &str) -> Result<Raw, Box<dyn Error>> {
         Ok(match backend {
-            Backend::Postgres => Raw::Pg(PgPoolOptions::new().max_connections(4).test_before_acquire(false).connect(url).await?),
+            Backend::Postgres => Raw::Pg(Mutex::new(PgConnection::connect(url).await?)),
             Backend::Mysql => {
-                let pool = MySqlPoolOptions::new().max_connections(4).test_before_acquire(false).connect(url).await?;
-                let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&pool).await?;
-                Raw::My { pool, returning: version.contains("MariaDB") }
+                let mut conn = MySqlConnection::connect(url).await?;
+                let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut conn).await?;
+                Raw::My { conn: Mutex::new(conn), returning: version.contains("MariaDB") }
             }
-            Backend::Sqlite => {
-                let opts = SqliteConnectOptions::from_str(url)?
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .create_if_missing(true)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Raw::Lite(SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(opts).await?)
-            }
+            Backend::Sqlite => Raw::Lite(Mutex::new(SqliteConnection::connect_with(&sqlite_options(url)?).await?)),
         })
     }
 
@@ -75,19 +106,40 @@ impl Raw {
 
     pub async fn scalar_i64(&self, sql: &str) -> Result<i64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_string());
-        each!(self, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await)
+        each!(self, c => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await)
     }
 
-    pub async fn execute(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
-        each!(self, p => Ok(sqlx::query(sql).execute(p).await?.rows_affected()))
+    /// A one-column text answer (`PRAGMA journal_mode`, versions).
+    pub async fn scalar_text(&self, sql: &str) -> Result<String, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        each!(self, c => sqlx::query_scalar::<_, String>(sql).fetch_one(c).await)
+    }
+
+    pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        each!(self, c => Ok(sqlx::query(sql).execute(c).await?.rows_affected()))
     }
 
     pub async fn version(&self) -> Result<String, sqlx::Error> {
-        match self {
-            Raw::Pg(p) => sqlx::query_scalar("SHOW server_version").fetch_one(p).await,
-            Raw::My { pool, .. } => sqlx::query_scalar("SELECT VERSION()").fetch_one(pool).await,
-            Raw::Lite(p) => sqlx::query_scalar("SELECT sqlite_version()").fetch_one(p).await,
-        }
+        let sql = match self {
+            Raw::Pg(_) => "SHOW server_version",
+            Raw::My { .. } => "SELECT VERSION()",
+            Raw::Lite(_) => "SELECT sqlite_version()",
+        };
+        self.scalar_text(sql).await
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` rows (their `detail` column).
+    pub async fn plan(&self, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        let rows: Vec<(i64, i64, i64, String)> = each!(self, c => sqlx::query_as(sql).fetch_all(c).await?);
+        Ok(rows.into_iter().map(|r| r.3).collect())
+    }
+
+    /// W8's report into tuples.
+    pub async fn report(&self, sql: String) -> Result<Vec<(i32, i64, i64)>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql);
+        each!(self, c => sqlx::query_as(sql).fetch_all(c).await)
     }
 }
 
@@ -99,7 +151,7 @@ pub async fn load(ctx: &Ctx, n: usize) -> R {
         "SELECT id, name, email, age, visits FROM bench_users WHERE id < ?",
     );
     let hi = ctx.lo + n as i64;
-    let rows: Vec<UserRow> = each!(raw, p => sqlx::query_as(sql).bind(hi).fetch_all(p).await?);
+    let rows: Vec<UserRow> = each!(raw, c => sqlx::query_as(sql).bind(hi).fetch_all(c).await?);
     Ok(Outcome::new(rows.len(), 1))
 }
 
@@ -113,8 +165,7 @@ pub async fn join(ctx: &Ctx) -> R {
          FROM bench_users u LEFT JOIN bench_posts p ON p.user_id = u.id WHERE u.id < ? AND u.age >= ?",
     );
     let hi = ctx.lo + JOIN_USERS;
-    let rows: Vec<UserPostRow> =
-        each!(raw, p => sqlx::query_as(sql).bind(hi).bind(JOIN_MIN_AGE).fetch_all(p).await?);
+    let rows: Vec<UserPostRow> = each!(raw, c => sqlx::query_as(sql).bind(hi).bind(JOIN_MIN_AGE).fetch_all(c).await?);
     Ok(Outcome::new(rows.len(), 1))
 }
 
@@ -127,17 +178,17 @@ pub async fn insert(ctx: &Ctx, data: &[NewUserData]) -> R {
     let chunk = if matches!(raw, Raw::Lite(_)) { 32_766 / 4 } else { 65_535 / 4 };
     let mut count = 0;
     for part in data.chunks(chunk) {
-        count += each!(raw, p => {
+        count += each!(raw, c => {
             let mut qb = QueryBuilder::new("INSERT INTO bench_new_users (name, email, age, visits) ");
             qb.push_values(part, |mut b, d| {
                 b.push_bind(&d.name).push_bind(&d.email).push_bind(d.age).push_bind(0i32);
             });
             if returning {
                 qb.push(" RETURNING id");
-                let ids: Vec<(i64,)> = qb.build_query_as().fetch_all(p).await?;
+                let ids: Vec<(i64,)> = qb.build_query_as().fetch_all(c).await?;
                 ids.iter().filter(|(id,)| *id > 0).count()
             } else {
-                qb.build().execute(p).await?.rows_affected() as usize
+                qb.build().execute(c).await?.rows_affected() as usize
             }
         });
     }
@@ -152,13 +203,11 @@ pub async fn update(ctx: &Ctx, bulk: bool) -> R {
         "SELECT id, name, email, age, visits FROM bench_users WHERE id < $1",
         "SELECT id, name, email, age, visits FROM bench_users WHERE id < ?",
     );
-    let update = raw.sql(
-        "UPDATE bench_users SET visits = $1 WHERE id = $2",
-        "UPDATE bench_users SET visits = ? WHERE id = ?",
-    );
+    let update =
+        raw.sql("UPDATE bench_users SET visits = $1 WHERE id = $2", "UPDATE bench_users SET visits = ? WHERE id = ?");
     let hi = ctx.lo + UPDATE_USERS;
-    let (changed, statements) = each!(raw, p => {
-        let mut tx = p.begin().await?;
+    let (changed, statements) = each!(raw, c => {
+        let mut tx = c.begin().await?;
         let mut users: Vec<UserRow> = sqlx::query_as(select).bind(hi).fetch_all(&mut *tx).await?;
         for u in &mut users {
             u.visits += 1;
@@ -243,8 +292,7 @@ pub async fn graph(ctx: &Ctx) -> R {
         "SELECT id, name, email, age, visits FROM bench_users WHERE id < ?",
     );
     let hi = ctx.lo + GRAPH_USERS;
-    let (users, posts, comments) = each!(raw, p => {
-        let mut c = p.acquire().await?;
+    let (users, posts, comments) = each!(raw, c => {
         let users: Vec<UserRow> = sqlx::query_as(sql).bind(hi).fetch_all(&mut *c).await?;
         let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
         let posts = c.posts_of(&ids).await?;
@@ -342,8 +390,8 @@ pub async fn reroute(ctx: &Ctx) -> R {
          JOIN bench_receiver_groups rg ON rg.receiver_id = r.id \
          JOIN bench_groups g ON g.id = rg.group_id WHERE g.name = ?",
     );
-    let (changes, statements) = each!(raw, p => {
-        let mut tx = p.begin().await?;
+    let (changes, statements) = each!(raw, c => {
+        let mut tx = c.begin().await?;
         let group: Vec<ReceiverRow> = sqlx::query_as(sql).bind(EDGE).fetch_all(&mut *tx).await?;
         let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
         let planes = tx.planes_of(&ids).await?;

@@ -1,4 +1,4 @@
-//! Issue 8: story 3's report (`examples/report.rs`, the same tables and
+//! The reporting workload (`examples/report.rs`, the same tables and
 //! queries) on PostgreSQL (`DATABASE_URL`, default the test server;
 //! `--backend sqlite` for a SQLite file):
 //!
@@ -11,7 +11,9 @@
 //!
 //! Medians of interleaved passes.
 
+// The example's own file (formatted with the examples, not by the benches' rustfmt.toml).
 #[path = "../../../examples/report/pgbench.rs"]
+#[rustfmt::skip]
 mod pgbench;
 
 use std::time::{Duration, Instant};
@@ -73,18 +75,8 @@ impl Probe {
 }
 
 async fn connect(url: &str) -> Result<Database> {
-    let pool = PoolOptions {
-        max_connections: 8,
-        ..PoolOptions::default()
-    };
-    Database::connect_with(
-        url,
-        ConnectOptions {
-            pool,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
+    let pool = PoolOptions { max_connections: 8, ..PoolOptions::default() };
+    Database::connect_with(url, ConnectOptions { pool, ..ConnectOptions::default() }).await
 }
 
 fn default_label(dialect: Dialect) -> &'static str {
@@ -99,12 +91,7 @@ fn default_label(dialect: Dialect) -> &'static str {
 /// concurrent batch, passes interleaved.
 async fn serial_vs_concurrent(db: &Database) -> Result<(Duration, Duration)> {
     let queries = pgbench::report_queries(db.dialect());
-    let batch = || {
-        queries
-            .iter()
-            .map(|(_, sql, _)| db.sql(sql.clone(), vec![]).batched())
-            .collect::<Result<Vec<_>>>()
-    };
+    let batch = || queries.iter().map(|(_, sql, _)| db.sql(sql.clone(), vec![]).batched()).collect::<Result<Vec<_>>>();
     db.concurrently(6, batch()?).await; // warm-up: server caches, pool connections
     let (mut serial, mut concurrent) = (Vec::new(), Vec::new());
     for _ in 0..PASSES {
@@ -128,11 +115,7 @@ pub async fn cache(backend: Backend) -> Result<()> {
         _ => backend.url(),
     };
     let db = connect(&url).await?;
-    let factor = if db.dialect() == Dialect::Sqlite {
-        2
-    } else {
-        5
-    };
+    let factor = if db.dialect() == Dialect::Sqlite { 2 } else { 5 };
     let scale = pgbench::Scale::new(factor);
     pgbench::create(&db, scale).await?;
     println!(
@@ -144,26 +127,16 @@ pub async fn cache(backend: Backend) -> Result<()> {
 
     // Serial vs concurrent. On PostgreSQL also with parallel query off:
     // with it on, each query already spreads over the cores by itself.
-    println!(
-        "| six report queries | serial ms | concurrent ms (6 workers) | speed-up |\n|---|---:|---:|---:|"
-    );
+    println!("| six report queries | serial ms | concurrent ms (6 workers) | speed-up |\n|---|---:|---:|---:|");
     let mut runs = vec![(default_label(db.dialect()), db.clone())];
     if db.dialect() == Dialect::Postgres {
         let sep = if url.contains('?') { '&' } else { '?' };
         let one_core = format!("{url}{sep}options[max_parallel_workers_per_gather]=0");
-        runs.push((
-            "parallel query off (one process per query)",
-            connect(&one_core).await?,
-        ));
+        runs.push(("parallel query off (one process per query)", connect(&one_core).await?));
     }
     for (label, db) in runs {
         let (s, c) = serial_vs_concurrent(&db).await?;
-        println!(
-            "| {label} | {} | {} | {:.2}x |",
-            ms(s),
-            ms(c),
-            s.as_secs_f64() / c.as_secs_f64()
-        );
+        println!("| {label} | {} | {} | {:.2}x |", ms(s), ms(c), s.as_secs_f64() / c.as_secs_f64());
     }
     println!();
 
@@ -171,21 +144,14 @@ pub async fn cache(backend: Backend) -> Result<()> {
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = RedisStore::new(
         &redis_url,
-        RedisOptions {
-            namespace: format!("orm-bench:{}:", std::process::id()),
-            ..RedisOptions::default()
-        },
+        RedisOptions { namespace: format!("orm-bench:{}:", std::process::id()), ..RedisOptions::default() },
     )?;
     if !redis.ping().await {
-        return Err(orm_core::Error::Config(format!(
-            "Redis did not answer at {redis_url} (set REDIS_URL)"
-        )));
+        return Err(orm_core::Error::Config(format!("Redis did not answer at {redis_url} (set REDIS_URL)")));
     }
     db.cache().add(Region::memory("memory"))?;
     db.cache().add(Region::redis("redis", &redis))?;
-    println!(
-        "| query | region | uncached µs | miss µs | hit µs | uncached / hit |\n|---|---|---:|---:|---:|---:|"
-    );
+    println!("| query | region | uncached µs | miss µs | hit µs | uncached / hit |\n|---|---|---:|---:|---:|---:|");
     for probe in [Probe::Entities, Probe::Rows] {
         for region in ["memory", "redis"] {
             let (mut plain, mut miss, mut hit) = (Vec::new(), Vec::new(), Vec::new());

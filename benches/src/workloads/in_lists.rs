@@ -1,4 +1,5 @@
-//! `IN (...)` vs `= ANY($1)` on PostgreSQL with raw sqlx (issue 7's data).
+//! `IN (...)` vs `= ANY($1)` on PostgreSQL with raw sqlx (the data behind
+//! the ORM's switch to an array parameter for long lists).
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,8 @@ use crate::runner::median;
 /// `orm-core/src/query/templated.rs`.
 pub async fn in_lists() -> Result<(), sqlx::Error> {
     use sqlx::{Connection, Executor};
-    let pg_url = std::env::var("ORM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pg_url =
+        std::env::var("ORM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let mut pg = sqlx::PgConnection::connect(&pg_url).await?;
     pg.execute("DROP TABLE IF EXISTS bench_in").await?;
     pg.execute("CREATE TABLE bench_in (id bigint PRIMARY KEY, v text)").await?;

@@ -1,4 +1,4 @@
-//! W7: story 1's command (`examples/receivers`) on the bench's own tables
+//! W7: the configuration service's re-route command (`examples/receivers`) on the bench's own tables
 //! (`bench_receivers`, `bench_groups`, `bench_planes`,
 //! `bench_receiver_groups`): the seed (rebuilt untimed before every
 //! operation, the command changes the data), the command's logic as plain
@@ -101,17 +101,18 @@ pub fn plane(config: &str) -> Plane {
 }
 
 /// Empties the tables and seeds `n` receivers in one ORM commit (groups,
-/// receivers, planes, association rows). Untimed.
-pub async fn seed(ctx: &Ctx, n: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// receivers, planes, association rows), on the seeding database
+/// (`Ctx::admin`, not a peer's connection). Untimed.
+pub async fn seed(db: &orm_core::Database, n: usize) -> Result<(), Box<dyn std::error::Error>> {
     for sql in [
         "DELETE FROM bench_receiver_groups",
         "DELETE FROM bench_planes",
         "DELETE FROM bench_receivers",
         "DELETE FROM bench_groups",
     ] {
-        ctx.raw.execute(sql).await?;
+        db.execute_sql(sql, vec![]).await?;
     }
-    let mut s = ctx.db.session();
+    let mut s = db.session();
     let groups = s.add_all([EDGE, "core"].map(|n| Group { id: 0, name: n.into(), receivers: Many::new() }));
     for i in 0..n {
         let r = s.add(Receiver {

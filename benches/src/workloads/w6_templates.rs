@@ -1,7 +1,8 @@
 //! W6 (no database): SQL + parameters for one filtered query with an IN
 //! list, built fresh with sea-query (through the ORM's query builder,
-//! `without_template`) vs served from the template cache. Also the issue-7
-//! `templates` benchmark (lists up to 1,000 and story 2's lookup).
+//! `without_template`) vs served from the template cache. Also the
+//! `templates` benchmark (lists up to 1,000, and the rule lookup of a
+//! request handler with optional filters and several IN lists).
 
 use std::time::{Duration, Instant};
 
@@ -67,7 +68,7 @@ pub async fn templates() -> Result<(), Error> {
     let stats = db.templates().stats();
     println!("\ntemplate cache: {stats:?}\n");
 
-    // Story 2: a rule lookup with optional filters and several IN lists.
+    // The rule lookup: optional filters and several IN lists per request.
     let mut w = db.session();
     w.add_all((0..5_000).map(|i| Rule {
         id: i,
@@ -101,7 +102,7 @@ pub async fn templates() -> Result<(), Error> {
     Ok(())
 }
 
-/// One lookup: which filters apply depends on the request (story 2).
+/// One lookup: which filters apply depends on the request.
 async fn lookup(s: &mut Session, i: i64) -> Result<usize, Error> {
     let mut q = s.query::<Rule>().filter(Rule::SITE.eq(format!("site-{}", i % 50)));
     if i % 2 == 0 {
@@ -115,7 +116,6 @@ async fn lookup(s: &mut Session, i: i64) -> Result<usize, Error> {
     }
     Ok(q.order_by(Rule::ID.asc()).limit(20).rows().await?.len())
 }
-
 
 /// One W6 row: the IN-list length, and for each pass the fresh and the
 /// templated ns per statement.

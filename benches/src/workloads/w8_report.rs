@@ -1,4 +1,4 @@
-//! W8: story 3's cached report query: a GROUP BY over every user and post
+//! W8: the cached report query of a reporting dashboard: a GROUP BY over every user and post
 //! (posts and views per age, 50 rows), run by raw sqlx (the floor, no
 //! cache), by the ORM uncached (`db.sql(..).rows()`), and by the ORM through
 //! a memory region and a Redis region (`.cached(region)`; the warm-up
@@ -19,7 +19,6 @@ use orm_core::Database;
 use orm_core::cache::{RedisOptions, RedisStore, Region};
 
 use crate::peers::Outcome;
-use crate::peers::sqlx_raw::Raw;
 use crate::workloads::Ctx;
 
 type R = Result<Outcome, Box<dyn Error>>;
@@ -76,12 +75,7 @@ pub async fn orm(ctx: &Ctx, region: Option<&str>) -> R {
 
 /// Raw sqlx: the same SQL into tuples.
 pub async fn sqlx(ctx: &Ctx) -> R {
-    let sql = sqlx::AssertSqlSafe(report_sql(ctx.backend == crate::workloads::Backend::Mysql));
-    let rows: Vec<(i32, i64, i64)> = match &ctx.raw {
-        Raw::Pg(p) => sqlx::query_as(sql).fetch_all(p).await?,
-        Raw::My { pool, .. } => sqlx::query_as(sql).fetch_all(pool).await?,
-        Raw::Lite(p) => sqlx::query_as(sql).fetch_all(p).await?,
-    };
+    let rows = ctx.raw.report(report_sql(ctx.backend == crate::workloads::Backend::Mysql)).await?;
     std::hint::black_box(rows.iter().map(|r| i64::from(r.0) + r.1 + r.2).sum::<i64>());
     Ok(Outcome::new(rows.len(), 1))
 }
