@@ -270,3 +270,48 @@ async fn mysql_sessions_run_in_strict_mode() {
     t.cleanup().await;
     assert!(mode.contains("STRICT_ALL_TABLES"), "{mode}");
 }
+
+/// `?synchronous=..` in a SQLite URL sets the level on every connection of
+/// both drivers; SQLite's durable default (`FULL`) stands without it; an
+/// unknown level is a configuration error naming it.
+#[tokio::test]
+async fn sqlite_urls_set_the_synchronous_level() {
+    let dir = std::env::temp_dir().join(format!("orm-sync-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("db.sqlite");
+    for driver in [orm_core::SqliteDriver::Direct, orm_core::SqliteDriver::Sqlx] {
+        let options = || orm_core::ConnectOptions {
+            sqlite_driver: driver,
+            ..Default::default()
+        };
+        for (query, want) in [
+            ("", 2),
+            ("?synchronous=normal", 1),
+            ("?mode=rwc&synchronous=OFF", 0),
+        ] {
+            let url = format!("sqlite://{}{query}", file.display());
+            let db = Database::connect_with(&url, options())
+                .await
+                .expect("connect");
+            // Two connections at once: the level is every connection's.
+            let (a, b) = tokio::join!(
+                db.fetch_sql("PRAGMA synchronous", vec![]),
+                db.fetch_sql("PRAGMA synchronous", vec![])
+            );
+            for rows in [a.expect("pragma"), b.expect("pragma")] {
+                assert_eq!(
+                    rows[0].get::<i64>("synchronous").unwrap(),
+                    want,
+                    "{driver:?} {url}"
+                );
+            }
+            db.close().await;
+        }
+        let url = format!("sqlite://{}?synchronous=sometimes", file.display());
+        match Database::connect_with(&url, options()).await {
+            Err(Error::Config(m)) => assert!(m.contains("sometimes"), "{m}"),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

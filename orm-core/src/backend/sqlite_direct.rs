@@ -66,6 +66,8 @@ struct Spec {
     path: String,
     flags: OpenFlags,
     in_memory: bool,
+    /// `PRAGMA synchronous` from the URL (see `sqlite::SYNCHRONOUS`).
+    synchronous: Option<&'static str>,
     statement_cache_capacity: usize,
     statement_timeout: Option<Duration>,
 }
@@ -97,6 +99,7 @@ pub(crate) struct Conn {
 /// sqlx driver accepts: `sqlite::memory:`, `sqlite:path`, `sqlite://path`,
 /// `sqlite:///abs/path`, with `?mode=ro|rw|rwc|memory`.
 fn parse_url(url: &str) -> Result<(String, OpenFlags, bool)> {
+    let (url, _) = super::sqlite::take_synchronous(url)?;
     let rest = url
         .strip_prefix("sqlite:")
         .ok_or_else(|| Error::Config(format!("not a sqlite: URL: {url:?}")))?;
@@ -109,7 +112,7 @@ fn parse_url(url: &str) -> Result<(String, OpenFlags, bool)> {
             _ => {
                 return Err(Error::Config(format!(
                     "the direct SQLite driver does not understand the URL parameter {pair:?} \
-                     (it accepts mode=ro|rw|rwc|memory)"
+                     (it accepts mode=ro|rw|rwc|memory and synchronous=off|normal|full|extra)"
                 )));
             }
         }
@@ -146,6 +149,9 @@ impl Spec {
         if !self.in_memory && !self.flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         }
+        if let Some(level) = self.synchronous {
+            conn.execute_batch(&format!("PRAGMA synchronous = {level}"))?;
+        }
         Ok(conn)
     }
 }
@@ -160,10 +166,12 @@ pub(super) async fn connect(
         message,
     };
     let (path, flags, in_memory) = parse_url(url)?;
+    let (_, synchronous) = super::sqlite::take_synchronous(url)?;
     let spec = Spec {
         path,
         flags,
         in_memory,
+        synchronous,
         statement_cache_capacity: options.statement_cache_capacity,
         statement_timeout: timeouts.statement,
     };
@@ -486,5 +494,8 @@ mod tests {
         assert_eq!((path.as_str(), mem), ("/tmp/a.db", false));
         assert_eq!(parse_url("sqlite://rel.db").unwrap().0, "rel.db");
         assert!(parse_url("sqlite:x.db?cache=shared").is_err());
+        let (path, _, _) = parse_url("sqlite:///tmp/a.db?synchronous=normal&mode=rwc").unwrap();
+        assert_eq!(path, "/tmp/a.db");
+        assert!(parse_url("sqlite:x.db?synchronous=sometimes").is_err());
     }
 }
