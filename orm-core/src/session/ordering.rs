@@ -32,7 +32,8 @@ use super::changes::{NewRow, key_of};
 use crate::error::describe_key;
 
 /// Most rows in one UPDATE or DELETE (a CASE with more arms costs the
-/// server more than another statement saves).
+/// server more than another statement saves). SQLite writes an UPDATE per
+/// row (`crate::sql::dialect::UpdateBatch::PerRow`).
 pub(crate) const MAX_ROWS: usize = 1000;
 
 /// Most rows in one INSERT; the bind limit usually binds first.
@@ -138,6 +139,12 @@ fn update_steps(
         }
     }
     for (columns, rows) in groups {
+        if dml::updates_per_row(w.dialect) {
+            for (u, stmt) in rows.iter().zip(dml::update_each(w, meta, &rows)?) {
+                steps.push(update_step(index, stmt, &[u]));
+            }
+            continue;
+        }
         let keys = meta.key_columns().count();
         let per_row = columns.len() * (keys + 1) + keys + 1;
         let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);

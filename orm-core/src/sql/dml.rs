@@ -45,7 +45,9 @@
 //! Layer 1 (the SQL layer): no session, no objects; the values of a flush's
 //! writes ([`TypeChanges`]) are plain data.
 
-use orm_cache::template::{Placeholders, Resolved, ShapeKey, Template, TemplateCache};
+use std::sync::Arc;
+
+use orm_cache::template::{Mode, Placeholders, Resolved, ShapeKey, Template, TemplateCache};
 
 use crate::error::{Error, Result};
 use crate::model::meta::EntityMeta;
@@ -126,16 +128,6 @@ impl Sql {
     pub(crate) fn raw(&mut self, s: &str) -> &mut Self {
         if let Some(t) = &mut self.text {
             t.push_str(s);
-        }
-        self
-    }
-
-    /// A number in the text (nothing is formatted when only parameters
-    /// are collected).
-    pub(crate) fn number(&mut self, n: usize) -> &mut Self {
-        if let Some(t) = &mut self.text {
-            use std::fmt::Write as _;
-            let _ = write!(t, "{n}");
         }
         self
     }
@@ -246,6 +238,51 @@ impl Writer<'_> {
     /// placeholder order). Paranoid mode writes the text every time and
     /// compares.
     pub(crate) fn statement(&self, key: ShapeKey, write: impl Fn(&mut Sql)) -> Result<Statement> {
+        self.resolve(key, write).map(|(stmt, _)| stmt)
+    }
+
+    /// [`Writer::statement`] once per item, every item of one shape: the
+    /// template is resolved once and bound for each item. A shape that is
+    /// not cached, and every item in paranoid mode, take the whole way.
+    pub(crate) fn statements<I>(
+        &self,
+        key: &ShapeKey,
+        items: &[I],
+        write: impl Fn(&mut Sql, &I),
+    ) -> Result<Vec<Statement>> {
+        let Some((first, rest)) = items.split_first() else {
+            return Ok(Vec::new());
+        };
+        let (head, template) = self.resolve(key.clone(), |sql| write(sql, first))?;
+        let mut out = Vec::with_capacity(items.len());
+        out.push(head);
+        let style = self.dialect.spec().placeholders;
+        for item in rest {
+            out.push(match &template {
+                Some(t) if self.cache.mode() != Mode::Paranoid => {
+                    let mut sql = Sql::params_only(self.dialect);
+                    write(&mut sql, item);
+                    let bound =
+                        t.bind_in_order(style, sql.params)
+                            .map_err(|e| Error::Template {
+                                site: "flush".into(),
+                                message: e.to_string(),
+                            })?;
+                    Statement::new(bound.sql, bound.params)
+                }
+                _ => self.statement(key.clone(), |sql| write(sql, item))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The statement, and the template it was bound from (none when built
+    /// the plain way).
+    fn resolve(
+        &self,
+        key: ShapeKey,
+        write: impl Fn(&mut Sql),
+    ) -> Result<(Statement, Option<Arc<Template>>)> {
         let style = self.dialect.spec().placeholders;
         // The plain build, made at most once per call (on a miss, and in
         // paranoid mode): what a template must bind to.
@@ -277,15 +314,15 @@ impl Writer<'_> {
                     site: "flush".into(),
                     message: format!("{e}; statement: {}", plain().sql),
                 })?;
-                Ok(Statement::new(bound.sql, bound.params))
+                Ok((Statement::new(bound.sql, bound.params), Some(t)))
             }
-            Ok(Resolved::Fresh) => Ok(plain().clone()),
+            Ok(Resolved::Fresh) => Ok((plain().clone(), None)),
             Ok(Resolved::Rejected) => {
                 tracing::warn!(
                     sql = &*plain().sql,
                     "a flush template differs from the plain build; not cached"
                 );
-                Ok(plain().clone())
+                Ok((plain().clone(), None))
             }
             Ok(Resolved::Mismatch) => Err(Error::Template {
                 site: "flush".into(),
@@ -297,7 +334,7 @@ impl Writer<'_> {
             // Text the template parser cannot take apart: build it fresh.
             Err(_) => {
                 self.cache.mark_uncacheable(key);
-                Ok(plain().clone())
+                Ok((plain().clone(), None))
             }
         }
     }
@@ -380,6 +417,34 @@ pub(crate) fn update_single(
     meta: &'static EntityMeta,
     u: &RowUpdate,
 ) -> Result<Statement> {
+    w.statement(update_single_key(w, meta, u), |sql| {
+        write_update_single(sql, meta, u)
+    })
+}
+
+/// One `UPDATE .. WHERE <key>` per row of `rows`, rows that changed the same
+/// columns (the dialect's `UpdateBatch::PerRow`): one shape, its template
+/// resolved once for them all.
+pub(crate) fn update_each(
+    w: Writer<'_>,
+    meta: &'static EntityMeta,
+    rows: &[&RowUpdate],
+) -> Result<Vec<Statement>> {
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let versioned = |u: &RowUpdate| all_versioned(meta, std::iter::once(u.old_version.as_ref()));
+    if rows
+        .iter()
+        .any(|u| u.columns != first.columns || versioned(u) != versioned(first))
+    {
+        return rows.iter().map(|u| update_single(w, meta, u)).collect();
+    }
+    let key = update_single_key(w, meta, first);
+    w.statements(&key, rows, |sql, u| write_update_single(sql, meta, u))
+}
+
+fn update_single_key(w: Writer<'_>, meta: &'static EntityMeta, u: &RowUpdate) -> ShapeKey {
     let mut k = key(101, w.dialect, meta);
     k.tag(u8::from(all_versioned(
         meta,
@@ -388,16 +453,25 @@ pub(crate) fn update_single(
     for &c in &u.columns {
         k.number(c as u64);
     }
-    w.statement(k, |sql| {
-        sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
-        for (n, (&c, v)) in u.columns.iter().zip(&u.values).enumerate() {
-            if n > 0 {
-                sql.raw(", ");
-            }
-            sql.ident(meta.columns[c].name).raw(" = ").param(v.clone());
+    k
+}
+
+/// `UPDATE t SET a = ?, .. WHERE <key> [AND version = ?]`
+fn write_update_single(sql: &mut Sql, meta: &EntityMeta, u: &RowUpdate) {
+    sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
+    for (n, (&c, v)) in u.columns.iter().zip(&u.values).enumerate() {
+        if n > 0 {
+            sql.raw(", ");
         }
-        sql.where_rows(meta, &[(&u.key, u.old_version.as_ref())]);
-    })
+        sql.ident(meta.columns[c].name).raw(" = ").param(v.clone());
+    }
+    sql.where_rows(meta, &[(&u.key, u.old_version.as_ref())]);
+}
+
+/// Whether the dialect writes one UPDATE per row ([`update_each`]) rather
+/// than batches ([`update_batch`]).
+pub(crate) fn updates_per_row(dialect: Dialect) -> bool {
+    dialect.spec().update_batch == UpdateBatch::PerRow
 }
 
 pub(crate) fn update_batch(
@@ -406,6 +480,7 @@ pub(crate) fn update_batch(
     rows: &[&RowUpdate],
 ) -> Result<Statement> {
     let mut k = key(102, w.dialect, meta);
+    k.tag(w.dialect.spec().update_batch as u8);
     k.number(rows.len() as u64).tag(u8::from(all_versioned(
         meta,
         rows.iter().map(|u| u.old_version.as_ref()),
@@ -436,13 +511,19 @@ pub(crate) fn update_batch(
             });
         }
     }
-    if w.dialect.spec().update_batch == UpdateBatch::ValuesJoin {
-        return w.statement(k, |sql| {
-            update_from_values(sql, meta, rows, plus_one, versioned)
+    let form = w.dialect.spec().update_batch;
+    if form == UpdateBatch::PerRow {
+        return Err(Error::Internal {
+            entity: Some(meta.name),
+            message: "a batched update on a dialect that writes one UPDATE per row".into(),
         });
     }
     w.statement(k, |sql| {
-        sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
+        sql.raw("UPDATE ").ident(meta.table);
+        if form == UpdateBatch::CaseArmsOnPrimary {
+            sql.raw(" FORCE INDEX (PRIMARY)");
+        }
+        sql.raw(" SET ");
         for (n, &c) in rows[0].columns.iter().enumerate() {
             if n > 0 {
                 sql.raw(", ");
@@ -467,73 +548,6 @@ pub(crate) fn update_batch(
             .collect();
         sql.where_rows(meta, &targets);
     })
-}
-
-/// SQLite's batched UPDATE: a join with a VALUES list of (key..., new
-/// values..., checked version) per row, whose columns SQLite names
-/// `column1`, `column2`, ... (see the module doc for why not CASE).
-fn update_from_values(
-    sql: &mut Sql,
-    meta: &'static EntityMeta,
-    rows: &[&RowUpdate],
-    plus_one: Option<usize>,
-    versioned: bool,
-) {
-    let keys = meta.key_columns().count();
-    let set: Vec<(usize, usize)> = rows[0]
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|&(_, &c)| Some(c) != plus_one)
-        .map(|(n, &c)| (n, c))
-        .collect();
-    let column = |sql: &mut Sql, i: usize| {
-        sql.raw("v.column").number(i + 1);
-    };
-    sql.raw("UPDATE ").ident(meta.table).raw(" SET ");
-    for (i, &(_, c)) in set.iter().enumerate() {
-        if i > 0 {
-            sql.raw(", ");
-        }
-        sql.ident(meta.columns[c].name).raw(" = ");
-        column(sql, keys + i);
-    }
-    if let Some(v) = plus_one {
-        let name = meta.columns[v].name;
-        if !set.is_empty() {
-            sql.raw(", ");
-        }
-        sql.ident(name).raw(" = ").ident(name).raw(" + 1");
-    }
-    sql.raw(" FROM (VALUES ");
-    for (r, u) in rows.iter().enumerate() {
-        sql.raw(if r == 0 { "(" } else { ", (" });
-        let values = set.iter().map(|&(n, _)| &u.values[n]);
-        let version = u.old_version.as_ref().filter(|_| versioned);
-        for (i, v) in u.key.iter().chain(values).chain(version).enumerate() {
-            if i > 0 {
-                sql.raw(", ");
-            }
-            sql.param(v.clone());
-        }
-        sql.raw(")");
-    }
-    sql.raw(") AS v WHERE ");
-    for (i, (_, c)) in meta.key_columns().enumerate() {
-        if i > 0 {
-            sql.raw(" AND ");
-        }
-        sql.ident(meta.table).raw(".").ident(c.name).raw(" = ");
-        column(sql, i);
-    }
-    if let (Some(v), true) = (meta.version_column(), versioned) {
-        sql.raw(" AND ")
-            .ident(meta.table)
-            .raw(".")
-            .ident(meta.columns[v].name)
-            .raw(" = ");
-        column(sql, keys + set.len());
-    }
 }
 
 /// `UPDATE t SET column = value WHERE <key>`: a self-referencing key left
