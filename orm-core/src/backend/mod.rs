@@ -213,6 +213,26 @@ impl Target<'_> {
             Target::Conn(conn) => conn.execute(sql, params).await,
         }
     }
+
+    /// Runs a repeated statement: `sql` once for each `width` of `params`
+    /// (see [`Conn::execute_each`]).
+    pub(crate) async fn execute_each(
+        self,
+        sql: &Arc<str>,
+        params: &[Value],
+        width: usize,
+    ) -> Result<Done> {
+        match self {
+            Target::Pool(pool) => {
+                Box::pin(async move {
+                    let mut conn = pool.acquire().await?;
+                    conn.execute_each(sql, params, width).await
+                })
+                .await
+            }
+            Target::Conn(conn) => conn.execute_each(sql, params, width).await,
+        }
+    }
 }
 
 impl Pool {

@@ -139,15 +139,22 @@ fn update_steps(
         }
     }
     for (columns, rows) in groups {
+        let keys = meta.key_columns().count();
+        let per_row = columns.len() * (keys + 1) + keys + 1;
+        // As many rows as a batch (and the stale check's SELECT of their
+        // keys) can carry.
+        let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);
         if dml::updates_per_row(w.dialect) {
-            for (u, stmt) in rows.iter().zip(dml::update_each(w, meta, &rows)?) {
-                steps.push(update_step(index, stmt, &[u]));
+            for chunk in rows.chunks(per_statement) {
+                let mut left = chunk;
+                for stmt in dml::update_each(w, meta, chunk)? {
+                    let (now, later) = left.split_at(stmt.runs().min(left.len()));
+                    steps.push(update_step(index, stmt, now));
+                    left = later;
+                }
             }
             continue;
         }
-        let keys = meta.key_columns().count();
-        let per_row = columns.len() * (keys + 1) + keys + 1;
-        let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);
         for chunk in rows.chunks(per_statement) {
             let stmt = if chunk.len() == 1 {
                 dml::update_single(w, meta, chunk[0])?

@@ -93,7 +93,7 @@ pub(crate) enum UpdateBatch {
     /// the IN list a full index scan (MariaDB 10.11 with
     /// engine-independent statistics taken while the table was empty).
     CaseArmsOnPrimary,
-    /// One `UPDATE .. WHERE key = ?` per row, all from one prepared
+    /// One `UPDATE .. WHERE key = ?` run for each row, a repeated
     /// statement (SQLite): the only UPDATE whose plan SQLite never takes
     /// from statistics (a lookup by rowid or by a unique index, chosen
     /// before the cost-based planner runs). Every batched form, a join
