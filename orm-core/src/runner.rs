@@ -80,12 +80,18 @@ impl Runner for Autocommit {
         self.observed(stmt, run)
     }
 
-    fn execute<'a>(
-        &'a mut self,
-        stmt: &'a Statement,
-    ) -> impl Future<Output = Result<Done>> + Send + 'a {
-        let run = Target::Pool(self.db.pool()).execute(&stmt.sql, &stmt.params);
-        self.observed(stmt, run)
+    async fn execute(&mut self, stmt: &Statement) -> Result<Done> {
+        let target = Target::Pool(self.db.pool());
+        match stmt.each {
+            Some(width) => {
+                let run = target.execute_each(&stmt.sql, &stmt.params, width);
+                self.observed(stmt, run).await
+            }
+            None => {
+                let run = target.execute(&stmt.sql, &stmt.params);
+                self.observed(stmt, run).await
+            }
+        }
     }
 }
 

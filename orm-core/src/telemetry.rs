@@ -6,8 +6,9 @@
 //! so a test can count one session's statements while others run.
 //! `statements` counts the SQL the ORM sends for data and schema work;
 //! transaction control (BEGIN, COMMIT, ROLLBACK, savepoints) is not a
-//! statement, so "2 queries" means two data statements; `transactions`
-//! counts the transactions opened (one per BEGIN).
+//! statement, so "2 queries" means two data statements (a repeated
+//! statement, one UPDATE run for each of many rows, counts once);
+//! `transactions` counts the transactions opened (one per BEGIN).
 //!
 //! Layer 1 (telemetry): it uses only what is below it (see `crate::layers`).
 
@@ -28,6 +29,8 @@ pub struct Stats(Arc<Counters>);
 struct Counters {
     /// SQL of each statement, kept only while `log_statements(true)`.
     log: parking_lot::Mutex<Option<Vec<String>>>,
+    /// Whether `log` is on, read without its lock by every statement.
+    logging: std::sync::atomic::AtomicBool,
     statements: AtomicU64,
     rows: AtomicU64,
     transactions: AtomicU64,
@@ -97,7 +100,9 @@ impl Stats {
     /// Starts (or stops) keeping the SQL text of every statement, for tests
     /// that compare what ran with what was planned.
     pub fn log_statements(&self, on: bool) {
-        *self.0.log.lock() = on.then(Vec::new);
+        let mut log = self.0.log.lock();
+        *log = on.then(Vec::new);
+        self.0.logging.store(on, Ordering::Relaxed);
     }
 
     /// The statements logged since the last call (empty when logging is off).
@@ -112,7 +117,9 @@ impl Stats {
 
     fn record(&self, sql: &str, rows: u64, elapsed: Duration, ok: bool) {
         let c = &self.0;
-        if let Some(log) = c.log.lock().as_mut() {
+        if c.logging.load(Ordering::Relaxed)
+            && let Some(log) = c.log.lock().as_mut()
+        {
             log.push(sql.to_string());
         }
         c.statements.fetch_add(1, Ordering::Relaxed);

@@ -98,6 +98,20 @@ macro_rules! on_kind {
     };
 }
 
+/// The most runs of a repeated statement in one script for sqlx's SQLite
+/// driver.
+pub(crate) const RUNS_PER_SCRIPT: usize = 64;
+
+/// How many of `left` runs the next script takes: all of them up to
+/// [`RUNS_PER_SCRIPT`], else the largest power of two that fits.
+fn script_runs(left: usize) -> usize {
+    if left >= RUNS_PER_SCRIPT {
+        RUNS_PER_SCRIPT
+    } else {
+        1 << left.max(1).ilog2()
+    }
+}
+
 /// Transaction control through sqlx's own manager for each backend, so its
 /// transaction depth stays true (its pool and SQLite worker rely on it).
 async fn control<DB: sqlx::Database>(conn: &mut DB::Connection, what: Control) -> sqlx::Result<()> {
@@ -189,6 +203,67 @@ impl Conn {
             |c, m| super::execute::<m::Driver, _>(c, sql, params).await,
             |d| d.execute(sql, params, in_tx).await
         );
+        self.done(&result);
+        result
+    }
+
+    /// Runs `sql`, a statement of `width` parameters returning no rows,
+    /// once for each `width` of `params` in turn (a repeated statement,
+    /// see `crate::sql::Statement`); the rows affected add up. The direct
+    /// driver steps its one prepared statement for each run; sqlx's SQLite
+    /// driver gets the runs as scripts of up to [`RUNS_PER_SCRIPT`]
+    /// statements, one round trip to its worker thread each (a power of
+    /// two, so a connection caches a handful of script texts per
+    /// statement); the servers run them one by one.
+    pub(crate) async fn execute_each(
+        &mut self,
+        sql: &Arc<str>,
+        params: &[Value],
+        width: usize,
+    ) -> Result<Done> {
+        self.start();
+        let in_tx = self.in_tx;
+        let result = match self.kind() {
+            Kind::Sqlite(c) => {
+                let mut done = Done::default();
+                let mut rest = params;
+                let mut result = Ok(());
+                while !rest.is_empty() {
+                    let runs = script_runs(rest.len() / width);
+                    let (now, later) = rest.split_at(runs * width);
+                    let script: Arc<str> = format!("{sql};").repeat(runs).into();
+                    match super::execute::<sqlite::Driver, _>(&mut **c, &script, now).await {
+                        Ok(d) => done.rows_affected += d.rows_affected,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                    rest = later;
+                }
+                result.map(|()| done)
+            }
+            Kind::SqliteDirect(d) => d.execute_each(sql, params, width, in_tx).await,
+            kind => {
+                let mut done = Done::default();
+                let mut result = Ok(());
+                for run in params.chunks(width) {
+                    let one = on_kind!(
+                        kind,
+                        |c, m| super::execute::<m::Driver, _>(c, sql, run).await,
+                        |d| d.execute(sql, run, in_tx).await
+                    );
+                    match one {
+                        Ok(d) => done.rows_affected += d.rows_affected,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                result.map(|()| done)
+            }
+        };
         self.done(&result);
         result
     }
@@ -313,5 +388,34 @@ fn release<C: Raw>(mut c: Pooled<C>, unknown: bool, in_tx: bool) {
         }
         // No runtime to run it on: closing the socket rolls back.
         Err(_) => c.discard(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RUNS_PER_SCRIPT, script_runs};
+
+    #[test]
+    fn scripts_take_powers_of_two_up_to_the_cap() {
+        let split = |mut left: usize| {
+            let mut out = Vec::new();
+            while left > 0 {
+                let n = script_runs(left);
+                out.push(n);
+                left -= n;
+            }
+            out
+        };
+        assert_eq!(split(1), [1]);
+        assert_eq!(split(7), [4, 2, 1]);
+        assert_eq!(split(200), [64, 64, 64, 8]);
+        let thousand = split(1000);
+        assert_eq!(thousand.iter().sum::<usize>(), 1000);
+        assert!(
+            thousand
+                .iter()
+                .all(|&n| n <= RUNS_PER_SCRIPT && n.is_power_of_two())
+        );
+        assert_eq!(thousand.len(), 17, "15 of 64, then 32 and 8");
     }
 }

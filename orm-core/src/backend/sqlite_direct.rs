@@ -309,6 +309,30 @@ impl Conn {
         retry_busy(self.raw_mut(), |c| execute_now(c, sql, params)).await
     }
 
+    /// Runs `sql` once for each `width` of `params` (a repeated statement):
+    /// one prepared statement stepped for every run, the task yielding
+    /// once before them (they are one statement to a canceller). A locked
+    /// database is waited for at the run that found it locked, so no run
+    /// is repeated.
+    pub(crate) async fn execute_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        width: usize,
+        in_tx: bool,
+    ) -> Result<Done> {
+        if in_tx {
+            tokio::task::yield_now().await;
+        }
+        let mut done = Done::default();
+        for run in params.chunks(width) {
+            let one = retry_busy(self.raw_mut(), |c| execute_now(c, sql, run)).await?;
+            done.rows_affected += one.rows_affected;
+            done.last_insert_id = one.last_insert_id;
+        }
+        Ok(done)
+    }
+
     pub(crate) async fn begin(&mut self) -> Result<()> {
         self.execute("BEGIN", &[], false).await.map(|_| ())
     }

@@ -550,8 +550,17 @@ impl Session {
             None => Target::Pool(self.engine.pool()),
         };
         let stats = [&self.stats, self.engine.stats()];
-        let run = target.execute(&stmt.sql, &stmt.params);
-        observe(&stats, self.engine.dialect(), &stmt.sql, run).await
+        let dialect = self.engine.dialect();
+        match stmt.each {
+            Some(width) => {
+                let run = target.execute_each(&stmt.sql, &stmt.params, width);
+                observe(&stats, dialect, &stmt.sql, run).await
+            }
+            None => {
+                let run = target.execute(&stmt.sql, &stmt.params);
+                observe(&stats, dialect, &stmt.sql, run).await
+            }
+        }
     }
 
     /// Flushes if autoflush is on and anything may be pending. A session

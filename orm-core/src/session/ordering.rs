@@ -32,7 +32,8 @@ use super::changes::{NewRow, key_of};
 use crate::error::describe_key;
 
 /// Most rows in one UPDATE or DELETE (a CASE with more arms costs the
-/// server more than another statement saves).
+/// server more than another statement saves). SQLite writes an UPDATE per
+/// row (`crate::sql::dialect::UpdateBatch::PerRow`).
 pub(crate) const MAX_ROWS: usize = 1000;
 
 /// Most rows in one INSERT; the bind limit usually binds first.
@@ -140,7 +141,20 @@ fn update_steps(
     for (columns, rows) in groups {
         let keys = meta.key_columns().count();
         let per_row = columns.len() * (keys + 1) + keys + 1;
+        // As many rows as a batch (and the stale check's SELECT of their
+        // keys) can carry.
         let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);
+        if dml::updates_per_row(w.dialect) {
+            for chunk in rows.chunks(per_statement) {
+                let mut left = chunk;
+                for stmt in dml::update_each(w, meta, chunk)? {
+                    let (now, later) = left.split_at(stmt.runs().min(left.len()));
+                    steps.push(update_step(index, stmt, now));
+                    left = later;
+                }
+            }
+            continue;
+        }
         for chunk in rows.chunks(per_statement) {
             let stmt = if chunk.len() == 1 {
                 dml::update_single(w, meta, chunk[0])?

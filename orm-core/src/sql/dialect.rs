@@ -79,16 +79,28 @@ pub(crate) enum JsonLists {
     JsonTable,
 }
 
-/// How many rows' UPDATEs become one statement.
+/// How a flush writes the UPDATEs of rows that changed the same columns.
+/// Each form is one whose plan is a key lookup per row whatever the
+/// table's statistics say (measured in `dml`'s module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UpdateBatch {
-    /// `SET col = CASE key WHEN .. THEN .. END` (evaluated per row, fine
-    /// on the servers).
+    /// One statement per batch, `SET col = CASE WHEN key = ? THEN ? ..
+    /// END WHERE key IN (..)` (PostgreSQL, whose planner scales the row
+    /// count of stale statistics by the table's current size).
     CaseArms,
-    /// `UPDATE t SET .. FROM (VALUES ..) AS v WHERE t.key = v.key`: SQLite
-    /// evaluates CASE arm by arm per row (1,000 of 10,000 rows: 7.0 ms with
-    /// CASE, 0.77 ms as a join, SQLite 3.40).
-    ValuesJoin,
+    /// The same with `FORCE INDEX (PRIMARY)` on the target (MySQL,
+    /// MariaDB): without it, statistics that say the table is empty make
+    /// the IN list a full index scan (MariaDB 10.11 with
+    /// engine-independent statistics taken while the table was empty).
+    CaseArmsOnPrimary,
+    /// One `UPDATE .. WHERE key = ?` run for each row, a repeated
+    /// statement (SQLite): the only UPDATE whose plan SQLite never takes
+    /// from statistics (a lookup by rowid or by a unique index, chosen
+    /// before the cost-based planner runs). Every batched form, a join
+    /// with `VALUES` or `CASE` with `IN`, becomes a scan of the table
+    /// (nested under the `VALUES` rows, for the join) when the
+    /// statistics say it holds at most one row.
+    PerRow,
 }
 
 /// How a generated integer key is declared.
@@ -125,7 +137,7 @@ static SQLITE: Spec = Spec {
     array_lists: false,
     json_lists: Some(JsonLists::JsonEach),
     offset_needs_limit: true,
-    update_batch: UpdateBatch::ValuesJoin,
+    update_batch: UpdateBatch::PerRow,
     multi_row_default_values: true,
     last_insert_id: false,
     auto_key: AutoKey::RowidAlias,
@@ -171,7 +183,7 @@ static MYSQL: Spec = Spec {
     array_lists: false,
     json_lists: Some(JsonLists::JsonTable),
     offset_needs_limit: true,
-    update_batch: UpdateBatch::CaseArms,
+    update_batch: UpdateBatch::CaseArmsOnPrimary,
     multi_row_default_values: false,
     last_insert_id: true,
     auto_key: AutoKey::AutoIncrement,

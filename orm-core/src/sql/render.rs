@@ -21,11 +21,17 @@ use crate::model::meta::EntityMeta;
 use crate::sql::dialect::{Dialect, JsonLists};
 use crate::value::{SqlType, Value};
 
-/// A statement ready to run: SQL text and its parameters in placeholder order.
+/// A statement ready to run: SQL text and its parameters in placeholder
+/// order. A flush on SQLite also writes *repeated* statements: one
+/// single-row UPDATE run for each row in turn, every run binding the next
+/// [`Statement::runs`]-th share of the parameters (one prepared statement,
+/// executed many times, as `executemany` does).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub(crate) sql: Arc<str>,
     pub(crate) params: Vec<Value>,
+    /// For a repeated statement, the parameters of each run.
+    pub(crate) each: Option<usize>,
 }
 
 impl Statement {
@@ -34,6 +40,17 @@ impl Statement {
         Statement {
             sql: sql.into(),
             params,
+            each: None,
+        }
+    }
+
+    /// `sql` run once for each `width` of `params`, in order.
+    pub(crate) fn repeated(sql: Arc<str>, params: Vec<Value>, width: usize) -> Statement {
+        debug_assert!(width > 0 && params.len().is_multiple_of(width));
+        Statement {
+            sql,
+            params,
+            each: Some(width),
         }
     }
 
@@ -42,9 +59,19 @@ impl Statement {
         &self.sql
     }
 
-    /// The bound values, in placeholder order.
+    /// The bound values, in placeholder order (for a repeated statement,
+    /// those of every run, one run after the other).
     pub fn params(&self) -> &[Value] {
         &self.params
+    }
+
+    /// How many times the text runs: once, or once per row of a repeated
+    /// statement.
+    pub fn runs(&self) -> usize {
+        match self.each {
+            Some(width) => self.params.len() / width,
+            None => 1,
+        }
     }
 }
 
@@ -60,10 +87,7 @@ pub(crate) struct SelectSpec<'a> {
 
 pub(crate) fn build(dialect: Dialect, stmt: &impl QueryStatementWriter) -> Statement {
     let (sql, values) = dialect.spec().build(stmt);
-    Statement {
-        sql: sql.into(),
-        params: from_sea_values(values),
-    }
+    Statement::new(sql, from_sea_values(values))
 }
 
 fn base_select(dialect: Dialect, spec: &SelectSpec<'_>) -> SelectStatement {
