@@ -74,18 +74,6 @@ use crate::value::Value;
 /// threads is reported. Change it with [`set_borrow_wait`].
 pub const BORROW_WAIT: Duration = Duration::from_secs(30);
 
-/// Tracked writes of any object in the process (every [`Handle::write`]
-/// and every write of the session's relationship bookkeeping): a session
-/// that found nothing to flush at count `n` still has nothing while the
-/// count is `n` (see `Session::autoflush`). One relaxed add per write; a
-/// write in another session only costs this one a real check.
-static TRACKED_WRITES: AtomicU64 = AtomicU64::new(0);
-
-/// The count of tracked writes so far (see [`TRACKED_WRITES`]).
-pub(crate) fn tracked_writes() -> u64 {
-    TRACKED_WRITES.load(Ordering::Relaxed)
-}
-
 /// The current bound, in milliseconds (read on the slow path only).
 static WAIT_MS: AtomicU64 = AtomicU64::new(BORROW_WAIT.as_millis() as u64);
 
@@ -127,9 +115,18 @@ pub(crate) struct Tracking {
 #[derive(Default)]
 pub(crate) struct Journal {
     entries: Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Tracked writes of the map's objects so far: a session that found
+    /// nothing to flush when the count was `n` still has nothing to flush
+    /// of these objects while it is `n` (see `Session::autoflush`).
+    writes: AtomicU64,
 }
 
 impl Journal {
+    /// The count of tracked writes of the map's objects (see `writes`).
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
     /// How many objects are on the list.
     pub(crate) fn len(&self) -> usize {
         self.entries.lock().len()
@@ -716,13 +713,13 @@ impl<T: Entity> Handle<T> {
     /// any collection gains or loses a child.
     pub(crate) fn write_quietly(&self) -> WriteGuard<'_, T> {
         let guard = self.lock_write();
-        TRACKED_WRITES.fetch_add(1, Ordering::Relaxed);
         let mut tracking = self.inner.tracking.lock();
-        if !tracking.journaled
-            && let Some(journal) = &tracking.journal
-        {
-            journal.entries.lock().push(self.inner.clone());
-            tracking.journaled = true;
+        if let Some(journal) = &tracking.journal {
+            journal.writes.fetch_add(1, Ordering::Relaxed);
+            if !tracking.journaled {
+                journal.entries.lock().push(self.inner.clone());
+                tracking.journaled = true;
+            }
         }
         if matches!(
             tracking.status,

@@ -128,9 +128,10 @@ pub struct Session {
     hooks: Hooks,
     stats: Stats,
     autoflush: bool,
-    /// The count of tracked writes (`object::handle::tracked_writes`) at
-    /// which the last flush began and succeeded: while it is unchanged and
-    /// no object is new or deleted, an autoflush has nothing to do.
+    /// The count of tracked writes of the mapped objects (the sum of the
+    /// identity maps' `Journal::writes`) at which the last flush began and
+    /// succeeded: while it is unchanged and no object is new or deleted, an
+    /// autoflush has nothing to do.
     clean_at: Option<u64>,
     /// Tables the open transaction's flushes wrote: the result cache
     /// invalidates them at commit (`crate::cache`).
@@ -574,7 +575,7 @@ impl Session {
         if !self.autoflush {
             return Ok(());
         }
-        let writes = crate::object::handle::tracked_writes();
+        let writes: u64 = self.trackers.values().map(|t| t.writes()).sum();
         let queued = || self.trackers.values().any(|t| t.has_queued());
         if self.clean_at == Some(writes) && !queued() {
             return Ok(());

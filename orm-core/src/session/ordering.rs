@@ -220,18 +220,28 @@ fn delete_steps(
                 .iter()
                 .map(|d| (d.key.as_slice(), d.old_version.as_ref()))
                 .collect();
-            let stmt = dml::delete(w, meta, &targets)?;
-            steps.push(Step {
+            let step = |stmt, rows: &[&RowDelete]| Step {
                 kind: Kind::Delete,
                 type_index: index,
                 stmt,
-                rows: chunk.len(),
+                rows: rows.len(),
                 returning: false,
-                checks: chunk
+                checks: rows
                     .iter()
                     .map(|d| (d.key.clone(), d.old_version.clone()))
                     .collect(),
-            });
+            };
+            if dml::updates_per_row(w.dialect) {
+                // One DELETE per row, as the UPDATEs (see `dml::delete_each`).
+                let mut left = chunk;
+                for stmt in dml::delete_each(w, meta, &targets)? {
+                    let (now, later) = left.split_at(stmt.runs().min(left.len()));
+                    steps.push(step(stmt, now));
+                    left = later;
+                }
+                continue;
+            }
+            steps.push(step(dml::delete(w, meta, &targets)?, chunk));
         }
     }
     Ok(steps)

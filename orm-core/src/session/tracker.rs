@@ -41,6 +41,8 @@ pub(crate) trait TypeTracker: Send + Sync {
     /// Whether any object of this type is new or deleted (queued for the
     /// next flush).
     fn has_queued(&self) -> bool;
+    /// Tracked writes of this type's mapped objects so far.
+    fn writes(&self) -> u64;
     /// Computes the type's changes, leaving out the objects in `held`
     /// (waiting for a parent's generated key: a later pass writes them).
     fn prepare(&mut self, hooks: &Merged, held: &HashSet<usize>) -> Result<TypeChanges>;
@@ -131,6 +133,10 @@ impl<T: Entity> TypeTracker for Tracked<T> {
 
     fn has_queued(&self) -> bool {
         !self.new.is_empty() || !self.deleted.is_empty()
+    }
+
+    fn writes(&self) -> u64 {
+        self.journal.writes()
     }
 
     fn relation_owners(&self) -> Vec<crate::model::fields::Obj> {

@@ -668,6 +668,39 @@ pub(crate) fn delete(
     })
 }
 
+/// The DELETEs of `rows` as repeated single-row statements, for the
+/// dialects that write one UPDATE per row (SQLite): `DELETE FROM t WHERE
+/// <key> [AND version = ?]` run for each row, a key lookup whatever the
+/// connection's statistics say (a `WHERE id IN (..)` batch is planned as a
+/// scan when they say the table is tiny, as the batched UPDATE was).
+/// Consecutive rows of one shape (versions checked or not) share a
+/// statement; [`Statement::runs`] says how many rows each covers.
+pub(crate) fn delete_each(
+    w: Writer<'_>,
+    meta: &'static EntityMeta,
+    rows: &[(&[Value], Option<&Value>)],
+) -> Result<Vec<Statement>> {
+    let versioned = |t: &(&[Value], Option<&Value>)| all_versioned(meta, std::iter::once(t.1));
+    let mut out = Vec::new();
+    let mut rest = rows;
+    while let Some(first) = rest.first() {
+        let same = rest
+            .iter()
+            .take_while(|t| versioned(t) == versioned(first))
+            .count();
+        let (now, later) = rest.split_at(same);
+        let mut k = key(105, w.dialect, meta);
+        k.tag(u8::from(versioned(first)));
+        let runs = w.statements(&k, now, |sql, t| {
+            sql.raw("DELETE FROM ").ident(meta.table);
+            sql.where_rows(meta, std::slice::from_ref(t));
+        })?;
+        out.push(repeat(meta, runs)?);
+        rest = later;
+    }
+    Ok(out)
+}
+
 /// `SELECT <key columns>[, <version>] FROM t WHERE <keys>`: what a stale
 /// check reads to name the row that no longer matched.
 pub(crate) fn select_versions(
