@@ -146,12 +146,10 @@ fn update_steps(
         let per_statement = (caps.bind_limit / per_row).clamp(1, MAX_ROWS);
         if dml::updates_per_row(w.dialect) {
             for chunk in rows.chunks(per_statement) {
-                let mut left = chunk;
-                for stmt in dml::update_each(w, meta, chunk)? {
-                    let (now, later) = left.split_at(stmt.runs().min(left.len()));
-                    steps.push(update_step(index, stmt, now));
-                    left = later;
-                }
+                let stmts = dml::update_each(w, meta, chunk)?;
+                for_runs(stmts, chunk, |stmt, now| {
+                    steps.push(update_step(index, stmt, now))
+                });
             }
             continue;
         }
@@ -165,6 +163,17 @@ fn update_steps(
         }
     }
     Ok(steps)
+}
+
+/// Hands each repeated statement the rows it covers ([`Statement::runs`]
+/// of them, in order).
+fn for_runs<'r, R>(stmts: Vec<Statement>, rows: &'r [R], mut f: impl FnMut(Statement, &'r [R])) {
+    let mut left = rows;
+    for stmt in stmts {
+        let (now, later) = left.split_at(stmt.runs().min(left.len()));
+        f(stmt, now);
+        left = later;
+    }
 }
 
 fn update_step(index: usize, stmt: Statement, rows: &[&RowUpdate]) -> Step {
@@ -233,12 +242,8 @@ fn delete_steps(
             };
             if dml::updates_per_row(w.dialect) {
                 // One DELETE per row, as the UPDATEs (see `dml::delete_each`).
-                let mut left = chunk;
-                for stmt in dml::delete_each(w, meta, &targets)? {
-                    let (now, later) = left.split_at(stmt.runs().min(left.len()));
-                    steps.push(step(stmt, now));
-                    left = later;
-                }
+                let stmts = dml::delete_each(w, meta, &targets)?;
+                for_runs(stmts, chunk, |stmt, now| steps.push(step(stmt, now)));
                 continue;
             }
             steps.push(step(dml::delete(w, meta, &targets)?, chunk));

@@ -477,16 +477,33 @@ pub(crate) fn update_each(
     rows: &[&RowUpdate],
 ) -> Result<Vec<Statement>> {
     let versioned = |u: &RowUpdate| all_versioned(meta, std::iter::once(u.old_version.as_ref()));
+    repeated_runs(
+        w,
+        meta,
+        rows,
+        |a, b| a.columns == b.columns && versioned(a) == versioned(b),
+        |u| update_single_key(w, meta, u),
+        |sql, u| write_update_single(sql, meta, u),
+    )
+}
+
+/// Single-row statements of `rows`, one repeated statement per run of
+/// consecutive rows of one shape (`same`), each run's template resolved
+/// once under `key` of its first row.
+fn repeated_runs<R>(
+    w: Writer<'_>,
+    meta: &'static EntityMeta,
+    rows: &[R],
+    same: impl Fn(&R, &R) -> bool,
+    key: impl Fn(&R) -> ShapeKey,
+    write: impl Fn(&mut Sql, &R),
+) -> Result<Vec<Statement>> {
     let mut out = Vec::new();
     let mut rest = rows;
     while let Some(first) = rest.first() {
-        let same = rest
-            .iter()
-            .take_while(|u| u.columns == first.columns && versioned(u) == versioned(first))
-            .count();
-        let (now, later) = rest.split_at(same);
-        let key = update_single_key(w, meta, first);
-        let runs = w.statements(&key, now, |sql, u| write_update_single(sql, meta, u))?;
+        let n = rest.iter().take_while(|r| same(first, r)).count();
+        let (now, later) = rest.split_at(n);
+        let runs = w.statements(&key(first), now, &write)?;
         out.push(repeat(meta, runs)?);
         rest = later;
     }
@@ -681,24 +698,21 @@ pub(crate) fn delete_each(
     rows: &[(&[Value], Option<&Value>)],
 ) -> Result<Vec<Statement>> {
     let versioned = |t: &(&[Value], Option<&Value>)| all_versioned(meta, std::iter::once(t.1));
-    let mut out = Vec::new();
-    let mut rest = rows;
-    while let Some(first) = rest.first() {
-        let same = rest
-            .iter()
-            .take_while(|t| versioned(t) == versioned(first))
-            .count();
-        let (now, later) = rest.split_at(same);
-        let mut k = key(105, w.dialect, meta);
-        k.tag(u8::from(versioned(first)));
-        let runs = w.statements(&k, now, |sql, t| {
+    repeated_runs(
+        w,
+        meta,
+        rows,
+        |a, b| versioned(a) == versioned(b),
+        |t| {
+            let mut k = key(105, w.dialect, meta);
+            k.tag(u8::from(versioned(t)));
+            k
+        },
+        |sql, t| {
             sql.raw("DELETE FROM ").ident(meta.table);
             sql.where_rows(meta, std::slice::from_ref(t));
-        })?;
-        out.push(repeat(meta, runs)?);
-        rest = later;
-    }
-    Ok(out)
+        },
+    )
 }
 
 /// `SELECT <key columns>[, <version>] FROM t WHERE <keys>`: what a stale
