@@ -63,14 +63,22 @@ impl<T: Entity> Tracked<T> {
             }
             for (new, old) in undo.switched.into_iter().rev() {
                 let key = new.key();
+                old.tracking().status = ObjectState::Deleted;
+                self.map.insert(key, old.clone());
+                self.deleted.insert(0, old);
+                // Switched in, then deleted before the rollback: as an
+                // object inserted and deleted in one transaction, it leaves
+                // the session instead of becoming new again.
+                if let Some(pos) = self.deleted.iter().position(|d| Handle::ptr_eq(d, &new)) {
+                    self.deleted.remove(pos);
+                    new.tracking().status = ObjectState::Detached;
+                    continue;
+                }
                 {
                     let mut t = new.tracking();
                     t.status = ObjectState::New;
                     t.queued = true;
                 }
-                old.tracking().status = ObjectState::Deleted;
-                self.map.insert(key, old.clone());
-                self.deleted.insert(0, old);
                 self.new.insert(0, new);
             }
             for (h, before) in undo.inserted.into_iter().rev() {
