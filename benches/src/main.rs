@@ -6,6 +6,7 @@
 //! cargo run --release --manifest-path benches/Cargo.toml -- in-lists    # IN vs = ANY($1) on PostgreSQL
 //! cargo run --release --manifest-path benches/Cargo.toml -- cache       # the report: concurrent queries, result cache
 //! cargo run --release --manifest-path benches/Cargo.toml -- pool-cost --backend sqlite,postgres,mysql  # bare connection vs pool of one
+//! cargo run --release --manifest-path benches/Cargo.toml -- drivers --backend postgres,mysql  # sqlx vs tokio-postgres, mysql_async
 //! ```
 //!
 //! `peers` (the default) runs the workloads W1, W2, W3, W4, W5, W7 and W8
@@ -106,13 +107,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "templates" => Ok(workloads::w6_templates::templates().await?),
             "in-lists" => Ok(workloads::in_lists::in_lists().await?),
             "pool-cost" => Ok(workloads::pool_cost::pool_cost(&backends).await?),
+            "drivers" => Ok(workloads::drivers::drivers(&backends).await?),
             // PostgreSQL (DATABASE_URL) unless one other backend is named.
             "cache" => {
                 let backend = if backends.len() == 1 { backends[0] } else { Backend::Postgres };
                 Ok(workloads::cache::cache(backend).await?)
             }
             other => {
-                eprintln!("unknown benchmark {other:?}; available: peers, templates, in-lists, cache, pool-cost");
+                eprintln!("unknown benchmark {other:?}; available: peers, templates, in-lists, cache, pool-cost, drivers");
                 std::process::exit(2);
             }
         }

@@ -72,6 +72,22 @@ impl Database {
         self.engine.dialect()
     }
 
+    /// The driver this database's connections go through: `"rusqlite"` or
+    /// `"sqlx-sqlite"`, `"sqlx-postgres"`, `"mysql_async"` or `"sqlx-mysql"`
+    /// (see [`SqliteDriver`](crate::SqliteDriver) and
+    /// [`MySqlDriver`](crate::MySqlDriver)).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let db = orm_core::Database::connect("sqlite::memory:").await?;
+    /// assert_eq!(db.driver(), "rusqlite");
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn driver(&self) -> &'static str {
+        self.engine.pool().driver()
+    }
+
     /// Whether generated keys are read back with `INSERT ... RETURNING`.
     pub fn uses_insert_returning(&self) -> bool {
         self.engine.caps().insert_returning

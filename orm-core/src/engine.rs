@@ -46,6 +46,9 @@ pub struct ConnectOptions {
     /// Which driver serves `sqlite:` URLs (SQLite called directly by
     /// default; see [`SqliteDriver`](crate::SqliteDriver)).
     pub sqlite_driver: crate::backend::SqliteDriver,
+    /// Which driver serves `mysql:` URLs (`mysql_async` by default; see
+    /// [`MySqlDriver`](crate::MySqlDriver)).
+    pub mysql_driver: crate::backend::MySqlDriver,
     /// How long opening the first connection may take before `connect`
     /// fails with [`Error::Connect`] (default: the pool's acquire timeout).
     /// A server that refuses connections fails at once whatever this says.
@@ -100,8 +103,13 @@ impl Engine {
                 .unwrap_or(options.pool.acquire_timeout),
             statement: options.statement_timeout,
         };
-        let (pool, mut caps) =
-            backend::connect(url, &options.pool, options.sqlite_driver, timeouts).await?;
+        let (pool, mut caps) = backend::connect(
+            url,
+            &options.pool,
+            (options.sqlite_driver, options.mysql_driver),
+            timeouts,
+        )
+        .await?;
         let dialect = pool.dialect();
         if let Some(returning) = options.insert_returning {
             if !returning && !dialect.spec().last_insert_id {

@@ -110,7 +110,7 @@ where
     let test_db = TestDb::with_options(backend, ConnectOptions::default()).await;
     let observer = test_db.db.clone();
     let proxy = match backend {
-        Backend::Postgres | Backend::MySql => Some(Arc::new(
+        b if b.is_server() => Some(Arc::new(
             Proxy::start(&proxy::host_port(&test_db.url)).await,
         )),
         _ => None,
@@ -122,7 +122,7 @@ where
     let mut options = ConnectOptions::default();
     options.pool.max_connections = 1;
     options.pool.acquire_timeout = std::time::Duration::from_secs(20);
-    options.sqlite_driver = test_db.sqlite_driver();
+    test_db.same_drivers(&mut options);
     let db = Database::connect_with(&url, options)
         .await
         .expect("a pool of one connection to the test database");
@@ -180,6 +180,11 @@ macro_rules! observed_tests {
             #[tokio::test]
             async fn mysql() {
                 $crate::cancel::run_observed($crate::Backend::MySql, scenario).await
+            }
+
+            #[tokio::test]
+            async fn mysql_sqlx() {
+                $crate::cancel::run_observed($crate::Backend::MySqlSqlx, scenario).await
             }
         }
     )*};

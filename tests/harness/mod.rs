@@ -7,8 +7,10 @@
 //! * PostgreSQL: a fresh schema per test (`search_path` points at it),
 //!   dropped afterwards. Server URL from `ORM_TEST_POSTGRES_URL`
 //!   (default `postgres://postgres@127.0.0.1:5432/test`).
-//! * MySQL/MariaDB: a fresh database per test, dropped afterwards. Server URL
-//!   from `ORM_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`).
+//! * MySQL/MariaDB: a fresh database per test, dropped afterwards, through
+//!   the default driver (`mysql_async`) and again through sqlx's
+//!   ([`Backend::MySqlSqlx`]). Server URL from `ORM_TEST_MYSQL_URL`
+//!   (default `mysql://root@127.0.0.1:3306/test`).
 //!
 //! A server that cannot be reached fails the test with a message naming the
 //! variable: a missing server is never a silent skip.
@@ -41,7 +43,20 @@ pub enum Backend {
     /// A temporary SQLite file through sqlx's driver.
     SqliteSqlxFile,
     Postgres,
+    /// MySQL/MariaDB through the default driver (`mysql_async`).
     MySql,
+    /// MySQL/MariaDB through sqlx's driver ([`orm_core::MySqlDriver::Sqlx`]).
+    MySqlSqlx,
+}
+
+impl Backend {
+    /// Whether this is a server (PostgreSQL or MySQL/MariaDB, either driver).
+    pub fn is_server(self) -> bool {
+        matches!(
+            self,
+            Backend::Postgres | Backend::MySql | Backend::MySqlSqlx
+        )
+    }
 }
 
 pub fn postgres_url() -> String {
@@ -213,7 +228,10 @@ impl TestDb {
                     _dir: None,
                 }
             }
-            Backend::MySql => {
+            Backend::MySql | Backend::MySqlSqlx => {
+                if backend == Backend::MySqlSqlx {
+                    options.mysql_driver = orm_core::MySqlDriver::Sqlx;
+                }
                 let server = mysql_url();
                 let admin = connect(
                     &server,
@@ -250,6 +268,20 @@ impl TestDb {
             Backend::SqliteSqlx | Backend::SqliteSqlxFile => orm_core::SqliteDriver::Sqlx,
             _ => orm_core::SqliteDriver::Direct,
         }
+    }
+
+    /// The MySQL driver of this backend (for a second pool on the same database).
+    pub fn mysql_driver(&self) -> orm_core::MySqlDriver {
+        match self.backend {
+            Backend::MySqlSqlx => orm_core::MySqlDriver::Sqlx,
+            _ => orm_core::MySqlDriver::MysqlAsync,
+        }
+    }
+
+    /// Both drivers of this backend, set on `options` (for a second pool).
+    pub fn same_drivers(&self, options: &mut ConnectOptions) {
+        options.sqlite_driver = self.sqlite_driver();
+        options.mysql_driver = self.mysql_driver();
     }
 
     /// Drops the test schema or database.
@@ -331,6 +363,11 @@ macro_rules! backend_tests {
             #[tokio::test]
             async fn mysql() {
                 $crate::run($crate::Backend::MySql, scenario).await
+            }
+
+            #[tokio::test]
+            async fn mysql_sqlx() {
+                $crate::run($crate::Backend::MySqlSqlx, scenario).await
             }
         }
     )*};

@@ -259,16 +259,43 @@ async fn sqlite_dropped_transactions_roll_back() {
     t.cleanup().await;
 }
 
+/// Every connection of either MySQL driver runs the same session set-up:
+/// strict SQL mode, UTC, utf8mb4. Two statements at once, so the pool's
+/// second connection (set up as it opens, not as the probe was) is checked
+/// too.
 #[tokio::test]
-async fn mysql_sessions_run_in_strict_mode() {
-    let t = TestDb::new(Backend::MySql).await;
-    let rows =
-        t.db.fetch_sql("SELECT @@SESSION.sql_mode AS m", vec![])
-            .await
-            .expect("sql_mode");
-    let mode = rows[0].get::<String>("m").expect("text");
-    t.cleanup().await;
-    assert!(mode.contains("STRICT_ALL_TABLES"), "{mode}");
+async fn mysql_sessions_run_in_strict_mode_on_both_drivers() {
+    for (backend, driver) in [
+        (Backend::MySql, "mysql_async"),
+        (Backend::MySqlSqlx, "sqlx-mysql"),
+    ] {
+        let t = TestDb::new(backend).await;
+        assert_eq!(t.db.driver(), driver);
+        let sql = "SELECT @@SESSION.sql_mode AS m, @@SESSION.time_zone AS tz, \
+                   @@character_set_client AS cs, CONNECTION_ID() AS id, SLEEP(0.05) AS pause";
+        let (a, b) = tokio::join!(t.db.fetch_sql(sql, vec![]), t.db.fetch_sql(sql, vec![]));
+        let (a, b) = (a.expect("first"), b.expect("second"));
+        assert_ne!(
+            a[0].get::<i64>("id").expect("id"),
+            b[0].get::<i64>("id").expect("id"),
+            "{driver}: two connections"
+        );
+        for rows in [a, b] {
+            let mode = rows[0].get::<String>("m").expect("text");
+            assert!(mode.contains("STRICT_ALL_TABLES"), "{driver}: {mode}");
+            assert_eq!(
+                rows[0].get::<String>("tz").expect("tz"),
+                "+00:00",
+                "{driver}"
+            );
+            assert_eq!(
+                rows[0].get::<String>("cs").expect("cs"),
+                "utf8mb4",
+                "{driver}"
+            );
+        }
+        t.cleanup().await;
+    }
 }
 
 /// `?synchronous=..` in a SQLite URL sets the level on every connection of

@@ -369,7 +369,7 @@ fn property(backend: Backend, cases: u32) {
         .expect("schema");
     // The session's database: one connection, through a proxy on the
     // servers (so it can be cut); the table is read through `t.db`.
-    let kills = matches!(backend, Backend::Postgres | Backend::MySql);
+    let kills = backend.is_server();
     let proxy = kills.then(|| Arc::new(rt.block_on(Proxy::start(&proxy::host_port(&t.url)))));
     let url = match &proxy {
         Some(p) => proxy::through(&t.url, p),
@@ -377,7 +377,7 @@ fn property(backend: Backend, cases: u32) {
     };
     let mut options = ConnectOptions::default();
     options.pool.max_connections = 1;
-    options.sqlite_driver = t.sqlite_driver();
+    t.same_drivers(&mut options);
     let db = rt
         .block_on(Database::connect_with(&url, options))
         .expect("the session's pool");
@@ -482,4 +482,9 @@ fn the_session_follows_the_model_on_postgres() {
 #[test]
 fn the_session_follows_the_model_on_mysql() {
     property(Backend::MySql, 48);
+}
+
+#[test]
+fn the_session_follows_the_model_on_mysql_through_sqlx() {
+    property(Backend::MySqlSqlx, 24);
 }

@@ -242,21 +242,17 @@ fn every_type_round_trips_on_sqlite_through_sqlx() {
     property(Backend::SqliteSqlx, 128);
 }
 
-/// The two SQLite drivers store every type in the same format: what one
-/// writes to a file, the other reads back equal (both directions).
-#[test]
-fn sqlite_drivers_read_each_others_rows() {
+/// The two drivers of one backend store every type in the same format: what
+/// one writes, the other reads back equal (both directions). `backend` is
+/// the default driver's; `other` connects the second pool through the other.
+fn drivers_read_each_others_rows(backend: Backend, other: orm_core::ConnectOptions) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let t = rt.block_on(TestDb::new(Backend::SqliteFile));
-    let options = orm_core::ConnectOptions {
-        sqlite_driver: orm_core::SqliteDriver::Sqlx,
-        ..Default::default()
-    };
+    let t = rt.block_on(TestDb::new(backend));
     let sqlx = rt
-        .block_on(Database::connect_with(&t.url, options))
+        .block_on(Database::connect_with(&t.url, other))
         .expect("a second pool through sqlx");
     rt.block_on(t.db.create_all(&[Sample::schema()]))
         .expect("schema");
@@ -282,9 +278,27 @@ fn sqlite_drivers_read_each_others_rows() {
     rt.block_on(sqlx.close());
     rt.block_on(t.cleanup());
     if let Err(e) = result {
-        panic!("{e}");
+        panic!("{backend:?}: {e}");
     }
     assert_eq!(stored.expect("count"), 96);
+}
+
+#[test]
+fn sqlite_drivers_read_each_others_rows() {
+    let options = orm_core::ConnectOptions {
+        sqlite_driver: orm_core::SqliteDriver::Sqlx,
+        ..Default::default()
+    };
+    drivers_read_each_others_rows(Backend::SqliteFile, options);
+}
+
+#[test]
+fn mysql_drivers_read_each_others_rows() {
+    let options = orm_core::ConnectOptions {
+        mysql_driver: orm_core::MySqlDriver::Sqlx,
+        ..Default::default()
+    };
+    drivers_read_each_others_rows(Backend::MySql, options);
 }
 
 #[test]
@@ -295,6 +309,11 @@ fn every_type_round_trips_on_postgres() {
 #[test]
 fn every_type_round_trips_on_mysql() {
     property(Backend::MySql, 48);
+}
+
+#[test]
+fn every_type_round_trips_on_mysql_through_sqlx() {
+    property(Backend::MySqlSqlx, 48);
 }
 
 fn base() -> Sample {

@@ -29,8 +29,8 @@ pub enum Peer {
     /// SQLAlchemy 2.x ORM in a Python subprocess, as its documentation
     /// writes it (W1-W5, W7; see `sqlalchemy` and `benches/python/sqla_peer.py`).
     SqlAlchemy,
-    /// This ORM on SQLite through sqlx's driver instead of the direct
-    /// (default) one: the measure of what the direct driver buys.
+    /// This ORM on SQLite or MySQL through sqlx's driver instead of the
+    /// default one (rusqlite, mysql_async): the measure of what it buys.
     OrmSqlxDriver,
     /// This ORM reading through a memory result-cache region (W8).
     OrmMemory,

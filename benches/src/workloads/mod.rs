@@ -4,6 +4,7 @@
 //! benchmarks live in their own modules.
 
 pub mod cache;
+pub mod drivers;
 pub mod in_lists;
 pub mod pool_cost;
 pub mod receivers;
@@ -58,7 +59,7 @@ pub struct Ctx {
     pub backend: Backend,
     /// The ORM peer: one connection (see [`orm_options`]).
     pub db: Database,
-    /// On SQLite, the ORM again through sqlx's driver (`Peer::OrmSqlxDriver`), one connection.
+    /// On SQLite and MySQL, the ORM again through sqlx's driver (`Peer::OrmSqlxDriver`), one connection.
     pub db_sqlx: Option<Database>,
     /// W8's database: the same URL with a memory and a Redis result-cache
     /// region, one connection. Its own, because a database with regions
@@ -122,10 +123,10 @@ const TABLES: [&str; 8] = [
 /// How each ORM peer's `Database` is opened: one connection, opened at
 /// connect and kept for the run (no idle timeout, no maximum lifetime, so
 /// the pragmas set on it stay), no ping before acquire (the ORM's default).
-/// On the servers the pool is sqlx's, which (in the sqlx 0.9 this bench
-/// builds) pings a connection when it is returned; the ORM's SQLite direct
-/// driver has its own pool and no ping.
-pub fn orm_options(sqlite_driver: orm_core::SqliteDriver) -> orm_core::ConnectOptions {
+/// `through_sqlx` picks sqlx's driver on SQLite and MySQL (the defaults are
+/// rusqlite and mysql_async; PostgreSQL is sqlx either way).
+pub fn orm_options(through_sqlx: bool) -> orm_core::ConnectOptions {
+    use orm_core::{MySqlDriver, SqliteDriver};
     orm_core::ConnectOptions {
         pool: orm_core::PoolOptions {
             max_connections: 1,
@@ -134,7 +135,8 @@ pub fn orm_options(sqlite_driver: orm_core::SqliteDriver) -> orm_core::ConnectOp
             max_lifetime: None,
             ..Default::default()
         },
-        sqlite_driver,
+        sqlite_driver: if through_sqlx { SqliteDriver::Sqlx } else { SqliteDriver::Direct },
+        mysql_driver: if through_sqlx { MySqlDriver::Sqlx } else { MySqlDriver::MysqlAsync },
         ..Default::default()
     }
 }
@@ -148,9 +150,9 @@ pub fn orm_options(sqlite_driver: orm_core::SqliteDriver) -> orm_core::ConnectOp
 async fn orm_peer(
     backend: Backend,
     url: &str,
-    driver: orm_core::SqliteDriver,
+    through_sqlx: bool,
 ) -> Result<Database, Box<dyn std::error::Error>> {
-    let db = Database::connect_with(url, orm_options(driver)).await?;
+    let db = Database::connect_with(url, orm_options(through_sqlx)).await?;
     if backend == Backend::Sqlite {
         db.execute_sql("PRAGMA synchronous = NORMAL", vec![]).await?;
     }
@@ -170,13 +172,12 @@ struct Peers {
 
 impl Peers {
     async fn open(backend: Backend, url: &str) -> Result<Peers, Box<dyn std::error::Error>> {
-        use orm_core::SqliteDriver;
-        let db = orm_peer(backend, url, SqliteDriver::Direct).await?;
+        let db = orm_peer(backend, url, false).await?;
         let db_sqlx = match backend {
-            Backend::Sqlite => Some(orm_peer(backend, url, SqliteDriver::Sqlx).await?),
-            _ => None,
+            Backend::Sqlite | Backend::Mysql => Some(orm_peer(backend, url, true).await?),
+            Backend::Postgres => None,
         };
-        let db_cached = orm_peer(backend, url, SqliteDriver::Direct).await?;
+        let db_cached = orm_peer(backend, url, false).await?;
         w8_report::regions(&db_cached).await?;
         Ok(Peers {
             db,
@@ -525,10 +526,10 @@ pub enum Kind {
 
 pub fn cases(quick: bool, backend: Backend) -> Vec<Case> {
     let r = |quick_reps: usize| if quick { quick_reps } else { quick_reps * 3 };
-    // On SQLite the ORM also runs through sqlx's driver (what the direct one buys).
+    // On SQLite and MySQL the ORM also runs through sqlx's driver (what the default one buys).
     let orm = || {
         let mut p = vec![Peer::Orm];
-        if backend == Backend::Sqlite {
+        if backend != Backend::Postgres {
             p.push(Peer::OrmSqlxDriver);
         }
         p
@@ -653,7 +654,7 @@ pub async fn cleanup(ctx: &Ctx, kind: Kind) -> Result<(), Box<dyn std::error::Er
 fn orm_db(ctx: &Ctx, peer: Peer) -> Result<&Database, Box<dyn std::error::Error>> {
     match (peer, &ctx.db_sqlx) {
         (Peer::OrmSqlxDriver, Some(db)) => Ok(db),
-        (Peer::OrmSqlxDriver, None) => Err("orm (sqlx driver) runs on SQLite only".into()),
+        (Peer::OrmSqlxDriver, None) => Err("orm (sqlx driver) runs on SQLite and MySQL only".into()),
         _ => Ok(&ctx.db),
     }
 }

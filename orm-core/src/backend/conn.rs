@@ -44,7 +44,7 @@ use sqlx::pool::PoolConnection;
 use sqlx_core::transaction::TransactionManager;
 
 use super::pool::{Pooled, Raw};
-use super::{Done, Driver, mysql, postgres, sqlite, sqlite_direct};
+use super::{Done, Driver, mysql, mysql_native, postgres, sqlite, sqlite_direct};
 use crate::error::{DbErrorKind, Result};
 use crate::row::RowSet;
 use crate::value::Value;
@@ -68,12 +68,14 @@ enum Kind {
     Postgres(Pooled<sqlx::PgConnection>),
     MySql(Pooled<sqlx::MySqlConnection>),
     SqliteDirect(sqlite_direct::Conn),
+    MySqlAsync(Pooled<::mysql_async::Conn>),
 }
 
 /// Runs `$body` with `$c` bound to the sqlx connection and `$m` to its
-/// backend module, or `$direct` with `$d` bound to the direct SQLite one.
+/// backend module, `$direct` with `$d` bound to the direct SQLite one, or
+/// `$native` with `$n` bound to the `mysql_async` one.
 macro_rules! on_kind {
-    ($kind:expr, |$c:ident, $m:ident| $body:expr, |$d:ident| $direct:expr) => {
+    ($kind:expr, |$c:ident, $m:ident| $body:expr, |$d:ident| $direct:expr, |$n:ident| $native:expr) => {
         match $kind {
             Kind::Sqlite(p) => {
                 let $c = &mut **p;
@@ -93,6 +95,10 @@ macro_rules! on_kind {
             Kind::SqliteDirect(p) => {
                 let $d = p;
                 $direct
+            }
+            Kind::MySqlAsync(p) => {
+                let $n = &mut **p;
+                $native
             }
         }
     };
@@ -129,6 +135,16 @@ enum Control {
     Rollback,
 }
 
+impl Control {
+    fn sql(self) -> &'static str {
+        match self {
+            Control::Begin => "BEGIN",
+            Control::Commit => "COMMIT",
+            Control::Rollback => "ROLLBACK",
+        }
+    }
+}
+
 impl Conn {
     pub(super) fn sqlite(c: PoolConnection<sqlx::Sqlite>) -> Conn {
         Conn::of(Kind::Sqlite(c))
@@ -144,6 +160,10 @@ impl Conn {
 
     pub(super) fn direct(c: sqlite_direct::Conn) -> Conn {
         Conn::of(Kind::SqliteDirect(c))
+    }
+
+    pub(super) fn mysql_async(c: Pooled<::mysql_async::Conn>) -> Conn {
+        Conn::of(Kind::MySqlAsync(c))
     }
 
     fn of(kind: Kind) -> Conn {
@@ -188,7 +208,8 @@ impl Conn {
         let result = on_kind!(
             self.kind(),
             |c, m| super::fetch::<m::Driver, _>(c, sql, params).await,
-            |d| d.fetch(sql, params, in_tx).await
+            |d| d.fetch(sql, params, in_tx).await,
+            |n| mysql_native::fetch(n, sql, params).await
         );
         self.done(&result);
         result
@@ -201,7 +222,8 @@ impl Conn {
         let result = on_kind!(
             self.kind(),
             |c, m| super::execute::<m::Driver, _>(c, sql, params).await,
-            |d| d.execute(sql, params, in_tx).await
+            |d| d.execute(sql, params, in_tx).await,
+            |n| mysql_native::execute(n, sql, params).await
         );
         self.done(&result);
         result
@@ -251,7 +273,8 @@ impl Conn {
                     let one = on_kind!(
                         kind,
                         |c, m| super::execute::<m::Driver, _>(c, sql, run).await,
-                        |d| d.execute(sql, run, in_tx).await
+                        |d| d.execute(sql, run, in_tx).await,
+                        |n| mysql_native::execute(n, sql, run).await
                     );
                     match one {
                         Ok(d) => done.rows_affected += d.rows_affected,
@@ -283,16 +306,11 @@ impl Conn {
                 Control::Begin => d.begin().await,
                 Control::Commit => d.commit().await,
                 Control::Rollback => d.rollback().await,
-            }
+            },
+            |n| mysql_native::control(n, what.sql()).await
         );
         self.done(&result);
-        result.map_err(|e| {
-            e.for_statement(match what {
-                Control::Begin => "BEGIN",
-                Control::Commit => "COMMIT",
-                Control::Rollback => "ROLLBACK",
-            })
-        })
+        result.map_err(|e| e.for_statement(what.sql()))
     }
 
     /// Opens a transaction on this connection.
@@ -356,13 +374,14 @@ impl Drop for Conn {
             }
             Kind::Postgres(c) => release(c, unknown, self.in_tx),
             Kind::MySql(c) => release(c, unknown, self.in_tx),
+            Kind::MySqlAsync(c) => release_native(c, unknown, self.in_tx),
         }
     }
 }
 
 /// Gives a server connection back to the pool, rolling back an open
 /// transaction first, or closes it when its state is unknown.
-fn release<C: Raw>(mut c: Pooled<C>, unknown: bool, in_tx: bool) {
+fn release<C: Raw + sqlx::Connection>(mut c: Pooled<C>, unknown: bool, in_tx: bool) {
     if unknown {
         // Closing the socket makes the server roll back; the pool opens a
         // replacement when one is needed.
@@ -387,6 +406,28 @@ fn release<C: Raw>(mut c: Pooled<C>, unknown: bool, in_tx: bool) {
             });
         }
         // No runtime to run it on: closing the socket rolls back.
+        Err(_) => c.discard(),
+    }
+}
+
+/// [`release`] for a `mysql_async` connection.
+fn release_native(mut c: Pooled<::mysql_async::Conn>, unknown: bool, in_tx: bool) {
+    if unknown {
+        c.discard();
+        return;
+    }
+    if !in_tx {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                match mysql_native::control(&mut c, "ROLLBACK").await {
+                    Ok(()) => drop(c),
+                    Err(_) => c.discard(),
+                }
+            });
+        }
         Err(_) => c.discard(),
     }
 }

@@ -7,13 +7,23 @@
 //! same pieces: `connect`, `bind`, `decode` and `classify`, offered to the
 //! shared runner (`fetch`, `execute`) through the `Driver` trait.
 //!
-//! One backend does not go through sqlx: `sqlite_direct.rs` calls SQLite on
-//! the calling task (see its module doc for why and what it trades); it is
-//! the default for `sqlite:` URLs, `sqlite.rs` (through sqlx) the other
-//! choice (`SqliteDriver`). It has its own pool and transaction types, the
-//! `SqliteDirect` variants below, binds through `sqlite.rs`'s storage
-//! mapping and classifies with its result-code table, so nothing above this
-//! module can tell the two SQLite drivers apart except by speed.
+//! Two backends do not go through sqlx by default. `sqlite_direct.rs` calls
+//! SQLite on the calling task (see its module doc for why and what it
+//! trades); it is the default for `sqlite:` URLs, `sqlite.rs` (through sqlx)
+//! the other choice (`SqliteDriver`). It has its own pool and transaction
+//! types, the `SqliteDirect` variants below, binds through `sqlite.rs`'s
+//! storage mapping and classifies with its result-code table.
+//! `mysql_native.rs` speaks to MySQL/MariaDB through `mysql_async` (large
+//! results decode faster, see its module doc); it is the default for
+//! `mysql:` URLs, `mysql.rs` (through sqlx) the other choice
+//! (`MySqlDriver`), and it shares `mysql.rs`'s set-up, cells and error
+//! table. Nothing above this module can tell two drivers of one backend
+//! apart except by speed.
+//!
+//! PostgreSQL stays on sqlx: `tokio-postgres` measured no faster per
+//! statement or per row on this machine (`benches -- drivers`); what it
+//! would add is pipelining, which the flush does not need while it sends
+//! one statement per table and shape.
 //!
 //! Why an enum and not a trait object: async trait methods are not
 //! object-safe, and the set of drivers is closed and small. A new driver (as
@@ -66,6 +76,7 @@ macro_rules! driver {
 
 mod conn;
 pub(crate) mod mysql;
+pub(crate) mod mysql_native;
 mod pool;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
@@ -97,6 +108,8 @@ pub(crate) enum Pool {
     MySql(pool::ServerPool<sqlx::MySqlConnection>),
     /// SQLite without sqlx ([`SqliteDriver::Direct`]).
     SqliteDirect(sqlite_direct::DirectPool),
+    /// MySQL/MariaDB without sqlx ([`MySqlDriver::MysqlAsync`]).
+    MySqlAsync(pool::ServerPool<::mysql_async::Conn>),
 }
 
 /// Which driver serves `sqlite:` URLs.
@@ -122,6 +135,30 @@ pub enum SqliteDriver {
     /// sqlx's SQLite driver: each connection on its own worker thread, so a
     /// long statement never blocks the executor. For databases that serve
     /// long scans next to latency-sensitive tasks.
+    Sqlx,
+}
+
+/// Which driver serves `mysql:` (and `mariadb:`) URLs.
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use orm_core::{ConnectOptions, Database, MySqlDriver};
+/// let options = ConnectOptions { mysql_driver: MySqlDriver::Sqlx, ..Default::default() };
+/// let db = Database::connect_with("mysql://root@127.0.0.1:3306/test", options).await?;
+/// let rows = db.fetch_sql("SELECT 40 + 2 AS n", vec![]).await?;
+/// assert_eq!(rows[0].get::<i64>("n")?, 42);
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MySqlDriver {
+    /// `mysql_async`, the default: the same cost per round trip as sqlx's
+    /// driver and large results decoded about 1.5x faster (see
+    /// `backend/mysql_native.rs` and `docs/benchmarks.md`).
+    #[default]
+    MysqlAsync,
+    /// sqlx's MySQL driver, which accepts sqlx's URL parameters
+    /// (`ssl-mode`, `charset`, ...).
     Sqlx,
 }
 
@@ -241,7 +278,18 @@ impl Pool {
         match self {
             Pool::Sqlite(_) | Pool::SqliteDirect(_) => Dialect::Sqlite,
             Pool::Postgres(_) => Dialect::Postgres,
-            Pool::MySql(_) => Dialect::MySql,
+            Pool::MySql(_) | Pool::MySqlAsync(_) => Dialect::MySql,
+        }
+    }
+
+    /// The driver's name (`Database::driver`).
+    pub(crate) fn driver(&self) -> &'static str {
+        match self {
+            Pool::Sqlite(_) => "sqlx-sqlite",
+            Pool::SqliteDirect(_) => "rusqlite",
+            Pool::Postgres(_) => "sqlx-postgres",
+            Pool::MySql(_) => "sqlx-mysql",
+            Pool::MySqlAsync(_) => "mysql_async",
         }
     }
 
@@ -251,6 +299,7 @@ impl Pool {
             Pool::Sqlite(p) => Conn::sqlite(p.acquire().await.map_err(sqlite::classify)?),
             Pool::Postgres(p) => Conn::postgres(p.acquire().await?),
             Pool::MySql(p) => Conn::mysql(p.acquire().await?),
+            Pool::MySqlAsync(p) => Conn::mysql_async(p.acquire().await?),
             Pool::SqliteDirect(p) => Conn::direct(p.acquire().await?),
         })
     }
@@ -268,6 +317,7 @@ impl Pool {
             Pool::Sqlite(p) => p.close().await,
             Pool::Postgres(p) => p.close().await,
             Pool::MySql(p) => p.close().await,
+            Pool::MySqlAsync(p) => p.close().await,
             Pool::SqliteDirect(p) => p.close(),
         }
     }
@@ -347,9 +397,10 @@ pub(crate) struct Timeouts {
 pub(crate) async fn connect(
     url: &str,
     options: &PoolOptions,
-    sqlite_driver: SqliteDriver,
+    drivers: (SqliteDriver, MySqlDriver),
     timeouts: Timeouts,
 ) -> Result<(Pool, Capabilities)> {
+    let (sqlite_driver, mysql_driver) = drivers;
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
         "sqlite" if sqlite_driver == SqliteDriver::Direct => {
@@ -357,6 +408,9 @@ pub(crate) async fn connect(
         }
         "sqlite" => sqlite::connect(url, options, timeouts).await,
         "postgres" | "postgresql" => postgres::connect(url, options, timeouts).await,
+        "mysql" | "mariadb" if mysql_driver == MySqlDriver::MysqlAsync => {
+            mysql_native::connect(url, options, timeouts).await
+        }
         "mysql" | "mariadb" => mysql::connect(url, options, timeouts).await,
         _ => Err(Error::Config(format!(
             "unsupported database URL scheme {scheme:?} (expected sqlite:, postgres:// or mysql://)"

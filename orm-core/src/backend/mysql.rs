@@ -24,8 +24,8 @@ use super::{Capabilities, Done, Pool, PoolOptions};
 use crate::error::{DbErrorKind, Error, Result, Violation};
 use crate::value::{SqlType, Value};
 
-const BIND_LIMIT: usize = 65_535;
-const SQL_MODE: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
+pub(super) const BIND_LIMIT: usize = 65_535;
+pub(super) const SQL_MODE: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
 ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT'";
 
 pub(super) async fn connect(
@@ -75,7 +75,10 @@ async fn prepare(conn: &mut MySqlConnection, setup: &str) -> sqlx::Result<()> {
 /// The `SET SESSION` every connection runs: strict mode, and the statement
 /// timeout (MariaDB's `max_statement_time` in seconds, fractions allowed;
 /// MySQL's `max_execution_time` in milliseconds, SELECTs only).
-fn session_setup(version: &str, statement_timeout: Option<std::time::Duration>) -> String {
+pub(super) fn session_setup(
+    version: &str,
+    statement_timeout: Option<std::time::Duration>,
+) -> String {
     let mut sql = SQL_MODE.to_string();
     match statement_timeout {
         Some(t) if version.contains("MariaDB") => {
@@ -88,7 +91,7 @@ fn session_setup(version: &str, statement_timeout: Option<std::time::Duration>) 
 }
 
 /// MariaDB gained `INSERT ... RETURNING` in 10.5; MySQL has none.
-fn mariadb_with_returning(version: &str) -> bool {
+pub(super) fn mariadb_with_returning(version: &str) -> bool {
     if !version.contains("MariaDB") {
         return false;
     }
@@ -222,6 +225,12 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
     let number = db
         .try_downcast_ref::<MySqlDatabaseError>()
         .map(|e| e.number());
+    server_error(number, db.message())
+}
+
+/// The ORM error for a server error number and message, whichever driver
+/// read them.
+pub(crate) fn server_error(number: Option<u16>, message: &str) -> Error {
     let kind = match number.unwrap_or(0) {
         1062 | 1586 => DbErrorKind::UniqueViolation,
         1451 | 1452 | 1216 | 1217 => DbErrorKind::ForeignKeyViolation,
@@ -234,8 +243,8 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         1064 | 1054 | 1146 => DbErrorKind::Syntax,
         _ => DbErrorKind::Other,
     };
-    let violation = kind.is_constraint().then(|| violation(db.message()));
-    super::violation_error(kind, number.map(|n| n.to_string()), db.message(), violation)
+    let violation = kind.is_constraint().then(|| violation(message));
+    super::violation_error(kind, number.map(|n| n.to_string()), message, violation)
 }
 
 /// What a MySQL/MariaDB message says about a violated constraint (the

@@ -50,9 +50,44 @@ use crate::error::{DbErrorKind, Error, Result};
 pub(crate) type Connector<C> =
     Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<C>> + Send>> + Send + Sync>;
 
-/// The connection types this pool holds: sqlx's bare connections.
-pub(crate) trait Raw: sqlx::Connection + Send + 'static {}
-impl<C: sqlx::Connection + Send + 'static> Raw for C {}
+/// The connection types this pool holds: sqlx's bare connections and
+/// `mysql_async`'s. All it needs of one is a ping (only for
+/// `test_before_acquire`) and a polite close.
+pub(crate) trait Raw: Send + 'static {
+    /// One round trip that proves the connection alive.
+    fn ping(&mut self) -> impl Future<Output = Result<()>> + Send + '_;
+    /// Says goodbye to the server (Terminate / COM_QUIT).
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+macro_rules! sqlx_raw {
+    ($($conn:ty => $classify:path),*) => {$(
+        impl Raw for $conn {
+            async fn ping(&mut self) -> Result<()> {
+                sqlx::Connection::ping(self).await.map_err($classify)
+            }
+            async fn close(self) {
+                let _ = sqlx::Connection::close(self).await;
+            }
+        }
+    )*};
+}
+
+sqlx_raw!(
+    sqlx::PgConnection => super::postgres::classify,
+    sqlx::MySqlConnection => super::mysql::classify
+);
+
+impl Raw for mysql_async::Conn {
+    async fn ping(&mut self) -> Result<()> {
+        mysql_async::prelude::Queryable::ping(self)
+            .await
+            .map_err(super::mysql_native::classify)
+    }
+    async fn close(self) {
+        let _ = self.disconnect().await;
+    }
+}
 
 struct Idle<C> {
     conn: C,
