@@ -31,7 +31,7 @@ pub use crate::error::{Error, Result};
 pub use crate::model::column::{Column, Scalar};
 pub use crate::model::entity::Entity;
 pub use crate::model::fields::RelationField;
-pub use crate::model::meta::{ColumnMeta, EntityMeta, ForeignKey, OnDelete};
+pub use crate::model::meta::{ColumnMeta, EntityMeta, ForeignKey, IndexMeta, OnDelete};
 pub use crate::model::relation::{
     OnDeleteChildren, Orphans, Relation, RelationKind, RelationMeta, Via,
 };

@@ -251,6 +251,13 @@ impl Database {
         Ok(set.into_rows())
     }
 
+    /// A migrator for the migrations in `dir` (`migrations/<version>_<name>/up.sql`
+    /// and `down.sql`; a directory that does not exist yet holds none). See
+    /// [`crate::migrate::Migrator`] for an example.
+    pub fn migrator(&self, dir: impl AsRef<std::path::Path>) -> Result<crate::migrate::Migrator> {
+        crate::migrate::Migrator::new(self.engine.clone(), Some(dir.as_ref()))
+    }
+
     /// Closes every connection; later use fails with a connection error.
     pub async fn close(&self) {
         self.engine.pool().close().await;

@@ -411,6 +411,22 @@ pub enum Error {
         message: String,
     },
 
+    /// A schema migration that cannot run or did not finish: a migration
+    /// file changed after it was applied (its checksum differs), an applied
+    /// migration whose file is gone, a migration written for another
+    /// backend, a generated plan with destructive changes that were not
+    /// allowed, a statement that failed (the cause says which; on
+    /// PostgreSQL and SQLite the migration was rolled back, on MySQL the
+    /// applied table records how many statements ran), or a failed
+    /// migration left on MySQL that has to be repaired first.
+    #[error("migration{}: {message}", version.as_ref().map(|v| format!(" {v}")).unwrap_or_default())]
+    Migration {
+        /// The migration (`<timestamp>_<name>`), when one is at fault.
+        version: Option<String>,
+        /// What happened, and what to do.
+        message: String,
+    },
+
     /// The API was used in a way it does not support: a keyed collection
     /// used before its owner has a handle, `then(..)` following no `load`,
     /// `Relation::set` on a relationship that is not a belongs-to, objects

@@ -11,7 +11,7 @@
 //! | 1 | `sql`, `model`, `backend`, `telemetry` | the SQL layer (dialects, rendering, templates, DML, DDL); the model (entity metadata and the field protocol, as plain data); the drivers; spans and counters |
 //! | 2 | `object`, `relation`, `runner`, `engine`, `results` | handles and object states; relationship collections; where statements run; the pool and what is shared with it; the result cache |
 //! | 3 | `session` | the unit of work: identity map, change tracking, flush, transaction, undo, hooks, loading |
-//! | 4 | `query` | typed queries, batches, raw SQL values |
+//! | 4 | `query`, `migrate` | typed queries, batches, raw SQL values; schema migrations (introspection, diff, files, the migrator) |
 //! | 5 | `database`, `cache`, `lib`, `__private` | the entry points and the public facades |
 //!
 //! And four rules the layers alone do not say:
@@ -36,7 +36,7 @@ mod tests {
             "sql" | "model" | "backend" | "telemetry" => 1,
             "object" | "relation" | "runner" | "engine" | "results" => 2,
             "session" => 3,
-            "query" => 4,
+            "query" | "migrate" => 4,
             "database" | "cache" | "lib" | "__private" | "layers" => 5,
             _ => return None,
         })

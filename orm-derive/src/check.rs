@@ -60,6 +60,32 @@ pub fn entity(entity: &Entity, errors: &mut Errors) {
         self::relation(entity, relation, errors);
     }
     trait_lists(entity, errors);
+    indexes(entity, errors);
+}
+
+/// `unique(a, b)` / `index(c)` name column fields, each once.
+fn indexes(entity: &Entity, errors: &mut Errors) {
+    for index in &entity.indexes {
+        let kind = path_name(&index.keyword);
+        let mut seen: Vec<String> = Vec::new();
+        for ident in &index.fields {
+            let name = syn::ext::IdentExt::unraw(ident).to_string();
+            if !entity.fields.iter().any(|f| f.name == name) {
+                let known: Vec<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
+                errors.spanned(
+                    ident,
+                    format!(
+                        "`{name}` in {kind}(..) is not a column field of `{}`; expected one of {}",
+                        entity.name,
+                        known.join(", ")
+                    ),
+                );
+            } else if seen.contains(&name) {
+                errors.spanned(ident, format!("`{name}` is listed twice in {kind}(..)"));
+            }
+            seen.push(name);
+        }
+    }
 }
 
 /// The fields trait has `name` and `set_name` per field: no two may clash.

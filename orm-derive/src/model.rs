@@ -44,6 +44,8 @@ pub struct Entity {
     pub relations: Vec<Relation>,
     /// How generated code names orm-core.
     pub krate: CratePath,
+    /// `#[entity(unique(..), index(..))]`: multi-column indexes.
+    pub indexes: Vec<crate::attr::IndexArg>,
 }
 
 /// A `#[belongs_to]`, `#[has_many]` or `#[many_to_many]` field: not a
@@ -183,6 +185,7 @@ impl Entity {
             transients,
             relations,
             krate: args.krate.unwrap_or_default(),
+            indexes: args.indexes,
         })
     }
 

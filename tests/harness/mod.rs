@@ -75,6 +75,25 @@ pub fn redis_url() -> String {
     std::env::var("ORM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// `sql` with its `?` placeholders as the backend writes them: `$1, $2 ..`
+/// on PostgreSQL, unchanged elsewhere (raw SQL uses the backend's own).
+pub fn numbered(dialect: orm_core::Dialect, sql: &str) -> String {
+    if dialect != orm_core::Dialect::Postgres {
+        return sql.to_string();
+    }
+    let mut n = 0;
+    sql.chars()
+        .map(|c| {
+            if c == '?' {
+                n += 1;
+                format!("${n}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A SELECT of `columns` (an expression list, may read tables) that takes
 /// about `millis` on `dialect`: the server sleeps on PostgreSQL and MySQL;
 /// SQLite, which cannot sleep, counts through a recursive CTE (roughly

@@ -3,7 +3,7 @@
 
 use orm_core::prelude::*;
 use orm_core::{DbErrorKind, Dialect, Value};
-use tests::{Backend, TestDb, backend_tests};
+use tests::{Backend, TestDb, backend_tests, numbered as params};
 
 #[entity(table = "teams")]
 pub struct Team {
@@ -37,24 +37,6 @@ pub struct NarrowPlayer {
     pub code: String,
     pub score: i16,
     pub mentor_id: Option<i64>,
-}
-
-fn params(dialect: Dialect, sql: &str) -> String {
-    // Raw SQL uses the backend's own placeholders.
-    if dialect != Dialect::Postgres {
-        return sql.to_string();
-    }
-    let mut n = 0;
-    sql.chars()
-        .map(|c| {
-            if c == '?' {
-                n += 1;
-                format!("${n}")
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 fn quoted(dialect: Dialect, sql: &str) -> String {

@@ -187,6 +187,13 @@ impl Conn {
         self.busy
     }
 
+    /// Closes the connection when it is dropped instead of returning it
+    /// to the pool: for a connection that holds session state a later
+    /// user must not inherit (the migrator's advisory lock).
+    pub(crate) fn close_on_drop(&mut self) {
+        self.broken = true;
+    }
+
     /// Marks the start of a call; `done` marks its end.
     fn start(&mut self) {
         self.busy = true;

@@ -24,6 +24,10 @@ pub struct EntityMeta {
     pub columns: &'static [ColumnMeta],
     /// Relationship fields in declaration order (`crate::relation`).
     pub relations: &'static [RelationMeta],
+    /// Multi-column indexes and unique constraints
+    /// (`#[entity(unique(a, b), index(c, d))]`); single-column ones are
+    /// flags on their [`ColumnMeta`].
+    pub indexes: &'static [IndexMeta],
     /// Counts writes to objects of this type (`Handle::write`): a keyed
     /// collection re-reads its children's key attributes only when it moved.
     #[doc(hidden)]
@@ -54,10 +58,25 @@ pub struct ColumnMeta {
     pub indexed: bool,
     /// A SQL expression used as the column's DEFAULT in `create_all`.
     pub default: Option<&'static str>,
+    /// The column's earlier name (`#[column(renamed_from = "old")]`): a
+    /// migration generated while the table has `old` and not this name
+    /// renames it instead of dropping one column and adding another.
+    pub renamed_from: Option<&'static str>,
     /// Maximum length for text and bytes (VARCHAR(n) / VARBINARY(n)).
     pub max_len: Option<u32>,
     /// A foreign key to another entity's primary key.
     pub references: Option<ForeignKey>,
+}
+
+/// An index over several columns, unique or not.
+#[derive(Debug)]
+pub struct IndexMeta {
+    /// `uq_<table>_<columns>` or `ix_<table>_<columns>`.
+    pub name: &'static str,
+    /// SQL column names, in index order.
+    pub columns: &'static [&'static str],
+    /// A unique constraint (`unique(..)`) rather than a plain index.
+    pub unique: bool,
 }
 
 /// A foreign key from one column to the (single-column) primary key of another entity.
@@ -183,6 +202,7 @@ pub(crate) const fn test_column(name: &'static str, sql_type: SqlType) -> Column
         unique: false,
         indexed: false,
         default: None,
+        renamed_from: None,
         max_len: None,
         references: None,
     }

@@ -28,7 +28,7 @@ use sea_query::{
     SchemaStatementBuilder, Table, TableCreateStatement,
 };
 
-use crate::model::meta::{ColumnMeta, EntityMeta, OnDelete};
+use crate::model::meta::{ColumnMeta, EntityMeta, IndexMeta, OnDelete};
 use crate::sql::dialect::{AutoKey, Dialect};
 use crate::value::SqlType;
 
@@ -83,6 +83,19 @@ fn index(meta: &EntityMeta, c: &ColumnMeta) -> IndexCreateStatement {
         .to_owned()
 }
 
+/// A declared multi-column index (`#[entity(unique(..), index(..))]`).
+fn multi_index(meta: &EntityMeta, index: &IndexMeta) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(index.name).table(meta.table);
+    for c in index.columns {
+        i.col(*c);
+    }
+    if index.unique {
+        i.unique();
+    }
+    i.to_owned()
+}
+
 /// The statements that create one entity's table (and, outside MySQL, its indexes).
 pub(crate) fn create_table(dialect: Dialect, meta: &EntityMeta) -> Vec<String> {
     let mut t: TableCreateStatement = Table::create();
@@ -127,12 +140,18 @@ pub(crate) fn create_table(dialect: Dialect, meta: &EntityMeta) -> Vec<String> {
         for c in indexed {
             t.index(&mut index(meta, c));
         }
+        for i in meta.indexes {
+            t.index(&mut multi_index(meta, i));
+        }
         t.character_set(charset).collate(collation);
         out.push(render(dialect, &t));
     } else {
         out.push(render(dialect, &t));
         for c in indexed {
             out.push(render(dialect, index(meta, c).if_not_exists()));
+        }
+        for i in meta.indexes {
+            out.push(render(dialect, multi_index(meta, i).if_not_exists()));
         }
     }
     out

@@ -658,6 +658,7 @@ mod tests {
             test_column("select", SqlType::Text),
         ],
         relations: &[],
+        indexes: &[],
         writes: std::sync::atomic::AtomicU64::new(0),
     };
 

@@ -744,6 +744,7 @@ mod tests {
             test_column("n", SqlType::BigInt),
         ],
         relations: &[],
+        indexes: &[],
         writes: std::sync::atomic::AtomicU64::new(0),
     };
 

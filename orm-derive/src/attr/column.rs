@@ -1,5 +1,6 @@
 //! `#[column(..)]` on a column field: how its column looks (`rename`,
-//! `unique`, `index`, `default`, `len`), the foreign key it holds
+//! `unique`, `index`, `default`, `len`), what it was called before
+//! (`renamed_from`, read by migrations), the foreign key it holds
 //! (`references`, `on_delete`) and the converter that stores it (`with`).
 //! Several `#[column(..)]` attributes on one field add up; a key given twice
 //! is a mistake.
@@ -16,6 +17,7 @@ use crate::errors::Errors;
 #[derive(Default)]
 pub struct ColumnAttrs {
     pub rename: Option<LitStr>,
+    pub renamed_from: Option<LitStr>,
     pub unique: bool,
     pub index: bool,
     pub default: Option<LitStr>,
@@ -47,8 +49,7 @@ pub enum OnDelete {
     SetNull,
 }
 
-const COLUMN_KEYS: &str =
-    "`rename`, `unique`, `index`, `default`, `len`, `references`, `on_delete`, `with`";
+const COLUMN_KEYS: &str = "`rename`, `renamed_from`, `unique`, `index`, `default`, `len`, `references`, `on_delete`, `with`";
 
 /// One `#[column(..)]` into `column`; `seen` holds the keys given by this
 /// field's earlier `#[column(..)]` attributes.
@@ -73,6 +74,9 @@ pub(super) fn column_attr(
         seen.push(name.clone());
         match name.as_str() {
             "rename" => column.rename = string_value(&meta, "rename = \"sql_name\"", errors)?,
+            "renamed_from" => {
+                column.renamed_from = string_value(&meta, "renamed_from = \"old_column\"", errors)?
+            }
             "default" => {
                 column.default = string_value(&meta, "default = \"SQL expression\"", errors)?
             }

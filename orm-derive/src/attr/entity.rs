@@ -1,7 +1,8 @@
 //! `#[entity(..)]` on the struct: `table = "name"`, the hook functions
 //! `is_modified = path` and `after_load = path`, the trait lists
-//! `logic(..)` and `fields(..)`, and `crate = path`, the path generated code
-//! takes to orm-core.
+//! `logic(..)` and `fields(..)`, the table's multi-column constraints
+//! `unique(a, b)` and `index(c, d)` (any number of each), and `crate = path`,
+//! the path generated code takes to orm-core.
 
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
@@ -26,10 +27,21 @@ pub struct EntityArgs {
     pub fields: Vec<Path>,
     /// `crate = path`: orm-core re-exported by another crate or module.
     pub krate: Option<CratePath>,
+    /// `unique(a, b)` / `index(c, d)`, in the order given: field names.
+    pub indexes: Vec<IndexArg>,
+}
+
+/// One `unique(..)` or `index(..)` of `#[entity(..)]`.
+pub struct IndexArg {
+    pub unique: bool,
+    /// `unique` / `index`, to point at.
+    pub keyword: Path,
+    pub fields: Vec<syn::Ident>,
 }
 
 const ENTITY_ARGS: &str = "`table = \"name\"`, `is_modified = path`, `after_load = path`, \
-                           `logic(Trait, ..)`, `fields(Trait, ..)` or `crate = path`";
+                           `logic(Trait, ..)`, `fields(Trait, ..)`, `unique(field, ..)`, \
+                           `index(field, ..)` or `crate = path`";
 
 /// Parses the tokens inside `#[entity(..)]`.
 pub fn entity_args(tokens: TokenStream, errors: &mut Errors) -> EntityArgs {
@@ -67,6 +79,14 @@ pub fn entity_args(tokens: TokenStream, errors: &mut Errors) -> EntityArgs {
                 return skip_value(meta.input);
             }
             *list = trait_list(&meta, errors)?;
+        } else if meta.path.is_ident("unique") || meta.path.is_ident("index") {
+            if let Some(fields) = field_list(&meta, errors)? {
+                args.indexes.push(IndexArg {
+                    unique: meta.path.is_ident("unique"),
+                    keyword: meta.path.clone(),
+                    fields,
+                });
+            }
         } else if meta.path.is_ident("crate") {
             crate_arg(&meta, "#[entity(..)]", &mut args.krate, errors)?;
         } else {
@@ -121,6 +141,42 @@ fn function_value(
         }
         None => None,
     })
+}
+
+/// `unique(a, b)` / `index(c)`: a parenthesised, non-empty list of field names.
+fn field_list(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<Vec<syn::Ident>>> {
+    let name = path_name(&meta.path);
+    let example = format!("{name}(field_a, field_b)");
+    if !meta.input.peek(syn::token::Paren) {
+        errors.spanned(
+            &meta.path,
+            format!("`{name}` takes a list of the entity's fields: `{example}`"),
+        );
+        skip_value(meta.input)?;
+        return Ok(None);
+    }
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let list = syn::punctuated::Punctuated::<syn::Ident, Token![,]>::parse_terminated(&content);
+    match list {
+        Ok(list) if list.is_empty() => {
+            errors.spanned(
+                &meta.path,
+                format!("`{name}()` lists no field: `{example}`"),
+            );
+            Ok(None)
+        }
+        Ok(list) => Ok(Some(list.into_iter().collect())),
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                format!("expected field names: `{example}`"),
+            ));
+            // The rest of the list is consumed by the error.
+            let _: TokenStream = content.parse()?;
+            Ok(None)
+        }
+    }
 }
 
 /// `logic(A, b::B)` / `fields(..)`: a parenthesised list of trait paths.
@@ -183,7 +239,8 @@ mod tests {
             got,
             [
                 "unknown #[entity] argument `tabel`; expected `table = \"name\"`, `is_modified = path`, \
-                 `after_load = path`, `logic(Trait, ..)`, `fields(Trait, ..)` or `crate = path`"
+                 `after_load = path`, `logic(Trait, ..)`, `fields(Trait, ..)`, `unique(field, ..)`, \
+                 `index(field, ..)` or `crate = path`"
             ]
         );
 

@@ -30,7 +30,7 @@ use relation::relation_attr;
 use role::{flag_attr, key_attr};
 
 pub use column::{ColumnAttrs, OnDelete};
-pub use entity::{EntityArgs, entity_args};
+pub use entity::{EntityArgs, IndexArg, entity_args};
 pub use relation::{ChildrenOnDelete, Orphans, RelationAttr, RelationKind};
 pub use role::KeyAttr;
 pub(crate) use values::{crate_arg, path_name, skip_value};

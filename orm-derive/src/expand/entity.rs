@@ -54,6 +54,7 @@ pub fn expand(entity: &Entity) -> TokenStream {
     let relation_accessors = relations::accessors(entity);
     let relation_checks = relations::checks(entity);
     let use_private = entity.krate.use_private();
+    let indexes = index_metas(entity);
 
     quote! {
         const _: () = {
@@ -68,6 +69,7 @@ pub fn expand(entity: &Entity) -> TokenStream {
                 table: #table,
                 columns: &[#(#columns),*],
                 relations: &[#(#relation_metas),*],
+                indexes: &[#(#indexes),*],
                 writes: __p::AtomicU64::new(0),
             };
 
@@ -159,6 +161,34 @@ fn from_row(entity: &Entity) -> TokenStream {
     }
 }
 
+/// `#[entity(unique(a, b), index(c))]` as `IndexMeta`s, named
+/// `uq_<table>_<columns>` / `ix_<table>_<columns>` (unknown fields are
+/// reported by `check` and left out here).
+fn index_metas(entity: &Entity) -> Vec<TokenStream> {
+    entity
+        .indexes
+        .iter()
+        .map(|index| {
+            let columns: Vec<String> = index
+                .fields
+                .iter()
+                .filter_map(|ident| {
+                    let name = syn::ext::IdentExt::unraw(ident).to_string();
+                    entity
+                        .fields
+                        .iter()
+                        .find(|f| f.name == name)
+                        .map(|f| f.column.clone())
+                })
+                .collect();
+            let prefix = if index.unique { "uq" } else { "ix" };
+            let name = format!("{prefix}_{}_{}", entity.table, columns.join("_"));
+            let unique = index.unique;
+            quote!(__p::IndexMeta { name: #name, columns: &[#(#columns),*], unique: #unique })
+        })
+        .collect()
+}
+
 fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
     let column = &f.column;
     let field = &f.name;
@@ -171,6 +201,7 @@ fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
     let unique = a.unique;
     let indexed = a.index;
     let default = option(a.default.as_ref().map(|lit| quote!(#lit)));
+    let renamed_from = option(a.renamed_from.as_ref().map(|lit| quote!(#lit)));
     let max_len = option(a.len.as_ref().map(|len| {
         let n = Literal::u32_unsuffixed(len.value);
         quote!(#n)
@@ -213,6 +244,7 @@ fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
             unique: #unique,
             indexed: #indexed,
             default: #default,
+            renamed_from: #renamed_from,
             max_len: #max_len,
             references: #references,
         }
