@@ -2,8 +2,9 @@
 //!
 //! Declares authors and books (a has-many relationship and its belongs-to
 //! side), creates the schema, adds rows in one unit of work, queries them
-//! back, loads the relationship in one batched query, and shows the
-//! identity map at work.
+//! back, loads the relationship in one batched query, shows the identity
+//! map at work, and then evolves the schema: a field added to `Book`
+//! becomes one generated migration, applied with the rows kept.
 //!
 //! Run with `cargo run --example quickstart` (set `DATABASE_URL` to a
 //! `postgres://` or `mysql://` URL to run it on a server instead).
@@ -62,6 +63,9 @@ async fn main() -> Result<(), Error> {
     println!("connected to {} ({url})", db.dialect().name());
 
     db.drop_all(&[Book::schema(), Author::schema()]).await?;
+    // The migrations' record, from an earlier run on a server.
+    db.execute_sql("DROP TABLE IF EXISTS orm_migrations", vec![])
+        .await?;
     db.create_all(&[Book::schema(), Author::schema()]).await?;
     println!("created tables: authors, books (parents first)");
 
@@ -175,10 +179,81 @@ async fn main() -> Result<(), Error> {
         );
     }
 
+    // Evolving the schema: `Book` gains a field. The migrator compares the
+    // entities with the database, writes the difference as SQL files
+    // (migrations/<timestamp>_pages/up.sql and down.sql, editable), and
+    // applies them once, recording each in `orm_migrations`.
+    // (The session gives its connection back first: `sqlite::memory:` has one.)
+    s.rollback().await?;
+    drop(s);
+    let dir = std::env::temp_dir().join(format!("orm-quickstart-{}", std::process::id()));
+    let entities = [Author::schema(), next::Book::schema()];
+    // Only our tables: a server's database may hold other programs' tables,
+    // which the diff would otherwise offer to drop.
+    let ours = ["authors", "books"];
+    let migrator = db.migrator(&dir)?.entities(&entities).only_tables(&ours);
+    println!(
+        "drift before: {:?}",
+        migrator
+            .check()
+            .await?
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+    );
+    let made = migrator
+        .generate("pages", Default::default())
+        .await?
+        .expect("a new column");
+    println!("generated {}:", made.path.display());
+    for line in made
+        .up
+        .lines()
+        .filter(|l| !l.is_empty() && (!l.starts_with("-- ") || l.starts_with("-- locks")))
+    {
+        println!("    {line}");
+    }
+    let applied = db.migrator(&dir)?.up().await?;
+    println!("applied {applied:?}");
+    let mut s = db.session();
+    let thick = s
+        .query::<next::Book>()
+        .filter(next::Book::PAGES.eq(0))
+        .count()
+        .await?;
+    println!(
+        "after the migration: {thick} books kept, each with pages = 0; drift: {}",
+        db.migrator(&dir)?
+            .entities(&entities)
+            .only_tables(&ours)
+            .check()
+            .await?
+            .len()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+
     let total = db.stats().snapshot();
     println!(
         "done: {} statements, {} rows, {} transactions",
         total.statements, total.rows, total.transactions
     );
     Ok(())
+}
+
+/// The next version of the schema: `Book` with a page count.
+mod next {
+    use orm_core::prelude::*;
+
+    #[entity(table = "books")]
+    pub struct Book {
+        #[key(auto)]
+        pub id: i64,
+        #[column(references = super::Author, index)]
+        pub author_id: i64,
+        pub title: String,
+        pub year: i32,
+        /// New: existing rows get the default.
+        #[column(default = "0")]
+        pub pages: i32,
+    }
 }

@@ -341,6 +341,14 @@ backend_tests! {
         let made = db.migrator(dir.path())?.entities(&both).generate("none", Default::default()).await?;
         assert!(made.is_none());
         assert!(dir.versions().is_empty());
+        // Another program's table: the diff would drop it, unless told to
+        // leave it alone.
+        db.execute_sql("CREATE TABLE other_app_log (id INTEGER PRIMARY KEY)".to_string(), vec![]).await?;
+        let drift = db.migrator(dir.path())?.entities(&both).check().await?;
+        assert_eq!(summary(&drift), ["drop table other_app_log"]);
+        assert!(drift[0].risk().is_some());
+        assert!(db.migrator(dir.path())?.entities(&both).ignore_tables(&["other_*"]).check().await?.is_empty());
+        assert!(db.migrator(dir.path())?.entities(&both).only_tables(&["mg_*"]).check().await?.is_empty());
         Ok(())
     }
 
@@ -703,4 +711,34 @@ mod indexed {
     pub fn all() -> Vec<&'static EntityMeta> {
         vec![Author::schema(), Book::schema()]
     }
+}
+
+/// A migrator waiting for the lock while another builds an index
+/// CONCURRENTLY: the builder waits for every older snapshot, so a waiter
+/// that held one (a blocking `pg_advisory_lock`) would deadlock with it.
+#[tokio::test]
+async fn postgres_waiting_for_the_lock_does_not_block_a_concurrent_index() {
+    let test = TestDb::new(Backend::Postgres).await;
+    let other = Database::connect(&test.url).await.expect("a second pool");
+    let dir = Dir::new();
+    test.db.create_all(&v1::all()).await.expect("create");
+    dir.write(
+        "20260101000000_ix",
+        "-- orm:no-transaction\nSELECT pg_sleep(0.5);\nCREATE INDEX CONCURRENTLY ix_mg_books_pages ON mg_books (pages);",
+        None,
+    );
+    let a = test.db.migrator(dir.path()).expect("migrator");
+    let b = other.migrator(dir.path()).expect("migrator");
+    let late = async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        b.up().await
+    };
+    let (ra, rb) = tokio::join!(a.up(), late);
+    assert_eq!(ra.expect("the builder"), ["20260101000000_ix"]);
+    assert!(
+        rb.expect("the waiter").is_empty(),
+        "applied once, by the first"
+    );
+    other.close().await;
+    test.cleanup().await;
 }

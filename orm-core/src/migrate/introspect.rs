@@ -28,8 +28,12 @@ pub(crate) fn is_internal(table: &str) -> bool {
 }
 
 async fn rows(conn: &mut Conn, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
-    let sql: Arc<str> = Arc::from(sql);
-    Ok(conn.fetch(&sql, &params).await?.into_rows())
+    let text: Arc<str> = Arc::from(sql);
+    let set = conn
+        .fetch(&text, &params)
+        .await
+        .map_err(|e| e.for_statement(sql))?;
+    Ok(set.into_rows())
 }
 
 /// A cell as text whatever the driver decoded it as (`None` for NULL).

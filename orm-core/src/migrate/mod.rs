@@ -13,8 +13,10 @@
 //!
 //! # How a migration runs
 //!
-//! **The lock.** PostgreSQL takes a session advisory lock, MySQL
-//! `GET_LOCK('orm_migrations')`, on one connection held for the whole run
+//! **The lock.** PostgreSQL takes a session advisory lock (per schema,
+//! polled with `pg_try_advisory_lock`: see `pg_lock` for the deadlock a
+//! waiting `pg_advisory_lock` meets), MySQL `GET_LOCK` (per database), on
+//! one connection held for the whole run
 //! (closed afterwards, never returned to the pool still holding it, also
 //! when the run is dropped half way). SQLite takes the database's write
 //! lock at the start of each migration's transaction (an UPDATE of the
@@ -221,10 +223,51 @@ pub struct Migrator {
     migrations: Vec<Migration>,
     entities: Vec<&'static EntityMeta>,
     progress: Option<ProgressFn>,
+    /// `only_tables` patterns (empty: every table).
+    only: Vec<String>,
+    /// `ignore_tables` patterns.
+    ignore: Vec<String>,
 }
 
-/// PostgreSQL's advisory lock key ("orm_migr" in ASCII).
-const PG_LOCK_KEY: i64 = 0x6f72_6d5f_6d69_6772;
+/// `pattern` matches `name`: exactly, or with one `*` for any run of characters.
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+        }
+    }
+}
+
+/// PostgreSQL's advisory lock key: one per schema (the lock is
+/// database-wide; applications in different schemas do not wait for each
+/// other).
+const PG_LOCK_KEY: &str = "hashtextextended('orm_migrations.' || current_schema(), 0)";
+
+/// MySQL's lock name: one per database (GET_LOCK names are server-wide and
+/// at most 64 characters).
+const MYSQL_LOCK: &str = "CONCAT('orm_migrations.', LEFT(SHA1(DATABASE()), 40))";
+
+/// Takes PostgreSQL's advisory lock by polling `pg_try_advisory_lock`, never
+/// by waiting in `pg_advisory_lock`: a waiting statement holds a snapshot,
+/// and the holder's `CREATE INDEX CONCURRENTLY` waits for every older
+/// snapshot to go, so the two would deadlock (found by the tests: two
+/// migrators, one building an index concurrently).
+async fn pg_lock(conn: &mut Conn) -> Result<()> {
+    let sql = format!("SELECT pg_try_advisory_lock({PG_LOCK_KEY})");
+    let mut wait = Duration::from_millis(10);
+    loop {
+        let rows = run_fetch(conn, &sql, vec![]).await?;
+        if matches!(
+            rows.first().and_then(|r| r.values().first()),
+            Some(Value::Bool(true))
+        ) {
+            return Ok(());
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(250));
+    }
+}
 
 impl Migrator {
     pub(crate) fn new(engine: Engine, dir: Option<&Path>) -> Result<Migrator> {
@@ -238,6 +281,8 @@ impl Migrator {
             migrations,
             entities: Vec::new(),
             progress: None,
+            only: Vec::new(),
+            ignore: Vec::new(),
         })
     }
 
@@ -245,6 +290,32 @@ impl Migrator {
     pub fn entities(mut self, entities: &[&'static EntityMeta]) -> Migrator {
         self.entities = entities.to_vec();
         self
+    }
+
+    /// Compares and generates only for these tables (`*` matches any run of
+    /// characters: `"app_*"`): for a database shared with other programs,
+    /// whose tables the diff would otherwise drop.
+    pub fn only_tables(mut self, patterns: &[&str]) -> Migrator {
+        self.only = patterns.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
+    /// Leaves these tables out of comparisons and generated migrations
+    /// (patterns as in [`Migrator::only_tables`]).
+    pub fn ignore_tables(mut self, patterns: &[&str]) -> Migrator {
+        self.ignore = patterns.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
+    fn managed(&self, table: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| matches(p, table)))
+            && !self.ignore.iter().any(|p| matches(p, table))
+    }
+
+    /// `schema` without the tables the migrator leaves alone.
+    fn filtered(&self, mut schema: Schema) -> Schema {
+        schema.tables.retain(|t| self.managed(&t.name));
+        schema
     }
 
     /// Adds a migration (a Rust one, or SQL built in code).
@@ -283,36 +354,27 @@ impl Migrator {
         let d = self.dialect();
         if lock && d != Dialect::Sqlite {
             conn.close_on_drop();
-            // pg_advisory_lock returns void, which no row decodes: run it
-            // as a statement.
-            if d == Dialect::Postgres {
-                run(
-                    &mut conn,
-                    &format!("SELECT pg_advisory_lock({PG_LOCK_KEY})"),
-                    vec![],
-                )
-                .await?;
-            }
-            let rows = if d == Dialect::MySql {
-                run_fetch(
-                    &mut conn,
-                    "SELECT GET_LOCK('orm_migrations', 86400)",
-                    vec![],
-                )
-                .await?
-            } else {
-                Vec::new()
-            };
-            if rows
-                .first()
-                .and_then(|r| r.values().first())
-                .is_some_and(is_zero)
-            {
-                return Err(Error::Migration {
-                    version: None,
-                    message: "GET_LOCK('orm_migrations') timed out: another process holds it"
-                        .into(),
-                });
+            match d {
+                Dialect::Postgres => pg_lock(&mut conn).await?,
+                _ => {
+                    let rows = run_fetch(
+                        &mut conn,
+                        &format!("SELECT GET_LOCK({MYSQL_LOCK}, 86400)"),
+                        vec![],
+                    )
+                    .await?;
+                    if rows
+                        .first()
+                        .and_then(|r| r.values().first())
+                        .is_some_and(is_zero)
+                    {
+                        return Err(Error::Migration {
+                            version: None,
+                            message: "GET_LOCK on the migrations timed out after a day: another process holds it"
+                                .into(),
+                        });
+                    }
+                }
             }
         }
         for sql in applied_table_ddl(d) {
@@ -332,7 +394,12 @@ impl Migrator {
                 .await?;
             }
             Dialect::MySql => {
-                run(&mut conn, "SELECT RELEASE_LOCK('orm_migrations')", vec![]).await?;
+                run_fetch(
+                    &mut conn,
+                    &format!("SELECT RELEASE_LOCK({MYSQL_LOCK})"),
+                    vec![],
+                )
+                .await?;
             }
             Dialect::Sqlite => {}
         }
@@ -529,10 +596,10 @@ impl Migrator {
         Ok(out)
     }
 
-    /// The live schema.
+    /// The live schema (the tables the migrator manages).
     pub async fn introspect(&self) -> Result<Schema> {
         let mut conn = self.engine.pool().acquire().await?;
-        introspect::schema(&mut conn, self.dialect()).await
+        Ok(self.filtered(introspect::schema(&mut conn, self.dialect()).await?))
     }
 
     /// The changes that would bring the database to the entities; empty
@@ -595,9 +662,9 @@ impl Migrator {
             });
         }
         let d = self.dialect();
-        let live = introspect::schema(&mut conn, d).await?;
+        let live = self.filtered(introspect::schema(&mut conn, d).await?);
         drop(conn);
-        let want = Schema::of_entities(d, &self.entities);
+        let want = self.filtered(Schema::of_entities(d, &self.entities));
         let renames = Rename::of_entities(&self.entities);
         let changes = diff::diff(&live, &want, &renames);
         if changes.is_empty() {
@@ -862,13 +929,21 @@ fn placeholder(d: Dialect, n: usize) -> String {
 }
 
 async fn run(conn: &mut Conn, sql: &str, params: Vec<Value>) -> Result<u64> {
-    let sql: Arc<str> = Arc::from(sql);
-    Ok(conn.execute(&sql, &params).await?.rows_affected)
+    let text: Arc<str> = Arc::from(sql);
+    let done = conn
+        .execute(&text, &params)
+        .await
+        .map_err(|e| e.for_statement(sql))?;
+    Ok(done.rows_affected)
 }
 
 async fn run_fetch(conn: &mut Conn, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
-    let sql: Arc<str> = Arc::from(sql);
-    Ok(conn.fetch(&sql, &params).await?.into_rows())
+    let text: Arc<str> = Arc::from(sql);
+    let set = conn
+        .fetch(&text, &params)
+        .await
+        .map_err(|e| e.for_statement(sql))?;
+    Ok(set.into_rows())
 }
 
 fn applied_table_ddl(d: Dialect) -> Vec<&'static str> {
@@ -1073,4 +1148,19 @@ fn file_text(d: Dialect, version: &str, which: &str, steps: &[Step], risks: &[St
         out.push_str(&format!("-- locks: {}\n{};\n", s.locks, s.sql));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn table_patterns() {
+        assert!(matches("users", "users"));
+        assert!(!matches("users", "users2"));
+        assert!(matches("app_*", "app_users"));
+        assert!(matches("*_log", "audit_log"));
+        assert!(matches("a*z", "az"));
+        assert!(!matches("ab*ba", "aba"));
+    }
 }
