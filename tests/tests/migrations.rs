@@ -388,6 +388,11 @@ backend_tests! {
         assert_eq!(rows[0].get::<String>("name")?, "first");
         assert_eq!(count(&db, "SELECT COUNT(*) FROM mg_authors WHERE visits = 0").await?, 1);
 
+        // A row that points at the books: SQLite rebuilds mg_books below
+        // (dropping the old table would cascade to it with foreign keys on).
+        db.execute_sql("INSERT INTO mg_tags (label) VALUES ('sf')".to_string(), vec![]).await?;
+        db.execute_sql("INSERT INTO mg_book_tags (book_id, tag_id) VALUES (1, 1)".to_string(), vec![]).await?;
+
         // Destructive: refused without the opt-in, nothing written.
         let before = dir.versions();
         let err = db.migrator(dir.path())?.entities(&v3::all()).generate("drop_bio", Default::default()).await.unwrap_err();
@@ -405,6 +410,12 @@ backend_tests! {
         assert!(s.iter().any(|c| c.starts_with("alter column mg_books.pages: NULL")), "{s:#?}");
         // Still the same rows.
         assert_eq!(count(&db, "SELECT COUNT(*) FROM mg_books").await?, 1);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM mg_book_tags").await?, 1, "the association row survived");
+        if d == Dialect::Sqlite {
+            let last = dir.versions().pop().expect("a migration");
+            let up = std::fs::read_to_string(dir.path().join(last).join("up.sql")).expect("up.sql");
+            assert!(up.contains("-- orm:foreign-keys off") && up.contains("_orm_new_mg_books"), "{up}");
+        }
 
         // All the way down and up again.
         let down = db.migrator(dir.path())?.down_to(None).await?;
@@ -741,4 +752,96 @@ async fn postgres_waiting_for_the_lock_does_not_block_a_concurrent_index() {
     );
     other.close().await;
     test.cleanup().await;
+}
+
+/// Three migrations, each one statement, whose effects count: a run that
+/// applied one twice, or recorded one it did not apply, shows in the rows.
+fn counted_migrations(dir: &Dir) {
+    dir.write(
+        "20260101000000_cx",
+        "CREATE TABLE mg_cx (n INTEGER NOT NULL);",
+        Some("DROP TABLE mg_cx;"),
+    );
+    dir.write(
+        "20260102000000_two",
+        "INSERT INTO mg_cx (n) VALUES (2);",
+        Some("DELETE FROM mg_cx WHERE n = 2;"),
+    );
+    dir.write(
+        "20260103000000_three",
+        "INSERT INTO mg_cx (n) VALUES (3);",
+        Some("DELETE FROM mg_cx WHERE n = 3;"),
+    );
+}
+
+async fn reset(observer: &Database) -> std::result::Result<(), String> {
+    for t in ["mg_cx", "orm_migrations", "orm_migrations_lock"] {
+        observer
+            .execute_sql(format!("DROP TABLE IF EXISTS {t}"), vec![])
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+tests::observed_tests! {
+    /// `up` dropped at every await point, then run again: on PostgreSQL and
+    /// SQLite each migration is applied exactly once with its record (the
+    /// dropped one rolled back with its transaction, the lock released with
+    /// its connection); on MySQL a migration cut between its statement and
+    /// its record is left `running`, and `up` refuses until it is repaired.
+    async fn up_cancelled_at_every_await_point(db, observer, proxy) {
+        use tests::cancel::{Run, every_poll, poll_at_most};
+        let dir = Dir::new();
+        counted_migrations(&dir);
+        let mysql = db.dialect() == Dialect::MySql;
+        let left_running = std::cell::Cell::new(0);
+        let points = every_poll(400, |polls| {
+            let (db, observer) = (db.clone(), observer.clone());
+            let dir = &dir;
+            let left_running = &left_running;
+            async move {
+                reset(&observer).await?;
+                let m = db.migrator(dir.path()).map_err(|e| e.to_string())?;
+                let run = poll_at_most(polls, m.up()).await;
+                let completed = run.is_some();
+                if let Some(result) = run {
+                    result.map_err(|e| e.to_string())?;
+                }
+                // Finish (a leaked lock would hang here: bounded).
+                let again = tokio::time::timeout(std::time::Duration::from_secs(30), m.up())
+                    .await
+                    .map_err(|_| format!("up after a drop at poll {polls} hung: the lock leaked"))?;
+                if let Err(e) = again {
+                    let text = e.to_string();
+                    if !(mysql && text.contains("was left running")) {
+                        return Err(format!("after a drop at poll {polls}: {text}"));
+                    }
+                    left_running.set(left_running.get() + 1);
+                    return Ok(Run::Cancelled(polls));
+                }
+                let rows = observer.fetch_sql("SELECT n FROM mg_cx ORDER BY n".to_string(), vec![]).await.map_err(|e| e.to_string())?;
+                let ns: Vec<i64> = rows.iter().map(|r| match &r.values()[0] {
+                    Value::I64(n) => *n,
+                    Value::I32(n) => i64::from(*n),
+                    other => panic!("{other:?}"),
+                }).collect();
+                if ns != [2, 3] {
+                    return Err(format!("after a drop at poll {polls}: rows {ns:?}, not each migration once"));
+                }
+                let recorded = count(&observer, "SELECT COUNT(*) FROM orm_migrations WHERE status = 'applied'").await.map_err(|e| e.to_string())?;
+                if recorded != 3 {
+                    return Err(format!("after a drop at poll {polls}: {recorded} records"));
+                }
+                Ok(if completed { Run::Completed } else { Run::Cancelled(polls) })
+            }
+        })
+        .await?;
+        println!("cancellation: migrate up on {:?}: {points} cancellation points, {} left running (MySQL)", db.dialect(), left_running.get());
+        assert!(points > 3, "{points}");
+        if !mysql {
+            assert_eq!(left_running.get(), 0);
+        }
+        Ok(())
+    }
 }

@@ -60,6 +60,8 @@ pub(crate) struct Conn {
     in_tx: bool,
     /// The connection failed at the I/O level: never reuse it.
     broken: bool,
+    /// Holds session state a later user must not inherit: close on drop.
+    discard: bool,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,7 @@ impl Conn {
             busy: false,
             in_tx: false,
             broken: false,
+            discard: false,
         }
     }
 
@@ -187,11 +190,12 @@ impl Conn {
         self.busy
     }
 
-    /// Closes the connection when it is dropped instead of returning it
-    /// to the pool: for a connection that holds session state a later
-    /// user must not inherit (the migrator's advisory lock).
-    pub(crate) fn close_on_drop(&mut self) {
-        self.broken = true;
+    /// Whether the connection is closed when it is dropped instead of
+    /// returned to the pool: on while it holds session state a later user
+    /// must not inherit (the migrator's advisory lock, SQLite's foreign
+    /// keys turned off), off again once that state is undone.
+    pub(crate) fn close_on_drop(&mut self, on: bool) {
+        self.discard = on;
     }
 
     /// Marks the start of a call; `done` marks its end.
@@ -357,7 +361,7 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let Some(kind) = self.kind.take() else { return };
-        let unknown = self.busy || self.broken;
+        let unknown = self.busy || self.broken || self.discard;
         match kind {
             // The direct driver's own drop rolls back an open transaction.
             Kind::SqliteDirect(c) => drop(c),

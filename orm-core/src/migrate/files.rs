@@ -7,7 +7,10 @@
 //! * `-- orm:dialect postgres` (written by `generate`): the backend it was
 //!   written for; running it on another is an error naming both;
 //! * `-- orm:no-transaction`: run statement by statement outside a
-//!   transaction (PostgreSQL's `CREATE INDEX CONCURRENTLY` needs it).
+//!   transaction (PostgreSQL's `CREATE INDEX CONCURRENTLY` needs it);
+//! * `-- orm:foreign-keys off` (SQLite): foreign-key enforcement off while
+//!   the migration runs (a table rebuild drops and renames a table others
+//!   refer to), `PRAGMA foreign_key_check` before its commit.
 //!
 //! A migration's checksum is the SHA-256 of its `up.sql` as stored; the
 //! applied table keeps it, and a file changed after it was applied is an
@@ -127,6 +130,20 @@ impl Migration {
         match &self.body {
             Body::Sql { up, .. } => directive(up, "dialect"),
             Body::Rust { .. } => None,
+        }
+    }
+
+    /// Whether SQLite's foreign keys are off while it runs (`-- orm:foreign-keys off`).
+    pub fn foreign_keys_off(&self) -> bool {
+        match &self.body {
+            Body::Sql { up, down } => {
+                let off = |text: &str| {
+                    directive(text, "foreign-keys").and_then(|v| v.split_whitespace().next())
+                        == Some("off")
+                };
+                off(up) || down.as_deref().is_some_and(off)
+            }
+            Body::Rust { .. } => false,
         }
     }
 

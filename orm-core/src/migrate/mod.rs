@@ -353,7 +353,7 @@ impl Migrator {
         let mut conn = self.engine.pool().acquire().await?;
         let d = self.dialect();
         if lock && d != Dialect::Sqlite {
-            conn.close_on_drop();
+            conn.close_on_drop(true);
             match d {
                 Dialect::Postgres => pg_lock(&mut conn).await?,
                 _ => {
@@ -787,8 +787,12 @@ impl Migrator {
     ) -> Result<bool> {
         let d = self.dialect();
         let sqlite = d == Dialect::Sqlite;
-        if sqlite {
-            // Table rebuilds drop and rename tables others refer to.
+        // Table rebuilds drop and rename tables others refer to: foreign
+        // keys off around the transaction (SQLite ignores the pragma inside
+        // one), checked by `foreign_key_check` before the commit.
+        let fk_off = sqlite && m.foreign_keys_off();
+        if fk_off {
+            conn.close_on_drop(true);
             run(conn, "PRAGMA foreign_keys = OFF", vec![]).await?;
         }
         let result = async {
@@ -815,7 +819,7 @@ impl Migrator {
                     message: format!("failed: {e}; rolled back"),
                 })?;
             }
-            if sqlite {
+            if fk_off {
                 let bad = run_fetch(conn, "PRAGMA foreign_key_check", vec![]).await?;
                 if !bad.is_empty() {
                     return Err(Error::Migration {
@@ -839,8 +843,9 @@ impl Migrator {
         if result.is_err() {
             let _ = conn.rollback().await;
         }
-        if sqlite {
+        if fk_off {
             run(conn, "PRAGMA foreign_keys = ON", vec![]).await?;
+            conn.close_on_drop(false);
         }
         result
     }
@@ -1123,6 +1128,9 @@ fn file_text(d: Dialect, version: &str, which: &str, steps: &[Step], risks: &[St
         d.spec().name,
         d.spec().name
     );
+    if d == Dialect::Sqlite && steps.iter().any(|s| s.change.starts_with("rebuild ")) {
+        out.push_str("-- orm:foreign-keys off (a table is rebuilt; checked before the commit)\n");
+    }
     if steps.iter().any(|s| s.outside_transaction) {
         out.push_str(
             "-- orm:no-transaction (CREATE INDEX CONCURRENTLY cannot run in a transaction)\n",
