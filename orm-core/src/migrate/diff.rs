@@ -415,3 +415,78 @@ fn dependency_order(mut left: Vec<TableSchema>) -> Vec<TableSchema> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(ty: &str, nullable: bool, default: Option<&str>) -> ColumnSchema {
+        ColumnSchema {
+            name: "c".into(),
+            sql_type: ty.into(),
+            nullable,
+            default: default.map(str::to_string),
+            auto_increment: false,
+            ddl_type: ty.into(),
+        }
+    }
+
+    fn alter(from: ColumnSchema, to: ColumnSchema) -> Change {
+        Change::AlterColumn {
+            table: "t".into(),
+            from,
+            to,
+        }
+    }
+
+    #[test]
+    fn widening_is_safe_and_narrowing_is_destructive() {
+        for (a, b) in [
+            ("integer", "bigint"),
+            ("varchar(10)", "varchar(20)"),
+            ("varchar(10)", "text"),
+            ("real", "double precision"),
+        ] {
+            assert_eq!(
+                alter(column(a, false, None), column(b, false, None)).risk(),
+                None,
+                "{a} -> {b}"
+            );
+        }
+        for (a, b) in [
+            ("bigint", "integer"),
+            ("varchar(20)", "varchar(10)"),
+            ("text", "varchar(10)"),
+            ("text", "integer"),
+        ] {
+            let risk = alter(column(a, false, None), column(b, false, None))
+                .risk()
+                .expect("a risk");
+            assert!(risk.contains("may not hold every value"), "{risk}");
+        }
+    }
+
+    #[test]
+    fn not_null_needs_a_default_to_be_safe() {
+        let risk = alter(
+            column("integer", true, None),
+            column("integer", false, None),
+        )
+        .risk();
+        assert!(risk.expect("a risk").contains("NOT NULL without a default"));
+        assert_eq!(
+            alter(
+                column("integer", true, None),
+                column("integer", false, Some("0"))
+            )
+            .risk(),
+            None
+        );
+        let add = |default: Option<&str>| Change::AddColumn {
+            table: "t".into(),
+            column: column("integer", false, default),
+        };
+        assert!(add(None).risk().is_some());
+        assert!(add(Some("0")).risk().is_none());
+    }
+}
