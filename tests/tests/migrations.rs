@@ -517,6 +517,24 @@ backend_tests! {
         Ok(())
     }
 
+    async fn up_to_and_down_to_stop_at_a_version(db) {
+        let dir = Dir::new();
+        counted_migrations(&dir);
+        let m = db.migrator(dir.path())?;
+        assert_eq!(m.up_to(Some("20260102000000_two")).await?, ["20260101000000_cx", "20260102000000_two"]);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM mg_cx").await?, 1);
+        let pending = m.pending_sql().await?;
+        assert!(pending.contains("20260103000000_three") && !pending.contains("_two"), "{pending}");
+        assert_eq!(m.up().await?, ["20260103000000_three"]);
+        assert_eq!(m.down_to(Some("20260101000000_cx")).await?, ["20260103000000_three", "20260102000000_two"]);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM mg_cx").await?, 0);
+        let err = m.up_to(Some("20991231000000_nope")).await.unwrap_err();
+        assert!(err.to_string().contains("no such migration"), "{err}");
+        let states: Vec<State> = m.status().await?.into_iter().map(|s| s.state).collect();
+        assert!(matches!(states[0], State::Applied { .. }) && states[1] == State::Pending && states[2] == State::Pending, "{states:?}");
+        Ok(())
+    }
+
     async fn rust_migrations_change_data_in_the_migration_transaction(db) {
         fn fill<'a>(conn: &'a mut MigrationConn<'_>) -> StepFuture<'a> {
             Box::pin(async move {
