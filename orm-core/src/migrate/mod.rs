@@ -208,7 +208,7 @@ type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 /// let db = Database::connect("sqlite::memory:").await?;
 /// let migrator = db.migrator(&dir)?.entities(&[Note::schema()]);
 /// let made = migrator.generate("notes", Default::default()).await?.expect("a new table");
-/// assert!(made.up.contains("CREATE TABLE \"note\""));
+/// assert!(made.up.contains("CREATE TABLE \"notes\""), "{}", made.up);
 /// let migrator = db.migrator(&dir)?.entities(&[Note::schema()]); // reads the new file
 /// migrator.up().await?;
 /// assert!(migrator.check().await?.is_empty()); // entities and database agree
