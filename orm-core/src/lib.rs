@@ -201,7 +201,7 @@ pub mod __private_v1 {
     pub use crate::__private::*;
 }
 
-pub use backend::{Dialect, MySqlDriver, PoolOptions, SqliteDriver};
+pub use backend::{Dialect, Isolation, MySqlDriver, PoolOptions, SqliteDriver, TxOptions};
 pub use database::{ConnectOptions, Database};
 pub use error::{DbErrorKind, Error, Result, Violation};
 pub use hooks::{EntityEvent, Hooks};

@@ -124,7 +124,10 @@ fn script_runs(left: usize) -> usize {
 /// transaction depth stays true (its pool and SQLite worker rely on it).
 async fn control<DB: sqlx::Database>(conn: &mut DB::Connection, what: Control) -> sqlx::Result<()> {
     match what {
-        Control::Begin => DB::TransactionManager::begin(conn, None).await,
+        Control::Begin(None) => DB::TransactionManager::begin(conn, None).await,
+        Control::Begin(Some(sql)) => {
+            DB::TransactionManager::begin(conn, Some(sqlx::SqlSafeStr::into_sql_str(sql))).await
+        }
         Control::Commit => DB::TransactionManager::commit(conn).await,
         Control::Rollback => DB::TransactionManager::rollback(conn).await,
     }
@@ -132,7 +135,8 @@ async fn control<DB: sqlx::Database>(conn: &mut DB::Connection, what: Control) -
 
 #[derive(Debug, Clone, Copy)]
 enum Control {
-    Begin,
+    /// BEGIN, or the statement given (isolation level, read only).
+    Begin(Option<&'static str>),
     Commit,
     Rollback,
 }
@@ -140,7 +144,7 @@ enum Control {
 impl Control {
     fn sql(self) -> &'static str {
         match self {
-            Control::Begin => "BEGIN",
+            Control::Begin(sql) => sql.unwrap_or("BEGIN"),
             Control::Commit => "COMMIT",
             Control::Rollback => "ROLLBACK",
         }
@@ -314,7 +318,8 @@ impl Conn {
                 .await
                 .map_err(<m::Driver as Driver>::classify),
             |d| match what {
-                Control::Begin => d.begin().await,
+                // SQLite is serializable; `TxOptions` refuses read only there.
+                Control::Begin(_) => d.begin().await,
                 Control::Commit => d.commit().await,
                 Control::Rollback => d.rollback().await,
             },
@@ -326,7 +331,12 @@ impl Conn {
 
     /// Opens a transaction on this connection.
     pub(crate) async fn begin(&mut self) -> Result<()> {
-        self.control(Control::Begin).await?;
+        self.begin_with(None).await
+    }
+
+    /// Opens a transaction with `BEGIN` or the statement given.
+    pub(crate) async fn begin_with(&mut self, sql: Option<&'static str>) -> Result<()> {
+        self.control(Control::Begin(sql)).await?;
         self.in_tx = true;
         Ok(())
     }

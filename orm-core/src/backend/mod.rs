@@ -307,8 +307,18 @@ impl Pool {
     /// Takes a connection and opens a transaction on it. Dropping the
     /// future half way never leaves a transaction on a pooled connection.
     pub(crate) async fn begin(&self) -> Result<Conn> {
+        self.begin_with(TxOptions::default()).await
+    }
+
+    /// [`Pool::begin`] with an isolation level or read-only access.
+    pub(crate) async fn begin_with(&self, options: TxOptions) -> Result<Conn> {
+        let (before, begin) = options.statements(self.dialect())?;
         let mut conn = self.acquire().await?;
-        conn.begin().await?;
+        if let Some(sql) = before {
+            // MySQL: SET TRANSACTION applies to the next transaction only.
+            conn.execute(&Arc::from(sql), &[]).await?;
+        }
+        conn.begin_with(begin).await?;
         Ok(conn)
     }
 
@@ -320,6 +330,107 @@ impl Pool {
             Pool::MySqlAsync(p) => p.close().await,
             Pool::SqliteDirect(p) => p.close(),
         }
+    }
+}
+
+/// A transaction's isolation level (`Session::begin_with`). SQLite runs
+/// every transaction serializable, which every level allows (a level is the
+/// least isolation asked for), so any level is accepted there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// `READ UNCOMMITTED` (PostgreSQL runs it as READ COMMITTED).
+    ReadUncommitted,
+    /// `READ COMMITTED`: each statement sees what was committed before it.
+    ReadCommitted,
+    /// `REPEATABLE READ`: the transaction sees one snapshot (MySQL's default).
+    RepeatableRead,
+    /// `SERIALIZABLE`: as if transactions ran one after another; a conflict
+    /// fails with `DbErrorKind::Serialization` (retry with `Database::retry`).
+    Serializable,
+}
+
+/// How a transaction is opened: its isolation level (the server's default
+/// when `None`) and whether it may write.
+///
+/// ```
+/// use orm_core::{Isolation, TxOptions};
+/// let o: TxOptions = Isolation::Serializable.into();
+/// assert_eq!(o, TxOptions { isolation: Some(Isolation::Serializable), read_only: false });
+/// let ro = TxOptions::read_only();
+/// assert!(ro.read_only && ro.isolation.is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxOptions {
+    /// The isolation level; `None` keeps the server's default.
+    pub isolation: Option<Isolation>,
+    /// A read-only transaction: writes fail (PostgreSQL, MySQL); not
+    /// available on SQLite (open the file with `?mode=ro` instead).
+    pub read_only: bool,
+}
+
+impl From<Isolation> for TxOptions {
+    fn from(isolation: Isolation) -> TxOptions {
+        TxOptions {
+            isolation: Some(isolation),
+            read_only: false,
+        }
+    }
+}
+
+impl TxOptions {
+    /// A read-only transaction at the server's default level.
+    pub fn read_only() -> TxOptions {
+        TxOptions {
+            isolation: None,
+            read_only: true,
+        }
+    }
+
+    /// The statement to run before BEGIN (MySQL's `SET TRANSACTION`) and
+    /// the BEGIN statement (`None`: plain BEGIN), for `dialect`.
+    pub(crate) fn statements(
+        self,
+        dialect: Dialect,
+    ) -> Result<(Option<&'static str>, Option<&'static str>)> {
+        use Isolation::*;
+        if self == TxOptions::default() {
+            return Ok((None, None));
+        }
+        Ok(match dialect {
+            Dialect::Sqlite if self.read_only => {
+                return Err(Error::Config(
+                    "SQLite has no read-only transactions: open the database with ?mode=ro".into(),
+                ));
+            }
+            Dialect::Sqlite => (None, None),
+            Dialect::Postgres => (
+                None,
+                Some(match (self.isolation, self.read_only) {
+                    (None, _) => "BEGIN READ ONLY",
+                    (Some(ReadUncommitted), false) => "BEGIN ISOLATION LEVEL READ UNCOMMITTED",
+                    (Some(ReadUncommitted), true) => {
+                        "BEGIN ISOLATION LEVEL READ UNCOMMITTED READ ONLY"
+                    }
+                    (Some(ReadCommitted), false) => "BEGIN ISOLATION LEVEL READ COMMITTED",
+                    (Some(ReadCommitted), true) => "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY",
+                    (Some(RepeatableRead), false) => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                    (Some(RepeatableRead), true) => {
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                    }
+                    (Some(Serializable), false) => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+                    (Some(Serializable), true) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY",
+                }),
+            ),
+            Dialect::MySql => (
+                self.isolation.map(|i| match i {
+                    ReadUncommitted => "SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED",
+                    ReadCommitted => "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                    RepeatableRead => "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                    Serializable => "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                }),
+                self.read_only.then_some("START TRANSACTION READ ONLY"),
+            ),
+        })
     }
 }
 

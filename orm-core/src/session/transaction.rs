@@ -472,6 +472,46 @@ impl Session {
         hook.map_or(Ok(()), Err)
     }
 
+    /// Opens the session's transaction now, at an isolation level or read
+    /// only (SQLAlchemy's `connection(execution_options={"isolation_level":
+    /// ..})`); every statement of the session runs in it until `commit` or
+    /// `rollback`. Without it a session opens a plain transaction at its
+    /// first flush. Refused while a transaction is open.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # use orm_core::Isolation;
+    /// #[entity]
+    /// pub struct Seat { #[key(auto)] pub id: i64, pub taken: bool }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let db = Database::connect("sqlite::memory:").await?;
+    /// db.create_all(&[Seat::schema()]).await?;
+    /// let mut s = db.session();
+    /// s.begin_with(Isolation::Serializable).await?;
+    /// s.add(Seat { id: 0, taken: true });
+    /// s.commit().await?;
+    /// assert_eq!(db.session().query::<Seat>().count().await?, 1);
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn begin_with(
+        &mut self,
+        options: impl Into<crate::backend::TxOptions>,
+    ) -> Result<()> {
+        self.ready().await?;
+        if self.tx.is_some() {
+            return Err(Error::Usage {
+                entity: None,
+                relation: None,
+                message: "a transaction is open already: begin_with opens the next one; commit or roll back first"
+                    .into(),
+            });
+        }
+        self.tx = Some(self.engine.pool().begin_with(options.into()).await?);
+        self.record_transaction();
+        Ok(())
+    }
+
     /// Runs `work` under a SAVEPOINT, as SQLAlchemy's `begin_nested()`. If
     /// it returns an error, or a flush inside fails, the database and the
     /// session go back to the savepoint (objects added inside leave, changes
