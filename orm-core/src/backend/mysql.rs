@@ -237,7 +237,8 @@ pub(crate) fn server_error(number: Option<u16>, message: &str) -> Error {
         1048 | 1364 => DbErrorKind::NotNullViolation,
         3819 | 4025 => DbErrorKind::CheckViolation,
         1213 => DbErrorKind::Deadlock,
-        1205 | 1969 | 3024 => DbErrorKind::Timeout,
+        // 3572: a NOWAIT lock not available (MySQL 8; MariaDB says 1205).
+        1205 | 1969 | 3024 | 3572 => DbErrorKind::Timeout,
         1053 | 1927 | 2006 | 2013 | 4031 => DbErrorKind::ConnectionLost,
         1264 | 1265 | 1292 | 1366 | 1406 | 1367 | 3140 | 4038 => DbErrorKind::InvalidValue,
         1064 | 1054 | 1146 => DbErrorKind::Syntax,

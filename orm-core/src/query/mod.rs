@@ -66,6 +66,8 @@ pub struct Query<'s, T: Entity> {
     limit: Option<u64>,
     offset: Option<u64>,
     use_template: bool,
+    /// `for_update` / `for_share` and how they wait.
+    lock: Option<RowLock>,
     /// Relationship paths to load for the results (`load`, `then`).
     loads: Vec<Vec<&'static RelationMeta>>,
     /// A `then` that did not fit the path before it, reported by `all`.
@@ -82,6 +84,7 @@ impl<'s, T: Entity> Query<'s, T> {
             limit: None,
             offset: None,
             use_template: true,
+            lock: None,
             loads: Vec::new(),
             load_error: None,
             _marker: PhantomData,
@@ -160,6 +163,66 @@ impl<'s, T: Entity> Query<'s, T> {
         self
     }
 
+    /// Locks the rows read until the session's transaction ends (`SELECT ..
+    /// FOR UPDATE`), opening the transaction first if none is open: other
+    /// transactions wait to change or lock them. SQLite has no row locks (it
+    /// takes a lock on the whole database at the first write; a second
+    /// writer gets `DbErrorKind::Busy`, never a lost update): there the
+    /// query only runs in the transaction.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Job { #[key(auto)] pub id: i64, pub done: bool }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Job::schema()]).await?;
+    /// let mut s = db.session();
+    /// let next = s.query::<Job>().filter(Job::DONE.eq(false)).limit(1).for_update().skip_locked();
+    /// assert!(next.sql()?[0].sql().ends_with("LIMIT ?"));  // SQLite: no clause; PostgreSQL: .. FOR UPDATE SKIP LOCKED
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn for_update(mut self) -> Self {
+        self.lock = Some(RowLock {
+            share: false,
+            ..self.lock.unwrap_or_default()
+        });
+        self
+    }
+
+    /// Locks the rows read against changes but not against other shared
+    /// locks (`FOR SHARE` on PostgreSQL, `LOCK IN SHARE MODE` on MySQL), as
+    /// [`Query::for_update`] otherwise.
+    pub fn for_share(mut self) -> Self {
+        self.lock = Some(RowLock {
+            share: true,
+            ..self.lock.unwrap_or_default()
+        });
+        self
+    }
+
+    /// With a lock: leaves out rows another transaction has locked instead
+    /// of waiting for them (`SKIP LOCKED`: PostgreSQL, MariaDB 10.6+, MySQL
+    /// 8): a queue's workers each take different rows.
+    pub fn skip_locked(mut self) -> Self {
+        self.lock = Some(RowLock {
+            wait: LockWait::SkipLocked,
+            ..self.lock.unwrap_or_default()
+        });
+        self
+    }
+
+    /// With a lock: fails at once (`DbErrorKind::Timeout`) instead of
+    /// waiting when a row is locked (`NOWAIT`).
+    pub fn nowait(mut self) -> Self {
+        self.lock = Some(RowLock {
+            wait: LockWait::NoWait,
+            ..self.lock.unwrap_or_default()
+        });
+        self
+    }
+
     /// Builds this query's SQL fresh instead of from the template cache.
     pub fn without_template(mut self) -> Self {
         self.use_template = false;
@@ -207,24 +270,47 @@ impl<'s, T: Entity> Query<'s, T> {
     fn statements_moving(&mut self, kind: templated::Kind) -> Result<Vec<Statement>> {
         let db = self.session.engine();
         let mut filter = self.filter.take();
-        templated::statements_moving(
+        let stmts = templated::statements_moving(
             db.template_env(),
             kind,
             &self.spec(None),
             filter.as_mut(),
             self.use_template,
-        )
+        )?;
+        Ok(self.locked(kind, stmts))
     }
 
     fn statements(&self, kind: templated::Kind, node: Option<&Node>) -> Result<Vec<Statement>> {
         let db = self.session.engine();
-        templated::statements(db.template_env(), kind, &self.spec(node), self.use_template)
+        let stmts =
+            templated::statements(db.template_env(), kind, &self.spec(node), self.use_template)?;
+        Ok(self.locked(kind, stmts))
+    }
+
+    /// The row lock's clause after each SELECT of rows (it ends the
+    /// statement on every backend, after ORDER BY and LIMIT; counts take
+    /// none: PostgreSQL refuses FOR UPDATE with an aggregate).
+    fn locked(&self, kind: templated::Kind, mut stmts: Vec<Statement>) -> Vec<Statement> {
+        let (Some(lock), templated::Kind::Rows) = (self.lock, kind) else {
+            return stmts;
+        };
+        if let Some(clause) = lock.clause(self.session.dialect()) {
+            for s in &mut stmts {
+                s.sql = format!("{} {clause}", s.sql).into();
+            }
+        }
+        stmts
     }
 
     async fn run(mut self) -> Result<(crate::row::RowSet, &'s mut Session)> {
         self.session.check_usable()?;
         self.check_values(self.filter_node())?;
         self.session.autoflush().await?;
+        if self.lock.is_some() {
+            // A lock lasts as long as its transaction: outside one it would
+            // end with the statement.
+            self.session.ensure_transaction().await?;
+        }
         // The same path as cached and batched queries: split statements'
         // rows are combined and ordered again in `Prepared`.
         let set = self.prepare_moving()?.run(self.session).await?;
@@ -300,6 +386,42 @@ impl<'s, T: Entity> Query<'s, T> {
             total += first_count(self.session.fetch(stmt).await?)?;
         }
         Ok(total)
+    }
+}
+
+/// A locking read: `FOR UPDATE` or `FOR SHARE`, and how it waits.
+#[derive(Debug, Clone, Copy, Default)]
+struct RowLock {
+    share: bool,
+    wait: LockWait,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum LockWait {
+    #[default]
+    Wait,
+    SkipLocked,
+    NoWait,
+}
+
+impl RowLock {
+    /// The clause for `dialect` (none on SQLite, which has no row locks).
+    fn clause(self, dialect: crate::sql::dialect::Dialect) -> Option<&'static str> {
+        use crate::sql::dialect::Dialect::*;
+        use LockWait::*;
+        Some(match (dialect, self.share, self.wait) {
+            (Sqlite, ..) => return None,
+            (_, false, Wait) => "FOR UPDATE",
+            (_, false, SkipLocked) => "FOR UPDATE SKIP LOCKED",
+            (_, false, NoWait) => "FOR UPDATE NOWAIT",
+            (Postgres, true, Wait) => "FOR SHARE",
+            (Postgres, true, SkipLocked) => "FOR SHARE SKIP LOCKED",
+            (Postgres, true, NoWait) => "FOR SHARE NOWAIT",
+            // MariaDB has no FOR SHARE; MySQL 8 still takes this form.
+            (MySql, true, Wait) => "LOCK IN SHARE MODE",
+            (MySql, true, SkipLocked) => "LOCK IN SHARE MODE SKIP LOCKED",
+            (MySql, true, NoWait) => "LOCK IN SHARE MODE NOWAIT",
+        })
     }
 }
 

@@ -472,6 +472,16 @@ impl Session {
         hook.map_or(Ok(()), Err)
     }
 
+    /// Opens the session's (plain) transaction if none is open: for reads
+    /// whose effect lasts as long as it (row locks).
+    pub(crate) async fn ensure_transaction(&mut self) -> Result<()> {
+        if self.tx.is_none() {
+            self.tx = Some(self.engine.pool().begin().await?);
+            self.record_transaction();
+        }
+        Ok(())
+    }
+
     /// Opens the session's transaction now, at an isolation level or read
     /// only (SQLAlchemy's `connection(execution_options={"isolation_level":
     /// ..})`); every statement of the session runs in it until `commit` or
