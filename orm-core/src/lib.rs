@@ -205,14 +205,16 @@ pub use backend::{Dialect, Isolation, MySqlDriver, PoolOptions, SqliteDriver, Tx
 pub use database::{ConnectOptions, Database};
 pub use error::{DbErrorKind, Error, Result, Violation};
 pub use hooks::{EntityEvent, Hooks};
-pub use model::column::{CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar};
+pub use model::column::{
+    Assign, CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar,
+};
 pub use model::entity::Entity;
 pub use model::meta::{ColumnMeta, EntityMeta, ForeignKey, IndexMeta, OnDelete};
 pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};
 pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
-pub use query::{Param, Query, Shape, Statement, TemplateOptions};
+pub use query::{Param, Query, Shape, Statement, Synchronize, TemplateOptions};
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use row::{Row, RowSet};
 pub use session::{

@@ -39,6 +39,28 @@ impl<E, T> fmt::Debug for Column<E, T> {
     }
 }
 
+/// `column = value` in a bulk update (`Column::set`).
+#[derive(Debug, Clone)]
+pub struct Assign<E> {
+    pub(crate) column: &'static str,
+    pub(crate) index: usize,
+    pub(crate) value: Value,
+    _marker: PhantomData<fn() -> E>,
+}
+
+impl<E, T> Column<E, T> {
+    /// `column = value`, for [`Query::update`](crate::Query::update): the
+    /// value converts as a filter operand does.
+    pub fn set(self, value: impl Operand<T>) -> Assign<E> {
+        Assign {
+            column: self.name,
+            index: self.index,
+            value: value.into_value(),
+            _marker: PhantomData,
+        }
+    }
+}
+
 /// A value usable where a column of type `T` is expected: `T` itself, `&T`,
 /// and `&str` for text columns; for a converted column `With<C, F>`, the
 /// field type `F` and `&F`, encoded by `C`.

@@ -8,6 +8,7 @@
 //! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
 pub(crate) mod batch;
+mod bulk;
 pub(crate) mod prepared;
 pub(crate) mod raw;
 
@@ -16,6 +17,7 @@ use std::marker::PhantomData;
 pub use crate::sql::Statement;
 pub use crate::sql::builder::{Param, Shape};
 pub use crate::sql::templated::TemplateOptions;
+pub use bulk::Synchronize;
 
 use crate::error::{Error, Result};
 use crate::model::column::{Direction, Filter, Node, Order};

@@ -364,6 +364,12 @@ impl Session {
         self.tracked_ref::<T>().map_or(0, |t| t.map.len())
     }
 
+    /// Every object of `T` the identity map holds.
+    pub(crate) fn identity_handles<T: Entity>(&self) -> Vec<Handle<T>> {
+        self.tracked_ref::<T>()
+            .map_or_else(Vec::new, |t| t.map.values().cloned().collect())
+    }
+
     /// Objects whose relationships the next flush looks at.
     pub(crate) fn relation_owners(&self) -> Vec<Obj> {
         self.trackers
@@ -544,7 +550,7 @@ impl Session {
         observe(&stats, self.engine.dialect(), &stmt.sql, run).await
     }
 
-    async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
+    pub(crate) async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
         self.before_statement().await?;
         let target = match &mut self.tx {
             Some(tx) => Target::Conn(tx),

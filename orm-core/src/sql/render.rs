@@ -133,6 +133,43 @@ pub(crate) fn count(dialect: Dialect, spec: &SelectSpec<'_>) -> Statement {
     build(dialect, &q)
 }
 
+/// `UPDATE <table> SET <column> = <value>, .. [, <version> = <version> + 1]
+/// [WHERE <filter>]`: a bulk update by filter.
+pub(crate) fn update_where(
+    dialect: Dialect,
+    meta: &'static EntityMeta,
+    set: &[(&'static str, Value)],
+    bump_version: Option<&'static str>,
+    filter: Option<&Node>,
+) -> Statement {
+    let mut q = Query::update();
+    q.table(meta.table);
+    for (column, value) in set {
+        q.value(*column, Expr::val(to_sea(value)));
+    }
+    if let Some(v) = bump_version {
+        q.value(v, Expr::col(v).add(1));
+    }
+    if let Some(node) = filter {
+        q.cond_where(condition(node, dialect));
+    }
+    build(dialect, &q)
+}
+
+/// `DELETE FROM <table> [WHERE <filter>]`: a bulk delete by filter.
+pub(crate) fn delete_where(
+    dialect: Dialect,
+    meta: &'static EntityMeta,
+    filter: Option<&Node>,
+) -> Statement {
+    let mut q = Query::delete();
+    q.from_table(meta.table);
+    if let Some(node) = filter {
+        q.cond_where(condition(node, dialect));
+    }
+    build(dialect, &q)
+}
+
 /// A multi-row INSERT of `rows` into `columns` (positions in `meta.columns`),
 /// with `RETURNING <key>` when asked.
 pub(crate) fn insert(
