@@ -170,3 +170,76 @@ backend_tests! {
         Ok(())
     }
 }
+
+#[entity(table = "bk_tags")]
+#[derive(Debug)]
+pub struct Tag {
+    #[key(auto)]
+    pub id: i64,
+    #[column(unique, len = 20)]
+    pub label: String,
+}
+
+backend_tests! {
+    async fn a_failed_bulk_statement_fails_the_transaction_and_loses_nothing(db) {
+        db.create_all(&[Tag::schema()]).await?;
+        let mut s = db.session();
+        s.add(Tag { id: 0, label: "a".into() });
+        s.add(Tag { id: 0, label: "b".into() });
+        s.commit().await?;
+        let mut s = db.session();
+        let a = s.query::<Tag>().filter(Tag::LABEL.eq("a")).one().await?;
+        s.add(Tag { id: 0, label: "c".into() }); // pending, autoflushed by the bulk call
+        let err = s.query::<Tag>().update([Tag::LABEL.set("b")]).await.unwrap_err();
+        assert_eq!(err.db_kind(), Some(orm_core::DbErrorKind::UniqueViolation), "{err}");
+        assert!(s.has_failed());
+        assert_eq!(a.read().label, "a", "the object was not changed");
+        s.rollback().await?;
+        s.commit().await?; // the pending tag, kept
+        let mut check = db.session();
+        assert_eq!(check.query::<Tag>().count().await?, 3);
+        assert_eq!(check.query::<Tag>().filter(Tag::LABEL.eq("b")).count().await?, 1);
+        Ok(())
+    }
+}
+
+tests::observed_tests! {
+    /// `update` dropped at every await point: the change is either not
+    /// there (the session's next call rolled its transaction back) or
+    /// there once, with the session's objects agreeing after commit.
+    async fn bulk_update_cancelled_at_every_await_point(db, observer, proxy) {
+        use tests::cancel::{Run, every_poll, poll_at_most};
+        seeded(&db).await?;
+        let points = every_poll(300, |polls| {
+            let (db, observer) = (db.clone(), observer.clone());
+            async move {
+                observer.execute_sql("UPDATE bk_users SET age = 20, note = NULL", vec![]).await.map_err(|e| e.to_string())?;
+                let mut s = db.session();
+                let bob = s.query::<User>().filter(User::NAME.eq("bob")).one().await.map_err(|e| e.to_string())?;
+                let run = poll_at_most(polls, s.query::<User>().filter(User::NAME.eq("bob")).update([User::AGE.set(77)])).await;
+                let completed = run.is_some();
+                if let Some(r) = run {
+                    assert_eq!(r.map_err(|e| e.to_string())?, 1);
+                    assert_eq!(bob.read().age, 77);
+                }
+                if s.has_failed() {
+                    s.rollback().await.map_err(|e| e.to_string())?;
+                }
+                s.commit().await.map_err(|e| format!("commit after a drop at poll {polls}: {e}"))?;
+                let rows = observer.fetch_sql("SELECT age FROM bk_users WHERE name = 'bob'", vec![]).await.map_err(|e| e.to_string())?;
+                let stored: i32 = rows[0].get("age").map_err(|e| e.to_string())?;
+                if completed && stored != 77 {
+                    return Err(format!("completed at poll {polls} but stored {stored}"));
+                }
+                if stored == 77 && bob.read().age != 77 {
+                    return Err(format!("stored 77 after a drop at poll {polls}, the object says {}", bob.read().age));
+                }
+                Ok(if completed { Run::Completed } else { Run::Cancelled(polls) })
+            }
+        })
+        .await?;
+        println!("cancellation: bulk update on {:?}: {points} cancellation points", db.dialect());
+        assert!(points >= 2, "{points}");
+        Ok(())
+    }
+}

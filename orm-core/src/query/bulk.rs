@@ -8,7 +8,11 @@
 //!   old values over the bulk change.
 //! * **In the session's transaction.** The statement and the look-up that
 //!   synchronizes the map run in one transaction, opened if none is open;
-//!   the caller commits.
+//!   the caller commits. A failed statement fails the transaction as a
+//!   failed flush does (`rollback()` acknowledges it, pending work kept); a
+//!   call dropped while a statement runs leaves the transaction in doubt,
+//!   and the session's next call rolls it back. The map is synchronized
+//!   after the statement without an await, so no drop comes in between.
 //! * **[`Synchronize::Fetch`] (the default)**: when the identity map holds
 //!   objects of the entity, the rows the filter matches are read first
 //!   (locked `FOR UPDATE` on the servers, so the UPDATE changes exactly
@@ -194,12 +198,28 @@ impl<'s, T: Entity> Query<'s, T> {
             if dialect != Dialect::Sqlite {
                 read.sql = format!("{} FOR UPDATE", read.sql).into();
             }
-            Some(self.session.fetch(&read).await?)
+            match self.session.fetch(&read).await {
+                Ok(set) => Some(set),
+                Err(e) => {
+                    self.session.fail_statement(&e).await;
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
         let stmt = statement(dialect, filter.as_ref());
-        let done = self.session.execute(&stmt).await?;
+        // A failed statement (a constraint, a lock timeout) fails the
+        // transaction as a failed flush does; a dropped one leaves it in
+        // doubt, and the session's next call rolls it back. The map is
+        // synchronized below without an await: no drop can come between.
+        let done = match self.session.execute(&stmt).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.session.fail_statement(&e).await;
+                return Err(e);
+            }
+        };
         let session = self.session;
         match matched {
             None => {

@@ -272,6 +272,15 @@ impl Session {
 
     /// After a failure: roll back to the innermost savepoint if the
     /// connection allows (see the module docs), else the whole transaction.
+    /// A statement the session ran on its transaction outside a flush (a
+    /// bulk update or delete) failed: the transaction goes as after a
+    /// failed flush (to the innermost savepoint when there is one).
+    pub(crate) async fn fail_statement(&mut self, error: &Error) {
+        if self.tx.is_some() {
+            self.fail(error).await;
+        }
+    }
+
     pub(super) async fn fail(&mut self, error: &Error) {
         self.cancel_all();
         self.expire_stale(error);
