@@ -128,3 +128,99 @@ impl SqlQuery {
         Ok(BatchQuery::rows(self.prepared, spec))
     }
 }
+
+impl crate::session::Session {
+    /// Runs hand-written SQL and maps its rows to entities **by column
+    /// name**, through the identity map (SQLAlchemy's
+    /// `select(User).from_statement(text(..))`). Every column of the entity
+    /// must be in the result, in any order; other columns are ignored. Runs
+    /// in the session's transaction when one is open, after an autoflush.
+    /// Placeholders are the backend's own (`$1` on PostgreSQL, `?`
+    /// elsewhere).
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Town { #[key(auto)] pub id: i64, pub name: String, pub people: i64 }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Town::schema()]).await?;
+    /// let mut s = db.session();
+    /// let oslo = s.add(Town { id: 0, name: "Oslo".into(), people: 700_000 });
+    /// s.flush().await?;
+    /// let big = s
+    ///     .query_sql::<Town>(
+    ///         "SELECT people, name, id, people / 1000 AS thousands FROM towns WHERE people > ?",
+    ///         vec![100_000i64.into()],
+    ///     )
+    ///     .await?;
+    /// assert!(Handle::ptr_eq(&big[0], &oslo)); // one key, one object
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn query_sql<T: crate::model::entity::Entity>(
+        &mut self,
+        sql: impl Into<std::sync::Arc<str>>,
+        params: Vec<crate::value::Value>,
+    ) -> Result<Vec<crate::session::Handle<T>>> {
+        self.check_usable()?;
+        self.autoflush().await?;
+        let stmt = Statement::new(sql, params);
+        let set = self.fetch(&stmt).await?;
+        let set = by_name(T::meta(), set)?;
+        self.materialize(set)
+    }
+}
+
+/// The rows of `set` with the entity's columns, in the entity's order,
+/// found by name (exactly, then ignoring ASCII case: servers fold unquoted
+/// names differently).
+fn by_name(
+    meta: &'static crate::model::meta::EntityMeta,
+    set: crate::row::RowSet,
+) -> Result<crate::row::RowSet> {
+    let mut positions = Vec::with_capacity(meta.columns.len());
+    for c in meta.columns {
+        let found = set.columns.iter().position(|n| &**n == c.name).or_else(|| {
+            set.columns
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(c.name))
+        });
+        match found {
+            Some(i) => positions.push(i),
+            None => {
+                let got: Vec<&str> = set.columns.iter().map(|n| &**n).collect();
+                return Err(Error::Decode {
+                    entity: meta.name,
+                    column: c.name.to_string(),
+                    expected: "a column of this name in the raw query's result",
+                    found: format!("only the columns {}", got.join(", ")),
+                });
+            }
+        }
+    }
+    let in_order =
+        positions.iter().enumerate().all(|(i, &p)| i == p) && set.columns.len() == positions.len();
+    if in_order {
+        return Ok(set);
+    }
+    let rows = set
+        .rows
+        .into_iter()
+        .map(|mut row| {
+            positions
+                .iter()
+                .map(|&p| {
+                    std::mem::replace(
+                        &mut row[p],
+                        crate::value::Value::Null(crate::value::SqlType::Text),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    Ok(crate::row::RowSet {
+        columns: meta.columns.iter().map(|c| Box::from(c.name)).collect(),
+        rows,
+    })
+}
