@@ -184,6 +184,7 @@ impl<'s, T: Entity> Query<'s, T> {
         self.session.ensure_transaction().await?;
         let dialect = self.session.dialect();
         let filter = self.filter.take();
+        let writing = self.session.writing();
         let matched = if sync == Synchronize::Fetch && self.session.identity_count::<T>() > 0 {
             let mut read = render::select(
                 dialect,
@@ -249,6 +250,7 @@ impl<'s, T: Entity> Query<'s, T> {
                 }
             }
         }
+        writing.disarm();
         Ok(done.rows_affected)
     }
 }

@@ -11,6 +11,7 @@ pub(crate) mod batch;
 mod bulk;
 pub(crate) mod prepared;
 pub(crate) mod raw;
+mod upsert;
 
 use std::marker::PhantomData;
 
@@ -18,6 +19,7 @@ pub use crate::sql::Statement;
 pub use crate::sql::builder::{Param, Shape};
 pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
+pub use upsert::Upsert;
 
 use crate::error::{Error, Result};
 use crate::model::column::{Direction, Filter, Node, Order};

@@ -67,7 +67,7 @@ use crate::session::hooks::ViewEvent;
 
 /// Held by a call that writes to the transaction; raises the session's
 /// `interrupted` flag if the call's future is dropped before it disarms.
-pub(super) struct Writing {
+pub(crate) struct Writing {
     flag: Option<Arc<AtomicBool>>,
 }
 
@@ -78,7 +78,7 @@ impl Writing {
         }
     }
 
-    pub(super) fn disarm(mut self) {
+    pub(crate) fn disarm(mut self) {
         self.flag = None;
     }
 }
@@ -272,6 +272,14 @@ impl Session {
 
     /// After a failure: roll back to the innermost savepoint if the
     /// connection allows (see the module docs), else the whole transaction.
+    /// A guard for a call that writes to the transaction and then brings
+    /// the session in line (a bulk statement, an upsert): dropped before
+    /// `disarm`, it leaves the transaction in doubt, and the next call
+    /// rolls it back.
+    pub(crate) fn writing(&self) -> Writing {
+        Writing::new(&self.interrupted)
+    }
+
     /// A statement the session ran on its transaction outside a flush (a
     /// bulk update or delete) failed: the transaction goes as after a
     /// failed flush (to the innermost savepoint when there is one).

@@ -198,6 +198,68 @@ pub(crate) fn insert(
     stmt
 }
 
+/// A multi-row INSERT of `rows` (full rows, metadata order) into the
+/// columns at `columns`, which on a conflict with an existing row on
+/// `target` (PostgreSQL, SQLite; MySQL: any unique key) updates `update`
+/// to the new row's values, and bumps `version` by one (`None` for
+/// `update`: DO NOTHING).
+pub(crate) fn upsert(
+    dialect: Dialect,
+    meta: &'static EntityMeta,
+    columns: &[usize],
+    rows: &[Vec<Value>],
+    target: &[&'static str],
+    update: Option<&[&'static str]>,
+    version: Option<&'static str>,
+) -> Statement {
+    let mut q: InsertStatement = Query::insert();
+    q.into_table(meta.table);
+    q.columns(columns.iter().map(|&i| meta.columns[i].name));
+    for row in rows {
+        q.values_panic(columns.iter().map(|&i| Expr::val(to_sea(&row[i]))));
+    }
+    let mut on = sea_query::OnConflict::columns(target.iter().copied());
+    match update {
+        Some(cols) if !cols.is_empty() || version.is_some() => {
+            on.update_columns(cols.iter().copied());
+            if let Some(v) = version {
+                on.value(v, Expr::col((meta.table, v)).add(1));
+            }
+        }
+        // Nothing to change, or DO NOTHING: MySQL's stand-in sets the
+        // first target column to itself.
+        _ => {
+            on.do_nothing_on(target.iter().copied().take(1));
+        }
+    }
+    q.on_conflict(on);
+    build(dialect, &q)
+}
+
+/// `SELECT <all columns> FROM <table> WHERE (<columns>) IN (<tuples>)`.
+pub(crate) fn select_tuples(
+    dialect: Dialect,
+    meta: &'static EntityMeta,
+    columns: &[&'static str],
+    tuples: &[Vec<Value>],
+) -> Statement {
+    let mut q = Query::select();
+    q.from(meta.table);
+    q.columns(meta.columns.iter().map(|c| c.name));
+    let any = tuples.iter().fold(Condition::any(), |c, t| {
+        c.add(
+            columns
+                .iter()
+                .zip(t)
+                .fold(Condition::all(), |all, (col, v)| {
+                    all.add(Expr::col(*col).eq(Expr::val(to_sea(v))))
+                }),
+        )
+    });
+    q.cond_where(any);
+    build(dialect, &q)
+}
+
 /// Quotes an identifier for the dialect.
 pub(crate) fn quote(dialect: Dialect, ident: &str) -> String {
     dialect.spec().quote(ident)
