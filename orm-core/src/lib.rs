@@ -214,7 +214,10 @@ pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};
 pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
-pub use query::{Param, Query, Shape, Statement, Synchronize, TemplateOptions, Upsert};
+pub use query::{
+    Agg, Having, Param, Query, Select, SelectItem, SelectList, Shape, Statement, Summable,
+    Synchronize, TemplateOptions, Upsert,
+};
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use row::{Row, RowSet};
 pub use session::{

@@ -11,6 +11,7 @@ pub(crate) mod batch;
 mod bulk;
 pub(crate) mod prepared;
 pub(crate) mod raw;
+mod select;
 mod upsert;
 
 use std::marker::PhantomData;
@@ -19,6 +20,7 @@ pub use crate::sql::Statement;
 pub use crate::sql::builder::{Param, Shape};
 pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
+pub use select::{Agg, Having, Select, SelectItem, SelectList, Summable};
 pub use upsert::Upsert;
 
 use crate::error::{Error, Result};

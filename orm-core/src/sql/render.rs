@@ -260,6 +260,58 @@ pub(crate) fn select_tuples(
     build(dialect, &q)
 }
 
+/// A SELECT of expressions (`items`: SQL fragments with quoted
+/// identifiers) from an entity's table, with the query's filter, GROUP BY
+/// columns, HAVING comparisons (`expression op value`), ORDER BY, LIMIT and
+/// OFFSET.
+pub(crate) fn select_items(
+    dialect: Dialect,
+    spec: &SelectSpec<'_>,
+    items: &[String],
+    group_by: &[&'static str],
+    having: &[(String, CmpOp, Value)],
+) -> Statement {
+    let mut q = base_select(dialect, spec);
+    for item in items {
+        q.expr(Expr::cust(item.clone()));
+    }
+    for g in group_by {
+        q.group_by_col(*g);
+    }
+    for (sql, op, value) in having {
+        let left = Expr::cust(sql.clone());
+        let right = Expr::val(to_sea(value));
+        q.and_having(match op {
+            CmpOp::Eq => left.eq(right),
+            CmpOp::Ne => left.ne(right),
+            CmpOp::Lt => left.lt(right),
+            CmpOp::Le => left.lte(right),
+            CmpOp::Gt => left.gt(right),
+            CmpOp::Ge => left.gte(right),
+        });
+    }
+    for (column, direction) in spec.order {
+        let dir = match direction {
+            Direction::Asc => SeaOrder::Asc,
+            Direction::Desc => SeaOrder::Desc,
+        };
+        q.order_by(*column, dir);
+    }
+    match (spec.limit, spec.offset) {
+        (Some(l), _) => {
+            q.limit(l);
+        }
+        (None, Some(_)) if dialect.spec().offset_needs_limit => {
+            q.limit(i64::MAX as u64);
+        }
+        _ => {}
+    }
+    if let Some(o) = spec.offset {
+        q.offset(o);
+    }
+    build(dialect, &q)
+}
+
 /// Quotes an identifier for the dialect.
 pub(crate) fn quote(dialect: Dialect, ident: &str) -> String {
     dialect.spec().quote(ident)

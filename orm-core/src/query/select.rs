@@ -1,0 +1,367 @@
+//! Typed selects of columns and aggregates: `COUNT`, `SUM`, `AVG`, `MIN`,
+//! `MAX`, with `GROUP BY` and `HAVING`, into tuples of Rust values
+//! (SQLAlchemy's `select(User.age, func.count()).group_by(User.age)`).
+//!
+//! ```
+//! # use orm_core::prelude::*;
+//! # use orm_core::Agg;
+//! #[entity]
+//! pub struct Order { #[key(auto)] pub id: i64, pub shop: String, pub total: i64 }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let db = Database::connect("sqlite::memory:").await?;
+//! # db.create_all(&[Order::schema()]).await?;
+//! let mut s = db.session();
+//! for (shop, total) in [("a", 10), ("a", 30), ("b", 5)] {
+//!     s.add(Order { id: 0, shop: shop.into(), total });
+//! }
+//! s.flush().await?;
+//! let per_shop: Vec<(String, i64, Option<i64>, Option<f64>)> = s
+//!     .query::<Order>()
+//!     .order_by(Order::SHOP.asc())
+//!     .select((Order::SHOP, Agg::count(), Order::TOTAL.sum(), Order::TOTAL.avg()))
+//!     .group_by(Order::SHOP)
+//!     .having(Agg::<Order, i64>::count().gt(1))
+//!     .all()
+//!     .await?;
+//! assert_eq!(per_shop, [("a".to_string(), 2, Some(40), Some(20.0))]);
+//! # Ok::<(), orm_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The decisions: each aggregate's SQL type is fixed per backend so that
+//! it decodes to one Rust type everywhere: `COUNT` is `i64`; `SUM` of
+//! integers is `Option<i64>` (PostgreSQL's `numeric` and MySQL's `DECIMAL`
+//! sums are cast to a 64-bit integer) and of floats `Option<f64>`; `AVG` is
+//! `Option<f64>` (PostgreSQL casts to `double precision`, MySQL adds `0e0`);
+//! `MIN` / `MAX` have the column's type, as `Option` (no rows, no value).
+//! These selects are built fresh with sea-query (not yet through the
+//! template cache) and return plain values: no identity map.
+//!
+//! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
+
+use std::marker::PhantomData;
+
+use crate::error::{Error, Result};
+use crate::model::column::{CmpOp, Column, Comparable};
+use crate::model::entity::Entity;
+use crate::query::Query;
+use crate::row::Row;
+use crate::sql::dialect::Dialect;
+use crate::sql::render;
+use crate::value::{ColumnValue, Value};
+
+/// One item of a typed select list: a column or an aggregate of entity `E`.
+pub trait SelectItem<E> {
+    /// The Rust type of its values.
+    type Out: ColumnValue;
+    /// Its SQL for a dialect (identifiers quoted).
+    #[doc(hidden)]
+    fn sql(&self, dialect: Dialect) -> String;
+}
+
+impl<E, T: ColumnValue> SelectItem<E> for Column<E, T> {
+    type Out = T;
+    fn sql(&self, dialect: Dialect) -> String {
+        render::quote(dialect, self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Func {
+    CountAll,
+    Count,
+    SumInt,
+    SumReal,
+    Avg,
+    Min,
+    Max,
+}
+
+/// An aggregate over a column of entity `E` whose values are `O`.
+#[derive(Debug)]
+pub struct Agg<E, O> {
+    func: Func,
+    column: &'static str,
+    _marker: PhantomData<fn() -> (E, O)>,
+}
+
+impl<E, O> Clone for Agg<E, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E, O> Copy for Agg<E, O> {}
+
+impl<E> Agg<E, i64> {
+    /// `COUNT(*)`: the rows (of each group).
+    pub fn count() -> Agg<E, i64> {
+        Agg {
+            func: Func::CountAll,
+            column: "",
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<E, O: ColumnValue> Agg<E, O> {
+    /// `aggregate = value`, for `having`.
+    pub fn eq(self, value: O) -> Having<E> {
+        self.cmp(CmpOp::Eq, value)
+    }
+    /// `aggregate > value`.
+    pub fn gt(self, value: O) -> Having<E> {
+        self.cmp(CmpOp::Gt, value)
+    }
+    /// `aggregate >= value`.
+    pub fn ge(self, value: O) -> Having<E> {
+        self.cmp(CmpOp::Ge, value)
+    }
+    /// `aggregate < value`.
+    pub fn lt(self, value: O) -> Having<E> {
+        self.cmp(CmpOp::Lt, value)
+    }
+    /// `aggregate <= value`.
+    pub fn le(self, value: O) -> Having<E> {
+        self.cmp(CmpOp::Le, value)
+    }
+
+    fn cmp(self, op: CmpOp, value: O) -> Having<E> {
+        Having {
+            func: self.func,
+            column: self.column,
+            op,
+            value: value.to_value(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// A HAVING comparison on an aggregate (`Agg::gt` ..).
+#[derive(Debug, Clone)]
+pub struct Having<E> {
+    func: Func,
+    column: &'static str,
+    op: CmpOp,
+    value: Value,
+    _marker: PhantomData<fn() -> E>,
+}
+
+fn func_sql(func: Func, column: &'static str, dialect: Dialect) -> String {
+    let c = render::quote(dialect, column);
+    match (func, dialect) {
+        (Func::CountAll, _) => "COUNT(*)".into(),
+        (Func::Count, _) => format!("COUNT({c})"),
+        (Func::SumInt, Dialect::Postgres) => format!("CAST(SUM({c}) AS BIGINT)"),
+        (Func::SumInt, Dialect::MySql) => format!("CAST(SUM({c}) AS SIGNED)"),
+        (Func::SumInt, Dialect::Sqlite) => format!("SUM({c})"),
+        (Func::SumReal, Dialect::Postgres) => format!("CAST(SUM({c}) AS DOUBLE PRECISION)"),
+        (Func::SumReal, Dialect::MySql) => format!("(SUM({c}) + 0e0)"),
+        (Func::SumReal, Dialect::Sqlite) => format!("(SUM({c}) + 0.0)"),
+        (Func::Avg, Dialect::Postgres) => format!("CAST(AVG({c}) AS DOUBLE PRECISION)"),
+        (Func::Avg, Dialect::MySql) => format!("(AVG({c}) + 0e0)"),
+        (Func::Avg, Dialect::Sqlite) => format!("AVG({c})"),
+        (Func::Min, _) => format!("MIN({c})"),
+        (Func::Max, _) => format!("MAX({c})"),
+    }
+}
+
+impl<E, O: ColumnValue> SelectItem<E> for Agg<E, O> {
+    type Out = O;
+    fn sql(&self, dialect: Dialect) -> String {
+        func_sql(self.func, self.column, dialect)
+    }
+}
+
+/// The numeric column types `SUM` and `AVG` take, and the type of a sum.
+pub trait Summable {
+    /// `i64` for integers, `f64` for floats.
+    type Sum: ColumnValue;
+    #[doc(hidden)]
+    const INTEGER: bool;
+}
+
+macro_rules! summable {
+    ($($t:ty => $s:ty, $int:expr);*) => {$(
+        impl Summable for $t { type Sum = $s; const INTEGER: bool = $int; }
+        impl Summable for Option<$t> { type Sum = $s; const INTEGER: bool = $int; }
+    )*};
+}
+
+summable!(i16 => i64, true; i32 => i64, true; i64 => i64, true; f32 => f64, false; f64 => f64, false);
+
+impl<E, T> Column<E, T> {
+    /// `COUNT(column)`: the non-NULL values.
+    pub fn count(self) -> Agg<E, i64> {
+        Agg {
+            func: Func::Count,
+            column: self.name(),
+            _marker: PhantomData,
+        }
+    }
+
+    /// `SUM(column)`, NULL (`None`) over no rows.
+    pub fn sum(self) -> Agg<E, Option<T::Sum>>
+    where
+        T: Summable,
+    {
+        Agg {
+            func: if T::INTEGER {
+                Func::SumInt
+            } else {
+                Func::SumReal
+            },
+            column: self.name(),
+            _marker: PhantomData,
+        }
+    }
+
+    /// `AVG(column)` as a float, NULL (`None`) over no rows.
+    pub fn avg(self) -> Agg<E, Option<f64>>
+    where
+        T: Summable,
+    {
+        Agg {
+            func: Func::Avg,
+            column: self.name(),
+            _marker: PhantomData,
+        }
+    }
+
+    /// `MIN(column)`.
+    pub fn min(self) -> Agg<E, Option<T::Base>>
+    where
+        T: Comparable,
+        T::Base: ColumnValue,
+    {
+        Agg {
+            func: Func::Min,
+            column: self.name(),
+            _marker: PhantomData,
+        }
+    }
+
+    /// `MAX(column)`.
+    pub fn max(self) -> Agg<E, Option<T::Base>>
+    where
+        T: Comparable,
+        T::Base: ColumnValue,
+    {
+        Agg {
+            func: Func::Max,
+            column: self.name(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// A list of select items: a tuple of up to eight.
+pub trait SelectList<E> {
+    /// The tuple of their Rust types.
+    type Out;
+    #[doc(hidden)]
+    fn sqls(&self, dialect: Dialect) -> Vec<String>;
+    #[doc(hidden)]
+    fn decode(row: &Row) -> Result<Self::Out>;
+}
+
+macro_rules! select_list {
+    ($($name:ident $i:tt),+) => {
+        impl<E, $($name: SelectItem<E>),+> SelectList<E> for ($($name,)+) {
+            type Out = ($($name::Out,)+);
+            fn sqls(&self, dialect: Dialect) -> Vec<String> {
+                vec![$(self.$i.sql(dialect)),+]
+            }
+            fn decode(row: &Row) -> Result<Self::Out> {
+                Ok(($(row.get_at::<$name::Out>($i)?,)+))
+            }
+        }
+    };
+}
+
+select_list!(A 0);
+select_list!(A 0, B 1);
+select_list!(A 0, B 1, C 2);
+select_list!(A 0, B 1, C 2, D 3);
+select_list!(A 0, B 1, C 2, D 3, F 4);
+select_list!(A 0, B 1, C 2, D 3, F 4, G 5);
+select_list!(A 0, B 1, C 2, D 3, F 4, G 5, H 6);
+select_list!(A 0, B 1, C 2, D 3, F 4, G 5, H 6, I 7);
+
+/// A typed select being set up ([`Query::select`]).
+pub struct Select<'s, T: Entity, L: SelectList<T>> {
+    query: Query<'s, T>,
+    list: L,
+    group_by: Vec<&'static str>,
+    having: Vec<Having<T>>,
+}
+
+impl<'s, T: Entity> Query<'s, T> {
+    /// Selects columns and aggregates instead of whole entities, into
+    /// tuples; the query's filter, order, limit and offset apply.
+    pub fn select<L: SelectList<T>>(self, list: L) -> Select<'s, T, L> {
+        Select {
+            query: self,
+            list,
+            group_by: Vec::new(),
+            having: Vec::new(),
+        }
+    }
+}
+
+impl<T: Entity, L: SelectList<T>> Select<'_, T, L> {
+    /// `GROUP BY column` (repeatable, in call order).
+    pub fn group_by<C>(mut self, column: Column<T, C>) -> Self {
+        self.group_by.push(column.name());
+        self
+    }
+
+    /// `HAVING aggregate op value` (several are combined with AND).
+    pub fn having(mut self, having: Having<T>) -> Self {
+        self.having.push(having);
+        self
+    }
+
+    /// The statement it runs.
+    pub fn statement(&self) -> crate::sql::Statement {
+        let dialect = self.query.session.dialect();
+        let having: Vec<(String, CmpOp, Value)> = self
+            .having
+            .iter()
+            .map(|h| (func_sql(h.func, h.column, dialect), h.op, h.value.clone()))
+            .collect();
+        render::select_items(
+            dialect,
+            &self.query.spec(self.query.filter_node()),
+            &self.list.sqls(dialect),
+            &self.group_by,
+            &having,
+        )
+    }
+
+    /// Every row, as a tuple (after an autoflush; in the session's
+    /// transaction when one is open).
+    pub async fn all(self) -> Result<Vec<L::Out>> {
+        if !self.query.loads.is_empty() || self.query.lock.is_some() {
+            return Err(Error::Usage {
+                entity: Some(T::meta().name),
+                relation: None,
+                message: "a select of columns takes no load(..) or lock".into(),
+            });
+        }
+        let session = &mut *self.query.session;
+        session.check_usable()?;
+        self.query.check_values(self.query.filter_node())?;
+        let stmt = self.statement();
+        let session = self.query.session;
+        session.autoflush().await?;
+        let set = session.fetch(&stmt).await?;
+        set.into_rows().iter().map(L::decode).collect()
+    }
+
+    /// The first row, if any.
+    pub async fn first(mut self) -> Result<Option<L::Out>> {
+        self.query.limit = Some(1);
+        Ok(self.all().await?.pop())
+    }
+}
