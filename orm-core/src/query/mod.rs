@@ -9,6 +9,7 @@
 
 pub(crate) mod batch;
 mod bulk;
+mod join;
 pub(crate) mod prepared;
 pub(crate) mod raw;
 mod select;

@@ -1,0 +1,188 @@
+//! Joins between entities along a declared relationship, into pairs of
+//! entities through the identity map: `(User, Option<Post>)` for a LEFT
+//! JOIN, `(Post, User)` for an INNER JOIN.
+//!
+//! The ON clause comes from the relationship (`User::POSTS`, a has-many:
+//! `posts.user_id = users.id`; `Post::AUTHOR`, a belongs-to: `users.id =
+//! posts.author_id`), so joining entities that are not related does not
+//! compile: a `Relation<User, Post>` names both. Many-to-many is refused
+//! (load it with `load(..)`).
+//!
+//! The query's own filter, order, limit and offset select the *root*
+//! entities, in a derived table the join then extends (`SELECT .. FROM
+//! (SELECT .. FROM users WHERE .. LIMIT 10) AS r LEFT JOIN posts AS j ON
+//! ..`): a limit counts users, not user-post pairs, and the filter's
+//! unqualified column names cannot clash with the joined table's. Rows come
+//! ordered by the query's order, then the root's key, then the joined key.
+//! Both sides go through the identity map: a user with three posts is one
+//! handle in three pairs. Loaded collections are not filled (that is
+//! `load(..)`); these statements are built fresh (not yet through the
+//! template cache).
+//!
+//! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
+
+use crate::error::{Error, Result};
+use crate::model::entity::Entity;
+use crate::model::relation::{Relation, RelationKind};
+use crate::query::Query;
+use crate::row::RowSet;
+use crate::session::Handle;
+use crate::sql::render;
+use crate::value::Value;
+
+impl<T: Entity> Query<'_, T> {
+    /// `LEFT JOIN` along `relation`: each root entity with each related
+    /// one, or with `None` when it has none.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Band { #[key(auto)] pub id: i64, pub name: String,
+    ///     #[has_many(Album, by = "band_id")] pub albums: Many<Album> }
+    /// #[entity]
+    /// pub struct Album { #[key(auto)] pub id: i64, #[column(references = Band)] pub band_id: i64, pub title: String }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Band::schema(), Album::schema()]).await?;
+    /// let mut s = db.session();
+    /// let b = s.add(Band { id: 0, name: "Can".into(), albums: Many::new() });
+    /// s.add(Band { id: 0, name: "Neu!".into(), albums: Many::new() });
+    /// s.flush().await?;
+    /// s.add(Album { id: 0, band_id: b.read().id, title: "Tago Mago".into() });
+    /// let pairs = s.query::<Band>().order_by(Band::NAME.asc()).left_join(Band::ALBUMS).await?;
+    /// assert_eq!(pairs.len(), 2);
+    /// assert_eq!(pairs[0].1.as_ref().map(|a| a.read().title.clone()).as_deref(), Some("Tago Mago"));
+    /// assert!(pairs[1].1.is_none());
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn left_join<P: Entity>(
+        self,
+        relation: Relation<T, P>,
+    ) -> Result<Vec<(Handle<T>, Option<Handle<P>>)>> {
+        self.join(relation, true).await
+    }
+
+    /// `INNER JOIN` along `relation`: only root entities with a related one.
+    pub async fn inner_join<P: Entity>(
+        self,
+        relation: Relation<T, P>,
+    ) -> Result<Vec<(Handle<T>, Handle<P>)>> {
+        Ok(self
+            .join(relation, false)
+            .await?
+            .into_iter()
+            .filter_map(|(t, p)| p.map(|p| (t, p)))
+            .collect())
+    }
+
+    async fn join<P: Entity>(
+        self,
+        relation: Relation<T, P>,
+        left: bool,
+    ) -> Result<Vec<(Handle<T>, Option<Handle<P>>)>> {
+        let rel = relation.meta();
+        let (meta, target) = (T::meta(), P::meta());
+        let usage = |message: String| Error::Usage {
+            entity: Some(meta.name),
+            relation: Some(rel.describe()),
+            message,
+        };
+        if !self.loads.is_empty() || self.lock.is_some() {
+            return Err(usage("a join takes no load(..) or lock".into()));
+        }
+        let single_key = |m: &'static crate::model::meta::EntityMeta| {
+            let mut keys = m.key_columns();
+            match (keys.next(), keys.next()) {
+                (Some((_, k)), None) => Ok(k.name),
+                _ => Err(usage(format!(
+                    "{} needs a single-column key to be joined",
+                    m.name
+                ))),
+            }
+        };
+        let fk = rel.fk_column()?;
+        let (root_col, joined_col) = match rel.kind {
+            RelationKind::HasMany => (single_key(meta)?, target.columns[fk].name),
+            RelationKind::BelongsTo => (meta.columns[fk].name, single_key(target)?),
+            RelationKind::ManyToMany => {
+                return Err(usage(
+                    "a many-to-many relationship is not joined: load it with load(..)".into(),
+                ));
+            }
+        };
+        let session = &mut *self.session;
+        session.check_usable()?;
+        self.check_values(self.filter_node())?;
+        let dialect = self.session.dialect();
+        let q = |s: &str| render::quote(dialect, s);
+        let inner = render::select(dialect, &self.spec(self.filter_node()));
+        let mut cols: Vec<String> = meta
+            .columns
+            .iter()
+            .map(|c| format!("r.{}", q(c.name)))
+            .collect();
+        cols.extend(target.columns.iter().map(|c| format!("j.{}", q(c.name))));
+        let mut order: Vec<String> = self
+            .order
+            .iter()
+            .map(|(c, d)| {
+                format!(
+                    "r.{} {}",
+                    q(c),
+                    if *d == crate::model::column::Direction::Desc {
+                        "DESC"
+                    } else {
+                        "ASC"
+                    }
+                )
+            })
+            .collect();
+        order.push(format!("r.{}", q(single_key(meta).unwrap_or(root_col))));
+        if let Ok(k) = single_key(target) {
+            order.push(format!("j.{}", q(k)));
+        }
+        let sql = format!(
+            "SELECT {} FROM ({}) r {} JOIN {} j ON j.{} = r.{} ORDER BY {}",
+            cols.join(", "),
+            inner.sql(),
+            if left { "LEFT" } else { "INNER" },
+            q(target.table),
+            q(joined_col),
+            q(root_col),
+            order.join(", ")
+        );
+        let stmt = crate::sql::Statement::new(sql, inner.params.clone());
+        let session = self.session;
+        session.autoflush().await?;
+        let set = session.fetch(&stmt).await?;
+        let n = meta.columns.len();
+        let target_key = target.key_columns().next().map_or(0, |(i, _)| i);
+        let mut roots = Vec::with_capacity(set.rows.len());
+        let mut joined = Vec::new();
+        let mut has: Vec<bool> = Vec::with_capacity(set.rows.len());
+        for mut row in set.rows {
+            let rest = row.split_off(n);
+            has.push(!matches!(rest[target_key], Value::Null(_)));
+            if !matches!(rest[target_key], Value::Null(_)) {
+                joined.push(rest);
+            }
+            roots.push(row);
+        }
+        let roots = session.materialize::<T>(RowSet {
+            columns: meta.columns.iter().map(|c| Box::from(c.name)).collect(),
+            rows: roots,
+        })?;
+        let mut others = session
+            .materialize::<P>(RowSet {
+                columns: target.columns.iter().map(|c| Box::from(c.name)).collect(),
+                rows: joined,
+            })?
+            .into_iter();
+        Ok(roots
+            .into_iter()
+            .zip(has)
+            .map(|(t, present)| (t, if present { others.next() } else { None }))
+            .collect())
+    }
+}
