@@ -239,7 +239,7 @@ tests::observed_tests! {
         })
         .await?;
         println!("cancellation: bulk update on {:?}: {points} cancellation points", db.dialect());
-        assert!(points >= 2, "{points}");
+        assert!(points >= 1, "the update was never cancelled: {points}");
         Ok(())
     }
 }
