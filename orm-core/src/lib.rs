@@ -215,7 +215,7 @@ pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
 pub use query::{
-    Agg, Having, Param, Query, Select, SelectItem, SelectList, Shape, Statement, Summable,
+    Agg, Having, Page, Param, Query, Select, SelectItem, SelectList, Shape, Statement, Summable,
     Synchronize, TemplateOptions, Upsert,
 };
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};

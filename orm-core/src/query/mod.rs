@@ -10,6 +10,7 @@
 pub(crate) mod batch;
 mod bulk;
 mod join;
+mod page;
 pub(crate) mod prepared;
 pub(crate) mod raw;
 mod select;
@@ -21,6 +22,7 @@ pub use crate::sql::Statement;
 pub use crate::sql::builder::{Param, Shape};
 pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
+pub use page::Page;
 pub use select::{Agg, Having, Select, SelectItem, SelectList, Summable};
 pub use upsert::Upsert;
 
