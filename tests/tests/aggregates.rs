@@ -92,6 +92,27 @@ backend_tests! {
             .all()
             .await?;
         assert_eq!(plain, [("a".to_string(), Some("x".to_string())), ("b".to_string(), Some("y".to_string()))]);
+        // Top shops by revenue: ORDER BY an aggregate, then LIMIT.
+        let top: Vec<(String, Option<f64>)> = s
+            .query::<Order>()
+            .limit(2)
+            .select((Order::SHOP, Order::TOTAL.sum()))
+            .group_by(Order::SHOP)
+            .order_by_desc(Order::TOTAL.sum())
+            .all()
+            .await?;
+        assert_eq!(top, [("a".to_string(), Some(40.0)), ("b".to_string(), Some(5.5))]);
+        let fewest = s
+            .query::<Order>()
+            .select((Order::SHOP,))
+            .group_by(Order::SHOP)
+            .order_by_asc(Agg::count())
+            .order_by_asc(Order::ITEMS.max())
+            .first()
+            .await?;
+        assert_eq!(fewest, Some(("b".to_string(),)));
+        let shops: Vec<(String,)> = s.query::<Order>().order_by(Order::SHOP.asc()).select((Order::SHOP,)).distinct().all().await?;
+        assert_eq!(shops, [("a".to_string(),), ("b".to_string(),), ("c".to_string(),)]);
         s.commit().await?;
         Ok(())
     }

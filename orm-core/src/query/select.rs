@@ -294,6 +294,9 @@ pub struct Select<'s, T: Entity, L: SelectList<T>> {
     list: L,
     group_by: Vec<&'static str>,
     having: Vec<Having<T>>,
+    distinct: bool,
+    /// ORDER BY aggregates, after the query's column order.
+    agg_order: Vec<(Func, &'static str, crate::model::column::Direction)>,
 }
 
 impl<'s, T: Entity> Query<'s, T> {
@@ -305,6 +308,8 @@ impl<'s, T: Entity> Query<'s, T> {
             list,
             group_by: Vec::new(),
             having: Vec::new(),
+            distinct: false,
+            agg_order: Vec::new(),
         }
     }
 }
@@ -322,6 +327,27 @@ impl<T: Entity, L: SelectList<T>> Select<'_, T, L> {
         self
     }
 
+    /// `SELECT DISTINCT`: each distinct tuple once.
+    pub fn distinct(mut self) -> Self {
+        self.distinct = true;
+        self
+    }
+
+    /// `ORDER BY aggregate ASC` (after the query's own `order_by` columns):
+    /// the groups by an aggregate's value.
+    pub fn order_by_asc<O>(mut self, agg: Agg<T, O>) -> Self {
+        self.agg_order
+            .push((agg.func, agg.column, crate::model::column::Direction::Asc));
+        self
+    }
+
+    /// `ORDER BY aggregate DESC`: the largest first (top-n reports).
+    pub fn order_by_desc<O>(mut self, agg: Agg<T, O>) -> Self {
+        self.agg_order
+            .push((agg.func, agg.column, crate::model::column::Direction::Desc));
+        self
+    }
+
     /// The statement it runs.
     pub fn statement(&self) -> crate::sql::Statement {
         let dialect = self.query.session.dialect();
@@ -336,6 +362,12 @@ impl<T: Entity, L: SelectList<T>> Select<'_, T, L> {
             &self.list.sqls(dialect),
             &self.group_by,
             &having,
+            self.distinct,
+            &self
+                .agg_order
+                .iter()
+                .map(|(f, c, d)| (func_sql(*f, c, dialect), *d))
+                .collect::<Vec<_>>(),
         )
     }
 

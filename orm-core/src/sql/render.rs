@@ -270,8 +270,13 @@ pub(crate) fn select_items(
     items: &[String],
     group_by: &[&'static str],
     having: &[(String, CmpOp, Value)],
+    distinct: bool,
+    expr_order: &[(String, Direction)],
 ) -> Statement {
     let mut q = base_select(dialect, spec);
+    if distinct {
+        q.distinct();
+    }
     for item in items {
         q.expr(Expr::cust(item.clone()));
     }
@@ -296,6 +301,13 @@ pub(crate) fn select_items(
             Direction::Desc => SeaOrder::Desc,
         };
         q.order_by(*column, dir);
+    }
+    for (sql, direction) in expr_order {
+        let dir = match direction {
+            Direction::Asc => SeaOrder::Asc,
+            Direction::Desc => SeaOrder::Desc,
+        };
+        q.order_by_expr(Expr::cust(sql.clone()), dir);
     }
     match (spec.limit, spec.offset) {
         (Some(l), _) => {
