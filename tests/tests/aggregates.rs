@@ -92,6 +92,30 @@ backend_tests! {
             .all()
             .await?;
         assert_eq!(plain, [("a".to_string(), Some("x".to_string())), ("b".to_string(), Some("y".to_string()))]);
+        // Text functions, arithmetic between columns, the raw escape hatch.
+        let b: Vec<(String, String, i64, i32, f64, Option<i64>, i64)> = s
+            .query::<Order>()
+            .filter(Order::SHOP.eq("b"))
+            .select((
+                Order::SHOP.upper(),
+                Order::SHOP.lower(),
+                Order::SHOP.length(),
+                Order::ITEMS.plus(Order::ITEMS),
+                Order::TOTAL.times(Order::TOTAL),
+                Order::COUPON.length(),
+                // The escape hatch is per backend: branch on the dialect.
+                orm_core::Item::<Order, i64>::sql(match db.dialect() {
+                    orm_core::Dialect::Postgres => "CAST(7 * 6 AS BIGINT)",
+                    orm_core::Dialect::MySql => "CAST(7 * 6 AS SIGNED)",
+                    orm_core::Dialect::Sqlite => "7 * 6",
+                }),
+            ))
+            .all()
+            .await?;
+        assert_eq!(b, [("B".to_string(), "b".to_string(), 1, 10, 30.25, Some(1), 42)]);
+        let none: Vec<(Option<i64>,)> = s.query::<Order>().filter(Order::SHOP.eq("c")).select((Order::COUPON.length(),)).all().await?;
+        assert_eq!(none, [(None,), (None,)]);
+
         // Top shops by revenue: ORDER BY an aggregate, then LIMIT.
         let top: Vec<(String, Option<f64>)> = s
             .query::<Order>()

@@ -23,7 +23,7 @@ pub use crate::sql::builder::{Param, Shape};
 pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
 pub use page::Page;
-pub use select::{Agg, Having, Select, SelectItem, SelectList, Summable};
+pub use select::{Agg, Having, Item, Select, SelectItem, SelectList, Summable};
 pub use upsert::Upsert;
 
 use crate::error::{Error, Result};

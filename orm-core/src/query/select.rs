@@ -255,6 +255,107 @@ impl<E, T> Column<E, T> {
     }
 }
 
+/// An expression over columns of entity `E` with values of type `O`: text
+/// functions, arithmetic between two columns, or hand-written SQL
+/// ([`Item::sql`], the escape hatch for a backend-specific expression).
+#[derive(Debug, Clone)]
+pub struct Item<E, O> {
+    kind: ItemKind,
+    _marker: PhantomData<fn() -> (E, O)>,
+}
+
+#[derive(Debug, Clone)]
+enum ItemKind {
+    Lower(&'static str),
+    Upper(&'static str),
+    Length(&'static str),
+    Arith(&'static str, char, &'static str),
+    Raw(String),
+}
+
+impl<E, O> Item<E, O> {
+    fn of(kind: ItemKind) -> Item<E, O> {
+        Item {
+            kind,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Hand-written SQL for a select item, typed `O` by the caller (the
+    /// escape hatch: quote identifiers yourself, and write a form every
+    /// backend you run on takes, or branch on `session.dialect()`).
+    pub fn sql(sql: impl Into<String>) -> Item<E, O> {
+        Item::of(ItemKind::Raw(sql.into()))
+    }
+}
+
+impl<E, O: ColumnValue> SelectItem<E> for Item<E, O> {
+    type Out = O;
+    fn sql(&self, dialect: Dialect) -> String {
+        let q = |c: &str| render::quote(dialect, c);
+        match (&self.kind, dialect) {
+            (ItemKind::Lower(c), _) => format!("LOWER({})", q(c)),
+            (ItemKind::Upper(c), _) => format!("UPPER({})", q(c)),
+            // Characters, not bytes, everywhere; a 64-bit count.
+            (ItemKind::Length(c), Dialect::Postgres) => format!("CAST(LENGTH({}) AS BIGINT)", q(c)),
+            (ItemKind::Length(c), Dialect::MySql) => format!("CHAR_LENGTH({})", q(c)),
+            (ItemKind::Length(c), Dialect::Sqlite) => format!("LENGTH({})", q(c)),
+            (ItemKind::Arith(a, op, b), _) => format!("({} {op} {})", q(a), q(b)),
+            (ItemKind::Raw(sql), _) => sql.clone(),
+        }
+    }
+}
+
+impl<E, T> Column<E, T> {
+    /// `LOWER(column)`.
+    pub fn lower(self) -> Item<E, T>
+    where
+        T: ColumnValue + crate::model::types::TextLike,
+    {
+        Item::of(ItemKind::Lower(self.name()))
+    }
+
+    /// `UPPER(column)`.
+    pub fn upper(self) -> Item<E, T>
+    where
+        T: ColumnValue + crate::model::types::TextLike,
+    {
+        Item::of(ItemKind::Upper(self.name()))
+    }
+
+    /// The length in characters (`LENGTH`, MySQL `CHAR_LENGTH`).
+    pub fn length(self) -> Item<E, T::Len>
+    where
+        T: crate::model::types::TextLike,
+    {
+        Item::of(ItemKind::Length(self.name()))
+    }
+
+    /// `column + other` (columns of one numeric type).
+    pub fn plus(self, other: Column<E, T>) -> Item<E, T>
+    where
+        T: Summable,
+    {
+        Item::of(ItemKind::Arith(self.name(), '+', other.name()))
+    }
+
+    /// `column - other`.
+    pub fn minus(self, other: Column<E, T>) -> Item<E, T>
+    where
+        T: Summable,
+    {
+        Item::of(ItemKind::Arith(self.name(), '-', other.name()))
+    }
+
+    /// `column * other`.
+    pub fn times(self, other: Column<E, T>) -> Item<E, T>
+    where
+        T: Summable,
+    {
+        Item::of(ItemKind::Arith(self.name(), '*', other.name()))
+    }
+}
+
 /// A list of select items: a tuple of up to eight.
 pub trait SelectList<E> {
     /// The tuple of their Rust types.

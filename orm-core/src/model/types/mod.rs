@@ -103,6 +103,22 @@ pub use text::AsText;
 
 use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
 
+/// Text column types (`String`, `Option<String>`): what the text functions
+/// of typed selects take; `Len` is the type of their length (`i64`, or
+/// `Option<i64>` for a nullable column).
+pub trait TextLike {
+    /// `i64` or `Option<i64>`.
+    type Len: ColumnValue;
+}
+
+impl TextLike for String {
+    type Len = i64;
+}
+
+impl TextLike for Option<String> {
+    type Len = Option<i64>;
+}
+
 /// A way to store a Rust type `T` in one column, selected per field with
 /// `#[column(with = Self)]`. Implemented by unit structs such as [`AsText`].
 ///
