@@ -18,6 +18,9 @@ pub struct Order {
     pub coupon: Option<String>,
 }
 
+/// upper, lower, length, items + items, total * total, coupon length, raw.
+type Functions = (String, String, i64, i32, f64, Option<i64>, i64);
+
 fn order(shop: &str, items: i32, total: f64, coupon: Option<&str>) -> Order {
     Order {
         id: 0,
@@ -93,7 +96,7 @@ backend_tests! {
             .await?;
         assert_eq!(plain, [("a".to_string(), Some("x".to_string())), ("b".to_string(), Some("y".to_string()))]);
         // Text functions, arithmetic between columns, the raw escape hatch.
-        let b: Vec<(String, String, i64, i32, f64, Option<i64>, i64)> = s
+        let b: Vec<Functions> = s
             .query::<Order>()
             .filter(Order::SHOP.eq("b"))
             .select((
