@@ -343,6 +343,28 @@ where
     }
 }
 
+/// Runs `scenario(backend)`, an `async fn(Backend)`, as one test per
+/// backend named, in a module of the scenario's name (as
+/// [`backend_tests!`] names its tests), for scenarios that set up their
+/// own databases (a second pool, a file):
+///
+/// ```ignore
+/// on_backends!(locks_hold: postgres => Postgres, mysql => MySql);
+/// ```
+#[macro_export]
+macro_rules! on_backends {
+    ($scenario:ident: $($test:ident => $backend:ident),+ $(,)?) => {
+        mod $scenario {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$scenario($crate::Backend::$backend).await
+                }
+            )+
+        }
+    };
+}
+
 /// Declares scenarios that run on every backend:
 ///
 /// ```ignore

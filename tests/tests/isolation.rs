@@ -81,20 +81,12 @@ async fn levels_decide_what_a_transaction_sees(backend: Backend) {
     test.cleanup().await;
 }
 
-#[tokio::test]
-async fn levels_decide_what_a_transaction_sees_on_postgres() {
-    levels_decide_what_a_transaction_sees(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn levels_decide_what_a_transaction_sees_on_mysql() {
-    levels_decide_what_a_transaction_sees(Backend::MySql).await;
-}
-
-#[tokio::test]
-async fn levels_decide_what_a_transaction_sees_on_mysql_through_sqlx() {
-    levels_decide_what_a_transaction_sees(Backend::MySqlSqlx).await;
-}
+tests::on_backends!(
+    levels_decide_what_a_transaction_sees:
+    postgres => Postgres,
+    mysql => MySql,
+    mysql_sqlx => MySqlSqlx,
+);
 
 backend_tests! {
     async fn a_read_only_transaction_refuses_writes_and_loses_nothing(db) {

@@ -666,30 +666,14 @@ async fn two_processes_apply_each_migration_once(backend: Backend) {
     test.cleanup().await;
 }
 
-#[tokio::test]
-async fn two_processes_apply_each_migration_once_on_a_sqlite_file() {
-    two_processes_apply_each_migration_once(Backend::SqliteFile).await;
-}
-
-#[tokio::test]
-async fn two_processes_apply_each_migration_once_on_a_sqlite_file_through_sqlx() {
-    two_processes_apply_each_migration_once(Backend::SqliteSqlxFile).await;
-}
-
-#[tokio::test]
-async fn two_processes_apply_each_migration_once_on_postgres() {
-    two_processes_apply_each_migration_once(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn two_processes_apply_each_migration_once_on_mysql() {
-    two_processes_apply_each_migration_once(Backend::MySql).await;
-}
-
-#[tokio::test]
-async fn two_processes_apply_each_migration_once_on_mysql_through_sqlx() {
-    two_processes_apply_each_migration_once(Backend::MySqlSqlx).await;
-}
+tests::on_backends!(
+    two_processes_apply_each_migration_once:
+    sqlite_file => SqliteFile,
+    sqlite_sqlx_file => SqliteSqlxFile,
+    postgres => Postgres,
+    mysql => MySql,
+    mysql_sqlx => MySqlSqlx,
+);
 
 /// PostgreSQL's online-safe index: built CONCURRENTLY outside a transaction.
 #[tokio::test]

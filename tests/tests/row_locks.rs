@@ -25,6 +25,22 @@ async fn seeded(db: &Database) -> Result<()> {
     s.commit().await
 }
 
+/// `FOR UPDATE NOWAIT` on job `id` fails at once, as a timeout, and the
+/// failed transaction is acknowledged.
+async fn nowait_fails(db: &Database, id: i64) {
+    let mut s = db.session();
+    let err = s
+        .query::<Job>()
+        .filter(Job::ID.eq(id))
+        .for_update()
+        .nowait()
+        .all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout), "{err}");
+    s.rollback().await.expect("acknowledge");
+}
+
 fn ids(found: &[Handle<Job>]) -> Vec<i64> {
     found.iter().map(|h| h.read().id).collect()
 }
@@ -54,17 +70,7 @@ async fn locks_hold_until_the_transaction_ends(backend: Backend) {
     );
 
     // B: NOWAIT fails at once, as a timeout; SKIP LOCKED takes the others.
-    let mut b = other.session();
-    let err = b
-        .query::<Job>()
-        .filter(Job::ID.eq(1))
-        .for_update()
-        .nowait()
-        .all()
-        .await
-        .unwrap_err();
-    assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout), "{err}");
-    b.rollback().await.expect("acknowledge");
+    nowait_fails(&other, 1).await;
     let mut b = other.session();
     let free = b
         .query::<Job>()
@@ -98,17 +104,7 @@ async fn locks_hold_until_the_transaction_ends(backend: Backend) {
         .expect("share again");
     assert_eq!(ids(&also), [2]);
     c.rollback().await.expect("release");
-    let mut c = test.db.session();
-    let err = c
-        .query::<Job>()
-        .filter(Job::ID.eq(2))
-        .for_update()
-        .nowait()
-        .all()
-        .await
-        .unwrap_err();
-    assert_eq!(err.db_kind(), Some(DbErrorKind::Timeout), "{err}");
-    c.rollback().await.expect("acknowledge");
+    nowait_fails(&test.db, 2).await;
     b.rollback().await.expect("release");
 
     // A's commit releases job 1, and its change is what B then reads.
@@ -129,20 +125,12 @@ async fn locks_hold_until_the_transaction_ends(backend: Backend) {
     test.cleanup().await;
 }
 
-#[tokio::test]
-async fn locks_hold_until_the_transaction_ends_on_postgres() {
-    locks_hold_until_the_transaction_ends(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn locks_hold_until_the_transaction_ends_on_mysql() {
-    locks_hold_until_the_transaction_ends(Backend::MySql).await;
-}
-
-#[tokio::test]
-async fn locks_hold_until_the_transaction_ends_on_mysql_through_sqlx() {
-    locks_hold_until_the_transaction_ends(Backend::MySqlSqlx).await;
-}
+tests::on_backends!(
+    locks_hold_until_the_transaction_ends:
+    postgres => Postgres,
+    mysql => MySql,
+    mysql_sqlx => MySqlSqlx,
+);
 
 backend_tests! {
     async fn a_locking_read_says_its_clause_and_runs_in_a_transaction(db) {

@@ -37,7 +37,7 @@ async fn rows(conn: &mut Conn, sql: &str, params: Vec<Value>) -> Result<Vec<Row>
 }
 
 /// A cell as text whatever the driver decoded it as (`None` for NULL).
-fn text(row: &Row, i: usize) -> Option<String> {
+pub(super) fn text(row: &Row, i: usize) -> Option<String> {
     match row.values().get(i)? {
         Value::Null(_) => None,
         Value::Text(s) => Some(s.clone()),
@@ -186,32 +186,14 @@ async fn sqlite_table(conn: &mut Conn, name: String, sql: &str) -> Result<TableS
             name: iname,
         });
     }
-    let mut foreign_keys: Vec<ForeignKeySchema> = Vec::new();
-    let mut last_id = None;
-    for f in rows(
+    let fk_rows = rows(
         conn,
-        "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+        "SELECT id, \"from\", \"table\", \"to\", on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq",
         p(),
     )
-    .await?
-    {
-        let id = string(&f, 0);
-        if last_id.as_ref() != Some(&id) {
-            foreign_keys.push(ForeignKeySchema {
-                columns: vec![],
-                ref_table: string(&f, 1),
-                ref_columns: vec![],
-                on_delete: FkAction::parse(&string(&f, 4)),
-                // SQLite keeps no name a statement can use; the index is
-                // the constraint's position.
-                name: format!("fk_{name}_{id}"),
-            });
-            last_id = Some(id);
-        }
-        let fk = foreign_keys.last_mut().expect("pushed above");
-        fk.columns.push(string(&f, 2));
-        fk.ref_columns.push(string(&f, 3));
-    }
+    .await?;
+    let mut foreign_keys = grouped_fks(&fk_rows);
+    // SQLite keeps no name a statement can use: name keys by their columns.
     for fk in &mut foreign_keys {
         fk.name = format!("fk_{name}_{}", fk.columns.join("_"));
     }
@@ -222,6 +204,29 @@ async fn sqlite_table(conn: &mut Conn, name: String, sql: &str) -> Result<TableS
         indexes,
         foreign_keys,
     })
+}
+
+/// Foreign keys from rows of (constraint, column, referenced table,
+/// referenced column, ON DELETE rule), one row per column, the rows of one
+/// constraint consecutive and in column order.
+fn grouped_fks(rows: &[Row]) -> Vec<ForeignKeySchema> {
+    let mut out: Vec<ForeignKeySchema> = Vec::new();
+    for r in rows {
+        let name = string(r, 0);
+        if out.last().is_none_or(|f| f.name != name) {
+            out.push(ForeignKeySchema {
+                name,
+                columns: vec![],
+                ref_table: string(r, 2),
+                ref_columns: vec![],
+                on_delete: FkAction::parse(&string(r, 4)),
+            });
+        }
+        let fk = out.last_mut().expect("pushed above");
+        fk.columns.push(string(r, 1));
+        fk.ref_columns.push(string(r, 3));
+    }
+    out
 }
 
 /// The table's oid in the current schema, as a subquery on `$1`.
@@ -320,10 +325,8 @@ async fn postgres_table(conn: &mut Conn, name: String) -> Result<TableSchema> {
             columns: split_list(&string(r, 1)),
             ref_table: string(r, 2),
             ref_columns: split_list(&string(r, 3)),
-            on_delete: match string(r, 4).as_str() {
-                "a" => FkAction::NoAction,
-                other => FkAction::parse(other),
-            },
+            // PostgreSQL's letters: a(no action), r, c, n, d.
+            on_delete: FkAction::parse(&string(r, 4)),
         })
         .collect();
     Ok(TableSchema {
@@ -367,22 +370,7 @@ async fn mysql_table(conn: &mut Conn, name: String) -> Result<TableSchema> {
         p(),
     )
     .await?;
-    let mut foreign_keys: Vec<ForeignKeySchema> = Vec::new();
-    for r in &fks {
-        let cname = string(r, 0);
-        if foreign_keys.last().is_none_or(|f| f.name != cname) {
-            foreign_keys.push(ForeignKeySchema {
-                name: cname,
-                columns: vec![],
-                ref_table: string(r, 2),
-                ref_columns: vec![],
-                on_delete: FkAction::parse(&string(r, 4)),
-            });
-        }
-        let fk = foreign_keys.last_mut().expect("pushed above");
-        fk.columns.push(string(r, 1));
-        fk.ref_columns.push(string(r, 3));
-    }
+    let foreign_keys = grouped_fks(&fks);
     let stats = rows(
         conn,
         "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS \

@@ -409,7 +409,7 @@ impl Migrator {
     /// Every migration known or recorded, and where it stands.
     pub async fn status(&self) -> Result<Vec<MigrationStatus>> {
         let mut conn = self.open(false).await?;
-        let applied = read_applied(&mut conn, self.dialect()).await?;
+        let applied = read_applied(&mut conn).await?;
         Ok(self.statuses(&applied))
     }
 
@@ -493,7 +493,7 @@ impl Migrator {
             });
         }
         let mut conn = self.open(true).await?;
-        let applied = read_applied(&mut conn, self.dialect()).await?;
+        let applied = read_applied(&mut conn).await?;
         self.verify(&applied)?;
         let mut done = Vec::new();
         for m in &self.migrations {
@@ -514,7 +514,7 @@ impl Migrator {
     /// Reverts the newest applied migration (`steps` of them).
     pub async fn down(&self, steps: usize) -> Result<Vec<String>> {
         let mut conn = self.open(true).await?;
-        let applied = read_applied(&mut conn, self.dialect()).await?;
+        let applied = read_applied(&mut conn).await?;
         self.verify(&applied)?;
         let mut versions: Vec<&str> = applied.iter().map(|r| r.version.as_str()).collect();
         versions.sort();
@@ -531,7 +531,7 @@ impl Migrator {
     /// when `None`), newest first.
     pub async fn down_to(&self, target: Option<&str>) -> Result<Vec<String>> {
         let mut conn = self.open(true).await?;
-        let applied = read_applied(&mut conn, self.dialect()).await?;
+        let applied = read_applied(&mut conn).await?;
         self.verify(&applied)?;
         self.revert(conn, &applied, target).await
     }
@@ -576,7 +576,7 @@ impl Migrator {
     /// The SQL `up` would run now, migration by migration.
     pub async fn pending_sql(&self) -> Result<String> {
         let mut conn = self.open(false).await?;
-        let applied = read_applied(&mut conn, self.dialect()).await?;
+        let applied = read_applied(&mut conn).await?;
         self.verify(&applied)?;
         let mut out = String::new();
         for m in &self.migrations {
@@ -648,7 +648,7 @@ impl Migrator {
             });
         }
         let mut conn = self.open(false).await?;
-        let applied = read_applied(&mut conn, self.dialect()).await?;
+        let applied = read_applied(&mut conn).await?;
         self.verify(&applied)?;
         if let Some(p) = self
             .migrations
@@ -800,7 +800,7 @@ impl Migrator {
             if sqlite {
                 // The write lock, then the applied table as it is under it.
                 run(conn, &format!("UPDATE {} SET n = n + 1 WHERE id = 1", files::LOCK_TABLE), vec![]).await?;
-                let now = read_applied(conn, d).await?;
+                let now = read_applied(conn).await?;
                 let is_applied = now.iter().any(|r| r.version == m.version);
                 if is_applied != (direction == Direction::Down) {
                     conn.rollback().await?;
@@ -1008,7 +1008,7 @@ impl Record {
     }
 }
 
-async fn read_applied(conn: &mut Conn, _d: Dialect) -> Result<Vec<Record>> {
+async fn read_applied(conn: &mut Conn) -> Result<Vec<Record>> {
     let rows = run_fetch(
         conn,
         "SELECT version, checksum, applied_at, duration_ms, status, statements_run, error FROM orm_migrations \
@@ -1016,17 +1016,8 @@ async fn read_applied(conn: &mut Conn, _d: Dialect) -> Result<Vec<Record>> {
         vec![],
     )
     .await?;
-    let text = |r: &Row, i: usize| match r.values().get(i) {
-        Some(Value::Text(s)) => Some(s.clone()),
-        Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
-    };
-    let int = |r: &Row, i: usize| match r.values().get(i) {
-        Some(Value::I64(n)) => *n,
-        Some(Value::I32(n)) => i64::from(*n),
-        Some(Value::I16(n)) => i64::from(*n),
-        _ => 0,
-    };
+    let text = introspect::text;
+    let int = |r: &Row, i: usize| text(r, i).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
     Ok(rows
         .iter()
         .map(|r| Record {

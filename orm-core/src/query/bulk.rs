@@ -196,8 +196,8 @@ impl<'s, T: Entity> Query<'s, T> {
                     offset: None,
                 },
             );
-            if dialect != Dialect::Sqlite {
-                read.sql = format!("{} FOR UPDATE", read.sql).into();
+            if let Some(clause) = super::RowLock::default().clause(dialect) {
+                read.sql = format!("{} {clause}", read.sql).into();
             }
             match self.session.fetch(&read).await {
                 Ok(set) => Some(set),

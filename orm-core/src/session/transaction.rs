@@ -493,9 +493,15 @@ impl Session {
     /// whose effect lasts as long as it (row locks).
     pub(crate) async fn ensure_transaction(&mut self) -> Result<()> {
         if self.tx.is_none() {
-            self.tx = Some(self.engine.pool().begin().await?);
-            self.record_transaction();
+            self.open_transaction(crate::backend::TxOptions::default())
+                .await?;
         }
+        Ok(())
+    }
+
+    async fn open_transaction(&mut self, options: crate::backend::TxOptions) -> Result<()> {
+        self.tx = Some(self.engine.pool().begin_with(options).await?);
+        self.record_transaction();
         Ok(())
     }
 
@@ -534,9 +540,7 @@ impl Session {
                     .into(),
             });
         }
-        self.tx = Some(self.engine.pool().begin_with(options.into()).await?);
-        self.record_transaction();
-        Ok(())
+        self.open_transaction(options.into()).await
     }
 
     /// Runs `work` under a SAVEPOINT, as SQLAlchemy's `begin_nested()`. If
@@ -588,10 +592,7 @@ impl Session {
         &mut self,
         work: impl AsyncFnOnce(&mut Session) -> Result<T>,
     ) -> Result<T> {
-        if self.tx.is_none() {
-            self.tx = Some(self.engine.pool().begin().await?);
-            self.record_transaction();
-        }
+        self.ensure_transaction().await?;
         self.seq += 1;
         let mark = self.seq;
         if let Err(e) = self

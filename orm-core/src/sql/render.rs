@@ -103,12 +103,27 @@ fn base_select(dialect: Dialect, spec: &SelectSpec<'_>) -> SelectStatement {
 pub(crate) fn select(dialect: Dialect, spec: &SelectSpec<'_>) -> Statement {
     let mut q = base_select(dialect, spec);
     q.columns(spec.meta.columns.iter().map(|c| c.name));
+    order_and_page(dialect, spec, &[], &mut q);
+    build(dialect, &q)
+}
+
+/// The spec's ORDER BY columns, then `then` (expressions), then LIMIT and
+/// OFFSET.
+fn order_and_page(
+    dialect: Dialect,
+    spec: &SelectSpec<'_>,
+    then: &[(String, Direction)],
+    q: &mut SelectStatement,
+) {
+    let dir = |d: &Direction| match d {
+        Direction::Asc => SeaOrder::Asc,
+        Direction::Desc => SeaOrder::Desc,
+    };
     for (column, direction) in spec.order {
-        let dir = match direction {
-            Direction::Asc => SeaOrder::Asc,
-            Direction::Desc => SeaOrder::Desc,
-        };
-        q.order_by(*column, dir);
+        q.order_by(*column, dir(direction));
+    }
+    for (sql, direction) in then {
+        q.order_by_expr(Expr::cust(sql.clone()), dir(direction));
     }
     match (spec.limit, spec.offset) {
         (Some(l), _) => {
@@ -123,7 +138,6 @@ pub(crate) fn select(dialect: Dialect, spec: &SelectSpec<'_>) -> Statement {
     if let Some(o) = spec.offset {
         q.offset(o);
     }
-    build(dialect, &q)
 }
 
 /// `SELECT COUNT(*) FROM <table> [WHERE]`.
@@ -295,32 +309,7 @@ pub(crate) fn select_items(
             CmpOp::Ge => left.gte(right),
         });
     }
-    for (column, direction) in spec.order {
-        let dir = match direction {
-            Direction::Asc => SeaOrder::Asc,
-            Direction::Desc => SeaOrder::Desc,
-        };
-        q.order_by(*column, dir);
-    }
-    for (sql, direction) in expr_order {
-        let dir = match direction {
-            Direction::Asc => SeaOrder::Asc,
-            Direction::Desc => SeaOrder::Desc,
-        };
-        q.order_by_expr(Expr::cust(sql.clone()), dir);
-    }
-    match (spec.limit, spec.offset) {
-        (Some(l), _) => {
-            q.limit(l);
-        }
-        (None, Some(_)) if dialect.spec().offset_needs_limit => {
-            q.limit(i64::MAX as u64);
-        }
-        _ => {}
-    }
-    if let Some(o) = spec.offset {
-        q.offset(o);
-    }
+    order_and_page(dialect, spec, expr_order, &mut q);
     build(dialect, &q)
 }
 
