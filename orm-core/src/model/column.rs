@@ -12,6 +12,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::model::expr::SubNode;
 use crate::model::types::{ColumnType, Converter, With};
 use crate::value::{ColumnValue, Value};
 
@@ -222,13 +223,19 @@ pub(crate) enum Node {
     /// json_each(?))`); only the query compiler builds it
     /// (`query/templated.rs`), the value is the JSON text or a marker.
     InJson(&'static str, Value, bool, crate::sql::render::JsonElem),
+    /// `col [NOT] IN (SELECT ..)`.
+    InSub(&'static str, Box<SubNode>, bool),
+    /// `[NOT] EXISTS (SELECT 1 ..)`.
+    Exists(Box<SubNode>, bool),
+    /// `col op (SELECT ..)`: a scalar subquery.
+    CmpSub(&'static str, CmpOp, Box<SubNode>),
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
 }
 
 impl<E> Filter<E> {
-    fn from_node(node: Node) -> Self {
+    pub(crate) fn from_node(node: Node) -> Self {
         Filter {
             node,
             _marker: PhantomData,
@@ -460,6 +467,9 @@ impl Node {
             // Built from checked values (see `templated::fit`).
             Node::InJson(..) => Ok(()),
             Node::IsNull(..) | Node::Like(..) => Ok(()),
+            Node::InSub(_, sub, _) | Node::Exists(sub, _) | Node::CmpSub(_, _, sub) => {
+                sub.filter.as_ref().map_or(Ok(()), |n| n.check(f))
+            }
             Node::And(ns) | Node::Or(ns) => ns.iter().try_for_each(|n| n.check(f)),
             Node::Not(n) => n.check(f),
         }

@@ -44,37 +44,27 @@ use std::marker::PhantomData;
 use crate::error::{Error, Result};
 use crate::model::column::{CmpOp, Column, Comparable};
 use crate::model::entity::Entity;
+use crate::model::expr::{AggFunc as Func, ExprNode};
 use crate::query::Query;
 use crate::row::Row;
-use crate::sql::dialect::Dialect;
 use crate::sql::render;
 use crate::value::{ColumnValue, Value};
 
-/// One item of a typed select list: a column or an aggregate of entity `E`.
+/// One item of a typed select list: a column, an aggregate, an expression
+/// or a scalar subquery over entity `E`.
 pub trait SelectItem<E> {
     /// The Rust type of its values.
     type Out: ColumnValue;
-    /// Its SQL for a dialect (identifiers quoted).
+    /// What it is, for any dialect.
     #[doc(hidden)]
-    fn sql(&self, dialect: Dialect) -> String;
+    fn expr(&self) -> ExprNode;
 }
 
 impl<E, T: ColumnValue> SelectItem<E> for Column<E, T> {
     type Out = T;
-    fn sql(&self, dialect: Dialect) -> String {
-        render::quote(dialect, self.name())
+    fn expr(&self) -> ExprNode {
+        ExprNode::Column(self.name())
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Func {
-    CountAll,
-    Count,
-    SumInt,
-    SumReal,
-    Avg,
-    Min,
-    Max,
 }
 
 /// An aggregate over a column of entity `E` whose values are `O`.
@@ -147,29 +137,10 @@ pub struct Having<E> {
     _marker: PhantomData<fn() -> E>,
 }
 
-fn func_sql(func: Func, column: &'static str, dialect: Dialect) -> String {
-    let c = render::quote(dialect, column);
-    match (func, dialect) {
-        (Func::CountAll, _) => "COUNT(*)".into(),
-        (Func::Count, _) => format!("COUNT({c})"),
-        (Func::SumInt, Dialect::Postgres) => format!("CAST(SUM({c}) AS BIGINT)"),
-        (Func::SumInt, Dialect::MySql) => format!("CAST(SUM({c}) AS SIGNED)"),
-        (Func::SumInt, Dialect::Sqlite) => format!("SUM({c})"),
-        (Func::SumReal, Dialect::Postgres) => format!("CAST(SUM({c}) AS DOUBLE PRECISION)"),
-        (Func::SumReal, Dialect::MySql) => format!("(SUM({c}) + 0e0)"),
-        (Func::SumReal, Dialect::Sqlite) => format!("(SUM({c}) + 0.0)"),
-        (Func::Avg, Dialect::Postgres) => format!("CAST(AVG({c}) AS DOUBLE PRECISION)"),
-        (Func::Avg, Dialect::MySql) => format!("(AVG({c}) + 0e0)"),
-        (Func::Avg, Dialect::Sqlite) => format!("AVG({c})"),
-        (Func::Min, _) => format!("MIN({c})"),
-        (Func::Max, _) => format!("MAX({c})"),
-    }
-}
-
 impl<E, O: ColumnValue> SelectItem<E> for Agg<E, O> {
     type Out = O;
-    fn sql(&self, dialect: Dialect) -> String {
-        func_sql(self.func, self.column, dialect)
+    fn expr(&self) -> ExprNode {
+        ExprNode::Agg(self.func, self.column)
     }
 }
 
@@ -260,21 +231,12 @@ impl<E, T> Column<E, T> {
 /// ([`Item::sql`], the escape hatch for a backend-specific expression).
 #[derive(Debug, Clone)]
 pub struct Item<E, O> {
-    kind: ItemKind,
+    kind: ExprNode,
     _marker: PhantomData<fn() -> (E, O)>,
 }
 
-#[derive(Debug, Clone)]
-enum ItemKind {
-    Lower(&'static str),
-    Upper(&'static str),
-    Length(&'static str),
-    Arith(&'static str, char, &'static str),
-    Raw(String),
-}
-
 impl<E, O> Item<E, O> {
-    fn of(kind: ItemKind) -> Item<E, O> {
+    fn of(kind: ExprNode) -> Item<E, O> {
         Item {
             kind,
             _marker: PhantomData,
@@ -285,24 +247,14 @@ impl<E, O> Item<E, O> {
     /// escape hatch: quote identifiers yourself, and write a form every
     /// backend you run on takes, or branch on `session.dialect()`).
     pub fn sql(sql: impl Into<String>) -> Item<E, O> {
-        Item::of(ItemKind::Raw(sql.into()))
+        Item::of(ExprNode::Raw(sql.into()))
     }
 }
 
 impl<E, O: ColumnValue> SelectItem<E> for Item<E, O> {
     type Out = O;
-    fn sql(&self, dialect: Dialect) -> String {
-        let q = |c: &str| render::quote(dialect, c);
-        match (&self.kind, dialect) {
-            (ItemKind::Lower(c), _) => format!("LOWER({})", q(c)),
-            (ItemKind::Upper(c), _) => format!("UPPER({})", q(c)),
-            // Characters, not bytes, everywhere; a 64-bit count.
-            (ItemKind::Length(c), Dialect::Postgres) => format!("CAST(LENGTH({}) AS BIGINT)", q(c)),
-            (ItemKind::Length(c), Dialect::MySql) => format!("CHAR_LENGTH({})", q(c)),
-            (ItemKind::Length(c), Dialect::Sqlite) => format!("LENGTH({})", q(c)),
-            (ItemKind::Arith(a, op, b), _) => format!("({} {op} {})", q(a), q(b)),
-            (ItemKind::Raw(sql), _) => sql.clone(),
-        }
+    fn expr(&self) -> ExprNode {
+        self.kind.clone()
     }
 }
 
@@ -312,7 +264,7 @@ impl<E, T> Column<E, T> {
     where
         T: ColumnValue + crate::model::types::TextLike,
     {
-        Item::of(ItemKind::Lower(self.name()))
+        Item::of(ExprNode::Lower(self.name()))
     }
 
     /// `UPPER(column)`.
@@ -320,7 +272,7 @@ impl<E, T> Column<E, T> {
     where
         T: ColumnValue + crate::model::types::TextLike,
     {
-        Item::of(ItemKind::Upper(self.name()))
+        Item::of(ExprNode::Upper(self.name()))
     }
 
     /// The length in characters (`LENGTH`, MySQL `CHAR_LENGTH`).
@@ -328,7 +280,7 @@ impl<E, T> Column<E, T> {
     where
         T: crate::model::types::TextLike,
     {
-        Item::of(ItemKind::Length(self.name()))
+        Item::of(ExprNode::Length(self.name()))
     }
 
     /// `column + other` (columns of one numeric type).
@@ -336,7 +288,7 @@ impl<E, T> Column<E, T> {
     where
         T: Summable,
     {
-        Item::of(ItemKind::Arith(self.name(), '+', other.name()))
+        Item::of(ExprNode::Arith(self.name(), '+', other.name()))
     }
 
     /// `column - other`.
@@ -344,7 +296,7 @@ impl<E, T> Column<E, T> {
     where
         T: Summable,
     {
-        Item::of(ItemKind::Arith(self.name(), '-', other.name()))
+        Item::of(ExprNode::Arith(self.name(), '-', other.name()))
     }
 
     /// `column * other`.
@@ -352,7 +304,7 @@ impl<E, T> Column<E, T> {
     where
         T: Summable,
     {
-        Item::of(ItemKind::Arith(self.name(), '*', other.name()))
+        Item::of(ExprNode::Arith(self.name(), '*', other.name()))
     }
 }
 
@@ -361,7 +313,7 @@ pub trait SelectList<E> {
     /// The tuple of their Rust types.
     type Out;
     #[doc(hidden)]
-    fn sqls(&self, dialect: Dialect) -> Vec<String>;
+    fn exprs(&self) -> Vec<ExprNode>;
     #[doc(hidden)]
     fn decode(row: &Row) -> Result<Self::Out>;
 }
@@ -370,8 +322,8 @@ macro_rules! select_list {
     ($($name:ident $i:tt),+) => {
         impl<E, $($name: SelectItem<E>),+> SelectList<E> for ($($name,)+) {
             type Out = ($($name::Out,)+);
-            fn sqls(&self, dialect: Dialect) -> Vec<String> {
-                vec![$(self.$i.sql(dialect)),+]
+            fn exprs(&self) -> Vec<ExprNode> {
+                vec![$(self.$i.expr()),+]
             }
             fn decode(row: &Row) -> Result<Self::Out> {
                 Ok(($(row.get_at::<$name::Out>($i)?,)+))
@@ -455,19 +407,22 @@ impl<T: Entity, L: SelectList<T>> Select<'_, T, L> {
         let having: Vec<(String, CmpOp, Value)> = self
             .having
             .iter()
-            .map(|h| (func_sql(h.func, h.column, dialect), h.op, h.value.clone()))
+            .map(|h| {
+                let sql = render::agg_sql(dialect, h.func, h.column);
+                (sql, h.op, h.value.clone())
+            })
             .collect();
         render::select_items(
             dialect,
             &self.query.spec(self.query.filter_node()),
-            &self.list.sqls(dialect),
+            &self.list.exprs(),
             &self.group_by,
             &having,
             self.distinct,
             &self
                 .agg_order
                 .iter()
-                .map(|(f, c, d)| (func_sql(*f, c, dialect), *d))
+                .map(|(f, c, d)| (render::agg_sql(dialect, *f, c), *d))
                 .collect::<Vec<_>>(),
         )
     }

@@ -12,11 +12,13 @@
 use std::sync::Arc;
 
 use sea_query::{
-    Asterisk, Condition, Expr, ExprTrait, Func, InsertStatement, Order as SeaOrder, Query,
-    QueryStatementWriter, SelectStatement, Values,
+    Alias, Asterisk, BinOper, CommonTableExpression, Condition, Expr, ExprTrait, Func,
+    InsertStatement, JoinType, Order as SeaOrder, Query, QueryStatementWriter, SelectStatement,
+    SubQueryOper, SubQueryStatement, UnionType, Values, WithClause,
 };
 
 use crate::model::column::{CmpOp, Direction, Node};
+use crate::model::expr::{AggFunc, ExprNode, SubNode, Tree};
 use crate::model::meta::EntityMeta;
 use crate::sql::dialect::{Dialect, JsonLists};
 use crate::value::{SqlType, Value};
@@ -281,7 +283,7 @@ pub(crate) fn select_tuples(
 pub(crate) fn select_items(
     dialect: Dialect,
     spec: &SelectSpec<'_>,
-    items: &[String],
+    items: &[ExprNode],
     group_by: &[&'static str],
     having: &[(String, CmpOp, Value)],
     distinct: bool,
@@ -291,23 +293,18 @@ pub(crate) fn select_items(
     if distinct {
         q.distinct();
     }
-    for item in items {
-        q.expr(Expr::cust(item.clone()));
+    for e in items {
+        q.expr(item(dialect, e));
     }
     for g in group_by {
         q.group_by_col(*g);
     }
     for (sql, op, value) in having {
-        let left = Expr::cust(sql.clone());
-        let right = Expr::val(to_sea(value));
-        q.and_having(match op {
-            CmpOp::Eq => left.eq(right),
-            CmpOp::Ne => left.ne(right),
-            CmpOp::Lt => left.lt(right),
-            CmpOp::Le => left.lte(right),
-            CmpOp::Gt => left.gt(right),
-            CmpOp::Ge => left.gte(right),
-        });
+        q.and_having(compare(
+            Expr::cust(sql.clone()),
+            *op,
+            Expr::val(to_sea(value)),
+        ));
     }
     order_and_page(dialect, spec, expr_order, &mut q);
     build(dialect, &q)
@@ -333,17 +330,24 @@ fn condition(node: &Node, dialect: Dialect) -> Condition {
 
 fn expr(node: &Node, dialect: Dialect) -> Expr {
     match node {
-        Node::Compare(col, op, v) => {
-            let (c, v) = (Expr::col(*col), to_sea(v));
-            match op {
-                CmpOp::Eq => c.eq(v),
-                CmpOp::Ne => c.ne(v),
-                CmpOp::Lt => c.lt(v),
-                CmpOp::Le => c.lte(v),
-                CmpOp::Gt => c.gt(v),
-                CmpOp::Ge => c.gte(v),
-            }
+        Node::Compare(col, op, v) => compare(Expr::col(*col), *op, Expr::val(to_sea(v))),
+        Node::InSub(col, sub, negated) => Expr::col(*col).binary(
+            if *negated {
+                BinOper::NotIn
+            } else {
+                BinOper::In
+            },
+            Expr::SubQuery(None, Box::new(subquery(dialect, sub))),
+        ),
+        Node::Exists(sub, negated) => {
+            let e = Expr::SubQuery(Some(SubQueryOper::Exists), Box::new(subquery(dialect, sub)));
+            if *negated { e.not() } else { e }
         }
+        Node::CmpSub(col, op, sub) => compare(
+            Expr::col(*col),
+            *op,
+            Expr::SubQuery(None, Box::new(subquery(dialect, sub))),
+        ),
         Node::IsNull(col, false) => Expr::col(*col).is_null(),
         Node::IsNull(col, true) => Expr::col(*col).is_not_null(),
         Node::Like(col, pattern, negated) => {
@@ -381,6 +385,125 @@ fn expr(node: &Node, dialect: Dialect) -> Expr {
             Expr::cust("1 = 1").and(condition(node, dialect))
         }
     }
+}
+
+fn compare(left: Expr, op: CmpOp, right: Expr) -> Expr {
+    match op {
+        CmpOp::Eq => left.eq(right),
+        CmpOp::Ne => left.ne(right),
+        CmpOp::Lt => left.lt(right),
+        CmpOp::Le => left.lte(right),
+        CmpOp::Gt => left.gt(right),
+        CmpOp::Ge => left.gte(right),
+    }
+}
+
+/// An aggregate's SQL. Each has one SQL type per backend, so that it
+/// decodes to one Rust type everywhere (see `query::select`).
+pub(crate) fn agg_sql(dialect: Dialect, func: AggFunc, column: &str) -> String {
+    let c = quote(dialect, column);
+    match (func, dialect) {
+        (AggFunc::CountAll, _) => "COUNT(*)".into(),
+        (AggFunc::Count, _) => format!("COUNT({c})"),
+        (AggFunc::SumInt, Dialect::Postgres) => format!("CAST(SUM({c}) AS BIGINT)"),
+        (AggFunc::SumInt, Dialect::MySql) => format!("CAST(SUM({c}) AS SIGNED)"),
+        (AggFunc::SumInt, Dialect::Sqlite) => format!("SUM({c})"),
+        (AggFunc::SumReal, Dialect::Postgres) => format!("CAST(SUM({c}) AS DOUBLE PRECISION)"),
+        (AggFunc::SumReal, Dialect::MySql) => format!("(SUM({c}) + 0e0)"),
+        (AggFunc::SumReal, Dialect::Sqlite) => format!("(SUM({c}) + 0.0)"),
+        (AggFunc::Avg, Dialect::Postgres) => format!("CAST(AVG({c}) AS DOUBLE PRECISION)"),
+        (AggFunc::Avg, Dialect::MySql) => format!("(AVG({c}) + 0e0)"),
+        (AggFunc::Avg, Dialect::Sqlite) => format!("AVG({c})"),
+        (AggFunc::Min, _) => format!("MIN({c})"),
+        (AggFunc::Max, _) => format!("MAX({c})"),
+    }
+}
+
+/// A select expression for `dialect`.
+pub(crate) fn item(dialect: Dialect, e: &ExprNode) -> Expr {
+    let q = |c: &str| quote(dialect, c);
+    Expr::cust(match (e, dialect) {
+        (ExprNode::Column(c), _) => return Expr::col(*c),
+        (ExprNode::Sub(sub), _) => return Expr::SubQuery(None, Box::new(subquery(dialect, sub))),
+        (ExprNode::One, _) => "1".to_string(),
+        (ExprNode::Agg(f, c), _) => agg_sql(dialect, *f, c),
+        (ExprNode::Lower(c), _) => format!("LOWER({})", q(c)),
+        (ExprNode::Upper(c), _) => format!("UPPER({})", q(c)),
+        // Characters, not bytes, everywhere; a 64-bit count.
+        (ExprNode::Length(c), Dialect::Postgres) => format!("CAST(LENGTH({}) AS BIGINT)", q(c)),
+        (ExprNode::Length(c), Dialect::MySql) => format!("CHAR_LENGTH({})", q(c)),
+        (ExprNode::Length(c), Dialect::Sqlite) => format!("LENGTH({})", q(c)),
+        (ExprNode::Arith(a, op, b), _) => format!("({} {op} {})", q(a), q(b)),
+        (ExprNode::Raw(sql), _) => sql.clone(),
+    })
+}
+
+/// The alias of a subquery's table when it is correlated with a query of
+/// its own table (see [`SubNode::aliased`]).
+const SUB_ALIAS: &str = "_s";
+
+/// A subquery: a SELECT of its item, or a tree walk.
+fn subquery(dialect: Dialect, sub: &SubNode) -> SubQueryStatement {
+    if let Some(tree) = sub.tree {
+        return SubQueryStatement::WithStatement(tree_walk(dialect, sub, tree));
+    }
+    let mut q = Query::select();
+    if sub.aliased() {
+        q.from_as(sub.table, Alias::new(SUB_ALIAS));
+    } else {
+        q.from(sub.table);
+    }
+    q.expr(item(dialect, &sub.item));
+    let mut cond = Condition::all();
+    if let Some(f) = &sub.filter {
+        cond = cond.add(condition(f, dialect));
+    }
+    // Unqualified inner columns name the innermost table (SQL's scoping);
+    // the outer one is named by its table.
+    for (inner, table, outer) in &sub.correlate {
+        cond = cond.add(Expr::col(*inner).equals((*table, *outer)));
+    }
+    if !cond.is_empty() {
+        q.cond_where(cond);
+    }
+    SubQueryStatement::SelectStatement(q)
+}
+
+/// `WITH RECURSIVE _tree(_k, _p) AS (SELECT key, parent FROM t WHERE
+/// <start> UNION SELECT c.key, c.parent FROM t AS c JOIN _tree ON <step>)
+/// SELECT _k FROM _tree`. UNION (not UNION ALL) drops rows already seen,
+/// so a cycle in the data ends the walk instead of looping.
+fn tree_walk(dialect: Dialect, sub: &SubNode, tree: Tree) -> sea_query::WithQuery {
+    let (cte, k, p, c) = ("_tree", "_k", "_p", "_c");
+    let mut start = Query::select();
+    start
+        .from(sub.table)
+        .expr_as(Expr::col(tree.key), Alias::new(k))
+        .expr_as(Expr::col(tree.parent), Alias::new(p));
+    if let Some(f) = &sub.filter {
+        start.cond_where(condition(f, dialect));
+    }
+    let on = if tree.down {
+        Expr::col((c, tree.parent)).equals((cte, k))
+    } else {
+        Expr::col((c, tree.key)).equals((cte, p))
+    };
+    let mut step = Query::select();
+    step.from_as(sub.table, Alias::new(c))
+        .expr(Expr::col((c, tree.key)))
+        .expr(Expr::col((c, tree.parent)))
+        .join(JoinType::InnerJoin, cte, on);
+    start.union(UnionType::Distinct, step);
+    let cte_expr = CommonTableExpression::new()
+        .query(start)
+        .columns([Alias::new(k), Alias::new(p)])
+        .table_name(Alias::new(cte))
+        .to_owned();
+    let mut with = WithClause::new();
+    with.recursive(true).cte(cte_expr);
+    let mut outer = Query::select();
+    outer.column(Alias::new(k)).from(Alias::new(cte));
+    with.query(outer)
 }
 
 /// Lists at least this long travel as one array on PostgreSQL

@@ -80,6 +80,7 @@ use super::render::{self, SelectSpec, Statement};
 use crate::backend::Dialect;
 use crate::error::{Error, Result};
 use crate::model::column::{CmpOp, Direction, Node};
+use crate::model::expr::{ExprNode, SubNode};
 use crate::value::Value;
 
 /// Template settings of a database.
@@ -194,6 +195,61 @@ fn walk(
             key.tag(7);
             walk(dialect, n, key, padding, counts);
         }
+        Node::InSub(c, sub, neg) => {
+            key.tag(11).name(c).tag(u8::from(*neg));
+            walk_sub(dialect, sub, key, padding, counts);
+        }
+        Node::Exists(sub, neg) => {
+            key.tag(12).tag(u8::from(*neg));
+            walk_sub(dialect, sub, key, padding, counts);
+        }
+        Node::CmpSub(c, op, sub) => {
+            key.tag(13).name(c).tag(op_tag(*op));
+            walk_sub(dialect, sub, key, padding, counts);
+        }
+    }
+}
+
+/// A subquery's shape: table, item, correlation, tree walk, then its
+/// filter's (values in that order: the item's subquery, then the filter).
+fn walk_sub(
+    dialect: Dialect,
+    sub: &SubNode,
+    key: &mut ShapeKey,
+    padding: Padding,
+    counts: &mut (usize, usize),
+) {
+    key.name(sub.table);
+    match &sub.item {
+        ExprNode::Column(c) => drop(key.tag(0).name(c)),
+        ExprNode::Agg(f, c) => drop(key.tag(1).tag(f.tag()).name(c)),
+        ExprNode::Lower(c) => drop(key.tag(2).name(c)),
+        ExprNode::Upper(c) => drop(key.tag(3).name(c)),
+        ExprNode::Length(c) => drop(key.tag(4).name(c)),
+        ExprNode::Arith(a, op, b) => drop(key.tag(5).name(a).tag(*op as u8).name(b)),
+        ExprNode::Raw(sql) => drop(key.tag(6).text(sql)),
+        ExprNode::One => drop(key.tag(7)),
+        ExprNode::Sub(inner) => {
+            key.tag(8);
+            walk_sub(dialect, inner, key, padding, counts);
+        }
+    }
+    key.number(sub.correlate.len() as u64);
+    for (inner, table, outer) in &sub.correlate {
+        key.name(inner).name(table).name(outer);
+    }
+    match sub.tree {
+        Some(t) => key.tag(1).name(t.key).name(t.parent).tag(u8::from(t.down)),
+        None => key.tag(0),
+    };
+    match &sub.filter {
+        Some(n) => {
+            key.tag(1);
+            walk(dialect, n, key, padding, counts);
+        }
+        None => {
+            key.tag(0);
+        }
     }
 }
 
@@ -218,6 +274,18 @@ fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
         }
         Node::And(ns) | Node::Or(ns) => ns.iter_mut().for_each(|n| take_args(dialect, n, args)),
         Node::Not(n) => take_args(dialect, n, args),
+        Node::InSub(_, sub, _) | Node::Exists(sub, _) | Node::CmpSub(_, _, sub) => {
+            take_sub_args(dialect, sub, args)
+        }
+    }
+}
+
+fn take_sub_args(dialect: Dialect, sub: &mut SubNode, args: &mut Vec<Arg<Value>>) {
+    if let ExprNode::Sub(inner) = &mut sub.item {
+        take_sub_args(dialect, inner, args);
+    }
+    if let Some(n) = &mut sub.filter {
+        take_args(dialect, n, args);
     }
 }
 
@@ -256,6 +324,30 @@ fn skeleton(dialect: Dialect, node: &Node, next: &mut i64, lists: &mut Vec<bool>
                 .collect(),
         ),
         Node::Not(n) => Node::Not(Box::new(skeleton(dialect, n, next, lists))),
+        Node::InSub(c, sub, neg) => {
+            Node::InSub(c, Box::new(sub_skeleton(dialect, sub, next, lists)), *neg)
+        }
+        Node::Exists(sub, neg) => {
+            Node::Exists(Box::new(sub_skeleton(dialect, sub, next, lists)), *neg)
+        }
+        Node::CmpSub(c, op, sub) => {
+            Node::CmpSub(c, *op, Box::new(sub_skeleton(dialect, sub, next, lists)))
+        }
+    }
+}
+
+fn sub_skeleton(dialect: Dialect, sub: &SubNode, next: &mut i64, lists: &mut Vec<bool>) -> SubNode {
+    let item = match &sub.item {
+        ExprNode::Sub(inner) => ExprNode::Sub(Box::new(sub_skeleton(dialect, inner, next, lists))),
+        other => other.clone(),
+    };
+    SubNode {
+        item,
+        filter: sub
+            .filter
+            .as_ref()
+            .map(|n| skeleton(dialect, n, next, lists)),
+        ..sub.clone()
     }
 }
 
