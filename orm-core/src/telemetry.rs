@@ -157,6 +157,39 @@ impl RowCount for crate::backend::Done {
 /// `Stats` given (the session's and the database's). A database error leaves
 /// with the statement's SQL attached: every statement passes here, and
 /// only here are the error and the text side by side.
+/// The record of one streamed statement: counted once, with the rows read
+/// and the time from start to end, when the stream ends or is dropped.
+pub(crate) struct StreamRecord<'a> {
+    stats: [&'a Stats; 2],
+    sql: Arc<str>,
+    started: Instant,
+    /// Rows read so far.
+    pub rows: u64,
+    /// Whether it failed.
+    pub failed: bool,
+}
+
+impl<'a> StreamRecord<'a> {
+    pub(crate) fn new(stats: [&'a Stats; 2], sql: Arc<str>) -> StreamRecord<'a> {
+        StreamRecord {
+            stats,
+            sql,
+            started: Instant::now(),
+            rows: 0,
+            failed: false,
+        }
+    }
+}
+
+impl Drop for StreamRecord<'_> {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        for s in self.stats {
+            s.record(&self.sql, self.rows, elapsed, !self.failed);
+        }
+    }
+}
+
 pub(crate) async fn observe<T, F>(
     stats: &[&Stats],
     dialect: Dialect,

@@ -40,6 +40,7 @@
 
 use std::sync::Arc;
 
+use futures_util::stream::BoxStream;
 use sqlx::pool::PoolConnection;
 use sqlx_core::transaction::TransactionManager;
 
@@ -228,6 +229,62 @@ impl Conn {
         );
         self.done(&result);
         result
+    }
+
+    /// Runs a query and yields its rows in chunks of at most `batch` as the
+    /// driver reads them. The connection counts as busy only while the
+    /// driver is polled: a stream dropped there leaves it mid-protocol, as
+    /// any dropped statement does. Between chunks, where a consumer that has
+    /// seen enough drops the stream, every driver can take the next
+    /// statement: sqlx and `mysql_async` first read the rest of an abandoned
+    /// result off the connection, the direct SQLite driver resets its
+    /// statement on drop. So ending a stream early costs the unread rows'
+    /// transfer (on a server), never the connection or its transaction.
+    pub(crate) fn stream(
+        &mut self,
+        sql: Arc<str>,
+        params: &[Value],
+        batch: usize,
+    ) -> BoxStream<'_, Result<RowSet>> {
+        use futures_util::StreamExt;
+        let Conn {
+            kind, busy, broken, ..
+        } = self;
+        let kind = kind
+            .as_mut()
+            .expect("a connection is present until it is dropped");
+        let inner: BoxStream<'_, Result<RowSet>> = match kind {
+            Kind::Sqlite(p) => {
+                super::stream::<sqlite::Driver, _>(&mut **p, sql, params, batch).boxed()
+            }
+            Kind::Postgres(p) => {
+                super::stream::<postgres::Driver, _>(&mut **p, sql, params, batch).boxed()
+            }
+            Kind::MySql(p) => {
+                super::stream::<mysql::Driver, _>(&mut **p, sql, params, batch).boxed()
+            }
+            Kind::SqliteDirect(d) => d.stream(sql, params, batch).boxed(),
+            Kind::MySqlAsync(n) => mysql_native::stream(n, sql, params, batch).boxed(),
+        };
+        Box::pin(async_stream::stream! {
+            let mut inner = inner;
+            loop {
+                *busy = true;
+                let next = inner.next().await;
+                *busy = false;
+                match next {
+                    None => break,
+                    Some(Ok(set)) => yield Ok(set),
+                    Some(Err(e)) => {
+                        if e.db_kind() == Some(DbErrorKind::ConnectionLost) {
+                            *broken = true;
+                        }
+                        yield Err(e);
+                        break;
+                    }
+                }
+            }
+        })
     }
 
     /// Runs a statement that returns no rows.

@@ -213,6 +213,91 @@ where
     Ok(set)
 }
 
+/// Runs a query and yields its rows as the driver reads them, in chunks
+/// of at most `batch` (memory bounded by a chunk, not by the result), for
+/// any sqlx backend.
+pub(crate) fn stream<'e, D, E>(
+    e: E,
+    sql: Arc<str>,
+    params: &[Value],
+    batch: usize,
+) -> impl futures_util::Stream<Item = Result<RowSet>> + Send + 'e
+where
+    D: Driver,
+    E: sqlx::Executor<'e, Database = D::DB> + 'e,
+    <D::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<D::DB> + Send,
+    D::Plan: Send,
+{
+    use futures_util::TryStreamExt;
+    use sqlx::Row;
+    let args = D::bind(params);
+    async_stream::try_stream! {
+        let mut rows = sqlx::query_with::<D::DB, _>(sqlx::AssertSqlSafe(sql), args?).fetch(e);
+        let mut chunk = Chunk::new(batch);
+        let mut plan = D::Plan::default();
+        while let Some(row) = rows.try_next().await.map_err(D::classify)? {
+            if chunk.columns().is_none() {
+                chunk.set_columns(column_names(row.columns()));
+                plan = D::plan(&row)?;
+            }
+            if let Some(full) = chunk.push(D::decode(&row, &plan)?) {
+                yield full;
+            }
+        }
+        if let Some(rest) = chunk.finish() {
+            yield rest;
+        }
+    }
+}
+
+/// The rows of a stream being gathered into chunks of `batch`.
+pub(crate) struct Chunk {
+    set: RowSet,
+    batch: usize,
+    named: bool,
+}
+
+impl Chunk {
+    pub(crate) fn new(batch: usize) -> Chunk {
+        let batch = batch.max(1);
+        Chunk {
+            set: RowSet {
+                columns: Arc::from(Vec::new()),
+                rows: Vec::with_capacity(batch),
+            },
+            batch,
+            named: false,
+        }
+    }
+
+    /// The column names, once known.
+    pub(crate) fn columns(&self) -> Option<&Arc<[Box<str>]>> {
+        self.named.then_some(&self.set.columns)
+    }
+
+    pub(crate) fn set_columns(&mut self, columns: Arc<[Box<str>]>) {
+        self.set.columns = columns;
+        self.named = true;
+    }
+
+    /// Adds a row; a full chunk comes back to be yielded.
+    pub(crate) fn push(&mut self, row: Vec<Value>) -> Option<RowSet> {
+        self.set.rows.push(row);
+        (self.set.rows.len() >= self.batch).then(|| {
+            let next = RowSet {
+                columns: self.set.columns.clone(),
+                rows: Vec::with_capacity(self.batch),
+            };
+            std::mem::replace(&mut self.set, next)
+        })
+    }
+
+    /// The last, partial chunk, if it holds rows.
+    pub(crate) fn finish(self) -> Option<RowSet> {
+        (!self.set.rows.is_empty()).then_some(self.set)
+    }
+}
+
 /// Runs a statement that returns no rows, for any backend.
 pub(crate) async fn execute<'e, D, E>(e: E, sql: &Arc<str>, params: &[Value]) -> Result<Done>
 where
@@ -239,6 +324,31 @@ impl Target<'_> {
                 Box::pin(async move { pool.acquire().await?.fetch(sql, params).await }).await
             }
             Target::Conn(conn) => conn.fetch(sql, params).await,
+        }
+    }
+
+    /// Runs a query and yields its rows in chunks of at most `batch` (see
+    /// [`Conn::stream`]); on the pool, one connection is held until the
+    /// stream ends or is dropped.
+    pub(crate) fn stream<'a>(
+        self,
+        sql: Arc<str>,
+        params: Vec<Value>,
+        batch: usize,
+    ) -> futures_util::stream::BoxStream<'a, Result<RowSet>>
+    where
+        Self: 'a,
+    {
+        use futures_util::StreamExt;
+        match self {
+            Target::Conn(conn) => conn.stream(sql, &params, batch),
+            Target::Pool(pool) => Box::pin(async_stream::try_stream! {
+                let mut conn = pool.acquire().await?;
+                let mut rows = conn.stream(sql, &params, batch);
+                while let Some(set) = rows.next().await {
+                    yield set?;
+                }
+            }),
         }
     }
 

@@ -285,29 +285,71 @@ fn datetime(v: &my::Value, name: &str) -> Result<NaiveDateTime> {
 pub(crate) async fn fetch(conn: &mut my::Conn, sql: &str, params: &[Value]) -> Result<RowSet> {
     let params = bind(params)?;
     let mut result = conn.exec_iter(sql, params).await.map_err(classify)?;
-    let meta = result.columns();
-    let mut set = RowSet::default();
-    let mut cells = Vec::new();
-    if let Some(columns) = meta.as_deref() {
-        set.columns = columns
-            .iter()
-            .map(|c| Box::from(c.name_str().as_ref()))
-            .collect::<Arc<[Box<str>]>>();
-        cells = columns.iter().map(plan).collect::<Result<Vec<_>>>()?;
-    }
+    let (columns, cells) = columns(&result)?;
+    let mut set = RowSet {
+        columns,
+        rows: Vec::new(),
+    };
     while let Some(row) = result.next().await.map_err(classify)? {
-        let values = row.unwrap();
-        let mut out = Vec::with_capacity(cells.len());
-        for (i, (cell, value)) in cells.iter().zip(values).enumerate() {
-            out.push(decode(*cell, value, &set.columns[i])?);
-        }
-        set.rows.push(out);
+        set.rows.push(decode_row(&cells, row, &set.columns)?);
     }
     // A statement that returns more than one result (a procedure call):
     // the first is the answer, the rest are drained so the connection is
     // clean.
     result.drop_result().await.map_err(classify)?;
     Ok(set)
+}
+
+/// Runs a query and yields its rows in chunks of at most `batch` as they
+/// arrive (see `backend::stream`). Dropped before its end, the rest of the
+/// result is left on the connection, which `mysql_async` reads off before
+/// the connection's next command.
+pub(crate) fn stream<'c>(
+    conn: &'c mut my::Conn,
+    sql: Arc<str>,
+    params: &[Value],
+    batch: usize,
+) -> impl futures_util::Stream<Item = Result<RowSet>> + Send + 'c {
+    let params = bind(params);
+    async_stream::try_stream! {
+        let mut result = conn.exec_iter(&*sql, params?).await.map_err(classify)?;
+        let (columns, cells) = columns(&result)?;
+        let mut chunk = super::Chunk::new(batch);
+        chunk.set_columns(columns.clone());
+        while let Some(row) = result.next().await.map_err(classify)? {
+            if let Some(full) = chunk.push(decode_row(&cells, row, &columns)?) {
+                yield full;
+            }
+        }
+        result.drop_result().await.map_err(classify)?;
+        if let Some(rest) = chunk.finish() {
+            yield rest;
+        }
+    }
+}
+
+type Columns = (Arc<[Box<str>]>, Vec<mysql::Cell>);
+
+/// A result's column names and how to decode each.
+fn columns<P: my::prelude::Protocol>(result: &my::QueryResult<'_, '_, P>) -> Result<Columns> {
+    let Some(columns) = result.columns() else {
+        return Ok((Arc::from(Vec::new()), Vec::new()));
+    };
+    let names = columns
+        .iter()
+        .map(|c| Box::from(c.name_str().as_ref()))
+        .collect::<Arc<[Box<str>]>>();
+    let cells = columns.iter().map(plan).collect::<Result<Vec<_>>>()?;
+    Ok((names, cells))
+}
+
+fn decode_row(cells: &[mysql::Cell], row: my::Row, names: &[Box<str>]) -> Result<Vec<Value>> {
+    let values = row.unwrap();
+    let mut out = Vec::with_capacity(cells.len());
+    for (i, (cell, value)) in cells.iter().zip(values).enumerate() {
+        out.push(decode(*cell, value, &names[i])?);
+    }
+    Ok(out)
 }
 
 /// Runs a statement that returns no rows (or whose rows are not wanted).

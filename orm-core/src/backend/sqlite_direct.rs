@@ -295,6 +295,50 @@ impl Conn {
         retry_busy(self.raw_mut(), |c| fetch_now(c, sql, params)).await
     }
 
+    /// Runs a query and yields its rows in chunks of at most `batch`, the
+    /// statement stepped one chunk at a time (see `backend::stream`). Unlike
+    /// [`Conn::fetch`] the statement stays half stepped between chunks: a
+    /// dropped stream resets it (rusqlite's `Rows` does on drop), so the
+    /// connection is clean again at once. A database locked at the first
+    /// step is reported (`DbErrorKind::Busy`), not waited for.
+    pub(crate) fn stream<'c>(
+        &'c mut self,
+        sql: Arc<str>,
+        params: &[Value],
+        batch: usize,
+    ) -> impl futures_util::Stream<Item = Result<RowSet>> + Send + 'c {
+        let params = params.to_vec();
+        let conn = AssertSend(self.raw());
+        // No rusqlite value may be live at a yield (`?` yields too), except
+        // inside `AssertSend`: each fallible step is bound first.
+        async_stream::try_stream! {
+            let conn = conn;
+            let prepared = conn.0.prepare_cached(&sql).map(AssertSend).map_err(classify);
+            let mut stmt = prepared?;
+            let bound = bind(&mut stmt.0, &params);
+            bound?;
+            drop(params);
+            let n = stmt.0.column_count();
+            let columns: Arc<[Box<str>]> =
+                stmt.0.column_names().into_iter().map(Box::from).collect();
+            let mut rows = AssertSend(stmt.0.raw_query());
+            let mut chunk = super::Chunk::new(batch);
+            chunk.set_columns(columns.clone());
+            loop {
+                // A chunk is stepped without suspending; the stream only
+                // waits between chunks.
+                let stepped = fill(&mut rows.0, &mut chunk, n, &columns);
+                match stepped? {
+                    Some(set) => yield set,
+                    None => break,
+                }
+            }
+            if let Some(rest) = chunk.finish() {
+                yield rest;
+            }
+        }
+    }
+
     /// Runs a statement that returns no rows (yielding first inside a
     /// transaction, as [`Conn::fetch`]).
     pub(crate) async fn execute(
@@ -351,6 +395,20 @@ impl Conn {
         self.execute("ROLLBACK", &[], false).await.map(|_| ())
     }
 }
+
+/// A connection's statement (and the rows being stepped) held across a
+/// stream's await points.
+///
+/// SAFETY: rusqlite's `Connection` is `Send` but not `Sync`, so a
+/// `&Connection`, a `Statement` and its `Rows` are not `Send`. The stream
+/// holding them also holds the `&mut` borrow of the connection they point
+/// into: while it lives nothing else can reach that connection, and the
+/// stream moves between threads only as a whole (SQLite itself is built
+/// thread-safe, and a connection may be used from one thread after
+/// another). Nothing here is ever shared between two threads at once.
+struct AssertSend<T>(T);
+
+unsafe impl<T> Send for AssertSend<T> {}
 
 /// Runs `attempt` until it does not report the database locked, sleeping
 /// asynchronously in between (see the module doc for why not SQLite's own
@@ -447,6 +505,27 @@ fn fetch_now(conn: &Connection, sql: &str, params: &[Value]) -> Result<RowSet, F
         set.rows.push(out);
     }
     Ok(set)
+}
+
+/// Steps rows into `chunk` until it is full (returned) or the rows end.
+fn fill(
+    rows: &mut rusqlite::Rows<'_>,
+    chunk: &mut super::Chunk,
+    n: usize,
+    columns: &[Box<str>],
+) -> Result<Option<RowSet>> {
+    while let Some(row) = rows.next().map_err(classify)? {
+        let mut out = Vec::with_capacity(n);
+        for (i, name) in columns.iter().enumerate().take(n) {
+            out.push(decode(row.get_ref(i).map_err(classify)?, || {
+                name.to_string()
+            })?);
+        }
+        if let Some(full) = chunk.push(out) {
+            return Ok(Some(full));
+        }
+    }
+    Ok(None)
 }
 
 /// Decodes one cell by its storage class, as `sqlite.rs` does.

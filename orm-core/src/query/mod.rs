@@ -14,6 +14,7 @@ mod page;
 pub(crate) mod prepared;
 pub(crate) mod raw;
 mod select;
+mod stream;
 mod sub;
 mod upsert;
 
@@ -25,6 +26,7 @@ pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
 pub use page::Page;
 pub use select::{Agg, Having, Item, Select, SelectItem, SelectList, Summable};
+pub use stream::STREAM_CHUNK;
 pub use sub::{Outer, Subquery, Uncorrelated};
 pub use upsert::Upsert;
 

@@ -47,6 +47,7 @@ use crate::model::entity::Entity;
 use crate::model::expr::{AggFunc as Func, ExprNode};
 use crate::query::Query;
 use crate::row::Row;
+use crate::session::Session;
 use crate::sql::render;
 use crate::value::{ColumnValue, Value};
 
@@ -367,7 +368,7 @@ impl<'s, T: Entity> Query<'s, T> {
     }
 }
 
-impl<T: Entity, L: SelectList<T>> Select<'_, T, L> {
+impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// `GROUP BY column` (repeatable, in call order).
     pub fn group_by<C>(mut self, column: Column<T, C>) -> Self {
         self.group_by.push(column.name());
@@ -430,6 +431,13 @@ impl<T: Entity, L: SelectList<T>> Select<'_, T, L> {
     /// Every row, as a tuple (after an autoflush; in the session's
     /// transaction when one is open).
     pub async fn all(self) -> Result<Vec<L::Out>> {
+        let (stmt, session) = self.prepare_run().await?;
+        let set = session.fetch(&stmt).await?;
+        set.into_rows().iter().map(L::decode).collect()
+    }
+
+    /// The checks and autoflush before running, and the statement.
+    pub(crate) async fn prepare_run(self) -> Result<(crate::sql::Statement, &'s mut Session)> {
         if !self.query.loads.is_empty() || self.query.lock.is_some() {
             return Err(Error::Usage {
                 entity: Some(T::meta().name),
@@ -443,8 +451,7 @@ impl<T: Entity, L: SelectList<T>> Select<'_, T, L> {
         let stmt = self.statement();
         let session = self.query.session;
         session.autoflush().await?;
-        let set = session.fetch(&stmt).await?;
-        set.into_rows().iter().map(L::decode).collect()
+        Ok((stmt, session))
     }
 
     /// The first row, if any.

@@ -352,6 +352,19 @@ impl Session {
 impl Session {
     /// Turns a result into handles through the identity map: a row whose key
     /// is mapped yields the mapped object, unchanged, unless it was expired.
+    /// Builds plain values of `T` from rows, with the `after_load` hooks
+    /// run, outside the identity map (what a stream yields).
+    pub(crate) fn detached_loader<T: Entity>(
+        &self,
+    ) -> impl Fn(Vec<Value>) -> Result<T> + Send + Sync + 'static {
+        let after_load = self.after_load_hooks::<T>();
+        move |values| {
+            let mut value = T::from_row(values)?;
+            super::hooks::run_after_load(&after_load, &mut value)?;
+            Ok(value)
+        }
+    }
+
     pub(crate) fn materialize<T: Entity>(&mut self, set: RowSet) -> Result<Vec<Handle<T>>> {
         let after_load = self.after_load_hooks::<T>();
         let run_after_load = |value: &mut T| super::hooks::run_after_load(&after_load, value);

@@ -550,6 +550,35 @@ impl Session {
         observe(&stats, self.engine.dialect(), &stmt.sql, run).await
     }
 
+    /// Runs a query and yields its rows in chunks of at most `batch` as they
+    /// arrive, on the session's transaction if one is open (its own writes
+    /// visible), else on one connection held for the stream's length.
+    pub(crate) fn stream(
+        &mut self,
+        stmt: Statement,
+        batch: usize,
+    ) -> futures_util::stream::BoxStream<'_, Result<RowSet>> {
+        use futures_util::StreamExt;
+        Box::pin(async_stream::try_stream! {
+            self.before_statement().await?;
+            let target = match &mut self.tx {
+                Some(tx) => Target::Conn(tx),
+                None => Target::Pool(self.engine.pool()),
+            };
+            let mut record = crate::telemetry::StreamRecord::new(
+                [&self.stats, self.engine.stats()],
+                stmt.sql.clone(),
+            );
+            let mut rows = target.stream(stmt.sql.clone(), stmt.params, batch);
+            while let Some(set) = rows.next().await {
+                record.failed = set.is_err();
+                let set = set.map_err(|e| e.for_statement(&stmt.sql))?;
+                record.rows += set.len() as u64;
+                yield set;
+            }
+        })
+    }
+
     pub(crate) async fn execute(&mut self, stmt: &Statement) -> Result<crate::backend::Done> {
         self.before_statement().await?;
         let target = match &mut self.tx {
