@@ -140,6 +140,25 @@ backend_tests! {
         assert_eq!(fewest, Some(("b".to_string(),)));
         let shops: Vec<(String,)> = s.query::<Order>().order_by(Order::SHOP.asc()).select((Order::SHOP,)).distinct().all().await?;
         assert_eq!(shops, [("a".to_string(),), ("b".to_string(),), ("c".to_string(),)]);
+        // Arithmetic with constants, grouped and ordered by the expression:
+        // items in buckets of 2 (1 -> 0, 2 -> 2, 5 -> 4, 1e6 -> 1e6, 2e9 -> 2e9).
+        let bucket = || Order::ITEMS.minus(Order::ITEMS.modulo(2));
+        let buckets: Vec<(i32, i64)> = s
+            .query::<Order>()
+            .select((bucket(), Agg::count()))
+            .group_by(bucket())
+            .order_by_asc(bucket())
+            .all()
+            .await?;
+        assert_eq!(buckets, [(0, 1), (2, 1), (4, 1), (1_000_000, 1), (2_000_000_000, 1)]);
+        let shifted: Vec<(i32, i32)> = s
+            .query::<Order>()
+            .filter(Order::SHOP.eq("a"))
+            .order_by(Order::ITEMS.asc())
+            .select((Order::ITEMS.plus(10).times(2), Order::ITEMS.times(Order::ITEMS).minus(1)))
+            .all()
+            .await?;
+        assert_eq!(shifted, [(22, 0), (24, 3)]);
         s.commit().await?;
         Ok(())
     }

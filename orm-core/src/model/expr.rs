@@ -49,8 +49,11 @@ pub enum ExprNode {
     Upper(&'static str),
     /// Characters, not bytes.
     Length(&'static str),
-    /// `a op b` between two columns, `op` one of `+ - *`.
-    Arith(&'static str, char, &'static str),
+    /// `a op b`, `op` one of `+ - * %`.
+    Arith(Box<ExprNode>, char, Box<ExprNode>),
+    /// An integer constant, written as a number (never a bound value: it
+    /// is part of the statement's text and shape).
+    Int(i64),
     /// Hand-written SQL (the escape hatch).
     Raw(String),
     /// The constant 1 (what an `EXISTS` subquery selects).

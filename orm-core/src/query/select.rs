@@ -284,30 +284,112 @@ impl<E, T> Column<E, T> {
         Item::of(ExprNode::Length(self.name()))
     }
 
-    /// `column + other` (columns of one numeric type).
-    pub fn plus(self, other: Column<E, T>) -> Item<E, T>
+    /// `column + other`: another column or expression of the same numeric
+    /// type, or a constant (`Order::ITEMS.plus(1)`).
+    pub fn plus(self, other: impl Into<Item<E, T>>) -> Item<E, T>
     where
         T: Summable,
     {
-        Item::of(ExprNode::Arith(self.name(), '+', other.name()))
+        Item::from(self).plus(other)
     }
 
     /// `column - other`.
-    pub fn minus(self, other: Column<E, T>) -> Item<E, T>
+    pub fn minus(self, other: impl Into<Item<E, T>>) -> Item<E, T>
     where
         T: Summable,
     {
-        Item::of(ExprNode::Arith(self.name(), '-', other.name()))
+        Item::from(self).minus(other)
     }
 
     /// `column * other`.
-    pub fn times(self, other: Column<E, T>) -> Item<E, T>
+    pub fn times(self, other: impl Into<Item<E, T>>) -> Item<E, T>
     where
         T: Summable,
     {
-        Item::of(ExprNode::Arith(self.name(), '*', other.name()))
+        Item::from(self).times(other)
+    }
+
+    /// `column % other`, the remainder of integers (its sign is the
+    /// dividend's on every backend).
+    pub fn modulo(self, other: impl Into<Item<E, T>>) -> Item<E, T>
+    where
+        T: Integer,
+    {
+        Item::from(self).modulo(other)
     }
 }
+
+impl<E, T> From<Column<E, T>> for Item<E, T> {
+    fn from(c: Column<E, T>) -> Item<E, T> {
+        Item::of(ExprNode::Column(c.name()))
+    }
+}
+
+impl<E, T> Item<E, T> {
+    fn arith(self, op: char, other: impl Into<Item<E, T>>) -> Item<E, T> {
+        Item::of(ExprNode::Arith(
+            Box::new(self.kind),
+            op,
+            Box::new(other.into().kind),
+        ))
+    }
+
+    /// `self + other` (an expression, a column or a constant).
+    pub fn plus(self, other: impl Into<Item<E, T>>) -> Item<E, T>
+    where
+        T: Summable,
+    {
+        self.arith('+', other)
+    }
+
+    /// `self - other`.
+    pub fn minus(self, other: impl Into<Item<E, T>>) -> Item<E, T>
+    where
+        T: Summable,
+    {
+        self.arith('-', other)
+    }
+
+    /// `self * other`.
+    pub fn times(self, other: impl Into<Item<E, T>>) -> Item<E, T>
+    where
+        T: Summable,
+    {
+        self.arith('*', other)
+    }
+
+    /// `self % other`, integers only.
+    pub fn modulo(self, other: impl Into<Item<E, T>>) -> Item<E, T>
+    where
+        T: Integer,
+    {
+        self.arith('%', other)
+    }
+}
+
+/// The integer column types (`%` takes no floats on PostgreSQL).
+pub trait Integer: Summable {}
+
+macro_rules! integer_literals {
+    ($($t:ty),*) => {$(
+        impl Integer for $t {}
+        impl Integer for Option<$t> {}
+        /// A constant operand, written into the SQL as a number.
+        impl<E> From<$t> for Item<E, $t> {
+            fn from(n: $t) -> Item<E, $t> {
+                Item::of(ExprNode::Int(i64::from(n)))
+            }
+        }
+        /// A constant operand of a nullable column's arithmetic.
+        impl<E> From<$t> for Item<E, Option<$t>> {
+            fn from(n: $t) -> Item<E, Option<$t>> {
+                Item::of(ExprNode::Int(i64::from(n)))
+            }
+        }
+    )*};
+}
+
+integer_literals!(i16, i32, i64);
 
 /// A list of select items: a tuple of up to eight.
 pub trait SelectList<E> {
@@ -346,11 +428,11 @@ select_list!(A 0, B 1, C 2, D 3, F 4, G 5, H 6, I 7);
 pub struct Select<'s, T: Entity, L: SelectList<T>> {
     query: Query<'s, T>,
     list: L,
-    group_by: Vec<&'static str>,
+    group_by: Vec<ExprNode>,
     having: Vec<Having<T>>,
     distinct: bool,
     /// ORDER BY aggregates, after the query's column order.
-    agg_order: Vec<(Func, &'static str, crate::model::column::Direction)>,
+    agg_order: Vec<(ExprNode, crate::model::column::Direction)>,
 }
 
 impl<'s, T: Entity> Query<'s, T> {
@@ -370,8 +452,10 @@ impl<'s, T: Entity> Query<'s, T> {
 
 impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// `GROUP BY column` (repeatable, in call order).
-    pub fn group_by<C>(mut self, column: Column<T, C>) -> Self {
-        self.group_by.push(column.name());
+    /// `GROUP BY` a column or an expression (`Account::ABALANCE.minus(
+    /// Account::ABALANCE.modulo(1000))`), repeatable, in call order.
+    pub fn group_by<C>(mut self, key: impl Into<Item<T, C>>) -> Self {
+        self.group_by.push(key.into().kind);
         self
     }
 
@@ -387,18 +471,19 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
         self
     }
 
-    /// `ORDER BY aggregate ASC` (after the query's own `order_by` columns):
-    /// the groups by an aggregate's value.
-    pub fn order_by_asc<O>(mut self, agg: Agg<T, O>) -> Self {
+    /// `ORDER BY item ASC` (after the query's own `order_by` columns): an
+    /// aggregate, an expression or a column of the list, e.g. the groups by
+    /// an aggregate's value.
+    pub fn order_by_asc(mut self, item: impl SelectItem<T>) -> Self {
         self.agg_order
-            .push((agg.func, agg.column, crate::model::column::Direction::Asc));
+            .push((item.expr(), crate::model::column::Direction::Asc));
         self
     }
 
-    /// `ORDER BY aggregate DESC`: the largest first (top-n reports).
-    pub fn order_by_desc<O>(mut self, agg: Agg<T, O>) -> Self {
+    /// `ORDER BY item DESC`: the largest first (top-n reports).
+    pub fn order_by_desc(mut self, item: impl SelectItem<T>) -> Self {
         self.agg_order
-            .push((agg.func, agg.column, crate::model::column::Direction::Desc));
+            .push((item.expr(), crate::model::column::Direction::Desc));
         self
     }
 
@@ -423,7 +508,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
             &self
                 .agg_order
                 .iter()
-                .map(|(f, c, d)| (render::agg_sql(dialect, *f, c), *d))
+                .map(|(e, d)| (render::expr_sql(dialect, e, None), *d))
                 .collect::<Vec<_>>(),
         )
     }

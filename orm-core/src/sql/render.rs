@@ -284,7 +284,7 @@ pub(crate) fn select_items(
     dialect: Dialect,
     spec: &SelectSpec<'_>,
     items: &[ExprNode],
-    group_by: &[&'static str],
+    group_by: &[ExprNode],
     having: &[(String, CmpOp, Value)],
     distinct: bool,
     expr_order: &[(String, Direction)],
@@ -297,7 +297,7 @@ pub(crate) fn select_items(
         q.expr(item(dialect, e));
     }
     for g in group_by {
-        q.group_by_col(*g);
+        q.add_group_by([item(dialect, g)]);
     }
     for (sql, op, value) in having {
         q.and_having(compare(
@@ -401,7 +401,14 @@ fn compare(left: Expr, op: CmpOp, right: Expr) -> Expr {
 /// An aggregate's SQL. Each has one SQL type per backend, so that it
 /// decodes to one Rust type everywhere (see `query::select`).
 pub(crate) fn agg_sql(dialect: Dialect, func: AggFunc, column: &str) -> String {
-    let c = quote(dialect, column);
+    match func {
+        AggFunc::CountAll => "COUNT(*)".into(),
+        f => agg_of(dialect, f, &quote(dialect, column)),
+    }
+}
+
+/// An aggregate of `c`, an expression already written for `dialect`.
+fn agg_of(dialect: Dialect, func: AggFunc, c: &str) -> String {
     match (func, dialect) {
         (AggFunc::CountAll, _) => "COUNT(*)".into(),
         (AggFunc::Count, _) => format!("COUNT({c})"),
@@ -421,21 +428,47 @@ pub(crate) fn agg_sql(dialect: Dialect, func: AggFunc, column: &str) -> String {
 
 /// A select expression for `dialect`.
 pub(crate) fn item(dialect: Dialect, e: &ExprNode) -> Expr {
-    let q = |c: &str| quote(dialect, c);
-    Expr::cust(match (e, dialect) {
-        (ExprNode::Column(c), _) => return Expr::col(*c),
-        (ExprNode::Sub(sub), _) => return Expr::SubQuery(None, Box::new(subquery(dialect, sub))),
+    item_in(dialect, e, None)
+}
+
+/// A select expression whose columns are qualified by `table` (an alias
+/// in a join), or unqualified.
+pub(crate) fn item_in(dialect: Dialect, e: &ExprNode, table: Option<&str>) -> Expr {
+    match (e, table) {
+        (ExprNode::Column(c), None) => Expr::col(*c),
+        (ExprNode::Sub(sub), _) => Expr::SubQuery(None, Box::new(subquery(dialect, sub))),
+        _ => Expr::cust(expr_sql(dialect, e, table)),
+    }
+}
+
+/// The SQL of an expression (identifiers quoted, qualified by `table`).
+pub(crate) fn expr_sql(dialect: Dialect, e: &ExprNode, table: Option<&str>) -> String {
+    let q = |c: &str| match table {
+        Some(t) => format!("{}.{}", quote(dialect, t), quote(dialect, c)),
+        None => quote(dialect, c),
+    };
+    match (e, dialect) {
+        (ExprNode::Column(c), _) => q(c),
         (ExprNode::One, _) => "1".to_string(),
-        (ExprNode::Agg(f, c), _) => agg_sql(dialect, *f, c),
+        (ExprNode::Int(n), _) => n.to_string(),
+        (ExprNode::Agg(AggFunc::CountAll, _), _) => "COUNT(*)".into(),
+        (ExprNode::Agg(f, c), _) => agg_of(dialect, *f, &q(c)),
         (ExprNode::Lower(c), _) => format!("LOWER({})", q(c)),
         (ExprNode::Upper(c), _) => format!("UPPER({})", q(c)),
         // Characters, not bytes, everywhere; a 64-bit count.
         (ExprNode::Length(c), Dialect::Postgres) => format!("CAST(LENGTH({}) AS BIGINT)", q(c)),
         (ExprNode::Length(c), Dialect::MySql) => format!("CHAR_LENGTH({})", q(c)),
         (ExprNode::Length(c), Dialect::Sqlite) => format!("LENGTH({})", q(c)),
-        (ExprNode::Arith(a, op, b), _) => format!("({} {op} {})", q(a), q(b)),
+        (ExprNode::Arith(a, op, b), _) => format!(
+            "({} {op} {})",
+            expr_sql(dialect, a, table),
+            expr_sql(dialect, b, table)
+        ),
         (ExprNode::Raw(sql), _) => sql.clone(),
-    })
+        // The typed API never puts a subquery inside an expression (a
+        // scalar subquery is a select item or a comparison of its own).
+        (ExprNode::Sub(_), _) => "NULL".to_string(),
+    }
 }
 
 /// The alias of a subquery's table when it is correlated with a query of

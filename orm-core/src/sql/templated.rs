@@ -220,19 +220,11 @@ fn walk_sub(
     counts: &mut (usize, usize),
 ) {
     key.name(sub.table);
-    match &sub.item {
-        ExprNode::Column(c) => drop(key.tag(0).name(c)),
-        ExprNode::Agg(f, c) => drop(key.tag(1).tag(f.tag()).name(c)),
-        ExprNode::Lower(c) => drop(key.tag(2).name(c)),
-        ExprNode::Upper(c) => drop(key.tag(3).name(c)),
-        ExprNode::Length(c) => drop(key.tag(4).name(c)),
-        ExprNode::Arith(a, op, b) => drop(key.tag(5).name(a).tag(*op as u8).name(b)),
-        ExprNode::Raw(sql) => drop(key.tag(6).text(sql)),
-        ExprNode::One => drop(key.tag(7)),
-        ExprNode::Sub(inner) => {
-            key.tag(8);
-            walk_sub(dialect, inner, key, padding, counts);
-        }
+    if let ExprNode::Sub(inner) = &sub.item {
+        key.tag(8);
+        walk_sub(dialect, inner, key, padding, counts);
+    } else {
+        item_shape(&sub.item, key);
     }
     key.number(sub.correlate.len() as u64);
     for (inner, table, outer) in &sub.correlate {
@@ -250,6 +242,28 @@ fn walk_sub(
         None => {
             key.tag(0);
         }
+    }
+}
+
+/// The shape of a select expression without subqueries.
+fn item_shape(e: &ExprNode, key: &mut ShapeKey) {
+    match e {
+        ExprNode::Column(c) => drop(key.tag(0).name(c)),
+        ExprNode::Agg(f, c) => drop(key.tag(1).tag(f.tag()).name(c)),
+        ExprNode::Lower(c) => drop(key.tag(2).name(c)),
+        ExprNode::Upper(c) => drop(key.tag(3).name(c)),
+        ExprNode::Length(c) => drop(key.tag(4).name(c)),
+        ExprNode::Arith(a, op, b) => {
+            key.tag(5);
+            item_shape(a, key);
+            key.tag(*op as u8);
+            item_shape(b, key);
+        }
+        ExprNode::Raw(sql) => drop(key.tag(6).text(sql)),
+        ExprNode::One => drop(key.tag(7)),
+        // The typed API puts no subquery inside an expression.
+        ExprNode::Sub(_) => drop(key.tag(8)),
+        ExprNode::Int(n) => drop(key.tag(9).number(*n as u64)),
     }
 }
 
