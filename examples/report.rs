@@ -12,8 +12,10 @@
 //! `_history` itself (scale `REPORT_SCALE`: 100,000 accounts per unit;
 //! default 10 on a server, 2 on SQLite), then times:
 //!
-//! 1. the six report queries one after another, then concurrently on six
-//!    pooled connections (`Database::concurrently`);
+//! 1. the six report queries (five built with the typed layer: aggregates,
+//!    GROUP BY an expression, a join of history with accounts) one after
+//!    another, then concurrently on six pooled connections
+//!    (`Database::concurrently`);
 //! 2. the 100 most overdrawn accounts (an entity query that scans every
 //!    account): uncached, first run through a cache region (a miss: the
 //!    query runs and its rows are stored), second run (a hit), the objects
@@ -89,21 +91,25 @@ async fn main() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // 1. Six independent report queries.
-    let queries = pgbench::report_queries(db.dialect());
-    let batch = || {
-        queries
-            .iter()
-            .map(|(_, sql, _)| db.sql(sql.clone(), vec![]).batched())
-            .collect::<Result<Vec<_>>>()
+    // 1. Six independent report queries (five built with the typed layer).
+    let titles: Vec<&str> = pgbench::report_queries(&db)?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    let batch = || -> Result<Vec<_>> {
+        Ok(pgbench::report_queries(&db)?
+            .into_iter()
+            .map(|(_, q)| q)
+            .collect())
     };
     // Warm the server's caches and open the pool's connections first.
     db.concurrently(6, batch()?).await;
     println!("six report queries");
     let serial = Instant::now();
-    for (title, sql, _) in &queries {
+    for (title, query) in pgbench::report_queries(&db)? {
         let one = Instant::now();
-        let rows = db.sql(sql.clone(), vec![]).rows().await?;
+        let mut results = db.concurrently(1, vec![query]).await;
+        let rows = results.pop().expect("one result").map_err(|e| *e.error)?;
         let plural = if rows.len() == 1 { "" } else { "s" };
         println!(
             "  {title:<40} {:>10}  ({} row{plural})",
@@ -116,18 +122,26 @@ async fn main() -> Result<()> {
     let concurrent = Instant::now();
     let results = db.concurrently(6, batch).await;
     let concurrent = concurrent.elapsed();
-    for (r, (title, _, _)) in results.iter().zip(&queries) {
+    for (r, title) in results.iter().zip(&titles) {
         if let Err(e) = r {
             println!("  {title}: {e}");
         }
     }
     println!("  {:<40} {:>10}", "serial, one after another", ms(serial));
     println!(
-        "  {:<40} {:>10}  ({:.1}x)\n",
+        "  {:<40} {:>10}  ({:.1}x)",
         "concurrent, 6 workers",
         ms(concurrent),
         serial.as_secs_f64() / concurrent.as_secs_f64()
     );
+    // A typed select's rows are tuples of Rust values.
+    let mut s = db.session();
+    if let Some((bid, accounts, balance)) = pgbench::balance_by_branch(&mut s).first().await? {
+        println!(
+            "  branch {bid}: {accounts} accounts, balance {} (a typed row: (i32, i64, Option<i64>))\n",
+            balance.unwrap_or(0)
+        );
+    }
 
     // 2. One slow query through the cache, into the session.
     let region = report_region(&db).await?;

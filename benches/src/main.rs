@@ -114,7 +114,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(workloads::cache::cache(backend).await?)
             }
             other => {
-                eprintln!("unknown benchmark {other:?}; available: peers, templates, in-lists, cache, pool-cost, drivers");
+                eprintln!(
+                    "unknown benchmark {other:?}; available: peers, templates, in-lists, cache, pool-cost, drivers"
+                );
                 std::process::exit(2);
             }
         }

@@ -55,6 +55,27 @@ pub struct Comment {
     pub post: Ref<Post>,
 }
 
+/// W9 streams this table's 1,000,000 rows (seeded untimed with one
+/// INSERT .. SELECT).
+#[entity(table = "bench_readings")]
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    #[key(auto)]
+    pub id: i64,
+    pub sensor: i64,
+    #[column(len = 40)]
+    pub note: String,
+}
+
+/// One row of W9's stream.
+#[allow(dead_code)] // decoded to be measured, not read
+#[derive(Debug, sqlx::FromRow)]
+pub struct ReadingRow {
+    pub id: i64,
+    pub sensor: i64,
+    pub note: String,
+}
+
 /// W3 inserts here (emptied, untimed, after every operation).
 #[entity(table = "bench_new_users")]
 #[derive(Debug, Clone)]

@@ -215,8 +215,9 @@ pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
 pub use query::{
-    Agg, Having, Item, Outer, Page, Param, Query, STREAM_CHUNK, Select, SelectItem, SelectList,
-    Shape, Statement, Subquery, Summable, Synchronize, TemplateOptions, Uncorrelated, Upsert,
+    Agg, CountRows, FromBoth, FromLeft, FromRight, Having, Item, Join, JoinHaving, JoinItem,
+    JoinList, JoinSelect, Outer, Page, Param, Query, STREAM_CHUNK, Select, SelectItem, SelectList,
+    Shape, Side, Statement, Subquery, Summable, Synchronize, TemplateOptions, Uncorrelated, Upsert,
 };
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use row::{Row, RowSet};

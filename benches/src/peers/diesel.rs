@@ -63,6 +63,14 @@ mod tables {
     }
 
     diesel::table! {
+        bench_readings (id) {
+            id -> BigInt,
+            sensor -> BigInt,
+            note -> Varchar,
+        }
+    }
+
+    diesel::table! {
         bench_posts (id) {
             id -> BigInt,
             user_id -> BigInt,
@@ -95,7 +103,7 @@ mod tables {
     diesel::allow_tables_to_appear_in_same_query!(bench_users, bench_posts, bench_comments);
 }
 
-use tables::{bench_comments, bench_new_users, bench_posts, bench_users};
+use tables::{bench_comments, bench_new_users, bench_posts, bench_readings, bench_users};
 
 #[allow(dead_code)] // decoded to be measured, not read
 #[derive(Debug, Queryable, Selectable, Identifiable)]
@@ -131,7 +139,16 @@ pub struct Comment {
     pub likes: i32,
 }
 
-/// W3's rows, borrowing the shared input (as the Diesel guide's `NewPost<'a>`).
+/// W9's rows: every column decoded, as the other peers decode them.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = bench_readings)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
+pub struct Reading {
+    pub id: i64,
+    pub sensor: i64,
+    pub note: String,
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = bench_new_users)]
 pub struct NewUser<'a> {
@@ -231,6 +248,22 @@ pub async fn load(ctx: &Ctx, n: usize) -> R {
         .select(User::as_select())
         .load(c)?);
     Ok(Outcome::new(users.len(), 1))
+}
+
+/// W9: `load_iter`, Diesel's row-by-row loading (`DefaultLoadingMode`:
+/// libpq and libmysqlclient buffer the result client-side, SQLite steps).
+pub async fn stream(ctx: &Ctx) -> R {
+    use diesel::connection::DefaultLoadingMode;
+    let mut conn = ctx.diesel.lock()?;
+    let n = each!(conn, c => {
+        let mut n = 0;
+        for r in bench_readings::table.select(Reading::as_select()).load_iter::<Reading, DefaultLoadingMode>(c)? {
+            let r = r?;
+            n += usize::from(r.id > 0 && r.sensor >= 0 && !r.note.is_empty());
+        }
+        n
+    });
+    Ok(Outcome::new(n, 1))
 }
 
 /// W2: `left_join`, one LEFT JOIN into `(User, Option<Post>)` pairs.

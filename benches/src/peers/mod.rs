@@ -32,6 +32,9 @@ pub enum Peer {
     /// This ORM on SQLite or MySQL through sqlx's driver instead of the
     /// default one (rusqlite, mysql_async): the measure of what it buys.
     OrmSqlxDriver,
+    /// This ORM's typed join (W2): one LEFT JOIN into `(User, Option<Post>)`
+    /// pairs through the identity map.
+    OrmJoin,
     /// This ORM reading through a memory result-cache region (W8).
     OrmMemory,
     /// This ORM reading through a Redis result-cache region (W8).
@@ -49,6 +52,7 @@ impl Peer {
             Peer::Diesel => "diesel",
             Peer::SqlAlchemy => "sqlalchemy",
             Peer::OrmSqlxDriver => "orm (sqlx driver)",
+            Peer::OrmJoin => "orm, typed join",
             Peer::OrmMemory => "orm, memory cache",
             Peer::OrmRedis => "orm, Redis cache",
         }

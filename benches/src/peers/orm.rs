@@ -9,7 +9,7 @@ use orm_core::prelude::*;
 use orm_core::Database;
 
 use super::Outcome;
-use crate::schema::{Group, NewUser, NewUserData, Plane, Post, Receiver, User};
+use crate::schema::{Group, NewUser, NewUserData, Plane, Post, Reading, Receiver, User};
 use crate::workloads::receivers::{self, EDGE, NEW_FILTER};
 use crate::workloads::{Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
 
@@ -40,6 +40,31 @@ pub async fn join(ctx: &Ctx, db: &Database) -> R {
         return Err(format!("W2: {} users, expected {}", users.len(), ctx.w2_users).into());
     }
     done(&s, posts.len())
+}
+
+/// W2 through the typed join: one LEFT JOIN along `User::POSTS` into
+/// `(User, Option<Post>)` pairs, both sides through the identity map.
+pub async fn typed_join(ctx: &Ctx, db: &Database) -> R {
+    let mut s = db.session();
+    let pairs = s
+        .query::<User>()
+        .filter(User::ID.lt(ctx.lo + JOIN_USERS).and(User::AGE.ge(JOIN_MIN_AGE)))
+        .left_join(User::POSTS)
+        .await?;
+    done(&s, pairs.len())
+}
+
+/// W9: `stream()`, every reading as a plain value, one at a time.
+pub async fn stream(db: &Database) -> R {
+    use futures_util::TryStreamExt;
+    let mut s = db.session();
+    let mut n = 0;
+    let mut rows = s.query::<Reading>().stream();
+    while let Some(r) = rows.try_next().await? {
+        n += usize::from(r.id > 0 && r.sensor >= 0 && !r.note.is_empty());
+    }
+    drop(rows);
+    done(&s, n)
 }
 
 /// W3: `add_all` + `commit`; keys are read back into the handles.

@@ -158,6 +158,35 @@ pub mod new_users {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod readings {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_readings")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub sensor: i64,
+        pub note: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// W9: `Entity::find().stream(..)`, models as they arrive.
+pub async fn stream(ctx: &Ctx) -> R {
+    use futures_util::TryStreamExt;
+    let mut rows = readings::Entity::find().stream(&ctx.sea).await?;
+    let mut n = 0;
+    while let Some(r) = rows.try_next().await? {
+        n += usize::from(r.id > 0 && r.sensor >= 0 && !r.note.is_empty());
+    }
+    Ok(Outcome::new(n, 1))
+}
+
 /// The SeaORM connection: `Database::connect` on one connection (see the module doc).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, Box<dyn Error>> {
     let mut options = sea_orm::ConnectOptions::new(url);

@@ -92,7 +92,7 @@ impl SqlAlchemy {
             Kind::Graph => "W4".into(),
             Kind::Update => "W5".into(),
             Kind::Reroute(n) => format!("W7 {n}"),
-            Kind::Report => return Err("sqlalchemy runs W1-W5 and W7 only".into()),
+            Kind::Report | Kind::Stream => return Err("sqlalchemy runs W1-W5 and W7 only".into()),
         };
         let mut p = self.inner.lock().expect("sqlalchemy process");
         tokio::task::block_in_place(|| p.command(&command))

@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 
 use super::Outcome;
 use crate::schema::{
-    CommentRow, NewUserData, PlaneRow, PostGraph, PostRow, ReceiverRow, UserGraph, UserPostRow, UserRow,
+    CommentRow, NewUserData, PlaneRow, PostGraph, PostRow, ReadingRow, ReceiverRow, UserGraph, UserPostRow, UserRow,
 };
 use crate::workloads::receivers::{self, EDGE, NEW_FILTER};
 use crate::workloads::{Backend, Ctx, GRAPH_USERS, JOIN_MIN_AGE, JOIN_USERS, UPDATE_USERS};
@@ -167,6 +167,22 @@ pub async fn join(ctx: &Ctx) -> R {
     let hi = ctx.lo + JOIN_USERS;
     let rows: Vec<UserPostRow> = each!(raw, c => sqlx::query_as(sql).bind(hi).bind(JOIN_MIN_AGE).fetch_all(c).await?);
     Ok(Outcome::new(rows.len(), 1))
+}
+
+/// W9: `fetch`, sqlx's row stream, each row decoded into a struct.
+pub async fn stream(ctx: &Ctx) -> R {
+    use futures_util::TryStreamExt;
+    let raw = &ctx.raw;
+    let sql = "SELECT id, sensor, note FROM bench_readings";
+    let n = each!(raw, c => {
+        let mut rows = sqlx::query_as::<_, ReadingRow>(sql).fetch(c);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await? {
+            n += usize::from(r.id > 0 && r.sensor >= 0 && !r.note.is_empty());
+        }
+        n
+    });
+    Ok(Outcome::new(n, 1))
 }
 
 /// W3: one multi-row INSERT per bind-limit chunk, in autocommit, keys read back with RETURNING (or

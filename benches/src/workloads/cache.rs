@@ -63,8 +63,9 @@ impl Probe {
                 })
             }
             Probe::Rows => {
-                let (_, sql, tables) = pgbench::report_queries(db.dialect()).remove(0);
-                let q = db.sql(sql, vec![]).reads(tables.iter().copied());
+                // The first report query, built by the typed layer, through the cache as SQL.
+                let stmt = pgbench::balance_by_branch(&mut db.session()).statement();
+                let q = db.sql(stmt.sql().to_string(), stmt.params().to_vec()).reads(["pgbench_accounts"]);
                 Ok(match region {
                     Some(r) => q.cached(r).rows().await?.len(),
                     None => q.rows().await?.len(),
@@ -90,14 +91,16 @@ fn default_label(dialect: Dialect) -> &'static str {
 /// Medians of the six report queries run one after another and as one
 /// concurrent batch, passes interleaved.
 async fn serial_vs_concurrent(db: &Database) -> Result<(Duration, Duration)> {
-    let queries = pgbench::report_queries(db.dialect());
-    let batch = || queries.iter().map(|(_, sql, _)| db.sql(sql.clone(), vec![]).batched()).collect::<Result<Vec<_>>>();
+    let batch =
+        || Ok::<_, orm_core::Error>(pgbench::report_queries(db)?.into_iter().map(|(_, q)| q).collect::<Vec<_>>());
     db.concurrently(6, batch()?).await; // warm-up: server caches, pool connections
     let (mut serial, mut concurrent) = (Vec::new(), Vec::new());
     for _ in 0..PASSES {
         let started = Instant::now();
-        for (_, sql, _) in &queries {
-            db.sql(sql.clone(), vec![]).rows().await?;
+        for q in batch()? {
+            for r in db.concurrently(1, vec![q]).await {
+                r.map_err(|e| *e.error)?;
+            }
         }
         serial.push(started.elapsed());
         let started = Instant::now();

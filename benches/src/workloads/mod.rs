@@ -15,7 +15,7 @@ use orm_core::Database;
 
 use crate::peers::sqlx_raw::Raw;
 use crate::peers::{Outcome, Peer};
-use crate::schema::{Comment, Group, NewUser, NewUserData, Plane, Post, Receiver, User, new_users};
+use crate::schema::{Comment, Group, NewUser, NewUserData, Plane, Post, Reading, Receiver, User, new_users};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Backend {
@@ -107,10 +107,13 @@ pub const COMMENTED_USERS: i64 = 200;
 /// W7's receivers (the size of the configuration service's command), and with `--quick`.
 pub const RECEIVERS: usize = 200;
 pub const QUICK_RECEIVERS: usize = 50;
+/// W9's rows, streamed.
+pub const READINGS: i64 = 1_000_000;
 
 /// Every table the seed creates (ANALYZE names them on the servers).
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "bench_users",
+    "bench_readings",
     "bench_posts",
     "bench_comments",
     "bench_new_users",
@@ -147,11 +150,7 @@ pub fn orm_options(through_sqlx: bool) -> orm_core::ConnectOptions {
 /// only `mode`, `cache`, `immutable`, `vfs`): `PRAGMA synchronous = NORMAL`
 /// runs through `execute_sql` on the one connection, and the runner reads it
 /// back before every case ([`check_pragmas`]).
-async fn orm_peer(
-    backend: Backend,
-    url: &str,
-    through_sqlx: bool,
-) -> Result<Database, Box<dyn std::error::Error>> {
+async fn orm_peer(backend: Backend, url: &str, through_sqlx: bool) -> Result<Database, Box<dyn std::error::Error>> {
     let db = Database::connect_with(url, orm_options(through_sqlx)).await?;
     if backend == Backend::Sqlite {
         db.execute_sql("PRAGMA synchronous = NORMAL", vec![]).await?;
@@ -289,6 +288,31 @@ pub async fn sqlite_plans(ctx: &Ctx) -> Result<Vec<String>, Box<dyn std::error::
     Ok(out)
 }
 
+/// W9's table: [`READINGS`] rows in one INSERT .. SELECT from a generated
+/// sequence.
+async fn fill_readings(backend: Backend, admin: &Database) -> Result<(), Box<dyn std::error::Error>> {
+    const DIGITS: &str = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                          UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                          UNION ALL SELECT 8 UNION ALL SELECT 9)";
+    let sql = match backend {
+        Backend::Postgres => format!(
+            "INSERT INTO bench_readings (sensor, note) SELECT g % 97, 'reading number ' || g \
+             FROM generate_series(1, {READINGS}) g"
+        ),
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {READINGS}) \
+             INSERT INTO bench_readings (sensor, note) SELECT n % 97, 'reading number ' || n FROM seq"
+        ),
+        Backend::Mysql => format!(
+            "INSERT INTO bench_readings (sensor, note) SELECT n % 97, CONCAT('reading number ', n) FROM \
+             (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d + 1 AS n \
+             FROM {DIGITS} a, {DIGITS} b, {DIGITS} c, {DIGITS} e, {DIGITS} f, {DIGITS} g) seq"
+        ),
+    };
+    admin.execute_sql(sql, vec![]).await?;
+    Ok(())
+}
+
 /// ANALYZE on the seeding database's connection, every seeded table:
 /// PostgreSQL `ANALYZE t, ..`, MariaDB `ANALYZE TABLE t, ..` (InnoDB's
 /// persistent statistics), SQLite `ANALYZE` (writes `sqlite_stat1`).
@@ -344,6 +368,7 @@ pub async fn setup(backend: Backend, quick: bool, stale: bool) -> Result<Ctx, Bo
         Plane::schema(),
         Receiver::schema(),
         Group::schema(),
+        Reading::schema(),
     ];
     admin.drop_all(&schema).await?;
     admin.create_all(&schema).await?;
@@ -395,6 +420,7 @@ pub async fn setup(backend: Backend, quick: bool, stale: bool) -> Result<Ctx, Bo
         .collect();
     s.add_all(comments);
     s.commit().await?;
+    fill_readings(backend, &admin).await?;
     // W7's tables at the size the case runs (reseeded with the same shape
     // before every operation), so ANALYZE sees them as the case does.
     receivers::seed(&admin, if quick { QUICK_RECEIVERS } else { RECEIVERS }).await?;
@@ -522,6 +548,8 @@ pub enum Kind {
     Reroute(usize),
     /// W8: the report query, uncached and through result-cache regions.
     Report,
+    /// W9: stream every row of a 1,000,000-row table, one at a time.
+    Stream,
 }
 
 pub fn cases(quick: bool, backend: Backend) -> Vec<Case> {
@@ -544,7 +572,7 @@ pub fn cases(quick: bool, backend: Backend) -> Vec<Case> {
             id: "W2",
             label: "users LEFT JOIN posts, filtered".into(),
             kind: Kind::Join,
-            peers: three(),
+            peers: [three(), vec![Peer::OrmJoin]].concat(),
             reps: r(5),
         },
         Case {
@@ -590,6 +618,13 @@ pub fn cases(quick: bool, backend: Backend) -> Vec<Case> {
             peers: vec![Peer::Sqlx, Peer::Orm, Peer::OrmMemory, Peer::OrmRedis],
             reps: r(20),
         },
+        Case {
+            id: "W9",
+            label: "stream 1,000,000 rows".into(),
+            kind: Kind::Stream,
+            peers: [vec![Peer::Sqlx], orm(), vec![Peer::SeaOrm, Peer::Diesel]].concat(),
+            reps: 1,
+        },
     ]
 }
 
@@ -615,6 +650,7 @@ pub fn expected(ctx: &Ctx, kind: Kind) -> usize {
         Kind::Update => UPDATE_USERS as usize,
         Kind::Reroute(n) => receivers::effects(n).changes,
         Kind::Report => ctx.w8_rows,
+        Kind::Stream => READINGS as usize,
     }
 }
 
@@ -668,6 +704,15 @@ pub async fn run(ctx: &Ctx, peer: Peer, kind: Kind, input: &Input) -> Result<Out
     Ok(match (peer, kind) {
         (Peer::Orm | Peer::OrmSqlxDriver, Kind::Load(n)) => orm::load(ctx, orm_db(ctx, peer)?, n).await?,
         (Peer::Orm | Peer::OrmSqlxDriver, Kind::Join) => orm::join(ctx, orm_db(ctx, peer)?).await?,
+        (Peer::OrmJoin, Kind::Join) => orm::typed_join(ctx, &ctx.db).await?,
+        (Peer::OrmJoin, _) => return Err("orm, typed join runs W2 only".into()),
+        (Peer::Orm | Peer::OrmSqlxDriver, Kind::Stream) => orm::stream(orm_db(ctx, peer)?).await?,
+        (Peer::Sqlx, Kind::Stream) => sqlx_raw::stream(ctx).await?,
+        (Peer::SeaOrm, Kind::Stream) => seaorm::stream(ctx).await?,
+        (Peer::Diesel, Kind::Stream) => diesel::stream(ctx).await?,
+        (Peer::SqlxBulk | Peer::OrmNaive | Peer::OrmMemory | Peer::OrmRedis, Kind::Stream) => {
+            return Err("W9 runs raw sqlx, the ORM, SeaORM and Diesel".into());
+        }
         (Peer::Orm | Peer::OrmSqlxDriver, Kind::Insert(_)) => orm::insert(orm_db(ctx, peer)?, users()).await?,
         (Peer::Orm | Peer::OrmSqlxDriver, Kind::Graph) => orm::graph(ctx, orm_db(ctx, peer)?).await?,
         (Peer::Orm | Peer::OrmSqlxDriver, Kind::Update) => orm::update(ctx, orm_db(ctx, peer)?).await?,

@@ -12,8 +12,10 @@
 //! entities, in a derived table the join then extends (`SELECT .. FROM
 //! (SELECT .. FROM users WHERE .. LIMIT 10) AS r LEFT JOIN posts AS j ON
 //! ..`): a limit counts users, not user-post pairs, and the filter's
-//! unqualified column names cannot clash with the joined table's. Rows come
-//! ordered by the query's order, then the root's key, then the joined key.
+//! unqualified column names cannot clash with the joined table's. With an
+//! `order_by`, rows come in that order, then by the root's key, then the
+//! joined key; without one, in the database's order (as SQL without ORDER
+//! BY: a sort of every pair costs ~1 ms per 5,000 pairs on PostgreSQL).
 //! Both sides go through the identity map: a user with three posts is one
 //! handle in three pairs. Loaded collections are not filled (that is
 //! `load(..)`); these statements are built fresh (not yet through the
@@ -138,36 +140,55 @@ impl<T: Entity> Query<'_, T> {
                 )
             })
             .collect();
-        order.push(format!("r.{}", q(single_key(meta).unwrap_or(root_col))));
-        if let Ok(k) = single_key(target) {
-            order.push(format!("j.{}", q(k)));
+        // With an order of its own the pairs follow it, each root's pairs
+        // together by key; without one they come in the database's order
+        // (a sort of every pair is not free: +1 ms for 5,000 pairs on
+        // PostgreSQL, W2).
+        if !order.is_empty() {
+            order.push(format!("r.{}", q(single_key(meta).unwrap_or(root_col))));
+            if let Ok(k) = single_key(target) {
+                order.push(format!("j.{}", q(k)));
+            }
         }
-        let sql = format!(
-            "SELECT {} FROM ({}) r {} JOIN {} j ON j.{} = r.{} ORDER BY {}",
+        let mut sql = format!(
+            "SELECT {} FROM ({}) r {} JOIN {} j ON j.{} = r.{}",
             cols.join(", "),
             inner.sql(),
             if left { "LEFT" } else { "INNER" },
             q(target.table),
             q(joined_col),
             q(root_col),
-            order.join(", ")
         );
+        if !order.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order.join(", "));
+        }
         let stmt = crate::sql::Statement::new(sql, inner.params.clone());
         let session = self.session;
         session.autoflush().await?;
         let set = session.fetch(&stmt).await?;
         let n = meta.columns.len();
         let target_key = target.key_columns().next().map_or(0, |(i, _)| i);
-        let mut roots = Vec::with_capacity(set.rows.len());
+        let root_key: Vec<usize> = meta.key_columns().map(|(i, _)| i).collect();
+        // The rows of one root are adjacent (ordered by its key after the
+        // query's order): each root is materialized once, not once per
+        // joined row (a user with ten posts was ten identity-map merges);
+        // a root whose rows are not adjacent is merged again, harmlessly.
+        let mut roots: Vec<Vec<Value>> = Vec::new();
         let mut joined = Vec::new();
-        let mut has: Vec<bool> = Vec::with_capacity(set.rows.len());
+        // Per row: the index of its root, and whether it has a joined row.
+        let mut pairs: Vec<(usize, bool)> = Vec::with_capacity(set.rows.len());
         for mut row in set.rows {
             let rest = row.split_off(n);
-            has.push(!matches!(rest[target_key], Value::Null(_)));
-            if !matches!(rest[target_key], Value::Null(_)) {
+            let present = !matches!(rest[target_key], Value::Null(_));
+            if present {
                 joined.push(rest);
             }
-            roots.push(row);
+            let same = |last: &Vec<Value>| root_key.iter().all(|&k| last[k] == row[k]);
+            if !roots.last().is_some_and(same) {
+                roots.push(row);
+            }
+            pairs.push((roots.len() - 1, present));
         }
         let roots = session.materialize::<T>(RowSet {
             columns: meta.columns.iter().map(|c| Box::from(c.name)).collect(),
@@ -179,10 +200,12 @@ impl<T: Entity> Query<'_, T> {
                 rows: joined,
             })?
             .into_iter();
-        Ok(roots
+        Ok(pairs
             .into_iter()
-            .zip(has)
-            .map(|(t, present)| (t, if present { others.next() } else { None }))
+            .map(|(root, present)| {
+                let joined = if present { others.next() } else { None };
+                (roots[root].clone(), joined)
+            })
             .collect())
     }
 }

@@ -10,6 +10,7 @@
 pub(crate) mod batch;
 mod bulk;
 mod join;
+mod joined;
 mod page;
 pub(crate) mod prepared;
 pub(crate) mod raw;
@@ -24,6 +25,10 @@ pub use crate::sql::Statement;
 pub use crate::sql::builder::{Param, Shape};
 pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
+pub use joined::{
+    CountRows, FromBoth, FromLeft, FromRight, Join, JoinHaving, JoinItem, JoinList, JoinSelect,
+    Side,
+};
 pub use page::Page;
 pub use select::{Agg, Having, Item, Select, SelectItem, SelectList, Summable};
 pub use stream::STREAM_CHUNK;

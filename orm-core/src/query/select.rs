@@ -138,6 +138,31 @@ pub struct Having<E> {
     _marker: PhantomData<fn() -> E>,
 }
 
+impl<E> Having<E> {
+    /// The same term, its entity forgotten (a join records the side).
+    pub(crate) fn erase(self) -> Having<()> {
+        Having {
+            func: self.func,
+            column: self.column,
+            op: self.op,
+            value: self.value,
+            _marker: PhantomData,
+        }
+    }
+
+    pub(crate) fn expr(&self) -> ExprNode {
+        ExprNode::Agg(self.func, self.column)
+    }
+
+    pub(crate) fn op(&self) -> CmpOp {
+        self.op
+    }
+
+    pub(crate) fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
 impl<E, O: ColumnValue> SelectItem<E> for Agg<E, O> {
     type Out = O;
     fn expr(&self) -> ExprNode {
@@ -274,6 +299,16 @@ impl<E, T> Column<E, T> {
         T: ColumnValue + crate::model::types::TextLike,
     {
         Item::of(ExprNode::Upper(self.name()))
+    }
+
+    /// The column read as `Option` (its base type): for the joined side
+    /// of a LEFT JOIN, NULL where no row matched.
+    pub fn nullable(self) -> Item<E, Option<T::Base>>
+    where
+        T: Comparable,
+        T::Base: ColumnValue,
+    {
+        Item::of(ExprNode::Column(self.name()))
     }
 
     /// The length in characters (`LENGTH`, MySQL `CHAR_LENGTH`).
@@ -521,8 +556,19 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
         set.into_rows().iter().map(L::decode).collect()
     }
 
-    /// The checks and autoflush before running, and the statement.
-    pub(crate) async fn prepare_run(self) -> Result<(crate::sql::Statement, &'s mut Session)> {
+    /// This select as one item of a concurrent batch ([`crate::Database::
+    /// concurrently`]): plain rows, their columns in the list's order
+    /// (`row.get_at::<T>(i)`), in autocommit on a pooled connection.
+    pub fn batched(mut self) -> Result<crate::query::batch::BatchQuery> {
+        self.check()?;
+        let stmt = self.statement();
+        Ok(crate::query::batch::BatchQuery::rows(
+            crate::runner::Prepared::raw(stmt, vec![T::meta().table.into()]),
+            None,
+        ))
+    }
+
+    fn check(&mut self) -> Result<()> {
         if !self.query.loads.is_empty() || self.query.lock.is_some() {
             return Err(Error::Usage {
                 entity: Some(T::meta().name),
@@ -530,9 +576,13 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
                 message: "a select of columns takes no load(..) or lock".into(),
             });
         }
-        let session = &mut *self.query.session;
-        session.check_usable()?;
-        self.query.check_values(self.query.filter_node())?;
+        self.query.session.check_usable()?;
+        self.query.check_values(self.query.filter_node())
+    }
+
+    /// The checks and autoflush before running, and the statement.
+    pub(crate) async fn prepare_run(mut self) -> Result<(crate::sql::Statement, &'s mut Session)> {
+        self.check()?;
         let stmt = self.statement();
         let session = self.query.session;
         session.autoflush().await?;

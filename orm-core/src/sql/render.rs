@@ -127,7 +127,12 @@ fn order_and_page(
     for (sql, direction) in then {
         q.order_by_expr(Expr::cust(sql.clone()), dir(direction));
     }
-    match (spec.limit, spec.offset) {
+    page(dialect, spec.limit, spec.offset, q);
+}
+
+/// LIMIT and OFFSET.
+fn page(dialect: Dialect, limit: Option<u64>, offset: Option<u64>, q: &mut SelectStatement) {
+    match (limit, offset) {
         (Some(l), _) => {
             q.limit(l);
         }
@@ -137,7 +142,7 @@ fn order_and_page(
         }
         _ => {}
     }
-    if let Some(o) = spec.offset {
+    if let Some(o) = offset {
         q.offset(o);
     }
 }
@@ -307,6 +312,88 @@ pub(crate) fn select_items(
         ));
     }
     order_and_page(dialect, spec, expr_order, &mut q);
+    build(dialect, &q)
+}
+
+/// One side of a typed join: its table's rows as a derived table named
+/// `alias`, its own filter inside (so that the filter's unqualified column
+/// names cannot clash with the other side's).
+pub(crate) struct JoinSide<'a> {
+    pub meta: &'static EntityMeta,
+    pub filter: Option<&'a Node>,
+    pub alias: &'static str,
+}
+
+/// A typed select over two joined entities (`query::joined`): every
+/// expression comes with the alias of the side whose columns it reads.
+pub(crate) struct JoinSpec<'a> {
+    pub left: JoinSide<'a>,
+    pub right: JoinSide<'a>,
+    /// LEFT JOIN (the right side may be missing) or INNER JOIN.
+    pub outer: bool,
+    /// `left.a = right.b AND ..`.
+    pub on: &'a [(&'static str, &'static str)],
+    pub items: &'a [(&'static str, ExprNode)],
+    pub group_by: &'a [(&'static str, ExprNode)],
+    pub having: &'a [(&'static str, ExprNode, CmpOp, Value)],
+    pub distinct: bool,
+    pub order: &'a [(&'static str, ExprNode, Direction)],
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// `SELECT <items> FROM (SELECT .. FROM left WHERE ..) l [LEFT] JOIN
+/// (SELECT .. FROM right WHERE ..) r ON l.a = r.b [GROUP BY] [HAVING]
+/// [ORDER BY] [LIMIT]`. Every backend's planner merges such derived tables
+/// into the join (PostgreSQL's subquery pull-up, MariaDB's derived_merge,
+/// SQLite's flattener), so they cost nothing at run time.
+pub(crate) fn select_joined(dialect: Dialect, spec: &JoinSpec<'_>) -> Statement {
+    let side = |s: &JoinSide<'_>| {
+        let mut q = Query::select();
+        q.from(s.meta.table);
+        q.columns(s.meta.columns.iter().map(|c| c.name));
+        if let Some(node) = s.filter {
+            q.cond_where(condition(node, dialect));
+        }
+        q
+    };
+    let (l, r) = (spec.left.alias, spec.right.alias);
+    let on = spec.on.iter().fold(Condition::all(), |c, (a, b)| {
+        c.add(Expr::col((l, *a)).equals((r, *b)))
+    });
+    let sql = |alias: &str, e: &ExprNode| Expr::cust(expr_sql(dialect, e, Some(alias)));
+    let mut q = Query::select();
+    q.from_subquery(side(&spec.left), l);
+    q.join_subquery(
+        if spec.outer {
+            JoinType::LeftJoin
+        } else {
+            JoinType::InnerJoin
+        },
+        side(&spec.right),
+        r,
+        on,
+    );
+    if spec.distinct {
+        q.distinct();
+    }
+    for (alias, e) in spec.items {
+        q.expr(sql(alias, e));
+    }
+    for (alias, e) in spec.group_by {
+        q.add_group_by([sql(alias, e)]);
+    }
+    for (alias, e, op, value) in spec.having {
+        q.and_having(compare(sql(alias, e), *op, Expr::val(to_sea(value))));
+    }
+    for (alias, e, direction) in spec.order {
+        let d = match direction {
+            Direction::Asc => SeaOrder::Asc,
+            Direction::Desc => SeaOrder::Desc,
+        };
+        q.order_by_expr(sql(alias, e), d);
+    }
+    page(dialect, spec.limit, spec.offset, &mut q);
     build(dialect, &q)
 }
 

@@ -1,0 +1,525 @@
+//! Typed selects over two joined entities: columns, expressions and
+//! aggregates of either side into tuples, with `GROUP BY`, `HAVING`,
+//! `ORDER BY` and a limit (SQLAlchemy's `select(Account.bid,
+//! func.sum(History.delta)).join(Account, History.aid == Account.aid)
+//! .group_by(Account.bid)`).
+//!
+//! ```
+//! # use orm_core::prelude::*;
+//! # use orm_core::CountRows;
+//! #[entity]
+//! pub struct Shop { #[key] pub id: i64, pub city: String }
+//! #[entity]
+//! pub struct Sale { #[key(auto)] pub id: i64, pub shop_id: i64, pub amount: i64 }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let db = Database::connect("sqlite::memory:").await?;
+//! # db.create_all(&[Shop::schema(), Sale::schema()]).await?;
+//! let mut s = db.session();
+//! s.add(Shop { id: 1, city: "Oslo".into() });
+//! s.add(Shop { id: 2, city: "Rome".into() });
+//! for (shop_id, amount) in [(1, 10), (1, 5), (2, 7)] {
+//!     s.add(Sale { id: 0, shop_id, amount });
+//! }
+//! let per_city: Vec<(String, i64, Option<i64>)> = s
+//!     .query::<Sale>()
+//!     .join_on(Sale::SHOP_ID, Shop::ID)
+//!     .select((Shop::CITY, CountRows, Sale::AMOUNT.sum()))
+//!     .group_by(Shop::CITY)
+//!     .order_by_asc(Shop::CITY)
+//!     .all()
+//!     .await?;
+//! assert_eq!(per_city, [("Oslo".to_string(), 2, Some(15)), ("Rome".to_string(), 1, Some(7))]);
+//! # Ok::<(), orm_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The decisions:
+//!
+//! - **Which side an item reads is inferred from its type.** An item is a
+//!   [`SelectItem`] of one entity; [`JoinItem`] is implemented for the
+//!   items of the query's entity with the marker [`FromLeft`] and for those
+//!   of the joined entity with [`FromRight`], and the compiler picks the one
+//!   that fits. A column of a third entity fits neither and does not
+//!   compile; nor does an ON clause between columns of different types, and
+//!   there is no join without an ON clause (explicit, or a declared
+//!   relationship's). A self-join is ambiguous and refused the same way.
+//!   `COUNT(*)` of the joined rows is [`CountRows`] (an `Agg::count()`
+//!   could be either side's).
+//! - **Each side is a derived table with its own filter**: `FROM (SELECT ..
+//!   FROM sales WHERE ..) l JOIN (SELECT .. FROM shops WHERE ..) r ON
+//!   l.shop_id = r.id`. The filters stay the typed filters of one entity
+//!   (unqualified names cannot clash with the other side's), and every
+//!   backend's planner merges such derived tables into the join. The
+//!   query's own limit, offset and order apply to the joined rows.
+//! - **A LEFT JOIN's right side may be missing**: its columns are NULL
+//!   there, so read them as `Option` items ([`Column::nullable`]) or
+//!   through aggregates, which already are (`COUNT(col)` counts 0).
+//! - These statements are built fresh (not through the template cache) and
+//!   return plain values: no identity map (entity pairs are
+//!   [`Query::left_join`]). A scalar subquery is not a join's item.
+//!
+//! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
+
+use std::marker::PhantomData;
+
+use crate::error::{Error, Result};
+use crate::model::column::{Column, Comparable, Direction, Filter, Node};
+use crate::model::entity::Entity;
+use crate::model::expr::ExprNode;
+use crate::model::relation::{Relation, RelationKind};
+use crate::query::Query;
+use crate::query::select::{Agg, Having, SelectItem};
+use crate::row::Row;
+use crate::sql::render::{self, JoinSide, JoinSpec};
+use crate::value::ColumnValue;
+
+/// The alias of the query's own entity in a join.
+const LEFT: &str = "l";
+/// The alias of the joined entity.
+const RIGHT: &str = "r";
+
+/// Marks an item of the query's own entity (see [`JoinItem`]).
+#[derive(Debug)]
+pub enum FromLeft {}
+/// Marks an item of the joined entity (see [`JoinItem`]).
+#[derive(Debug)]
+pub enum FromRight {}
+
+/// A side of a join: the alias its columns are read under.
+pub trait Side {
+    #[doc(hidden)]
+    const ALIAS: &'static str;
+}
+
+impl Side for FromLeft {
+    const ALIAS: &'static str = LEFT;
+}
+
+impl Side for FromRight {
+    const ALIAS: &'static str = RIGHT;
+}
+
+/// An item of a select over `L` joined with `R`: a [`SelectItem`] of
+/// either, `S` saying which (inferred, never written).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a column, expression or aggregate of `{L}` or `{R}`, the entities of this join",
+    label = "not an item of `{L}` or `{R}`"
+)]
+pub trait JoinItem<L, R, S> {
+    /// The Rust type of its values.
+    type Out: ColumnValue;
+    #[doc(hidden)]
+    fn side_expr(&self) -> (&'static str, ExprNode);
+}
+
+impl<L, R, I: SelectItem<L>> JoinItem<L, R, FromLeft> for I {
+    type Out = I::Out;
+    fn side_expr(&self) -> (&'static str, ExprNode) {
+        (LEFT, self.expr())
+    }
+}
+
+impl<L, R, I: SelectItem<R>> JoinItem<L, R, FromRight> for I {
+    type Out = I::Out;
+    fn side_expr(&self) -> (&'static str, ExprNode) {
+        (RIGHT, self.expr())
+    }
+}
+
+/// Marks an item of neither side in particular ([`CountRows`]).
+#[derive(Debug)]
+pub enum FromBoth {}
+
+/// `COUNT(*)` of a join's rows (of each group). [`Agg::count`] belongs to
+/// one entity, and in a join the compiler cannot tell which one is meant.
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// # use orm_core::CountRows;
+/// # #[entity] pub struct Shop { #[key] pub id: i64, pub city: String }
+/// # #[entity] pub struct Sale { #[key(auto)] pub id: i64, pub shop_id: i64 }
+/// # async fn f(s: &mut Session) -> Result<()> {
+/// let busy: Vec<(String, i64)> = s
+///     .query::<Sale>()
+///     .join_on(Sale::SHOP_ID, Shop::ID)
+///     .select((Shop::CITY, CountRows))
+///     .group_by(Shop::CITY)
+///     .having(CountRows.gt(100))
+///     .all()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CountRows;
+
+impl<L, R> JoinItem<L, R, FromBoth> for CountRows {
+    type Out = i64;
+    fn side_expr(&self) -> (&'static str, ExprNode) {
+        (
+            LEFT,
+            ExprNode::Agg(crate::model::expr::AggFunc::CountAll, ""),
+        )
+    }
+}
+
+impl CountRows {
+    /// `COUNT(*) = n`, for `having`.
+    pub fn eq(self, n: i64) -> Having<CountRows> {
+        Agg::count().eq(n)
+    }
+    /// `COUNT(*) > n`.
+    pub fn gt(self, n: i64) -> Having<CountRows> {
+        Agg::count().gt(n)
+    }
+    /// `COUNT(*) >= n`.
+    pub fn ge(self, n: i64) -> Having<CountRows> {
+        Agg::count().ge(n)
+    }
+    /// `COUNT(*) < n`.
+    pub fn lt(self, n: i64) -> Having<CountRows> {
+        Agg::count().lt(n)
+    }
+    /// `COUNT(*) <= n`.
+    pub fn le(self, n: i64) -> Having<CountRows> {
+        Agg::count().le(n)
+    }
+}
+
+impl<L, R> JoinHaving<L, R, FromBoth> for Having<CountRows> {
+    fn side_term(self) -> (&'static str, Having<()>) {
+        (LEFT, self.erase())
+    }
+}
+
+/// A `HAVING` term of either side's aggregate (`S` inferred).
+pub trait JoinHaving<L, R, S> {
+    #[doc(hidden)]
+    fn side_term(self) -> (&'static str, Having<()>);
+}
+
+impl<L, R> JoinHaving<L, R, FromLeft> for Having<L> {
+    fn side_term(self) -> (&'static str, Having<()>) {
+        (LEFT, self.erase())
+    }
+}
+
+impl<L, R> JoinHaving<L, R, FromRight> for Having<R> {
+    fn side_term(self) -> (&'static str, Having<()>) {
+        (RIGHT, self.erase())
+    }
+}
+
+/// The select list of a join: a tuple of up to eight [`JoinItem`]s.
+pub trait JoinList<L, R, S> {
+    /// The tuple of their Rust types.
+    type Out;
+    #[doc(hidden)]
+    fn side_exprs(&self) -> Vec<(&'static str, ExprNode)>;
+    #[doc(hidden)]
+    fn decode(row: &Row) -> Result<Self::Out>;
+}
+
+macro_rules! join_list {
+    ($($name:ident $side:ident $i:tt),+) => {
+        impl<L, R, $($side,)+ $($name: JoinItem<L, R, $side>),+> JoinList<L, R, ($($side,)+)>
+            for ($($name,)+)
+        {
+            type Out = ($($name::Out,)+);
+            fn side_exprs(&self) -> Vec<(&'static str, ExprNode)> {
+                vec![$(self.$i.side_expr()),+]
+            }
+            fn decode(row: &Row) -> Result<Self::Out> {
+                Ok(($(row.get_at::<$name::Out>($i)?,)+))
+            }
+        }
+    };
+}
+
+join_list!(A SA 0);
+join_list!(A SA 0, B SB 1);
+join_list!(A SA 0, B SB 1, C SC 2);
+join_list!(A SA 0, B SB 1, C SC 2, D SD 3);
+join_list!(A SA 0, B SB 1, C SC 2, D SD 3, F SF 4);
+join_list!(A SA 0, B SB 1, C SC 2, D SD 3, F SF 4, G SG 5);
+join_list!(A SA 0, B SB 1, C SC 2, D SD 3, F SF 4, G SG 5, H SH 6);
+join_list!(A SA 0, B SB 1, C SC 2, D SD 3, F SF 4, G SG 5, H SH 6, I SI 7);
+
+/// The query's entity `L` joined with `R` on an ON clause, before its
+/// select list is given ([`Join::select`]).
+pub struct Join<'s, L: Entity, R: Entity> {
+    query: Query<'s, L>,
+    outer: bool,
+    on: Vec<(&'static str, &'static str)>,
+    right_filter: Option<Node>,
+    _marker: PhantomData<fn() -> R>,
+}
+
+impl<'s, L: Entity> Query<'s, L> {
+    /// `INNER JOIN R ON left = right`, for a typed select of both
+    /// entities' columns (the two columns' types must match; a nullable
+    /// column matches its plain type).
+    pub fn join_on<R: Entity, A, B>(self, left: Column<L, A>, right: Column<R, B>) -> Join<'s, L, R>
+    where
+        A: Comparable,
+        B: Comparable<Base = A::Base>,
+    {
+        Join::new(self, false, vec![(left.name(), right.name())])
+    }
+
+    /// `LEFT JOIN R ON left = right`: every row of the query's entity,
+    /// the joined entity's columns NULL where none matches.
+    pub fn left_join_on<R: Entity, A, B>(
+        self,
+        left: Column<L, A>,
+        right: Column<R, B>,
+    ) -> Join<'s, L, R>
+    where
+        A: Comparable,
+        B: Comparable<Base = A::Base>,
+    {
+        Join::new(self, true, vec![(left.name(), right.name())])
+    }
+
+    /// `INNER JOIN` along a declared relationship (its ON clause: a
+    /// has-many's foreign key, a belongs-to's key), for a typed select.
+    pub fn join_along<R: Entity>(self, relation: Relation<L, R>) -> Join<'s, L, R> {
+        Join::along(self, relation, false)
+    }
+
+    /// `LEFT JOIN` along a declared relationship, for a typed select.
+    pub fn left_join_along<R: Entity>(self, relation: Relation<L, R>) -> Join<'s, L, R> {
+        Join::along(self, relation, true)
+    }
+}
+
+impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
+    fn new(query: Query<'s, L>, outer: bool, on: Vec<(&'static str, &'static str)>) -> Self {
+        Join {
+            query,
+            outer,
+            on,
+            right_filter: None,
+            _marker: PhantomData,
+        }
+    }
+
+    fn along(mut query: Query<'s, L>, relation: Relation<L, R>, outer: bool) -> Self {
+        let rel = relation.meta();
+        let key = |m: &'static crate::model::meta::EntityMeta| {
+            let mut keys = m.key_columns();
+            match (keys.next(), keys.next()) {
+                (Some((_, k)), None) => Some(k.name),
+                _ => None,
+            }
+        };
+        let on = match (rel.kind, rel.fk_column()) {
+            (RelationKind::HasMany, Ok(fk)) => {
+                key(L::meta()).map(|k| (k, R::meta().columns[fk].name))
+            }
+            (RelationKind::BelongsTo, Ok(fk)) => {
+                key(R::meta()).map(|k| (L::meta().columns[fk].name, k))
+            }
+            _ => None,
+        };
+        match on {
+            Some(on) => Join::new(query, outer, vec![on]),
+            None => {
+                // Reported when the select runs, like a query's other usage errors.
+                query.load_error.get_or_insert(Error::Usage {
+                    entity: Some(L::meta().name),
+                    relation: Some(rel.describe()),
+                    message: "a typed join follows a belongs-to or has-many relationship \
+                              over single-column keys (join a many-to-many's association \
+                              entity with join_on)"
+                        .into(),
+                });
+                Join::new(query, outer, Vec::new())
+            }
+        }
+    }
+
+    /// `AND left = right` in the ON clause (composite keys).
+    pub fn on<A, B>(mut self, left: Column<L, A>, right: Column<R, B>) -> Self
+    where
+        A: Comparable,
+        B: Comparable<Base = A::Base>,
+    {
+        self.on.push((left.name(), right.name()));
+        self
+    }
+
+    /// A condition on the joined entity (the query's own `filter` is on
+    /// its entity); several are combined with AND. In a LEFT JOIN it picks
+    /// which joined rows match, not which rows of the left side appear.
+    pub fn filter_joined(mut self, filter: Filter<R>) -> Self {
+        let node = filter.node;
+        self.right_filter = Some(match self.right_filter.take() {
+            None => node,
+            Some(Node::And(mut all)) => {
+                all.push(node);
+                Node::And(all)
+            }
+            Some(first) => Node::And(vec![first, node]),
+        });
+        self
+    }
+
+    /// The select list: columns, expressions and aggregates of either side.
+    pub fn select<S, T: JoinList<L, R, S>>(self, list: T) -> JoinSelect<'s, L, R, T, S> {
+        JoinSelect {
+            join: self,
+            list,
+            group_by: Vec::new(),
+            having: Vec::new(),
+            distinct: false,
+            order: Vec::new(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// A typed select over a join being set up ([`Join::select`]).
+pub struct JoinSelect<'s, L: Entity, R: Entity, T, S> {
+    join: Join<'s, L, R>,
+    list: T,
+    group_by: Vec<(&'static str, ExprNode)>,
+    having: Vec<(&'static str, Having<()>)>,
+    distinct: bool,
+    order: Vec<(&'static str, ExprNode, Direction)>,
+    _marker: PhantomData<fn() -> S>,
+}
+
+impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, S> {
+    /// `GROUP BY` a column or expression of either side (repeatable).
+    pub fn group_by<X>(mut self, key: impl JoinItem<L, R, X>) -> Self {
+        self.group_by.push(key.side_expr());
+        self
+    }
+
+    /// `HAVING aggregate op value`, an aggregate of either side (several
+    /// are combined with AND).
+    pub fn having<X>(mut self, having: impl JoinHaving<L, R, X>) -> Self {
+        self.having.push(having.side_term());
+        self
+    }
+
+    /// `SELECT DISTINCT`.
+    pub fn distinct(mut self) -> Self {
+        self.distinct = true;
+        self
+    }
+
+    /// `ORDER BY item ASC`, an item of either side (after the query's own
+    /// `order_by` columns).
+    pub fn order_by_asc<X>(mut self, item: impl JoinItem<L, R, X>) -> Self {
+        let (alias, e) = item.side_expr();
+        self.order.push((alias, e, Direction::Asc));
+        self
+    }
+
+    /// `ORDER BY item DESC`.
+    pub fn order_by_desc<X>(mut self, item: impl JoinItem<L, R, X>) -> Self {
+        let (alias, e) = item.side_expr();
+        self.order.push((alias, e, Direction::Desc));
+        self
+    }
+
+    /// The statement it runs.
+    pub fn statement(&self) -> crate::sql::Statement {
+        let q = &self.join.query;
+        let items = self.list.side_exprs();
+        let having: Vec<_> = self
+            .having
+            .iter()
+            .map(|(alias, h)| (*alias, h.expr(), h.op(), h.value().clone()))
+            .collect();
+        let mut order: Vec<_> = q
+            .order
+            .iter()
+            .map(|(c, d)| (LEFT, ExprNode::Column(c), *d))
+            .collect();
+        order.extend(self.order.iter().cloned());
+        render::select_joined(
+            q.session.dialect(),
+            &JoinSpec {
+                left: JoinSide {
+                    meta: L::meta(),
+                    filter: q.filter_node(),
+                    alias: LEFT,
+                },
+                right: JoinSide {
+                    meta: R::meta(),
+                    filter: self.join.right_filter.as_ref(),
+                    alias: RIGHT,
+                },
+                outer: self.join.outer,
+                on: &self.join.on,
+                items: &items,
+                group_by: &self.group_by,
+                having: &having,
+                distinct: self.distinct,
+                order: &order,
+                limit: q.limit,
+                offset: q.offset,
+            },
+        )
+    }
+
+    /// Every row, as a tuple (after an autoflush; in the session's
+    /// transaction when one is open).
+    pub async fn all(mut self) -> Result<Vec<T::Out>> {
+        let stmt = self.checked_statement()?;
+        let session = self.join.query.session;
+        session.autoflush().await?;
+        let set = session.fetch(&stmt).await?;
+        set.into_rows().iter().map(T::decode).collect()
+    }
+
+    /// This select as one item of a concurrent batch ([`crate::Database::
+    /// concurrently`]): plain rows, their columns in the list's order
+    /// (`row.get_at::<T>(i)`), in autocommit on a pooled connection.
+    pub fn batched(mut self) -> Result<crate::query::batch::BatchQuery> {
+        let stmt = self.checked_statement()?;
+        let tables = vec![L::meta().table.into(), R::meta().table.into()];
+        Ok(crate::query::batch::BatchQuery::rows(
+            crate::runner::Prepared::raw(stmt, tables),
+            None,
+        ))
+    }
+
+    /// The usage and value checks, then the statement.
+    fn checked_statement(&mut self) -> Result<crate::sql::Statement> {
+        let q = &mut self.join.query;
+        if let Some(e) = q.load_error.take() {
+            return Err(e);
+        }
+        let usage = |message: &str| Error::Usage {
+            entity: Some(L::meta().name),
+            relation: None,
+            message: message.into(),
+        };
+        if !q.loads.is_empty() || q.lock.is_some() {
+            return Err(usage("a typed join takes no load(..) or lock"));
+        }
+        let items = self.list.side_exprs();
+        let exprs = items.iter().chain(&self.group_by).map(|(_, e)| e);
+        if exprs
+            .chain(self.order.iter().map(|(_, e, _)| e))
+            .any(|e| matches!(e, ExprNode::Sub(_)))
+        {
+            return Err(usage("a scalar subquery is not an item of a typed join"));
+        }
+        q.session.check_usable()?;
+        q.check_values(q.filter_node())?;
+        if let Some(node) = &self.join.right_filter {
+            node.check_for(R::meta().name, q.session.dialect())?;
+        }
+        Ok(self.statement())
+    }
+
+    /// The first row, if any.
+    pub async fn first(mut self) -> Result<Option<T::Out>> {
+        self.join.query.limit = Some(1);
+        Ok(self.all().await?.pop())
+    }
+}
