@@ -215,7 +215,7 @@ pub use orm_derive::{ColumnValue, entity, fields};
 pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
 pub use query::{
-    Agg, CountRows, FromBoth, FromLeft, FromRight, Having, Item, Join, JoinHaving, JoinItem,
+    Agg, Case, CountRows, FromBoth, FromLeft, FromRight, Having, Item, Join, JoinHaving, JoinItem,
     JoinList, JoinSelect, Outer, Page, Param, Query, STREAM_CHUNK, Select, SelectItem, SelectList,
     Shape, Side, Statement, Subquery, Summable, Synchronize, TemplateOptions, Uncorrelated, Upsert,
 };

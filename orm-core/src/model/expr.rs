@@ -45,10 +45,10 @@ pub enum ExprNode {
     Column(&'static str),
     /// An aggregate of a column (`""` for `COUNT(*)`).
     Agg(AggFunc, &'static str),
-    Lower(&'static str),
-    Upper(&'static str),
+    Lower(Box<ExprNode>),
+    Upper(Box<ExprNode>),
     /// Characters, not bytes.
-    Length(&'static str),
+    Length(Box<ExprNode>),
     /// `a op b`, `op` one of `+ - * %`.
     Arith(Box<ExprNode>, char, Box<ExprNode>),
     /// An integer constant, written as a number (never a bound value: it
@@ -56,10 +56,49 @@ pub enum ExprNode {
     Int(i64),
     /// Hand-written SQL (the escape hatch).
     Raw(String),
+    /// A text constant, written into the SQL as a quoted literal (escaped
+    /// per dialect), so it is part of the statement's text and shape.
+    Text(String),
+    /// `a || b` (MySQL `CONCAT(a, b)`): NULL if either is.
+    Concat(Box<ExprNode>, Box<ExprNode>),
+    /// `TRIM(e)`: spaces off both ends.
+    Trim(Box<ExprNode>),
+    /// `SUBSTR(e, start, length)`: characters, from 1.
+    Substr(Box<ExprNode>, i64, i64),
+    /// A part of a date or timestamp column as an integer; `zoned`: a
+    /// `DateTime<Utc>` column, read in UTC whatever the session's zone.
+    DatePart(DatePart, &'static str, bool),
+    /// `CASE WHEN <filter> THEN <e> .. [ELSE <e>] END`; the filters'
+    /// values are written in as literals.
+    Case(Box<CaseNode>),
     /// The constant 1 (what an `EXISTS` subquery selects).
     One,
     /// A scalar subquery: its one row's one value.
     Sub(Box<SubNode>),
+}
+
+/// The branches of a CASE: `WHEN filter THEN e`, then the ELSE if any.
+#[derive(Debug, Clone, PartialEq)]
+#[doc(hidden)]
+pub struct CaseNode {
+    pub(crate) whens: Vec<(Node, ExprNode)>,
+    pub(crate) otherwise: Option<ExprNode>,
+}
+
+/// A part of a date or a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
+pub enum DatePart {
+    Year,
+    Month,
+    Day,
+    Hour,
+}
+
+impl DatePart {
+    pub(crate) fn tag(self) -> u8 {
+        self as u8
+    }
 }
 
 /// A subquery over one entity's table: `SELECT <item> FROM <table> [WHERE

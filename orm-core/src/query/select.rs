@@ -290,7 +290,7 @@ impl<E, T> Column<E, T> {
     where
         T: ColumnValue + crate::model::types::TextLike,
     {
-        Item::of(ExprNode::Lower(self.name()))
+        Item::from(self).lower()
     }
 
     /// `UPPER(column)`.
@@ -298,7 +298,7 @@ impl<E, T> Column<E, T> {
     where
         T: ColumnValue + crate::model::types::TextLike,
     {
-        Item::of(ExprNode::Upper(self.name()))
+        Item::from(self).upper()
     }
 
     /// The column read as `Option` (its base type): for the joined side
@@ -311,12 +311,79 @@ impl<E, T> Column<E, T> {
         Item::of(ExprNode::Column(self.name()))
     }
 
+    /// `TRIM(column)`: spaces off both ends.
+    pub fn trim(self) -> Item<E, T>
+    where
+        T: ColumnValue + crate::model::types::TextLike,
+    {
+        Item::from(self).trim()
+    }
+
+    /// `SUBSTR(column, start, length)`: `length` characters from the
+    /// `start`th (the first is 1).
+    pub fn substr(self, start: i64, length: i64) -> Item<E, T>
+    where
+        T: ColumnValue + crate::model::types::TextLike,
+    {
+        Item::from(self).substr(start, length)
+    }
+
+    /// `column || other` (MySQL `CONCAT`): another text column or
+    /// expression, or a constant (`User::FIRST.concat(" ").concat(User::LAST)`);
+    /// NULL if either is.
+    pub fn concat(self, other: impl Into<Item<E, T>>) -> Item<E, T>
+    where
+        T: ColumnValue + crate::model::types::TextLike,
+    {
+        Item::from(self).concat(other)
+    }
+
+    /// The year of a date or timestamp, as an integer (a `DateTime<Utc>`
+    /// in UTC, whatever the session's time zone).
+    pub fn year(self) -> Item<E, T::Part>
+    where
+        T: crate::model::types::DateLike,
+    {
+        self.date_part(crate::model::expr::DatePart::Year)
+    }
+
+    /// The month (1-12).
+    pub fn month(self) -> Item<E, T::Part>
+    where
+        T: crate::model::types::DateLike,
+    {
+        self.date_part(crate::model::expr::DatePart::Month)
+    }
+
+    /// The day of the month (1-31).
+    pub fn day(self) -> Item<E, T::Part>
+    where
+        T: crate::model::types::DateLike,
+    {
+        self.date_part(crate::model::expr::DatePart::Day)
+    }
+
+    /// The hour (0-23; 0 for a date).
+    pub fn hour(self) -> Item<E, T::Part>
+    where
+        T: crate::model::types::DateLike,
+    {
+        self.date_part(crate::model::expr::DatePart::Hour)
+    }
+
+    fn date_part<P>(self, part: crate::model::expr::DatePart) -> Item<E, P>
+    where
+        T: crate::model::types::DateLike,
+    {
+        Item::of(ExprNode::DatePart(part, self.name(), T::ZONED))
+    }
+
     /// The length in characters (`LENGTH`, MySQL `CHAR_LENGTH`).
     pub fn length(self) -> Item<E, T::Len>
     where
         T: crate::model::types::TextLike,
     {
-        Item::of(ExprNode::Length(self.name()))
+        Item::from(self).length()
     }
 
     /// `column + other`: another column or expression of the same numeric
@@ -393,6 +460,57 @@ impl<E, T> Item<E, T> {
         self.arith('*', other)
     }
 
+    /// `LOWER(self)`.
+    pub fn lower(self) -> Item<E, T>
+    where
+        T: crate::model::types::TextLike,
+    {
+        Item::of(ExprNode::Lower(Box::new(self.kind)))
+    }
+
+    /// `UPPER(self)`.
+    pub fn upper(self) -> Item<E, T>
+    where
+        T: crate::model::types::TextLike,
+    {
+        Item::of(ExprNode::Upper(Box::new(self.kind)))
+    }
+
+    /// The length in characters.
+    pub fn length(self) -> Item<E, T::Len>
+    where
+        T: crate::model::types::TextLike,
+    {
+        Item::of(ExprNode::Length(Box::new(self.kind)))
+    }
+
+    /// `TRIM(self)`.
+    pub fn trim(self) -> Item<E, T>
+    where
+        T: crate::model::types::TextLike,
+    {
+        Item::of(ExprNode::Trim(Box::new(self.kind)))
+    }
+
+    /// `SUBSTR(self, start, length)` (characters, the first is 1).
+    pub fn substr(self, start: i64, length: i64) -> Item<E, T>
+    where
+        T: crate::model::types::TextLike,
+    {
+        Item::of(ExprNode::Substr(Box::new(self.kind), start, length))
+    }
+
+    /// `self || other` (MySQL `CONCAT`).
+    pub fn concat(self, other: impl Into<Item<E, T>>) -> Item<E, T>
+    where
+        T: crate::model::types::TextLike,
+    {
+        Item::of(ExprNode::Concat(
+            Box::new(self.kind),
+            Box::new(other.into().kind),
+        ))
+    }
+
     /// `self % other`, integers only.
     pub fn modulo(self, other: impl Into<Item<E, T>>) -> Item<E, T>
     where
@@ -425,6 +543,104 @@ macro_rules! integer_literals {
 }
 
 integer_literals!(i16, i32, i64);
+
+/// A text constant, written into the SQL as a quoted literal.
+impl<E> From<&str> for Item<E, String> {
+    fn from(t: &str) -> Item<E, String> {
+        Item::of(ExprNode::Text(t.to_string()))
+    }
+}
+
+/// A text constant for a nullable text expression.
+impl<E> From<&str> for Item<E, Option<String>> {
+    fn from(t: &str) -> Item<E, Option<String>> {
+        Item::of(ExprNode::Text(t.to_string()))
+    }
+}
+
+/// `CASE WHEN filter THEN value .. ELSE value END` over entity `E`, its
+/// values of type `O` (SQLAlchemy's `case((cond, value), .., else_=..)`).
+///
+/// ```
+/// # use orm_core::prelude::*;
+/// # use orm_core::{Agg, Case};
+/// #[entity]
+/// pub struct Order { #[key(auto)] pub id: i64, pub total: i64 }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let db = Database::connect("sqlite::memory:").await?;
+/// # db.create_all(&[Order::schema()]).await?;
+/// let mut s = db.session();
+/// s.add_all([5, 50, 500].map(|total| Order { id: 0, total }));
+/// let size = || {
+///     Case::new()
+///         .when(Order::TOTAL.ge(100), "large")
+///         .when(Order::TOTAL.ge(10), "medium")
+///         .otherwise("small")
+/// };
+/// let sizes: Vec<(String, i64)> = s
+///     .query::<Order>()
+///     .select((size(), Agg::count()))
+///     .group_by(size())
+///     .order_by_asc(size())
+///     .all()
+///     .await?;
+/// assert_eq!(sizes, [("large".into(), 1), ("medium".into(), 1), ("small".into(), 1)]);
+/// # Ok::<(), orm_core::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// The filters' values are written into the SQL as literals (quoted and
+/// escaped for the backend), since a select expression takes no
+/// parameters of its own here; in a join, a condition's columns are
+/// unqualified, so name columns whose names the two entities do not share.
+#[derive(Debug, Clone)]
+pub struct Case<E, O> {
+    whens: Vec<(crate::model::column::Node, ExprNode)>,
+    _marker: PhantomData<fn() -> (E, O)>,
+}
+
+impl<E, O> Default for Case<E, O> {
+    fn default() -> Self {
+        Case {
+            whens: Vec::new(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<E, O> Case<E, O> {
+    /// An empty CASE: add its branches with [`Case::when`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `WHEN filter THEN value`: the branches are tried in order.
+    pub fn when(
+        mut self,
+        filter: crate::model::column::Filter<E>,
+        then: impl Into<Item<E, O>>,
+    ) -> Self {
+        self.whens.push((filter.node, then.into().kind));
+        self
+    }
+
+    /// `ELSE value END`.
+    pub fn otherwise(self, value: impl Into<Item<E, O>>) -> Item<E, O> {
+        Item::of(ExprNode::Case(Box::new(crate::model::expr::CaseNode {
+            whens: self.whens,
+            otherwise: Some(value.into().kind),
+        })))
+    }
+
+    /// `END` with no ELSE: NULL where no branch matched, so the values are
+    /// read as `Option`.
+    pub fn end(self) -> Item<E, Option<O>> {
+        Item::of(ExprNode::Case(Box::new(crate::model::expr::CaseNode {
+            whens: self.whens,
+            otherwise: None,
+        })))
+    }
+}
 
 /// A list of select items: a tuple of up to eight.
 pub trait SelectList<E> {

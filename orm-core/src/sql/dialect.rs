@@ -261,6 +261,17 @@ impl Spec {
         }
     }
 
+    /// A sea-query statement as text with its values written in as
+    /// literals (quoted and escaped by sea-query for this dialect): for the
+    /// constants of a select expression, which are part of its text.
+    pub(crate) fn inline(&self, stmt: &impl QueryStatementWriter) -> String {
+        match self.builder {
+            Builder::Postgres => stmt.to_string(PostgresQueryBuilder),
+            Builder::MySql => stmt.to_string(MysqlQueryBuilder),
+            Builder::Sqlite => stmt.to_string(SqliteQueryBuilder),
+        }
+    }
+
     /// A sea-query schema statement as text in this dialect.
     pub(crate) fn build_schema(&self, stmt: &impl SchemaStatementBuilder) -> String {
         match self.builder {

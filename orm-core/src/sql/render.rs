@@ -18,7 +18,7 @@ use sea_query::{
 };
 
 use crate::model::column::{CmpOp, Direction, Node};
-use crate::model::expr::{AggFunc, ExprNode, SubNode, Tree};
+use crate::model::expr::{AggFunc, DatePart, ExprNode, SubNode, Tree};
 use crate::model::meta::EntityMeta;
 use crate::sql::dialect::{Dialect, JsonLists};
 use crate::value::{SqlType, Value};
@@ -540,21 +540,100 @@ pub(crate) fn expr_sql(dialect: Dialect, e: &ExprNode, table: Option<&str>) -> S
         (ExprNode::Int(n), _) => n.to_string(),
         (ExprNode::Agg(AggFunc::CountAll, _), _) => "COUNT(*)".into(),
         (ExprNode::Agg(f, c), _) => agg_of(dialect, *f, &q(c)),
-        (ExprNode::Lower(c), _) => format!("LOWER({})", q(c)),
-        (ExprNode::Upper(c), _) => format!("UPPER({})", q(c)),
+        (ExprNode::Lower(e), _) => format!("LOWER({})", expr_sql(dialect, e, table)),
+        (ExprNode::Upper(e), _) => format!("UPPER({})", expr_sql(dialect, e, table)),
         // Characters, not bytes, everywhere; a 64-bit count.
-        (ExprNode::Length(c), Dialect::Postgres) => format!("CAST(LENGTH({}) AS BIGINT)", q(c)),
-        (ExprNode::Length(c), Dialect::MySql) => format!("CHAR_LENGTH({})", q(c)),
-        (ExprNode::Length(c), Dialect::Sqlite) => format!("LENGTH({})", q(c)),
+        (ExprNode::Length(e), Dialect::Postgres) => {
+            format!("CAST(LENGTH({}) AS BIGINT)", expr_sql(dialect, e, table))
+        }
+        (ExprNode::Length(e), Dialect::MySql) => {
+            format!("CHAR_LENGTH({})", expr_sql(dialect, e, table))
+        }
+        (ExprNode::Length(e), Dialect::Sqlite) => {
+            format!("LENGTH({})", expr_sql(dialect, e, table))
+        }
         (ExprNode::Arith(a, op, b), _) => format!(
             "({} {op} {})",
             expr_sql(dialect, a, table),
             expr_sql(dialect, b, table)
         ),
         (ExprNode::Raw(sql), _) => sql.clone(),
+        (ExprNode::Text(t), _) => literal(dialect, Value::Text(t.clone())),
+        (ExprNode::Concat(a, b), Dialect::MySql) => format!(
+            "CONCAT({}, {})",
+            expr_sql(dialect, a, table),
+            expr_sql(dialect, b, table)
+        ),
+        (ExprNode::Concat(a, b), _) => format!(
+            "({} || {})",
+            expr_sql(dialect, a, table),
+            expr_sql(dialect, b, table)
+        ),
+        (ExprNode::Trim(e), _) => format!("TRIM({})", expr_sql(dialect, e, table)),
+        (ExprNode::Substr(e, start, len), _) => {
+            format!("SUBSTR({}, {start}, {len})", expr_sql(dialect, e, table))
+        }
+        (ExprNode::DatePart(part, c, zoned), _) => date_part(dialect, *part, &q(c), *zoned),
+        (ExprNode::Case(case), _) => {
+            let mut sql = String::from("CASE");
+            for (when, then) in &case.whens {
+                sql.push_str(" WHEN ");
+                sql.push_str(&inline_condition(dialect, when));
+                sql.push_str(" THEN ");
+                sql.push_str(&expr_sql(dialect, then, table));
+            }
+            if let Some(e) = &case.otherwise {
+                sql.push_str(" ELSE ");
+                sql.push_str(&expr_sql(dialect, e, table));
+            }
+            sql.push_str(" END");
+            sql
+        }
         // The typed API never puts a subquery inside an expression (a
         // scalar subquery is a select item or a comparison of its own).
         (ExprNode::Sub(_), _) => "NULL".to_string(),
+    }
+}
+
+/// A value as a SQL literal, quoted and escaped by sea-query for the
+/// dialect (MySQL's backslashes included).
+fn literal(dialect: Dialect, v: Value) -> String {
+    let mut q = Query::select();
+    q.expr(Expr::val(to_sea(&v)));
+    let sql = dialect.spec().inline(&q);
+    sql.strip_prefix("SELECT ").unwrap_or(&sql).to_string()
+}
+
+/// A filter as SQL text, its values written in as literals (a CASE's
+/// condition: a select expression has no parameters of its own).
+fn inline_condition(dialect: Dialect, node: &Node) -> String {
+    let mut q = Query::select();
+    q.expr(Expr::cust("1"));
+    q.cond_where(condition(node, dialect));
+    let sql = dialect.spec().inline(&q);
+    // "SELECT 1 WHERE <condition>": the first WHERE is the statement's own.
+    match sql.split_once(" WHERE ") {
+        Some((_, cond)) => format!("({cond})"),
+        None => "(1 = 1)".to_string(),
+    }
+}
+
+/// A date part as a 64-bit integer on every backend; a `DateTime<Utc>`
+/// read in UTC (PostgreSQL's `timestamptz` would follow the session zone).
+fn date_part(dialect: Dialect, part: DatePart, c: &str, zoned: bool) -> String {
+    let (pg, my, lite) = match part {
+        DatePart::Year => ("YEAR", "YEAR", "%Y"),
+        DatePart::Month => ("MONTH", "MONTH", "%m"),
+        DatePart::Day => ("DAY", "DAYOFMONTH", "%d"),
+        DatePart::Hour => ("HOUR", "HOUR", "%H"),
+    };
+    match dialect {
+        Dialect::Postgres if zoned => {
+            format!("CAST(EXTRACT({pg} FROM {c} AT TIME ZONE 'UTC') AS BIGINT)")
+        }
+        Dialect::Postgres => format!("CAST(EXTRACT({pg} FROM {c}) AS BIGINT)"),
+        Dialect::MySql => format!("CAST({my}({c}) AS SIGNED)"),
+        Dialect::Sqlite => format!("CAST(strftime('{lite}', {c}) AS INTEGER)"),
     }
 }
 

@@ -250,9 +250,18 @@ fn item_shape(e: &ExprNode, key: &mut ShapeKey) {
     match e {
         ExprNode::Column(c) => drop(key.tag(0).name(c)),
         ExprNode::Agg(f, c) => drop(key.tag(1).tag(f.tag()).name(c)),
-        ExprNode::Lower(c) => drop(key.tag(2).name(c)),
-        ExprNode::Upper(c) => drop(key.tag(3).name(c)),
-        ExprNode::Length(c) => drop(key.tag(4).name(c)),
+        ExprNode::Lower(e) => {
+            key.tag(2);
+            item_shape(e, key);
+        }
+        ExprNode::Upper(e) => {
+            key.tag(3);
+            item_shape(e, key);
+        }
+        ExprNode::Length(e) => {
+            key.tag(4);
+            item_shape(e, key);
+        }
         ExprNode::Arith(a, op, b) => {
             key.tag(5);
             item_shape(a, key);
@@ -264,6 +273,26 @@ fn item_shape(e: &ExprNode, key: &mut ShapeKey) {
         // The typed API puts no subquery inside an expression.
         ExprNode::Sub(_) => drop(key.tag(8)),
         ExprNode::Int(n) => drop(key.tag(9).number(*n as u64)),
+        ExprNode::Text(t) => drop(key.tag(10).text(t)),
+        ExprNode::Concat(a, b) => {
+            key.tag(11);
+            item_shape(a, key);
+            item_shape(b, key);
+        }
+        ExprNode::Trim(e) => {
+            key.tag(12);
+            item_shape(e, key);
+        }
+        ExprNode::Substr(e, start, len) => {
+            key.tag(13).number(*start as u64).number(*len as u64);
+            item_shape(e, key);
+        }
+        ExprNode::DatePart(part, c, zoned) => {
+            key.tag(14).tag(part.tag()).tag(u8::from(*zoned));
+            key.name(c);
+        }
+        // Its filters' values are literals in its text: all of it is shape.
+        ExprNode::Case(..) => drop(key.tag(15).text(&format!("{e:?}"))),
     }
 }
 

@@ -119,6 +119,37 @@ impl TextLike for Option<String> {
     type Len = Option<i64>;
 }
 
+/// Date and timestamp column types (chrono's `DateTime<Utc>`,
+/// `NaiveDateTime`, `NaiveDate` and their `Option`s): what the date parts of
+/// typed selects take (`Event::AT.year()`); `Part` is `i64`, or
+/// `Option<i64>` for a nullable column.
+pub trait DateLike {
+    /// `i64` or `Option<i64>`.
+    type Part: ColumnValue;
+    /// A `DateTime<Utc>`: its parts are read in UTC.
+    #[doc(hidden)]
+    const ZONED: bool;
+}
+
+macro_rules! date_like {
+    ($($t:ty => $zoned:expr),*) => {$(
+        impl DateLike for $t {
+            type Part = i64;
+            const ZONED: bool = $zoned;
+        }
+        impl DateLike for Option<$t> {
+            type Part = Option<i64>;
+            const ZONED: bool = $zoned;
+        }
+    )*};
+}
+
+date_like!(
+    chrono::DateTime<chrono::Utc> => true,
+    chrono::NaiveDateTime => false,
+    chrono::NaiveDate => false
+);
+
 /// A way to store a Rust type `T` in one column, selected per field with
 /// `#[column(with = Self)]`. Implemented by unit structs such as [`AsText`].
 ///
