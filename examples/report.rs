@@ -12,8 +12,9 @@
 //! `_history` itself (scale `REPORT_SCALE`: 100,000 accounts per unit;
 //! default 10 on a server, 2 on SQLite), then times:
 //!
-//! 1. the six report queries (five built with the typed layer: aggregates,
-//!    GROUP BY an expression, a join of history with accounts) one after
+//! 1. the six report queries (built with the typed layer: aggregates, GROUP
+//!    BY an expression, joins of history with accounts, a HAVING that
+//!    compares a sum with a column, a count of groups) one after
 //!    another, then concurrently on six pooled connections
 //!    (`Database::concurrently`);
 //! 2. the 100 most overdrawn accounts (an entity query that scans every
@@ -91,7 +92,7 @@ async fn main() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // 1. Six independent report queries (five built with the typed layer).
+    // 1. Six independent report queries, built with the typed layer.
     let titles: Vec<&str> = pgbench::report_queries(&db)?
         .into_iter()
         .map(|(t, _)| t)

@@ -6,8 +6,8 @@
 //! BY / HAVING / ORDER BY / LIMIT over the joined rows, LEFT JOINs that keep
 //! the unmatched rows, one statement each, after an autoflush.
 
-use orm_core::CountRows;
 use orm_core::prelude::*;
+use orm_core::{CmpOp, CountRows};
 use tests::backend_tests;
 
 #[entity(table = "tj_customers")]
@@ -20,6 +20,8 @@ pub struct Customer {
     #[column(len = 20)]
     pub city: String,
     pub region: i32,
+    /// What the customer's account says it spent.
+    pub spent: i64,
     #[has_many(Order, by = "customer_id")]
     pub orders: Many<Order>,
 }
@@ -41,17 +43,18 @@ async fn seeded(db: &Database) -> Result<Session> {
     db.create_all(&[Customer::schema(), Order::schema()])
         .await?;
     let mut s = db.session();
-    for (id, name, city, region) in [
-        (1, "ann", "Oslo", 1),
-        (2, "bob", "Rome", 2),
-        (3, "cy", "Oslo", 1),
-        (4, "di", "Lima", 3),
+    for (id, name, city, region, spent) in [
+        (1, "ann", "Oslo", 1, 155),
+        (2, "bob", "Rome", 2, 200),
+        (3, "cy", "Oslo", 1, 260),
+        (4, "di", "Lima", 3, 0),
     ] {
         s.add(Customer {
             id,
             name: name.into(),
             city: city.into(),
             region,
+            spent,
             orders: Many::new(),
         });
     }
@@ -257,6 +260,43 @@ backend_tests! {
             .all()
             .await?;
         assert!(after.is_empty(), "rolled back");
+        Ok(())
+    }
+    async fn having_compares_an_aggregate_with_a_column_and_groups_are_counted(db) {
+        let mut s = seeded(&db).await?;
+        // The report's "accounts their history disagrees with": customers
+        // whose orders do not add up to what their account says.
+        let rows: Vec<(String, Option<i64>, i64)> = s
+            .query::<Order>()
+            .join_on(Order::CUSTOMER_ID, Customer::ID)
+            .select((Customer::NAME, Order::TOTAL.sum(), Customer::SPENT))
+            .group_by(Customer::NAME)
+            .group_by(Customer::SPENT)
+            .having_cmp(Order::TOTAL.sum(), CmpOp::Ne, Customer::SPENT)
+            .all()
+            .await?;
+        assert_eq!(rows, [("bob".to_string(), Some(255), 200)]);
+        let before = s.stats().statements();
+        let n = s
+            .query::<Order>()
+            .join_on(Order::CUSTOMER_ID, Customer::ID)
+            .select((Customer::ID,))
+            .group_by(Customer::ID)
+            .group_by(Customer::SPENT)
+            .having_cmp(Order::TOTAL.sum(), CmpOp::Eq, Customer::SPENT)
+            .count()
+            .await?;
+        assert_eq!(n, 2, "ann and cy; di has no orders to join");
+        assert_eq!(s.stats().statements() - before, 1, "counted by the database");
+        // One entity: customers whose orders differ in size.
+        let uneven = s
+            .query::<Order>()
+            .select((Order::CUSTOMER_ID,))
+            .group_by(Order::CUSTOMER_ID)
+            .having_cmp(Order::TOTAL.max(), CmpOp::Gt, Order::TOTAL.min())
+            .count()
+            .await?;
+        assert_eq!(uneven, 2, "ann and bob");
         Ok(())
     }
 }

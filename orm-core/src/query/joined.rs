@@ -63,7 +63,7 @@
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
-use crate::model::column::{Column, Comparable, Direction, Filter, Node};
+use crate::model::column::{CmpOp, Column, Comparable, Direction, Filter, Node};
 use crate::model::entity::Entity;
 use crate::model::expr::ExprNode;
 use crate::model::relation::{Relation, RelationKind};
@@ -371,6 +371,7 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
             list,
             group_by: Vec::new(),
             having: Vec::new(),
+            having_items: Vec::new(),
             distinct: false,
             order: Vec::new(),
             _marker: PhantomData,
@@ -384,6 +385,7 @@ pub struct JoinSelect<'s, L: Entity, R: Entity, T, S> {
     list: T,
     group_by: Vec<(&'static str, ExprNode)>,
     having: Vec<(&'static str, Having<()>)>,
+    having_items: Vec<render::HavingItems>,
     distinct: bool,
     order: Vec<(&'static str, ExprNode, Direction)>,
     _marker: PhantomData<fn() -> S>,
@@ -400,6 +402,21 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// are combined with AND).
     pub fn having<X>(mut self, having: impl JoinHaving<L, R, X>) -> Self {
         self.having.push(having.side_term());
+        self
+    }
+
+    /// `HAVING a op b` between two items of either side, e.g. an
+    /// aggregate of one entity and a grouped column of the other
+    /// (`History::DELTA.sum()`, `CmpOp::Ne`, `Account::ABALANCE`); their
+    /// types must match (a nullable one matches its plain type).
+    pub fn having_cmp<X, Y, A, B>(mut self, a: A, op: CmpOp, b: B) -> Self
+    where
+        A: JoinItem<L, R, X>,
+        B: JoinItem<L, R, Y>,
+        A::Out: Comparable,
+        B::Out: Comparable<Base = <A::Out as Comparable>::Base>,
+    {
+        self.having_items.push((a.side_expr(), op, b.side_expr()));
         self
     }
 
@@ -457,6 +474,7 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
                 items: &items,
                 group_by: &self.group_by,
                 having: &having,
+                having_items: &self.having_items,
                 distinct: self.distinct,
                 order: &order,
                 limit: q.limit,
@@ -480,11 +498,32 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// (`row.get_at::<T>(i)`), in autocommit on a pooled connection.
     pub fn batched(mut self) -> Result<crate::query::batch::BatchQuery> {
         let stmt = self.checked_statement()?;
+        Ok(Self::batch_item(stmt))
+    }
+
+    /// How many rows this select returns, counted by the database
+    /// (`SELECT COUNT(*) FROM (..) t`: the groups of a grouped select).
+    pub async fn count(mut self) -> Result<i64> {
+        let stmt = render::count_of(&self.checked_statement()?);
+        let session = self.join.query.session;
+        session.autoflush().await?;
+        let set = session.fetch(&stmt).await?;
+        match set.into_rows().first() {
+            Some(row) => row.get_at::<i64>(0),
+            None => Ok(0),
+        }
+    }
+
+    /// [`JoinSelect::count`] as one item of a concurrent batch: one row,
+    /// the count at position 0.
+    pub fn count_batched(mut self) -> Result<crate::query::batch::BatchQuery> {
+        let stmt = render::count_of(&self.checked_statement()?);
+        Ok(Self::batch_item(stmt))
+    }
+
+    fn batch_item(stmt: crate::sql::Statement) -> crate::query::batch::BatchQuery {
         let tables = vec![L::meta().table.into(), R::meta().table.into()];
-        Ok(crate::query::batch::BatchQuery::rows(
-            crate::runner::Prepared::raw(stmt, tables),
-            None,
-        ))
+        crate::query::batch::BatchQuery::rows(crate::runner::Prepared::raw(stmt, tables), None)
     }
 
     /// The usage and value checks, then the statement.

@@ -681,6 +681,7 @@ pub struct Select<'s, T: Entity, L: SelectList<T>> {
     list: L,
     group_by: Vec<ExprNode>,
     having: Vec<Having<T>>,
+    having_items: Vec<(ExprNode, CmpOp, ExprNode)>,
     distinct: bool,
     /// ORDER BY aggregates, after the query's column order.
     agg_order: Vec<(ExprNode, crate::model::column::Direction)>,
@@ -695,6 +696,7 @@ impl<'s, T: Entity> Query<'s, T> {
             list,
             group_by: Vec::new(),
             having: Vec::new(),
+            having_items: Vec::new(),
             distinct: false,
             agg_order: Vec::new(),
         }
@@ -713,6 +715,19 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// `HAVING aggregate op value` (several are combined with AND).
     pub fn having(mut self, having: Having<T>) -> Self {
         self.having.push(having);
+        self
+    }
+
+    /// `HAVING a op b` between two items (an aggregate and a grouped
+    /// column, two aggregates ..) of matching types.
+    pub fn having_cmp<A, B>(mut self, a: A, op: CmpOp, b: B) -> Self
+    where
+        A: SelectItem<T>,
+        B: SelectItem<T>,
+        A::Out: Comparable,
+        B::Out: Comparable<Base = <A::Out as Comparable>::Base>,
+    {
+        self.having_items.push((a.expr(), op, b.expr()));
         self
     }
 
@@ -753,8 +768,11 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
             dialect,
             &self.query.spec(self.query.filter_node()),
             &self.list.exprs(),
-            &self.group_by,
-            &having,
+            &render::Grouping {
+                group_by: &self.group_by,
+                having: &having,
+                having_items: &self.having_items,
+            },
             self.distinct,
             &self
                 .agg_order
@@ -794,6 +812,17 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
         }
         self.query.session.check_usable()?;
         self.query.check_values(self.query.filter_node())
+    }
+
+    /// How many rows this select returns, counted by the database
+    /// (`SELECT COUNT(*) FROM (..) t`: the groups of a grouped select).
+    pub async fn count(self) -> Result<i64> {
+        let (stmt, session) = self.prepare_run().await?;
+        let set = session.fetch(&render::count_of(&stmt)).await?;
+        match set.into_rows().first() {
+            Some(row) => row.get_at::<i64>(0),
+            None => Ok(0),
+        }
     }
 
     /// The checks and autoflush before running, and the statement.

@@ -281,6 +281,15 @@ pub(crate) fn select_tuples(
     build(dialect, &q)
 }
 
+/// The GROUP BY and HAVING of a typed select.
+pub(crate) struct Grouping<'a> {
+    pub group_by: &'a [ExprNode],
+    /// `aggregate op value`, the aggregate written for the dialect.
+    pub having: &'a [(String, CmpOp, Value)],
+    /// `a op b` between two items.
+    pub having_items: &'a [(ExprNode, CmpOp, ExprNode)],
+}
+
 /// A SELECT of expressions (`items`: SQL fragments with quoted
 /// identifiers) from an entity's table, with the query's filter, GROUP BY
 /// columns, HAVING comparisons (`expression op value`), ORDER BY, LIMIT and
@@ -289,11 +298,15 @@ pub(crate) fn select_items(
     dialect: Dialect,
     spec: &SelectSpec<'_>,
     items: &[ExprNode],
-    group_by: &[ExprNode],
-    having: &[(String, CmpOp, Value)],
+    grouping: &Grouping<'_>,
     distinct: bool,
     expr_order: &[(String, Direction)],
 ) -> Statement {
+    let Grouping {
+        group_by,
+        having,
+        having_items,
+    } = grouping;
     let mut q = base_select(dialect, spec);
     if distinct {
         q.distinct();
@@ -301,15 +314,19 @@ pub(crate) fn select_items(
     for e in items {
         q.expr(item(dialect, e));
     }
-    for g in group_by {
+    for g in group_by.iter() {
         q.add_group_by([item(dialect, g)]);
     }
-    for (sql, op, value) in having {
+    for (sql, op, value) in having.iter() {
         q.and_having(compare(
             Expr::cust(sql.clone()),
             *op,
             Expr::val(to_sea(value)),
         ));
+    }
+    for (a, op, b) in having_items.iter() {
+        let sql = |e| Expr::cust(expr_sql(dialect, e, None));
+        q.and_having(compare(sql(a), *op, sql(b)));
     }
     order_and_page(dialect, spec, expr_order, &mut q);
     build(dialect, &q)
@@ -336,11 +353,16 @@ pub(crate) struct JoinSpec<'a> {
     pub items: &'a [(&'static str, ExprNode)],
     pub group_by: &'a [(&'static str, ExprNode)],
     pub having: &'a [(&'static str, ExprNode, CmpOp, Value)],
+    /// `HAVING a op b` between two items (an aggregate and a column ..).
+    pub having_items: &'a [HavingItems],
     pub distinct: bool,
     pub order: &'a [(&'static str, ExprNode, Direction)],
     pub limit: Option<u64>,
     pub offset: Option<u64>,
 }
+
+/// `HAVING a op b`: each side an item with the alias of the entity it reads.
+pub(crate) type HavingItems = ((&'static str, ExprNode), CmpOp, (&'static str, ExprNode));
 
 /// `SELECT <items> FROM (SELECT .. FROM left WHERE ..) l [LEFT] JOIN
 /// (SELECT .. FROM right WHERE ..) r ON l.a = r.b [GROUP BY] [HAVING]
@@ -386,6 +408,9 @@ pub(crate) fn select_joined(dialect: Dialect, spec: &JoinSpec<'_>) -> Statement 
     for (alias, e, op, value) in spec.having {
         q.and_having(compare(sql(alias, e), *op, Expr::val(to_sea(value))));
     }
+    for ((la, le), op, (ra, re)) in spec.having_items {
+        q.and_having(compare(sql(la, le), *op, sql(ra, re)));
+    }
     for (alias, e, direction) in spec.order {
         let d = match direction {
             Direction::Asc => SeaOrder::Asc,
@@ -395,6 +420,15 @@ pub(crate) fn select_joined(dialect: Dialect, spec: &JoinSpec<'_>) -> Statement 
     }
     page(dialect, spec.limit, spec.offset, &mut q);
     build(dialect, &q)
+}
+
+/// `SELECT COUNT(*) FROM (<statement>) AS t`: the rows a select returns,
+/// counted by the database (its parameters unchanged).
+pub(crate) fn count_of(stmt: &Statement) -> Statement {
+    Statement::new(
+        format!("SELECT COUNT(*) FROM ({}) t", stmt.sql()),
+        stmt.params().to_vec(),
+    )
 }
 
 /// Quotes an identifier for the dialect.
