@@ -16,6 +16,7 @@
 //! Layer 0 (values, rows and errors): it uses nothing of the ORM (see `crate::layers`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 /// The SQL type a column is declared with, independent of backend.
@@ -53,6 +54,11 @@ pub enum SqlType {
     Uuid,
     /// A JSON document (`serde_json::Value`).
     Json,
+    /// An exact decimal (`rust_decimal::Decimal`): `NUMERIC` on PostgreSQL
+    /// (any precision, its scale kept), `DECIMAL(65, 20)` on MySQL,
+    /// `NUMERIC` affinity on SQLite (15 significant digits, as SQLite keeps
+    /// numbers).
+    Decimal,
 }
 
 impl SqlType {
@@ -72,6 +78,7 @@ impl SqlType {
             SqlType::Date => "date",
             SqlType::Time => "time",
             SqlType::Uuid => "uuid",
+            SqlType::Decimal => "decimal",
             SqlType::Json => "json",
         }
     }
@@ -109,6 +116,8 @@ pub enum Value {
     Time(NaiveTime),
     /// A UUID.
     Uuid(Uuid),
+    /// An exact decimal.
+    Decimal(Decimal),
     /// A JSON document, boxed so that `Value` stays 32 bytes.
     Json(Box<serde_json::Value>),
     /// A PostgreSQL array parameter (`col = ANY($1)`); built by the ORM for
@@ -139,6 +148,7 @@ impl Value {
             Value::Date(_) => "date",
             Value::Time(_) => "time",
             Value::Uuid(_) => "uuid",
+            Value::Decimal(_) => "decimal",
             Value::Json(_) => "json",
             Value::Array(_) => "array",
         }
@@ -163,6 +173,7 @@ impl Value {
             Value::Date(v) => v.to_string(),
             Value::Time(v) => v.to_string(),
             Value::Uuid(v) => v.to_string(),
+            Value::Decimal(v) => v.to_string(),
             Value::Json(v) => v.to_string(),
             Value::Array(v) => format!("<array of {}>", v.len()),
         };
@@ -222,7 +233,7 @@ impl DecodeFailure {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, uuid::Uuid, serde_json::Value, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, uuid::Uuid, rust_decimal::Decimal, serde_json::Value, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {
@@ -316,6 +327,50 @@ impl ColumnValue for f64 {
             v => Err(DecodeFailure::new("f64", &v)),
         }
     }
+}
+
+impl ColumnValue for Decimal {
+    const SQL_TYPE: SqlType = SqlType::Decimal;
+
+    fn to_value(&self) -> Value {
+        Value::Decimal(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Decimal(v) => Ok(v),
+            // SQLite's NUMERIC affinity keeps a number as an integer or a
+            // double; MySQL's text protocol and a SUM may hand back text.
+            Value::I64(v) => Ok(Decimal::from(v)),
+            Value::I32(v) => Ok(Decimal::from(v)),
+            Value::I16(v) => Ok(Decimal::from(v)),
+            // The shortest text that reads back as the same double, so
+            // 12.5 stays 12.5 (not 12.4999..).
+            Value::F64(v) => {
+                parse_decimal(&v.to_string()).ok_or_else(|| DecodeFailure::new("Decimal", &value))
+            }
+            Value::Text(ref s) => {
+                parse_decimal(s).ok_or_else(|| DecodeFailure::new("Decimal", &value))
+            }
+            v => Err(DecodeFailure::new("Decimal", &v)),
+        }
+    }
+}
+
+/// A decimal from its text, trailing fractional zeros dropped first (a
+/// MySQL `DECIMAL(65, 20)` pads to twenty places, more digits than a
+/// `Decimal` holds); exponent forms (`1e-7`, a double's text) too.
+pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {
+    let s = s.trim();
+    let s = match s.split_once('.') {
+        Some((_, frac)) if !s.contains(['e', 'E']) && frac.ends_with('0') => {
+            s.trim_end_matches('0').trim_end_matches('.')
+        }
+        _ => s,
+    };
+    s.parse::<Decimal>()
+        .ok()
+        .or_else(|| Decimal::from_scientific(s).ok())
 }
 
 impl ColumnValue for bool {

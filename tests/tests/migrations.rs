@@ -175,6 +175,8 @@ mod rich {
         pub time: chrono::NaiveTime,
         pub uid: uuid::Uuid,
         pub doc: serde_json::Value,
+        pub price: rust_decimal::Decimal,
+        pub rebate: Option<rust_decimal::Decimal>,
         #[column(default = "'new'", len = 12)]
         pub status: String,
         #[column(index, references = Kind, on_delete = "set_null")]

@@ -120,6 +120,8 @@ fn bind(params: &[Value]) -> Result<MySqlArguments> {
             Value::Date(d) => args.add(*d),
             Value::Time(t) => args.add(*t),
             Value::Uuid(u) => args.add(u.as_bytes().as_slice()),
+            // Exact as text: the server converts it into the DECIMAL column.
+            Value::Decimal(d) => args.add(d.to_string()),
             // MariaDB's JSON is LONGTEXT with a validity check: send text.
             Value::Json(j) => args.add(j.to_string()),
             Value::Array(_) => Err("arrays are PostgreSQL-only parameters".into()),

@@ -169,6 +169,8 @@ fn bind(params: &[Value]) -> Result<my::Params> {
                 )
             }
             Value::Uuid(u) => my::Value::Bytes(u.as_bytes().to_vec()),
+            // Exact as text: the server converts it into the DECIMAL column.
+            Value::Decimal(d) => my::Value::Bytes(d.to_string().into_bytes()),
             // MariaDB's JSON is LONGTEXT with a validity check: send text.
             Value::Json(j) => my::Value::Bytes(j.to_string().into_bytes()),
             Value::Array(_) => {

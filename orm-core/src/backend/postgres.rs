@@ -65,6 +65,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
                 SqlType::Date => args.add(None::<NaiveDate>),
                 SqlType::Time => args.add(None::<NaiveTime>),
                 SqlType::Uuid => args.add(None::<uuid::Uuid>),
+                SqlType::Decimal => args.add(None::<rust_decimal::Decimal>),
                 SqlType::Json => args.add(None::<serde_json::Value>),
             },
             Value::Bool(b) => args.add(*b),
@@ -80,6 +81,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
             Value::Date(d) => args.add(*d),
             Value::Time(t) => args.add(*t),
             Value::Uuid(u) => args.add(*u),
+            Value::Decimal(d) => args.add(*d),
             Value::Json(j) => args.add(sqlx::types::Json(j.as_ref())),
             Value::Array(items) => bind_array(&mut args, items),
         };
@@ -119,6 +121,7 @@ fn bind_array(
         Some(Value::TimestampTz(_)) => typed!(TimestampTz, DateTime<Utc>),
         Some(Value::Date(_)) => typed!(Date, NaiveDate),
         Some(Value::Time(_)) => typed!(Time, NaiveTime),
+        Some(Value::Decimal(_)) => typed!(Decimal, rust_decimal::Decimal),
         _ => Err("unsupported array element type".into()),
     }
 }
@@ -153,6 +156,7 @@ pub(crate) enum Cell {
     Time,
     Uuid,
     Json,
+    Decimal,
 }
 
 fn plan(row: &PgRow) -> Result<Vec<Cell>> {
@@ -173,6 +177,7 @@ fn plan(row: &PgRow) -> Result<Vec<Cell>> {
                 "DATE" => Cell::Date,
                 "TIME" => Cell::Time,
                 "UUID" => Cell::Uuid,
+                "NUMERIC" => Cell::Decimal,
                 "JSON" | "JSONB" => Cell::Json,
                 other => return Err(super::unsupported_column(c.name(), other)),
             })
@@ -208,6 +213,7 @@ fn decode(row: &PgRow, plan: &[Cell]) -> Result<Vec<Value>> {
             Cell::Date => Value::Date(get!(NaiveDate)),
             Cell::Time => Value::Time(get!(NaiveTime)),
             Cell::Uuid => Value::Uuid(get!(uuid::Uuid)),
+            Cell::Decimal => Value::Decimal(get!(rust_decimal::Decimal)),
             Cell::Json => Value::Json(Box::new(get!(serde_json::Value))),
         });
     }

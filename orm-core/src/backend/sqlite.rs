@@ -225,6 +225,9 @@ pub(crate) fn stored(v: &Value) -> std::result::Result<Stored<'_>, &'static str>
         Value::Date(d) => text(d.format("%Y-%m-%d").to_string()),
         Value::Time(t) => text(t.format("%H:%M:%S%.f").to_string()),
         Value::Uuid(u) => Stored::Blob(u.as_bytes()),
+        // Into a NUMERIC-affinity column, which keeps it as an integer or a
+        // double (15 significant digits) and compares it as a number.
+        Value::Decimal(d) => text(d.to_string()),
         Value::Json(j) => text(j.to_string()),
         Value::Array(_) => return Err("arrays are PostgreSQL-only parameters"),
     })

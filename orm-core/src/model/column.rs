@@ -138,6 +138,7 @@ macro_rules! scalar {
 }
 
 scalar!(
+    rust_decimal::Decimal,
     i16,
     i32,
     i64,

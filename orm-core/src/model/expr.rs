@@ -25,6 +25,8 @@ pub enum AggFunc {
     SumInt,
     /// `SUM` of a float column, as a double everywhere.
     SumReal,
+    /// `SUM` of a decimal column, exact (no cast).
+    SumExact,
     /// `AVG`, as a double everywhere.
     Avg,
     Min,

@@ -175,17 +175,24 @@ pub trait Summable {
     /// `i64` for integers, `f64` for floats.
     type Sum: ColumnValue;
     #[doc(hidden)]
-    const INTEGER: bool;
+    const SUM: Func;
 }
 
 macro_rules! summable {
-    ($($t:ty => $s:ty, $int:expr);*) => {$(
-        impl Summable for $t { type Sum = $s; const INTEGER: bool = $int; }
-        impl Summable for Option<$t> { type Sum = $s; const INTEGER: bool = $int; }
+    ($($t:ty => $s:ty, $sum:expr);*) => {$(
+        impl Summable for $t { type Sum = $s; const SUM: Func = $sum; }
+        impl Summable for Option<$t> { type Sum = $s; const SUM: Func = $sum; }
     )*};
 }
 
-summable!(i16 => i64, true; i32 => i64, true; i64 => i64, true; f32 => f64, false; f64 => f64, false);
+summable!(
+    i16 => i64, Func::SumInt;
+    i32 => i64, Func::SumInt;
+    i64 => i64, Func::SumInt;
+    f32 => f64, Func::SumReal;
+    f64 => f64, Func::SumReal;
+    rust_decimal::Decimal => rust_decimal::Decimal, Func::SumExact
+);
 
 impl<E, T> Column<E, T> {
     /// `COUNT(column)`: the non-NULL values.
@@ -203,11 +210,7 @@ impl<E, T> Column<E, T> {
         T: Summable,
     {
         Agg {
-            func: if T::INTEGER {
-                Func::SumInt
-            } else {
-                Func::SumReal
-            },
+            func: T::SUM,
             column: self.name(),
             _marker: PhantomData,
         }

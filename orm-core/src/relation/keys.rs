@@ -65,6 +65,11 @@ impl Hash for ValueKey {
                     3u8.hash(state);
                     b.hash(state);
                 }
+                // Equal decimals hash alike whatever their scale (12.5, 12.50).
+                Value::Decimal(d) => {
+                    5u8.hash(state);
+                    d.hash(state);
+                }
                 other => {
                     4u8.hash(state);
                     other.describe().hash(state);

@@ -30,7 +30,7 @@ use crate::value::{SqlType, Value};
 /// The version of this encoding.
 pub(crate) const FORMAT: u8 = 1;
 
-const SQL_TYPES: [SqlType; 14] = [
+const SQL_TYPES: [SqlType; 15] = [
     SqlType::SmallInt,
     SqlType::Integer,
     SqlType::BigInt,
@@ -45,6 +45,7 @@ const SQL_TYPES: [SqlType; 14] = [
     SqlType::Time,
     SqlType::Uuid,
     SqlType::Json,
+    SqlType::Decimal,
 ];
 
 mod tag {
@@ -65,6 +66,7 @@ mod tag {
     pub const UUID: u8 = 14;
     pub const JSON: u8 = 15;
     pub const ARRAY: u8 = 16;
+    pub const DECIMAL: u8 = 17;
 }
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
@@ -146,6 +148,11 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &Value) {
         Value::Uuid(u) => {
             out.push(tag::UUID);
             out.extend_from_slice(u.as_bytes());
+        }
+        Value::Decimal(d) => {
+            // Its 16-byte form: mantissa, scale and sign, exactly.
+            out.push(tag::DECIMAL);
+            out.extend_from_slice(&d.serialize());
         }
         Value::Json(j) => {
             out.push(tag::JSON);
@@ -262,6 +269,7 @@ impl<'a> Reader<'a> {
             }
             tag::UUID => Value::Uuid(uuid::Uuid::from_bytes(self.array()?)),
             tag::JSON => Value::Json(Box::new(serde_json::from_slice(self.bytes()?).ok()?)),
+            tag::DECIMAL => Value::Decimal(rust_decimal::Decimal::deserialize(self.array()?)),
             tag::ARRAY if depth < 8 => {
                 let n = self.count()?;
                 Value::Array(
@@ -327,6 +335,7 @@ mod tests {
             Value::Date(NaiveDate::from_ymd_opt(-44, 3, 15).unwrap()),
             Value::Time(NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).unwrap()),
             Value::Uuid(uuid::Uuid::from_u128(0x1234_5678_9abc_def0)),
+            Value::Decimal("-12345.6789".parse().unwrap()),
             Value::Json(Box::new(serde_json::json!({"a": [1, 2, null]}))),
             Value::Array(vec![Value::I64(1), Value::Text("x".into())]),
         ];

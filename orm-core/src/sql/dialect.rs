@@ -292,6 +292,7 @@ fn sqlite_type(c: &ColumnMeta) -> String {
         SqlType::SmallInt | SqlType::Integer | SqlType::BigInt | SqlType::Boolean => "INTEGER",
         SqlType::Real | SqlType::Double => "REAL",
         SqlType::Bytes | SqlType::Uuid => "BLOB",
+        SqlType::Decimal => "NUMERIC",
         _ => "TEXT",
     }
     .to_string()
@@ -313,6 +314,7 @@ fn postgres_type(c: &ColumnMeta) -> String {
         SqlType::Time => "time",
         SqlType::Uuid => "uuid",
         SqlType::Json => "jsonb",
+        SqlType::Decimal => "numeric",
     }
     .to_string()
 }
@@ -340,6 +342,7 @@ fn mysql_type(c: &ColumnMeta) -> String {
         SqlType::Time => "TIME(6)",
         SqlType::Uuid => "BINARY(16)",
         SqlType::Json => "JSON",
+        SqlType::Decimal => "DECIMAL(65,20)",
     }
     .to_string()
 }

@@ -539,6 +539,9 @@ fn agg_of(dialect: Dialect, func: AggFunc, c: &str) -> String {
         (AggFunc::SumReal, Dialect::Postgres) => format!("CAST(SUM({c}) AS DOUBLE PRECISION)"),
         (AggFunc::SumReal, Dialect::MySql) => format!("(SUM({c}) + 0e0)"),
         (AggFunc::SumReal, Dialect::Sqlite) => format!("(SUM({c}) + 0.0)"),
+        // NUMERIC / DECIMAL sums stay exact on the servers; SQLite sums the
+        // numbers it keeps.
+        (AggFunc::SumExact, _) => format!("SUM({c})"),
         (AggFunc::Avg, Dialect::Postgres) => format!("CAST(AVG({c}) AS DOUBLE PRECISION)"),
         (AggFunc::Avg, Dialect::MySql) => format!("(AVG({c}) + 0e0)"),
         (AggFunc::Avg, Dialect::Sqlite) => format!("AVG({c})"),
@@ -808,6 +811,11 @@ pub(crate) fn json_list(dialect: Dialect, values: &[Value]) -> Option<(Value, Js
     let mut kind: Option<JsonElem> = None;
     let mut widest = 0;
     out.push('[');
+    // A JSON element is text or a double: a decimal would not compare
+    // exactly with its column (a plain IN list carries it instead).
+    if values.iter().any(|v| matches!(v, Value::Decimal(_))) {
+        return None;
+    }
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -989,7 +997,7 @@ fn json_mysql(v: &Value, out: &mut String) -> Option<Option<(JsonElem, usize)>> 
             json_text(&t.format("%H:%M:%S%.6f").to_string(), out);
             JsonElem::Time
         }
-        Value::Array(_) => return None,
+        Value::Array(_) | Value::Decimal(_) => return None,
     };
     Some(Some((elem, chars)))
 }
@@ -1072,6 +1080,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
             SqlType::Time => S::ChronoTime(None),
             SqlType::Uuid => S::Uuid(None),
             SqlType::Json => S::Json(None),
+            SqlType::Decimal => S::Decimal(None),
         },
         Value::Bool(b) => S::Bool(Some(*b)),
         Value::I16(n) => S::SmallInt(Some(*n)),
@@ -1086,6 +1095,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
         Value::Date(d) => S::ChronoDate(Some(*d)),
         Value::Time(t) => S::ChronoTime(Some(*t)),
         Value::Uuid(u) => S::Uuid(Some(*u)),
+        Value::Decimal(d) => S::Decimal(Some(*d)),
         Value::Json(j) => S::Json(Some(j.clone())),
         Value::Array(items) => {
             let ty = match items.first() {
@@ -1101,6 +1111,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
                 Some(Value::TimestampTz(_)) => sea_query::ArrayType::ChronoDateTimeUtc,
                 Some(Value::Date(_)) => sea_query::ArrayType::ChronoDate,
                 Some(Value::Time(_)) => sea_query::ArrayType::ChronoTime,
+                Some(Value::Decimal(_)) => sea_query::ArrayType::Decimal,
                 _ => sea_query::ArrayType::BigInt,
             };
             S::Array(ty, Some(Box::new(items.iter().map(to_sea).collect())))
@@ -1147,6 +1158,7 @@ fn from_sea(v: sea_query::Value) -> Value {
             or_null(v, SqlType::TimestampTz, |d| Value::TimestampTz(d.to_utc()))
         }
         S::Uuid(v) => or_null(v, SqlType::Uuid, Value::Uuid),
+        S::Decimal(v) => or_null(v, SqlType::Decimal, Value::Decimal),
         S::Array(_, Some(items)) => Value::Array(items.into_iter().map(from_sea).collect()),
         // The ORM never creates other variants (enums, arrays): render them as text.
         other => Value::Text(format!("{other:?}")),
