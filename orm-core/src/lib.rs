@@ -225,7 +225,7 @@ pub use session::{
     BORROW_WAIT, Change, Handle, ObjectState, ReadGuard, Session, WriteGuard, set_borrow_wait,
 };
 pub use telemetry::{Stats, StatsSnapshot};
-pub use types::{AsJson, AsText, ColumnType, Converter, With};
+pub use types::{AsJson, AsText, ColumnType, Converter, Json, With};
 pub use value::{ColumnValue, DecodeFailure, SqlType, Value};
 
 /// The names most programs need: `use orm_core::prelude::*;`.

@@ -89,3 +89,45 @@ mod tests {
         assert_eq!(err.found, "i64 1");
     }
 }
+
+/// A typed JSON column: `Json<T>` stores any `Serialize + DeserializeOwned`
+/// value as JSON (as [`AsJson`] does for a plain field), with no
+/// `#[column(with = ..)]` attribute; `.0` is the value.
+///
+/// ```
+/// use orm_core::{ColumnValue, Json, Value};
+///
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// struct Limits { max: u32 }
+///
+/// let v = Json(Limits { max: 3 }).to_value();
+/// assert_eq!(v, Value::Json(Box::new(serde_json::json!({"max": 3}))));
+/// assert_eq!(Json::<Limits>::from_value(v), Ok(Json(Limits { max: 3 })));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize + DeserializeOwned> crate::value::ColumnValue for Json<T> {
+    const SQL_TYPE: SqlType = SqlType::Json;
+
+    fn to_value(&self) -> Value {
+        <AsJson as Converter<T>>::to_value(&self.0)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        <AsJson as Converter<T>>::from_value(value).map(Json)
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Json<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}

@@ -95,10 +95,11 @@
 
 mod json;
 mod text;
+mod time;
 
 use std::marker::PhantomData;
 
-pub use json::AsJson;
+pub use json::{AsJson, Json};
 pub use text::AsText;
 
 use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
