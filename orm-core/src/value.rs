@@ -59,6 +59,16 @@ pub enum SqlType {
     /// `NUMERIC` affinity on SQLite (15 significant digits, as SQLite keeps
     /// numbers).
     Decimal,
+    /// An unsigned 8-bit integer (`u8`): `TINYINT UNSIGNED` on MySQL,
+    /// `smallint` on PostgreSQL (which has no unsigned types: the next
+    /// size up holds every value), `INTEGER` on SQLite.
+    U8,
+    /// An unsigned 16-bit integer (`u16`): `SMALLINT UNSIGNED` on MySQL,
+    /// `integer` on PostgreSQL.
+    U16,
+    /// An unsigned 32-bit integer (`u32`): `INT UNSIGNED` on MySQL,
+    /// `bigint` on PostgreSQL.
+    U32,
 }
 
 impl SqlType {
@@ -79,6 +89,9 @@ impl SqlType {
             SqlType::Time => "time",
             SqlType::Uuid => "uuid",
             SqlType::Decimal => "decimal",
+            SqlType::U8 => "u8",
+            SqlType::U16 => "u16",
+            SqlType::U32 => "u32",
             SqlType::Json => "json",
         }
     }
@@ -233,7 +246,7 @@ impl DecodeFailure {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, uuid::Uuid, rust_decimal::Decimal, serde_json::Value, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, serde_json::Value, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {
@@ -292,6 +305,32 @@ macro_rules! integer_column {
 }
 
 integer_column!(i16, I16, SmallInt);
+
+/// Unsigned integers travel as the signed variant one size up (what
+/// PostgreSQL's column holds; MySQL's unsigned column takes it as is).
+macro_rules! unsigned_column {
+    ($t:ty, $variant:ident, $wide:ty, $sql:ident) => {
+        impl ColumnValue for $t {
+            const SQL_TYPE: SqlType = SqlType::$sql;
+            const AUTO_KEY: bool = true;
+
+            fn to_value(&self) -> Value {
+                Value::$variant(<$wide>::from(*self))
+            }
+
+            fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+                value
+                    .as_i64()
+                    .and_then(|v| <$t>::try_from(v).ok())
+                    .ok_or_else(|| DecodeFailure::new(stringify!($t), &value))
+            }
+        }
+    };
+}
+
+unsigned_column!(u8, I16, i16, U8);
+unsigned_column!(u16, I32, i32, U16);
+unsigned_column!(u32, I64, i64, U32);
 integer_column!(i32, I32, Integer);
 integer_column!(i64, I64, BigInt);
 

@@ -16,11 +16,11 @@ use crate::errors::Errors;
 use crate::model::{Entity, Field, Relation, field_ident, last_segment};
 
 /// Integer types a database can generate (`#[key(auto)]`).
-const AUTO_KEY_TYPES: [&str; 3] = ["i16", "i32", "i64"];
+const AUTO_KEY_TYPES: [&str; 6] = ["i16", "i32", "i64", "u8", "u16", "u32"];
 
 /// Types that are certainly not generated keys; any other name may be a
 /// newtype over an integer and is checked by the compiler instead.
-const NOT_AUTO_KEY_TYPES: [&str; 21] = [
+const NOT_AUTO_KEY_TYPES: [&str; 18] = [
     "String",
     "str",
     "bool",
@@ -31,9 +31,6 @@ const NOT_AUTO_KEY_TYPES: [&str; 21] = [
     "i8",
     "i128",
     "isize",
-    "u8",
-    "u16",
-    "u32",
     "u64",
     "u128",
     "usize",
@@ -422,7 +419,7 @@ fn primary_key(entity: &Entity, errors: &mut Errors) {
         {
             errors.spanned(
                 &field.ty,
-                "#[key(auto)] needs an integer field (i16, i32 or i64): the database generates its value",
+                "#[key(auto)] needs an integer field (i16, i32, i64, u8, u16 or u32): the database generates its value",
             );
         }
     }

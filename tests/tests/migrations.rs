@@ -176,6 +176,9 @@ mod rich {
         pub uid: uuid::Uuid,
         pub doc: serde_json::Value,
         pub price: rust_decimal::Decimal,
+        pub byte: u8,
+        pub port: u16,
+        pub count: Option<u32>,
         pub rebate: Option<rust_decimal::Decimal>,
         #[column(default = "'new'", len = 12)]
         pub status: String,

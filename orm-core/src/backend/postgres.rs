@@ -52,9 +52,9 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
             // PostgreSQL infers parameter types from the statement, but a NULL
             // sent with the wrong type is an error: send the column's type.
             Value::Null(t) => match t {
-                SqlType::SmallInt => args.add(None::<i16>),
-                SqlType::Integer => args.add(None::<i32>),
-                SqlType::BigInt => args.add(None::<i64>),
+                SqlType::SmallInt | SqlType::U8 => args.add(None::<i16>),
+                SqlType::Integer | SqlType::U16 => args.add(None::<i32>),
+                SqlType::BigInt | SqlType::U32 => args.add(None::<i64>),
                 SqlType::Real => args.add(None::<f32>),
                 SqlType::Double => args.add(None::<f64>),
                 SqlType::Boolean => args.add(None::<bool>),

@@ -205,8 +205,8 @@ fn entity_table(dialect: Dialect, meta: &EntityMeta) -> TableSchema {
             "INTEGER".to_string()
         } else if c.auto_increment && dialect == Dialect::Postgres {
             match c.sql_type {
-                crate::value::SqlType::SmallInt => "smallint".into(),
-                crate::value::SqlType::Integer => "integer".into(),
+                crate::value::SqlType::SmallInt | crate::value::SqlType::U8 => "smallint".into(),
+                crate::value::SqlType::Integer | crate::value::SqlType::U16 => "integer".into(),
                 _ => "bigint".into(),
             }
         } else {

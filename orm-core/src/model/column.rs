@@ -139,6 +139,9 @@ macro_rules! scalar {
 
 scalar!(
     rust_decimal::Decimal,
+    u8,
+    u16,
+    u32,
     i16,
     i32,
     i64,

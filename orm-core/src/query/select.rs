@@ -189,6 +189,9 @@ summable!(
     i16 => i64, Func::SumInt;
     i32 => i64, Func::SumInt;
     i64 => i64, Func::SumInt;
+    u8 => i64, Func::SumInt;
+    u16 => i64, Func::SumInt;
+    u32 => i64, Func::SumInt;
     f32 => f64, Func::SumReal;
     f64 => f64, Func::SumReal;
     rust_decimal::Decimal => rust_decimal::Decimal, Func::SumExact

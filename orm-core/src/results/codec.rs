@@ -30,7 +30,7 @@ use crate::value::{SqlType, Value};
 /// The version of this encoding.
 pub(crate) const FORMAT: u8 = 1;
 
-const SQL_TYPES: [SqlType; 15] = [
+const SQL_TYPES: [SqlType; 18] = [
     SqlType::SmallInt,
     SqlType::Integer,
     SqlType::BigInt,
@@ -46,6 +46,9 @@ const SQL_TYPES: [SqlType; 15] = [
     SqlType::Uuid,
     SqlType::Json,
     SqlType::Decimal,
+    SqlType::U8,
+    SqlType::U16,
+    SqlType::U32,
 ];
 
 mod tag {

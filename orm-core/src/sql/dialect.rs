@@ -289,7 +289,13 @@ fn keyed(c: &ColumnMeta) -> bool {
 
 fn sqlite_type(c: &ColumnMeta) -> String {
     match c.sql_type {
-        SqlType::SmallInt | SqlType::Integer | SqlType::BigInt | SqlType::Boolean => "INTEGER",
+        SqlType::SmallInt
+        | SqlType::Integer
+        | SqlType::BigInt
+        | SqlType::Boolean
+        | SqlType::U8
+        | SqlType::U16
+        | SqlType::U32 => "INTEGER",
         SqlType::Real | SqlType::Double => "REAL",
         SqlType::Bytes | SqlType::Uuid => "BLOB",
         SqlType::Decimal => "NUMERIC",
@@ -300,9 +306,9 @@ fn sqlite_type(c: &ColumnMeta) -> String {
 
 fn postgres_type(c: &ColumnMeta) -> String {
     match c.sql_type {
-        SqlType::SmallInt => "smallint",
-        SqlType::Integer => "integer",
-        SqlType::BigInt => "bigint",
+        SqlType::SmallInt | SqlType::U8 => "smallint",
+        SqlType::Integer | SqlType::U16 => "integer",
+        SqlType::BigInt | SqlType::U32 => "bigint",
         SqlType::Real => "real",
         SqlType::Double => "double precision",
         SqlType::Boolean => "boolean",
@@ -322,6 +328,9 @@ fn postgres_type(c: &ColumnMeta) -> String {
 fn mysql_type(c: &ColumnMeta) -> String {
     match c.sql_type {
         SqlType::SmallInt => "SMALLINT",
+        SqlType::U8 => "TINYINT UNSIGNED",
+        SqlType::U16 => "SMALLINT UNSIGNED",
+        SqlType::U32 => "INT UNSIGNED",
         SqlType::Integer => "INT",
         SqlType::BigInt => "BIGINT",
         SqlType::Real => "FLOAT",

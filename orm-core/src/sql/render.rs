@@ -1066,9 +1066,9 @@ fn to_sea(v: &Value) -> sea_query::Value {
     use sea_query::Value as S;
     match v {
         Value::Null(t) => match t {
-            SqlType::SmallInt => S::SmallInt(None),
-            SqlType::Integer => S::Int(None),
-            SqlType::BigInt => S::BigInt(None),
+            SqlType::SmallInt | SqlType::U8 => S::SmallInt(None),
+            SqlType::Integer | SqlType::U16 => S::Int(None),
+            SqlType::BigInt | SqlType::U32 => S::BigInt(None),
             SqlType::Real => S::Float(None),
             SqlType::Double => S::Double(None),
             SqlType::Boolean => S::Bool(None),
