@@ -205,6 +205,8 @@ pub use backend::{Dialect, Isolation, MySqlDriver, PoolOptions, SqliteDriver, Tx
 pub use database::{ConnectOptions, Database};
 pub use error::{DbErrorKind, Error, Result, Violation};
 pub use hooks::{EntityEvent, Hooks};
+/// IP networks (`10.0.0.0/24`), a column type beside `std::net::IpAddr`.
+pub use ipnetwork::IpNetwork;
 pub use model::column::{
     Assign, CmpOp, Column, Comparable, Direction, Filter, Operand, Order, Scalar,
 };

@@ -16,6 +16,7 @@
 //! Layer 0 (values, rows and errors): it uses nothing of the ORM (see `crate::layers`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use ipnetwork::IpNetwork;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -69,6 +70,11 @@ pub enum SqlType {
     /// An unsigned 32-bit integer (`u32`): `INT UNSIGNED` on MySQL,
     /// `bigint` on PostgreSQL.
     U32,
+    /// An IP address or network (`std::net::IpAddr`,
+    /// `ipnetwork::IpNetwork`): native `inet` on PostgreSQL, its text
+    /// (`10.0.0.1`, `10.0.0.0/24`) in `VARCHAR(49)` on MySQL and `TEXT` on
+    /// SQLite.
+    Inet,
 }
 
 impl SqlType {
@@ -92,6 +98,7 @@ impl SqlType {
             SqlType::U8 => "u8",
             SqlType::U16 => "u16",
             SqlType::U32 => "u32",
+            SqlType::Inet => "inet",
             SqlType::Json => "json",
         }
     }
@@ -131,6 +138,8 @@ pub enum Value {
     Uuid(Uuid),
     /// An exact decimal.
     Decimal(Decimal),
+    /// An IP network; an address is the network of its full prefix.
+    Inet(IpNetwork),
     /// A JSON document, boxed so that `Value` stays 32 bytes.
     Json(Box<serde_json::Value>),
     /// A PostgreSQL array parameter (`col = ANY($1)`); built by the ORM for
@@ -162,6 +171,7 @@ impl Value {
             Value::Time(_) => "time",
             Value::Uuid(_) => "uuid",
             Value::Decimal(_) => "decimal",
+            Value::Inet(_) => "inet",
             Value::Json(_) => "json",
             Value::Array(_) => "array",
         }
@@ -187,6 +197,7 @@ impl Value {
             Value::Time(v) => v.to_string(),
             Value::Uuid(v) => v.to_string(),
             Value::Decimal(v) => v.to_string(),
+            Value::Inet(v) => inet_text(v),
             Value::Json(v) => v.to_string(),
             Value::Array(v) => format!("<array of {}>", v.len()),
         };
@@ -246,7 +257,7 @@ impl DecodeFailure {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, serde_json::Value, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, serde_json::Value, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {
@@ -410,6 +421,54 @@ pub(crate) fn parse_decimal(s: &str) -> Option<Decimal> {
     s.parse::<Decimal>()
         .ok()
         .or_else(|| Decimal::from_scientific(s).ok())
+}
+
+/// An address or network as the text backends without `inet` store: an
+/// address alone (`10.0.0.1`), a network with its prefix (`10.0.0.0/24`).
+pub(crate) fn inet_text(net: &IpNetwork) -> String {
+    if net.prefix() == max_prefix(net.ip()) {
+        net.ip().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+fn max_prefix(ip: std::net::IpAddr) -> u8 {
+    if ip.is_ipv4() { 32 } else { 128 }
+}
+
+impl ColumnValue for IpNetwork {
+    const SQL_TYPE: SqlType = SqlType::Inet;
+
+    fn to_value(&self) -> Value {
+        Value::Inet(*self)
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        match value {
+            Value::Inet(v) => Ok(v),
+            Value::Text(ref s) => s
+                .parse()
+                .map_err(|_| DecodeFailure::new("IpNetwork", &value)),
+            v => Err(DecodeFailure::new("IpNetwork", &v)),
+        }
+    }
+}
+
+impl ColumnValue for std::net::IpAddr {
+    const SQL_TYPE: SqlType = SqlType::Inet;
+
+    fn to_value(&self) -> Value {
+        Value::Inet(IpNetwork::from(*self))
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        // A network (a prefix shorter than the address) is not an address.
+        match IpNetwork::from_value(value.clone()) {
+            Ok(net) if net.prefix() == max_prefix(net.ip()) => Ok(net.ip()),
+            _ => Err(DecodeFailure::new("IpAddr", &value)),
+        }
+    }
 }
 
 impl ColumnValue for bool {

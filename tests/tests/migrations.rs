@@ -179,6 +179,8 @@ mod rich {
         pub byte: u8,
         pub port: u16,
         pub count: Option<u32>,
+        pub host: std::net::IpAddr,
+        pub subnet: Option<orm_core::IpNetwork>,
         pub rebate: Option<rust_decimal::Decimal>,
         #[column(default = "'new'", len = 12)]
         pub status: String,

@@ -122,6 +122,7 @@ fn bind(params: &[Value]) -> Result<MySqlArguments> {
             Value::Uuid(u) => args.add(u.as_bytes().as_slice()),
             // Exact as text: the server converts it into the DECIMAL column.
             Value::Decimal(d) => args.add(d.to_string()),
+            Value::Inet(n) => args.add(crate::value::inet_text(n)),
             // MariaDB's JSON is LONGTEXT with a validity check: send text.
             Value::Json(j) => args.add(j.to_string()),
             Value::Array(_) => Err("arrays are PostgreSQL-only parameters".into()),

@@ -171,6 +171,7 @@ fn bind(params: &[Value]) -> Result<my::Params> {
             Value::Uuid(u) => my::Value::Bytes(u.as_bytes().to_vec()),
             // Exact as text: the server converts it into the DECIMAL column.
             Value::Decimal(d) => my::Value::Bytes(d.to_string().into_bytes()),
+            Value::Inet(n) => my::Value::Bytes(crate::value::inet_text(n).into_bytes()),
             // MariaDB's JSON is LONGTEXT with a validity check: send text.
             Value::Json(j) => my::Value::Bytes(j.to_string().into_bytes()),
             Value::Array(_) => {

@@ -66,6 +66,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
                 SqlType::Time => args.add(None::<NaiveTime>),
                 SqlType::Uuid => args.add(None::<uuid::Uuid>),
                 SqlType::Decimal => args.add(None::<rust_decimal::Decimal>),
+                SqlType::Inet => args.add(None::<ipnetwork::IpNetwork>),
                 SqlType::Json => args.add(None::<serde_json::Value>),
             },
             Value::Bool(b) => args.add(*b),
@@ -82,6 +83,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
             Value::Time(t) => args.add(*t),
             Value::Uuid(u) => args.add(*u),
             Value::Decimal(d) => args.add(*d),
+            Value::Inet(n) => args.add(*n),
             Value::Json(j) => args.add(sqlx::types::Json(j.as_ref())),
             Value::Array(items) => bind_array(&mut args, items),
         };
@@ -122,6 +124,7 @@ fn bind_array(
         Some(Value::Date(_)) => typed!(Date, NaiveDate),
         Some(Value::Time(_)) => typed!(Time, NaiveTime),
         Some(Value::Decimal(_)) => typed!(Decimal, rust_decimal::Decimal),
+        Some(Value::Inet(_)) => typed!(Inet, ipnetwork::IpNetwork),
         _ => Err("unsupported array element type".into()),
     }
 }
@@ -157,6 +160,7 @@ pub(crate) enum Cell {
     Uuid,
     Json,
     Decimal,
+    Inet,
 }
 
 fn plan(row: &PgRow) -> Result<Vec<Cell>> {
@@ -178,6 +182,7 @@ fn plan(row: &PgRow) -> Result<Vec<Cell>> {
                 "TIME" => Cell::Time,
                 "UUID" => Cell::Uuid,
                 "NUMERIC" => Cell::Decimal,
+                "INET" | "CIDR" => Cell::Inet,
                 "JSON" | "JSONB" => Cell::Json,
                 other => return Err(super::unsupported_column(c.name(), other)),
             })
@@ -214,6 +219,7 @@ fn decode(row: &PgRow, plan: &[Cell]) -> Result<Vec<Value>> {
             Cell::Time => Value::Time(get!(NaiveTime)),
             Cell::Uuid => Value::Uuid(get!(uuid::Uuid)),
             Cell::Decimal => Value::Decimal(get!(rust_decimal::Decimal)),
+            Cell::Inet => Value::Inet(get!(ipnetwork::IpNetwork)),
             Cell::Json => Value::Json(Box::new(get!(serde_json::Value))),
         });
     }

@@ -228,6 +228,7 @@ pub(crate) fn stored(v: &Value) -> std::result::Result<Stored<'_>, &'static str>
         // Into a NUMERIC-affinity column, which keeps it as an integer or a
         // double (15 significant digits) and compares it as a number.
         Value::Decimal(d) => text(d.to_string()),
+        Value::Inet(n) => text(crate::value::inet_text(n)),
         Value::Json(j) => text(j.to_string()),
         Value::Array(_) => return Err("arrays are PostgreSQL-only parameters"),
     })

@@ -139,6 +139,8 @@ macro_rules! scalar {
 
 scalar!(
     rust_decimal::Decimal,
+    ipnetwork::IpNetwork,
+    std::net::IpAddr,
     u8,
     u16,
     u32,

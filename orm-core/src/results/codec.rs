@@ -30,7 +30,7 @@ use crate::value::{SqlType, Value};
 /// The version of this encoding.
 pub(crate) const FORMAT: u8 = 1;
 
-const SQL_TYPES: [SqlType; 18] = [
+const SQL_TYPES: [SqlType; 19] = [
     SqlType::SmallInt,
     SqlType::Integer,
     SqlType::BigInt,
@@ -49,6 +49,7 @@ const SQL_TYPES: [SqlType; 18] = [
     SqlType::U8,
     SqlType::U16,
     SqlType::U32,
+    SqlType::Inet,
 ];
 
 mod tag {
@@ -70,6 +71,7 @@ mod tag {
     pub const JSON: u8 = 15;
     pub const ARRAY: u8 = 16;
     pub const DECIMAL: u8 = 17;
+    pub const INET: u8 = 18;
 }
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
@@ -156,6 +158,10 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &Value) {
             // Its 16-byte form: mantissa, scale and sign, exactly.
             out.push(tag::DECIMAL);
             out.extend_from_slice(&d.serialize());
+        }
+        Value::Inet(n) => {
+            out.push(tag::INET);
+            put_bytes(out, n.to_string().as_bytes());
         }
         Value::Json(j) => {
             out.push(tag::JSON);
@@ -272,6 +278,7 @@ impl<'a> Reader<'a> {
             }
             tag::UUID => Value::Uuid(uuid::Uuid::from_bytes(self.array()?)),
             tag::JSON => Value::Json(Box::new(serde_json::from_slice(self.bytes()?).ok()?)),
+            tag::INET => Value::Inet(std::str::from_utf8(self.bytes()?).ok()?.parse().ok()?),
             tag::DECIMAL => Value::Decimal(rust_decimal::Decimal::deserialize(self.array()?)),
             tag::ARRAY if depth < 8 => {
                 let n = self.count()?;
@@ -339,6 +346,7 @@ mod tests {
             Value::Time(NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).unwrap()),
             Value::Uuid(uuid::Uuid::from_u128(0x1234_5678_9abc_def0)),
             Value::Decimal("-12345.6789".parse().unwrap()),
+            Value::Inet("2001:db8::/32".parse().unwrap()),
             Value::Json(Box::new(serde_json::json!({"a": [1, 2, null]}))),
             Value::Array(vec![Value::I64(1), Value::Text("x".into())]),
         ];

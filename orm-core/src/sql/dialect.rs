@@ -321,6 +321,7 @@ fn postgres_type(c: &ColumnMeta) -> String {
         SqlType::Uuid => "uuid",
         SqlType::Json => "jsonb",
         SqlType::Decimal => "numeric",
+        SqlType::Inet => "inet",
     }
     .to_string()
 }
@@ -352,6 +353,8 @@ fn mysql_type(c: &ColumnMeta) -> String {
         SqlType::Uuid => "BINARY(16)",
         SqlType::Json => "JSON",
         SqlType::Decimal => "DECIMAL(65,20)",
+        // An IPv6 address with a prefix: 39 + 4, 45 for a mapped IPv4 one.
+        SqlType::Inet => "VARCHAR(49)",
     }
     .to_string()
 }

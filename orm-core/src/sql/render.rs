@@ -813,7 +813,10 @@ pub(crate) fn json_list(dialect: Dialect, values: &[Value]) -> Option<(Value, Js
     out.push('[');
     // A JSON element is text or a double: a decimal would not compare
     // exactly with its column (a plain IN list carries it instead).
-    if values.iter().any(|v| matches!(v, Value::Decimal(_))) {
+    if values
+        .iter()
+        .any(|v| matches!(v, Value::Decimal(_) | Value::Inet(_)))
+    {
         return None;
     }
     for (i, v) in values.iter().enumerate() {
@@ -997,7 +1000,7 @@ fn json_mysql(v: &Value, out: &mut String) -> Option<Option<(JsonElem, usize)>> 
             json_text(&t.format("%H:%M:%S%.6f").to_string(), out);
             JsonElem::Time
         }
-        Value::Array(_) | Value::Decimal(_) => return None,
+        Value::Array(_) | Value::Decimal(_) | Value::Inet(_) => return None,
     };
     Some(Some((elem, chars)))
 }
@@ -1081,6 +1084,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
             SqlType::Uuid => S::Uuid(None),
             SqlType::Json => S::Json(None),
             SqlType::Decimal => S::Decimal(None),
+            SqlType::Inet => S::IpNetwork(None),
         },
         Value::Bool(b) => S::Bool(Some(*b)),
         Value::I16(n) => S::SmallInt(Some(*n)),
@@ -1096,6 +1100,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
         Value::Time(t) => S::ChronoTime(Some(*t)),
         Value::Uuid(u) => S::Uuid(Some(*u)),
         Value::Decimal(d) => S::Decimal(Some(*d)),
+        Value::Inet(n) => S::IpNetwork(Some(*n)),
         Value::Json(j) => S::Json(Some(j.clone())),
         Value::Array(items) => {
             let ty = match items.first() {
@@ -1112,6 +1117,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
                 Some(Value::Date(_)) => sea_query::ArrayType::ChronoDate,
                 Some(Value::Time(_)) => sea_query::ArrayType::ChronoTime,
                 Some(Value::Decimal(_)) => sea_query::ArrayType::Decimal,
+                Some(Value::Inet(_)) => sea_query::ArrayType::IpNetwork,
                 _ => sea_query::ArrayType::BigInt,
             };
             S::Array(ty, Some(Box::new(items.iter().map(to_sea).collect())))
@@ -1159,6 +1165,7 @@ fn from_sea(v: sea_query::Value) -> Value {
         }
         S::Uuid(v) => or_null(v, SqlType::Uuid, Value::Uuid),
         S::Decimal(v) => or_null(v, SqlType::Decimal, Value::Decimal),
+        S::IpNetwork(v) => or_null(v, SqlType::Inet, Value::Inet),
         S::Array(_, Some(items)) => Value::Array(items.into_iter().map(from_sea).collect()),
         // The ORM never creates other variants (enums, arrays): render them as text.
         other => Value::Text(format!("{other:?}")),

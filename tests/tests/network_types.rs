@@ -1,0 +1,75 @@
+//! IP addresses and networks as column types, as a PostgreSQL user expects
+//! of `inet`: `std::net::IpAddr` and `IpNetwork` fields round-trip (v4 and
+//! v6, a network's prefix kept), filter by equality and by a long list, and
+//! on PostgreSQL the column is native `inet`, so the server's own network
+//! operators work on it; MySQL and SQLite store the text form.
+
+use std::net::IpAddr;
+
+use orm_core::prelude::*;
+use orm_core::{Dialect, IpNetwork};
+use tests::backend_tests;
+
+#[entity(table = "nt_hosts")]
+pub struct Host {
+    #[key(auto)]
+    pub id: i64,
+    pub addr: IpAddr,
+    pub subnet: Option<IpNetwork>,
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("an address")
+}
+
+fn net(s: &str) -> IpNetwork {
+    s.parse().expect("a network")
+}
+
+backend_tests! {
+    async fn addresses_and_networks_round_trip_and_filter(db) {
+        db.create_all(&[Host::schema()]).await?;
+        let mut s = db.session();
+        for (addr, subnet) in [
+            ("10.0.0.7", Some("10.0.0.0/24")),
+            ("2001:db8::1", Some("2001:db8::/32")),
+            ("192.168.1.20", None),
+        ] {
+            s.add(Host { id: 0, addr: ip(addr), subnet: subnet.map(net) });
+        }
+        s.commit().await?;
+
+        let mut fresh = db.session();
+        let all = fresh.query::<Host>().order_by(Host::ID.asc()).all().await?;
+        let got: Vec<(IpAddr, Option<IpNetwork>)> = all.iter().map(|h| (h.read().addr, h.read().subnet)).collect();
+        assert_eq!(
+            got,
+            [
+                (ip("10.0.0.7"), Some(net("10.0.0.0/24"))),
+                (ip("2001:db8::1"), Some(net("2001:db8::/32"))),
+                (ip("192.168.1.20"), None),
+            ]
+        );
+        let one = fresh.query::<Host>().filter(Host::ADDR.eq(ip("2001:db8::1"))).one().await?;
+        assert_eq!(one.read().subnet.map(|n| n.prefix()), Some(32));
+        let listed = fresh
+            .query::<Host>()
+            .filter(Host::ADDR.is_in((0..=255u8).map(|n| IpAddr::from([10, 0, 0, n]))))
+            .count()
+            .await?;
+        assert_eq!(listed, 1, "a long list of addresses");
+        one.write().addr = ip("2001:db8::2");
+        fresh.commit().await?;
+        assert_eq!(db.session().query::<Host>().filter(Host::ADDR.eq(ip("2001:db8::2"))).count().await?, 1);
+
+        if db.dialect() == Dialect::Postgres {
+            // Native inet: the server's containment operator works on it.
+            let inside = db
+                .session()
+                .query_sql::<Host>("SELECT * FROM nt_hosts WHERE addr << '10.0.0.0/8'::inet", vec![])
+                .await?;
+            assert_eq!(inside.len(), 1);
+        }
+        Ok(())
+    }
+}
