@@ -107,6 +107,17 @@ backend_tests! {
             .all()
             .await?;
         assert_eq!(net, [(Some(d("0.0475")),), (Some(d("-0.75")),)]);
+        // Every row changed: one batched UPDATE of decimals.
+        for h in s.query::<Invoice>().all().await? {
+            let mut i = h.write();
+            i.amount += d("0.01");
+            i.discount = Some(d("0.5"));
+        }
+        s.commit().await?;
+        let mut fresh = db.session();
+        let after = fresh.query::<Invoice>().filter(Invoice::AMOUNT.eq(d("10.01"))).count().await?;
+        let half = fresh.query::<Invoice>().filter(Invoice::DISCOUNT.eq(d("0.5"))).count().await?;
+        assert_eq!((after, half), (1, 6));
         Ok(())
     }
 

@@ -62,6 +62,14 @@ backend_tests! {
         fresh.commit().await?;
         assert_eq!(db.session().query::<Host>().filter(Host::ADDR.eq(ip("2001:db8::2"))).count().await?, 1);
 
+        // Every row changed: one batched UPDATE of inet values.
+        let mut third = db.session();
+        for h in third.query::<Host>().all().await? {
+            h.write().subnet = Some(net("172.16.0.0/12"));
+        }
+        third.commit().await?;
+        assert_eq!(db.session().query::<Host>().filter(Host::SUBNET.eq(net("172.16.0.0/12"))).count().await?, 3);
+
         if db.dialect() == Dialect::Postgres {
             // Native inet: the server's containment operator works on it.
             let inside = db

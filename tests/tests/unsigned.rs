@@ -48,6 +48,16 @@ backend_tests! {
         fresh.commit().await?;
         assert_eq!(db.session().get::<Counter>(id).await?.read().hits, u32::MAX - 1);
 
+        // Every row changed: one batched UPDATE of unsigned values.
+        let mut third = db.session();
+        for h in third.query::<Counter>().all().await? {
+            let mut c = h.write();
+            c.byte = 200;
+            c.spare = Some(u32::MAX - 5);
+        }
+        third.commit().await?;
+        assert_eq!(db.session().query::<Counter>().filter(Counter::SPARE.eq(u32::MAX - 5)).count().await?, 2);
+
         if db.dialect() == Dialect::MySql {
             let err = db
                 .execute_sql("UPDATE us_counters SET byte = -1 WHERE id = ?".to_string(), vec![Value::I64(i64::from(id))])
