@@ -507,11 +507,7 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         let stmt = render::count_of(&self.checked_statement()?);
         let session = self.join.query.session;
         session.autoflush().await?;
-        let set = session.fetch(&stmt).await?;
-        match set.into_rows().first() {
-            Some(row) => row.get_at::<i64>(0),
-            None => Ok(0),
-        }
+        crate::query::select::count_in(session.fetch(&stmt).await?)
     }
 
     /// [`JoinSelect::count`] as one item of a concurrent batch: one row,

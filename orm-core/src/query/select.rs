@@ -681,6 +681,14 @@ select_list!(A 0, B 1, C 2, D 3, F 4, G 5);
 select_list!(A 0, B 1, C 2, D 3, F 4, G 5, H 6);
 select_list!(A 0, B 1, C 2, D 3, F 4, G 5, H 6, I 7);
 
+/// The count a `SELECT COUNT(*) FROM (..) t` returned (0 for no row).
+pub(crate) fn count_in(set: crate::row::RowSet) -> Result<i64> {
+    match set.into_rows().first() {
+        Some(row) => row.get_at::<i64>(0),
+        None => Ok(0),
+    }
+}
+
 /// A typed select being set up ([`Query::select`]).
 pub struct Select<'s, T: Entity, L: SelectList<T>> {
     query: Query<'s, T>,
@@ -824,11 +832,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// (`SELECT COUNT(*) FROM (..) t`: the groups of a grouped select).
     pub async fn count(self) -> Result<i64> {
         let (stmt, session) = self.prepare_run().await?;
-        let set = session.fetch(&render::count_of(&stmt)).await?;
-        match set.into_rows().first() {
-            Some(row) => row.get_at::<i64>(0),
-            None => Ok(0),
-        }
+        count_in(session.fetch(&render::count_of(&stmt)).await?)
     }
 
     /// The checks and autoflush before running, and the statement.
