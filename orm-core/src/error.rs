@@ -355,6 +355,30 @@ pub enum Error {
     #[error("no column named {0:?} in the row")]
     NoSuchColumn(String),
 
+    /// A struct read from a row ([`crate::FromRow`]) names a column the row
+    /// does not have: a field without its label in the select list.
+    #[error("`{target}` reads a column named {column:?}, which the row does not have (its columns: {})", found.join(", "))]
+    MissingColumn {
+        /// The struct being read.
+        target: &'static str,
+        /// The column its field reads.
+        column: &'static str,
+        /// The row's columns, in order.
+        found: Vec<String>,
+    },
+
+    /// A struct read from a row ([`crate::FromRow`]) names a column that
+    /// the row has twice (both sides' `id` in a join): label one of them.
+    #[error(
+        "`{target}` reads the column {column:?}, which the row has twice: label one of them (`.label(\"..\")`)"
+    )]
+    AmbiguousColumn {
+        /// The struct being read.
+        target: &'static str,
+        /// The column its field reads.
+        column: &'static str,
+    },
+
     /// A plain-row lookup past the last column.
     #[error("column index {index} out of range (the row has {len} columns)")]
     ColumnIndex {

@@ -213,16 +213,17 @@ pub use model::column::{
 pub use model::entity::Entity;
 pub use model::meta::{ColumnMeta, EntityMeta, ForeignKey, IndexMeta, OnDelete};
 pub use orm_cache::template::{Mode as TemplateMode, Padding, TemplateStats};
-pub use orm_derive::{ColumnValue, entity, fields};
+pub use orm_derive::{ColumnValue, FromRow, entity, fields};
 pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
 pub use query::{
     Agg, Case, CountRows, FromBoth, FromLeft, FromRight, Having, Item, Join, JoinHaving, JoinItem,
-    JoinList, JoinSelect, Outer, Page, Param, Query, STREAM_CHUNK, Select, SelectItem, SelectList,
-    Shape, Side, Statement, Subquery, Summable, Synchronize, TemplateOptions, Uncorrelated, Upsert,
+    JoinList, JoinSelect, Labeled, Outer, Page, Param, Query, STREAM_CHUNK, Select, SelectItem,
+    SelectList, Shape, Side, Statement, Subquery, Summable, Synchronize, TemplateOptions,
+    Uncorrelated, Upsert,
 };
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
-pub use row::{Row, RowSet};
+pub use row::{FromRow, Row, RowSet};
 pub use session::{
     BORROW_WAIT, Change, Handle, ObjectState, ReadGuard, Session, WriteGuard, set_borrow_wait,
 };
@@ -233,7 +234,7 @@ pub use value::{ColumnValue, DecodeFailure, SqlType, Value};
 /// The names most programs need: `use orm_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AsJson, AsText, ColumnValue, Database, Entity, Error, Filter, Handle, Keyed, Many,
-        ObjectState, Ref, Result, Session, entity, fields,
+        AsJson, AsText, ColumnValue, Database, Entity, Error, Filter, FromRow, Handle, Keyed, Many,
+        ObjectState, Ref, Result, SelectItem, Session, entity, fields,
     };
 }

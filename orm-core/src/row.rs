@@ -1,5 +1,11 @@
 //! Plain rows: the hot read path that bypasses the identity map.
 //!
+//! [`FromRow`] reads a row into a struct by column name; its derive,
+//! `#[derive(FromRow)]`, reads each field from the column of its name
+//! (`#[from_row(rename = "..")]` for another), so a typed select whose
+//! items carry labels (`Order::TOTAL.sum().label("total")`) or a raw SQL
+//! query lands in a named struct instead of a tuple.
+//!
 //! A [`RowSet`] is what the backend seam returns for every query: column
 //! names (shared by all rows) and each row's [`Value`]s. Entity loading
 //! consumes the values by move; plain-row users read them by name or by
@@ -118,6 +124,74 @@ impl Row {
                 .get(index)
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| index.to_string()),
+            expected: f.expected,
+            found: f.found,
+        })
+    }
+}
+
+/// A struct read from one row by column name: what
+/// `#[derive(FromRow)]` implements, reading each field from the column of
+/// its name (or `#[from_row(rename = "column")]`). Typed selects
+/// ([`crate::Select::all_as`], [`crate::JoinSelect::all_as`]) and raw SQL
+/// ([`crate::SqlQuery::all_as`]) return such structs.
+///
+/// ```
+/// # use orm_core::{FromRow, Row, Value};
+/// #[derive(FromRow, Debug, PartialEq)]
+/// struct Total {
+///     shop: String,
+///     #[from_row(rename = "sum_total")]
+///     total: Option<i64>,
+/// }
+/// let row = Row::new(
+///     vec!["shop".into(), "sum_total".into()],
+///     vec![Value::Text("a".into()), Value::I64(40)],
+/// );
+/// assert_eq!(Total::from_row(&row)?, Total { shop: "a".into(), total: Some(40) });
+/// // A column the row lacks is an error naming the struct and the column.
+/// let short = Row::new(vec!["shop".into()], vec![Value::Text("a".into())]);
+/// assert!(Total::from_row(&short).unwrap_err().to_string().contains("`Total` reads a column named \"sum_total\""));
+/// # Ok::<(), orm_core::Error>(())
+/// ```
+pub trait FromRow: Sized {
+    /// Reads one row.
+    fn from_row(row: &Row) -> Result<Self>;
+}
+
+impl Row {
+    /// Decodes column `column` for field reads of struct `target`
+    /// (`#[derive(FromRow)]`): errors name the struct.
+    #[doc(hidden)]
+    pub fn read_for<T: ColumnValue>(
+        &self,
+        target: &'static str,
+        column: &'static str,
+    ) -> Result<T> {
+        // Exactly, then ignoring ASCII case (servers fold unquoted names in
+        // raw SQL differently); a name found twice is refused either way.
+        let find = |same: &dyn Fn(&str) -> bool| {
+            let mut named = self.columns.iter().enumerate().filter(|(_, c)| same(c));
+            let found = named.next().map(|(i, _)| i);
+            (found, found.is_some() && named.next().is_some())
+        };
+        let (mut found, mut twice) = find(&|c| c == column);
+        if found.is_none() {
+            (found, twice) = find(&|c| c.eq_ignore_ascii_case(column));
+        }
+        if twice {
+            return Err(Error::AmbiguousColumn { target, column });
+        }
+        let Some(index) = found else {
+            return Err(Error::MissingColumn {
+                target,
+                column,
+                found: self.columns.iter().map(|c| c.to_string()).collect(),
+            });
+        };
+        T::from_value(self.values[index].clone()).map_err(|f| Error::Decode {
+            entity: target,
+            column: column.to_string(),
             expected: f.expected,
             found: f.found,
         })

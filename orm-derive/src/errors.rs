@@ -39,3 +39,12 @@ impl Errors {
         self.combined.expect("an error was just pushed")
     }
 }
+
+/// Each mistake a macro's expansion reported, as text (tests).
+#[cfg(test)]
+pub fn messages<T>(result: syn::Result<T>) -> Vec<String> {
+    match result {
+        Ok(_) => Vec::new(),
+        Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+    }
+}

@@ -1,5 +1,5 @@
-//! The macros of `orm-core`: `#[entity]`, `#[fields]` and
-//! `#[derive(ColumnValue)]`.
+//! The macros of `orm-core`: `#[entity]`, `#[fields]`,
+//! `#[derive(ColumnValue)]` and `#[derive(FromRow)]` ([`from_row`]).
 //!
 //! `#[entity]` runs in four passes, each in its own module, all over
 //! `proc_macro2` so that they can be unit-tested outside the compiler:
@@ -37,6 +37,7 @@ mod errors;
 mod expand;
 #[cfg(test)]
 mod expansions;
+mod from_row;
 mod model;
 mod naming;
 mod shared_fields;
@@ -84,6 +85,17 @@ pub fn column_value(item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn __impl_fields(input: TokenStream) -> TokenStream {
     shared_fields::impl_fields(input.into())
+        .unwrap_or_else(|error| error.to_compile_error())
+        .into()
+}
+
+/// Reads a struct with named fields from a row by column name
+/// (`#[from_row(rename = "column")]` on a field for another name,
+/// `#[from_row(crate = path)]` on the struct for a facade crate). See
+/// `orm_core::FromRow`.
+#[proc_macro_derive(FromRow, attributes(from_row))]
+pub fn from_row(item: TokenStream) -> TokenStream {
+    from_row::derive(item.into())
         .unwrap_or_else(|error| error.to_compile_error())
         .into()
 }

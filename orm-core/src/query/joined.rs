@@ -68,7 +68,7 @@ use crate::model::entity::Entity;
 use crate::model::expr::ExprNode;
 use crate::model::relation::{Relation, RelationKind};
 use crate::query::Query;
-use crate::query::select::{Agg, Having, SelectItem};
+use crate::query::select::{Agg, Having, Labeled, SelectItem};
 use crate::row::Row;
 use crate::sql::render::{self, JoinSide, JoinSpec};
 use crate::value::ColumnValue;
@@ -110,6 +110,11 @@ pub trait JoinItem<L, R, S> {
     type Out: ColumnValue;
     #[doc(hidden)]
     fn side_expr(&self) -> (&'static str, ExprNode);
+    /// Its `AS` name, if it was given one ([`SelectItem::label`]).
+    #[doc(hidden)]
+    fn side_label(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl<L, R, I: SelectItem<L>> JoinItem<L, R, FromLeft> for I {
@@ -117,12 +122,18 @@ impl<L, R, I: SelectItem<L>> JoinItem<L, R, FromLeft> for I {
     fn side_expr(&self) -> (&'static str, ExprNode) {
         (LEFT, self.expr())
     }
+    fn side_label(&self) -> Option<&'static str> {
+        self.label_of()
+    }
 }
 
 impl<L, R, I: SelectItem<R>> JoinItem<L, R, FromRight> for I {
     type Out = I::Out;
     fn side_expr(&self) -> (&'static str, ExprNode) {
         (RIGHT, self.expr())
+    }
+    fn side_label(&self) -> Option<&'static str> {
+        self.label_of()
     }
 }
 
@@ -162,7 +173,22 @@ impl<L, R> JoinItem<L, R, FromBoth> for CountRows {
     }
 }
 
+impl<L, R> JoinItem<L, R, FromBoth> for Labeled<CountRows> {
+    type Out = i64;
+    fn side_expr(&self) -> (&'static str, ExprNode) {
+        JoinItem::<L, R, FromBoth>::side_expr(&self.item)
+    }
+    fn side_label(&self) -> Option<&'static str> {
+        Some(self.name)
+    }
+}
+
 impl CountRows {
+    /// `COUNT(*) AS name` ([`SelectItem::label`]).
+    pub fn label(self, name: &'static str) -> Labeled<CountRows> {
+        Labeled { item: self, name }
+    }
+
     /// `COUNT(*) = n`, for `having`.
     pub fn eq(self, n: i64) -> Having<CountRows> {
         Agg::count().eq(n)
@@ -216,6 +242,8 @@ pub trait JoinList<L, R, S> {
     #[doc(hidden)]
     fn side_exprs(&self) -> Vec<(&'static str, ExprNode)>;
     #[doc(hidden)]
+    fn side_labels(&self) -> Vec<Option<&'static str>>;
+    #[doc(hidden)]
     fn decode(row: &Row) -> Result<Self::Out>;
 }
 
@@ -227,6 +255,9 @@ macro_rules! join_list {
             type Out = ($($name::Out,)+);
             fn side_exprs(&self) -> Vec<(&'static str, ExprNode)> {
                 vec![$(self.$i.side_expr()),+]
+            }
+            fn side_labels(&self) -> Vec<Option<&'static str>> {
+                vec![$(self.$i.side_label()),+]
             }
             fn decode(row: &Row) -> Result<Self::Out> {
                 Ok(($(row.get_at::<$name::Out>($i)?,)+))
@@ -472,6 +503,7 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
                 outer: self.join.outer,
                 on: &self.join.on,
                 items: &items,
+                labels: &self.list.side_labels(),
                 group_by: &self.group_by,
                 having: &having,
                 having_items: &self.having_items,
@@ -491,6 +523,46 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         session.autoflush().await?;
         let set = session.fetch(&stmt).await?;
         set.into_rows().iter().map(T::decode).collect()
+    }
+
+    /// Every row, each read into `R` by column name ([`crate::FromRow`]):
+    /// labelled items by their label, plain columns by their own name. Two
+    /// columns of one name (both sides' `id`) are an error for a field
+    /// reading that name: label one of them.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # use orm_core::SelectItem;
+    /// # #[entity] pub struct Shop { #[key] pub id: i64, pub city: String }
+    /// # #[entity] pub struct Sale { #[key(auto)] pub id: i64, pub shop_id: i64, pub amount: i64 }
+    /// #[derive(FromRow)]
+    /// struct CitySales { city: String, sold: Option<i64> }
+    /// # async fn f(s: &mut Session) -> Result<()> {
+    /// let per_city: Vec<CitySales> = s
+    ///     .query::<Sale>()
+    ///     .join_on(Sale::SHOP_ID, Shop::ID)
+    ///     .select((Shop::CITY, Sale::AMOUNT.sum().label("sold")))
+    ///     .group_by(Shop::CITY)
+    ///     .all_as()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn all_as<X: crate::row::FromRow>(self) -> Result<Vec<X>> {
+        self.rows().await?.iter().map(X::from_row).collect()
+    }
+
+    /// Every row as a plain [`Row`], readable by label or position.
+    pub async fn rows(mut self) -> Result<Vec<Row>> {
+        let stmt = self.checked_statement()?;
+        let session = self.join.query.session;
+        session.autoflush().await?;
+        Ok(session.fetch(&stmt).await?.into_rows())
+    }
+
+    /// The first row read into `R` by column name, if any.
+    pub async fn first_as<X: crate::row::FromRow>(mut self) -> Result<Option<X>> {
+        self.join.query.limit = Some(1);
+        self.rows().await?.first().map(X::from_row).transpose()
     }
 
     /// This select as one item of a concurrent batch ([`crate::Database::

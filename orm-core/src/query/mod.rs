@@ -30,7 +30,7 @@ pub use joined::{
     Side,
 };
 pub use page::Page;
-pub use select::{Agg, Case, Having, Item, Select, SelectItem, SelectList, Summable};
+pub use select::{Agg, Case, Having, Item, Labeled, Select, SelectItem, SelectList, Summable};
 pub use stream::STREAM_CHUNK;
 pub use sub::{Outer, Subquery, Uncorrelated};
 pub use upsert::Upsert;

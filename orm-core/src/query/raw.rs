@@ -122,6 +122,26 @@ impl SqlQuery {
         }
     }
 
+    /// The rows, each read into `R` by column name ([`crate::FromRow`];
+    /// exactly, then ignoring ASCII case, as servers fold unquoted names).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use orm_core::FromRow;
+    /// #[derive(FromRow)]
+    /// struct Tally { n: i64, biggest: Option<i64> }
+    /// let db = orm_core::Database::connect("sqlite::memory:").await?;
+    /// db.execute_sql("CREATE TABLE t (x INTEGER)", vec![]).await?;
+    /// db.execute_sql("INSERT INTO t VALUES (3), (9)", vec![]).await?;
+    /// let t: Vec<Tally> = db.sql("SELECT MAX(x) AS biggest, COUNT(*) AS n FROM t", vec![]).all_as().await?;
+    /// assert_eq!((t[0].n, t[0].biggest), (2, Some(9)));
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn all_as<R: crate::row::FromRow>(self) -> Result<Vec<R>> {
+        self.rows().await?.iter().map(R::from_row).collect()
+    }
+
     /// This query as one item of a concurrent batch.
     pub fn batched(self) -> Result<BatchQuery> {
         let spec = self.cache_spec()?;

@@ -59,6 +59,68 @@ pub trait SelectItem<E> {
     /// What it is, for any dialect.
     #[doc(hidden)]
     fn expr(&self) -> ExprNode;
+    /// Its `AS` name, if it was given one.
+    #[doc(hidden)]
+    fn label_of(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// `item AS name` (SQLAlchemy's `.label()`): the column name the row
+    /// has for it, what a [`crate::FromRow`] struct's field of that name
+    /// reads ([`Select::all_as`]). A plain column is named after itself
+    /// without one; an expression or aggregate has a name only by label
+    /// (the backends name them differently).
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Order { #[key(auto)] pub id: i64, pub shop: String, pub total: i64 }
+    ///
+    /// #[derive(FromRow, Debug, PartialEq)]
+    /// struct PerShop { shop: String, orders: i64, revenue: Option<i64> }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Order::schema()]).await?;
+    /// let mut s = db.session();
+    /// s.add(Order { id: 0, shop: "a".into(), total: 10 });
+    /// s.add(Order { id: 0, shop: "a".into(), total: 30 });
+    /// let rows: Vec<PerShop> = s
+    ///     .query::<Order>()
+    ///     .select((
+    ///         Order::TOTAL.sum().label("revenue"),
+    ///         Order::SHOP,
+    ///         orm_core::Agg::count().label("orders"),
+    ///     ))
+    ///     .group_by(Order::SHOP)
+    ///     .all_as()
+    ///     .await?;
+    /// assert_eq!(rows, [PerShop { shop: "a".into(), orders: 2, revenue: Some(40) }]);
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn label(self, name: &'static str) -> Labeled<Self>
+    where
+        Self: Sized,
+    {
+        Labeled { item: self, name }
+    }
+}
+
+/// A select item with an `AS` name ([`SelectItem::label`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Labeled<I> {
+    pub(crate) item: I,
+    pub(crate) name: &'static str,
+}
+
+impl<E, I: SelectItem<E>> SelectItem<E> for Labeled<I> {
+    type Out = I::Out;
+    fn expr(&self) -> ExprNode {
+        self.item.expr()
+    }
+    fn label_of(&self) -> Option<&'static str> {
+        Some(self.name)
+    }
 }
 
 impl<E, T: ColumnValue> SelectItem<E> for Column<E, T> {
@@ -654,6 +716,9 @@ pub trait SelectList<E> {
     type Out;
     #[doc(hidden)]
     fn exprs(&self) -> Vec<ExprNode>;
+    /// Each item's `AS` name, if any.
+    #[doc(hidden)]
+    fn labels(&self) -> Vec<Option<&'static str>>;
     #[doc(hidden)]
     fn decode(row: &Row) -> Result<Self::Out>;
 }
@@ -664,6 +729,9 @@ macro_rules! select_list {
             type Out = ($($name::Out,)+);
             fn exprs(&self) -> Vec<ExprNode> {
                 vec![$(self.$i.expr()),+]
+            }
+            fn labels(&self) -> Vec<Option<&'static str>> {
+                vec![$(self.$i.label_of()),+]
             }
             fn decode(row: &Row) -> Result<Self::Out> {
                 Ok(($(row.get_at::<$name::Out>($i)?,)+))
@@ -782,6 +850,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
             dialect,
             &self.query.spec(self.query.filter_node()),
             &self.list.exprs(),
+            &self.list.labels(),
             &render::Grouping {
                 group_by: &self.group_by,
                 having: &having,
@@ -802,6 +871,25 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
         let (stmt, session) = self.prepare_run().await?;
         let set = session.fetch(&stmt).await?;
         set.into_rows().iter().map(L::decode).collect()
+    }
+
+    /// Every row, each read into `R` by column name ([`crate::FromRow`]):
+    /// labelled items by their label, plain columns by their own name
+    /// ([`SelectItem::label`] has an example).
+    pub async fn all_as<R: crate::row::FromRow>(self) -> Result<Vec<R>> {
+        self.rows().await?.iter().map(R::from_row).collect()
+    }
+
+    /// Every row as a plain [`Row`], readable by label or position.
+    pub async fn rows(self) -> Result<Vec<Row>> {
+        let (stmt, session) = self.prepare_run().await?;
+        Ok(session.fetch(&stmt).await?.into_rows())
+    }
+
+    /// The first row read into `R` by column name, if any.
+    pub async fn first_as<R: crate::row::FromRow>(mut self) -> Result<Option<R>> {
+        self.query.limit = Some(1);
+        self.rows().await?.first().map(R::from_row).transpose()
     }
 
     /// This select as one item of a concurrent batch ([`crate::Database::

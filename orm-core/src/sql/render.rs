@@ -298,6 +298,7 @@ pub(crate) fn select_items(
     dialect: Dialect,
     spec: &SelectSpec<'_>,
     items: &[ExprNode],
+    labels: &[Option<&'static str>],
     grouping: &Grouping<'_>,
     distinct: bool,
     expr_order: &[(String, Direction)],
@@ -311,8 +312,11 @@ pub(crate) fn select_items(
     if distinct {
         q.distinct();
     }
-    for e in items {
-        q.expr(item(dialect, e));
+    for (e, label) in items.iter().zip(labels) {
+        match label {
+            Some(name) => q.expr_as(item(dialect, e), Alias::new(*name)),
+            None => q.expr(item(dialect, e)),
+        };
     }
     for g in group_by.iter() {
         q.add_group_by([item(dialect, g)]);
@@ -351,6 +355,8 @@ pub(crate) struct JoinSpec<'a> {
     /// `left.a = right.b AND ..`.
     pub on: &'a [(&'static str, &'static str)],
     pub items: &'a [(&'static str, ExprNode)],
+    /// Each item's `AS` name, if any.
+    pub labels: &'a [Option<&'static str>],
     pub group_by: &'a [(&'static str, ExprNode)],
     pub having: &'a [(&'static str, ExprNode, CmpOp, Value)],
     /// `HAVING a op b` between two items (an aggregate and a column ..).
@@ -399,8 +405,11 @@ pub(crate) fn select_joined(dialect: Dialect, spec: &JoinSpec<'_>) -> Statement 
     if spec.distinct {
         q.distinct();
     }
-    for (alias, e) in spec.items {
-        q.expr(sql(alias, e));
+    for ((alias, e), label) in spec.items.iter().zip(spec.labels) {
+        match label {
+            Some(name) => q.expr_as(sql(alias, e), Alias::new(*name)),
+            None => q.expr(sql(alias, e)),
+        };
     }
     for (alias, e) in spec.group_by {
         q.add_group_by([sql(alias, e)]);

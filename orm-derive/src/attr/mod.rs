@@ -33,7 +33,7 @@ pub use column::{ColumnAttrs, OnDelete};
 pub use entity::{EntityArgs, IndexArg, entity_args};
 pub use relation::{ChildrenOnDelete, Orphans, RelationAttr, RelationKind};
 pub use role::KeyAttr;
-pub(crate) use values::{crate_arg, path_name, skip_value};
+pub(crate) use values::{crate_arg, path_name, skip_value, string_value};
 
 use crate::errors::Errors;
 

@@ -42,7 +42,7 @@ pub(super) fn value(
 }
 
 /// `key = "string"`; `example` shows the right form in the message.
-pub(super) fn string_value(
+pub(crate) fn string_value(
     meta: &ParseNestedMeta,
     example: &str,
     errors: &mut Errors,

@@ -117,10 +117,7 @@ mod tests {
     use super::*;
 
     fn mistakes(item: TokenStream) -> Vec<String> {
-        match derive(item) {
-            Ok(_) => Vec::new(),
-            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-        }
+        crate::errors::messages(derive(item))
     }
 
     #[test]
