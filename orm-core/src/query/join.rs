@@ -18,8 +18,9 @@
 //! BY: a sort of every pair costs ~1 ms per 5,000 pairs on PostgreSQL).
 //! Both sides go through the identity map: a user with three posts is one
 //! handle in three pairs. Loaded collections are not filled (that is
-//! `load(..)`); these statements are built fresh (not yet through the
-//! template cache).
+//! `load(..)`); the root query comes from the template cache (its filter,
+//! order and page are an entity query's), the join around it is written
+//! per call.
 //!
 //! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
@@ -118,7 +119,12 @@ impl<T: Entity> Query<'_, T> {
         self.check_values(self.filter_node())?;
         let dialect = self.session.dialect();
         let q = |s: &str| render::quote(dialect, s);
-        let inner = render::select(dialect, &self.spec(self.filter_node()));
+        // The root query from the template cache (one statement; a list
+        // split at the bind limit cannot be wrapped: built whole instead).
+        let inner = match self.statements(crate::sql::templated::Kind::Rows, self.filter_node())? {
+            mut one if one.len() == 1 => one.pop().expect("one statement"),
+            _ => render::select(dialect, &self.spec(self.filter_node())),
+        };
         let mut cols: Vec<String> = meta
             .columns
             .iter()

@@ -54,7 +54,8 @@
 //! - **A LEFT JOIN's right side may be missing**: its columns are NULL
 //!   there, so read them as `Option` items ([`Column::nullable`]) or
 //!   through aggregates, which already are (`COUNT(col)` counts 0).
-//! - These statements are built fresh (not through the template cache) and
+//! - These statements go through the template cache (rendered once per
+//!   shape, both sides' filters and the HAVING values bound) and
 //!   return plain values: no identity map (entity pairs are
 //!   [`Query::left_join`]). A scalar subquery is not a join's item.
 //!
@@ -71,7 +72,9 @@ use crate::query::Query;
 use crate::query::select::{Agg, Having, Labeled, SelectItem};
 use crate::row::Row;
 use crate::sql::render::{self, JoinSide, JoinSpec};
+use crate::sql::templated::{self, Parts};
 use crate::value::ColumnValue;
+use orm_cache::template::ShapeKey;
 
 /// The alias of the query's own entity in a join.
 const LEFT: &str = "l";
@@ -472,14 +475,93 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         self
     }
 
-    /// The statement it runs.
+    /// The statement it runs, built fresh with sea-query (running it takes
+    /// the same text from the template cache, see [`JoinSelect::sql`]).
     pub fn statement(&self) -> crate::sql::Statement {
+        self.render(&self.parts())
+    }
+
+    /// The statement it runs, through the template cache (unless the query
+    /// was made [`Query::without_template`]): rendered once per shape, its
+    /// values bound each time.
+    pub fn sql(&self) -> Result<crate::sql::Statement> {
+        let q = &self.join.query;
+        templated::typed(
+            q.session.engine().template_env(),
+            self.shape(),
+            &self.parts(),
+            &|parts| self.render(parts),
+            L::meta().name,
+            q.use_template,
+        )
+    }
+
+    /// Its values, apart from its text: each side's filter, the HAVING
+    /// values, LIMIT and OFFSET.
+    fn parts(&self) -> Parts<'_> {
+        let q = &self.join.query;
+        Parts {
+            filters: vec![q.filter_node(), self.join.right_filter.as_ref()],
+            subs: Vec::new(),
+            having: self.having.iter().map(|(_, h)| h.value()).collect(),
+            limit: q.limit,
+            offset: q.offset,
+        }
+    }
+
+    /// Everything of its text but the filters' and the values' places.
+    fn shape(&self) -> ShapeKey {
+        let q = &self.join.query;
+        let mut key = ShapeKey::new();
+        key.tag(2)
+            .name(L::meta().table)
+            .name(R::meta().table)
+            .tag(u8::from(self.join.outer));
+        for (a, b) in &self.join.on {
+            key.name(a).name(b);
+        }
+        let side = |key: &mut ShapeKey, tag: u8, (alias, e): &(&'static str, ExprNode)| {
+            templated::expr_shape(e, key.tag(tag).name(alias));
+        };
+        for item in self.list.side_exprs() {
+            side(&mut key, 1, &item);
+        }
+        for label in self.list.side_labels() {
+            match label {
+                Some(l) => drop(key.tag(1).text(l)),
+                None => drop(key.tag(0)),
+            }
+        }
+        for g in &self.group_by {
+            side(&mut key, 2, g);
+        }
+        for (alias, h) in &self.having {
+            side(&mut key, 3, &(*alias, h.expr()));
+            key.tag(h.op() as u8);
+        }
+        for (a, op, b) in &self.having_items {
+            side(&mut key, 4, a);
+            side(key.tag(*op as u8), 4, b);
+        }
+        key.tag(u8::from(self.distinct));
+        for (c, d) in &q.order {
+            key.tag(5).name(c).tag(*d as u8);
+        }
+        for (alias, e, d) in &self.order {
+            side(key.tag(*d as u8), 6, &(*alias, e.clone()));
+        }
+        key
+    }
+
+    /// The statement with these values (or a template's markers).
+    fn render(&self, parts: &Parts<'_>) -> crate::sql::Statement {
         let q = &self.join.query;
         let items = self.list.side_exprs();
         let having: Vec<_> = self
             .having
             .iter()
-            .map(|(alias, h)| (*alias, h.expr(), h.op(), h.value().clone()))
+            .zip(&parts.having)
+            .map(|((alias, h), v)| (*alias, h.expr(), h.op(), (*v).clone()))
             .collect();
         let mut order: Vec<_> = q
             .order
@@ -492,12 +574,12 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
             &JoinSpec {
                 left: JoinSide {
                     meta: L::meta(),
-                    filter: q.filter_node(),
+                    filter: parts.filters[0],
                     alias: LEFT,
                 },
                 right: JoinSide {
                     meta: R::meta(),
-                    filter: self.join.right_filter.as_ref(),
+                    filter: parts.filters[1],
                     alias: RIGHT,
                 },
                 outer: self.join.outer,
@@ -509,8 +591,8 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
                 having_items: &self.having_items,
                 distinct: self.distinct,
                 order: &order,
-                limit: q.limit,
-                offset: q.offset,
+                limit: parts.limit,
+                offset: parts.offset,
             },
         )
     }
@@ -621,7 +703,7 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         if let Some(node) = &self.join.right_filter {
             node.check_for(R::meta().name, q.session.dialect())?;
         }
-        Ok(self.statement())
+        self.sql()
     }
 
     /// The first row, if any.

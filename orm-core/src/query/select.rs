@@ -34,8 +34,10 @@
 //! sums are cast to a 64-bit integer) and of floats `Option<f64>`; `AVG` is
 //! `Option<f64>` (PostgreSQL casts to `double precision`, MySQL adds `0e0`);
 //! `MIN` / `MAX` have the column's type, as `Option` (no rows, no value).
-//! These selects are built fresh with sea-query (not yet through the
-//! template cache) and return plain values: no identity map.
+//! These selects go through the template cache (`sql::templated::typed`:
+//! the list, labels, grouping and order are the shape; filter, HAVING,
+//! subquery, LIMIT and OFFSET values are bound), so one built in a loop is
+//! rendered once per shape; they return plain values: no identity map.
 //!
 //! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
@@ -49,7 +51,9 @@ use crate::query::Query;
 use crate::row::Row;
 use crate::session::Session;
 use crate::sql::render;
+use crate::sql::templated::{self, Parts};
 use crate::value::{ColumnValue, Value};
+use orm_cache::template::ShapeKey;
 
 /// One item of a typed select list: a column, an aggregate, an expression
 /// or a scalar subquery over entity `E`.
@@ -835,21 +839,120 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
         self
     }
 
-    /// The statement it runs.
+    /// The statement it runs, built fresh with sea-query (running it takes
+    /// the same text from the template cache, see [`Select::sql`]).
     pub fn statement(&self) -> crate::sql::Statement {
+        self.render(&self.parts())
+    }
+
+    /// The statement it runs, through the template cache (unless the query
+    /// was made [`Query::without_template`]): a select built in a loop is
+    /// rendered once per shape, its values bound each time.
+    pub fn sql(&self) -> Result<crate::sql::Statement> {
+        let env = self.query.session.engine().template_env();
+        // A subquery outside the items (ordered or grouped by) has values
+        // the parts do not carry: such a select is built fresh.
+        let sub = |e: &ExprNode| matches!(e, ExprNode::Sub(_));
+        let elsewhere = self.group_by.iter().any(sub)
+            || self.agg_order.iter().any(|(e, _)| sub(e))
+            || self.having_items.iter().any(|(a, _, b)| sub(a) || sub(b));
+        templated::typed(
+            env,
+            self.shape(),
+            &self.parts(),
+            &|parts| self.render(parts),
+            T::meta().name,
+            self.query.use_template && !elsewhere,
+        )
+    }
+
+    /// Its values, apart from its text.
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            filters: vec![self.query.filter_node()],
+            // Scalar subqueries among the items: their values are bound.
+            subs: self
+                .list
+                .exprs()
+                .into_iter()
+                .filter_map(|e| match e {
+                    ExprNode::Sub(sub) => Some(*sub),
+                    _ => None,
+                })
+                .collect(),
+            having: self.having.iter().map(|h| &h.value).collect(),
+            limit: self.query.limit,
+            offset: self.query.offset,
+        }
+    }
+
+    /// Everything of its text but the filter's and the values' places.
+    fn shape(&self) -> ShapeKey {
+        let mut key = ShapeKey::new();
+        key.tag(1).name(T::meta().table);
+        for e in self.list.exprs() {
+            templated::expr_shape(&e, key.tag(1));
+        }
+        for label in self.list.labels() {
+            match label {
+                Some(l) => drop(key.tag(1).text(l)),
+                None => drop(key.tag(0)),
+            }
+        }
+        for g in &self.group_by {
+            templated::expr_shape(g, key.tag(2));
+        }
+        for h in &self.having {
+            key.tag(3).tag(h.func.tag()).name(h.column).tag(h.op as u8);
+        }
+        for (a, op, b) in &self.having_items {
+            templated::expr_shape(a, key.tag(4).tag(*op as u8));
+            templated::expr_shape(b, &mut key);
+        }
+        key.tag(u8::from(self.distinct));
+        for (c, d) in &self.query.order {
+            key.tag(5).name(c).tag(*d as u8);
+        }
+        for (e, d) in &self.agg_order {
+            templated::expr_shape(e, key.tag(6).tag(*d as u8));
+        }
+        key
+    }
+
+    /// The statement with these values (or a template's markers).
+    fn render(&self, parts: &Parts<'_>) -> crate::sql::Statement {
         let dialect = self.query.session.dialect();
         let having: Vec<(String, CmpOp, Value)> = self
             .having
             .iter()
-            .map(|h| {
+            .zip(&parts.having)
+            .map(|(h, v)| {
                 let sql = render::agg_sql(dialect, h.func, h.column);
-                (sql, h.op, h.value.clone())
+                (sql, h.op, (*v).clone())
+            })
+            .collect();
+        let spec = render::SelectSpec {
+            limit: parts.limit,
+            offset: parts.offset,
+            ..self.query.spec(parts.filters[0])
+        };
+        let mut subs = parts.subs.iter();
+        let items: Vec<ExprNode> = self
+            .list
+            .exprs()
+            .into_iter()
+            .map(|e| match e {
+                ExprNode::Sub(_) => {
+                    let sub = subs.next().expect("one part per subquery item");
+                    ExprNode::Sub(Box::new(sub.clone()))
+                }
+                e => e,
             })
             .collect();
         render::select_items(
             dialect,
-            &self.query.spec(self.query.filter_node()),
-            &self.list.exprs(),
+            &spec,
+            &items,
             &self.list.labels(),
             &render::Grouping {
                 group_by: &self.group_by,
@@ -897,7 +1000,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// (`row.get_at::<T>(i)`), in autocommit on a pooled connection.
     pub fn batched(mut self) -> Result<crate::query::batch::BatchQuery> {
         self.check()?;
-        let stmt = self.statement();
+        let stmt = self.sql()?;
         Ok(crate::query::batch::BatchQuery::rows(
             crate::runner::Prepared::raw(stmt, vec![T::meta().table.into()]),
             None,
@@ -926,7 +1029,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// The checks and autoflush before running, and the statement.
     pub(crate) async fn prepare_run(mut self) -> Result<(crate::sql::Statement, &'s mut Session)> {
         self.check()?;
-        let stmt = self.statement();
+        let stmt = self.sql()?;
         let session = self.query.session;
         session.autoflush().await?;
         Ok((stmt, session))

@@ -1193,3 +1193,154 @@ mod tests {
         assert!(render::json_list(Dialect::MySql, &[Value::F64(f64::NAN)]).is_none());
     }
 }
+
+/// The values of a typed select or join, apart from its text ([`typed`]):
+/// its filters (one per side of a join), the subqueries among its items,
+/// its `HAVING` values, LIMIT and OFFSET. A renderer given these (the real
+/// ones, or [`typed`]'s markers in their place) writes the statement.
+#[derive(Clone)]
+pub(crate) struct Parts<'a> {
+    pub filters: Vec<Option<&'a Node>>,
+    pub subs: Vec<SubNode>,
+    pub having: Vec<&'a Value>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// A typed select's or join's statement through the template cache.
+///
+/// The decision: the caller owns the statement's structure and writes it
+/// into `key` (its items, labels, grouping, order: everything that is
+/// text); this function adds the structure of the values' places (the
+/// filters' shapes, which lists are long or empty, whether there is a LIMIT
+/// and an OFFSET) and binds the values. On a miss `render` runs once with a
+/// marker in place of every value, and the template is checked against a
+/// plain `render(parts)` before it is stored, and on every use in paranoid
+/// mode, as for entity queries. What a template cannot carry is built
+/// fresh, as before: a query whose values pass the bind limit, and an
+/// OFFSET without LIMIT on MySQL and SQLite (a stand-in LIMIT).
+pub(crate) fn typed(
+    env: Env<'_>,
+    mut key: ShapeKey,
+    parts: &Parts<'_>,
+    render: &dyn Fn(&Parts<'_>) -> Statement,
+    site: &'static str,
+    use_cache: bool,
+) -> Result<Statement> {
+    let Env {
+        cache,
+        padding,
+        bind_limit,
+        dialect,
+    } = env;
+    let stand_in =
+        parts.offset.is_some() && parts.limit.is_none() && dialect.spec().offset_needs_limit;
+    if !use_cache || !cache.enabled() || stand_in {
+        return Ok(render(parts));
+    }
+    key.tag(30).tag(dialect as u8);
+    let mut counts = (0, 0);
+    for filter in &parts.filters {
+        match filter {
+            Some(n) => walk(dialect, n, key.tag(1), padding, &mut counts),
+            None => drop(key.tag(0)),
+        }
+    }
+    for sub in &parts.subs {
+        walk_sub(dialect, sub, key.tag(2), padding, &mut counts);
+    }
+    let fixed = parts.having.len()
+        + usize::from(parts.limit.is_some())
+        + usize::from(parts.offset.is_some());
+    key.number(parts.having.len() as u64)
+        .tag(u8::from(parts.limit.is_some()))
+        .tag(u8::from(parts.offset.is_some()));
+    if counts.0 + fixed > bind_limit || counts.1 + fixed > bind_limit {
+        return Ok(render(parts));
+    }
+    let error = |what: &dyn std::fmt::Display| Error::Template {
+        site: site.to_string(),
+        message: what.to_string(),
+    };
+    let matches = |t: &Template| {
+        let plain = render(parts);
+        matches!(t.bind(placeholders(dialect), &typed_args(dialect, parts), Padding::None),
+            Ok(b) if *b.sql == *plain.sql && b.params == plain.params)
+    };
+    let compile = || {
+        let (mut next, mut lists) = (0i64, Vec::new());
+        let filters: Vec<Option<Node>> = parts
+            .filters
+            .iter()
+            .map(|f| f.map(|n| skeleton(dialect, n, &mut next, &mut lists)))
+            .collect();
+        let subs: Vec<SubNode> = parts
+            .subs
+            .iter()
+            .map(|s| sub_skeleton(dialect, s, &mut next, &mut lists))
+            .collect();
+        let mut marker = || {
+            lists.push(false);
+            next += 1;
+            next - 1
+        };
+        let having: Vec<Value> = parts.having.iter().map(|_| Value::I64(marker())).collect();
+        let limit = parts.limit.map(|_| marker() as u64);
+        let offset = parts.offset.map(|_| marker() as u64);
+        let marked = Parts {
+            filters: filters.iter().map(Option::as_ref).collect(),
+            subs,
+            having: having.iter().collect(),
+            limit,
+            offset,
+        };
+        let stmt = render(&marked);
+        let markers: Option<Vec<usize>> = stmt.params.iter().map(marker_index).collect();
+        let markers = markers.ok_or_else(|| error(&"unexpected literal in the SQL"))?;
+        Template::compile(&stmt.sql, &markers, &lists).map_err(|e| error(&e))
+    };
+    let template = match cache.resolve(&key, compile, matches)? {
+        Resolved::Hit(t) | Resolved::Stored(t) => t,
+        Resolved::Fresh => return Ok(render(parts)),
+        Resolved::Rejected => {
+            tracing::warn!(
+                entity = site,
+                "SQL template differs from the plain build; caching disabled for this shape"
+            );
+            return Ok(render(parts));
+        }
+        Resolved::Mismatch => {
+            return Err(error(
+                &"paranoid check failed: the template and the plain build differ",
+            ));
+        }
+    };
+    let b = template
+        .bind_owned(placeholders(dialect), typed_args(dialect, parts), padding)
+        .map_err(|e| error(&e))?;
+    Ok(Statement::new(b.sql, b.params))
+}
+
+/// [`Parts`]' values in marker order (the order of [`typed`]'s compile).
+fn typed_args(dialect: Dialect, parts: &Parts<'_>) -> Vec<Arg<Value>> {
+    let mut args = Vec::with_capacity(8);
+    for n in parts.filters.iter().flatten() {
+        take_args(dialect, &mut (*n).clone(), &mut args);
+    }
+    for s in &parts.subs {
+        take_sub_args(dialect, &mut s.clone(), &mut args);
+    }
+    args.extend(parts.having.iter().map(|v| Arg::Scalar((*v).clone())));
+    for n in [parts.limit, parts.offset].into_iter().flatten() {
+        args.push(Arg::Scalar(Value::I64(
+            i64::try_from(n).unwrap_or(i64::MAX),
+        )));
+    }
+    args
+}
+
+/// Writes a select item's structure into a shape key (its subqueries'
+/// structure is [`Parts::subs`]'s, walked by [`typed`]).
+pub(crate) fn expr_shape(e: &ExprNode, key: &mut ShapeKey) {
+    item_shape(e, key);
+}
