@@ -51,6 +51,7 @@
 //! | `#[column(unique)]` / `#[column(index)]` | a unique constraint / a plain index |
 //! | `#[column(default = "SQL")]` | the column's DEFAULT in `create_all` (the ORM's own inserts always send the field) |
 //! | `#[column(len = 64)]` | VARCHAR(64) / VARBINARY(64) |
+//! | `#[column(precision = 12, scale = 2)]` | a decimal column of 12 digits, 2 after the point: `numeric(12,2)` / `DECIMAL(12,2)` (SQLite keeps no precision); precision 1 to 65, scale 0 (the default) to 30 and at most the precision, MySQL's limits, checked at compile time, as is the field being a decimal. A value with more places than the scale (the server would round it, and the object would no longer be its row) or more digits before the point than the column holds is `Error::InvalidValue` naming the entity and column, before anything is sent (flushes, upserts, bulk updates) |
 //! | `#[column(references = Other)]` | a foreign key to `Other`'s primary key |
 //! | `#[column(references = Other, on_delete = "cascade")]` | ... with `restrict` (default), `cascade` or `set_null` |
 //! | `#[column(with = AsText)]` | stores the field through a [`Converter`]: [`AsText`] (`Display + FromStr`, e.g. `IpAddr`), [`AsJson`] (any serde type) or your own; `Option<T>` is a nullable column of `T` |

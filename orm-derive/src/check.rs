@@ -494,6 +494,36 @@ fn column(field: &Field, errors: &mut Errors) {
     {
         errors.spanned(&len.lit, "`len` must be at least 1");
     }
+    // 65 digits and a scale of 30 are MySQL's limits (PostgreSQL's are
+    // higher): within them a column means the same on every backend.
+    if let Some(p) = &attrs.precision
+        && !(1..=65).contains(&p.value)
+    {
+        errors.spanned(
+            &p.lit,
+            "`precision` must be 1 to 65 (digits in all, MySQL's limit)",
+        );
+    }
+    match (&attrs.precision, &attrs.scale) {
+        (None, Some(s)) => errors.spanned(
+            &s.lit,
+            "`scale` needs a `precision`: `#[column(precision = 12, scale = 2)]`",
+        ),
+        (Some(p), Some(s)) if s.value > p.value || s.value > 30 => errors.spanned(
+            &s.lit,
+            format!(
+                "`scale` must be at most the precision ({}) and at most 30 (MySQL's limit)",
+                p.value
+            ),
+        ),
+        _ => {}
+    }
+    if let (Some(len), Some(p)) = (&attrs.len, &attrs.precision) {
+        errors.spanned(
+            &p.lit,
+            format!("`precision` is for decimals and `len` for text and bytes: a column takes one (`len = {}` is here too)", len.value),
+        );
+    }
     if let Some(on_delete) = &attrs.on_delete {
         if attrs.references.is_none() {
             errors.spanned(
@@ -799,6 +829,21 @@ mod tests {
             }
         });
         assert_eq!(got.len(), 4, "{got:#?}");
+        let decimals = check(parse_quote! {
+            struct D {
+                #[key] a: i64,
+                #[column(precision = 0)] b: Decimal,
+                #[column(scale = 2)] c: Decimal,
+                #[column(precision = 10, scale = 11)] d: Decimal,
+                #[column(precision = 10, len = 4)] e: Decimal,
+                #[column(precision = 12, scale = 2)] f: Decimal,
+            }
+        });
+        assert_eq!(decimals.len(), 4, "{decimals:#?}");
+        assert!(decimals[0].starts_with("`precision` must be 1 to 65"));
+        assert!(decimals[1].starts_with("`scale` needs a `precision`"));
+        assert!(decimals[2].starts_with("`scale` must be at most the precision (10)"));
+        assert!(decimals[3].starts_with("`precision` is for decimals"));
         assert!(got[0].starts_with("column `a` is already used by field `a`"));
         assert_eq!(got[1], "`len` must be at least 1");
         assert!(got[2].starts_with("`on_delete` only applies to a foreign key"));

@@ -8,7 +8,7 @@
 use std::str::FromStr;
 
 use orm_core::prelude::*;
-use orm_core::{Agg, Dialect};
+use orm_core::{Agg, Dialect, Error};
 use rust_decimal::Decimal;
 use tests::backend_tests;
 
@@ -139,6 +139,92 @@ backend_tests! {
             assert_eq!(back.read().amount, wide);
             assert_eq!(back.read().discount, Some(d("0.00000000000000000001")));
         }
+        Ok(())
+    }
+}
+
+/// Money with a declared precision and scale, as `Numeric(12, 2)` in
+/// SQLAlchemy or `@Column(precision = 12, scale = 2)` in Hibernate.
+#[entity(table = "dc_prices")]
+pub struct Price {
+    #[key(auto)]
+    pub id: i64,
+    #[column(precision = 12, scale = 2)]
+    pub amount: Decimal,
+    #[column(precision = 5)]
+    pub units: Option<Decimal>,
+}
+
+backend_tests! {
+    async fn precision_and_scale_shape_the_column_and_refuse_what_it_cannot_hold(db) {
+        db.create_all(&[Price::schema()]).await?;
+        // The columns are what was declared, as the server reports them
+        // (SQLite keeps no precision).
+        let server = match db.dialect() {
+            Dialect::Postgres => Some(("bigint", "current_schema()")),
+            Dialect::MySql => Some(("SIGNED", "DATABASE()")),
+            Dialect::Sqlite => None,
+        };
+        if let Some((int, schema)) = server {
+            let rows = db
+                .fetch_sql(
+                    format!(
+                        "SELECT column_name AS c, CAST(numeric_precision AS {int}) AS p, CAST(numeric_scale AS {int}) AS s \
+                         FROM information_schema.columns WHERE table_schema = {schema} AND table_name = 'dc_prices' AND column_name IN ('amount', 'units') \
+                         ORDER BY column_name"
+                    ),
+                    vec![],
+                )
+                .await?;
+            let got: Vec<(String, i64, i64)> = rows
+                .iter()
+                .map(|r| Ok((r.get_at::<String>(0)?, r.get_at::<i64>(1)?, r.get_at::<i64>(2)?)))
+                .collect::<Result<_>>()?;
+            assert_eq!(got, [("amount".to_string(), 12, 2), ("units".to_string(), 5, 0)]);
+        }
+        let mut s = db.session();
+        // The widest values that fit, and a negative one.
+        let a = s.add(Price { id: 0, amount: d("9999999999.99"), units: Some(d("99999")) });
+        let b = s.add(Price { id: 0, amount: d("-0.5"), units: None });
+        s.commit().await?;
+        let before = s.stats().statements();
+        // One place too many: the server would round it, so it is refused
+        // before anything is sent, naming the entity and the column.
+        b.write().amount = d("1.005");
+        match s.commit().await {
+            Err(Error::InvalidValue { entity, column, reason, .. }) => {
+                assert_eq!((entity, column), ("Price", "amount"));
+                assert!(reason.contains("3 digits after the point") && reason.contains("keeps 2"), "{reason}");
+            }
+            other => panic!("expected InvalidValue, got {other:?}"),
+        }
+        assert_eq!(s.stats().statements(), before, "nothing was sent");
+        s.rollback().await?;
+        // Too many digits before the point, in an insert.
+        let c = s.add(Price { id: 0, amount: d("1"), units: Some(d("100000")) });
+        let err = s.commit().await.expect_err("6 digits in a precision of 5");
+        assert!(err.to_string().contains("6 digits before the point"), "{err}");
+        s.rollback().await?;
+        // Trailing zeros are no digits: 1.500 fits a scale of 2. The fixed
+        // objects commit; the rows hold exactly what the objects say.
+        b.write().amount = d("1.500");
+        c.write().units = Some(d("12345"));
+        s.commit().await?;
+        let mut fresh = db.session();
+        let rows = fresh.query::<Price>().order_by(Price::ID.asc()).all().await?;
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].read().amount, d("9999999999.99"));
+        assert_eq!(rows[0].read().units, Some(d("99999")));
+        assert_eq!(rows[1].read().amount, d("1.5"));
+        assert_eq!(rows[2].read().units, Some(d("12345")));
+        drop(a);
+        // A bulk update is checked the same way.
+        let err = fresh
+            .query::<Price>()
+            .update([Price::AMOUNT.set(d("0.001"))])
+            .await
+            .expect_err("a third place");
+        assert!(matches!(err, Error::InvalidValue { column: "amount", .. }), "{err:?}");
         Ok(())
     }
 }

@@ -182,6 +182,8 @@ mod rich {
         pub host: std::net::IpAddr,
         pub subnet: Option<orm_core::IpNetwork>,
         pub rebate: Option<rust_decimal::Decimal>,
+        #[column(precision = 12, scale = 2)]
+        pub fee: Option<rust_decimal::Decimal>,
         #[column(default = "'new'", len = 12)]
         pub status: String,
         #[column(index, references = Kind, on_delete = "set_null")]

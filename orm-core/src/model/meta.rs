@@ -64,6 +64,11 @@ pub struct ColumnMeta {
     pub renamed_from: Option<&'static str>,
     /// Maximum length for text and bytes (VARCHAR(n) / VARBINARY(n)).
     pub max_len: Option<u32>,
+    /// Precision and scale of a decimal column (`#[column(precision = 12,
+    /// scale = 2)]`): `numeric(12,2)` / `DECIMAL(12,2)`; values that do not
+    /// fit are refused before they are sent. `None`: the backend's widest
+    /// (`numeric`, `DECIMAL(65,20)`).
+    pub decimal: Option<(u32, u32)>,
     /// A foreign key to another entity's primary key.
     pub references: Option<ForeignKey>,
 }
@@ -204,6 +209,7 @@ pub(crate) const fn test_column(name: &'static str, sql_type: SqlType) -> Column
         default: None,
         renamed_from: None,
         max_len: None,
+        decimal: None,
         references: None,
     }
 }

@@ -94,16 +94,7 @@ impl<'s, T: Entity> Query<'s, T> {
             )));
         }
         let dialect = self.session.dialect();
-        for a in &set {
-            dialect
-                .check_value(&a.value)
-                .map_err(|reason| Error::InvalidValue {
-                    entity: meta.name,
-                    column: a.column,
-                    backend: dialect.spec().name,
-                    reason,
-                })?;
-        }
+        crate::sql::dml::check_values(dialect, meta, set.iter().map(|a| (a.index, &a.value)))?;
         let values: Vec<(&'static str, crate::value::Value)> =
             set.iter().map(|a| (a.column, a.value.clone())).collect();
         let version = meta.version_column();

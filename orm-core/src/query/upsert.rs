@@ -149,16 +149,7 @@ impl<T: Entity> Upsert<'_, T> {
                     _ => Value::I64(1),
                 };
             }
-            for (i, v) in row.iter().enumerate() {
-                dialect
-                    .check_value(v)
-                    .map_err(|reason| Error::InvalidValue {
-                        entity: meta.name,
-                        column: meta.columns[i].name,
-                        backend: dialect.spec().name,
-                        reason,
-                    })?;
-            }
+            crate::sql::dml::check_values(dialect, meta, row.iter().enumerate())?;
         }
         session.autoflush().await?;
         session.ensure_transaction().await?;

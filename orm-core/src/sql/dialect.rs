@@ -320,7 +320,11 @@ fn postgres_type(c: &ColumnMeta) -> String {
         SqlType::Time => "time",
         SqlType::Uuid => "uuid",
         SqlType::Json => "jsonb",
-        SqlType::Decimal => "numeric",
+        SqlType::Decimal => {
+            return c
+                .decimal
+                .map_or("numeric".into(), |(p, s)| format!("numeric({p},{s})"));
+        }
         SqlType::Inet => "inet",
     }
     .to_string()
@@ -352,7 +356,11 @@ fn mysql_type(c: &ColumnMeta) -> String {
         SqlType::Time => "TIME(6)",
         SqlType::Uuid => "BINARY(16)",
         SqlType::Json => "JSON",
-        SqlType::Decimal => "DECIMAL(65,20)",
+        SqlType::Decimal => {
+            return c.decimal.map_or("DECIMAL(65,20)".into(), |(p, s)| {
+                format!("DECIMAL({p},{s})")
+            });
+        }
         // An IPv6 address with a prefix: 39 + 4, 45 for a mapped IPv4 one.
         SqlType::Inet => "VARCHAR(49)",
     }

@@ -397,14 +397,46 @@ pub(crate) fn check_values<'v>(
     cells: impl IntoIterator<Item = (usize, &'v Value)>,
 ) -> Result<()> {
     for (i, v) in cells {
-        dialect
-            .check_value(v)
-            .map_err(|reason| Error::InvalidValue {
-                entity: meta.name,
-                column: meta.columns[i].name,
-                backend: dialect.name(),
-                reason,
-            })?;
+        check_cell(dialect, meta, i, v)?;
+    }
+    Ok(())
+}
+
+/// [`check_values`] for one cell of column `i`: what the backend refuses
+/// (NaN, NUL in text ..), and a decimal that its column's precision and
+/// scale cannot hold. The server would round a decimal with more places
+/// than the scale (PostgreSQL and MySQL both do, silently), so the object
+/// in the session would differ from its row; it is refused instead, on
+/// every backend alike (SQLite keeps no precision of its own).
+pub(crate) fn check_cell(dialect: Dialect, meta: &EntityMeta, i: usize, v: &Value) -> Result<()> {
+    let column = &meta.columns[i];
+    let invalid = |reason: String| Error::InvalidValue {
+        entity: meta.name,
+        column: column.name,
+        backend: dialect.name(),
+        reason,
+    };
+    dialect.check_value(v).map_err(invalid)?;
+    if let (Some((precision, scale)), Value::Decimal(d)) = (column.decimal, v) {
+        let d = d.normalize();
+        let places = d.scale();
+        let whole = d.abs().trunc();
+        let digits = if whole.is_zero() {
+            0
+        } else {
+            whole.to_string().len() as u32
+        };
+        if places > scale {
+            return Err(invalid(format!(
+                "{d} has {places} digits after the point and the column keeps {scale} (precision {precision}, scale {scale}): the database would round it; round it first (Decimal::round_dp)"
+            )));
+        }
+        if digits > precision - scale {
+            return Err(invalid(format!(
+                "{d} has {digits} digits before the point and the column holds {} (precision {precision}, scale {scale})",
+                precision - scale
+            )));
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `#[column(..)]` on a column field: how its column looks (`rename`,
-//! `unique`, `index`, `default`, `len`), what it was called before
+//! `unique`, `index`, `default`, `len`, `precision` and `scale` of a
+//! decimal), what it was called before
 //! (`renamed_from`, read by migrations), the foreign key it holds
 //! (`references`, `on_delete`) and the converter that stores it (`with`).
 //! Several `#[column(..)]` attributes on one field add up; a key given twice
@@ -22,13 +23,17 @@ pub struct ColumnAttrs {
     pub index: bool,
     pub default: Option<LitStr>,
     pub len: Option<Len>,
+    /// `precision = p`: the digits a decimal column holds.
+    pub precision: Option<Len>,
+    /// `scale = s`: the digits of those after the point.
+    pub scale: Option<Len>,
     pub references: Option<Path>,
     pub on_delete: Option<OnDeleteAttr>,
     /// `with = Converter`: the type that stores the field.
     pub with: Option<Type>,
 }
 
-/// `len = n`.
+/// `len = n` (also `precision = p`, `scale = s`).
 pub struct Len {
     pub value: u32,
     pub lit: LitInt,
@@ -49,7 +54,7 @@ pub enum OnDelete {
     SetNull,
 }
 
-const COLUMN_KEYS: &str = "`rename`, `renamed_from`, `unique`, `index`, `default`, `len`, `references`, `on_delete`, `with`";
+const COLUMN_KEYS: &str = "`rename`, `renamed_from`, `unique`, `index`, `default`, `len`, `precision`, `scale`, `references`, `on_delete`, `with`";
 
 /// One `#[column(..)]` into `column`; `seen` holds the keys given by this
 /// field's earlier `#[column(..)]` attributes.
@@ -88,7 +93,9 @@ pub(super) fn column_attr(
                 column.index = true;
                 no_value(&meta, errors)?;
             }
-            "len" => column.len = len_value(&meta, errors)?,
+            "len" => column.len = len_value(&meta, "len = 64", errors)?,
+            "precision" => column.precision = len_value(&meta, "precision = 12", errors)?,
+            "scale" => column.scale = len_value(&meta, "scale = 2", errors)?,
             "references" => column.references = path_value(&meta, errors)?,
             "on_delete" => column.on_delete = on_delete_value(&meta, errors)?,
             "with" => column.with = converter_value(&meta, errors)?,
@@ -108,20 +115,24 @@ pub(super) fn column_attr(
     }
 }
 
-fn len_value(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<Len>> {
-    const EXAMPLE: &str = "len = 64";
-    Ok(match value(meta, EXAMPLE, errors)? {
+fn len_value(
+    meta: &ParseNestedMeta,
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Len>> {
+    let key = path_name(&meta.path);
+    Ok(match value(meta, example, errors)? {
         Some(Expr::Lit(ExprLit {
             lit: Lit::Int(lit), ..
         })) => match lit.base10_parse::<u32>() {
             Ok(value) => Some(Len { value, lit }),
             Err(error) => {
-                errors.spanned(&lit, format!("`len` must fit in a u32: {error}"));
+                errors.spanned(&lit, format!("`{key}` must fit in a u32: {error}"));
                 None
             }
         },
         Some(other) => {
-            errors.spanned(other, format!("expected an integer literal: `{EXAMPLE}`"));
+            errors.spanned(other, format!("expected an integer literal: `{example}`"));
             None
         }
         None => None,

@@ -106,6 +106,21 @@ impl<'a> ColumnType<'a> {
         quote_spanned!(first=> const _: () = ::core::assert!(#auto_key, #message);)
     }
 
+    /// `precision` / `scale` on a column that is no decimal: a compile
+    /// error at the field's type (its SQL type is known only to the
+    /// compiler, through `ColumnValue`).
+    pub fn assert_decimal(&self) -> TokenStream {
+        let Range { first, last } = self.range;
+        let sql_type = self.item("SQL_TYPE");
+        let message = quote_spanned!(last=>
+            "#[column(precision = .., scale = ..)] needs a decimal column (rust_decimal::Decimal, or an Option or newtype of one)"
+        );
+        quote_spanned!(first=> const _: () = ::core::assert!(
+            ::core::matches!(#sql_type, __p::SqlType::Decimal),
+            #message
+        );)
+    }
+
     /// `function(args, <T as ColumnType>::decode)`, e.g.
     /// `__p::Cells::next(&mut cells, ..)`. The decoder is passed as a function
     /// (not as a `T: ColumnType` bound of `function`) so that every failure

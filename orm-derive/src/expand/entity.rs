@@ -36,6 +36,12 @@ pub fn expand(entity: &Entity) -> TokenStream {
         .auto_key()
         .filter(|f| column_type::needs_auto_key_assertion(&f.ty))
         .map(|f| ColumnType::new(f).assert_auto_key());
+    let decimals: Vec<TokenStream> = entity
+        .fields
+        .iter()
+        .filter(|f| f.attrs.precision.is_some())
+        .map(|f| ColumnType::new(f).assert_decimal())
+        .collect();
     let to_row: Vec<TokenStream> = entity
         .fields
         .iter()
@@ -61,6 +67,7 @@ pub fn expand(entity: &Entity) -> TokenStream {
             #use_private
 
             #auto_key
+            #(#decimals)*
 
             #relation_checks
 
@@ -206,6 +213,11 @@ fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
         let n = Literal::u32_unsuffixed(len.value);
         quote!(#n)
     }));
+    let decimal = option(a.precision.as_ref().map(|p| {
+        let precision = Literal::u32_unsuffixed(p.value);
+        let scale = Literal::u32_unsuffixed(a.scale.as_ref().map_or(0, |s| s.value));
+        quote!((#precision, #scale))
+    }));
     let references = option(a.references.as_ref().map(|target| {
         // `Self` means this entity, but the static is outside the impl.
         let target = if target.is_ident("Self") {
@@ -246,6 +258,7 @@ fn column_meta(entity: &Entity, f: &Field) -> TokenStream {
             default: #default,
             renamed_from: #renamed_from,
             max_len: #max_len,
+            decimal: #decimal,
             references: #references,
         }
     }
