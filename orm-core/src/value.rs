@@ -75,6 +75,9 @@ pub enum SqlType {
     /// (`10.0.0.1`, `10.0.0.0/24`) in `VARCHAR(49)` on MySQL and `TEXT` on
     /// SQLite.
     Inet,
+    /// A network (`orm_core::types::Cidr`): `cidr` on PostgreSQL, its text
+    /// elsewhere; its values are `Value::Inet`.
+    Cidr,
 }
 
 impl SqlType {
@@ -99,6 +102,7 @@ impl SqlType {
             SqlType::U16 => "u16",
             SqlType::U32 => "u32",
             SqlType::Inet => "inet",
+            SqlType::Cidr => "cidr",
             SqlType::Json => "json",
         }
     }
@@ -257,7 +261,7 @@ impl DecodeFailure {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, serde_json::Value, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {

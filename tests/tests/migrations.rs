@@ -184,6 +184,7 @@ mod rich {
         pub rebate: Option<rust_decimal::Decimal>,
         #[column(precision = 12, scale = 2)]
         pub fee: Option<rust_decimal::Decimal>,
+        pub route: Option<orm_core::types::Cidr>,
         #[column(default = "'new'", len = 12)]
         pub status: String,
         #[column(index, references = Kind, on_delete = "set_null")]

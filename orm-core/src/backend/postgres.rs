@@ -66,7 +66,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
                 SqlType::Time => args.add(None::<NaiveTime>),
                 SqlType::Uuid => args.add(None::<uuid::Uuid>),
                 SqlType::Decimal => args.add(None::<rust_decimal::Decimal>),
-                SqlType::Inet => args.add(None::<ipnetwork::IpNetwork>),
+                SqlType::Inet | SqlType::Cidr => args.add(None::<ipnetwork::IpNetwork>),
                 SqlType::Json => args.add(None::<serde_json::Value>),
             },
             Value::Bool(b) => args.add(*b),

@@ -30,7 +30,7 @@ use crate::value::{SqlType, Value};
 /// The version of this encoding.
 pub(crate) const FORMAT: u8 = 1;
 
-const SQL_TYPES: [SqlType; 19] = [
+const SQL_TYPES: [SqlType; 20] = [
     SqlType::SmallInt,
     SqlType::Integer,
     SqlType::BigInt,
@@ -50,6 +50,7 @@ const SQL_TYPES: [SqlType; 19] = [
     SqlType::U16,
     SqlType::U32,
     SqlType::Inet,
+    SqlType::Cidr,
 ];
 
 mod tag {

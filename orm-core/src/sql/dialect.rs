@@ -326,6 +326,7 @@ fn postgres_type(c: &ColumnMeta) -> String {
                 .map_or("numeric".into(), |(p, s)| format!("numeric({p},{s})"));
         }
         SqlType::Inet => "inet",
+        SqlType::Cidr => "cidr",
     }
     .to_string()
 }
@@ -362,7 +363,7 @@ fn mysql_type(c: &ColumnMeta) -> String {
             });
         }
         // An IPv6 address with a prefix: 39 + 4, 45 for a mapped IPv4 one.
-        SqlType::Inet => "VARCHAR(49)",
+        SqlType::Inet | SqlType::Cidr => "VARCHAR(49)",
     }
     .to_string()
 }

@@ -1093,7 +1093,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
             SqlType::Uuid => S::Uuid(None),
             SqlType::Json => S::Json(None),
             SqlType::Decimal => S::Decimal(None),
-            SqlType::Inet => S::IpNetwork(None),
+            SqlType::Inet | SqlType::Cidr => S::IpNetwork(None),
         },
         Value::Bool(b) => S::Bool(Some(*b)),
         Value::I16(n) => S::SmallInt(Some(*n)),

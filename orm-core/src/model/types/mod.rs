@@ -79,27 +79,21 @@
 //! * **`Option` is written literally.** With `with = C`, the derive reads a
 //!   field type spelled `Option<T>` as a nullable column of `T`; an alias of
 //!   `Option` would ask `C` to store the `Option` itself.
-//! * **No native PostgreSQL `inet` (yet).** It would suit `IpAddr`; it is
-//!   left out because it is not clean with the current value
-//!   seam: sqlx binds every parameter in binary with a declared type, and a
-//!   text parameter sent into an `inet` column is refused by PostgreSQL unless
-//!   the SQL casts it. Doing it right needs a `Value::Inet` variant carried
-//!   through `crate::sql::render`'s sea-query conversion and all three
-//!   backends' `bind`, plus an `INET` decode plan, i.e. touching the value
-//!   model everywhere for one type. `AsText` gives the same equality and
-//!   uniqueness semantics on every backend (ordering is textual, not by
-//!   address). Because the selection is per field, moving to a native type
-//!   later changes the converter, not user code.
+//! * **Networks.** `std::net::IpAddr` and `IpNetwork` are native `inet`
+//!   on PostgreSQL, [`Cidr`] native `cidr` (text elsewhere); `AsText` is
+//!   still there for a text column of addresses on every backend.
 //!
 //! Layer 1 (the model): it uses only what is below it (see `crate::layers`).
 
 mod json;
+mod network;
 mod text;
 mod time;
 
 use std::marker::PhantomData;
 
 pub use json::{AsJson, Json};
+pub use network::{Cidr, CidrError};
 pub use text::AsText;
 
 use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
