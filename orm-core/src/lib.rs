@@ -230,7 +230,7 @@ pub use session::{
 };
 pub use telemetry::{Stats, StatsSnapshot};
 pub use types::{AsJson, AsText, ColumnType, Converter, Json, With};
-pub use value::{ColumnValue, DecodeFailure, SqlType, Value};
+pub use value::{ColumnValue, DecodeFailure, Elem, SqlType, Value};
 
 /// The names most programs need: `use orm_core::prelude::*;`.
 pub mod prelude {

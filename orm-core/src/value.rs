@@ -78,6 +78,76 @@ pub enum SqlType {
     /// A network (`orm_core::types::Cidr`): `cidr` on PostgreSQL, its text
     /// elsewhere; its values are `Value::Inet`.
     Cidr,
+    /// An array (`Vec<i64>`, `Vec<String>` ..): native on PostgreSQL
+    /// (`bigint[]`), a JSON array elsewhere (MySQL `JSON`, SQLite `TEXT`).
+    Array(Elem),
+}
+
+/// The element type of an array ([`SqlType::Array`], [`Value::Array`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum Elem {
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    Boolean,
+    Text,
+    Bytes,
+    Timestamp,
+    TimestampTz,
+    Date,
+    Time,
+    Uuid,
+    Decimal,
+    Inet,
+}
+
+impl Elem {
+    /// The element's own column type.
+    pub const fn sql_type(self) -> SqlType {
+        match self {
+            Elem::SmallInt => SqlType::SmallInt,
+            Elem::Integer => SqlType::Integer,
+            Elem::BigInt => SqlType::BigInt,
+            Elem::Real => SqlType::Real,
+            Elem::Double => SqlType::Double,
+            Elem::Boolean => SqlType::Boolean,
+            Elem::Text => SqlType::Text,
+            Elem::Bytes => SqlType::Bytes,
+            Elem::Timestamp => SqlType::Timestamp,
+            Elem::TimestampTz => SqlType::TimestampTz,
+            Elem::Date => SqlType::Date,
+            Elem::Time => SqlType::Time,
+            Elem::Uuid => SqlType::Uuid,
+            Elem::Decimal => SqlType::Decimal,
+            Elem::Inet => SqlType::Inet,
+        }
+    }
+
+    /// The element type of a value (`None`: NULL, JSON, an array).
+    pub fn of(value: &Value) -> Option<Elem> {
+        Some(match value {
+            Value::Bool(_) => Elem::Boolean,
+            Value::I16(_) => Elem::SmallInt,
+            Value::I32(_) => Elem::Integer,
+            Value::I64(_) => Elem::BigInt,
+            Value::F32(_) => Elem::Real,
+            Value::F64(_) => Elem::Double,
+            Value::Text(_) => Elem::Text,
+            Value::Bytes(_) => Elem::Bytes,
+            Value::Timestamp(_) => Elem::Timestamp,
+            Value::TimestampTz(_) => Elem::TimestampTz,
+            Value::Date(_) => Elem::Date,
+            Value::Time(_) => Elem::Time,
+            Value::Uuid(_) => Elem::Uuid,
+            Value::Decimal(_) => Elem::Decimal,
+            Value::Inet(_) => Elem::Inet,
+            Value::Null(_) | Value::Json(_) | Value::Array(..) => return None,
+        })
+    }
 }
 
 impl SqlType {
@@ -103,6 +173,7 @@ impl SqlType {
             SqlType::U32 => "u32",
             SqlType::Inet => "inet",
             SqlType::Cidr => "cidr",
+            SqlType::Array(_) => "array",
             SqlType::Json => "json",
         }
     }
@@ -146,9 +217,10 @@ pub enum Value {
     Inet(IpNetwork),
     /// A JSON document, boxed so that `Value` stays 32 bytes.
     Json(Box<serde_json::Value>),
-    /// A PostgreSQL array parameter (`col = ANY($1)`); built by the ORM for
-    /// long IN lists, never decoded from rows.
-    Array(Vec<Value>),
+    /// An array of one element type: an array column's value (`Vec<i64>`),
+    /// or a PostgreSQL array parameter the ORM builds for a long IN list
+    /// (`col = ANY($1)`).
+    Array(Elem, Vec<Value>),
 }
 
 impl Value {
@@ -177,7 +249,7 @@ impl Value {
             Value::Decimal(_) => "decimal",
             Value::Inet(_) => "inet",
             Value::Json(_) => "json",
-            Value::Array(_) => "array",
+            Value::Array(..) => "array",
         }
     }
 
@@ -203,7 +275,7 @@ impl Value {
             Value::Decimal(v) => v.to_string(),
             Value::Inet(v) => inet_text(v),
             Value::Json(v) => v.to_string(),
-            Value::Array(v) => format!("<array of {}>", v.len()),
+            Value::Array(_, v) => format!("<array of {}>", v.len()),
         };
         if s.len() > MAX {
             let mut cut = MAX;
@@ -261,7 +333,7 @@ impl DecodeFailure {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, arrays Vec<T> of i16/i32/i64/f32/f64/bool/String/Uuid/Decimal, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {
@@ -686,6 +758,107 @@ impl<T: ColumnValue> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Value {
         v.to_value()
     }
+}
+
+/// Array columns: `Vec<T>` of the element types below, stored as a native
+/// array on PostgreSQL and as a JSON array elsewhere (decoded from either).
+/// `Vec<u8>` stays bytes; there is no `Vec<Option<T>>` (an array with NULL
+/// elements) yet.
+macro_rules! array_column {
+    ($($t:ty => $elem:ident),* $(,)?) => {$(
+        impl ColumnValue for Vec<$t> {
+            const SQL_TYPE: SqlType = SqlType::Array(Elem::$elem);
+
+            fn to_value(&self) -> Value {
+                Value::Array(Elem::$elem, self.iter().map(ColumnValue::to_value).collect())
+            }
+
+            fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+                let expected = concat!("Vec<", stringify!($t), ">");
+                let items = match value {
+                    Value::Array(_, items) => items,
+                    Value::Text(ref text) => json_items(text).ok_or_else(|| DecodeFailure::new(expected, &value))?,
+                    Value::Json(ref json) => json_values(json).ok_or_else(|| DecodeFailure::new(expected, &value))?,
+                    Value::Bytes(ref b) => std::str::from_utf8(b)
+                        .ok()
+                        .and_then(json_items)
+                        .ok_or_else(|| DecodeFailure::new(expected, &value))?,
+                    v => return Err(DecodeFailure::new(expected, &v)),
+                };
+                items
+                    .into_iter()
+                    .map(|item| {
+                        <$t>::from_value(item).map_err(|f| DecodeFailure {
+                            expected,
+                            found: format!("an element {}", f.found),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    )*};
+}
+
+array_column!(
+    i16 => SmallInt,
+    i32 => Integer,
+    i64 => BigInt,
+    f32 => Real,
+    f64 => Double,
+    bool => Boolean,
+    String => Text,
+    Uuid => Uuid,
+    Decimal => Decimal,
+);
+
+/// The elements of a JSON array's text (SQLite's and MySQL's array columns).
+fn json_items(text: &str) -> Option<Vec<Value>> {
+    json_values(&serde_json::from_str(text).ok()?)
+}
+
+/// The elements of a JSON array as values: numbers as integers where they
+/// are, text as text (decimals and UUIDs are written as text).
+fn json_values(json: &serde_json::Value) -> Option<Vec<Value>> {
+    use serde_json::Value as J;
+    json.as_array()?
+        .iter()
+        .map(|item| match item {
+            J::Bool(b) => Some(Value::Bool(*b)),
+            J::Number(n) => n
+                .as_i64()
+                .map(Value::I64)
+                .or_else(|| n.as_f64().map(Value::F64)),
+            J::String(s) => Some(Value::Text(s.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An array as the JSON text MySQL and SQLite store: numbers and booleans
+/// as themselves, decimals (exactly), UUIDs and text as strings. `Err`
+/// names what JSON cannot hold (NaN or infinity, an element of another kind).
+pub(crate) fn array_json(items: &[Value]) -> Result<String, String> {
+    use serde_json::Value as J;
+    let json: Result<Vec<J>, String> = items
+        .iter()
+        .map(|v| match v {
+            Value::Bool(b) => Ok(J::Bool(*b)),
+            Value::I16(n) => Ok(J::from(*n)),
+            Value::I32(n) => Ok(J::from(*n)),
+            Value::I64(n) => Ok(J::from(*n)),
+            Value::F32(f) => serde_json::Number::from_f64(f64::from(*f))
+                .map(J::Number)
+                .ok_or_else(|| format!("{f} in an array")),
+            Value::F64(f) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .ok_or_else(|| format!("{f} in an array")),
+            Value::Text(t) => Ok(J::String(t.clone())),
+            Value::Uuid(u) => Ok(J::String(u.to_string())),
+            Value::Decimal(d) => Ok(J::String(d.to_string())),
+            other => Err(format!("a {} element in an array column", other.kind())),
+        })
+        .collect();
+    Ok(J::Array(json?).to_string())
 }
 
 /// Value equality for change detection: NaN equals NaN, so a NaN column is

@@ -185,6 +185,10 @@ mod rich {
         #[column(precision = 12, scale = 2)]
         pub fee: Option<rust_decimal::Decimal>,
         pub route: Option<orm_core::types::Cidr>,
+        pub labels: Vec<String>,
+        #[column(len = 8)]
+        pub codes: Option<Vec<String>>,
+        pub counts: Vec<i64>,
         #[column(default = "'new'", len = 12)]
         pub status: String,
         #[column(index, references = Kind, on_delete = "set_null")]

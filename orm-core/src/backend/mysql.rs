@@ -125,7 +125,11 @@ fn bind(params: &[Value]) -> Result<MySqlArguments> {
             Value::Inet(n) => args.add(crate::value::inet_text(n)),
             // MariaDB's JSON is LONGTEXT with a validity check: send text.
             Value::Json(j) => args.add(j.to_string()),
-            Value::Array(_) => Err("arrays are PostgreSQL-only parameters".into()),
+            // An array column is a JSON array here.
+            Value::Array(_, items) => match crate::value::array_json(items) {
+                Ok(json) => args.add(json),
+                Err(why) => Err(why.into()),
+            },
         };
         r.map_err(|e| super::bind_error(i + 1, e))?;
     }

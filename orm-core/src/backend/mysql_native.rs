@@ -174,12 +174,11 @@ fn bind(params: &[Value]) -> Result<my::Params> {
             Value::Inet(n) => my::Value::Bytes(crate::value::inet_text(n).into_bytes()),
             // MariaDB's JSON is LONGTEXT with a validity check: send text.
             Value::Json(j) => my::Value::Bytes(j.to_string().into_bytes()),
-            Value::Array(_) => {
-                return Err(super::bind_error(
-                    i + 1,
-                    "arrays are PostgreSQL-only parameters",
-                ));
-            }
+            // An array column is a JSON array here.
+            Value::Array(_, items) => match crate::value::array_json(items) {
+                Ok(json) => my::Value::Bytes(json.into_bytes()),
+                Err(why) => return Err(super::bind_error(i + 1, why)),
+            },
         });
     }
     Ok(my::Params::Positional(out))

@@ -12,7 +12,7 @@ use sqlx::{Arguments, Column, ConnectOptions, Decode, Postgres, Row, TypeInfo, V
 use super::pool::{Connector, ServerPool};
 use super::{Capabilities, Done, Pool, PoolOptions};
 use crate::error::{DbErrorKind, Error, Result, Violation};
-use crate::value::{SqlType, Value};
+use crate::value::{Elem, SqlType, Value};
 
 /// The wire protocol counts parameters in an i16... as an u16: 65,535.
 const BIND_LIMIT: usize = 65_535;
@@ -68,6 +68,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
                 SqlType::Decimal => args.add(None::<rust_decimal::Decimal>),
                 SqlType::Inet | SqlType::Cidr => args.add(None::<ipnetwork::IpNetwork>),
                 SqlType::Json => args.add(None::<serde_json::Value>),
+                SqlType::Array(elem) => bind_array(&mut args, *elem, &[], true),
             },
             Value::Bool(b) => args.add(*b),
             Value::I16(n) => args.add(*n),
@@ -85,20 +86,27 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
             Value::Decimal(d) => args.add(*d),
             Value::Inet(n) => args.add(*n),
             Value::Json(j) => args.add(sqlx::types::Json(j.as_ref())),
-            Value::Array(items) => bind_array(&mut args, items),
+            Value::Array(elem, items) => bind_array(&mut args, *elem, items, false),
         };
         r.map_err(|e| super::bind_error(i + 1, e))?;
     }
     Ok(args)
 }
 
-/// Binds a homogeneous list as one array parameter (`= ANY($1)`).
+/// Binds an array of one element type (an array column's value, or a
+/// long list as `= ANY($1)`), typed by `elem` even when empty; `null`: a
+/// NULL of the array type.
 fn bind_array(
     args: &mut PgArguments,
+    elem: Elem,
     items: &[Value],
+    null: bool,
 ) -> std::result::Result<(), sqlx::error::BoxDynError> {
     macro_rules! typed {
         ($variant:ident, $t:ty) => {{
+            if null {
+                return args.add(None::<Vec<$t>>);
+            }
             let v: Option<Vec<$t>> = items
                 .iter()
                 .map(|i| match i {
@@ -109,23 +117,22 @@ fn bind_array(
             args.add(v.ok_or("an array parameter must hold one type")?)
         }};
     }
-    match items.first() {
-        Some(Value::I64(_)) => typed!(I64, i64),
-        Some(Value::I32(_)) => typed!(I32, i32),
-        Some(Value::I16(_)) => typed!(I16, i16),
-        Some(Value::Text(_)) => typed!(Text, String),
-        Some(Value::Uuid(_)) => typed!(Uuid, uuid::Uuid),
-        Some(Value::Bool(_)) => typed!(Bool, bool),
-        Some(Value::F32(_)) => typed!(F32, f32),
-        Some(Value::F64(_)) => typed!(F64, f64),
-        Some(Value::Bytes(_)) => typed!(Bytes, Vec<u8>),
-        Some(Value::Timestamp(_)) => typed!(Timestamp, NaiveDateTime),
-        Some(Value::TimestampTz(_)) => typed!(TimestampTz, DateTime<Utc>),
-        Some(Value::Date(_)) => typed!(Date, NaiveDate),
-        Some(Value::Time(_)) => typed!(Time, NaiveTime),
-        Some(Value::Decimal(_)) => typed!(Decimal, rust_decimal::Decimal),
-        Some(Value::Inet(_)) => typed!(Inet, ipnetwork::IpNetwork),
-        _ => Err("unsupported array element type".into()),
+    match elem {
+        Elem::BigInt => typed!(I64, i64),
+        Elem::Integer => typed!(I32, i32),
+        Elem::SmallInt => typed!(I16, i16),
+        Elem::Text => typed!(Text, String),
+        Elem::Uuid => typed!(Uuid, uuid::Uuid),
+        Elem::Boolean => typed!(Bool, bool),
+        Elem::Real => typed!(F32, f32),
+        Elem::Double => typed!(F64, f64),
+        Elem::Bytes => typed!(Bytes, Vec<u8>),
+        Elem::Timestamp => typed!(Timestamp, NaiveDateTime),
+        Elem::TimestampTz => typed!(TimestampTz, DateTime<Utc>),
+        Elem::Date => typed!(Date, NaiveDate),
+        Elem::Time => typed!(Time, NaiveTime),
+        Elem::Decimal => typed!(Decimal, rust_decimal::Decimal),
+        Elem::Inet => typed!(Inet, ipnetwork::IpNetwork),
     }
 }
 
@@ -136,7 +143,7 @@ pub(crate) fn array_element_supported(items: &[Value]) -> bool {
     let Some(first) = items.first() else {
         return false;
     };
-    !matches!(first, Value::Null(_) | Value::Json(_) | Value::Array(_))
+    !matches!(first, Value::Null(_) | Value::Json(_) | Value::Array(..))
         && items
             .iter()
             .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
@@ -161,6 +168,8 @@ pub(crate) enum Cell {
     Json,
     Decimal,
     Inet,
+    /// An array of these elements.
+    Array(Elem),
 }
 
 fn plan(row: &PgRow) -> Result<Vec<Cell>> {
@@ -184,6 +193,15 @@ fn plan(row: &PgRow) -> Result<Vec<Cell>> {
                 "NUMERIC" => Cell::Decimal,
                 "INET" | "CIDR" => Cell::Inet,
                 "JSON" | "JSONB" => Cell::Json,
+                "INT2[]" => Cell::Array(Elem::SmallInt),
+                "INT4[]" => Cell::Array(Elem::Integer),
+                "INT8[]" => Cell::Array(Elem::BigInt),
+                "FLOAT4[]" => Cell::Array(Elem::Real),
+                "FLOAT8[]" => Cell::Array(Elem::Double),
+                "BOOL[]" => Cell::Array(Elem::Boolean),
+                "TEXT[]" | "VARCHAR[]" | "BPCHAR[]" | "NAME[]" => Cell::Array(Elem::Text),
+                "UUID[]" => Cell::Array(Elem::Uuid),
+                "NUMERIC[]" => Cell::Array(Elem::Decimal),
                 other => return Err(super::unsupported_column(c.name(), other)),
             })
         })
@@ -221,6 +239,25 @@ fn decode(row: &PgRow, plan: &[Cell]) -> Result<Vec<Value>> {
             Cell::Decimal => Value::Decimal(get!(rust_decimal::Decimal)),
             Cell::Inet => Value::Inet(get!(ipnetwork::IpNetwork)),
             Cell::Json => Value::Json(Box::new(get!(serde_json::Value))),
+            Cell::Array(elem) => {
+                macro_rules! array {
+                    ($variant:ident, $t:ty) => {
+                        get!(Vec<$t>).into_iter().map(Value::$variant).collect()
+                    };
+                }
+                let items = match elem {
+                    Elem::SmallInt => array!(I16, i16),
+                    Elem::Integer => array!(I32, i32),
+                    Elem::BigInt => array!(I64, i64),
+                    Elem::Real => array!(F32, f32),
+                    Elem::Double => array!(F64, f64),
+                    Elem::Boolean => array!(Bool, bool),
+                    Elem::Uuid => array!(Uuid, uuid::Uuid),
+                    Elem::Decimal => array!(Decimal, rust_decimal::Decimal),
+                    _ => array!(Text, String),
+                };
+                Value::Array(*elem, items)
+            }
         });
     }
     Ok(out)

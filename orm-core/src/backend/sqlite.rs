@@ -230,7 +230,11 @@ pub(crate) fn stored(v: &Value) -> std::result::Result<Stored<'_>, &'static str>
         Value::Decimal(d) => text(d.to_string()),
         Value::Inet(n) => text(crate::value::inet_text(n)),
         Value::Json(j) => text(j.to_string()),
-        Value::Array(_) => return Err("arrays are PostgreSQL-only parameters"),
+        // An array column is a JSON array here.
+        Value::Array(_, items) => text(
+            crate::value::array_json(items)
+                .map_err(|_| "an array element JSON cannot hold (NaN, infinity)")?,
+        ),
     })
 }
 

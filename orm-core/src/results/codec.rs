@@ -5,7 +5,9 @@
 //!             | rows (varint) | rows x columns cells
 //! cell: tag (u8) + data; integers are zigzag varints, floats little-endian
 //! bits, text and bytes length-prefixed, times as whole seconds (varint) and
-//! nanoseconds (varint), a uuid its 16 bytes, JSON its text.
+//! nanoseconds (varint), a uuid its 16 bytes, JSON its text, an array its
+//! element type (u8), length (varint) and cells. Format 2 added the
+//! element type.
 //! ```
 //!
 //! Compact (a small integer is 2 bytes, a NULL 2) and strict: decoding
@@ -25,10 +27,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 use crate::row::RowSet;
-use crate::value::{SqlType, Value};
+use crate::value::{Elem, SqlType, Value};
 
 /// The version of this encoding.
-pub(crate) const FORMAT: u8 = 1;
+pub(crate) const FORMAT: u8 = 2;
 
 const SQL_TYPES: [SqlType; 20] = [
     SqlType::SmallInt,
@@ -51,6 +53,25 @@ const SQL_TYPES: [SqlType; 20] = [
     SqlType::U32,
     SqlType::Inet,
     SqlType::Cidr,
+];
+
+/// Array element types by their byte (append only, as [`SQL_TYPES`]).
+const ELEMS: [Elem; 15] = [
+    Elem::SmallInt,
+    Elem::Integer,
+    Elem::BigInt,
+    Elem::Real,
+    Elem::Double,
+    Elem::Boolean,
+    Elem::Text,
+    Elem::Bytes,
+    Elem::Timestamp,
+    Elem::TimestampTz,
+    Elem::Date,
+    Elem::Time,
+    Elem::Uuid,
+    Elem::Decimal,
+    Elem::Inet,
 ];
 
 mod tag {
@@ -168,8 +189,9 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &Value) {
             out.push(tag::JSON);
             put_bytes(out, j.to_string().as_bytes());
         }
-        Value::Array(items) => {
+        Value::Array(elem, items) => {
             out.push(tag::ARRAY);
+            out.push(ELEMS.iter().position(|e| e == elem).unwrap_or(0) as u8);
             put_varint(out, items.len() as u64);
             for item in items {
                 put_value(out, item);
@@ -282,8 +304,10 @@ impl<'a> Reader<'a> {
             tag::INET => Value::Inet(std::str::from_utf8(self.bytes()?).ok()?.parse().ok()?),
             tag::DECIMAL => Value::Decimal(rust_decimal::Decimal::deserialize(self.array()?)),
             tag::ARRAY if depth < 8 => {
+                let elem = *ELEMS.get(usize::from(self.byte()?))?;
                 let n = self.count()?;
                 Value::Array(
+                    elem,
                     (0..n)
                         .map(|_| self.value(depth + 1))
                         .collect::<Option<_>>()?,
@@ -349,7 +373,8 @@ mod tests {
             Value::Decimal("-12345.6789".parse().unwrap()),
             Value::Inet("2001:db8::/32".parse().unwrap()),
             Value::Json(Box::new(serde_json::json!({"a": [1, 2, null]}))),
-            Value::Array(vec![Value::I64(1), Value::Text("x".into())]),
+            Value::Array(Elem::BigInt, vec![Value::I64(1), Value::I64(2)]),
+            Value::Array(Elem::Text, vec![]),
         ];
         let columns: Vec<Box<str>> = (0..values.len()).map(|i| format!("c{i}").into()).collect();
         RowSet {

@@ -217,6 +217,9 @@ impl Dialect {
     /// sent: SQLite turns NaN into NULL, MySQL has no NaN or infinity,
     /// PostgreSQL text cannot hold a NUL byte.
     pub fn check_value(self, value: &Value) -> std::result::Result<(), String> {
+        if let Value::Array(_, items) = value {
+            return items.iter().try_for_each(|item| self.check_value(item));
+        }
         let refuses = &self.spec().refuses;
         let float = match *value {
             Value::F32(f) => Some(f64::from(f)),
@@ -305,7 +308,13 @@ fn sqlite_type(c: &ColumnMeta) -> String {
 }
 
 fn postgres_type(c: &ColumnMeta) -> String {
-    match c.sql_type {
+    postgres_type_of(c.sql_type, c)
+}
+
+/// PostgreSQL's name of `t` (the column's type, or its arrays' element
+/// type, whose length and precision the column's attributes give).
+fn postgres_type_of(t: SqlType, c: &ColumnMeta) -> String {
+    match t {
         SqlType::SmallInt | SqlType::U8 => "smallint",
         SqlType::Integer | SqlType::U16 => "integer",
         SqlType::BigInt | SqlType::U32 => "bigint",
@@ -327,6 +336,7 @@ fn postgres_type(c: &ColumnMeta) -> String {
         }
         SqlType::Inet => "inet",
         SqlType::Cidr => "cidr",
+        SqlType::Array(elem) => return format!("{}[]", postgres_type_of(elem.sql_type(), c)),
     }
     .to_string()
 }
@@ -356,7 +366,8 @@ fn mysql_type(c: &ColumnMeta) -> String {
         SqlType::Date => "DATE",
         SqlType::Time => "TIME(6)",
         SqlType::Uuid => "BINARY(16)",
-        SqlType::Json => "JSON",
+        // An array is a JSON array here.
+        SqlType::Json | SqlType::Array(_) => "JSON",
         SqlType::Decimal => {
             return c.decimal.map_or("DECIMAL(65,20)".into(), |(p, s)| {
                 format!("DECIMAL({p},{s})")

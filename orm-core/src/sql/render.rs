@@ -21,7 +21,7 @@ use crate::model::column::{CmpOp, Direction, Node};
 use crate::model::expr::{AggFunc, DatePart, ExprNode, SubNode, Tree};
 use crate::model::meta::EntityMeta;
 use crate::sql::dialect::{Dialect, JsonLists};
-use crate::value::{SqlType, Value};
+use crate::value::{Elem, SqlType, Value};
 
 /// A statement ready to run: SQL text and its parameters in placeholder
 /// order. A flush on SQLite also writes *repeated* statements: one
@@ -493,12 +493,9 @@ fn expr(node: &Node, dialect: Dialect) -> Expr {
         Node::In(_, values, negated) if values.is_empty() => {
             Expr::cust(if *negated { "1 = 1" } else { "1 = 0" })
         }
-        Node::In(col, values, negated) if as_array(dialect, values) => any_array(
-            dialect,
-            col,
-            to_sea(&Value::Array(values.clone())),
-            *negated,
-        ),
+        Node::In(col, values, negated) if as_array(dialect, values) => {
+            any_array(dialect, col, to_sea(&array_of(values)), *negated)
+        }
         Node::InArray(col, marker, negated) => any_array(dialect, col, to_sea(marker), *negated),
         Node::InJson(col, list, negated, elem) => {
             json_subquery(dialect, col, list, *negated, *elem)
@@ -1009,7 +1006,7 @@ fn json_mysql(v: &Value, out: &mut String) -> Option<Option<(JsonElem, usize)>> 
             json_text(&t.format("%H:%M:%S%.6f").to_string(), out);
             JsonElem::Time
         }
-        Value::Array(_) | Value::Decimal(_) | Value::Inet(_) => return None,
+        Value::Array(..) | Value::Decimal(_) | Value::Inet(_) => return None,
     };
     Some(Some((elem, chars)))
 }
@@ -1094,6 +1091,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
             SqlType::Json => S::Json(None),
             SqlType::Decimal => S::Decimal(None),
             SqlType::Inet | SqlType::Cidr => S::IpNetwork(None),
+            SqlType::Array(elem) => S::Array(array_type(*elem), None),
         },
         Value::Bool(b) => S::Bool(Some(*b)),
         Value::I16(n) => S::SmallInt(Some(*n)),
@@ -1111,26 +1109,59 @@ fn to_sea(v: &Value) -> sea_query::Value {
         Value::Decimal(d) => S::Decimal(Some(*d)),
         Value::Inet(n) => S::IpNetwork(Some(*n)),
         Value::Json(j) => S::Json(Some(j.clone())),
-        Value::Array(items) => {
-            let ty = match items.first() {
-                Some(Value::I32(_)) => sea_query::ArrayType::Int,
-                Some(Value::I16(_)) => sea_query::ArrayType::SmallInt,
-                Some(Value::Text(_)) => sea_query::ArrayType::String,
-                Some(Value::Uuid(_)) => sea_query::ArrayType::Uuid,
-                Some(Value::Bool(_)) => sea_query::ArrayType::Bool,
-                Some(Value::F32(_)) => sea_query::ArrayType::Float,
-                Some(Value::F64(_)) => sea_query::ArrayType::Double,
-                Some(Value::Bytes(_)) => sea_query::ArrayType::Bytes,
-                Some(Value::Timestamp(_)) => sea_query::ArrayType::ChronoDateTime,
-                Some(Value::TimestampTz(_)) => sea_query::ArrayType::ChronoDateTimeUtc,
-                Some(Value::Date(_)) => sea_query::ArrayType::ChronoDate,
-                Some(Value::Time(_)) => sea_query::ArrayType::ChronoTime,
-                Some(Value::Decimal(_)) => sea_query::ArrayType::Decimal,
-                Some(Value::Inet(_)) => sea_query::ArrayType::IpNetwork,
-                _ => sea_query::ArrayType::BigInt,
-            };
-            S::Array(ty, Some(Box::new(items.iter().map(to_sea).collect())))
-        }
+        Value::Array(elem, items) => S::Array(
+            array_type(*elem),
+            Some(Box::new(items.iter().map(to_sea).collect())),
+        ),
+    }
+}
+
+/// A list as one array value, typed by its first element (the typed API
+/// puts one type in a list; an empty list never travels as an array).
+pub(crate) fn array_of(values: &[Value]) -> Value {
+    let elem = values.first().and_then(Elem::of).unwrap_or(Elem::BigInt);
+    Value::Array(elem, values.to_vec())
+}
+
+fn array_type(elem: Elem) -> sea_query::ArrayType {
+    use sea_query::ArrayType as A;
+    match elem {
+        Elem::SmallInt => A::SmallInt,
+        Elem::Integer => A::Int,
+        Elem::BigInt => A::BigInt,
+        Elem::Real => A::Float,
+        Elem::Double => A::Double,
+        Elem::Boolean => A::Bool,
+        Elem::Text => A::String,
+        Elem::Bytes => A::Bytes,
+        Elem::Timestamp => A::ChronoDateTime,
+        Elem::TimestampTz => A::ChronoDateTimeUtc,
+        Elem::Date => A::ChronoDate,
+        Elem::Time => A::ChronoTime,
+        Elem::Uuid => A::Uuid,
+        Elem::Decimal => A::Decimal,
+        Elem::Inet => A::IpNetwork,
+    }
+}
+
+fn elem_of(ty: &sea_query::ArrayType) -> Elem {
+    use sea_query::ArrayType as A;
+    match ty {
+        A::SmallInt | A::TinyInt => Elem::SmallInt,
+        A::Int => Elem::Integer,
+        A::Float => Elem::Real,
+        A::Double => Elem::Double,
+        A::Bool => Elem::Boolean,
+        A::String | A::Char => Elem::Text,
+        A::Bytes => Elem::Bytes,
+        A::ChronoDateTime => Elem::Timestamp,
+        A::ChronoDateTimeUtc => Elem::TimestampTz,
+        A::ChronoDate => Elem::Date,
+        A::ChronoTime => Elem::Time,
+        A::Uuid => Elem::Uuid,
+        A::Decimal => Elem::Decimal,
+        A::IpNetwork => Elem::Inet,
+        _ => Elem::BigInt,
     }
 }
 
@@ -1175,7 +1206,10 @@ fn from_sea(v: sea_query::Value) -> Value {
         S::Uuid(v) => or_null(v, SqlType::Uuid, Value::Uuid),
         S::Decimal(v) => or_null(v, SqlType::Decimal, Value::Decimal),
         S::IpNetwork(v) => or_null(v, SqlType::Inet, Value::Inet),
-        S::Array(_, Some(items)) => Value::Array(items.into_iter().map(from_sea).collect()),
+        S::Array(t, Some(items)) => {
+            Value::Array(elem_of(&t), items.into_iter().map(from_sea).collect())
+        }
+        S::Array(t, None) => Value::Null(SqlType::Array(elem_of(&t))),
         // The ORM never creates other variants (enums, arrays): render them as text.
         other => Value::Text(format!("{other:?}")),
     }
@@ -1245,7 +1279,7 @@ mod tests {
         let f = Node::In("id", long.clone(), false);
         let pg = select(Dialect::Postgres, &spec(Some(&f)));
         assert!(pg.sql().contains(r#""id" = ANY($1)"#), "{}", pg.sql());
-        assert_eq!(pg.params()[0], Value::Array(long.clone()));
+        assert_eq!(pg.params()[0], Value::Array(Elem::BigInt, long.clone()));
         let not = Node::In("id", long.clone(), true);
         assert!(
             select(Dialect::Postgres, &spec(Some(&not)))

@@ -303,7 +303,7 @@ fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
     let take = |v: &mut Value| std::mem::replace(v, Value::Null(crate::value::SqlType::Text));
     match node {
         Node::In(_, values, _) if render::as_array(dialect, values) => {
-            args.push(Arg::Scalar(Value::Array(std::mem::take(values))));
+            args.push(Arg::Scalar(render::array_of(&std::mem::take(values))));
         }
         Node::InArray(_, v, _) | Node::InJson(_, v, _, _) | Node::Compare(_, _, v) => {
             args.push(Arg::Scalar(take(v)));

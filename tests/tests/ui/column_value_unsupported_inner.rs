@@ -1,6 +1,6 @@
 use orm_core::ColumnValue;
 
 #[derive(ColumnValue)]
-pub struct Tags(Vec<String>);
+pub struct Tags(std::collections::BTreeSet<String>);
 
 fn main() {}

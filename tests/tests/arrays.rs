@@ -1,0 +1,150 @@
+//! Array columns, as a PostgreSQL user of SQLAlchemy's `ARRAY(Integer)`
+//! expects: `Vec<i64>`, `Vec<String>`, `Vec<f64>`, `Vec<bool>`,
+//! `Vec<Uuid>`, `Vec<Decimal>` fields round-trip whole (order, empty
+//! arrays, NULL as `None`, unicode and quotes), changes are tracked and
+//! written (one batched UPDATE for many rows), and the result cache keeps
+//! them. PostgreSQL stores native arrays (`bigint[]`, so its array
+//! operators work on the column); MySQL and SQLite a JSON array.
+
+use std::str::FromStr;
+
+use orm_core::Dialect;
+use orm_core::prelude::*;
+use rust_decimal::Decimal;
+use tests::backend_tests;
+
+#[entity(table = "ar_posts")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Post {
+    #[key(auto)]
+    pub id: i64,
+    pub scores: Vec<i64>,
+    #[column(len = 20)]
+    pub tags: Vec<String>,
+    pub weights: Option<Vec<f64>>,
+    pub flags: Vec<bool>,
+    pub refs: Vec<uuid::Uuid>,
+    pub prices: Vec<Decimal>,
+    pub small: Vec<i16>,
+}
+
+fn post(scores: Vec<i64>, tags: &[&str]) -> Post {
+    Post {
+        id: 0,
+        scores,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        weights: None,
+        flags: vec![],
+        refs: vec![],
+        prices: vec![],
+        small: vec![],
+    }
+}
+
+backend_tests! {
+    async fn arrays_round_trip_change_and_stay_exact(db) {
+        db.create_all(&[Post::schema()]).await?;
+        let mut s = db.session();
+        let id = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+        let full = Post {
+            id: 0,
+            scores: vec![3, -1, i64::MAX, 3],
+            tags: vec!["zoë".into(), "it's \"quoted\"".into(), "a,b{c}".into(), String::new()],
+            weights: Some(vec![0.5, -2.25, 1e300]),
+            flags: vec![true, false, true],
+            refs: vec![id, uuid::Uuid::nil()],
+            prices: vec![Decimal::from_str("0.1").unwrap(), Decimal::from_str("12345678901234.5678").unwrap()],
+            small: vec![i16::MIN, 0, i16::MAX],
+        };
+        let a = s.add(full.clone());
+        let b = s.add(post(vec![], &[]));
+        s.commit().await?;
+        let (ka, kb) = (a.read().id, b.read().id);
+
+        let mut fresh = db.session();
+        let got_a = fresh.get::<Post>(ka).await?;
+        assert_eq!(*got_a.read(), Post { id: ka, ..full.clone() });
+        let got_b = fresh.get::<Post>(kb).await?;
+        assert_eq!(*got_b.read(), Post { id: kb, ..post(vec![], &[]) }, "empty arrays and a NULL");
+
+        // A change to one element is a change of the column.
+        let before = fresh.stats().statements();
+        got_a.write().scores.push(7);
+        got_b.write().weights = Some(vec![]);
+        got_b.write().tags.push("new".into());
+        fresh.commit().await?;
+        assert!(fresh.stats().statements() - before <= 3, "one batched UPDATE (+ BEGIN/COMMIT)");
+        let mut third = db.session();
+        let rows = third.query::<Post>().order_by(Post::ID.asc()).all().await?;
+        assert_eq!(rows[0].read().scores, [3, -1, i64::MAX, 3, 7]);
+        assert_eq!(rows[1].read().weights, Some(vec![]));
+        assert_eq!(rows[1].read().tags, ["new"]);
+        // Nothing changed, nothing written.
+        let before = third.stats().statements();
+        third.commit().await?;
+        assert_eq!(third.stats().statements(), before);
+
+        // Many rows changed at once: one batched UPDATE of arrays.
+        for r in &rows {
+            r.write().small = vec![1, 2];
+            r.write().refs.push(id);
+        }
+        third.commit().await?;
+        let rows = db.session().query::<Post>().order_by(Post::ID.asc()).all().await?;
+        assert!(rows.iter().all(|r| r.read().small == [1, 2]));
+        assert_eq!(rows[1].read().refs, [id]);
+
+        // Through the result cache: the second read is the cache's, the
+        // same arrays (element types kept by its encoding).
+        db.cache().add(orm_core::cache::Region::memory("ar"))?;
+        let read = || async {
+            let mut s = db.session();
+            let rows = s.query::<Post>().order_by(Post::ID.asc()).cached("ar").all().await?;
+            let out: Vec<Post> = rows.iter().map(|r| r.read().clone()).collect();
+            Ok::<_, Error>((out, s.stats().statements()))
+        };
+        let (first, n1) = read().await?;
+        let (second, n2) = read().await?;
+        assert_eq!(first, second);
+        assert_eq!((n1, n2), (1, 0), "the second read comes from the cache");
+        assert_eq!(second[0].prices, full.prices);
+
+        if db.dialect() == Dialect::Postgres {
+            // Native arrays: the server's operators work on the column.
+            let t = db
+                .fetch_sql("SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'ar_posts'::regclass AND attname = 'tags'".to_string(), vec![])
+                .await?;
+            assert_eq!(t[0].get::<String>("t")?, "character varying(20)[]");
+            let with_7 = db
+                .session()
+                .query_sql::<Post>("SELECT * FROM ar_posts WHERE scores @> ARRAY[7::bigint]", vec![])
+                .await?;
+            assert_eq!(with_7.len(), 1);
+        }
+        Ok(())
+    }
+
+    async fn a_float_array_json_cannot_hold_is_refused_on_mysql_and_sqlite(db) {
+        db.create_all(&[Post::schema()]).await?;
+        let mut s = db.session();
+        let mut p = post(vec![1], &["x"]);
+        p.weights = Some(vec![f64::NAN]);
+        s.add(p);
+        let result = s.commit().await;
+        if db.dialect() == Dialect::Postgres {
+            // double precision[] holds NaN.
+            result?;
+            let mut fresh = db.session();
+            let back = fresh.query::<Post>().one().await?;
+            assert!(back.read().weights.as_ref().is_some_and(|w| w[0].is_nan()));
+        } else {
+            match result {
+                Err(Error::InvalidValue { entity, column, .. }) => assert_eq!((entity, column), ("Post", "weights")),
+                other => panic!("expected InvalidValue, got {other:?}"),
+            }
+            s.rollback().await?;
+            assert_eq!(db.session().query::<Post>().count().await?, 0);
+        }
+        Ok(())
+    }
+}
