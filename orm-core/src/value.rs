@@ -854,7 +854,8 @@ pub(crate) fn array_json(items: &[Value]) -> Result<String, String> {
                 .ok_or_else(|| format!("{f} in an array")),
             Value::Text(t) => Ok(J::String(t.clone())),
             Value::Uuid(u) => Ok(J::String(u.to_string())),
-            Value::Decimal(d) => Ok(J::String(d.to_string())),
+            // Without trailing zeros, so that a search finds 1.5 as 1.50.
+            Value::Decimal(d) => Ok(J::String(d.normalize().to_string())),
             other => Err(format!("a {} element in an array column", other.kind())),
         })
         .collect();

@@ -148,3 +148,40 @@ backend_tests! {
         Ok(())
     }
 }
+
+backend_tests! {
+    async fn contains_finds_rows_whose_array_holds_an_element(db) {
+        db.create_all(&[Post::schema()]).await?;
+        let mut s = db.session();
+        let id = uuid::Uuid::from_u128(42);
+        let mut a = post(vec![1, 2, 3], &["rust", "orm"]);
+        a.refs = vec![id];
+        a.prices = vec![Decimal::from_str("1.50").unwrap()];
+        s.add(a);
+        s.add(post(vec![3, 4], &["sql"]));
+        let mut c = post(vec![], &[]);
+        c.weights = Some(vec![1.0]);
+        s.add(c);
+        s.commit().await?;
+        assert_eq!(s.query::<Post>().filter(Post::SCORES.contains(3)).count().await?, 2);
+        assert_eq!(s.query::<Post>().filter(Post::SCORES.contains(4)).count().await?, 1);
+        assert_eq!(s.query::<Post>().filter(Post::SCORES.contains(9)).count().await?, 0);
+        assert_eq!(s.query::<Post>().filter(Post::SCORES.not_contains(4)).count().await?, 2, "the empty array too");
+        assert_eq!(s.query::<Post>().filter(Post::TAGS.contains("orm")).count().await?, 1);
+        assert_eq!(s.query::<Post>().filter(Post::TAGS.contains("or")).count().await?, 0, "whole elements, not substrings");
+        assert_eq!(s.query::<Post>().filter(Post::REFS.contains(id)).count().await?, 1);
+        // 1.5 finds 1.50: decimals compare as numbers.
+        assert_eq!(s.query::<Post>().filter(Post::PRICES.contains(Decimal::from_str("1.5").unwrap())).count().await?, 1);
+        assert_eq!(s.query::<Post>().filter(Post::SCORES.contains(3i64).and(Post::TAGS.contains("sql"))).count().await?, 1);
+        // In a loop, one template per shape whatever the element.
+        let before = db.templates().stats();
+        for n in 1..=4i64 {
+            let hits = s.query::<Post>().filter(Post::SCORES.contains(n)).all().await?;
+            assert_eq!(hits.len(), if n == 3 { 2 } else { 1 }, "element {n}");
+        }
+        let after = db.templates().stats();
+        assert_eq!(after.misses - before.misses, 1, "{after:?}");
+        assert_eq!(after.hits - before.hits, 3, "{after:?}");
+        Ok(())
+    }
+}

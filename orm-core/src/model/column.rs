@@ -235,6 +235,8 @@ pub(crate) enum Node {
     Exists(Box<SubNode>, bool),
     /// `col op (SELECT ..)`: a scalar subquery.
     CmpSub(&'static str, CmpOp, Box<SubNode>),
+    /// An array column holds an element (`[NOT] contains`).
+    Contains(&'static str, Value, bool),
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
@@ -430,6 +432,86 @@ impl<E, T: Comparable<Base = String>> Column<E, T> {
     }
 }
 
+/// An element type whose arrays can be searched with
+/// [`Column::contains`]: integers, text, decimals and UUIDs (floats and
+/// booleans are left out: their equality inside MySQL's and SQLite's JSON
+/// arrays is not the column's).
+#[diagnostic::on_unimplemented(
+    message = "arrays of `{Self}` cannot be searched with `contains`",
+    note = "arrays of integers, String, Uuid and Decimal can be searched (float and boolean equality inside JSON arrays is not the column's)"
+)]
+pub trait ArrayElement: ColumnValue {}
+
+impl ArrayElement for i16 {}
+impl ArrayElement for i32 {}
+impl ArrayElement for i64 {}
+impl ArrayElement for String {}
+impl ArrayElement for uuid::Uuid {}
+impl ArrayElement for rust_decimal::Decimal {}
+
+/// The array columns (`Vec<T>`, `Option<Vec<T>>`) of element `T`.
+#[diagnostic::on_unimplemented(
+    message = "`contains` needs an array column of `{T}` elements; this column holds `{Self}`",
+    label = "not an array of `{T}`",
+    note = "arrays of integers, String, Uuid and Decimal can be searched"
+)]
+pub trait ArrayOf<T> {}
+impl<T: ArrayElement> ArrayOf<T> for Vec<T> where Vec<T>: ColumnValue {}
+impl<T: ArrayElement> ArrayOf<T> for Option<Vec<T>> where Vec<T>: ColumnValue {}
+
+impl<E, A> Column<E, A> {
+    /// The array holds `element`: `$1 = ANY(col)` on PostgreSQL,
+    /// `JSON_CONTAINS(col, JSON_ARRAY(?))` on MySQL, `EXISTS (SELECT 1 FROM
+    /// json_each(col) WHERE value = ?)` on SQLite. A NULL array holds
+    /// nothing (and, as in SQL, is not matched by `not_contains` either).
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Post { #[key(auto)] pub id: i64, pub tags: Vec<String> }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Post::schema()]).await?;
+    /// let mut s = db.session();
+    /// s.add(Post { id: 0, tags: vec!["rust".into(), "orm".into()] });
+    /// s.add(Post { id: 0, tags: vec!["sql".into()] });
+    /// assert_eq!(s.query::<Post>().filter(Post::TAGS.contains("orm")).count().await?, 1);
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn contains<T: ArrayElement>(self, element: impl Into<T>) -> Filter<E>
+    where
+        A: ArrayOf<T>,
+    {
+        Filter::from_node(Node::Contains(
+            self.name,
+            element_value(&element.into()),
+            false,
+        ))
+    }
+
+    /// The array does not hold `element` (a NULL array is not matched).
+    pub fn not_contains<T: ArrayElement>(self, element: impl Into<T>) -> Filter<E>
+    where
+        A: ArrayOf<T>,
+    {
+        Filter::from_node(Node::Contains(
+            self.name,
+            element_value(&element.into()),
+            true,
+        ))
+    }
+}
+
+/// An element as a searched value: a decimal without trailing zeros, as
+/// MySQL's and SQLite's JSON arrays hold it (PostgreSQL compares numbers).
+fn element_value<T: ColumnValue>(element: &T) -> Value {
+    match element.to_value() {
+        Value::Decimal(d) => Value::Decimal(d.normalize()),
+        v => v,
+    }
+}
+
 impl Node {
     /// The filter selecting the row with primary key `key`.
     pub(crate) fn key<T: crate::model::entity::Entity>(key: &T::Key) -> Node {
@@ -469,7 +551,7 @@ impl Node {
         match self {
             Node::Compare(c, _, v) => f(c, v),
             Node::In(c, vs, _) => vs.iter().try_for_each(|v| f(c, v)),
-            Node::InArray(c, v, _) => f(c, v),
+            Node::InArray(c, v, _) | Node::Contains(c, v, _) => f(c, v),
             // Built from checked values (see `templated::fit`).
             Node::InJson(..) => Ok(()),
             Node::IsNull(..) | Node::Like(..) => Ok(()),

@@ -478,6 +478,16 @@ fn expr(node: &Node, dialect: Dialect) -> Expr {
             *op,
             Expr::SubQuery(None, Box::new(subquery(dialect, sub))),
         ),
+        Node::Contains(col, element, negated) => {
+            let c = quote(dialect, col);
+            let sql = match dialect {
+                Dialect::Postgres => format!("$1 = ANY({c})"),
+                Dialect::MySql => format!("JSON_CONTAINS({c}, JSON_ARRAY(?))"),
+                Dialect::Sqlite => format!("EXISTS (SELECT 1 FROM json_each({c}) WHERE value = ?)"),
+            };
+            let e = Expr::cust_with_values(sql, [to_sea(&element_param(dialect, element.clone()))]);
+            if *negated { e.not() } else { e }
+        }
         Node::IsNull(col, false) => Expr::col(*col).is_null(),
         Node::IsNull(col, true) => Expr::col(*col).is_not_null(),
         Node::Like(col, pattern, negated) => {
@@ -1113,6 +1123,16 @@ fn to_sea(v: &Value) -> sea_query::Value {
             array_type(*elem),
             Some(Box::new(items.iter().map(to_sea).collect())),
         ),
+    }
+}
+
+/// An array element as the parameter of a `contains` filter: a UUID is
+/// text in MySQL's and SQLite's JSON arrays (everything else binds as is;
+/// a template's integer markers pass through unchanged).
+pub(crate) fn element_param(dialect: Dialect, v: Value) -> Value {
+    match (dialect, v) {
+        (Dialect::MySql | Dialect::Sqlite, Value::Uuid(u)) => Value::Text(u.to_string()),
+        (_, v) => v,
     }
 }
 

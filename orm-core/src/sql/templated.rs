@@ -167,6 +167,10 @@ fn walk(
             key.tag(1).name(c).tag(op_tag(*op));
             scalar(counts);
         }
+        Node::Contains(c, _, neg) => {
+            key.tag(14).name(c).tag(u8::from(*neg));
+            scalar(counts);
+        }
         Node::IsNull(c, neg) => {
             key.tag(2).name(c).tag(u8::from(*neg));
         }
@@ -308,6 +312,7 @@ fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
         Node::InArray(_, v, _) | Node::InJson(_, v, _, _) | Node::Compare(_, _, v) => {
             args.push(Arg::Scalar(take(v)));
         }
+        Node::Contains(_, v, _) => args.push(Arg::Scalar(render::element_param(dialect, take(v)))),
         Node::IsNull(..) => {}
         Node::Like(_, pattern, _) => args.push(Arg::Scalar(Value::Text(std::mem::take(pattern)))),
         Node::In(_, values, _) => {
@@ -342,6 +347,7 @@ fn skeleton(dialect: Dialect, node: &Node, next: &mut i64, lists: &mut Vec<bool>
     };
     match node {
         Node::Compare(c, op, _) => Node::Compare(c, *op, marker(false)),
+        Node::Contains(c, _, neg) => Node::Contains(c, marker(false), *neg),
         Node::IsNull(..) => node.clone(),
         Node::Like(c, _, neg) => {
             // A text marker: the pattern must stay a bound text value.
