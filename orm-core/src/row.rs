@@ -73,6 +73,11 @@ impl Row {
         }
     }
 
+    /// A row over column names shared with other rows.
+    pub(crate) fn shared(columns: Arc<[Box<str>]>, values: Vec<Value>) -> Row {
+        Row { columns, values }
+    }
+
     /// The column names, in select order.
     pub fn columns(&self) -> impl Iterator<Item = &str> {
         self.columns.iter().map(|c| &**c)

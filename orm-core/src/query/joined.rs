@@ -408,6 +408,7 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
             having_items: Vec::new(),
             distinct: false,
             order: Vec::new(),
+            entity: false,
             _marker: PhantomData,
         }
     }
@@ -422,6 +423,8 @@ pub struct JoinSelect<'s, L: Entity, R: Entity, T, S> {
     having_items: Vec<render::HavingItems>,
     distinct: bool,
     order: Vec<(&'static str, ExprNode, Direction)>,
+    /// The left entity's columns come first ([`JoinSelect::left_entities`]).
+    entity: bool,
     _marker: PhantomData<fn() -> S>,
 }
 
@@ -457,6 +460,21 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// `SELECT DISTINCT`.
     pub fn distinct(mut self) -> Self {
         self.distinct = true;
+        self
+    }
+
+    /// `GROUP BY` every column of the left entity: one group per left
+    /// row, for aggregates of the joined rows beside it
+    /// ([`JoinSelect::left_entities`]: each customer with its order count).
+    /// Every column, not only the key, because the planners see no key of
+    /// a derived table to infer the others from.
+    pub fn group_by_left(mut self) -> Self {
+        self.group_by.extend(
+            L::meta()
+                .columns
+                .iter()
+                .map(|c| (LEFT, ExprNode::Column(c.name))),
+        );
         self
     }
 
@@ -516,7 +534,8 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         key.tag(2)
             .name(L::meta().table)
             .name(R::meta().table)
-            .tag(u8::from(self.join.outer));
+            .tag(u8::from(self.join.outer))
+            .tag(u8::from(self.entity));
         for (a, b) in &self.join.on {
             key.name(a).name(b);
         }
@@ -556,7 +575,13 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// The statement with these values (or a template's markers).
     fn render(&self, parts: &Parts<'_>) -> crate::sql::Statement {
         let q = &self.join.query;
-        let items = self.list.side_exprs();
+        let columns = L::meta().columns.iter().filter(|_| self.entity);
+        let mut labels = vec![None; columns.clone().count()];
+        labels.extend(self.list.side_labels());
+        let items: Vec<_> = columns
+            .map(|c| (LEFT, ExprNode::Column(c.name)))
+            .chain(self.list.side_exprs())
+            .collect();
         let having: Vec<_> = self
             .having
             .iter()
@@ -585,7 +610,7 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
                 outer: self.join.outer,
                 on: &self.join.on,
                 items: &items,
-                labels: &self.list.side_labels(),
+                labels: &labels,
                 group_by: &self.group_by,
                 having: &having,
                 having_items: &self.having_items,
@@ -631,6 +656,37 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// ```
     pub async fn all_as<X: crate::row::FromRow>(self) -> Result<Vec<X>> {
         self.rows().await?.iter().map(X::from_row).collect()
+    }
+
+    /// Each row's left entity, through the identity map, with the list's
+    /// values: SQLAlchemy's `session.query(Customer, func.count(Order.id))
+    /// .join(..).group_by(Customer.id)`. With [`JoinSelect::group_by_left`]
+    /// one row per left entity and aggregates of its joined rows; without,
+    /// one per joined row (an entity joined twice is one handle twice).
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # use orm_core::CountRows;
+    /// # #[entity] pub struct Shop { #[key] pub id: i64, pub city: String }
+    /// # #[entity] pub struct Sale { #[key(auto)] pub id: i64, pub shop_id: i64, pub amount: i64 }
+    /// # async fn f(s: &mut Session) -> Result<()> {
+    /// // Every shop, with how many sales it made and their total.
+    /// let shops: Vec<(Handle<Shop>, (i64, Option<i64>))> = s
+    ///     .query::<Shop>()
+    ///     .left_join_on(Shop::ID, Sale::SHOP_ID)
+    ///     .select((Sale::ID.count(), Sale::AMOUNT.sum()))
+    ///     .group_by_left()
+    ///     .left_entities()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn left_entities(mut self) -> Result<Vec<(crate::session::Handle<L>, T::Out)>> {
+        self.entity = true;
+        let stmt = self.checked_statement()?;
+        let session = self.join.query.session;
+        session.autoflush().await?;
+        let set = session.fetch(&stmt).await?;
+        crate::query::select::with_entities::<L, _>(session, set, T::decode)
     }
 
     /// Every row as a plain [`Row`], readable by label or position.

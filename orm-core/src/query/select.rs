@@ -753,6 +753,33 @@ select_list!(A 0, B 1, C 2, D 3, F 4, G 5);
 select_list!(A 0, B 1, C 2, D 3, F 4, G 5, H 6);
 select_list!(A 0, B 1, C 2, D 3, F 4, G 5, H 6, I 7);
 
+/// Rows whose first columns are entity `T`'s: each entity through the
+/// identity map, paired with the rest decoded by `decode`.
+pub(crate) fn with_entities<T: Entity, O>(
+    session: &mut Session,
+    set: crate::row::RowSet,
+    decode: impl Fn(&Row) -> Result<O>,
+) -> Result<Vec<(crate::session::Handle<T>, O)>> {
+    let meta = T::meta();
+    let n = meta.columns.len();
+    let rest_columns: std::sync::Arc<[Box<str>]> = set.columns[n..].into();
+    let mut entities = Vec::with_capacity(set.rows.len());
+    let mut rest = Vec::with_capacity(set.rows.len());
+    for mut row in set.rows {
+        rest.push(row.split_off(n));
+        entities.push(row);
+    }
+    let handles = session.materialize::<T>(crate::row::RowSet {
+        columns: meta.columns.iter().map(|c| Box::from(c.name)).collect(),
+        rows: entities,
+    })?;
+    handles
+        .into_iter()
+        .zip(rest)
+        .map(|(h, values)| Ok((h, decode(&Row::shared(rest_columns.clone(), values))?)))
+        .collect()
+}
+
 /// The count a `SELECT COUNT(*) FROM (..) t` returned (0 for no row).
 pub(crate) fn count_in(set: crate::row::RowSet) -> Result<i64> {
     match set.into_rows().first() {
@@ -771,6 +798,8 @@ pub struct Select<'s, T: Entity, L: SelectList<T>> {
     distinct: bool,
     /// ORDER BY aggregates, after the query's column order.
     agg_order: Vec<(ExprNode, crate::model::column::Direction)>,
+    /// The entity's own columns come first ([`Select::entities`]).
+    entity: bool,
 }
 
 impl<'s, T: Entity> Query<'s, T> {
@@ -785,6 +814,7 @@ impl<'s, T: Entity> Query<'s, T> {
             having_items: Vec::new(),
             distinct: false,
             agg_order: Vec::new(),
+            entity: false,
         }
     }
 }
@@ -889,7 +919,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// Everything of its text but the filter's and the values' places.
     fn shape(&self) -> ShapeKey {
         let mut key = ShapeKey::new();
-        key.tag(1).name(T::meta().table);
+        key.tag(1).name(T::meta().table).tag(u8::from(self.entity));
         for e in self.list.exprs() {
             templated::expr_shape(&e, key.tag(1));
         }
@@ -937,10 +967,12 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
             ..self.query.spec(parts.filters[0])
         };
         let mut subs = parts.subs.iter();
-        let items: Vec<ExprNode> = self
-            .list
-            .exprs()
-            .into_iter()
+        let columns = T::meta().columns.iter().filter(|_| self.entity);
+        let mut labels = vec![None; columns.clone().count()];
+        labels.extend(self.list.labels());
+        let items: Vec<ExprNode> = columns
+            .map(|c| ExprNode::Column(c.name))
+            .chain(self.list.exprs())
             .map(|e| match e {
                 ExprNode::Sub(_) => {
                     let sub = subs.next().expect("one part per subquery item");
@@ -953,7 +985,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
             dialect,
             &spec,
             &items,
-            &self.list.labels(),
+            &labels,
             &render::Grouping {
                 group_by: &self.group_by,
                 having: &having,
@@ -981,6 +1013,40 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
     /// ([`SelectItem::label`] has an example).
     pub async fn all_as<R: crate::row::FromRow>(self) -> Result<Vec<R>> {
         self.rows().await?.iter().map(R::from_row).collect()
+    }
+
+    /// Each row's entity, through the identity map, with the list's values
+    /// (SQLAlchemy's `session.query(User, expression)`): the entity's
+    /// columns are selected first, so the list holds what goes with it,
+    /// e.g. a scalar subquery per row, or aggregates grouped by the
+    /// entity's key.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # use orm_core::{Agg, Subquery};
+    /// #[entity]
+    /// pub struct Author { #[key(auto)] pub id: i64, pub name: String }
+    /// #[entity]
+    /// pub struct Book { #[key(auto)] pub id: i64, #[column(references = Author)] pub author_id: i64 }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Author::schema(), Book::schema()]).await?;
+    /// let mut s = db.session();
+    /// let a = s.add(Author { id: 0, name: "Le Guin".into() });
+    /// s.flush().await?;
+    /// s.add(Book { id: 0, author_id: a.read().id });
+    /// let books = Subquery::of(Agg::<Book, i64>::count()).correlate(Book::AUTHOR_ID, Author::ID);
+    /// let rows: Vec<(Handle<Author>, (i64,))> = s.query::<Author>().select((books,)).entities().await?;
+    /// assert!(Handle::ptr_eq(&rows[0].0, &a)); // the session's own object
+    /// assert_eq!(rows[0].1, (1,));
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn entities(mut self) -> Result<Vec<(crate::session::Handle<T>, L::Out)>> {
+        self.entity = true;
+        let (stmt, session) = self.prepare_run().await?;
+        let set = session.fetch(&stmt).await?;
+        with_entities::<T, _>(session, set, L::decode)
     }
 
     /// Every row as a plain [`Row`], readable by label or position.
