@@ -70,6 +70,12 @@ pub enum SqlType {
     /// An unsigned 32-bit integer (`u32`): `INT UNSIGNED` on MySQL,
     /// `bigint` on PostgreSQL.
     U32,
+    /// An unsigned 64-bit integer (`u64`): `BIGINT UNSIGNED` on MySQL,
+    /// `numeric(20,0)` on PostgreSQL (`bigint` for a generated key),
+    /// `INTEGER` on SQLite, which holds at most `i64::MAX` (a larger value
+    /// is refused there). Values up to `i64::MAX` travel as `I64`, larger
+    /// ones as an exact `Decimal`.
+    U64,
     /// An IP address or network (`std::net::IpAddr`,
     /// `ipnetwork::IpNetwork`): native `inet` on PostgreSQL, its text
     /// (`10.0.0.1`, `10.0.0.0/24`) in `VARCHAR(49)` on MySQL and `TEXT` on
@@ -171,6 +177,7 @@ impl SqlType {
             SqlType::U8 => "u8",
             SqlType::U16 => "u16",
             SqlType::U32 => "u32",
+            SqlType::U64 => "u64",
             SqlType::Inet => "inet",
             SqlType::Cidr => "cidr",
             SqlType::Array(_) => "array",
@@ -333,7 +340,7 @@ impl DecodeFailure {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, u8, u16, u32, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, arrays Vec<T> of i16/i32/i64/f32/f64/bool/String/Uuid/Decimal, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, arrays Vec<T> of i16/i32/i64/f32/f64/bool/String/Uuid/Decimal, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {
@@ -418,6 +425,32 @@ macro_rules! unsigned_column {
 unsigned_column!(u8, I16, i16, U8);
 unsigned_column!(u16, I32, i32, U16);
 unsigned_column!(u32, I64, i64, U32);
+
+impl ColumnValue for u64 {
+    const SQL_TYPE: SqlType = SqlType::U64;
+    const AUTO_KEY: bool = true;
+
+    fn to_value(&self) -> Value {
+        match i64::try_from(*self) {
+            Ok(v) => Value::I64(v),
+            Err(_) => Value::Decimal(Decimal::from(*self)),
+        }
+    }
+
+    fn from_value(value: Value) -> Result<Self, DecodeFailure> {
+        use rust_decimal::prelude::ToPrimitive;
+        let fail = |v: &Value| DecodeFailure::new("u64", v);
+        match &value {
+            // PostgreSQL's numeric(20,0); MySQL hands past-i64 values as text.
+            Value::Decimal(d) if d.fract().is_zero() => d.to_u64().ok_or_else(|| fail(&value)),
+            Value::Text(s) => s.parse().map_err(|_| fail(&value)),
+            v => v
+                .as_i64()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| fail(v)),
+        }
+    }
+}
 integer_column!(i32, I32, Integer);
 integer_column!(i64, I64, BigInt);
 
@@ -904,6 +937,12 @@ pub(crate) fn compare(a: &Value, b: &Value, nulls_last: bool) -> std::cmp::Order
         (V::Date(x), V::Date(y)) => x.cmp(y),
         (V::Time(x), V::Time(y)) => x.cmp(y),
         (V::Uuid(x), V::Uuid(y)) => x.cmp(y),
+        // Decimals, and u64 values (integers up to i64::MAX, decimals past it).
+        (V::Decimal(x), V::Decimal(y)) => x.cmp(y),
+        (V::Decimal(x), _) if b.as_i64().is_some() => {
+            x.cmp(&Decimal::from(b.as_i64().unwrap_or(0)))
+        }
+        (_, V::Decimal(y)) if a.as_i64().is_some() => Decimal::from(a.as_i64().unwrap_or(0)).cmp(y),
         _ => match (a.as_i64(), b.as_i64()) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => Ordering::Equal,

@@ -16,7 +16,7 @@ use crate::errors::Errors;
 use crate::model::{Entity, Field, Relation, field_ident, last_segment};
 
 /// Integer types a database can generate (`#[key(auto)]`).
-const AUTO_KEY_TYPES: [&str; 6] = ["i16", "i32", "i64", "u8", "u16", "u32"];
+const AUTO_KEY_TYPES: [&str; 7] = ["i16", "i32", "i64", "u8", "u16", "u32", "u64"];
 
 /// Types that are certainly not generated keys; any other name may be a
 /// newtype over an integer and is checked by the compiler instead.
@@ -419,7 +419,7 @@ fn primary_key(entity: &Entity, errors: &mut Errors) {
         {
             errors.spanned(
                 &field.ty,
-                "#[key(auto)] needs an integer field (i16, i32, i64, u8, u16 or u32): the database generates its value",
+                "#[key(auto)] needs an integer field (i16, i32, i64, u8, u16, u32 or u64): the database generates its value",
             );
         }
     }
@@ -728,7 +728,7 @@ mod tests {
         let got = check(parse_quote!(
             struct A {
                 #[key(auto)]
-                id: u64,
+                id: u128,
             }
         ));
         assert!(

@@ -189,6 +189,7 @@ mod rich {
         #[column(len = 8)]
         pub codes: Option<Vec<String>>,
         pub counts: Vec<i64>,
+        pub serial: u64,
         #[column(default = "'new'", len = 12)]
         pub status: String,
         #[column(index, references = Kind, on_delete = "set_null")]

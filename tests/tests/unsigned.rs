@@ -68,3 +68,62 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// `BIGINT UNSIGNED` ids and counters, as MySQL schemas have them.
+#[entity(table = "us_events")]
+pub struct Event {
+    #[key(auto)]
+    pub id: u64,
+    pub seq: u64,
+    pub spare: Option<u64>,
+}
+
+backend_tests! {
+    async fn u64_holds_its_whole_range_where_the_backend_can(db) {
+        db.create_all(&[Event::schema()]).await?;
+        let mut s = db.session();
+        let small = s.add(Event { id: 0, seq: 7, spare: None });
+        let edge = s.add(Event { id: 0, seq: i64::MAX as u64, spare: Some(0) });
+        s.commit().await?;
+        assert!(small.read().id > 0 && edge.read().id > small.read().id, "auto keys read back");
+        let top = s.add(Event { id: 0, seq: u64::MAX, spare: Some(u64::MAX - 1) });
+        let result = s.commit().await;
+        if db.dialect() == Dialect::Sqlite {
+            // SQLite's INTEGER ends at i64::MAX: refused, naming the column,
+            // before anything is sent.
+            match result {
+                Err(Error::InvalidValue { entity, column, reason, .. }) => {
+                    assert_eq!(entity, "Event");
+                    assert!(column == "seq" || column == "spare", "{column}");
+                    assert!(reason.contains("9223372036854775807"), "{reason}");
+                }
+                other => panic!("expected InvalidValue, got {other:?}"),
+            }
+            s.rollback().await?;
+            s.expunge(&top);
+        } else {
+            result?;
+            let mut fresh = db.session();
+            let back = fresh.get::<Event>(top.read().id).await?;
+            assert_eq!((back.read().seq, back.read().spare), (u64::MAX, Some(u64::MAX - 1)));
+            // Filters past i64::MAX compare exactly.
+            assert_eq!(fresh.query::<Event>().filter(Event::SEQ.gt(u64::MAX - 1)).count().await?, 1);
+            assert_eq!(fresh.query::<Event>().filter(Event::SEQ.ge(i64::MAX as u64)).count().await?, 2);
+            assert_eq!(fresh.query::<Event>().filter(Event::SEQ.is_in([7u64, u64::MAX])).count().await?, 2);
+            // A change in a batched UPDATE of every row.
+            for e in fresh.query::<Event>().all().await? {
+                let next = e.read().seq.wrapping_sub(1);
+                e.write().seq = next;
+            }
+            fresh.commit().await?;
+            let mut third = db.session();
+            let seqs: Vec<u64> = third.query::<Event>().order_by(Event::ID.asc()).all().await?.iter().map(|e| e.read().seq).collect();
+            assert_eq!(seqs, [6, i64::MAX as u64 - 1, u64::MAX - 1]);
+        }
+        // The key is a u64 through the identity map.
+        let mut fresh = db.session();
+        let got = fresh.get::<Event>(small.read().id).await?;
+        assert_eq!(got.read().spare, None);
+        Ok(())
+    }
+}

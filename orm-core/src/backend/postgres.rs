@@ -55,6 +55,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
                 SqlType::SmallInt | SqlType::U8 => args.add(None::<i16>),
                 SqlType::Integer | SqlType::U16 => args.add(None::<i32>),
                 SqlType::BigInt | SqlType::U32 => args.add(None::<i64>),
+                SqlType::U64 => args.add(None::<rust_decimal::Decimal>),
                 SqlType::Real => args.add(None::<f32>),
                 SqlType::Double => args.add(None::<f64>),
                 SqlType::Boolean => args.add(None::<bool>),

@@ -32,7 +32,7 @@ use crate::value::{Elem, SqlType, Value};
 /// The version of this encoding.
 pub(crate) const FORMAT: u8 = 2;
 
-const SQL_TYPES: [SqlType; 20] = [
+const SQL_TYPES: [SqlType; 21] = [
     SqlType::SmallInt,
     SqlType::Integer,
     SqlType::BigInt,
@@ -53,6 +53,7 @@ const SQL_TYPES: [SqlType; 20] = [
     SqlType::U32,
     SqlType::Inet,
     SqlType::Cidr,
+    SqlType::U64,
 ];
 
 /// Array element types by their byte (append only, as [`SQL_TYPES`]).

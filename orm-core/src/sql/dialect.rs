@@ -298,7 +298,8 @@ fn sqlite_type(c: &ColumnMeta) -> String {
         | SqlType::Boolean
         | SqlType::U8
         | SqlType::U16
-        | SqlType::U32 => "INTEGER",
+        | SqlType::U32
+        | SqlType::U64 => "INTEGER",
         SqlType::Real | SqlType::Double => "REAL",
         SqlType::Bytes | SqlType::Uuid => "BLOB",
         SqlType::Decimal => "NUMERIC",
@@ -318,6 +319,9 @@ fn postgres_type_of(t: SqlType, c: &ColumnMeta) -> String {
         SqlType::SmallInt | SqlType::U8 => "smallint",
         SqlType::Integer | SqlType::U16 => "integer",
         SqlType::BigInt | SqlType::U32 => "bigint",
+        // A generated key never passes i64::MAX: a plain identity column.
+        SqlType::U64 if c.auto_increment => "bigint",
+        SqlType::U64 => "numeric(20,0)",
         SqlType::Real => "real",
         SqlType::Double => "double precision",
         SqlType::Boolean => "boolean",
@@ -347,6 +351,7 @@ fn mysql_type(c: &ColumnMeta) -> String {
         SqlType::U8 => "TINYINT UNSIGNED",
         SqlType::U16 => "SMALLINT UNSIGNED",
         SqlType::U32 => "INT UNSIGNED",
+        SqlType::U64 => "BIGINT UNSIGNED",
         SqlType::Integer => "INT",
         SqlType::BigInt => "BIGINT",
         SqlType::Real => "FLOAT",

@@ -417,6 +417,18 @@ pub(crate) fn check_cell(dialect: Dialect, meta: &EntityMeta, i: usize, v: &Valu
         reason,
     };
     dialect.check_value(v).map_err(invalid)?;
+    // Past i64::MAX a u64 travels as a decimal, which SQLite's INTEGER
+    // column would keep as an inexact REAL.
+    if column.sql_type == crate::value::SqlType::U64
+        && dialect == Dialect::Sqlite
+        && matches!(v, Value::Decimal(_))
+    {
+        return Err(invalid(format!(
+            "{} is past SQLite's largest integer, {}",
+            v.describe(),
+            i64::MAX
+        )));
+    }
     if let (Some((precision, scale)), Value::Decimal(d)) = (column.decimal, v) {
         let d = d.normalize();
         let places = d.scale();

@@ -1088,6 +1088,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
             SqlType::SmallInt | SqlType::U8 => S::SmallInt(None),
             SqlType::Integer | SqlType::U16 => S::Int(None),
             SqlType::BigInt | SqlType::U32 => S::BigInt(None),
+            SqlType::U64 => S::Decimal(None),
             SqlType::Real => S::Float(None),
             SqlType::Double => S::Double(None),
             SqlType::Boolean => S::Bool(None),

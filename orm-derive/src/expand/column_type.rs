@@ -20,7 +20,7 @@ pub use crate::spans::Range;
 /// Whether a `#[key(auto)]` type needs the compile-time assertion: the
 /// integer types are known, and `crate::check` reports the known others.
 pub fn needs_auto_key_assertion(ty: &syn::Type) -> bool {
-    !matches!(last_segment(ty), Some((name, false)) if ["i16", "i32", "i64", "u8", "u16", "u32"].contains(&name.as_str()))
+    !matches!(last_segment(ty), Some((name, false)) if ["i16", "i32", "i64", "u8", "u16", "u32", "u64"].contains(&name.as_str()))
 }
 
 /// A field's column type as generated code uses it.
