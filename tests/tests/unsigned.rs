@@ -119,7 +119,14 @@ backend_tests! {
             let mut third = db.session();
             let seqs: Vec<u64> = third.query::<Event>().order_by(Event::ID.asc()).all().await?.iter().map(|e| e.read().seq).collect();
             assert_eq!(seqs, [6, i64::MAX as u64 - 1, u64::MAX - 1]);
+            // Their sum passes u64 itself: exact, as a decimal.
+            let sum = third.query::<Event>().select((Event::SEQ.sum(),)).first().await?;
+            let expected = rust_decimal::Decimal::from(6u64) + rust_decimal::Decimal::from(i64::MAX as u64 - 1) + rust_decimal::Decimal::from(u64::MAX - 1);
+            assert_eq!(sum, Some((Some(expected),)));
         }
+        // A sum where SQLite can hold it.
+        let small_sum = db.session().query::<Event>().filter(Event::SEQ.lt(100)).select((Event::SEQ.sum(),)).first().await?;
+        assert!(matches!(small_sum, Some((Some(d),)) if d < rust_decimal::Decimal::from(100)), "{small_sum:?}");
         // The key is a u64 through the identity map.
         let mut fresh = db.session();
         let got = fresh.get::<Event>(small.read().id).await?;

@@ -258,6 +258,10 @@ summable!(
     u8 => i64, Func::SumInt;
     u16 => i64, Func::SumInt;
     u32 => i64, Func::SumInt;
+    // A sum of u64 passes i64 quickly: exact, as a decimal (PostgreSQL's
+    // numeric, MySQL's DECIMAL; SQLite's integer sum, which errors on
+    // overflow rather than wrap).
+    u64 => rust_decimal::Decimal, Func::SumExact;
     f32 => f64, Func::SumReal;
     f64 => f64, Func::SumReal;
     rust_decimal::Decimal => rust_decimal::Decimal, Func::SumExact
