@@ -902,8 +902,17 @@ pub(crate) fn same(a: &Value, b: &Value) -> bool {
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits() || x == y,
         (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits() || x == y,
         (Value::Null(_), Value::Null(_)) => true,
+        (Value::Array(x, xs), Value::Array(y, ys)) => {
+            x == y && xs.len() == ys.len() && xs.iter().zip(ys).all(|(a, b)| same(a, b))
+        }
         _ => a == b,
     }
+}
+
+/// [`same`] over two parameter lists (a template's check against a fresh
+/// build: a NaN parameter is the same NaN).
+pub(crate) fn same_all(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
 }
 
 /// Orders two cells of one column (for re-sorting split results); NULLs

@@ -145,6 +145,61 @@ backend_tests! {
     }
 }
 
+backend_tests! {
+    async fn bulk_writes_and_upserts_are_templated_and_checked(db) {
+        seed(&db, 40).await?;
+        // Paranoid mode: every use is checked against a fresh build, so a
+        // template that differs (NULL cells, SET values, lists) fails here.
+        db.templates().set_mode(TemplateMode::Paranoid);
+        let result = async {
+            let mut s = db.session();
+            let before = db.templates().stats();
+            for round in 0..3i32 {
+                // Bulk UPDATE and DELETE by filter, new values each round.
+                let n = s
+                    .query::<Rule>()
+                    .filter(Rule::LEVEL.eq(round).and(Rule::ID.is_in([round as i64, 10 + round as i64, 15])))
+                    .update([Rule::SITE.set(format!("r{round}")), Rule::TAG.set(None::<String>)])
+                    .await?;
+                assert_eq!(n, if round == 0 { 3 } else { 2 }, "round {round}");
+                s.commit().await?;
+                // Upserts with NULL cells, an update and a do-nothing.
+                let rows = |tag: Option<&'static str>| -> Vec<Rule> {
+                    (0..3)
+                        .map(|i| Rule {
+                            id: 100 + i,
+                            zone_id: 1,
+                            site: format!("u{i}"),
+                            level: round,
+                            tag: tag.map(str::to_string),
+                        })
+                        .collect()
+                };
+                s.upsert(rows(None)).run().await?;
+                s.upsert(rows(Some("t"))).update(Rule::TAG).run().await?;
+                s.upsert(rows(None)).do_nothing().run().await?;
+                s.commit().await?;
+                let deleted = s.query::<Rule>().filter(Rule::ID.eq(39 - round as i64)).delete().await?;
+                assert_eq!(deleted, 1);
+                s.commit().await?;
+            }
+            let after = db.templates().stats();
+            assert_eq!(after.verify_failures, before.verify_failures);
+            assert!(after.hits - before.hits >= 10, "the second and third rounds reuse them: {after:?}");
+            let mut fresh = db.session();
+            assert_eq!(fresh.query::<Rule>().filter(Rule::ID.ge(100)).count().await?, 3);
+            assert_eq!(fresh.query::<Rule>().filter(Rule::TAG.eq("t")).count().await?, 3, "the upsert's update");
+            assert_eq!(fresh.query::<Rule>().filter(Rule::SITE.eq("r0")).count().await?, 3);
+            assert_eq!(fresh.query::<Rule>().filter(Rule::ID.ge(37).and(Rule::ID.lt(40))).count().await?, 0);
+            Ok::<(), Error>(())
+        }
+        .await;
+        db.templates().set_mode(TemplateMode::VerifyOnStore);
+        result?;
+        Ok(())
+    }
+}
+
 /// A random filter over `Rule`.
 fn rule_filter() -> impl Strategy<Value = Filter<Rule>> {
     let leaf = prop_oneof![

@@ -40,6 +40,44 @@ fn build_ns(s: &mut Session, ids: &[i64], iters: u32, templated: bool) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(iters)
 }
 
+/// A rule's partner, for the typed join.
+#[entity(table = "quality_partners")]
+#[derive(Debug, Clone)]
+pub struct Partner {
+    #[key]
+    pub id: i64,
+    #[column(len = 32)]
+    pub name: String,
+    pub tier: i32,
+}
+
+/// ns per statement of a typed select (or join), fresh or templated.
+fn typed_ns(s: &mut Session, iters: u32, templated: bool, joined: bool) -> f64 {
+    use orm_core::{Agg, CountRows, SelectItem};
+    let started = Instant::now();
+    for i in 0..iters {
+        let mut q = s.query::<Rule>().filter(Rule::LEVEL.ge(i as i32 % 5)).filter(Rule::SITE.ne("x")).limit(10);
+        if !templated {
+            q = q.without_template();
+        }
+        let stmt = if joined {
+            q.join_on(Rule::PARTNER, Partner::ID)
+                .filter_joined(Partner::TIER.eq(i as i32 % 3))
+                .select((Partner::NAME, CountRows.label("n"), Rule::LEVEL.sum()))
+                .group_by(Partner::NAME)
+                .sql()
+        } else {
+            q.select((Rule::SITE, Agg::count().label("n"), Rule::LEVEL.sum()))
+                .group_by(Rule::SITE)
+                .having(Agg::<Rule, i64>::count().gt(1))
+                .order_by_desc(Rule::LEVEL.sum())
+                .sql()
+        };
+        std::hint::black_box(stmt.expect("sql"));
+    }
+    started.elapsed().as_nanos() as f64 / f64::from(iters)
+}
+
 pub async fn templates() -> Result<(), Error> {
     let db = Database::connect("sqlite::memory:").await?;
     db.create_all(&[Rule::schema()]).await?;
@@ -67,6 +105,30 @@ pub async fn templates() -> Result<(), Error> {
     }
     let stats = db.templates().stats();
     println!("\ntemplate cache: {stats:?}\n");
+
+    // Typed selects (issue 17): a grouped, labelled select with HAVING and
+    // a LIMIT, and a typed join with a filter on each side.
+    println!("## SQL + parameters for a typed select, fresh vs template\n");
+    println!("| statement | fresh ns | template ns | speed-up |");
+    println!("|---|---:|---:|---:|");
+    for (name, joined) in [("grouped select", false), ("typed join", true)] {
+        let iters = 50_000;
+        typed_ns(&mut s, iters / 10, true, joined);
+        typed_ns(&mut s, iters / 10, false, joined);
+        let (mut fresh, mut tpl) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            fresh.push(Duration::from_nanos(typed_ns(&mut s, iters, false, joined) as u64));
+            tpl.push(Duration::from_nanos(typed_ns(&mut s, iters, true, joined) as u64));
+        }
+        let (f, t) = (median(fresh), median(tpl));
+        println!(
+            "| {name} | {} | {} | {:.1}x |",
+            f.as_nanos(),
+            t.as_nanos(),
+            f.as_nanos() as f64 / t.as_nanos().max(1) as f64
+        );
+    }
+    println!();
 
     // The rule lookup: optional filters and several IN lists per request.
     let mut w = db.session();

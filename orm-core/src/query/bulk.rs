@@ -35,11 +35,13 @@
 //! Layer 4 (queries): it uses only what is below it (see `crate::layers`).
 
 use crate::error::{Error, Result};
-use crate::model::column::{Assign, Node};
+use crate::model::column::Assign;
 use crate::model::entity::Entity;
 use crate::query::Query;
 use crate::sql::dialect::Dialect;
 use crate::sql::render;
+use crate::sql::templated::{self, Parts};
+use orm_cache::template::ShapeKey;
 
 /// How a bulk UPDATE or DELETE keeps the identity map true.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,19 +97,25 @@ impl<'s, T: Entity> Query<'s, T> {
         }
         let dialect = self.session.dialect();
         crate::sql::dml::check_values(dialect, meta, set.iter().map(|a| (a.index, &a.value)))?;
-        let values: Vec<(&'static str, crate::value::Value)> =
-            set.iter().map(|a| (a.column, a.value.clone())).collect();
         let version = meta.version_column();
+        let bump = version.map(|v| meta.columns[v].name);
+        let mut shape = ShapeKey::new();
+        shape.tag(40).name(meta.table).tag(u8::from(bump.is_some()));
+        for a in &set {
+            shape.name(a.column);
+        }
+        let values: Vec<&crate::value::Value> = set.iter().map(|a| &a.value).collect();
         self.bulk(
             sync,
-            |dialect, filter| {
-                render::update_where(
-                    dialect,
-                    meta,
-                    &values,
-                    version.map(|v| meta.columns[v].name),
-                    filter,
-                )
+            shape,
+            values,
+            &|dialect, parts| {
+                let pairs: Vec<(&'static str, crate::value::Value)> = set
+                    .iter()
+                    .zip(&parts.values)
+                    .map(|(a, v)| (a.column, (*v).clone()))
+                    .collect();
+                render::update_where(dialect, meta, &pairs, bump, parts.filters[0])
             },
             |row| {
                 for a in &set {
@@ -134,9 +142,13 @@ impl<'s, T: Entity> Query<'s, T> {
     /// [`Query::delete`] with the synchronization chosen.
     pub async fn delete_with(self, sync: Synchronize) -> Result<u64> {
         let meta = T::meta();
+        let mut shape = ShapeKey::new();
+        shape.tag(41).name(meta.table);
         self.bulk(
             sync,
-            |dialect, filter| render::delete_where(dialect, meta, filter),
+            shape,
+            Vec::new(),
+            &|dialect, parts| render::delete_where(dialect, meta, parts.filters[0]),
             |_| false,
         )
         .await
@@ -153,10 +165,15 @@ impl<'s, T: Entity> Query<'s, T> {
     /// The shared path: checks, autoflush, transaction, the optional read
     /// of the matched rows, the statement, then the map. `after` turns a
     /// matched row into its new values and says whether the object stays.
+    /// The statement comes from the template cache: `shape` is its
+    /// structure, `values` its SET values, `statement` renders it with given
+    /// values (or a template's markers).
     async fn bulk(
         mut self,
         sync: Synchronize,
-        statement: impl FnOnce(Dialect, Option<&Node>) -> crate::sql::Statement,
+        shape: ShapeKey,
+        values: Vec<&crate::value::Value>,
+        statement: &dyn Fn(Dialect, &Parts<'_>) -> crate::sql::Statement,
         mut after: impl FnMut(&mut Vec<crate::value::Value>) -> bool,
     ) -> Result<u64> {
         if !self.order.is_empty()
@@ -176,17 +193,27 @@ impl<'s, T: Entity> Query<'s, T> {
         let dialect = self.session.dialect();
         let filter = self.filter.take();
         let writing = self.session.writing();
+        let engine = self.session.engine().clone();
+        let env = engine.template_env();
         let matched = if sync == Synchronize::Fetch && self.session.identity_count::<T>() > 0 {
-            let mut read = render::select(
-                dialect,
-                &render::SelectSpec {
-                    meta: T::meta(),
-                    filter: filter.as_ref(),
-                    order: &[],
-                    limit: None,
-                    offset: None,
-                },
-            );
+            let spec = render::SelectSpec {
+                meta: T::meta(),
+                filter: filter.as_ref(),
+                order: &[],
+                limit: None,
+                offset: None,
+            };
+            // One statement from the template cache (a list split at the
+            // bind limit cannot be locked as one read: built whole).
+            let mut read = match templated::statements(
+                env,
+                templated::Kind::Rows,
+                &spec,
+                self.use_template,
+            )? {
+                mut one if one.len() == 1 => one.pop().expect("one statement"),
+                _ => render::select(dialect, &spec),
+            };
             if let Some(clause) = super::RowLock::default().clause(dialect) {
                 read.sql = format!("{} {clause}", read.sql).into();
             }
@@ -200,7 +227,21 @@ impl<'s, T: Entity> Query<'s, T> {
         } else {
             None
         };
-        let stmt = statement(dialect, filter.as_ref());
+        let parts = Parts {
+            filters: vec![filter.as_ref()],
+            subs: Vec::new(),
+            values,
+            limit: None,
+            offset: None,
+        };
+        let stmt = templated::typed(
+            env,
+            shape,
+            &parts,
+            &|p| statement(dialect, p),
+            T::meta().name,
+            self.use_template,
+        )?;
         // A failed statement (a constraint, a lock timeout) fails the
         // transaction as a failed flush does; a dropped one leaves it in
         // doubt, and the session's next call rolls it back. The map is

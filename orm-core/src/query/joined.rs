@@ -521,7 +521,7 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         Parts {
             filters: vec![q.filter_node(), self.join.right_filter.as_ref()],
             subs: Vec::new(),
-            having: self.having.iter().map(|(_, h)| h.value()).collect(),
+            values: self.having.iter().map(|(_, h)| h.value()).collect(),
             limit: q.limit,
             offset: q.offset,
         }
@@ -585,7 +585,7 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         let having: Vec<_> = self
             .having
             .iter()
-            .zip(&parts.having)
+            .zip(&parts.values)
             .map(|((alias, h), v)| (*alias, h.expr(), h.op(), (*v).clone()))
             .collect();
         let mut order: Vec<_> = q

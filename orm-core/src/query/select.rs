@@ -914,7 +914,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
                     _ => None,
                 })
                 .collect(),
-            having: self.having.iter().map(|h| &h.value).collect(),
+            values: self.having.iter().map(|h| &h.value).collect(),
             limit: self.query.limit,
             offset: self.query.offset,
         }
@@ -959,7 +959,7 @@ impl<'s, T: Entity, L: SelectList<T>> Select<'s, T, L> {
         let having: Vec<(String, CmpOp, Value)> = self
             .having
             .iter()
-            .zip(&parts.having)
+            .zip(&parts.values)
             .map(|(h, v)| {
                 let sql = render::agg_sql(dialect, h.func, h.column);
                 (sql, h.op, (*v).clone())

@@ -27,7 +27,9 @@ use crate::model::column::Column;
 use crate::model::entity::Entity;
 use crate::session::{Handle, Session};
 use crate::sql::render;
+use crate::sql::templated::{self, Parts};
 use crate::value::Value;
+use orm_cache::template::ShapeKey;
 
 /// An upsert being set up: [`Session::upsert`].
 pub struct Upsert<'s, T: Entity> {
@@ -165,16 +167,64 @@ impl<T: Entity> Upsert<'_, T> {
         let per_batch = (session.engine().bind_limit() / columns.len().max(1)).clamp(1, 500);
         let mut out = Vec::with_capacity(rows.len());
         let writing = session.writing();
+        // Both statements of a batch come from the template cache, keyed by
+        // their structure and row count (as the flush's INSERTs are).
+        let engine = session.engine().clone();
+        let env = engine.template_env();
+        let bump = update.as_ref().and(version.map(|v| meta.columns[v].name));
         for batch in rows.chunks(per_batch) {
-            let stmt = render::upsert(
-                dialect,
-                meta,
-                &columns,
-                batch,
-                &target,
-                update.as_deref(),
-                update.as_ref().and(version.map(|v| meta.columns[v].name)),
-            );
+            let mut shape = ShapeKey::new();
+            shape.tag(42).name(meta.table).number(batch.len() as u64);
+            for &c in &columns {
+                shape.number(c as u64);
+            }
+            for t in &target {
+                shape.name(t);
+            }
+            match &update {
+                Some(cols) => {
+                    shape.tag(1).number(cols.len() as u64);
+                    for c in cols {
+                        shape.name(c);
+                    }
+                }
+                None => drop(shape.tag(0)),
+            }
+            shape.tag(u8::from(bump.is_some()));
+            let parts = Parts {
+                filters: Vec::new(),
+                subs: Vec::new(),
+                values: batch
+                    .iter()
+                    .flat_map(|row| columns.iter().map(move |&i| &row[i]))
+                    .collect(),
+                limit: None,
+                offset: None,
+            };
+            let write = |p: &Parts<'_>| {
+                let mut cells = p.values.iter();
+                let rows: Vec<Vec<Value>> = batch
+                    .iter()
+                    .map(|_| {
+                        let mut row =
+                            vec![Value::Null(crate::value::SqlType::Text); meta.columns.len()];
+                        for &i in &columns {
+                            row[i] = (*cells.next().expect("a cell per column")).clone();
+                        }
+                        row
+                    })
+                    .collect();
+                render::upsert(
+                    dialect,
+                    meta,
+                    &columns,
+                    &rows,
+                    &target,
+                    update.as_deref(),
+                    bump,
+                )
+            };
+            let stmt = templated::typed(env, shape, &parts, &write, meta.name, true)?;
             if let Err(e) = session.execute(&stmt).await {
                 session.fail_statement(&e).await;
                 return Err(e);
@@ -183,7 +233,25 @@ impl<T: Entity> Upsert<'_, T> {
                 .iter()
                 .map(|row| target_at.iter().map(|&i| row[i].clone()).collect())
                 .collect();
-            let read = render::select_tuples(dialect, meta, &target, &tuples);
+            let mut shape = ShapeKey::new();
+            shape.tag(43).name(meta.table).number(tuples.len() as u64);
+            for t in &target {
+                shape.name(t);
+            }
+            let parts = Parts {
+                filters: Vec::new(),
+                subs: Vec::new(),
+                values: tuples.iter().flatten().collect(),
+                limit: None,
+                offset: None,
+            };
+            let select = |p: &Parts<'_>| {
+                let cells: Vec<Value> = p.values.iter().map(|v| (*v).clone()).collect();
+                let tuples: Vec<Vec<Value>> =
+                    cells.chunks(target.len()).map(<[Value]>::to_vec).collect();
+                render::select_tuples(dialect, meta, &target, &tuples)
+            };
+            let read = templated::typed(env, shape, &parts, &select, meta.name, true)?;
             let set = match session.fetch(&read).await {
                 Ok(set) => set,
                 Err(e) => {

@@ -350,7 +350,7 @@ impl Writer<'_> {
                 let order: Vec<usize> = (0..stmt.params.len()).collect();
                 Template::compile(&stmt.sql, &order, &vec![false; order.len()])
             },
-            |t| matches!(bind(t), Ok(b) if *b.sql == *plain().sql && b.params == plain().params),
+            |t| matches!(bind(t), Ok(b) if *b.sql == *plain().sql && crate::value::same_all(&b.params, &plain().params)),
         );
         match resolved {
             Ok(Resolved::Hit(t) | Resolved::Stored(t)) => {

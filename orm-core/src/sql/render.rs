@@ -169,7 +169,8 @@ pub(crate) fn update_where(
         q.value(*column, Expr::val(to_sea(value)));
     }
     if let Some(v) = bump_version {
-        q.value(v, Expr::col(v).add(1));
+        // Written in, not bound: the constant is part of the statement.
+        q.value(v, Expr::cust(format!("{} + 1", quote(dialect, v))));
     }
     if let Some(node) = filter {
         q.cond_where(condition(node, dialect));
@@ -244,7 +245,8 @@ pub(crate) fn upsert(
         Some(cols) if !cols.is_empty() || version.is_some() => {
             on.update_columns(cols.iter().copied());
             if let Some(v) = version {
-                on.value(v, Expr::col((meta.table, v)).add(1));
+                let column = format!("{}.{}", quote(dialect, meta.table), quote(dialect, v));
+                on.value(v, Expr::cust(format!("{column} + 1")));
             }
         }
         // Nothing to change, or DO NOTHING: MySQL's stand-in sets the
