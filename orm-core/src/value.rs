@@ -340,7 +340,7 @@ impl DecodeFailure {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, arrays Vec<T> of i16/i32/i64/f32/f64/bool/String/Uuid/Decimal, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, arrays Vec<T> / Vec<Option<T>> of i16/i32/i64/f32/f64/bool/String/Uuid/Decimal, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnValue: Sized {
@@ -795,10 +795,14 @@ impl<T: ColumnValue> From<Option<T>> for Value {
 
 /// Array columns: `Vec<T>` of the element types below, stored as a native
 /// array on PostgreSQL and as a JSON array elsewhere (decoded from either).
-/// `Vec<u8>` stays bytes; there is no `Vec<Option<T>>` (an array with NULL
-/// elements) yet.
+/// `Vec<u8>` stays bytes; `Vec<Option<T>>` holds NULL elements (JSON
+/// `null` on MySQL and SQLite).
 macro_rules! array_column {
     ($($t:ty => $elem:ident),* $(,)?) => {$(
+        array_column!(@one $t, $elem);
+        array_column!(@one Option<$t>, $elem);
+    )*};
+    (@one $t:ty, $elem:ident) => {
         impl ColumnValue for Vec<$t> {
             const SQL_TYPE: SqlType = SqlType::Array(Elem::$elem);
 
@@ -829,7 +833,7 @@ macro_rules! array_column {
                     .collect()
             }
         }
-    )*};
+    };
 }
 
 array_column!(
@@ -862,6 +866,7 @@ fn json_values(json: &serde_json::Value) -> Option<Vec<Value>> {
                 .map(Value::I64)
                 .or_else(|| n.as_f64().map(Value::F64)),
             J::String(s) => Some(Value::Text(s.clone())),
+            J::Null => Some(Value::Null(SqlType::Text)),
             _ => None,
         })
         .collect()
@@ -889,6 +894,7 @@ pub(crate) fn array_json(items: &[Value]) -> Result<String, String> {
             Value::Uuid(u) => Ok(J::String(u.to_string())),
             // Without trailing zeros, so that a search finds 1.5 as 1.50.
             Value::Decimal(d) => Ok(J::String(d.normalize().to_string())),
+            Value::Null(_) => Ok(J::Null),
             other => Err(format!("a {} element in an array column", other.kind())),
         })
         .collect();

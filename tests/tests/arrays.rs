@@ -185,3 +185,50 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// Arrays with NULL elements, as `ARRAY[1, NULL, 3]` in PostgreSQL.
+#[entity(table = "ar_gaps")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gappy {
+    #[key(auto)]
+    pub id: i64,
+    pub readings: Vec<Option<i64>>,
+    pub names: Option<Vec<Option<String>>>,
+}
+
+backend_tests! {
+    async fn null_elements_round_trip_and_are_searched_past(db) {
+        db.create_all(&[Gappy::schema()]).await?;
+        let mut s = db.session();
+        let g = s.add(Gappy { id: 0, readings: vec![Some(1), None, Some(3)], names: Some(vec![None, Some("x".into())]) });
+        s.add(Gappy { id: 0, readings: vec![None], names: None });
+        s.commit().await?;
+        let id = g.read().id;
+        let mut fresh = db.session();
+        let back = fresh.get::<Gappy>(id).await?;
+        assert_eq!(back.read().readings, [Some(1), None, Some(3)]);
+        assert_eq!(back.read().names, Some(vec![None, Some("x".to_string())]));
+        assert_eq!(fresh.query::<Gappy>().filter(Gappy::READINGS.contains(3)).count().await?, 1);
+        assert_eq!(fresh.query::<Gappy>().filter(Gappy::NAMES.contains("x")).count().await?, 1);
+        // A change to a NULL element is a change.
+        back.write().readings[1] = Some(2);
+        fresh.commit().await?;
+        let again = db.session().get::<Gappy>(id).await?;
+        assert_eq!(again.read().readings, [Some(1), Some(2), Some(3)]);
+        // A NULL element in a plain Vec<T> column is a decode error naming it.
+        if db.dialect() == Dialect::Postgres {
+            db.execute_sql("UPDATE ar_gaps SET readings = ARRAY[NULL::bigint]".to_string(), vec![]).await?;
+            #[entity(table = "ar_gaps")]
+            #[derive(Debug)]
+            pub struct Strict {
+                #[key(auto)]
+                pub id: i64,
+                pub readings: Vec<i64>,
+                pub names: Option<Vec<Option<String>>>,
+            }
+            let err = db.session().query::<Strict>().all().await.expect_err("a NULL element");
+            assert!(matches!(&err, Error::Decode { entity: "Strict", .. }), "{err:?}");
+        }
+        Ok(())
+    }
+}

@@ -108,6 +108,18 @@ fn bind_array(
             if null {
                 return args.add(None::<Vec<$t>>);
             }
+            if items.iter().any(Value::is_null) {
+                // NULL elements: an array of options.
+                let v: Option<Vec<Option<$t>>> = items
+                    .iter()
+                    .map(|i| match i {
+                        Value::$variant(x) => Some(Some(x.clone())),
+                        Value::Null(_) => Some(None),
+                        _ => None,
+                    })
+                    .collect();
+                return args.add(v.ok_or("an array parameter must hold one type")?);
+            }
             let v: Option<Vec<$t>> = items
                 .iter()
                 .map(|i| match i {
@@ -243,7 +255,10 @@ fn decode(row: &PgRow, plan: &[Cell]) -> Result<Vec<Value>> {
             Cell::Array(elem) => {
                 macro_rules! array {
                     ($variant:ident, $t:ty) => {
-                        get!(Vec<$t>).into_iter().map(Value::$variant).collect()
+                        get!(Vec<Option<$t>>)
+                            .into_iter()
+                            .map(|v| v.map_or(Value::Null(elem.sql_type()), Value::$variant))
+                            .collect()
                     };
                 }
                 let items = match elem {

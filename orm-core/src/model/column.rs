@@ -459,6 +459,8 @@ impl ArrayElement for rust_decimal::Decimal {}
 pub trait ArrayOf<T> {}
 impl<T: ArrayElement> ArrayOf<T> for Vec<T> where Vec<T>: ColumnValue {}
 impl<T: ArrayElement> ArrayOf<T> for Option<Vec<T>> where Vec<T>: ColumnValue {}
+impl<T: ArrayElement> ArrayOf<T> for Vec<Option<T>> where Vec<Option<T>>: ColumnValue {}
+impl<T: ArrayElement> ArrayOf<T> for Option<Vec<Option<T>>> where Vec<Option<T>>: ColumnValue {}
 
 impl<E, A> Column<E, A> {
     /// The array holds `element`: `$1 = ANY(col)` on PostgreSQL,
