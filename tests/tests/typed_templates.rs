@@ -129,6 +129,21 @@ backend_tests! {
             let count = |z: i64| (0..40i64).filter(|i| i % 5 == z && (i % 5) as i32 >= min).count() as i64;
             assert_eq!(rows, [("z0".to_string(), count(0)), ("z1".to_string(), count(1))], "min {min}");
         }
+        // A long list (one array parameter on PostgreSQL, a padded IN list
+        // elsewhere) in a typed select, checked against a fresh build.
+        db.templates().set_mode(TemplateMode::Paranoid);
+        let per_site = s
+            .query::<Rule>()
+            .filter(Rule::ID.is_in(0..600i64))
+            .select((Rule::SITE, Agg::count()))
+            .group_by(Rule::SITE)
+            .order_by_asc(Rule::SITE)
+            .all()
+            .await;
+        db.templates().set_mode(TemplateMode::VerifyOnStore);
+        let per_site = per_site?;
+        assert_eq!(per_site.len(), 7);
+        assert_eq!(per_site.iter().map(|(_, n)| n).sum::<i64>(), 40);
         // Made without_template, the same select is built fresh.
         let before = db.templates().stats();
         let n = s
