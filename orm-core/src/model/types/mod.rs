@@ -197,7 +197,7 @@ pub struct With<C, T>(PhantomData<fn() -> (C, T)>);
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported column type",
     label = "unsupported column type",
-    note = "supported: i16, i32, i64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, uuid::Uuid, serde_json::Value, types with #[derive(ColumnValue)], and Option<T> of each",
+    note = "supported: i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, String, Vec<u8>, chrono::{{DateTime<Utc>, NaiveDateTime, NaiveDate, NaiveTime}}, time::{{OffsetDateTime, PrimitiveDateTime, Date, Time}}, uuid::Uuid, rust_decimal::Decimal, std::net::IpAddr, orm_core::IpNetwork, orm_core::types::Cidr, serde_json::Value, arrays Vec<T> / Vec<Option<T>> of i16/i32/i64/f32/f64/bool/String/Uuid/Decimal, orm_core::Json<T>, types with #[derive(ColumnValue)], and Option<T> of each",
     note = "or store the field through a converter: #[column(with = AsText)] or #[column(with = AsJson)]"
 )]
 pub trait ColumnType {
