@@ -970,6 +970,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_stay_small() {
+        // Every cell of every row is a Value: arrays carry a one-byte
+        // element type, JSON is boxed, so a cell stays 32 bytes.
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+        assert!(std::mem::size_of::<SqlType>() <= 2);
+    }
+
+    #[test]
+    fn arrays_read_from_json_and_refuse_what_they_cannot_hold() {
+        assert_eq!(
+            Vec::<i64>::from_value(Value::Text("[1, -2, 3]".into())),
+            Ok(vec![1, -2, 3])
+        );
+        assert_eq!(
+            Vec::<Option<String>>::from_value(Value::Text(r#"["a", null]"#.into())),
+            Ok(vec![Some("a".into()), None])
+        );
+        assert!(Vec::<i64>::from_value(Value::Text("[1, null]".into())).is_err());
+        assert!(Vec::<i16>::from_value(Value::Text("[70000]".into())).is_err());
+        assert!(Vec::<i64>::from_value(Value::Text("not json".into())).is_err());
+        let d = Decimal::new(150, 2); // 1.50
+        assert_eq!(
+            array_json(&[Value::Decimal(d), Value::Null(SqlType::Decimal)]).unwrap(),
+            r#"["1.5",null]"#
+        );
+        assert!(array_json(&[Value::F64(f64::NAN)]).is_err());
+    }
+
+    #[test]
+    fn u64_travels_as_an_integer_or_an_exact_decimal() {
+        assert_eq!(7u64.to_value(), Value::I64(7));
+        assert_eq!(u64::MAX.to_value(), Value::Decimal(Decimal::from(u64::MAX)));
+        assert_eq!(u64::from_value(u64::MAX.to_value()), Ok(u64::MAX));
+        assert_eq!(
+            u64::from_value(Value::Text("18446744073709551615".into())),
+            Ok(u64::MAX)
+        );
+        assert!(u64::from_value(Value::I64(-1)).is_err());
+        assert!(u64::from_value(Value::Decimal(Decimal::new(15, 1))).is_err());
+    }
+
+    #[test]
     fn integers_refuse_out_of_range_values() {
         assert_eq!(i16::from_value(Value::I64(300)), Ok(300));
         let err = i16::from_value(Value::I64(70_000)).unwrap_err();
