@@ -73,8 +73,8 @@ pub enum SqlType {
     /// An unsigned 64-bit integer (`u64`): `BIGINT UNSIGNED` on MySQL,
     /// `numeric(20,0)` on PostgreSQL (`bigint` for a generated key),
     /// `INTEGER` on SQLite, which holds at most `i64::MAX` (a larger value
-    /// is refused there). Values up to `i64::MAX` travel as `I64`, larger
-    /// ones as an exact `Decimal`.
+    /// is refused there). Values travel as exact `Decimal`s (one parameter
+    /// type for every value of the column).
     U64,
     /// An IP address or network (`std::net::IpAddr`,
     /// `ipnetwork::IpNetwork`): native `inet` on PostgreSQL, its text
@@ -430,11 +430,12 @@ impl ColumnValue for u64 {
     const SQL_TYPE: SqlType = SqlType::U64;
     const AUTO_KEY: bool = true;
 
+    /// Always an exact decimal, whatever the size: a prepared statement's
+    /// parameter types are fixed by its first use (sqlx caches statements
+    /// by text), so one column's values must travel as one type; an int8
+    /// read as numeric would be a silently wrong value.
     fn to_value(&self) -> Value {
-        match i64::try_from(*self) {
-            Ok(v) => Value::I64(v),
-            Err(_) => Value::Decimal(Decimal::from(*self)),
-        }
+        Value::Decimal(Decimal::from(*self))
     }
 
     fn from_value(value: Value) -> Result<Self, DecodeFailure> {
@@ -1000,7 +1001,7 @@ mod tests {
 
     #[test]
     fn u64_travels_as_an_integer_or_an_exact_decimal() {
-        assert_eq!(7u64.to_value(), Value::I64(7));
+        assert_eq!(7u64.to_value(), Value::Decimal(Decimal::from(7)));
         assert_eq!(u64::MAX.to_value(), Value::Decimal(Decimal::from(u64::MAX)));
         assert_eq!(u64::from_value(u64::MAX.to_value()), Ok(u64::MAX));
         assert_eq!(

@@ -210,6 +210,11 @@ backend_tests! {
         assert_eq!(back.read().names, Some(vec![None, Some("x".to_string())]));
         assert_eq!(fresh.query::<Gappy>().filter(Gappy::READINGS.contains(3)).count().await?, 1);
         assert_eq!(fresh.query::<Gappy>().filter(Gappy::NAMES.contains("x")).count().await?, 1);
+        // A NULL array holds nothing, and is not matched by not_contains either (as in SQL).
+        assert_eq!(fresh.query::<Gappy>().filter(Gappy::NAMES.not_contains("zz")).count().await?, 1);
+        // No row: nothing to pair (an empty result carries no column names).
+        let none = fresh.query::<Gappy>().filter(Gappy::ID.lt(0)).select((Gappy::ID,)).entities().await?;
+        assert!(none.is_empty());
         // A change to a NULL element is a change.
         back.write().readings[1] = Some(2);
         fresh.commit().await?;

@@ -106,6 +106,18 @@ backend_tests! {
             let mut fresh = db.session();
             let back = fresh.get::<Event>(top.read().id).await?;
             assert_eq!((back.read().seq, back.read().spare), (u64::MAX, Some(u64::MAX - 1)));
+            // One statement text, small and large values in turn, on one
+            // connection: every u64 travels as one parameter type.
+            for v in [u64::MAX, 7, u64::MAX - 1, 0, 7] {
+                let n = fresh.query::<Event>().filter(Event::SEQ.eq(v)).count().await?;
+                assert_eq!(n, i64::from(v == 7 || v == u64::MAX), "seq = {v}");
+            }
+            let e = fresh.get::<Event>(small.read().id).await?;
+            e.write().spare = Some(5);
+            fresh.commit().await?;
+            assert_eq!(db.session().get::<Event>(small.read().id).await?.read().spare, Some(5), "NULL, then 5, through one UPDATE text");
+            e.write().spare = None;
+            fresh.commit().await?;
             // Filters past i64::MAX compare exactly.
             assert_eq!(fresh.query::<Event>().filter(Event::SEQ.gt(u64::MAX - 1)).count().await?, 1);
             assert_eq!(fresh.query::<Event>().filter(Event::SEQ.ge(i64::MAX as u64)).count().await?, 2);

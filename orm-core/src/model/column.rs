@@ -493,7 +493,8 @@ impl<E, A> Column<E, A> {
         ))
     }
 
-    /// The array does not hold `element` (a NULL array is not matched).
+    /// The array does not hold `element`: a NULL array is not matched, a
+    /// NULL element is not `element` (the same on every backend).
     pub fn not_contains<T: ArrayElement>(self, element: impl Into<T>) -> Filter<E>
     where
         A: ArrayOf<T>,

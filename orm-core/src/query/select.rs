@@ -766,6 +766,11 @@ pub(crate) fn with_entities<T: Entity, O>(
 ) -> Result<Vec<(crate::session::Handle<T>, O)>> {
     let meta = T::meta();
     let n = meta.columns.len();
+    // A result with no row may carry no column names either (sqlx reads
+    // them from the first row).
+    if set.rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let rest_columns: std::sync::Arc<[Box<str>]> = set.columns[n..].into();
     let mut entities = Vec::with_capacity(set.rows.len());
     let mut rest = Vec::with_capacity(set.rows.len());

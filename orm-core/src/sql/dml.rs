@@ -421,7 +421,7 @@ pub(crate) fn check_cell(dialect: Dialect, meta: &EntityMeta, i: usize, v: &Valu
     // column would keep as an inexact REAL.
     if column.sql_type == crate::value::SqlType::U64
         && dialect == Dialect::Sqlite
-        && matches!(v, Value::Decimal(_))
+        && matches!(v, Value::Decimal(d) if *d > rust_decimal::Decimal::from(i64::MAX))
     {
         return Err(invalid(format!(
             "{} is past SQLite's largest integer, {}",

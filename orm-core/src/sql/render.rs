@@ -483,12 +483,28 @@ fn expr(node: &Node, dialect: Dialect) -> Expr {
         Node::Contains(col, element, negated) => {
             let c = quote(dialect, col);
             let sql = match dialect {
+                // A NULL element makes `= ANY` NULL: not a match either way
+                // (as JSON_CONTAINS and json_each see it).
+                Dialect::Postgres if *negated => {
+                    format!("({c} IS NOT NULL AND ($1 = ANY({c})) IS NOT TRUE)")
+                }
                 Dialect::Postgres => format!("$1 = ANY({c})"),
                 Dialect::MySql => format!("JSON_CONTAINS({c}, JSON_ARRAY(?))"),
+                // json_each(NULL) is empty: NOT EXISTS would match a NULL
+                // array, which the other backends do not.
+                Dialect::Sqlite if *negated => {
+                    format!(
+                        "({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM json_each({c}) WHERE value = ?))"
+                    )
+                }
                 Dialect::Sqlite => format!("EXISTS (SELECT 1 FROM json_each({c}) WHERE value = ?)"),
             };
             let e = Expr::cust_with_values(sql, [to_sea(&element_param(dialect, element.clone()))]);
-            if *negated { e.not() } else { e }
+            if *negated && dialect == Dialect::MySql {
+                e.not()
+            } else {
+                e
+            }
         }
         Node::IsNull(col, false) => Expr::col(*col).is_null(),
         Node::IsNull(col, true) => Expr::col(*col).is_not_null(),
