@@ -39,7 +39,7 @@ pub use crate::model::types::{ColumnType, NotNull, Nullable, Stores, With};
 pub use crate::relation::Holds;
 pub use crate::row::{FromRow, Row};
 pub use crate::session::type_ops::type_ops;
-pub use crate::value::{ColumnValue, DecodeFailure, SqlType, Value};
+pub use crate::value::{ColumnValue, DecodeFailure, EnumType, SqlType, Value};
 pub use std::sync::atomic::AtomicU64;
 
 /// Implements a `#[fields]` trait for an entity; invoked by the `macro_rules!`

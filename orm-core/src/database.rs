@@ -191,7 +191,9 @@ impl Database {
 
     /// Creates the tables (and indexes and foreign keys) of `entities` that do
     /// not exist yet, referenced tables first, then the association tables
-    /// of their many-to-many relationships.
+    /// of their many-to-many relationships; on PostgreSQL first the enum
+    /// types their columns use (`#[column_value(native_enum = "..")]`) that
+    /// do not exist yet.
     pub async fn create_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
         for sql in self.create_all_sql(entities)? {
             self.execute_sql(sql, vec![]).await?;
@@ -199,7 +201,9 @@ impl Database {
         Ok(())
     }
 
-    /// Drops the tables of `entities` that exist, referencing tables first.
+    /// Drops the tables of `entities` that exist, referencing tables first,
+    /// then (PostgreSQL) the enum types their columns use that no other
+    /// table uses.
     pub async fn drop_all(&self, entities: &[&'static EntityMeta]) -> Result<()> {
         let ordered = dependency_order(entities)?;
         for (table, _) in ddl::association_tables(self.dialect(), entities) {
@@ -210,16 +214,27 @@ impl Database {
             self.execute_sql(ddl::drop_table(self.dialect(), meta), vec![])
                 .await?;
         }
+        for ty in ddl::enum_types(entities) {
+            if let Some(sql) = ddl::drop_enum(self.dialect(), ty) {
+                self.execute_sql(sql, vec![]).await?;
+            }
+        }
         Ok(())
     }
 
     /// The DDL `create_all` would run, without running it.
     pub fn create_all_sql(&self, entities: &[&'static EntityMeta]) -> Result<Vec<String>> {
         let ordered = dependency_order(entities)?;
-        let mut sql: Vec<String> = ordered
+        // PostgreSQL's enum types first: the tables' columns use them.
+        let mut sql: Vec<String> = ddl::enum_types(entities)
             .into_iter()
-            .flat_map(|m| ddl::create_table(self.dialect(), m))
+            .filter_map(|ty| ddl::create_enum(self.dialect(), ty))
             .collect();
+        sql.extend(
+            ordered
+                .into_iter()
+                .flat_map(|m| ddl::create_table(self.dialect(), m)),
+        );
         sql.extend(
             ddl::association_tables(self.dialect(), entities)
                 .into_iter()

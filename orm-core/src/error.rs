@@ -47,6 +47,12 @@ pub enum DbErrorKind {
     InvalidValue,
     /// SQL the server could not parse or plan (a bug in the ORM or a raw query).
     Syntax,
+    /// The connection's view of the schema is stale: PostgreSQL's "cache
+    /// lookup failed for type" after an enum type was dropped and made
+    /// again (a migration replacing it, `drop_all` + `create_all`) since
+    /// the connection learnt its OID. The connection is closed, not
+    /// reused; running the unit of work again works on a fresh one.
+    SchemaChanged,
     /// Anything else the server said (see the error's `code` and `message`).
     Other,
 }
@@ -68,7 +74,10 @@ impl DbErrorKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            DbErrorKind::Deadlock | DbErrorKind::Serialization | DbErrorKind::Busy
+            DbErrorKind::Deadlock
+                | DbErrorKind::Serialization
+                | DbErrorKind::Busy
+                | DbErrorKind::SchemaChanged
         )
     }
 }

@@ -231,7 +231,7 @@ pub use session::{
 };
 pub use telemetry::{Stats, StatsSnapshot};
 pub use types::{AsJson, AsText, ColumnType, Converter, Json, With};
-pub use value::{ColumnValue, DecodeFailure, Elem, SqlType, Value};
+pub use value::{ColumnValue, DecodeFailure, Elem, EnumType, SqlType, Value};
 
 /// The names most programs need: `use orm_core::prelude::*;`.
 pub mod prelude {

@@ -87,6 +87,58 @@ pub enum SqlType {
     /// An array (`Vec<i64>`, `Vec<String>` ..): native on PostgreSQL
     /// (`bigint[]`), a JSON array elsewhere (MySQL `JSON`, SQLite `TEXT`).
     Array(Elem),
+    /// A database enum (`#[derive(ColumnValue)]` with
+    /// `#[column_value(native_enum = "mood")]`): a native enum type on
+    /// PostgreSQL (`CREATE TYPE mood AS ENUM (..)`, values bound as that
+    /// type), an inline `ENUM('a', ..)` column on MySQL, `TEXT` with a
+    /// `CHECK` of the labels on SQLite; its values are [`Value::Enum`].
+    Enum(&'static EnumType),
+}
+
+/// A database enum type: its name and its labels in declaration order
+/// (PostgreSQL and MySQL sort an enum column in that order).
+///
+/// `#[derive(ColumnValue)]` declares one per enum with
+/// `#[column_value(native_enum = "..")]`:
+///
+/// ```
+/// use orm_core::{ColumnValue, SqlType, Value};
+///
+/// #[derive(Debug, Clone, Copy, PartialEq, ColumnValue)]
+/// #[column_value(native_enum = "mood")]
+/// enum Mood {
+///     Happy,
+///     #[column_value(rename = "so-so")]
+///     SoSo,
+/// }
+///
+/// let SqlType::Enum(ty) = Mood::SQL_TYPE else { unreachable!() };
+/// assert_eq!((ty.name, ty.labels), ("mood", &["Happy", "so-so"][..]));
+/// assert_eq!(Mood::SoSo.to_value(), Value::Enum(ty, 1));
+/// assert_eq!(Mood::from_value(Value::Text("so-so".into())), Ok(Mood::SoSo));
+/// ```
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct EnumType {
+    /// The type's name (PostgreSQL's `CREATE TYPE` name).
+    pub name: &'static str,
+    /// The labels, in declaration order.
+    pub labels: &'static [&'static str],
+}
+
+impl EnumType {
+    /// The label at `index` (`"?"` past the end, which the derive never
+    /// makes).
+    pub fn label(&self, index: u16) -> &'static str {
+        self.labels.get(usize::from(index)).copied().unwrap_or("?")
+    }
+
+    /// The index of `label`, if it is one of the type's.
+    pub fn index_of(&self, label: &str) -> Option<u16> {
+        self.labels
+            .iter()
+            .position(|l| *l == label)
+            .and_then(|i| u16::try_from(i).ok())
+    }
 }
 
 /// The element type of an array ([`SqlType::Array`], [`Value::Array`]).
@@ -151,7 +203,7 @@ impl Elem {
             Value::Uuid(_) => Elem::Uuid,
             Value::Decimal(_) => Elem::Decimal,
             Value::Inet(_) => Elem::Inet,
-            Value::Null(_) | Value::Json(_) | Value::Array(..) => return None,
+            Value::Null(_) | Value::Json(_) | Value::Array(..) | Value::Enum(..) => return None,
         })
     }
 }
@@ -181,6 +233,7 @@ impl SqlType {
             SqlType::Inet => "inet",
             SqlType::Cidr => "cidr",
             SqlType::Array(_) => "array",
+            SqlType::Enum(t) => t.name,
             SqlType::Json => "json",
         }
     }
@@ -228,6 +281,8 @@ pub enum Value {
     /// or a PostgreSQL array parameter the ORM builds for a long IN list
     /// (`col = ANY($1)`).
     Array(Elem, Vec<Value>),
+    /// A label of a database enum type ([`SqlType::Enum`]), by index.
+    Enum(&'static EnumType, u16),
 }
 
 impl Value {
@@ -257,6 +312,7 @@ impl Value {
             Value::Inet(_) => "inet",
             Value::Json(_) => "json",
             Value::Array(..) => "array",
+            Value::Enum(..) => "enum",
         }
     }
 
@@ -283,6 +339,7 @@ impl Value {
             Value::Inet(v) => inet_text(v),
             Value::Json(v) => v.to_string(),
             Value::Array(_, v) => format!("<array of {}>", v.len()),
+            Value::Enum(t, i) => format!("{:?}", t.label(*i)),
         };
         if s.len() > MAX {
             let mut cut = MAX;
@@ -973,9 +1030,11 @@ mod tests {
     #[test]
     fn values_stay_small() {
         // Every cell of every row is a Value: arrays carry a one-byte
-        // element type, JSON is boxed, so a cell stays 32 bytes.
+        // element type, JSON is boxed, an enum is its type's address and
+        // a label's index, so a cell stays 32 bytes (a typed NULL too:
+        // an enum's SqlType is the type's address).
         assert_eq!(std::mem::size_of::<Value>(), 32);
-        assert!(std::mem::size_of::<SqlType>() <= 2);
+        assert!(std::mem::size_of::<SqlType>() <= 16);
     }
 
     #[test]

@@ -331,6 +331,42 @@ async fn round_trip(
     Ok(made.changes)
 }
 
+/// A job table whose state is a native enum (`mg_state`) through three
+/// versions: labels added in the middle and at the end (with a new
+/// column of the type), then one removed and the rest reordered.
+macro_rules! job_version {
+    ($name:ident, [$($label:ident),*] $(, $extra:ident)?) => {
+        // Lowercase variants: the labels are their names.
+        #[allow(non_camel_case_types, dead_code)]
+        mod $name {
+            use orm_core::EntityMeta;
+            use orm_core::prelude::*;
+
+            #[derive(Debug, Clone, Copy, PartialEq, ColumnValue)]
+            #[column_value(native_enum = "mg_state")]
+            pub enum State {
+                $($label),*
+            }
+
+            #[entity(table = "mg_jobs")]
+            pub struct Job {
+                #[key(auto)]
+                pub id: i64,
+                pub state: State,
+                $(pub $extra: Option<State>,)?
+            }
+
+            pub fn all() -> Vec<&'static EntityMeta> {
+                vec![Job::schema()]
+            }
+        }
+    };
+}
+
+job_version!(e1, [queued, done]);
+job_version!(e2, [queued, running, done, failed], previous);
+job_version!(e3, [done, queued, failed], previous);
+
 /// Ten rows, 0-9 (MariaDB stops a recursive CTE at 1,000 iterations).
 const DIGITS: &str = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
                       UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
@@ -364,6 +400,66 @@ backend_tests! {
         assert!(drift[0].risk().is_some());
         assert!(db.migrator(dir.path())?.entities(&both).ignore_tables(&["other_*"]).check().await?.is_empty());
         assert!(db.migrator(dir.path())?.entities(&both).only_tables(&["mg_*"]).check().await?.is_empty());
+        Ok(())
+    }
+
+    async fn native_enum_types_migrate_with_their_tables(db) {
+        let dir = Dir::new();
+        let d = db.dialect();
+        let changes = round_trip(&db, &dir, &[], &e1::all(), Default::default()).await?;
+        let s = summary(&changes);
+        if d == Dialect::Postgres {
+            assert_eq!(s, ["create enum type mg_state (queued, done)", "create table mg_jobs"]);
+        } else {
+            assert_eq!(s, ["create table mg_jobs"]);
+        }
+        db.execute_sql(ph(d, "INSERT INTO mg_jobs (state) VALUES (?)"), vec![orm_core::ColumnValue::to_value(&e1::State::done)]).await?;
+        // Labels added, the old ones in their order: no risk, the rows kept.
+        let changes = round_trip(&db, &dir, &e1::all(), &e2::all(), Default::default()).await?;
+        let s = summary(&changes);
+        match d {
+            Dialect::Postgres => {
+                assert_eq!(s[0], "add labels to enum type mg_state: running, failed", "{s:#?}");
+                let last = dir.versions().pop().expect("a migration");
+                let up = std::fs::read_to_string(dir.path().join(last).join("up.sql")).expect("up.sql");
+                assert!(up.contains("ALTER TYPE \"mg_state\" ADD VALUE 'running' AFTER 'queued'"), "{up}");
+                assert!(up.contains("ADD VALUE 'failed' AFTER 'done'"), "{up}");
+            }
+            _ => assert!(s.iter().any(|c| c.starts_with("alter column mg_jobs.state: type")), "{s:#?}"),
+        }
+        assert!(s.iter().any(|c| c.starts_with("add column mg_jobs.previous")), "{s:#?}");
+        // The new labels are the column's now.
+        db.execute_sql(ph(d, "INSERT INTO mg_jobs (state, previous) VALUES (?, ?)"), vec![orm_core::ColumnValue::to_value(&e2::State::running), orm_core::ColumnValue::to_value(&e2::State::failed)]).await?;
+        let mut session = db.session();
+        let jobs = session.query::<e2::Job>().order_by(e2::Job::ID.asc()).all().await?;
+        let got: Vec<(e2::State, Option<e2::State>)> = jobs.iter().map(|j| (j.read().state, j.read().previous)).collect();
+        assert_eq!(got, [(e2::State::done, None), (e2::State::running, Some(e2::State::failed))]);
+        session.commit().await?;
+        drop(session);
+        db.execute_sql("DELETE FROM mg_jobs WHERE state = 'running'".to_string(), vec![]).await?;
+
+        // A label removed: destructive, so an opt-in; the rows that hold
+        // kept labels survive the type's replacement.
+        let err = db.migrator(dir.path())?.entities(&e3::all()).generate("replace", Default::default()).await.unwrap_err();
+        assert!(err.to_string().contains("running"), "{err}");
+        let opt_in = GenerateOptions { allow_destructive: true, ..Default::default() };
+        let changes = round_trip(&db, &dir, &e2::all(), &e3::all(), opt_in).await?;
+        let s = summary(&changes);
+        if d == Dialect::Postgres {
+            assert!(s[0].starts_with("replace enum type mg_state"), "{s:#?}");
+        }
+        let mut session = db.session();
+        let jobs = session.query::<e3::Job>().filter(e3::Job::STATE.eq(e3::State::done)).all().await?;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].read().state, e3::State::done);
+        session.commit().await?;
+        drop(session);
+
+        // Down to nothing: the type goes after its table.
+        db.migrator(dir.path())?.down_to(None).await?;
+        assert_matches(&db, &dir, &[], "after down to nothing").await;
+        let live = db.migrator(dir.path())?.introspect().await?;
+        assert!(live.enums.is_empty(), "{:?}", live.enums);
         Ok(())
     }
 

@@ -211,7 +211,7 @@ impl Conn {
     fn done<T>(&mut self, result: &Result<T>) {
         self.busy = false;
         if let Err(e) = result
-            && e.db_kind() == Some(DbErrorKind::ConnectionLost)
+            && closes(e)
         {
             self.broken = true;
         }
@@ -276,7 +276,7 @@ impl Conn {
                     None => break,
                     Some(Ok(set)) => yield Ok(set),
                     Some(Err(e)) => {
-                        if e.db_kind() == Some(DbErrorKind::ConnectionLost) {
+                        if closes(&e) {
                             *broken = true;
                         }
                         yield Err(e);
@@ -459,6 +459,16 @@ impl Drop for Conn {
 
 /// Gives a server connection back to the pool, rolling back an open
 /// transaction first, or closes it when its state is unknown.
+/// Whether an error leaves the connection unfit for the next statement:
+/// it was lost, or its cached view of the schema is stale (PostgreSQL's
+/// type OIDs, which sqlx keeps per connection).
+fn closes(e: &crate::error::Error) -> bool {
+    matches!(
+        e.db_kind(),
+        Some(DbErrorKind::ConnectionLost | DbErrorKind::SchemaChanged)
+    )
+}
+
 fn release<C: Raw + sqlx::Connection>(mut c: Pooled<C>, unknown: bool, in_tx: bool) {
     if unknown {
         // Closing the socket makes the server roll back; the pool opens a

@@ -113,6 +113,7 @@ fn bind(params: &[Value]) -> Result<MySqlArguments> {
             Value::F32(f) => args.add(*f),
             Value::F64(f) => args.add(*f),
             Value::Text(s) => args.add(s.as_str()),
+            Value::Enum(t, i) => args.add(t.label(*i)),
             Value::Bytes(b) => args.add(b.as_slice()),
             Value::Timestamp(t) => args.add(*t),
             // DATETIME(6) has no zone; the ORM stores instants as UTC.

@@ -152,6 +152,7 @@ fn bind(params: &[Value]) -> Result<my::Params> {
             Value::F32(f) => my::Value::Float(*f),
             Value::F64(f) => my::Value::Double(*f),
             Value::Text(s) => my::Value::Bytes(s.as_bytes().to_vec()),
+            Value::Enum(t, i) => my::Value::Bytes(t.label(*i).as_bytes().to_vec()),
             Value::Bytes(b) => my::Value::Bytes(b.clone()),
             Value::Timestamp(t) => datetime(t),
             // DATETIME(6) has no zone; the ORM stores instants as UTC.

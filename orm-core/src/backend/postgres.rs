@@ -6,7 +6,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgTypeKind};
 use sqlx::{Arguments, Column, ConnectOptions, Decode, Postgres, Row, TypeInfo, ValueRef};
 
 use super::pool::{Connector, ServerPool};
@@ -70,6 +70,7 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
                 SqlType::Inet | SqlType::Cidr => args.add(None::<ipnetwork::IpNetwork>),
                 SqlType::Json => args.add(None::<serde_json::Value>),
                 SqlType::Array(elem) => bind_array(&mut args, *elem, &[], true),
+                SqlType::Enum(ty) => args.add(EnumArg(ty.name, None)),
             },
             Value::Bool(b) => args.add(*b),
             Value::I16(n) => args.add(*n),
@@ -88,10 +89,40 @@ fn bind(params: &[Value]) -> Result<PgArguments> {
             Value::Inet(n) => args.add(*n),
             Value::Json(j) => args.add(sqlx::types::Json(j.as_ref())),
             Value::Array(elem, items) => bind_array(&mut args, *elem, items, false),
+            Value::Enum(ty, i) => args.add(EnumArg(ty.name, Some(ty.label(*i)))),
         };
         r.map_err(|e| super::bind_error(i + 1, e))?;
     }
     Ok(args)
+}
+
+/// A label (or NULL) of the enum type named `.0`, bound as that type:
+/// sqlx finds its OID by name (`to_regtype`, so the connection's
+/// `search_path` applies) once per connection.
+struct EnumArg(&'static str, Option<&'static str>);
+
+impl sqlx::Type<Postgres> for EnumArg {
+    fn type_info() -> PgTypeInfo {
+        // Never used: `produces` names the value's own type.
+        PgTypeInfo::with_name("text")
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for EnumArg {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.1 {
+            // An enum's binary form is its label's text.
+            Some(label) => <&str as sqlx::Encode<Postgres>>::encode_by_ref(&label, buf),
+            None => Ok(sqlx::encode::IsNull::Yes),
+        }
+    }
+
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(PgTypeInfo::with_name(self.0))
+    }
 }
 
 /// Binds an array of one element type (an array column's value, or a
@@ -156,10 +187,14 @@ pub(crate) fn array_element_supported(items: &[Value]) -> bool {
     let Some(first) = items.first() else {
         return false;
     };
-    !matches!(first, Value::Null(_) | Value::Json(_) | Value::Array(..))
-        && items
-            .iter()
-            .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
+    // An enum's array would need its array type's name (`mood[]`): a
+    // plain list carries it instead.
+    !matches!(
+        first,
+        Value::Null(_) | Value::Json(_) | Value::Array(..) | Value::Enum(..)
+    ) && items
+        .iter()
+        .all(|i| std::mem::discriminant(i) == std::mem::discriminant(first))
 }
 
 /// How to decode one column, chosen once per result from its declared type.
@@ -215,6 +250,8 @@ fn plan(row: &PgRow) -> Result<Vec<Cell>> {
                 "TEXT[]" | "VARCHAR[]" | "BPCHAR[]" | "NAME[]" => Cell::Array(Elem::Text),
                 "UUID[]" => Cell::Array(Elem::Uuid),
                 "NUMERIC[]" => Cell::Array(Elem::Decimal),
+                // A native enum arrives as its label.
+                _ if matches!(c.type_info().kind(), PgTypeKind::Enum(_)) => Cell::Text,
                 other => return Err(super::unsupported_column(c.name(), other)),
             })
         })
@@ -298,6 +335,11 @@ pub(crate) fn classify(err: sqlx::Error) -> Error {
         s if s.starts_with("08") => DbErrorKind::ConnectionLost,
         s if s.starts_with("22") => DbErrorKind::InvalidValue,
         s if s.starts_with("42") => DbErrorKind::Syntax,
+        // sqlx bound a type by the OID it read when the type was made;
+        // the type has been made again since.
+        "XX000" if db.message().starts_with("cache lookup failed for type") => {
+            DbErrorKind::SchemaChanged
+        }
         _ => DbErrorKind::Other,
     };
     let violation = kind.is_constraint().then(|| {

@@ -219,6 +219,7 @@ pub(crate) fn stored(v: &Value) -> std::result::Result<Stored<'_>, &'static str>
         Value::F32(f) => Stored::Real(f64::from(*f)),
         Value::F64(f) => Stored::Real(*f),
         Value::Text(s) => Stored::Text(s.as_str().into()),
+        Value::Enum(t, i) => Stored::Text(t.label(*i).into()),
         Value::Bytes(b) => Stored::Blob(b),
         Value::Timestamp(t) => text(t.format(TIMESTAMP_FORMAT).to_string()),
         Value::TimestampTz(t) => text(t.naive_utc().format(TIMESTAMP_FORMAT).to_string()),

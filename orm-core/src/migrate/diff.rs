@@ -16,7 +16,9 @@
 
 use std::fmt;
 
-use crate::migrate::schema::{ColumnSchema, ForeignKeySchema, IndexSchema, Schema, TableSchema};
+use crate::migrate::schema::{
+    ColumnSchema, EnumSchema, ForeignKeySchema, IndexSchema, Schema, TableSchema,
+};
 use crate::model::meta::EntityMeta;
 
 /// A column rename the entities declare: `table.from` becomes `table.to`.
@@ -91,6 +93,22 @@ pub enum Change {
     AddForeignKey { table: String, fk: ForeignKeySchema },
     /// A foreign key that goes.
     DropForeignKey { table: String, fk: ForeignKeySchema },
+    /// A new PostgreSQL enum type, before the tables that use it.
+    CreateEnum(EnumSchema),
+    /// Labels added to an enum type, the old ones kept in their order
+    /// (`ALTER TYPE .. ADD VALUE .. BEFORE/AFTER`).
+    AddEnumLabels { from: EnumSchema, to: EnumSchema },
+    /// An enum type whose labels were removed or reordered, which
+    /// PostgreSQL cannot alter: the old type renamed away, the new one
+    /// created, `columns` (table, column) converted through text, the old
+    /// type dropped. A row holding a removed label makes it fail.
+    ReplaceEnum {
+        from: EnumSchema,
+        to: EnumSchema,
+        columns: Vec<(String, String)>,
+    },
+    /// An enum type no table uses any more, after those tables changed.
+    DropEnum(EnumSchema),
 }
 
 impl Change {
@@ -106,6 +124,9 @@ impl Change {
             | Change::DropIndex { table, .. }
             | Change::AddForeignKey { table, .. }
             | Change::DropForeignKey { table, .. } => table,
+            // A type, not a table: its name (no table shares a change with it).
+            Change::CreateEnum(e) | Change::DropEnum(e) => &e.name,
+            Change::AddEnumLabels { to, .. } | Change::ReplaceEnum { to, .. } => &to.name,
         }
     }
 
@@ -119,6 +140,19 @@ impl Change {
     pub fn risk(&self) -> Option<String> {
         match self {
             Change::DropTable(t) => Some(format!("drops table {} and its rows", t.name)),
+            Change::ReplaceEnum { from, to, .. } => {
+                let gone: Vec<&String> = from
+                    .labels
+                    .iter()
+                    .filter(|l| !to.labels.contains(l))
+                    .collect();
+                (!gone.is_empty()).then(|| {
+                    format!(
+                        "removes labels {gone:?} from enum type {}: fails on rows holding one",
+                        to.name
+                    )
+                })
+            }
             Change::DropColumn { table, column } => Some(format!(
                 "drops column {table}.{} and its values",
                 column.name
@@ -174,6 +208,11 @@ fn widens(from: &str, to: &str) -> bool {
         if let (Some(a), Some(b)) = (len(from, base), len(to, base)) {
             return a <= b;
         }
+    }
+    // An enum (MySQL's `enum(..)`, SQLite's `text check (..)`) that only
+    // gains labels.
+    if let (Some(a), Some(b)) = (enum_labels(from), enum_labels(to)) {
+        return is_subsequence(&a, &b);
     }
     (from.starts_with("varchar") && matches!(to, "text" | "longtext"))
         || (from.starts_with("varbinary") && to == "longblob")
@@ -235,6 +274,26 @@ impl fmt::Display for Change {
                 fk.name,
                 fk.columns.join(", ")
             ),
+            Change::CreateEnum(e) => {
+                write!(f, "create enum type {} ({})", e.name, e.labels.join(", "))
+            }
+            Change::AddEnumLabels { from, to } => {
+                let new: Vec<&str> = to
+                    .labels
+                    .iter()
+                    .filter(|l| !from.labels.contains(l))
+                    .map(String::as_str)
+                    .collect();
+                write!(f, "add labels to enum type {}: {}", to.name, new.join(", "))
+            }
+            Change::ReplaceEnum { from, to, .. } => write!(
+                f,
+                "replace enum type {}: ({}) -> ({})",
+                to.name,
+                from.labels.join(", "),
+                to.labels.join(", ")
+            ),
+            Change::DropEnum(e) => write!(f, "drop enum type {}", e.name),
         }
     }
 }
@@ -380,7 +439,37 @@ pub fn diff(from: &Schema, to: &Schema, renames: &[Rename]) -> Vec<Change> {
         }
     }
 
+    // Enum types: created before the tables and columns that use them,
+    // changed before the columns are, dropped after the tables are.
+    let mut enums_first = Vec::new();
+    let mut enums_last = Vec::new();
+    for e in &to.enums {
+        match from.enum_type(&e.name) {
+            None => enums_first.push(Change::CreateEnum(e.clone())),
+            Some(old) if old.labels == e.labels => {}
+            Some(old) if is_subsequence(&old.labels, &e.labels) => {
+                enums_first.push(Change::AddEnumLabels {
+                    from: old.clone(),
+                    to: e.clone(),
+                });
+            }
+            Some(old) => enums_first.push(Change::ReplaceEnum {
+                from: old.clone(),
+                to: e.clone(),
+                // Every column of the old type, also one the migration
+                // drops later: the old type can go only when none uses it.
+                columns: from.enum_columns(&e.name),
+            }),
+        }
+    }
+    for old in &from.enums {
+        if to.enum_type(&old.name).is_none() {
+            enums_last.push(Change::DropEnum(old.clone()));
+        }
+    }
+
     let mut out = Vec::new();
+    out.extend(enums_first);
     out.extend(drop_fks);
     out.extend(drop_indexes);
     out.extend(
@@ -395,7 +484,43 @@ pub fn diff(from: &Schema, to: &Schema, renames: &[Rename]) -> Vec<Change> {
     let mut drops = dependency_order(drops);
     drops.reverse();
     out.extend(drops.into_iter().map(Change::DropTable));
+    out.extend(enums_last);
     out
+}
+
+/// The labels of an enum column's type (`enum('a','b')`, `text check
+/// ("c" in ('a', 'b'))`), as written.
+fn enum_labels(t: &str) -> Option<Vec<String>> {
+    let list = t.strip_prefix("enum(").or_else(|| {
+        t.strip_prefix("text check (")
+            .and_then(|r| r.split_once(" in (").map(|(_, l)| l))
+    })?;
+    let mut out = Vec::new();
+    let mut chars = list.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch != '\'' {
+            continue;
+        }
+        let mut label = String::new();
+        loop {
+            match chars.next()? {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    label.push('\'');
+                }
+                '\'' => break,
+                c => label.push(c),
+            }
+        }
+        out.push(label);
+    }
+    Some(out)
+}
+
+/// Whether `old` appears in `new` in the same order (labels only added).
+fn is_subsequence(old: &[String], new: &[String]) -> bool {
+    let mut rest = new.iter();
+    old.iter().all(|o| rest.any(|n| n == o))
 }
 
 /// Referenced tables before the tables that reference them (among these

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use crate::backend::Conn;
 use crate::error::Result;
 use crate::migrate::schema::{
-    ColumnSchema, FkAction, ForeignKeySchema, IndexSchema, Schema, TableSchema, canonical_default,
-    canonical_type,
+    ColumnSchema, EnumSchema, FkAction, ForeignKeySchema, IndexSchema, Schema, TableSchema,
+    canonical_default, canonical_type,
 };
 use crate::row::Row;
 use crate::sql::dialect::Dialect;
@@ -121,7 +121,29 @@ pub(crate) async fn schema(conn: &mut Conn, dialect: Dialect) -> Result<Schema> 
             }
         }
     }
-    let mut schema = Schema { tables };
+    let mut enums = Vec::new();
+    if dialect == Dialect::Postgres {
+        let list = rows(
+            conn,
+            "SELECT t.typname::text, e.enumlabel::text FROM pg_type t \
+             JOIN pg_enum e ON e.enumtypid = t.oid \
+             WHERE t.typnamespace = current_schema()::regnamespace \
+             ORDER BY t.typname, e.enumsortorder",
+            vec![],
+        )
+        .await?;
+        for r in list {
+            let (name, label) = (string(&r, 0), string(&r, 1));
+            match enums.last_mut() {
+                Some(EnumSchema { name: last, labels }) if *last == name => labels.push(label),
+                _ => enums.push(EnumSchema {
+                    name,
+                    labels: vec![label],
+                }),
+            }
+        }
+    }
+    let mut schema = Schema { tables, enums };
     schema.normalize();
     Ok(schema)
 }
@@ -144,10 +166,15 @@ async fn sqlite_table(conn: &mut Conn, name: String, sql: &str) -> Result<TableS
         if pk > 0 {
             keyed.push((pk, cname.clone()));
         }
+        // An enum's labels are a CHECK the ORM writes as part of the type.
+        let ddl_type = match enum_check(sql, &cname) {
+            Some(check) => format!("{} {check}", string(c, 1)),
+            None => string(c, 1),
+        };
         columns.push(ColumnSchema {
             name: cname,
-            sql_type: canonical_type(d, &string(c, 1)),
-            ddl_type: string(c, 1),
+            sql_type: canonical_type(d, &ddl_type),
+            ddl_type,
             nullable: !truthy(c, 2) && pk == 0,
             default: text(c, 3).and_then(|x| canonical_default(d, &x)),
             auto_increment: false,
@@ -204,6 +231,30 @@ async fn sqlite_table(conn: &mut Conn, name: String, sql: &str) -> Result<TableS
         indexes,
         foreign_keys,
     })
+}
+
+/// The `CHECK ("col" IN (..))` of an enum column in a SQLite table's
+/// CREATE statement, as the ORM writes it (its parentheses balanced, the
+/// labels' quotes skipped).
+fn enum_check(sql: &str, column: &str) -> Option<String> {
+    let head = format!("CHECK ({} IN (", Dialect::Sqlite.spec().quote(column));
+    let start = sql.find(&head)?;
+    let mut depth = 0;
+    let mut quoted = false;
+    for (i, ch) in sql[start..].char_indices() {
+        match ch {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(sql[start..=start + i].to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Foreign keys from rows of (constraint, column, referenced table,

@@ -315,6 +315,16 @@ impl Migrator {
     /// `schema` without the tables the migrator leaves alone.
     fn filtered(&self, mut schema: Schema) -> Schema {
         schema.tables.retain(|t| self.managed(&t.name));
+        if !(self.only.is_empty() && self.ignore.is_empty()) {
+            // An enum type is the managed tables' when one of them uses it.
+            let used: Vec<String> = schema
+                .enums
+                .iter()
+                .filter(|e| !schema.enum_columns(&e.name).is_empty())
+                .map(|e| e.name.clone())
+                .collect();
+            schema.enums.retain(|e| used.contains(&e.name));
+        }
         schema
     }
 

@@ -34,8 +34,15 @@
 //! Layer 4 (migrations): it uses only what is below it (see `crate::layers`).
 
 use crate::migrate::diff::Change;
-use crate::migrate::schema::{ColumnSchema, ForeignKeySchema, IndexSchema, Schema, TableSchema};
-use crate::sql::dialect::Dialect;
+use crate::migrate::schema::{
+    ColumnSchema, EnumSchema, ForeignKeySchema, IndexSchema, Schema, TableSchema,
+};
+use crate::sql::dialect::{Dialect, sql_string_list};
+
+/// A label as a PostgreSQL string literal.
+fn literal(label: &str) -> String {
+    sql_string_list(&[label], false)
+}
 
 /// How plans are written.
 #[derive(Debug, Clone, Copy, Default)]
@@ -403,7 +410,58 @@ impl Renderer<'_> {
                 }
                 out
             }
+            Change::CreateEnum(e) => vec![self.step(change, self.create_enum_sql(e, &e.name), "none (a new type)")],
+            Change::AddEnumLabels { from, to } => {
+                // Each new label placed after the one before it (or before
+                // the first old one), in order, so that each neighbour
+                // exists when it is added.
+                let mut have: Vec<&String> = from.labels.iter().collect();
+                let mut out = Vec::new();
+                for (i, label) in to.labels.iter().enumerate() {
+                    if have.contains(&label) {
+                        continue;
+                    }
+                    let place = match i.checked_sub(1).map(|p| &to.labels[p]) {
+                        Some(before) => format!("AFTER {}", literal(before)),
+                        None => format!("BEFORE {}", literal(&from.labels[0])),
+                    };
+                    out.push(self.step(
+                        change,
+                        format!("ALTER TYPE {} ADD VALUE {} {place}", self.q(&to.name), literal(label)),
+                        "a brief lock on the type (no table is rewritten)",
+                    ));
+                    have.push(label);
+                }
+                out
+            }
+            Change::ReplaceEnum { to, columns, .. } => {
+                let old = format!("{}__old", to.name);
+                let mut out = vec![
+                    self.step(change, format!("ALTER TYPE {} RENAME TO {}", self.q(&to.name), self.q(&old)), "a brief lock on the type"),
+                    self.step(change, self.create_enum_sql(to, &to.name), "none (a new type)"),
+                ];
+                for (table, column) in columns {
+                    let c = self.q(column);
+                    out.push(self.step(
+                        change,
+                        format!("ALTER TABLE {} ALTER COLUMN {c} TYPE {} USING {c}::text::{}", self.q(table), self.q(&to.name), self.q(&to.name)),
+                        "ACCESS EXCLUSIVE while the table is rewritten",
+                    ));
+                }
+                out.push(self.step(change, format!("DROP TYPE {}", self.q(&old)), "a brief lock on the type"));
+                out
+            }
+            Change::DropEnum(e) => vec![self.step(change, format!("DROP TYPE {}", self.q(&e.name)), "a brief lock on the type")],
         }
+    }
+
+    fn create_enum_sql(&self, e: &EnumSchema, name: &str) -> String {
+        let labels: Vec<&str> = e.labels.iter().map(String::as_str).collect();
+        format!(
+            "CREATE TYPE {} AS ENUM ({})",
+            self.q(name),
+            sql_string_list(&labels, false)
+        )
     }
 
     fn alter_column(

@@ -20,11 +20,25 @@ use crate::model::meta::{EntityMeta, OnDelete};
 use crate::sql::ddl;
 use crate::sql::dialect::Dialect;
 
-/// A database schema: its tables, sorted by name.
+/// A database schema: its tables and (PostgreSQL) enum types, sorted by
+/// name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
     /// Tables by name.
     pub tables: Vec<TableSchema>,
+    /// PostgreSQL's enum types (`CREATE TYPE .. AS ENUM`) by name. MySQL's
+    /// and SQLite's enums are their columns' types (`enum('a','b')`, a
+    /// CHECK), compared with the column.
+    pub enums: Vec<EnumSchema>,
+}
+
+/// A PostgreSQL enum type: its name and labels in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumSchema {
+    /// The type's name.
+    pub name: String,
+    /// Its labels, in declaration (sort) order.
+    pub labels: Vec<String>,
 }
 
 /// One table.
@@ -166,11 +180,30 @@ impl Schema {
         self.tables.iter().find(|t| t.name == name)
     }
 
+    /// An enum type by name.
+    pub fn enum_type(&self, name: &str) -> Option<&EnumSchema> {
+        self.enums.iter().find(|e| e.name == name)
+    }
+
+    /// The columns (table, column) whose type is the enum type `name`.
+    pub fn enum_columns(&self, name: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            for c in &t.columns {
+                if c.sql_type == name {
+                    out.push((t.name.clone(), c.name.clone()));
+                }
+            }
+        }
+        out
+    }
+
     pub(crate) fn normalize(&mut self) {
         for t in &mut self.tables {
             t.normalize();
         }
         self.tables.sort_by(|a, b| a.name.cmp(&b.name));
+        self.enums.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
     /// The schema `create_all` makes for `entities` on `dialect`: their
@@ -185,7 +218,15 @@ impl Schema {
             }
             tables.push(association_table(dialect, &name, owner, target));
         }
-        let mut schema = Schema { tables };
+        let enums = ddl::enum_types(entities)
+            .into_iter()
+            .filter(|_| dialect == Dialect::Postgres)
+            .map(|t| EnumSchema {
+                name: t.name.to_string(),
+                labels: t.labels.iter().map(|l| l.to_string()).collect(),
+            })
+            .collect();
+        let mut schema = Schema { tables, enums };
         schema.normalize();
         schema
     }
@@ -348,6 +389,8 @@ pub fn canonical_type(dialect: Dialect, raw: &str) -> String {
                 Some(i) => (t[..i].trim().to_string(), t[i..].to_string()),
                 None => (t.clone(), String::new()),
             };
+            // An enum type, as the DDL quotes it.
+            let base = base.trim_matches('"').to_string();
             let base = match base.as_str() {
                 "character varying" => "varchar",
                 "character" | "char" => "char",

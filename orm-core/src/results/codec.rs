@@ -125,6 +125,13 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null(t) => {
             out.push(tag::NULL);
+            // An enum's NULL is a text NULL (the type's name is not kept:
+            // a NULL decodes the same whatever its type).
+            let t = if let SqlType::Enum(_) = t {
+                &SqlType::Text
+            } else {
+                t
+            };
             out.push(SQL_TYPES.iter().position(|s| s == t).unwrap_or(0) as u8);
         }
         Value::Bool(b) => out.push(if *b { tag::TRUE } else { tag::FALSE }),
@@ -151,6 +158,12 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &Value) {
         Value::Text(s) => {
             out.push(tag::TEXT);
             put_bytes(out, s.as_bytes());
+        }
+        // As its label: an enum field decodes from the label, as from the
+        // text a backend returns for the column.
+        Value::Enum(t, i) => {
+            out.push(tag::TEXT);
+            put_bytes(out, t.label(*i).as_bytes());
         }
         Value::Bytes(b) => {
             out.push(tag::BYTES);

@@ -14,6 +14,7 @@
 //! | Date / Time | TEXT | date / time | DATE / TIME(6) |
 //! | Uuid | BLOB (16 bytes) | uuid | BINARY(16) |
 //! | Json | TEXT | jsonb | JSON |
+//! | Enum | TEXT CHECK ("col" IN ('a', ..)) (the check is part of the type, so migrations see it) | the enum type (`CREATE TYPE .. AS ENUM`, before the tables) | ENUM('a',..) |
 //!
 //! SQLite columns use the four storage-class names so that type affinity
 //! never rewrites a value (a `NUMERIC` column would turn the text "1e3" into
@@ -29,8 +30,8 @@ use sea_query::{
 };
 
 use crate::model::meta::{ColumnMeta, EntityMeta, IndexMeta, OnDelete};
-use crate::sql::dialect::{AutoKey, Dialect};
-use crate::value::SqlType;
+use crate::sql::dialect::{AutoKey, Dialect, sql_string_list};
+use crate::value::{EnumType, SqlType};
 
 /// The backend's type name for a column.
 pub(crate) fn type_name(dialect: Dialect, c: &ColumnMeta) -> String {
@@ -73,6 +74,49 @@ fn column_def(dialect: Dialect, meta: &EntityMeta, c: &ColumnMeta) -> ColumnDef 
         def.default(Expr::cust(default));
     }
     def
+}
+
+/// The database enum types the columns of `entities` use, each once, in
+/// the order they are first met.
+pub(crate) fn enum_types(entities: &[&'static EntityMeta]) -> Vec<&'static EnumType> {
+    let mut out: Vec<&'static EnumType> = Vec::new();
+    for meta in entities {
+        for c in meta.columns {
+            if let SqlType::Enum(ty) = c.sql_type
+                && !out.iter().any(|t| t.name == ty.name)
+            {
+                out.push(ty);
+            }
+        }
+    }
+    out
+}
+
+/// PostgreSQL's `CREATE TYPE .. AS ENUM`, skipped when the type exists
+/// (as `create_all` skips a table that exists; there is no `IF NOT
+/// EXISTS` for types). `None` elsewhere: MySQL's ENUM and SQLite's CHECK
+/// are written into the column.
+pub(crate) fn create_enum(dialect: Dialect, ty: &EnumType) -> Option<String> {
+    (dialect == Dialect::Postgres).then(|| {
+        format!(
+            "DO $orm$ BEGIN CREATE TYPE {} AS ENUM ({}); \
+             EXCEPTION WHEN duplicate_object THEN NULL; END $orm$",
+            dialect.spec().quote(ty.name),
+            sql_string_list(ty.labels, false)
+        )
+    })
+}
+
+/// PostgreSQL's `DROP TYPE IF EXISTS`, kept when a table `drop_all` was
+/// not given still uses the type. `None` elsewhere.
+pub(crate) fn drop_enum(dialect: Dialect, ty: &EnumType) -> Option<String> {
+    (dialect == Dialect::Postgres).then(|| {
+        format!(
+            "DO $orm$ BEGIN DROP TYPE IF EXISTS {}; \
+             EXCEPTION WHEN dependent_objects_still_exist THEN NULL; END $orm$",
+            dialect.spec().quote(ty.name)
+        )
+    })
 }
 
 fn index(meta: &EntityMeta, c: &ColumnMeta) -> IndexCreateStatement {

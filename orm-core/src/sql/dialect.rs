@@ -285,6 +285,26 @@ impl Spec {
     }
 }
 
+/// Labels as SQL string literals, comma separated (`'a', 'it''s'`): an
+/// enum's labels in DDL, which takes no parameters. `mysql`: MySQL also
+/// reads a backslash in a literal as an escape, so they are doubled, and
+/// the list is written as `information_schema` shows an ENUM's (no space
+/// after the comma), so migrations compare it as it is.
+pub(crate) fn sql_string_list(labels: &[&str], mysql: bool) -> String {
+    let quoted: Vec<String> = labels
+        .iter()
+        .map(|l| {
+            let l = if mysql {
+                l.replace('\\', "\\\\")
+            } else {
+                l.to_string()
+            };
+            format!("'{}'", l.replace('\'', "''"))
+        })
+        .collect();
+    quoted.join(if mysql { "," } else { ", " })
+}
+
 /// Whether a column sits in an index (MySQL needs a bounded text type there).
 fn keyed(c: &ColumnMeta) -> bool {
     c.primary_key || c.unique || c.indexed || c.references.is_some()
@@ -303,6 +323,15 @@ fn sqlite_type(c: &ColumnMeta) -> String {
         SqlType::Real | SqlType::Double => "REAL",
         SqlType::Bytes | SqlType::Uuid => "BLOB",
         SqlType::Decimal => "NUMERIC",
+        // No enum type: a CHECK of the labels, written as part of the
+        // column's type so that migrations compare and rebuild it.
+        SqlType::Enum(t) => {
+            return format!(
+                "TEXT CHECK ({} IN ({}))",
+                SQLITE.quote(c.name),
+                sql_string_list(t.labels, false)
+            );
+        }
         _ => "TEXT",
     }
     .to_string()
@@ -341,6 +370,7 @@ fn postgres_type_of(t: SqlType, c: &ColumnMeta) -> String {
         SqlType::Inet => "inet",
         SqlType::Cidr => "cidr",
         SqlType::Array(elem) => return format!("{}[]", postgres_type_of(elem.sql_type(), c)),
+        SqlType::Enum(t) => return POSTGRES.quote(t.name),
     }
     .to_string()
 }
@@ -380,6 +410,7 @@ fn mysql_type(c: &ColumnMeta) -> String {
         }
         // An IPv6 address with a prefix: 39 + 4, 45 for a mapped IPv4 one.
         SqlType::Inet | SqlType::Cidr => "VARCHAR(49)",
+        SqlType::Enum(t) => return format!("ENUM({})", sql_string_list(t.labels, true)),
     }
     .to_string()
 }

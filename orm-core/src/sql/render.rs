@@ -670,7 +670,7 @@ pub(crate) fn expr_sql(dialect: Dialect, e: &ExprNode, table: Option<&str>) -> S
 /// dialect (MySQL's backslashes included).
 fn literal(dialect: Dialect, v: Value) -> String {
     let mut q = Query::select();
-    q.expr(Expr::val(to_sea(&v)));
+    q.expr(enums::inline(|| Expr::val(to_sea(&v))));
     let sql = dialect.spec().inline(&q);
     sql.strip_prefix("SELECT ").unwrap_or(&sql).to_string()
 }
@@ -680,7 +680,7 @@ fn literal(dialect: Dialect, v: Value) -> String {
 fn inline_condition(dialect: Dialect, node: &Node) -> String {
     let mut q = Query::select();
     q.expr(Expr::cust("1"));
-    q.cond_where(condition(node, dialect));
+    q.cond_where(enums::inline(|| condition(node, dialect)));
     let sql = dialect.spec().inline(&q);
     // "SELECT 1 WHERE <condition>": the first WHERE is the statement's own.
     match sql.split_once(" WHERE ") {
@@ -1007,6 +1007,13 @@ fn json_mysql(v: &Value, out: &mut String) -> Option<Option<(JsonElem, usize)>> 
             chars = t.chars().count();
             JsonElem::Text(0)
         }
+        // Compared with an ENUM column as its label.
+        Value::Enum(t, i) => {
+            let label = t.label(*i);
+            json_text(label, out);
+            chars = label.chars().count();
+            JsonElem::Text(0)
+        }
         Value::Bytes(b) => {
             json_hex(b, out);
             chars = b.len() * 2;
@@ -1121,6 +1128,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
             SqlType::Decimal => S::Decimal(None),
             SqlType::Inet | SqlType::Cidr => S::IpNetwork(None),
             SqlType::Array(elem) => S::Array(array_type(*elem), None),
+            SqlType::Enum(ty) => enums::to_sea(ty, None),
         },
         Value::Bool(b) => S::Bool(Some(*b)),
         Value::I16(n) => S::SmallInt(Some(*n)),
@@ -1138,6 +1146,7 @@ fn to_sea(v: &Value) -> sea_query::Value {
         Value::Decimal(d) => S::Decimal(Some(*d)),
         Value::Inet(n) => S::IpNetwork(Some(*n)),
         Value::Json(j) => S::Json(Some(j.clone())),
+        Value::Enum(ty, i) => enums::to_sea(ty, Some(*i)),
         Value::Array(elem, items) => S::Array(
             array_type(*elem),
             Some(Box::new(items.iter().map(to_sea).collect())),
@@ -1204,6 +1213,78 @@ fn elem_of(ty: &sea_query::ArrayType) -> Elem {
     }
 }
 
+/// Enum values through sea-query and back. The ORM binds an enum value
+/// with its type (PostgreSQL: as the enum type, by name), never casts it in
+/// the SQL: a template (rendered with markers) and a plain build of the
+/// same statement must be the same text. sea-query's own enum value would
+/// be written `$1::"type"` with a text parameter on PostgreSQL, so enum
+/// values travel through sea-query as a code in `Value::Unsigned`, a
+/// variant the ORM never creates otherwise: the noted type's index and
+/// the label's index (`NULL_LABEL` for a typed NULL). Rendered inline (a
+/// CASE's literal, see [`inline`]) they are their label's text instead.
+mod enums {
+    use std::cell::Cell;
+    use std::sync::RwLock;
+
+    use crate::value::{EnumType, SqlType, Value};
+
+    static NOTED: RwLock<Vec<&'static EnumType>> = RwLock::new(Vec::new());
+
+    const NULL_LABEL: u32 = 0xFFFF;
+
+    thread_local! {
+        static INLINE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f` with enum values rendered as their labels' text literals.
+    pub(super) fn inline<T>(f: impl FnOnce() -> T) -> T {
+        let before = INLINE.with(|i| i.replace(true));
+        let out = f();
+        INLINE.with(|i| i.set(before));
+        out
+    }
+
+    fn index(ty: &'static EnumType) -> u32 {
+        let same = |t: &&'static EnumType| std::ptr::eq(*t, ty);
+        if let Some(i) = NOTED
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .position(same)
+        {
+            return i as u32;
+        }
+        let mut noted = NOTED.write().unwrap_or_else(|e| e.into_inner());
+        match noted.iter().position(same) {
+            Some(i) => i as u32,
+            None => {
+                noted.push(ty);
+                (noted.len() - 1) as u32
+            }
+        }
+    }
+
+    /// An enum value (`label: None`, a NULL of the type) for sea-query.
+    pub(super) fn to_sea(ty: &'static EnumType, label: Option<u16>) -> sea_query::Value {
+        if INLINE.with(Cell::get) {
+            return sea_query::Value::String(label.map(|i| ty.label(i).to_string()));
+        }
+        let label = label.map_or(NULL_LABEL, u32::from);
+        sea_query::Value::Unsigned(Some((index(ty) << 16) | label))
+    }
+
+    /// The ORM's value of a code [`to_sea`] made.
+    pub(super) fn back(code: u32) -> Value {
+        let noted = NOTED.read().unwrap_or_else(|e| e.into_inner());
+        match noted.get((code >> 16) as usize) {
+            Some(ty) if code & 0xFFFF == NULL_LABEL => Value::Null(SqlType::Enum(ty)),
+            Some(ty) => Value::Enum(ty, (code & 0xFFFF) as u16),
+            // Never: only `to_sea` makes the variant.
+            None => Value::I64(i64::from(code)),
+        }
+    }
+}
+
 fn from_sea_values(values: Values) -> Vec<Value> {
     values.0.into_iter().map(from_sea).collect()
 }
@@ -1221,7 +1302,9 @@ fn from_sea(v: sea_query::Value) -> Value {
         S::BigInt(v) => or_null(v, SqlType::BigInt, Value::I64),
         S::TinyUnsigned(v) => or_null(v, SqlType::SmallInt, |n| Value::I16(n.into())),
         S::SmallUnsigned(v) => or_null(v, SqlType::Integer, |n| Value::I32(n.into())),
-        S::Unsigned(v) => or_null(v, SqlType::BigInt, |n| Value::I64(n.into())),
+        // Only an enum value travels as this variant (see `enums`).
+        S::Unsigned(Some(code)) => enums::back(code),
+        S::Unsigned(None) => Value::Null(SqlType::BigInt),
         // sea-query emits these for LIMIT/OFFSET; clamp, as no table is that large.
         S::BigUnsigned(v) => or_null(v, SqlType::BigInt, |n| {
             Value::I64(i64::try_from(n).unwrap_or(i64::MAX))
@@ -1249,7 +1332,7 @@ fn from_sea(v: sea_query::Value) -> Value {
             Value::Array(elem_of(&t), items.into_iter().map(from_sea).collect())
         }
         S::Array(t, None) => Value::Null(SqlType::Array(elem_of(&t))),
-        // The ORM never creates other variants (enums, arrays): render them as text.
+        // The ORM never creates sea-query's own enum values (see `enums`).
         other => Value::Text(format!("{other:?}")),
     }
 }

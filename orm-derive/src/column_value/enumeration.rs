@@ -60,10 +60,11 @@ pub fn expand(
         }
         variants.push((&variant.ident, stored));
     }
-    match storage {
-        Some(Storage::Text) => text(ident, &variants, krate),
-        Some(Storage::Integer) => integer(ident, &variants, krate),
-        None => TokenStream::new(),
+    match (storage, &attrs.native_name) {
+        (Some(Storage::Text), _) => text(ident, &variants, krate),
+        (Some(Storage::Integer), _) => integer(ident, &variants, krate),
+        (Some(Storage::Native), Some(name)) => native(ident, name, &variants, krate),
+        _ => TokenStream::new(),
     }
 }
 
@@ -73,14 +74,14 @@ fn storage(ident: &Ident, attrs: &TypeAttrs, errors: &mut Errors) -> Option<Stor
     for unknown in &attrs.unknown {
         errors.spanned(
             unknown,
-            "unknown storage; expected #[column_value(text)] or #[column_value(integer)]",
+            "unknown storage; expected #[column_value(text)], #[column_value(integer)] or #[column_value(native_enum = \"type name\")]",
         );
     }
     match attrs.storage.as_slice() {
         [] => {
             errors.spanned(
                 ident,
-                "an enum needs #[column_value(text)] (stored by variant name) or #[column_value(integer)] (stored by discriminant)",
+                "an enum needs #[column_value(text)] (stored by variant name), #[column_value(integer)] (stored by discriminant) or #[column_value(native_enum = \"type name\")] (a database enum type)",
             );
             None
         }
@@ -89,7 +90,7 @@ fn storage(ident: &Ident, attrs: &TypeAttrs, errors: &mut Errors) -> Option<Stor
             for (_, extra) in rest {
                 errors.spanned(
                     extra,
-                    "choose one of `text` and `integer`: an enum is stored one way",
+                    "choose one of `text`, `integer` and `native_enum`: an enum is stored one way",
                 );
             }
             None
@@ -137,11 +138,21 @@ fn rename(attrs: &[Attribute], storage: Option<Storage>, errors: &mut Errors) ->
     out
 }
 
-fn text(ident: &Ident, variants: &[(&Ident, String)], krate: &CratePath) -> TokenStream {
+/// The stored names, the variants and the decode failure's "expected"
+/// text of an enum stored by name.
+fn by_name<'v>(
+    ident: &Ident,
+    variants: &'v [(&'v Ident, String)],
+) -> (Vec<&'v String>, Vec<&'v Ident>, String) {
     let names: Vec<&String> = variants.iter().map(|(_, s)| s).collect();
     let idents: Vec<&Ident> = variants.iter().map(|(i, _)| *i).collect();
     let listed: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
     let expected = format!("{ident}: one of {}", listed.join(", "));
+    (names, idents, expected)
+}
+
+fn text(ident: &Ident, variants: &[(&Ident, String)], krate: &CratePath) -> TokenStream {
+    let (names, idents, expected) = by_name(ident, variants);
     let use_private = krate.use_private();
     quote! {
         const _: () = {
@@ -166,6 +177,59 @@ fn text(ident: &Ident, variants: &[(&Ident, String)], krate: &CratePath) -> Toke
                         }
                     }
                     ::core::result::Result::Err(__p::DecodeFailure::new(#expected, &value))
+                }
+            }
+
+            impl __p::Scalar for #ident {}
+        };
+    }
+}
+
+/// A database enum type: `SqlType::Enum` of a static `EnumType` with the
+/// stored names as labels, in declaration order; values by index, so
+/// `to_value` allocates nothing. Decodes from the label (what every
+/// backend returns for the column) or from its own value.
+fn native(
+    ident: &Ident,
+    name: &LitStr,
+    variants: &[(&Ident, String)],
+    krate: &CratePath,
+) -> TokenStream {
+    let (names, idents, expected) = by_name(ident, variants);
+    let indexes: Vec<u16> = (0..variants.len() as u16).collect();
+    let use_private = krate.use_private();
+    quote! {
+        const _: () = {
+            #use_private
+
+            static TYPE: __p::EnumType = __p::EnumType {
+                name: #name,
+                labels: &[#(#names),*],
+            };
+
+            impl __p::ColumnValue for #ident {
+                const SQL_TYPE: __p::SqlType = __p::SqlType::Enum(&TYPE);
+
+                fn to_value(&self) -> __p::Value {
+                    __p::Value::Enum(&TYPE, match self {
+                        #(Self::#idents => #indexes,)*
+                    })
+                }
+
+                fn from_value(
+                    value: __p::Value,
+                ) -> ::core::result::Result<Self, __p::DecodeFailure> {
+                    let label = match &value {
+                        __p::Value::Text(text) => ::core::option::Option::Some(text.as_str()),
+                        __p::Value::Enum(ty, i) if ty.name == TYPE.name => {
+                            ::core::option::Option::Some(ty.label(*i))
+                        }
+                        _ => ::core::option::Option::None,
+                    };
+                    match label {
+                        #(::core::option::Option::Some(#names) => ::core::result::Result::Ok(Self::#idents),)*
+                        _ => ::core::result::Result::Err(__p::DecodeFailure::new(#expected, &value)),
+                    }
                 }
             }
 

@@ -37,6 +37,10 @@ enum Storage {
     Text,
     /// `#[column_value(integer)]`: by discriminant.
     Integer,
+    /// `#[column_value(native_enum = "name")]`: by variant name, in the
+    /// database's enum type of that name (the name is in
+    /// [`TypeAttrs::native_name`]).
+    Native,
 }
 
 /// What the `#[column_value(..)]` attributes on the type say.
@@ -49,6 +53,8 @@ struct TypeAttrs<'a> {
     with_storage: Vec<&'a Attribute>,
     /// `crate = path`, or `::orm_core`.
     krate: CratePath,
+    /// The type name of `native_enum = ".."`.
+    native_name: Option<syn::LitStr>,
 }
 
 impl<'a> TypeAttrs<'a> {
@@ -58,6 +64,7 @@ impl<'a> TypeAttrs<'a> {
             unknown: Vec::new(),
             with_storage: Vec::new(),
             krate: CratePath::default(),
+            native_name: None,
         };
         let mut krate = None;
         for attr in attrs.iter().filter(|a| a.path().is_ident(ATTR)) {
@@ -73,6 +80,23 @@ impl<'a> TypeAttrs<'a> {
                 } else if meta.path.is_ident("integer") {
                     out.storage
                         .push((Storage::Integer, meta.path.require_ident()?.clone()));
+                } else if meta.path.is_ident("native_enum") {
+                    let word = meta.path.require_ident()?.clone();
+                    let value: syn::Expr = meta.value()?.parse()?;
+                    match value {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(name),
+                            ..
+                        }) => {
+                            native_type_name(&name, errors);
+                            out.native_name.get_or_insert(name);
+                        }
+                        other => errors.spanned(
+                            other,
+                            "expected the enum type's name: #[column_value(native_enum = \"mood\")]",
+                        ),
+                    }
+                    out.storage.push((Storage::Native, word));
                 } else {
                     out.unknown.push(meta.path.clone());
                     return skip_value(meta.input);
@@ -88,6 +112,29 @@ impl<'a> TypeAttrs<'a> {
         }
         out.krate = krate.unwrap_or_default();
         out
+    }
+}
+
+/// A database type name the DDL can write: a plain SQL identifier
+/// (PostgreSQL folds and limits identifiers; a quoted odd name would work
+/// in the ORM's own statements but trip every hand-written one).
+fn native_type_name(name: &syn::LitStr, errors: &mut Errors) {
+    let text = name.value();
+    let plain = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && text.len() <= 63;
+    if !plain {
+        errors.spanned(
+            name,
+            format!(
+                "the enum type's name must be a plain lowercase SQL identifier (a-z, 0-9, _, at most 63 characters): \"{text}\""
+            ),
+        );
     }
 }
 
@@ -155,7 +202,7 @@ mod tests {
         });
         assert_eq!(got.len(), 3, "{got:#?}");
         assert!(
-            got[0].starts_with("choose one of `text` and `integer`"),
+            got[0].starts_with("choose one of `text`, `integer` and `native_enum`"),
             "{got:?}"
         );
         assert!(
