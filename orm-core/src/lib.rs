@@ -209,8 +209,8 @@ pub use hooks::{EntityEvent, Hooks};
 /// IP networks (`10.0.0.0/24`), a column type beside `std::net::IpAddr`.
 pub use ipnetwork::IpNetwork;
 pub use model::column::{
-    ArrayElement, ArrayOf, Assign, CmpOp, Column, Comparable, Direction, Filter, Operand, Order,
-    Scalar,
+    ArrayColumn, ArrayElement, ArrayLen, ArrayOf, Assign, CmpOp, Column, Comparable, Direction,
+    Filter, Operand, Order, Scalar, SetOp,
 };
 pub use model::entity::Entity;
 pub use model::meta::{ColumnMeta, EntityMeta, ForeignKey, IndexMeta, OnDelete};

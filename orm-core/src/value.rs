@@ -185,6 +185,29 @@ impl Elem {
         }
     }
 
+    /// The element type whose own column type is `t` (`None`: a type no
+    /// array holds).
+    pub fn for_type(t: SqlType) -> Option<Elem> {
+        Some(match t {
+            SqlType::SmallInt => Elem::SmallInt,
+            SqlType::Integer => Elem::Integer,
+            SqlType::BigInt => Elem::BigInt,
+            SqlType::Real => Elem::Real,
+            SqlType::Double => Elem::Double,
+            SqlType::Boolean => Elem::Boolean,
+            SqlType::Text => Elem::Text,
+            SqlType::Bytes => Elem::Bytes,
+            SqlType::Timestamp => Elem::Timestamp,
+            SqlType::TimestampTz => Elem::TimestampTz,
+            SqlType::Date => Elem::Date,
+            SqlType::Time => Elem::Time,
+            SqlType::Uuid => Elem::Uuid,
+            SqlType::Decimal => Elem::Decimal,
+            SqlType::Inet => Elem::Inet,
+            _ => return None,
+        })
+    }
+
     /// The element type of a value (`None`: NULL, JSON, an array).
     pub fn of(value: &Value) -> Option<Elem> {
         Some(match value {

@@ -8,8 +8,8 @@
 
 use std::str::FromStr;
 
-use orm_core::Dialect;
 use orm_core::prelude::*;
+use orm_core::{Dialect, TemplateMode};
 use rust_decimal::Decimal;
 use tests::backend_tests;
 
@@ -234,6 +234,83 @@ backend_tests! {
             let err = db.session().query::<Strict>().all().await.expect_err("a NULL element");
             assert!(matches!(&err, Error::Decode { entity: "Strict", .. }), "{err:?}");
         }
+        Ok(())
+    }
+}
+
+/// The ids of the posts `filter` selects, in order.
+async fn post_ids(s: &mut Session, filter: orm_core::Filter<Post>) -> orm_core::Result<Vec<i64>> {
+    let found = s
+        .query::<Post>()
+        .filter(filter)
+        .order_by(Post::ID.asc())
+        .all()
+        .await?;
+    Ok(found.iter().map(|p| p.read().id).collect())
+}
+
+backend_tests! {
+    async fn set_and_length_filters_compare_arrays_as_postgresql_does(db) {
+        // SQLAlchemy's ARRAY comparators: overlap (&&), contains (@>),
+        // contained_by (<@), and a length, on every backend.
+        db.create_all(&[Post::schema(), Gappy::schema()]).await?;
+        db.templates().set_mode(TemplateMode::Paranoid);
+        let mut s = db.session();
+        let id = uuid::Uuid::from_u128(7);
+        let mut a = post(vec![1, 2, 3], &["rust", "orm"]);
+        a.refs = vec![id];
+        a.prices = vec![Decimal::from_str("1.50").unwrap(), Decimal::from_str("2").unwrap()];
+        let a = s.add(a);
+        let b = s.add(post(vec![3, 4], &["sql"]));
+        let c = s.add(post(vec![], &[]));
+        let gappy = s.add(Gappy { id: 0, readings: vec![Some(1), None], names: None });
+        let full = s.add(Gappy { id: 0, readings: vec![Some(1), Some(2)], names: Some(vec![Some("x".into())]) });
+        s.commit().await?;
+        let (a, b, c) = (a.read().id, b.read().id, c.read().id);
+
+        assert_eq!(post_ids(&mut s, Post::SCORES.overlaps([3i64, 9])).await?, [a, b]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.overlaps([4i64])).await?, [b]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.overlaps(Vec::<i64>::new())).await?, Vec::<i64>::new(), "an empty set overlaps nothing");
+        assert_eq!(post_ids(&mut s, Post::TAGS.overlaps(["orm", "go"])).await?, [a]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.contains_all([3i64, 1])).await?, [a]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.contains_all([3i64])).await?, [a, b]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.contains_all(Vec::<i64>::new())).await?, [a, b, c], "every array holds the empty set");
+        assert_eq!(post_ids(&mut s, Post::TAGS.contains_all(["rust", "orm"])).await?, [a]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.contained_by([1i64, 2, 3, 5])).await?, [a, c], "the empty array too");
+        assert_eq!(post_ids(&mut s, Post::TAGS.contained_by(["sql", "go"])).await?, [b, c]);
+        assert_eq!(post_ids(&mut s, Post::REFS.overlaps([id, uuid::Uuid::nil()])).await?, [a]);
+        // Decimals compare as numbers: 1.5 is 1.50.
+        assert_eq!(post_ids(&mut s, Post::PRICES.contains_all([Decimal::from_str("1.5").unwrap(), Decimal::from(2)])).await?, [a]);
+        // A long set is still one parameter.
+        let many: Vec<i64> = (100..1100).chain([4]).collect();
+        assert_eq!(post_ids(&mut s, Post::SCORES.overlaps(many)).await?, [b]);
+
+        assert_eq!(post_ids(&mut s, Post::SCORES.len().eq(3)).await?, [a]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.len().ge(2)).await?, [a, b]);
+        assert_eq!(post_ids(&mut s, Post::TAGS.len().lt(1)).await?, [c]);
+        assert_eq!(post_ids(&mut s, Post::SCORES.len().ne(0).and(Post::TAGS.len().le(1))).await?, [b]);
+
+        // NULL elements and NULL arrays, as PostgreSQL sees them.
+        let gap = |f: orm_core::Filter<Gappy>| async {
+            let mut s = db.session();
+            let rows = s.query::<Gappy>().filter(f).order_by(Gappy::ID.asc()).all().await?;
+            Ok::<_, Error>(rows.iter().map(|g| g.read().id).collect::<Vec<i64>>())
+        };
+        let (gappy, full) = (gappy.read().id, full.read().id);
+        assert_eq!(gap(Gappy::READINGS.contained_by([1i64, 2])).await?, [full], "a NULL element is in no set");
+        assert_eq!(gap(Gappy::READINGS.overlaps([1i64])).await?, [gappy, full]);
+        assert_eq!(gap(Gappy::READINGS.len().eq(2)).await?, [gappy, full], "a NULL element counts");
+        assert_eq!(gap(Gappy::NAMES.contains_all(Vec::<String>::new())).await?, [full], "a NULL array matches no set filter");
+        assert_eq!(gap(Gappy::NAMES.len().ge(0)).await?, [full], "a NULL array has no length");
+
+        // In a loop: one template per shape, whatever the set's size.
+        let before = db.templates().stats();
+        for n in 1..=4i64 {
+            let set: Vec<i64> = (0..n).collect();
+            s.query::<Post>().filter(Post::SCORES.overlaps(set)).count().await?;
+        }
+        let after = db.templates().stats();
+        assert_eq!(after.misses - before.misses, 1, "{after:?}");
         Ok(())
     }
 }

@@ -238,6 +238,11 @@ pub(crate) enum Node {
     CmpSub(&'static str, CmpOp, Box<SubNode>),
     /// An array column holds an element (`[NOT] contains`).
     Contains(&'static str, Value, bool),
+    /// An array column of these elements against a set of them, one
+    /// array parameter (`overlaps`, `contains_all`, `contained_by`).
+    ArraySet(&'static str, SetOp, crate::value::Elem, Value),
+    /// An array column's length compared with a number (`len().gt(2)`).
+    ArrayLen(&'static str, CmpOp, Value),
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
@@ -507,6 +512,154 @@ impl<E, A> Column<E, A> {
     }
 }
 
+/// How an array column is compared with a set of elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SetOp {
+    /// Some element is in both (PostgreSQL's `&&`).
+    Overlaps,
+    /// Every element of the set is in the array (`@>`).
+    ContainsAll,
+    /// Every element of the array is in the set (`<@`).
+    ContainedBy,
+}
+
+impl<E, A> Column<E, A> {
+    /// The array and `elements` share an element: `col && $1` on
+    /// PostgreSQL, `JSON_OVERLAPS(col, ?)` on MariaDB (10.9+) and MySQL
+    /// (8.0.17+), a join of two `json_each` on SQLite; one array parameter
+    /// whatever the number of elements. An empty set overlaps nothing; a
+    /// NULL array matches no set filter.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// #[entity]
+    /// pub struct Post { #[key(auto)] pub id: i64, pub tags: Vec<String> }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Post::schema()]).await?;
+    /// let mut s = db.session();
+    /// s.add(Post { id: 0, tags: vec!["rust".into(), "orm".into()] });
+    /// s.add(Post { id: 0, tags: vec!["sql".into()] });
+    /// assert_eq!(s.query::<Post>().filter(Post::TAGS.overlaps(["orm", "sql"])).count().await?, 2);
+    /// assert_eq!(s.query::<Post>().filter(Post::TAGS.contains_all(["orm", "rust"])).count().await?, 1);
+    /// assert_eq!(s.query::<Post>().filter(Post::TAGS.contained_by(["sql", "go"])).count().await?, 1);
+    /// assert_eq!(s.query::<Post>().filter(Post::TAGS.len().ge(2)).count().await?, 1);
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn overlaps<T: ArrayElement>(
+        self,
+        elements: impl IntoIterator<Item = impl Into<T>>,
+    ) -> Filter<E>
+    where
+        A: ArrayOf<T>,
+    {
+        self.set_filter(SetOp::Overlaps, elements)
+    }
+
+    /// The array holds every one of `elements` (PostgreSQL's `@>`,
+    /// `JSON_CONTAINS(col, ?)` on MySQL): every array contains the empty
+    /// set.
+    pub fn contains_all<T: ArrayElement>(
+        self,
+        elements: impl IntoIterator<Item = impl Into<T>>,
+    ) -> Filter<E>
+    where
+        A: ArrayOf<T>,
+    {
+        self.set_filter(SetOp::ContainsAll, elements)
+    }
+
+    /// Every element of the array is one of `elements` (PostgreSQL's
+    /// `<@`): an empty array is contained by any set; an array holding a
+    /// NULL element by none.
+    pub fn contained_by<T: ArrayElement>(
+        self,
+        elements: impl IntoIterator<Item = impl Into<T>>,
+    ) -> Filter<E>
+    where
+        A: ArrayOf<T>,
+    {
+        self.set_filter(SetOp::ContainedBy, elements)
+    }
+
+    fn set_filter<T: ArrayElement>(
+        self,
+        op: SetOp,
+        elements: impl IntoIterator<Item = impl Into<T>>,
+    ) -> Filter<E> {
+        let items: Vec<Value> = elements
+            .into_iter()
+            .map(|e| element_value(&e.into()))
+            .collect();
+        // Typed by the element type even when empty (PostgreSQL needs it).
+        let elem = crate::value::Elem::for_type(T::SQL_TYPE).unwrap_or(crate::value::Elem::Text);
+        Filter::from_node(Node::ArraySet(
+            self.name,
+            op,
+            elem,
+            Value::Array(elem, items),
+        ))
+    }
+
+    /// The array's length, to compare: `Post::TAGS.len().gt(2)`
+    /// (`cardinality(col)` on PostgreSQL, `JSON_LENGTH` on MySQL,
+    /// `json_array_length` on SQLite). A NULL array has no length: it
+    /// matches no comparison.
+    pub fn len(self) -> ArrayLen<E>
+    where
+        A: ArrayColumn,
+    {
+        ArrayLen {
+            column: self.name,
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// The array columns, whatever their element (see [`Column::len`]).
+#[diagnostic::on_unimplemented(
+    message = "`len()` needs an array column; this column holds `{Self}`",
+    label = "not an array"
+)]
+pub trait ArrayColumn {}
+impl<T> ArrayColumn for Vec<T> where Vec<T>: ColumnValue {}
+impl<T> ArrayColumn for Option<Vec<T>> where Vec<T>: ColumnValue {}
+
+/// An array column's length, compared by its methods into a filter.
+pub struct ArrayLen<E> {
+    column: &'static str,
+    _marker: PhantomData<fn() -> E>,
+}
+
+macro_rules! len_comparisons {
+    ($($(#[$doc:meta])* $name:ident => $op:ident),*) => {
+        impl<E> ArrayLen<E> {
+            $(
+                $(#[$doc])*
+                pub fn $name(self, n: i64) -> Filter<E> {
+                    Filter::from_node(Node::ArrayLen(self.column, CmpOp::$op, Value::I64(n)))
+                }
+            )*
+        }
+    };
+}
+
+len_comparisons! {
+    /// The length is `n`.
+    eq => Eq,
+    /// The length is not `n`.
+    ne => Ne,
+    /// The length is less than `n`.
+    lt => Lt,
+    /// The length is at most `n`.
+    le => Le,
+    /// The length is more than `n`.
+    gt => Gt,
+    /// The length is at least `n`.
+    ge => Ge
+}
+
 /// An element as a searched value: a decimal without trailing zeros, as
 /// MySQL's and SQLite's JSON arrays hold it (PostgreSQL compares numbers).
 fn element_value<T: ColumnValue>(element: &T) -> Value {
@@ -555,7 +708,10 @@ impl Node {
         match self {
             Node::Compare(c, _, v) => f(c, v),
             Node::In(c, vs, _) => vs.iter().try_for_each(|v| f(c, v)),
-            Node::InArray(c, v, _) | Node::Contains(c, v, _) => f(c, v),
+            Node::InArray(c, v, _)
+            | Node::Contains(c, v, _)
+            | Node::ArraySet(c, _, _, v)
+            | Node::ArrayLen(c, _, v) => f(c, v),
             // Built from checked values (see `templated::fit`).
             Node::InJson(..) => Ok(()),
             Node::IsNull(..) | Node::Like(..) => Ok(()),

@@ -17,7 +17,7 @@ use sea_query::{
     SubQueryOper, SubQueryStatement, UnionType, Values, WithClause,
 };
 
-use crate::model::column::{CmpOp, Direction, Node};
+use crate::model::column::{CmpOp, Direction, Node, SetOp};
 use crate::model::expr::{AggFunc, DatePart, ExprNode, SubNode, Tree};
 use crate::model::meta::EntityMeta;
 use crate::sql::dialect::{Dialect, JsonLists};
@@ -505,6 +505,48 @@ fn expr(node: &Node, dialect: Dialect) -> Expr {
             } else {
                 e
             }
+        }
+        Node::ArraySet(col, op, elem, set) => {
+            let mut c = quote(dialect, col);
+            if dialect == Dialect::Postgres && *elem == Elem::Text {
+                // A `varchar(n)[]` column has no operator with the `text[]`
+                // parameter: compare as text[] (a no-op on a text[] column,
+                // whose index stays usable).
+                c.push_str("::text[]");
+            }
+            let sql = match (dialect, op) {
+                (Dialect::Postgres, SetOp::Overlaps) => format!("{c} && $1"),
+                (Dialect::Postgres, SetOp::ContainsAll) => format!("{c} @> $1"),
+                (Dialect::Postgres, SetOp::ContainedBy) => format!("{c} <@ $1"),
+                (Dialect::MySql, SetOp::Overlaps) => format!("JSON_OVERLAPS({c}, ?)"),
+                (Dialect::MySql, SetOp::ContainsAll) => format!("JSON_CONTAINS({c}, ?)"),
+                (Dialect::MySql, SetOp::ContainedBy) => format!("JSON_CONTAINS(?, {c})"),
+                // json_each(NULL) is empty: a NULL array is refused first,
+                // as the servers' NULL result refuses it.
+                (Dialect::Sqlite, SetOp::Overlaps) => format!(
+                    "EXISTS (SELECT 1 FROM json_each({c}) AS a, json_each(?) AS b WHERE a.value = b.value)"
+                ),
+                (Dialect::Sqlite, SetOp::ContainsAll) => format!(
+                    "({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM json_each(?) AS b \
+                     WHERE NOT EXISTS (SELECT 1 FROM json_each({c}) AS a WHERE a.value = b.value)))"
+                ),
+                // A NULL element is in no set (as PostgreSQL's `<@` and
+                // MySQL's JSON_CONTAINS see it).
+                (Dialect::Sqlite, SetOp::ContainedBy) => format!(
+                    "({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM json_each({c}) AS a \
+                     WHERE a.value IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?) AS b WHERE b.value = a.value)))"
+                ),
+            };
+            Expr::cust_with_values(sql, [to_sea(set)])
+        }
+        Node::ArrayLen(col, op, n) => {
+            let c = quote(dialect, col);
+            let len = match dialect {
+                Dialect::Postgres => format!("cardinality({c})"),
+                Dialect::MySql => format!("JSON_LENGTH({c})"),
+                Dialect::Sqlite => format!("json_array_length({c})"),
+            };
+            compare(Expr::cust(len), *op, Expr::val(to_sea(n)))
         }
         Node::IsNull(col, false) => Expr::col(*col).is_null(),
         Node::IsNull(col, true) => Expr::col(*col).is_not_null(),

@@ -81,7 +81,7 @@ use crate::backend::Dialect;
 use crate::error::{Error, Result};
 use crate::model::column::{CmpOp, Direction, Node};
 use crate::model::expr::{ExprNode, SubNode};
-use crate::value::Value;
+use crate::value::{Elem, Value};
 
 /// Template settings of a database.
 #[derive(Debug, Clone)]
@@ -169,6 +169,17 @@ fn walk(
         }
         Node::Contains(c, _, neg) => {
             key.tag(14).name(c).tag(u8::from(*neg));
+            scalar(counts);
+        }
+        Node::ArraySet(c, op, elem, _) => {
+            key.tag(30)
+                .name(c)
+                .tag(*op as u8)
+                .tag(u8::from(*elem == Elem::Text));
+            scalar(counts);
+        }
+        Node::ArrayLen(c, op, _) => {
+            key.tag(31).name(c).tag(op_tag(*op));
             scalar(counts);
         }
         Node::IsNull(c, neg) => {
@@ -313,6 +324,7 @@ fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
             args.push(Arg::Scalar(take(v)));
         }
         Node::Contains(_, v, _) => args.push(Arg::Scalar(render::element_param(dialect, take(v)))),
+        Node::ArraySet(_, _, _, v) | Node::ArrayLen(_, _, v) => args.push(Arg::Scalar(take(v))),
         Node::IsNull(..) => {}
         Node::Like(_, pattern, _) => args.push(Arg::Scalar(Value::Text(std::mem::take(pattern)))),
         Node::In(_, values, _) => {
@@ -348,6 +360,8 @@ fn skeleton(dialect: Dialect, node: &Node, next: &mut i64, lists: &mut Vec<bool>
     match node {
         Node::Compare(c, op, _) => Node::Compare(c, *op, marker(false)),
         Node::Contains(c, _, neg) => Node::Contains(c, marker(false), *neg),
+        Node::ArraySet(c, op, elem, _) => Node::ArraySet(c, *op, *elem, marker(false)),
+        Node::ArrayLen(c, op, _) => Node::ArrayLen(c, *op, marker(false)),
         Node::IsNull(..) => node.clone(),
         Node::Like(c, _, neg) => {
             // A text marker: the pattern must stay a bound text value.

@@ -15,4 +15,7 @@ fn main() {
     let _ = Post::WEIGHTS.contains(1.0f64);
     // The element type must be the array's.
     let _ = Post::TAGS.contains(3i64);
+    // Set filters and lengths are for arrays too.
+    let _ = Post::TAGS.overlaps([1i64, 2]);
+    let _ = Post::ID.len().gt(2);
 }
