@@ -225,6 +225,7 @@ impl Database {
     /// The DDL `create_all` would run, without running it.
     pub fn create_all_sql(&self, entities: &[&'static EntityMeta]) -> Result<Vec<String>> {
         let ordered = dependency_order(entities)?;
+        ddl::check_enum_types(entities)?;
         // PostgreSQL's enum types first: the tables' columns use them.
         let mut sql: Vec<String> = ddl::enum_types(entities)
             .into_iter()

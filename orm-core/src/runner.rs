@@ -25,7 +25,7 @@ use crate::model::column::Direction;
 use crate::row::RowSet;
 use crate::sql::Statement;
 use crate::telemetry::{Stats, observe};
-use crate::value::compare;
+use crate::value::{EnumType, Value, compare};
 
 /// Runs statements somewhere, recording each in the right counters.
 pub(crate) trait Runner: Send {
@@ -102,7 +102,9 @@ pub(crate) struct Prepared {
     pub(crate) statements: Vec<Statement>,
     /// How to order the combined rows of split statements again: column
     /// positions and directions (empty: keep the order they came in).
-    pub(crate) resort: Vec<(usize, Direction)>,
+    /// Column, direction, and the enum type a column of labels sorts by
+    /// (PostgreSQL and MySQL order an enum by declaration, not by text).
+    pub(crate) resort: Vec<(usize, Direction, Option<&'static EnumType>)>,
     pub(crate) nulls_last: bool,
     /// The tables the statements read (what invalidates a cached result).
     pub(crate) tables: Vec<Cow<'static, str>>,
@@ -157,8 +159,13 @@ impl Prepared {
             set.rows.sort_by(|a, b| {
                 self.resort
                     .iter()
-                    .map(|&(i, d)| {
-                        let o = compare(&a[i], &b[i], nulls_last);
+                    .map(|&(i, d, labels)| {
+                        let o = match labels {
+                            Some(ty) => {
+                                compare(&by_label(ty, &a[i]), &by_label(ty, &b[i]), nulls_last)
+                            }
+                            None => compare(&a[i], &b[i], nulls_last),
+                        };
                         if d == Direction::Desc { o.reverse() } else { o }
                     })
                     .find(|o| o.is_ne())
@@ -166,6 +173,17 @@ impl Prepared {
             });
         }
         set
+    }
+}
+
+/// A decoded label as the enum value it is (the backends return text;
+/// an enum value is an address and an index: nothing is copied).
+fn by_label<'v>(ty: &'static EnumType, v: &'v Value) -> Cow<'v, Value> {
+    match v {
+        Value::Text(t) => ty
+            .index_of(t)
+            .map_or(Cow::Borrowed(v), |i| Cow::Owned(Value::Enum(ty, i))),
+        other => Cow::Borrowed(other),
     }
 }
 

@@ -1033,6 +1033,8 @@ pub(crate) fn compare(a: &Value, b: &Value, nulls_last: bool) -> std::cmp::Order
         (V::Date(x), V::Date(y)) => x.cmp(y),
         (V::Time(x), V::Time(y)) => x.cmp(y),
         (V::Uuid(x), V::Uuid(y)) => x.cmp(y),
+        // By declaration, as PostgreSQL and MySQL order an enum column.
+        (V::Enum(t, x), V::Enum(u, y)) => t.name.cmp(u.name).then(x.cmp(y)),
         // Decimals, and u64 values (integers up to i64::MAX, decimals past it).
         (V::Decimal(x), V::Decimal(y)) => x.cmp(y),
         (V::Decimal(x), _) if b.as_i64().is_some() => {

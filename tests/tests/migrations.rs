@@ -331,11 +331,12 @@ async fn round_trip(
     Ok(made.changes)
 }
 
-/// A job table whose state is a native enum (`mg_state`) through three
-/// versions: labels added in the middle and at the end (with a new
-/// column of the type), then one removed and the rest reordered.
+/// A job table whose state is a native enum (`mg_state`) through four
+/// versions: labels added in the middle and at the end (with new columns
+/// of the type, one NOT NULL with a new label as its default), then one
+/// removed and the rest reordered, then the type renamed.
 macro_rules! job_version {
-    ($name:ident, [$($label:ident),*] $(, $extra:ident)?) => {
+    ($name:ident, $type_name:tt, [$($label:ident),*] $(, $extra:ident, $default:tt)?) => {
         // Lowercase variants: the labels are their names.
         #[allow(non_camel_case_types, dead_code)]
         mod $name {
@@ -343,7 +344,7 @@ macro_rules! job_version {
             use orm_core::prelude::*;
 
             #[derive(Debug, Clone, Copy, PartialEq, ColumnValue)]
-            #[column_value(native_enum = "mg_state")]
+            #[column_value(native_enum = $type_name)]
             pub enum State {
                 $($label),*
             }
@@ -353,7 +354,11 @@ macro_rules! job_version {
                 #[key(auto)]
                 pub id: i64,
                 pub state: State,
-                $(pub $extra: Option<State>,)?
+                $(
+                    pub $extra: Option<State>,
+                    #[column(default = $default)]
+                    pub stage: State,
+                )?
             }
 
             pub fn all() -> Vec<&'static EntityMeta> {
@@ -363,9 +368,16 @@ macro_rules! job_version {
     };
 }
 
-job_version!(e1, [queued, done]);
-job_version!(e2, [queued, running, done, failed], previous);
-job_version!(e3, [done, queued, failed], previous);
+job_version!(e1, "mg_state", [queued, done]);
+job_version!(
+    e2,
+    "mg_state",
+    [queued, running, done, failed],
+    previous,
+    "'running'"
+);
+job_version!(e3, "mg_state", [done, queued, failed], previous, "'failed'");
+job_version!(e4, "mg_phase", [done, queued, failed], previous, "'failed'");
 
 /// Ten rows, 0-9 (MariaDB stops a recursive CTE at 1,000 iterations).
 const DIGITS: &str = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
@@ -432,11 +444,16 @@ backend_tests! {
         db.execute_sql(ph(d, "INSERT INTO mg_jobs (state, previous) VALUES (?, ?)"), vec![orm_core::ColumnValue::to_value(&e2::State::running), orm_core::ColumnValue::to_value(&e2::State::failed)]).await?;
         let mut session = db.session();
         let jobs = session.query::<e2::Job>().order_by(e2::Job::ID.asc()).all().await?;
-        let got: Vec<(e2::State, Option<e2::State>)> = jobs.iter().map(|j| (j.read().state, j.read().previous)).collect();
-        assert_eq!(got, [(e2::State::done, None), (e2::State::running, Some(e2::State::failed))]);
+        let got: Vec<(e2::State, Option<e2::State>, e2::State)> = jobs.iter().map(|j| (j.read().state, j.read().previous, j.read().stage)).collect();
+        assert_eq!(
+            got,
+            [(e2::State::done, None, e2::State::running), (e2::State::running, Some(e2::State::failed), e2::State::running)],
+            "the old row has the new label as its default"
+        );
         session.commit().await?;
         drop(session);
         db.execute_sql("DELETE FROM mg_jobs WHERE state = 'running'".to_string(), vec![]).await?;
+        db.execute_sql("UPDATE mg_jobs SET stage = 'queued'".to_string(), vec![]).await?;
 
         // A label removed: destructive, so an opt-in; the rows that hold
         // kept labels survive the type's replacement.
@@ -452,6 +469,32 @@ backend_tests! {
         let jobs = session.query::<e3::Job>().filter(e3::Job::STATE.eq(e3::State::done)).all().await?;
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].read().state, e3::State::done);
+        session.commit().await?;
+        drop(session);
+        // Sorted as declared now: done < queued.
+        if d != Dialect::Sqlite {
+            db.execute_sql(ph(d, "INSERT INTO mg_jobs (state) VALUES (?)"), vec![orm_core::ColumnValue::to_value(&e3::State::queued)]).await?;
+            let mut session = db.session();
+            let sorted = session.query::<e3::Job>().order_by(e3::Job::STATE.desc()).all().await?;
+            assert_eq!(sorted.iter().map(|j| j.read().state).collect::<Vec<_>>(), [e3::State::queued, e3::State::done]);
+            assert_eq!(sorted[0].read().stage, e3::State::failed, "the new default");
+            session.commit().await?;
+        }
+
+        // The type renamed (PostgreSQL; MySQL's and SQLite's enums have no
+        // name): its columns convert through text, defaults kept. (A
+        // change of a column's type is flagged: the diff does not compare
+        // the two types' labels.)
+        if d == Dialect::Postgres {
+            let changes = round_trip(&db, &dir, &e3::all(), &e4::all(), opt_in).await?;
+            let s = summary(&changes);
+            assert_eq!(s[0], "create enum type mg_phase (done, queued, failed)", "{s:#?}");
+            assert_eq!(s.last().map(String::as_str), Some("drop enum type mg_state"), "{s:#?}");
+        } else {
+            assert!(db.migrator(dir.path())?.entities(&e4::all()).check().await?.is_empty());
+        }
+        let mut session = db.session();
+        assert_eq!(session.query::<e4::Job>().filter(e4::Job::STATE.eq(e4::State::done)).count().await?, 1);
         session.commit().await?;
         drop(session);
 

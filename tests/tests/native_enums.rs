@@ -35,6 +35,17 @@ pub struct Ticket {
     pub escalated: Option<Priority>,
 }
 
+/// One slot per owner and priority (a conflict target with an enum in it).
+#[entity(table = "ne_slots", unique(owner, kind))]
+#[derive(Debug, Clone)]
+pub struct Slot {
+    #[key(auto)]
+    pub id: i64,
+    pub owner: i64,
+    pub kind: Priority,
+    pub n: i64,
+}
+
 fn ticket(code: &str, priority: Priority, escalated: Option<Priority>) -> Ticket {
     Ticket {
         id: 0,
@@ -276,6 +287,31 @@ backend_tests! {
         Ok(())
     }
 
+    async fn one_type_name_with_two_label_lists_is_refused(db) {
+        #[derive(Debug, Clone, Copy, PartialEq, ColumnValue)]
+        #[column_value(native_enum = "ne_priority")]
+        pub enum Other {
+            Low,
+            Urgent,
+        }
+        #[entity(table = "ne_other")]
+        pub struct Flag {
+            #[key(auto)]
+            pub id: i64,
+            pub level: Other,
+        }
+        let err = db.create_all(&[Ticket::schema(), Flag::schema()]).await.unwrap_err();
+        match &err {
+            Error::Schema { entity, message, .. } => {
+                assert_eq!(*entity, "Flag");
+                assert!(message.contains("ne_priority") && message.contains("Urgent"), "{message}");
+            }
+            other => panic!("expected a schema error, got {other:?}"),
+        }
+        assert!(db.fetch_sql("SELECT * FROM ne_tickets", vec![]).await.is_err(), "nothing was created");
+        Ok(())
+    }
+
     async fn the_sql_type_names_the_enum_type(db) {
         let SqlType::Enum(ty) = <Priority as orm_core::ColumnValue>::SQL_TYPE else {
             panic!("a native enum's SQL type");
@@ -291,6 +327,88 @@ backend_tests! {
             Dialect::MySql => assert!(sql[0].contains("`priority` ENUM('Low','it''s so-so','High') NOT NULL"), "{sql:?}"),
             _ => assert!(sql[0].contains("CHECK (\"priority\" IN ('Low', 'it''s so-so', 'High'))"), "{sql:?}"),
         }
+        Ok(())
+    }
+}
+
+backend_tests! {
+    async fn comparisons_long_lists_pages_and_upserts_follow_the_database_order(db) {
+        db.create_all(&[Ticket::schema(), Slot::schema()]).await?;
+        db.templates().set_mode(TemplateMode::Paranoid);
+        let mut s = db.session();
+        s.add(ticket("a", Priority::Low, None));
+        s.add(ticket("b", Priority::Medium, None));
+        s.add(ticket("c", Priority::High, None));
+        s.commit().await?;
+        let sqlite = db.dialect() == Dialect::Sqlite;
+        // `>` as the database orders the column: by declaration on the
+        // servers (MySQL compares the label's index), by text on SQLite
+        // ("High" < "Low" < "it's so-so").
+        let above = codes(&mut s, Ticket::PRIORITY.gt(Priority::Low)).await?;
+        assert_eq!(above, if sqlite { vec!["b"] } else { vec!["b", "c"] });
+        let below = codes(&mut s, Ticket::PRIORITY.le(Priority::Medium)).await?;
+        assert_eq!(below, if sqlite { vec!["a", "b", "c"] } else { vec!["a", "b"] });
+
+        // A list past every bind limit, repeating its values: each row
+        // once, and ORDER BY kept across the split statements.
+        let long: Vec<Priority> = (0..70_000).map(|i| if i % 2 == 0 { Priority::High } else { Priority::Medium }).collect();
+        assert_eq!(s.query::<Ticket>().filter(Ticket::PRIORITY.is_in(long.clone())).count().await?, 2);
+        let sorted = s.query::<Ticket>().filter(Ticket::PRIORITY.is_in(long.clone())).order_by(Ticket::PRIORITY.desc()).all().await?;
+        let sorted: Vec<String> = sorted.iter().map(|t| t.read().code.clone()).collect();
+        assert_eq!(sorted, if sqlite { ["b", "c"] } else { ["c", "b"] }, "the database's order");
+        assert_eq!(codes(&mut s, Ticket::PRIORITY.not_in(long)).await?, ["a"]);
+        // Split by another list (codes), ordered by the enum: the merged
+        // rows are sorted as the database sorts the column.
+        let many: Vec<String> = ["a", "b", "c"].into_iter().map(String::from).chain((0..70_000).map(|i| format!("x{i}"))).collect();
+        let before = s.stats().statements();
+        let sorted = s.query::<Ticket>().filter(Ticket::CODE.is_in(many)).order_by(Ticket::PRIORITY.desc()).all().await?;
+        let statements = s.stats().statements() - before;
+        let sorted: Vec<String> = sorted.iter().map(|t| t.read().code.clone()).collect();
+        assert_eq!(sorted, if sqlite { ["b", "a", "c"] } else { ["c", "b", "a"] }, "the database's order ({statements} statements)");
+
+        // Upserts matched on an enum column come back as their own rows.
+        let first = s
+            .upsert([
+                Slot { id: 0, owner: 1, kind: Priority::Low, n: 1 },
+                Slot { id: 0, owner: 1, kind: Priority::High, n: 2 },
+            ])
+            .on(Slot::OWNER)
+            .on(Slot::KIND)
+            .run()
+            .await?;
+        let got: Vec<(Priority, i64)> = first.iter().map(|h| (h.read().kind, h.read().n)).collect();
+        assert_eq!(got, [(Priority::Low, 1), (Priority::High, 2)]);
+        let again = s
+            .upsert([
+                Slot { id: 0, owner: 1, kind: Priority::High, n: 20 },
+                Slot { id: 0, owner: 1, kind: Priority::Medium, n: 30 },
+            ])
+            .on(Slot::OWNER)
+            .on(Slot::KIND)
+            .run()
+            .await?;
+        let got: Vec<(Priority, i64)> = again.iter().map(|h| (h.read().kind, h.read().n)).collect();
+        assert_eq!(got, [(Priority::High, 20), (Priority::Medium, 30)]);
+        s.commit().await?;
+
+        // Keyset pages by the enum column: every row once, in order.
+        let mut s = db.session();
+        let mut after = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = s.query::<Slot>().filter(Slot::OWNER.eq(1)).page_after(Slot::KIND, after, 1).await?;
+            seen.extend(page.items.iter().map(|h| h.read().kind));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let expected = if sqlite {
+            vec![Priority::High, Priority::Low, Priority::Medium]
+        } else {
+            vec![Priority::Low, Priority::Medium, Priority::High]
+        };
+        assert_eq!(seen, expected);
         Ok(())
     }
 }

@@ -131,6 +131,12 @@ backend_tests! {
             let mut third = db.session();
             let seqs: Vec<u64> = third.query::<Event>().order_by(Event::ID.asc()).all().await?.iter().map(|e| e.read().seq).collect();
             assert_eq!(seqs, [6, i64::MAX as u64 - 1, u64::MAX - 1]);
+            // A list past the bind limit (split on MySQL, where decimals do
+            // not travel as JSON), ordered across its statements as numbers,
+            // also past i64::MAX.
+            let list: Vec<u64> = [6, i64::MAX as u64 - 1, u64::MAX - 1].into_iter().chain(1_000..71_000).collect();
+            let sorted: Vec<u64> = third.query::<Event>().filter(Event::SEQ.is_in(list)).order_by(Event::SEQ.desc()).all().await?.iter().map(|e| e.read().seq).collect();
+            assert_eq!(sorted, [u64::MAX - 1, i64::MAX as u64 - 1, 6]);
             // Their sum passes u64 itself: exact, as a decimal.
             let sum = third.query::<Event>().select((Event::SEQ.sum(),)).first().await?;
             let expected = rust_decimal::Decimal::from(6u64) + rust_decimal::Decimal::from(i64::MAX as u64 - 1) + rust_decimal::Decimal::from(u64::MAX - 1);

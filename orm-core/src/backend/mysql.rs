@@ -207,7 +207,9 @@ fn decode(row: &MySqlRow, plan: &[Cell]) -> Result<Vec<Value>> {
                 let n = get!(u64);
                 match i64::try_from(n) {
                     Ok(v) => Value::I64(v),
-                    Err(_) => Value::Text(n.to_string()),
+                    // Past i64: an exact decimal, which sorts and compares as the
+                    // number it is (as text, 10 would sort before 9).
+                    Err(_) => Value::Decimal(rust_decimal::Decimal::from(n)),
                 }
             }
             Cell::F32 => Value::F32(get!(f32)),

@@ -246,7 +246,9 @@ fn decode(cell: mysql::Cell, value: my::Value, name: &str) -> Result<Value> {
         (Cell::Signed, my::Value::Int(n)) => Value::I64(n),
         (Cell::Signed | Cell::Unsigned, my::Value::UInt(n)) => match i64::try_from(n) {
             Ok(v) => Value::I64(v),
-            Err(_) => Value::Text(n.to_string()),
+            // Past i64: an exact decimal, which sorts and compares as the
+            // number it is (as text, 10 would sort before 9).
+            Err(_) => Value::Decimal(rust_decimal::Decimal::from(n)),
         },
         (Cell::Unsigned, my::Value::Int(n)) => Value::I64(n),
         (Cell::F32, my::Value::Float(f)) => Value::F32(f),

@@ -99,13 +99,16 @@ pub enum Change {
     /// (`ALTER TYPE .. ADD VALUE .. BEFORE/AFTER`).
     AddEnumLabels { from: EnumSchema, to: EnumSchema },
     /// An enum type whose labels were removed or reordered, which
-    /// PostgreSQL cannot alter: the old type renamed away, the new one
-    /// created, `columns` (table, column) converted through text, the old
-    /// type dropped. A row holding a removed label makes it fail.
+    /// PostgreSQL cannot alter: the old type renamed away (`<name>__old`),
+    /// the new one created, the kept `columns` (table, column, default)
+    /// converted through text (a default set aside meanwhile); the old
+    /// type is dropped last ([`Change::DropEnum`]), after the columns the
+    /// migration drops, which keep it until then. A kept row holding a
+    /// removed label makes it fail.
     ReplaceEnum {
         from: EnumSchema,
         to: EnumSchema,
-        columns: Vec<(String, String)>,
+        columns: Vec<(String, String, Option<String>)>,
     },
     /// An enum type no table uses any more, after those tables changed.
     DropEnum(EnumSchema),
@@ -453,13 +456,26 @@ pub fn diff(from: &Schema, to: &Schema, renames: &[Rename]) -> Vec<Change> {
                     to: e.clone(),
                 });
             }
-            Some(old) => enums_first.push(Change::ReplaceEnum {
-                from: old.clone(),
-                to: e.clone(),
-                // Every column of the old type, also one the migration
-                // drops later: the old type can go only when none uses it.
-                columns: from.enum_columns(&e.name),
-            }),
+            Some(old) => {
+                enums_first.push(Change::ReplaceEnum {
+                    from: old.clone(),
+                    to: e.clone(),
+                    // The kept columns, with the default they end with
+                    // (one of the new type's labels).
+                    columns: from
+                        .enum_columns(&e.name)
+                        .into_iter()
+                        .filter_map(|(t, c, _)| {
+                            let kept = to.table(&t)?.column(&c)?;
+                            (kept.sql_type == e.name).then(|| (t, c, kept.default.clone()))
+                        })
+                        .collect(),
+                });
+                enums_last.push(Change::DropEnum(EnumSchema {
+                    name: format!("{}__old", e.name),
+                    labels: old.labels.clone(),
+                }));
+            }
         }
     }
     for old in &from.enums {

@@ -616,6 +616,7 @@ impl Migrator {
     /// when they agree (`migrate check`).
     pub async fn check(&self) -> Result<Vec<Change>> {
         self.need_entities("check")?;
+        crate::sql::ddl::check_enum_types(&self.entities)?;
         let live = self.introspect().await?;
         let want = Schema::of_entities(self.dialect(), &self.entities);
         Ok(diff::diff(
@@ -672,6 +673,7 @@ impl Migrator {
             });
         }
         let d = self.dialect();
+        crate::sql::ddl::check_enum_types(&self.entities)?;
         let live = self.filtered(introspect::schema(&mut conn, d).await?);
         drop(conn);
         let want = self.filtered(Schema::of_entities(d, &self.entities));

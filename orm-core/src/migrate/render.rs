@@ -77,6 +77,7 @@ pub fn render(
         dialect,
         options,
         to,
+        from,
     };
     let rebuilt: Vec<String> = if dialect == Dialect::Sqlite {
         changes
@@ -146,6 +147,8 @@ struct Renderer<'s> {
     options: RenderOptions,
     /// The schema being moved to (for what a change must keep).
     to: &'s Schema,
+    /// The schema moved from (its enum types).
+    from: &'s Schema,
 }
 
 /// Whether `index` starts with the foreign key's columns (so InnoDB can
@@ -425,11 +428,16 @@ impl Renderer<'_> {
                         Some(before) => format!("AFTER {}", literal(before)),
                         None => format!("BEFORE {}", literal(&from.labels[0])),
                     };
-                    out.push(self.step(
+                    let mut step = self.step(
                         change,
                         format!("ALTER TYPE {} ADD VALUE {} {place}", self.q(&to.name), literal(label)),
                         "a brief lock on the type (no table is rewritten)",
-                    ));
+                    );
+                    // A label added in a transaction cannot be used in it
+                    // (a default, a row): committed first, the migration
+                    // running statement by statement.
+                    step.outside_transaction = true;
+                    out.push(step);
                     have.push(label);
                 }
                 out
@@ -440,15 +448,21 @@ impl Renderer<'_> {
                     self.step(change, format!("ALTER TYPE {} RENAME TO {}", self.q(&to.name), self.q(&old)), "a brief lock on the type"),
                     self.step(change, self.create_enum_sql(to, &to.name), "none (a new type)"),
                 ];
-                for (table, column) in columns {
-                    let c = self.q(column);
+                for (table, column, default) in columns {
+                    let (t, c) = (self.q(table), self.q(column));
+                    // A default of the old type cannot be cast: set aside.
+                    if default.is_some() {
+                        out.push(self.step(change, format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"), "ACCESS EXCLUSIVE, brief"));
+                    }
                     out.push(self.step(
                         change,
-                        format!("ALTER TABLE {} ALTER COLUMN {c} TYPE {} USING {c}::text::{}", self.q(table), self.q(&to.name), self.q(&to.name)),
+                        format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {} USING {c}::text::{}", self.q(&to.name), self.q(&to.name)),
                         "ACCESS EXCLUSIVE while the table is rewritten",
                     ));
+                    if let Some(d) = default {
+                        out.push(self.step(change, format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"), "ACCESS EXCLUSIVE, brief"));
+                    }
                 }
-                out.push(self.step(change, format!("DROP TYPE {}", self.q(&old)), "a brief lock on the type"));
                 out
             }
             Change::DropEnum(e) => vec![self.step(change, format!("DROP TYPE {}", self.q(&e.name)), "a brief lock on the type")],
@@ -487,14 +501,34 @@ impl Renderer<'_> {
         }
         match self.dialect {
             Dialect::Postgres => {
+                // An enum has casts to and from text only (one enum type
+                // to another, renamed, goes through text).
+                let enums =
+                    |t: &str| self.to.enum_type(t).is_some() || self.from.enum_type(t).is_some();
+                let via_text = if enums(&from.sql_type) || enums(&to.sql_type) {
+                    "::text"
+                } else {
+                    ""
+                };
+                // A default of an enum type cannot be cast to another
+                // type: set aside while the type changes.
+                let aside =
+                    from.sql_type != to.sql_type && !via_text.is_empty() && from.default.is_some();
+                if aside {
+                    out.push(self.step(
+                        change,
+                        format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"),
+                        "ACCESS EXCLUSIVE, brief",
+                    ));
+                }
                 if from.sql_type != to.sql_type {
                     out.push(self.step(
                         change,
-                        format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {} USING {c}::{}", to.ddl_type, to.ddl_type),
+                        format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {} USING {c}{}::{}", to.ddl_type, via_text, to.ddl_type),
                         "ACCESS EXCLUSIVE while the table is rewritten (none for a varchar widening)",
                     ));
                 }
-                if from.default != to.default {
+                if from.default != to.default || (aside && to.default.is_some()) {
                     let sql = match &to.default {
                         Some(d) => format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"),
                         None => format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"),

@@ -185,13 +185,14 @@ impl Schema {
         self.enums.iter().find(|e| e.name == name)
     }
 
-    /// The columns (table, column) whose type is the enum type `name`.
-    pub fn enum_columns(&self, name: &str) -> Vec<(String, String)> {
+    /// The columns (table, column, default) whose type is the enum type
+    /// `name`.
+    pub fn enum_columns(&self, name: &str) -> Vec<(String, String, Option<String>)> {
         let mut out = Vec::new();
         for t in &self.tables {
             for c in &t.columns {
                 if c.sql_type == name {
-                    out.push((t.name.clone(), c.name.clone()));
+                    out.push((t.name.clone(), c.name.clone(), c.default.clone()));
                 }
             }
         }
@@ -377,11 +378,35 @@ fn association_table(
     }
 }
 
+/// `t` lowercased with its runs of whitespace made one space, outside
+/// string literals: an enum's labels (`enum('Open','x  y')`, SQLite's
+/// CHECK of them) keep their case and spaces, so a change to them is a
+/// change of the type.
+fn outside_quotes(t: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut quoted = false;
+    let mut space = false;
+    for c in t.chars() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        if !quoted && c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        out.push(if quoted { c } else { c.to_ascii_lowercase() });
+    }
+    out
+}
+
 /// A type name as the backend would report it, in one spelling: what
 /// `create_all` writes and what introspection reads compare equal.
 pub fn canonical_type(dialect: Dialect, raw: &str) -> String {
-    let t = raw.trim().to_ascii_lowercase();
-    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = outside_quotes(raw.trim());
     match dialect {
         Dialect::Sqlite => t,
         Dialect::Postgres => {

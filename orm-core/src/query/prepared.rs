@@ -42,14 +42,17 @@ impl<'s, T: Entity> Query<'s, T> {
 
     fn prepared(&self, statements: Vec<crate::sql::Statement>) -> Prepared {
         let meta = T::meta();
+        let declared_order = self.session.dialect() != crate::backend::Dialect::Sqlite;
         let resort = self
             .order
             .iter()
             .filter_map(|(c, d)| {
-                meta.columns
-                    .iter()
-                    .position(|m| m.name == *c)
-                    .map(|i| (i, *d))
+                let i = meta.columns.iter().position(|m| m.name == *c)?;
+                let labels = match meta.columns[i].sql_type {
+                    crate::value::SqlType::Enum(ty) if declared_order => Some(ty),
+                    _ => None,
+                };
+                Some((i, *d, labels))
             })
             .collect();
         Prepared {

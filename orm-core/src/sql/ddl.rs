@@ -92,6 +92,35 @@ pub(crate) fn enum_types(entities: &[&'static EntityMeta]) -> Vec<&'static EnumT
     out
 }
 
+/// Refuses two declarations of one enum type name with different labels
+/// (two Rust enums, one `native_enum = ".."`): one database type has one
+/// list of labels, and the first would silently win.
+pub(crate) fn check_enum_types(entities: &[&'static EntityMeta]) -> crate::error::Result<()> {
+    let mut seen: Vec<(&'static EnumType, &'static str, &'static str)> = Vec::new();
+    for meta in entities {
+        for c in meta.columns {
+            let SqlType::Enum(ty) = c.sql_type else {
+                continue;
+            };
+            if let Some((other, entity, column)) = seen
+                .iter()
+                .find(|(t, ..)| t.name == ty.name && t.labels != ty.labels)
+            {
+                return Err(crate::error::Error::Schema {
+                    entity: meta.name,
+                    relation: None,
+                    message: format!(
+                        "{}.{} declares enum type {} with labels {:?}, {entity}.{column} with {:?}: one database type has one list of labels",
+                        meta.name, c.name, ty.name, ty.labels, other.labels
+                    ),
+                });
+            }
+            seen.push((ty, meta.name, c.name));
+        }
+    }
+    Ok(())
+}
+
 /// PostgreSQL's `CREATE TYPE .. AS ENUM`, skipped when the type exists
 /// (as `create_all` skips a table that exists; there is no `IF NOT
 /// EXISTS` for types). `None` elsewhere: MySQL's ENUM and SQLite's CHECK

@@ -218,7 +218,20 @@ impl Dialect {
     /// PostgreSQL text cannot hold a NUL byte.
     pub fn check_value(self, value: &Value) -> std::result::Result<(), String> {
         if let Value::Array(_, items) = value {
-            return items.iter().try_for_each(|item| self.check_value(item));
+            for item in items {
+                self.check_value(item)?;
+                // Outside PostgreSQL an array is JSON, which has no
+                // infinity (SQLite stores an infinite float itself).
+                let infinite = match *item {
+                    Value::F32(f) => f.is_infinite(),
+                    Value::F64(f) => f.is_infinite(),
+                    _ => false,
+                };
+                if infinite && self != Dialect::Postgres {
+                    return Err("an infinite element: a JSON array cannot hold it".to_string());
+                }
+            }
+            return Ok(());
         }
         let refuses = &self.spec().refuses;
         let float = match *value {

@@ -462,7 +462,11 @@ fn condition(node: &Node, dialect: Dialect) -> Condition {
 
 fn expr(node: &Node, dialect: Dialect) -> Expr {
     match node {
-        Node::Compare(col, op, v) => compare(Expr::col(*col), *op, Expr::val(to_sea(v))),
+        Node::Compare(col, op, v) => compare(
+            Expr::col(*col),
+            *op,
+            Expr::val(to_sea(&compared(dialect, *op, v.clone()))),
+        ),
         Node::InSub(col, sub, negated) => Expr::col(*col).binary(
             if *negated {
                 BinOper::NotIn
@@ -1148,6 +1152,19 @@ fn any_array(dialect: Dialect, col: &'static str, array: sea_query::Value, negat
     Expr::cust_with_values(format!("{} {op}", quote(dialect, col)), [array])
 }
 
+/// The value a comparison binds. MySQL orders an ENUM column by its
+/// index but compares it with text as text: `<`, `>` .. bind the label's
+/// 1-based index, which MySQL compares with the column's (equality keeps
+/// the label, which an index on the column serves).
+pub(crate) fn compared(dialect: Dialect, op: CmpOp, v: Value) -> Value {
+    match (dialect, op, v) {
+        (Dialect::MySql, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, Value::Enum(_, i)) => {
+            Value::I64(i64::from(i) + 1)
+        }
+        (_, _, v) => v,
+    }
+}
+
 fn to_sea(v: &Value) -> sea_query::Value {
     use sea_query::Value as S;
     match v {
@@ -1280,10 +1297,15 @@ mod enums {
 
     /// Runs `f` with enum values rendered as their labels' text literals.
     pub(super) fn inline<T>(f: impl FnOnce() -> T) -> T {
-        let before = INLINE.with(|i| i.replace(true));
-        let out = f();
-        INLINE.with(|i| i.set(before));
-        out
+        /// Restores the mode, also when `f` panics.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                INLINE.with(|i| i.set(self.0));
+            }
+        }
+        let _restore = Restore(INLINE.with(|i| i.replace(true)));
+        f()
     }
 
     fn index(ty: &'static EnumType) -> u32 {

@@ -320,7 +320,8 @@ fn take_args(dialect: Dialect, node: &mut Node, args: &mut Vec<Arg<Value>>) {
         Node::In(_, values, _) if render::as_array(dialect, values) => {
             args.push(Arg::Scalar(render::array_of(&std::mem::take(values))));
         }
-        Node::InArray(_, v, _) | Node::InJson(_, v, _, _) | Node::Compare(_, _, v) => {
+        Node::Compare(_, op, v) => args.push(Arg::Scalar(render::compared(dialect, *op, take(v)))),
+        Node::InArray(_, v, _) | Node::InJson(_, v, _, _) => {
             args.push(Arg::Scalar(take(v)));
         }
         Node::Contains(_, v, _) => args.push(Arg::Scalar(render::element_param(dialect, take(v)))),

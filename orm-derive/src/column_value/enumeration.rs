@@ -60,11 +60,40 @@ pub fn expand(
         }
         variants.push((&variant.ident, stored));
     }
+    if storage == Some(Storage::Native) {
+        native_labels(&data.variants, &variants, errors);
+    }
     match (storage, &attrs.native_name) {
         (Some(Storage::Text), _) => text(ident, &variants, krate),
         (Some(Storage::Integer), _) => integer(ident, &variants, krate),
         (Some(Storage::Native), Some(name)) => native(ident, name, &variants, krate),
         _ => TokenStream::new(),
+    }
+}
+
+/// Labels a database enum type can hold as written: MariaDB strips an
+/// ENUM label's trailing spaces, and the ORM's DDL quotes labels in a
+/// `$orm$` block; values travel as a 16-bit index.
+fn native_labels(
+    declared: &syn::punctuated::Punctuated<syn::Variant, syn::Token![,]>,
+    variants: &[(&Ident, String)],
+    errors: &mut Errors,
+) {
+    if variants.len() >= usize::from(u16::MAX) {
+        errors.spanned(
+            &declared[0].ident,
+            "a database enum holds fewer than 65,535 labels",
+        );
+    }
+    for (ident, label) in variants {
+        if label.is_empty() || label.ends_with(' ') || label.contains("$orm$") || label.len() > 63 {
+            errors.spanned(
+                ident,
+                format!(
+                    "`{ident}` is stored as {label:?}: a database enum label is 1 to 63 bytes, without trailing spaces (MariaDB drops them) or `$orm$`"
+                ),
+            );
+        }
     }
 }
 

@@ -128,12 +128,67 @@ fn native_type_name(name: &syn::LitStr, errors: &mut Errors) {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && text.len() <= 63;
+    // PostgreSQL's own types (pg_catalog comes first in the search path):
+    // a column declared with one of these names would get the built-in.
+    const BUILT_IN: &[&str] = &[
+        "bit",
+        "bool",
+        "boolean",
+        "box",
+        "bytea",
+        "char",
+        "cidr",
+        "circle",
+        "date",
+        "decimal",
+        "float4",
+        "float8",
+        "inet",
+        "int",
+        "int2",
+        "int4",
+        "int8",
+        "integer",
+        "interval",
+        "json",
+        "jsonb",
+        "line",
+        "lseg",
+        "macaddr",
+        "macaddr8",
+        "money",
+        "name",
+        "numeric",
+        "oid",
+        "path",
+        "point",
+        "polygon",
+        "real",
+        "record",
+        "smallint",
+        "text",
+        "time",
+        "timestamp",
+        "timestamptz",
+        "timetz",
+        "tsquery",
+        "tsvector",
+        "uuid",
+        "varbit",
+        "varchar",
+        "xml",
+    ];
     if !plain {
         errors.spanned(
             name,
             format!(
                 "the enum type's name must be a plain lowercase SQL identifier (a-z, 0-9, _, at most 63 characters): \"{text}\""
             ),
+        );
+    } else if BUILT_IN.contains(&text.as_str()) {
+        errors.spanned(
+            name,
+            format!("\"{text}\" is a PostgreSQL type of its own; name the enum type differently (e.g. \"{text}_kind\")"),
         );
     }
 }

@@ -29,4 +29,18 @@ pub enum Color {
     Blue,
 }
 
+// PostgreSQL's own type; a label MariaDB would change.
+#[derive(ColumnValue)]
+#[column_value(native_enum = "point")]
+pub enum Shape {
+    Dot,
+}
+
+#[derive(ColumnValue)]
+#[column_value(native_enum = "spacing")]
+pub enum Spacing {
+    #[column_value(rename = "wide ")]
+    Wide,
+}
+
 fn main() {}
