@@ -219,10 +219,10 @@ pub use orm_derive::{ColumnValue, FromRow, entity, fields};
 pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
 pub use query::{
-    Agg, Case, CountRows, FromBoth, FromLeft, FromRight, Having, Item, Join, JoinHaving, JoinItem,
-    JoinList, JoinSelect, Labeled, Outer, Page, Param, Query, STREAM_CHUNK, Select, SelectItem,
-    SelectList, Shape, Side, Statement, Subquery, Summable, Synchronize, TemplateOptions,
-    Uncorrelated, Upsert,
+    Agg, Also, Case, CountRows, FromBoth, FromLeft, FromRight, FromSecond, FromThird, Having, Item,
+    Join, JoinHaving, JoinItem, JoinList, JoinSelect, Joined, Labeled, OnColumn, Outer, Page,
+    Param, Query, STREAM_CHUNK, Select, SelectItem, SelectList, Shape, Side, Statement, Subquery,
+    Summable, Synchronize, TemplateOptions, Uncorrelated, Upsert,
 };
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use row::{FromRow, Row, RowSet};

@@ -1,5 +1,5 @@
-//! Typed selects over two joined entities: columns, expressions and
-//! aggregates of either side into tuples, with `GROUP BY`, `HAVING`,
+//! Typed selects over two or three joined entities: columns, expressions
+//! and aggregates of any side into tuples, with `GROUP BY`, `HAVING`,
 //! `ORDER BY` and a limit (SQLAlchemy's `select(Account.bid,
 //! func.sum(History.delta)).join(Account, History.aid == Account.aid)
 //! .group_by(Account.bid)`).
@@ -51,6 +51,15 @@
 //!   (unqualified names cannot clash with the other side's), and every
 //!   backend's planner merges such derived tables into the join. The
 //!   query's own limit, offset and order apply to the joined rows.
+//! - **A third entity** joins on a column of either earlier one
+//!   ([`Join::then_join_on`]: a chain `Sale -> Shop -> Region` or a star
+//!   `Sale -> Shop, Sale -> Product`). The joined side is then
+//!   [`Also<B, C>`](Also), whose items carry the markers [`FromSecond`] and
+//!   [`FromThird`] (aliases `r` and `s`), inferred the same way; each side
+//!   keeps its own derived table and filter (`filter_joined` /
+//!   `filter_second`, `filter_third`). Four or more entities are not
+//!   offered: the markers would grow per arity, and past three a report
+//!   reads better as two steps or raw SQL mapped by name.
 //! - **A LEFT JOIN's right side may be missing**: its columns are NULL
 //!   there, so read them as `Option` items ([`Column::nullable`]) or
 //!   through aggregates, which already are (`COUNT(col)` counts 0).
@@ -67,11 +76,12 @@ use crate::error::{Error, Result};
 use crate::model::column::{CmpOp, Column, Comparable, Direction, Filter, Node};
 use crate::model::entity::Entity;
 use crate::model::expr::ExprNode;
+use crate::model::meta::EntityMeta;
 use crate::model::relation::{Relation, RelationKind};
 use crate::query::Query;
 use crate::query::select::{Agg, Having, Labeled, SelectItem};
 use crate::row::Row;
-use crate::sql::render::{self, JoinSide, JoinSpec};
+use crate::sql::render::{self, JoinSide, JoinSpec, JoinStep};
 use crate::sql::templated::{self, Parts};
 use crate::value::ColumnValue;
 use orm_cache::template::ShapeKey;
@@ -80,6 +90,8 @@ use orm_cache::template::ShapeKey;
 const LEFT: &str = "l";
 /// The alias of the joined entity.
 const RIGHT: &str = "r";
+/// The alias of a third entity ([`Join::then_join_on`]).
+const THIRD: &str = "s";
 
 /// Marks an item of the query's own entity (see [`JoinItem`]).
 #[derive(Debug)]
@@ -102,6 +114,73 @@ impl Side for FromRight {
     const ALIAS: &'static str = RIGHT;
 }
 
+/// Marks an item of the first joined entity of a three-entity join
+/// ([`Also`]).
+#[derive(Debug)]
+pub enum FromSecond {}
+/// Marks an item of the third entity of a join ([`Also`]).
+#[derive(Debug)]
+pub enum FromThird {}
+
+impl Side for FromSecond {
+    const ALIAS: &'static str = RIGHT;
+}
+
+impl Side for FromThird {
+    const ALIAS: &'static str = THIRD;
+}
+
+/// What a query's entity is joined with: one entity, or two ([`Also`]).
+pub trait Joined: 'static {
+    /// The joined entities' tables and aliases, in join order.
+    #[doc(hidden)]
+    fn sides() -> Vec<(&'static EntityMeta, &'static str)>;
+}
+
+impl<E: Entity> Joined for E {
+    fn sides() -> Vec<(&'static EntityMeta, &'static str)> {
+        vec![(E::meta(), RIGHT)]
+    }
+}
+
+/// Two entities joined to a query's own: `B` first, then `C`
+/// ([`Join::then_join_on`]). Items of `B` and `C` are read as
+/// [`FromSecond`] and [`FromThird`], inferred like a two-entity join's.
+pub struct Also<B, C>(PhantomData<fn() -> (B, C)>);
+
+impl<B: Entity, C: Entity> Joined for Also<B, C> {
+    fn sides() -> Vec<(&'static EntityMeta, &'static str)> {
+        vec![(B::meta(), RIGHT), (C::meta(), THIRD)]
+    }
+}
+
+/// A column the next entity of a join is joined on: of the query's
+/// entity or of the one joined before (`S` inferred).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a column of `{L}` or `{R}`, the entities this join extends",
+    label = "not a column of `{L}` or `{R}`"
+)]
+pub trait OnColumn<L, R, S> {
+    /// The column's Rust type.
+    type Of;
+    #[doc(hidden)]
+    fn side_column(&self) -> (&'static str, &'static str);
+}
+
+impl<L, R, A> OnColumn<L, R, FromLeft> for Column<L, A> {
+    type Of = A;
+    fn side_column(&self) -> (&'static str, &'static str) {
+        (LEFT, self.name())
+    }
+}
+
+impl<L, R, A> OnColumn<L, R, FromRight> for Column<R, A> {
+    type Of = A;
+    fn side_column(&self) -> (&'static str, &'static str) {
+        (RIGHT, self.name())
+    }
+}
+
 /// An item of a select over `L` joined with `R`: a [`SelectItem`] of
 /// either, `S` saying which (inferred, never written).
 #[diagnostic::on_unimplemented(
@@ -120,24 +199,33 @@ pub trait JoinItem<L, R, S> {
     }
 }
 
-impl<L, R, I: SelectItem<L>> JoinItem<L, R, FromLeft> for I {
-    type Out = I::Out;
-    fn side_expr(&self) -> (&'static str, ExprNode) {
-        (LEFT, self.expr())
-    }
-    fn side_label(&self) -> Option<&'static str> {
-        self.label_of()
-    }
+/// Each side's items and HAVING terms: a [`SelectItem`] (a [`Having`])
+/// of that side's entity, read under the side's alias.
+macro_rules! side_items {
+    ($(impl<$($g:ident),+> $entity:ident in $joined:ty => $marker:ident;)*) => {$(
+        impl<$($g,)+ I: SelectItem<$entity>> JoinItem<L, $joined, $marker> for I {
+            type Out = I::Out;
+            fn side_expr(&self) -> (&'static str, ExprNode) {
+                (<$marker as Side>::ALIAS, self.expr())
+            }
+            fn side_label(&self) -> Option<&'static str> {
+                self.label_of()
+            }
+        }
+
+        impl<$($g),+> JoinHaving<L, $joined, $marker> for Having<$entity> {
+            fn side_term(self) -> (&'static str, Having<()>) {
+                (<$marker as Side>::ALIAS, self.erase())
+            }
+        }
+    )*};
 }
 
-impl<L, R, I: SelectItem<R>> JoinItem<L, R, FromRight> for I {
-    type Out = I::Out;
-    fn side_expr(&self) -> (&'static str, ExprNode) {
-        (RIGHT, self.expr())
-    }
-    fn side_label(&self) -> Option<&'static str> {
-        self.label_of()
-    }
+side_items! {
+    impl<L, R> L in R => FromLeft;
+    impl<L, R> R in R => FromRight;
+    impl<L, B, C> B in Also<B, C> => FromSecond;
+    impl<L, B, C> C in Also<B, C> => FromThird;
 }
 
 /// Marks an item of neither side in particular ([`CountRows`]).
@@ -226,18 +314,6 @@ pub trait JoinHaving<L, R, S> {
     fn side_term(self) -> (&'static str, Having<()>);
 }
 
-impl<L, R> JoinHaving<L, R, FromLeft> for Having<L> {
-    fn side_term(self) -> (&'static str, Having<()>) {
-        (LEFT, self.erase())
-    }
-}
-
-impl<L, R> JoinHaving<L, R, FromRight> for Having<R> {
-    fn side_term(self) -> (&'static str, Having<()>) {
-        (RIGHT, self.erase())
-    }
-}
-
 /// The select list of a join: a tuple of up to eight [`JoinItem`]s.
 pub trait JoinList<L, R, S> {
     /// The tuple of their Rust types.
@@ -278,14 +354,33 @@ join_list!(A SA 0, B SB 1, C SC 2, D SD 3, F SF 4, G SG 5);
 join_list!(A SA 0, B SB 1, C SC 2, D SD 3, F SF 4, G SG 5, H SH 6);
 join_list!(A SA 0, B SB 1, C SC 2, D SD 3, F SF 4, G SG 5, H SH 6, I SI 7);
 
-/// The query's entity `L` joined with `R` on an ON clause, before its
-/// select list is given ([`Join::select`]).
-pub struct Join<'s, L: Entity, R: Entity> {
+/// The query's entity `L` joined with `R` (an entity, or two:
+/// [`Also`]) on ON clauses, before its select list is given
+/// ([`Join::select`]).
+pub struct Join<'s, L: Entity, R: Joined> {
     query: Query<'s, L>,
-    outer: bool,
-    on: Vec<(&'static str, &'static str)>,
-    right_filter: Option<Node>,
+    /// Per joined entity: LEFT or INNER, and its ON pairs (an earlier
+    /// side's alias and column, its own column).
+    steps: Vec<(bool, Vec<OnPair>)>,
+    /// Per joined entity, its own filter.
+    filters: Vec<Option<Node>>,
     _marker: PhantomData<fn() -> R>,
+}
+
+/// One pair of an ON clause: an earlier side's alias and column, the
+/// joined side's column.
+type OnPair = (&'static str, &'static str, &'static str);
+
+/// `filter` ANDed onto `slot`.
+fn and_into(slot: &mut Option<Node>, filter: Node) {
+    *slot = Some(match slot.take() {
+        None => filter,
+        Some(Node::And(mut all)) => {
+            all.push(filter);
+            Node::And(all)
+        }
+        Some(first) => Node::And(vec![first, filter]),
+    });
 }
 
 impl<'s, L: Entity> Query<'s, L> {
@@ -330,9 +425,8 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
     fn new(query: Query<'s, L>, outer: bool, on: Vec<(&'static str, &'static str)>) -> Self {
         Join {
             query,
-            outer,
-            on,
-            right_filter: None,
+            steps: vec![(outer, on.into_iter().map(|(a, b)| (LEFT, a, b)).collect())],
+            filters: vec![None],
             _marker: PhantomData,
         }
     }
@@ -378,7 +472,7 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
         A: Comparable,
         B: Comparable<Base = A::Base>,
     {
-        self.on.push((left.name(), right.name()));
+        self.steps[0].1.push((LEFT, left.name(), right.name()));
         self
     }
 
@@ -386,19 +480,111 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
     /// its entity); several are combined with AND. In a LEFT JOIN it picks
     /// which joined rows match, not which rows of the left side appear.
     pub fn filter_joined(mut self, filter: Filter<R>) -> Self {
-        let node = filter.node;
-        self.right_filter = Some(match self.right_filter.take() {
-            None => node,
-            Some(Node::And(mut all)) => {
-                all.push(node);
-                Node::And(all)
-            }
-            Some(first) => Node::And(vec![first, node]),
-        });
+        and_into(&mut self.filters[0], filter.node);
         self
     }
 
-    /// The select list: columns, expressions and aggregates of either side.
+    /// `INNER JOIN C ON left = right`, a third entity joined on a column
+    /// of the query's entity or of `R` (SQLAlchemy's second `.join(..)`):
+    /// a typed select then reads items of all three.
+    ///
+    /// ```
+    /// # use orm_core::prelude::*;
+    /// # use orm_core::CountRows;
+    /// #[entity]
+    /// pub struct Shop { #[key] pub id: i64, pub city: String }
+    /// #[entity]
+    /// pub struct Product { #[key] pub id: i64, pub name: String }
+    /// #[entity]
+    /// pub struct Sale { #[key(auto)] pub id: i64, pub shop_id: i64, pub product_id: i64, pub amount: i64 }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let db = Database::connect("sqlite::memory:").await?;
+    /// # db.create_all(&[Shop::schema(), Product::schema(), Sale::schema()]).await?;
+    /// let mut s = db.session();
+    /// s.add(Shop { id: 1, city: "Oslo".into() });
+    /// s.add(Product { id: 7, name: "tea".into() });
+    /// s.add(Sale { id: 0, shop_id: 1, product_id: 7, amount: 3 });
+    /// let rows: Vec<(String, String, Option<i64>)> = s
+    ///     .query::<Sale>()
+    ///     .join_on(Sale::SHOP_ID, Shop::ID)
+    ///     .then_join_on(Sale::PRODUCT_ID, Product::ID)
+    ///     .select((Shop::CITY, Product::NAME, Sale::AMOUNT.sum()))
+    ///     .group_by(Shop::CITY)
+    ///     .group_by(Product::NAME)
+    ///     .all()
+    ///     .await?;
+    /// assert_eq!(rows, [("Oslo".to_string(), "tea".to_string(), Some(3))]);
+    /// # Ok::<(), orm_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn then_join_on<C: Entity, X, O, B>(
+        self,
+        left: O,
+        right: Column<C, B>,
+    ) -> Join<'s, L, Also<R, C>>
+    where
+        O: OnColumn<L, R, X>,
+        O::Of: Comparable,
+        B: Comparable<Base = <O::Of as Comparable>::Base>,
+    {
+        self.then(false, left.side_column(), right.name())
+    }
+
+    /// `LEFT JOIN C ON left = right`: [`Join::then_join_on`], every row of
+    /// the join so far kept, `C`'s columns NULL where none matches.
+    pub fn then_left_join_on<C: Entity, X, O, B>(
+        self,
+        left: O,
+        right: Column<C, B>,
+    ) -> Join<'s, L, Also<R, C>>
+    where
+        O: OnColumn<L, R, X>,
+        O::Of: Comparable,
+        B: Comparable<Base = <O::Of as Comparable>::Base>,
+    {
+        self.then(true, left.side_column(), right.name())
+    }
+
+    fn then<C: Entity>(
+        self,
+        outer: bool,
+        (alias, column): (&'static str, &'static str),
+        right: &'static str,
+    ) -> Join<'s, L, Also<R, C>> {
+        let Join {
+            query,
+            mut steps,
+            mut filters,
+            ..
+        } = self;
+        steps.push((outer, vec![(alias, column, right)]));
+        filters.push(None);
+        Join {
+            query,
+            steps,
+            filters,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<'s, L: Entity, B: Entity, C: Entity> Join<'s, L, Also<B, C>> {
+    /// A condition on the second entity, `B` (see [`Join::filter_joined`]).
+    pub fn filter_second(mut self, filter: Filter<B>) -> Self {
+        and_into(&mut self.filters[0], filter.node);
+        self
+    }
+
+    /// A condition on the third entity, `C`; in a LEFT JOIN it picks
+    /// which of its rows match.
+    pub fn filter_third(mut self, filter: Filter<C>) -> Self {
+        and_into(&mut self.filters[1], filter.node);
+        self
+    }
+}
+
+impl<'s, L: Entity, R: Joined> Join<'s, L, R> {
+    /// The select list: columns, expressions and aggregates of any side.
     pub fn select<S, T: JoinList<L, R, S>>(self, list: T) -> JoinSelect<'s, L, R, T, S> {
         JoinSelect {
             join: self,
@@ -415,7 +601,7 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
 }
 
 /// A typed select over a join being set up ([`Join::select`]).
-pub struct JoinSelect<'s, L: Entity, R: Entity, T, S> {
+pub struct JoinSelect<'s, L: Entity, R: Joined, T, S> {
     join: Join<'s, L, R>,
     list: T,
     group_by: Vec<(&'static str, ExprNode)>,
@@ -428,7 +614,7 @@ pub struct JoinSelect<'s, L: Entity, R: Entity, T, S> {
     _marker: PhantomData<fn() -> S>,
 }
 
-impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, S> {
+impl<'s, L: Entity, R: Joined, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, S> {
     /// `GROUP BY` a column or expression of either side (repeatable).
     pub fn group_by<X>(mut self, key: impl JoinItem<L, R, X>) -> Self {
         self.group_by.push(key.side_expr());
@@ -518,8 +704,10 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// values, LIMIT and OFFSET.
     fn parts(&self) -> Parts<'_> {
         let q = &self.join.query;
+        let mut filters = vec![q.filter_node()];
+        filters.extend(self.join.filters.iter().map(Option::as_ref));
         Parts {
-            filters: vec![q.filter_node(), self.join.right_filter.as_ref()],
+            filters,
             subs: Vec::new(),
             values: self.having.iter().map(|(_, h)| h.value()).collect(),
             limit: q.limit,
@@ -531,13 +719,12 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     fn shape(&self) -> ShapeKey {
         let q = &self.join.query;
         let mut key = ShapeKey::new();
-        key.tag(2)
-            .name(L::meta().table)
-            .name(R::meta().table)
-            .tag(u8::from(self.join.outer))
-            .tag(u8::from(self.entity));
-        for (a, b) in &self.join.on {
-            key.name(a).name(b);
+        key.tag(2).name(L::meta().table).tag(u8::from(self.entity));
+        for ((meta, _), (outer, on)) in R::sides().iter().zip(&self.join.steps) {
+            key.tag(7).name(meta.table).tag(u8::from(*outer));
+            for (alias, a, b) in on {
+                key.name(alias).name(a).name(b);
+            }
         }
         let side = |key: &mut ShapeKey, tag: u8, (alias, e): &(&'static str, ExprNode)| {
             templated::expr_shape(e, key.tag(tag).name(alias));
@@ -594,21 +781,29 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
             .map(|(c, d)| (LEFT, ExprNode::Column(c), *d))
             .collect();
         order.extend(self.order.iter().cloned());
+        let mut sides = vec![JoinSide {
+            meta: L::meta(),
+            filter: parts.filters[0],
+            alias: LEFT,
+        }];
+        for (i, (meta, alias)) in R::sides().into_iter().enumerate() {
+            sides.push(JoinSide {
+                meta,
+                filter: parts.filters.get(i + 1).copied().flatten(),
+                alias,
+            });
+        }
+        let steps: Vec<JoinStep<'_>> = self
+            .join
+            .steps
+            .iter()
+            .map(|(outer, on)| JoinStep { outer: *outer, on })
+            .collect();
         render::select_joined(
             q.session.dialect(),
             &JoinSpec {
-                left: JoinSide {
-                    meta: L::meta(),
-                    filter: parts.filters[0],
-                    alias: LEFT,
-                },
-                right: JoinSide {
-                    meta: R::meta(),
-                    filter: parts.filters[1],
-                    alias: RIGHT,
-                },
-                outer: self.join.outer,
-                on: &self.join.on,
+                sides: &sides,
+                steps: &steps,
                 items: &items,
                 labels: &labels,
                 group_by: &self.group_by,
@@ -728,7 +923,8 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     }
 
     fn batch_item(stmt: crate::sql::Statement) -> crate::query::batch::BatchQuery {
-        let tables = vec![L::meta().table.into(), R::meta().table.into()];
+        let mut tables = vec![L::meta().table.into()];
+        tables.extend(R::sides().into_iter().map(|(m, _)| m.table.into()));
         crate::query::batch::BatchQuery::rows(crate::runner::Prepared::raw(stmt, tables), None)
     }
 
@@ -756,8 +952,10 @@ impl<'s, L: Entity, R: Entity, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         }
         q.session.check_usable()?;
         q.check_values(q.filter_node())?;
-        if let Some(node) = &self.join.right_filter {
-            node.check_for(R::meta().name, q.session.dialect())?;
+        for ((meta, _), node) in R::sides().iter().zip(&self.join.filters) {
+            if let Some(node) = node {
+                node.check_for(meta.name, q.session.dialect())?;
+            }
         }
         self.sql()
     }

@@ -26,8 +26,8 @@ pub use crate::sql::builder::{Param, Shape};
 pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
 pub use joined::{
-    CountRows, FromBoth, FromLeft, FromRight, Join, JoinHaving, JoinItem, JoinList, JoinSelect,
-    Side,
+    Also, CountRows, FromBoth, FromLeft, FromRight, FromSecond, FromThird, Join, JoinHaving,
+    JoinItem, JoinList, JoinSelect, Joined, OnColumn, Side,
 };
 pub use page::Page;
 pub use select::{Agg, Case, Having, Item, Labeled, Select, SelectItem, SelectList, Summable};

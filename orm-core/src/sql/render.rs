@@ -347,15 +347,22 @@ pub(crate) struct JoinSide<'a> {
     pub alias: &'static str,
 }
 
-/// A typed select over two joined entities (`query::joined`): every
+/// How one more side joins the ones before it.
+pub(crate) struct JoinStep<'a> {
+    /// LEFT JOIN (the side may be missing) or INNER JOIN.
+    pub outer: bool,
+    /// `alias.a = side.b AND ..`: an earlier side's alias and column, the
+    /// joined side's column.
+    pub on: &'a [(&'static str, &'static str, &'static str)],
+}
+
+/// A typed select over joined entities (`query::joined`): every
 /// expression comes with the alias of the side whose columns it reads.
 pub(crate) struct JoinSpec<'a> {
-    pub left: JoinSide<'a>,
-    pub right: JoinSide<'a>,
-    /// LEFT JOIN (the right side may be missing) or INNER JOIN.
-    pub outer: bool,
-    /// `left.a = right.b AND ..`.
-    pub on: &'a [(&'static str, &'static str)],
+    /// The query's own entity first, then each joined one.
+    pub sides: &'a [JoinSide<'a>],
+    /// How each side after the first joins (one fewer than `sides`).
+    pub steps: &'a [JoinStep<'a>],
     pub items: &'a [(&'static str, ExprNode)],
     /// Each item's `AS` name, if any.
     pub labels: &'a [Option<&'static str>],
@@ -373,8 +380,8 @@ pub(crate) struct JoinSpec<'a> {
 pub(crate) type HavingItems = ((&'static str, ExprNode), CmpOp, (&'static str, ExprNode));
 
 /// `SELECT <items> FROM (SELECT .. FROM left WHERE ..) l [LEFT] JOIN
-/// (SELECT .. FROM right WHERE ..) r ON l.a = r.b [GROUP BY] [HAVING]
-/// [ORDER BY] [LIMIT]`. Every backend's planner merges such derived tables
+/// (SELECT .. FROM right WHERE ..) r ON l.a = r.b [[LEFT] JOIN (..) s ON
+/// ..] [GROUP BY] [HAVING] [ORDER BY] [LIMIT]`. Every backend's planner merges such derived tables
 /// into the join (PostgreSQL's subquery pull-up, MariaDB's derived_merge,
 /// SQLite's flattener), so they cost nothing at run time.
 pub(crate) fn select_joined(dialect: Dialect, spec: &JoinSpec<'_>) -> Statement {
@@ -387,23 +394,24 @@ pub(crate) fn select_joined(dialect: Dialect, spec: &JoinSpec<'_>) -> Statement 
         }
         q
     };
-    let (l, r) = (spec.left.alias, spec.right.alias);
-    let on = spec.on.iter().fold(Condition::all(), |c, (a, b)| {
-        c.add(Expr::col((l, *a)).equals((r, *b)))
-    });
     let sql = |alias: &str, e: &ExprNode| Expr::cust(expr_sql(dialect, e, Some(alias)));
     let mut q = Query::select();
-    q.from_subquery(side(&spec.left), l);
-    q.join_subquery(
-        if spec.outer {
+    let (first, joined) = spec
+        .sides
+        .split_first()
+        .expect("a join has its query's own side");
+    q.from_subquery(side(first), first.alias);
+    for (s, step) in joined.iter().zip(spec.steps) {
+        let on = step.on.iter().fold(Condition::all(), |c, (alias, a, b)| {
+            c.add(Expr::col((*alias, *a)).equals((s.alias, *b)))
+        });
+        let kind = if step.outer {
             JoinType::LeftJoin
         } else {
             JoinType::InnerJoin
-        },
-        side(&spec.right),
-        r,
-        on,
-    );
+        };
+        q.join_subquery(kind, side(s), s.alias, on);
+    }
     if spec.distinct {
         q.distinct();
     }
