@@ -207,6 +207,18 @@ backend_tests! {
             .all()
             .await?;
         assert_eq!(busy, [("tea".to_string(),)]);
+        // Counted in a derived table, whose columns must differ in name on
+        // MySQL: three `id`s (and two joined) count as well as any.
+        let n = s
+            .query::<Sale>()
+            .join_on(Sale::SHOP_ID, Shop::ID)
+            .then_join_on(Sale::PRODUCT_ID, Product::ID)
+            .select((Sale::ID, Product::ID, Shop::ID))
+            .count()
+            .await?;
+        assert_eq!(n, 5);
+        let pairs = s.query::<Sale>().join_on(Sale::SHOP_ID, Shop::ID).select((Sale::ID, Shop::ID)).count().await?;
+        assert_eq!(pairs, 5);
         Ok(())
     }
 

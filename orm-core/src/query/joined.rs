@@ -59,7 +59,10 @@
 //!   keeps its own derived table and filter (`filter_joined` /
 //!   `filter_second`, `filter_third`). Four or more entities are not
 //!   offered: the markers would grow per arity, and past three a report
-//!   reads better as two steps or raw SQL mapped by name.
+//!   reads better as two steps or raw SQL mapped by name. One entity twice
+//!   (an origin and a destination airport) does not compile either: its
+//!   items would fit two sides (type annotations needed), and there is no
+//!   `aliased(..)` yet. The third join's ON is one column pair.
 //! - **A LEFT JOIN's right side may be missing**: its columns are NULL
 //!   there, so read them as `Option` items ([`Column::nullable`]) or
 //!   through aggregates, which already are (`COUNT(col)` counts 0).
@@ -92,6 +95,9 @@ const LEFT: &str = "l";
 const RIGHT: &str = "r";
 /// The alias of a third entity ([`Join::then_join_on`]).
 const THIRD: &str = "s";
+/// Item names by position, for a counted select (a list has at most
+/// eight items).
+const POSITIONS: [&str; 8] = ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"];
 
 /// Marks an item of the query's own entity (see [`JoinItem`]).
 #[derive(Debug)]
@@ -308,7 +314,7 @@ impl<L, R> JoinHaving<L, R, FromBoth> for Having<CountRows> {
     }
 }
 
-/// A `HAVING` term of either side's aggregate (`S` inferred).
+/// A `HAVING` term of any side's aggregate (`S` inferred).
 pub trait JoinHaving<L, R, S> {
     #[doc(hidden)]
     fn side_term(self) -> (&'static str, Having<()>);
@@ -595,6 +601,7 @@ impl<'s, L: Entity, R: Joined> Join<'s, L, R> {
             distinct: false,
             order: Vec::new(),
             entity: false,
+            positional: false,
             _marker: PhantomData,
         }
     }
@@ -611,24 +618,28 @@ pub struct JoinSelect<'s, L: Entity, R: Joined, T, S> {
     order: Vec<(&'static str, ExprNode, Direction)>,
     /// The left entity's columns come first ([`JoinSelect::left_entities`]).
     entity: bool,
+    /// Every item named by its position (`c0`, `c1` ..): counted in a
+    /// derived table, which MySQL refuses with two columns of one name
+    /// (both sides' `id`).
+    positional: bool,
     _marker: PhantomData<fn() -> S>,
 }
 
 impl<'s, L: Entity, R: Joined, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, S> {
-    /// `GROUP BY` a column or expression of either side (repeatable).
+    /// `GROUP BY` a column or expression of any side (repeatable).
     pub fn group_by<X>(mut self, key: impl JoinItem<L, R, X>) -> Self {
         self.group_by.push(key.side_expr());
         self
     }
 
-    /// `HAVING aggregate op value`, an aggregate of either side (several
+    /// `HAVING aggregate op value`, an aggregate of any side (several
     /// are combined with AND).
     pub fn having<X>(mut self, having: impl JoinHaving<L, R, X>) -> Self {
         self.having.push(having.side_term());
         self
     }
 
-    /// `HAVING a op b` between two items of either side, e.g. an
+    /// `HAVING a op b` between two items of any sides, e.g. an
     /// aggregate of one entity and a grouped column of the other
     /// (`History::DELTA.sum()`, `CmpOp::Ne`, `Account::ABALANCE`); their
     /// types must match (a nullable one matches its plain type).
@@ -664,7 +675,7 @@ impl<'s, L: Entity, R: Joined, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         self
     }
 
-    /// `ORDER BY item ASC`, an item of either side (after the query's own
+    /// `ORDER BY item ASC`, an item of any side (after the query's own
     /// `order_by` columns).
     pub fn order_by_asc<X>(mut self, item: impl JoinItem<L, R, X>) -> Self {
         let (alias, e) = item.side_expr();
@@ -719,9 +730,15 @@ impl<'s, L: Entity, R: Joined, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     fn shape(&self) -> ShapeKey {
         let q = &self.join.query;
         let mut key = ShapeKey::new();
-        key.tag(2).name(L::meta().table).tag(u8::from(self.entity));
+        key.tag(2)
+            .name(L::meta().table)
+            .tag(u8::from(self.entity))
+            .tag(u8::from(self.positional));
         for ((meta, _), (outer, on)) in R::sides().iter().zip(&self.join.steps) {
-            key.tag(7).name(meta.table).tag(u8::from(*outer));
+            key.tag(7)
+                .name(meta.table)
+                .tag(u8::from(*outer))
+                .number(on.len() as u64);
             for (alias, a, b) in on {
                 key.name(alias).name(a).name(b);
             }
@@ -765,6 +782,11 @@ impl<'s, L: Entity, R: Joined, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
         let columns = L::meta().columns.iter().filter(|_| self.entity);
         let mut labels = vec![None; columns.clone().count()];
         labels.extend(self.list.side_labels());
+        if self.positional {
+            labels = (0..labels.len())
+                .map(|i| POSITIONS.get(i).copied())
+                .collect();
+        }
         let items: Vec<_> = columns
             .map(|c| (LEFT, ExprNode::Column(c.name)))
             .chain(self.list.side_exprs())
@@ -909,6 +931,7 @@ impl<'s, L: Entity, R: Joined, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// How many rows this select returns, counted by the database
     /// (`SELECT COUNT(*) FROM (..) t`: the groups of a grouped select).
     pub async fn count(mut self) -> Result<i64> {
+        self.positional = true;
         let stmt = render::count_of(&self.checked_statement()?);
         let session = self.join.query.session;
         session.autoflush().await?;
@@ -918,6 +941,7 @@ impl<'s, L: Entity, R: Joined, T: JoinList<L, R, S>, S> JoinSelect<'s, L, R, T, 
     /// [`JoinSelect::count`] as one item of a concurrent batch: one row,
     /// the count at position 0.
     pub fn count_batched(mut self) -> Result<crate::query::batch::BatchQuery> {
+        self.positional = true;
         let stmt = render::count_of(&self.checked_statement()?);
         Ok(Self::batch_item(stmt))
     }
