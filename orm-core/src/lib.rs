@@ -220,9 +220,9 @@ pub use query::batch::{BatchError, BatchQuery, Batched};
 pub use query::raw::SqlQuery;
 pub use query::{
     Agg, Also, Case, CountRows, FromBoth, FromLeft, FromRight, FromSecond, FromThird, Having, Item,
-    Join, JoinHaving, JoinItem, JoinList, JoinSelect, Joined, Labeled, OnColumn, Outer, Page,
-    Param, Query, STREAM_CHUNK, Select, SelectItem, SelectList, Shape, Side, Statement, Subquery,
-    Summable, Synchronize, TemplateOptions, Uncorrelated, Upsert,
+    Join, JoinHaving, JoinItem, JoinList, JoinSelect, Joined, Labeled, OnColumn, OnRelation, Outer,
+    Page, Param, Query, STREAM_CHUNK, Select, SelectItem, SelectList, Shape, Side, Statement,
+    Subquery, Summable, Synchronize, TemplateOptions, Uncorrelated, Upsert,
 };
 pub use relation::{Keyed, Many, Path, Ref, Relation, ValueView};
 pub use row::{FromRow, Row, RowSet};

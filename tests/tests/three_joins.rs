@@ -27,6 +27,10 @@ pub struct Shop {
     pub region_id: i64,
     #[column(len = 20)]
     pub city: String,
+    #[belongs_to(Region, by = "region_id")]
+    pub region: Ref<Region>,
+    #[has_many(Sale, by = "shop_id")]
+    pub sales: Many<Sale>,
 }
 
 #[entity(table = "t3_products")]
@@ -46,6 +50,8 @@ pub struct Sale {
     #[column(references = Product)]
     pub product_id: i64,
     pub amount: i64,
+    #[belongs_to(Product, by = "product_id")]
+    pub product: Ref<Product>,
 }
 
 async fn seeded(db: &Database) -> Result<Session> {
@@ -81,6 +87,8 @@ async fn seeded(db: &Database) -> Result<Session> {
             id,
             region_id,
             city: city.into(),
+            region: Ref::new(),
+            sales: Many::new(),
         });
     }
     s.add(Product {
@@ -98,6 +106,7 @@ async fn seeded(db: &Database) -> Result<Session> {
             shop_id,
             product_id,
             amount,
+            product: Ref::new(),
         });
     }
     s.commit().await?;
@@ -127,6 +136,40 @@ backend_tests! {
             .await?;
         assert_eq!(per_region, [("north".to_string(), 3, Some(35)), ("south".to_string(), 2, Some(8))]);
         assert_eq!(s.stats().statements() - before, 1, "one statement");
+        // The same along declared relationships: a belongs-to of the first
+        // entity, then a has-many of the second (Region <- Shop -> Sale).
+        let along: Vec<(String, Option<i64>)> = s
+            .query::<Shop>()
+            .join_along(Shop::REGION)
+            .then_join_along(Shop::SALES)
+            .select((Region::NAME, Sale::AMOUNT.sum()))
+            .group_by(Region::NAME)
+            .order_by_asc(Region::NAME)
+            .all()
+            .await?;
+        assert_eq!(along, [("north".to_string(), Some(35)), ("south".to_string(), Some(8))]);
+        // Along a relationship of the second entity: Sale -> Shop -> Region.
+        let chain: Vec<(String, i64)> = s
+            .query::<Sale>()
+            .join_on(Sale::SHOP_ID, Shop::ID)
+            .then_join_along(Shop::REGION)
+            .select((Region::NAME, CountRows))
+            .group_by(Region::NAME)
+            .order_by_asc(Region::NAME)
+            .all()
+            .await?;
+        assert_eq!(chain, [("north".to_string(), 3), ("south".to_string(), 2)]);
+        // A belongs-to of the query's entity, LEFT: every sale with its product.
+        let by_product: Vec<(String, i64)> = s
+            .query::<Sale>()
+            .join_along(Sale::PRODUCT)
+            .then_left_join_on(Sale::SHOP_ID, Shop::ID)
+            .select((Product::NAME, Shop::ID.count()))
+            .group_by(Product::NAME)
+            .order_by_asc(Product::NAME)
+            .all()
+            .await?;
+        assert_eq!(by_product, [("pot".to_string(), 2), ("tea".to_string(), 3)]);
 
         // Filters on each of the three, HAVING on the third's group, labels
         // read into a struct.

@@ -62,7 +62,8 @@
 //!   reads better as two steps or raw SQL mapped by name. One entity twice
 //!   (an origin and a destination airport) does not compile either: its
 //!   items would fit two sides (type annotations needed), and there is no
-//!   `aliased(..)` yet. The third join's ON is one column pair.
+//!   `aliased(..)` yet. The third join's ON is one column pair (or a
+//!   relationship's: [`Join::then_join_along`]).
 //! - **A LEFT JOIN's right side may be missing**: its columns are NULL
 //!   there, so read them as `Option` items ([`Column::nullable`]) or
 //!   through aggregates, which already are (`COUNT(col)` counts 0).
@@ -80,7 +81,7 @@ use crate::model::column::{CmpOp, Column, Comparable, Direction, Filter, Node};
 use crate::model::entity::Entity;
 use crate::model::expr::ExprNode;
 use crate::model::meta::EntityMeta;
-use crate::model::relation::{Relation, RelationKind};
+use crate::model::relation::{Relation, RelationKind, RelationMeta};
 use crate::query::Query;
 use crate::query::select::{Agg, Having, Labeled, SelectItem};
 use crate::row::Row;
@@ -377,6 +378,79 @@ pub struct Join<'s, L: Entity, R: Joined> {
 /// joined side's column.
 type OnPair = (&'static str, &'static str, &'static str);
 
+/// The ON pair (owner's column, target's column) of a has-many (the
+/// owner's key, the target's foreign key) or belongs-to (the owner's
+/// foreign key, the target's key) over single-column keys.
+fn relation_on(
+    rel: &'static RelationMeta,
+    owner: &'static EntityMeta,
+    target: &'static EntityMeta,
+) -> Option<(&'static str, &'static str)> {
+    let key = |m: &'static EntityMeta| {
+        let mut keys = m.key_columns();
+        match (keys.next(), keys.next()) {
+            (Some((_, k)), None) => Some(k.name),
+            _ => None,
+        }
+    };
+    match (rel.kind, rel.fk_column()) {
+        (RelationKind::HasMany, Ok(fk)) => key(owner).map(|k| (k, target.columns[fk].name)),
+        (RelationKind::BelongsTo, Ok(fk)) => key(target).map(|k| (owner.columns[fk].name, k)),
+        _ => None,
+    }
+}
+
+/// Where a relationship joins the next entity: the earlier side's alias,
+/// the ON pair if the relationship has one, the relationship.
+type SideOn = (
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    &'static RelationMeta,
+);
+
+/// The usage error of a typed join along a relationship it cannot follow.
+fn along_error<L: Entity>(rel: &'static RelationMeta) -> Error {
+    Error::Usage {
+        entity: Some(L::meta().name),
+        relation: Some(rel.describe()),
+        message: "a typed join follows a belongs-to or has-many relationship \
+                  over single-column keys (join a many-to-many's association \
+                  entity with join_on)"
+            .into(),
+    }
+}
+
+/// A relationship the next entity of a join is joined along: of the
+/// query's entity or of the one joined before (`S` inferred).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a relationship of `{L}` or `{R}`, the entities this join extends",
+    label = "not a relationship of `{L}` or `{R}`"
+)]
+pub trait OnRelation<L, R, C, S> {
+    #[doc(hidden)]
+    fn side_on(&self) -> SideOn;
+}
+
+impl<L: Entity, R, C: Entity> OnRelation<L, R, C, FromLeft> for Relation<L, C> {
+    fn side_on(&self) -> SideOn {
+        (
+            LEFT,
+            relation_on(self.meta(), L::meta(), C::meta()),
+            self.meta(),
+        )
+    }
+}
+
+impl<L, R: Entity, C: Entity> OnRelation<L, R, C, FromRight> for Relation<R, C> {
+    fn side_on(&self) -> SideOn {
+        (
+            RIGHT,
+            relation_on(self.meta(), R::meta(), C::meta()),
+            self.meta(),
+        )
+    }
+}
+
 /// `filter` ANDed onto `slot`.
 fn and_into(slot: &mut Option<Node>, filter: Node) {
     *slot = Some(match slot.take() {
@@ -438,35 +512,13 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
     }
 
     fn along(mut query: Query<'s, L>, relation: Relation<L, R>, outer: bool) -> Self {
-        let rel = relation.meta();
-        let key = |m: &'static crate::model::meta::EntityMeta| {
-            let mut keys = m.key_columns();
-            match (keys.next(), keys.next()) {
-                (Some((_, k)), None) => Some(k.name),
-                _ => None,
-            }
-        };
-        let on = match (rel.kind, rel.fk_column()) {
-            (RelationKind::HasMany, Ok(fk)) => {
-                key(L::meta()).map(|k| (k, R::meta().columns[fk].name))
-            }
-            (RelationKind::BelongsTo, Ok(fk)) => {
-                key(R::meta()).map(|k| (L::meta().columns[fk].name, k))
-            }
-            _ => None,
-        };
-        match on {
+        match relation_on(relation.meta(), L::meta(), R::meta()) {
             Some(on) => Join::new(query, outer, vec![on]),
             None => {
                 // Reported when the select runs, like a query's other usage errors.
-                query.load_error.get_or_insert(Error::Usage {
-                    entity: Some(L::meta().name),
-                    relation: Some(rel.describe()),
-                    message: "a typed join follows a belongs-to or has-many relationship \
-                              over single-column keys (join a many-to-many's association \
-                              entity with join_on)"
-                        .into(),
-                });
+                query
+                    .load_error
+                    .get_or_insert(along_error::<L>(relation.meta()));
                 Join::new(query, outer, Vec::new())
             }
         }
@@ -549,6 +601,44 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
         B: Comparable<Base = <O::Of as Comparable>::Base>,
     {
         self.then(true, left.side_column(), right.name())
+    }
+
+    /// `INNER JOIN C` along a declared relationship of the query's entity
+    /// or of `R` (its ON clause, as [`Query::join_along`]'s):
+    /// `s.query::<Sale>().join_along(Sale::SHOP).then_join_along(Shop::REGION)`.
+    pub fn then_join_along<C: Entity, X>(
+        self,
+        relation: impl OnRelation<L, R, C, X>,
+    ) -> Join<'s, L, Also<R, C>> {
+        self.then_along(false, relation.side_on())
+    }
+
+    /// `LEFT JOIN C` along a declared relationship of the query's entity
+    /// or of `R`.
+    pub fn then_left_join_along<C: Entity, X>(
+        self,
+        relation: impl OnRelation<L, R, C, X>,
+    ) -> Join<'s, L, Also<R, C>> {
+        self.then_along(true, relation.side_on())
+    }
+
+    fn then_along<C: Entity>(
+        mut self,
+        outer: bool,
+        (alias, on, rel): SideOn,
+    ) -> Join<'s, L, Also<R, C>> {
+        match on {
+            Some((column, right)) => self.then(outer, (alias, column), right),
+            None => {
+                self.query.load_error.get_or_insert(along_error::<L>(rel));
+                // Reported when the select runs; no ON pair to write.
+                let mut join = self.then(outer, (alias, ""), "");
+                if let Some((_, on)) = join.steps.last_mut() {
+                    on.clear();
+                }
+                join
+            }
+        }
     }
 
     fn then<C: Entity>(

@@ -27,7 +27,7 @@ pub use crate::sql::templated::TemplateOptions;
 pub use bulk::Synchronize;
 pub use joined::{
     Also, CountRows, FromBoth, FromLeft, FromRight, FromSecond, FromThird, Join, JoinHaving,
-    JoinItem, JoinList, JoinSelect, Joined, OnColumn, Side,
+    JoinItem, JoinList, JoinSelect, Joined, OnColumn, OnRelation, Side,
 };
 pub use page::Page;
 pub use select::{Agg, Case, Having, Item, Labeled, Select, SelectItem, SelectList, Summable};
