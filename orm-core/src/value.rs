@@ -185,27 +185,29 @@ impl Elem {
         }
     }
 
+    /// Every element type.
+    const ALL: [Elem; 15] = [
+        Elem::SmallInt,
+        Elem::Integer,
+        Elem::BigInt,
+        Elem::Real,
+        Elem::Double,
+        Elem::Boolean,
+        Elem::Text,
+        Elem::Bytes,
+        Elem::Timestamp,
+        Elem::TimestampTz,
+        Elem::Date,
+        Elem::Time,
+        Elem::Uuid,
+        Elem::Decimal,
+        Elem::Inet,
+    ];
+
     /// The element type whose own column type is `t` (`None`: a type no
-    /// array holds).
+    /// array holds): the inverse of [`Elem::sql_type`].
     pub fn for_type(t: SqlType) -> Option<Elem> {
-        Some(match t {
-            SqlType::SmallInt => Elem::SmallInt,
-            SqlType::Integer => Elem::Integer,
-            SqlType::BigInt => Elem::BigInt,
-            SqlType::Real => Elem::Real,
-            SqlType::Double => Elem::Double,
-            SqlType::Boolean => Elem::Boolean,
-            SqlType::Text => Elem::Text,
-            SqlType::Bytes => Elem::Bytes,
-            SqlType::Timestamp => Elem::Timestamp,
-            SqlType::TimestampTz => Elem::TimestampTz,
-            SqlType::Date => Elem::Date,
-            SqlType::Time => Elem::Time,
-            SqlType::Uuid => Elem::Uuid,
-            SqlType::Decimal => Elem::Decimal,
-            SqlType::Inet => Elem::Inet,
-            _ => return None,
-        })
+        Elem::ALL.into_iter().find(|e| e.sql_type() == t)
     }
 
     /// The element type of a value (`None`: NULL, JSON, an array).

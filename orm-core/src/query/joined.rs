@@ -585,7 +585,8 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
         O::Of: Comparable,
         B: Comparable<Base = <O::Of as Comparable>::Base>,
     {
-        self.then(false, left.side_column(), right.name())
+        let (alias, column) = left.side_column();
+        self.then(false, vec![(alias, column, right.name())])
     }
 
     /// `LEFT JOIN C ON left = right`: [`Join::then_join_on`], every row of
@@ -600,7 +601,8 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
         O::Of: Comparable,
         B: Comparable<Base = <O::Of as Comparable>::Base>,
     {
-        self.then(true, left.side_column(), right.name())
+        let (alias, column) = left.side_column();
+        self.then(true, vec![(alias, column, right.name())])
     }
 
     /// `INNER JOIN C` along a declared relationship of the query's entity
@@ -627,33 +629,25 @@ impl<'s, L: Entity, R: Entity> Join<'s, L, R> {
         outer: bool,
         (alias, on, rel): SideOn,
     ) -> Join<'s, L, Also<R, C>> {
-        match on {
-            Some((column, right)) => self.then(outer, (alias, column), right),
+        let on = match on {
+            Some((column, right)) => vec![(alias, column, right)],
             None => {
+                // Reported when the select runs, like `join_along`'s.
                 self.query.load_error.get_or_insert(along_error::<L>(rel));
-                // Reported when the select runs; no ON pair to write.
-                let mut join = self.then(outer, (alias, ""), "");
-                if let Some((_, on)) = join.steps.last_mut() {
-                    on.clear();
-                }
-                join
+                Vec::new()
             }
-        }
+        };
+        self.then(outer, on)
     }
 
-    fn then<C: Entity>(
-        self,
-        outer: bool,
-        (alias, column): (&'static str, &'static str),
-        right: &'static str,
-    ) -> Join<'s, L, Also<R, C>> {
+    fn then<C: Entity>(self, outer: bool, on: Vec<OnPair>) -> Join<'s, L, Also<R, C>> {
         let Join {
             query,
             mut steps,
             mut filters,
             ..
         } = self;
-        steps.push((outer, vec![(alias, column, right)]));
+        steps.push((outer, on));
         filters.push(None);
         Join {
             query,
